@@ -1,0 +1,543 @@
+//! Declarations: [`ModuleConfig`], [`PluginConfig`], [`ModuleType`] and the
+//! naming rules they are checked against.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::module::{FnModule, Module};
+use crate::value::Value;
+
+/// Builds a module instance from its declaration.
+pub type Factory = Arc<dyn Fn(&ModuleConfig) -> Result<Box<dyn Module>> + Send + Sync + 'static>;
+
+/// The longest name, capability or metadata key accepted.
+pub const MAX_NAME_LEN: usize = 128;
+
+/// Which of the registry's two namespaces an entry lives in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum ModuleKind {
+    /// A module ([`ModuleConfig`]).
+    #[default]
+    Module,
+    /// A plugin ([`PluginConfig`]).
+    Plugin,
+}
+
+impl ModuleKind {
+    /// `"module"` or `"plugin"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ModuleKind::Module => "module",
+            ModuleKind::Plugin => "plugin",
+        }
+    }
+}
+
+impl fmt::Display for ModuleKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for ModuleKind {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "module" => Ok(ModuleKind::Module),
+            "plugin" => Ok(ModuleKind::Plugin),
+            other => Err(Error::InvalidConfig {
+                name: other.to_string(),
+                reason: format!("kind must be \"module\" or \"plugin\", not {other:?}"),
+            }),
+        }
+    }
+}
+
+/// What a module is for. The named variants are the common roles; anything
+/// else is `Custom`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub enum ModuleType {
+    /// Transforms data.
+    #[default]
+    DataProcessor,
+    /// Authentication, authorization, cryptography.
+    Security,
+    /// Talks over a network (gateways, services).
+    Network,
+    /// Stores and retrieves data.
+    Storage,
+    /// Computation.
+    Compute,
+    /// Analysis and reporting.
+    Analytics,
+    /// Metrics, logging, alerting.
+    Monitoring,
+    /// Connects to other systems.
+    Integration,
+    /// Any other role, by name.
+    Custom(String),
+}
+
+/// Plugins use the same vocabulary of types as modules.
+pub type PluginType = ModuleType;
+
+const NAMED_TYPES: [(ModuleType, &str); 8] = [
+    (ModuleType::DataProcessor, "DataProcessor"),
+    (ModuleType::Security, "Security"),
+    (ModuleType::Network, "Network"),
+    (ModuleType::Storage, "Storage"),
+    (ModuleType::Compute, "Compute"),
+    (ModuleType::Analytics, "Analytics"),
+    (ModuleType::Monitoring, "Monitoring"),
+    (ModuleType::Integration, "Integration"),
+];
+
+impl ModuleType {
+    /// The type's name: `"DataProcessor"`, ..., or the custom name.
+    pub fn name(&self) -> &str {
+        match self {
+            ModuleType::Custom(s) => s,
+            named => NAMED_TYPES
+                .iter()
+                .find(|(t, _)| t == named)
+                .map(|(_, n)| *n)
+                .unwrap_or("Custom"),
+        }
+    }
+
+    /// The type with this name: a named variant when the name is one of theirs
+    /// (so `custom("Security") == ModuleType::Security`), `Custom` otherwise.
+    pub fn custom(name: impl Into<String>) -> Self {
+        let name = name.into();
+        NAMED_TYPES
+            .iter()
+            .find(|(_, n)| *n == name)
+            .map(|(t, _)| t.clone())
+            .unwrap_or(ModuleType::Custom(name))
+    }
+
+    /// Every named (non-custom) type.
+    pub fn named() -> impl Iterator<Item = ModuleType> {
+        NAMED_TYPES.iter().map(|(t, _)| t.clone())
+    }
+}
+
+impl fmt::Display for ModuleType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for ModuleType {
+    type Err = Error;
+    /// Parses a type name; an empty name is an error, an unknown one is `Custom`.
+    fn from_str(s: &str) -> Result<Self> {
+        if s.trim().is_empty() {
+            return Err(Error::InvalidConfig {
+                name: String::new(),
+                reason: "module type must not be empty".into(),
+            });
+        }
+        Ok(ModuleType::custom(s))
+    }
+}
+
+impl Serialize for ModuleType {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+impl<'de> Deserialize<'de> for ModuleType {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// Checks a name against `[a-z0-9][a-z0-9._-]{0,127}`; `what` says what it
+/// names in the error ("module name", "capability", ...).
+pub fn validate_name(what: &'static str, value: &str) -> Result<()> {
+    let fail = |reason: String| {
+        Err(Error::InvalidName {
+            what,
+            value: value.to_string(),
+            reason,
+        })
+    };
+    if value.is_empty() {
+        return fail("must not be empty".into());
+    }
+    if value.len() > MAX_NAME_LEN {
+        return fail(format!(
+            "is {} bytes long; at most {MAX_NAME_LEN} are allowed",
+            value.len()
+        ));
+    }
+    for (i, c) in value.char_indices() {
+        let ok = c.is_ascii_lowercase()
+            || c.is_ascii_digit()
+            || (i > 0 && matches!(c, '.' | '_' | '-'));
+        if !ok {
+            let rule = if i == 0 {
+                "must start with a lowercase ASCII letter or a digit"
+            } else {
+                "may contain only lowercase ASCII letters, digits, '.', '_' and '-'"
+            };
+            return fail(format!("character {c:?} at position {i}: {rule}"));
+        }
+    }
+    Ok(())
+}
+
+fn validate_metadata_key(key: &str) -> Result<()> {
+    let bad = key.is_empty() || key.len() > MAX_NAME_LEN || key.chars().any(char::is_control);
+    if bad {
+        return Err(Error::InvalidName {
+            what: "metadata key",
+            value: key.to_string(),
+            reason: format!("must be 1 to {MAX_NAME_LEN} bytes without control characters"),
+        });
+    }
+    Ok(())
+}
+
+/// Parses a semver version, naming the module in the error.
+pub fn parse_version(name: &str, version: &str) -> Result<semver::Version> {
+    semver::Version::parse(version.trim()).map_err(|e| Error::InvalidVersion {
+        name: name.to_string(),
+        version: version.to_string(),
+        reason: e.to_string(),
+    })
+}
+
+/// Parses a semver requirement (`"^1.2"`, `">=1, <3"`, `"*"`), naming the
+/// module it is about in the error.
+pub fn parse_requirement(name: &str, requirement: &str) -> Result<semver::VersionReq> {
+    semver::VersionReq::parse(requirement.trim()).map_err(|e| Error::InvalidRequirement {
+        name: name.to_string(),
+        requirement: requirement.to_string(),
+        reason: e.to_string(),
+    })
+}
+
+/// The declaration of a module: who it is, what it can do, what it needs and
+/// (optionally) how to build it.
+///
+/// Builders take and return the config by value, so they chain from a
+/// temporary and also work in a loop (`config = config.add_capability(c)`).
+/// Nothing is checked until the config is registered, where every problem
+/// becomes a typed [`Error`].
+#[derive(Clone)]
+pub struct ModuleConfig {
+    pub(crate) name: String,
+    pub(crate) version: String,
+    pub(crate) module_type: ModuleType,
+    pub(crate) kind: ModuleKind,
+    pub(crate) capabilities: Vec<Arc<str>>,
+    pub(crate) metadata: BTreeMap<String, String>,
+    pub(crate) dependencies: BTreeMap<String, String>,
+    pub(crate) factory: Option<Factory>,
+}
+
+impl Default for ModuleConfig {
+    fn default() -> Self {
+        ModuleConfig {
+            name: String::new(),
+            version: "0.1.0".to_string(),
+            module_type: ModuleType::DataProcessor,
+            kind: ModuleKind::Module,
+            capabilities: Vec::new(),
+            metadata: BTreeMap::new(),
+            dependencies: BTreeMap::new(),
+            factory: None,
+        }
+    }
+}
+
+impl fmt::Debug for ModuleConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ModuleConfig")
+            .field("name", &self.name)
+            .field("version", &self.version)
+            .field("type", &self.module_type)
+            .field("kind", &self.kind)
+            .field("capabilities", &self.capabilities)
+            .field("metadata", &self.metadata)
+            .field("dependencies", &self.dependencies)
+            .field("has_factory", &self.factory.is_some())
+            .finish()
+    }
+}
+
+macro_rules! builder_methods {
+    ($($inner:tt)*) => {
+        /// Set the name (`[a-z0-9][a-z0-9._-]{0,127}`, checked on registration).
+        pub fn with_name(mut self, name: impl Into<String>) -> Self {
+            self $($inner)* .name = name.into();
+            self
+        }
+
+        /// Set the semver version (default `0.1.0`, checked on registration).
+        pub fn with_version(mut self, version: impl Into<String>) -> Self {
+            self $($inner)* .version = version.into();
+            self
+        }
+
+        /// Set the type.
+        pub fn with_type(mut self, module_type: ModuleType) -> Self {
+            self $($inner)* .module_type = module_type;
+            self
+        }
+
+        /// Add one capability (duplicates are ignored).
+        pub fn add_capability(mut self, capability: impl AsRef<str>) -> Self {
+            self $($inner)* .capabilities.push(Arc::from(capability.as_ref()));
+            self
+        }
+
+        /// Add several capabilities.
+        pub fn add_capabilities<I, S>(mut self, capabilities: I) -> Self
+        where
+            I: IntoIterator<Item = S>,
+            S: AsRef<str>,
+        {
+            self $($inner)* .capabilities
+                .extend(capabilities.into_iter().map(|c| Arc::from(c.as_ref())));
+            self
+        }
+
+        /// Set a metadata entry (a later value for the same key wins).
+        pub fn with_metadata(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+            self $($inner)* .metadata.insert(key.into(), value.into());
+            self
+        }
+
+        /// Depend on another module: `requirement` is a semver requirement
+        /// such as `"^1.2"` (checked on registration).
+        pub fn with_dependency(mut self, name: impl Into<String>, requirement: impl Into<String>) -> Self {
+            self $($inner)* .dependencies.insert(name.into(), requirement.into());
+            self
+        }
+
+        /// Set the factory that builds instances of this module.
+        pub fn with_factory<F>(mut self, factory: F) -> Self
+        where
+            F: Fn(&ModuleConfig) -> Result<Box<dyn Module>> + Send + Sync + 'static,
+        {
+            self $($inner)* .factory = Some(Arc::new(factory));
+            self
+        }
+
+        /// Implement the module with a plain function called on every `process`.
+        pub fn with_handler<F>(self, handler: F) -> Self
+        where
+            F: Fn(Value) -> Result<Value> + Send + Sync + 'static,
+        {
+            let handler = Arc::new(handler);
+            self.with_factory(move |_| Ok(Box::new(FnModule::from_arc(handler.clone())) as Box<dyn Module>))
+        }
+
+        /// The name as set (empty when unset).
+        pub fn name(&self) -> &str {
+            &self $($inner)* .name
+        }
+
+        /// The version text as set.
+        pub fn version(&self) -> &str {
+            &self $($inner)* .version
+        }
+
+        /// The type.
+        pub fn module_type(&self) -> &ModuleType {
+            &self $($inner)* .module_type
+        }
+
+        /// The capabilities as added.
+        pub fn capabilities(&self) -> impl Iterator<Item = &str> {
+            self $($inner)* .capabilities.iter().map(|c| &**c)
+        }
+
+        /// The metadata.
+        pub fn metadata(&self) -> &BTreeMap<String, String> {
+            &self $($inner)* .metadata
+        }
+
+        /// The dependencies, name to requirement text.
+        pub fn dependencies(&self) -> &BTreeMap<String, String> {
+            &self $($inner)* .dependencies
+        }
+
+        /// Whether the config carries a factory (otherwise it is a declaration only).
+        pub fn has_factory(&self) -> bool {
+            self $($inner)* .factory.is_some()
+        }
+    };
+}
+
+impl ModuleConfig {
+    /// An empty declaration (version `0.1.0`, type `DataProcessor`).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    builder_methods!();
+
+    /// Module or plugin.
+    pub fn kind(&self) -> ModuleKind {
+        self.kind
+    }
+
+    /// Checks every field and returns the parsed version and requirements
+    /// (in the dependency map's order). The config is normalised:
+    /// capabilities sorted and deduplicated.
+    pub(crate) fn validate(&mut self) -> Result<(semver::Version, Box<[semver::VersionReq]>)> {
+        let shown = if self.name.is_empty() { "<unnamed>" } else { &self.name };
+        if self.name.is_empty() {
+            return Err(Error::InvalidConfig {
+                name: shown.to_string(),
+                reason: "the name is missing; set it with with_name(..)".into(),
+            });
+        }
+        validate_name("module name", &self.name)?;
+        let version = parse_version(&self.name, &self.version)?;
+        for cap in &self.capabilities {
+            validate_name("capability", cap)?;
+        }
+        self.capabilities.sort_unstable();
+        self.capabilities.dedup();
+        for key in self.metadata.keys() {
+            validate_metadata_key(key)?;
+        }
+        let mut reqs = Vec::with_capacity(self.dependencies.len());
+        for (dep, req) in &self.dependencies {
+            validate_name("dependency name", dep)?;
+            if dep == &self.name {
+                return Err(Error::InvalidConfig {
+                    name: self.name.clone(),
+                    reason: "a module cannot depend on itself".into(),
+                });
+            }
+            reqs.push(parse_requirement(dep, req)?);
+        }
+        if let ModuleType::Custom(t) = &self.module_type {
+            if t.trim().is_empty() {
+                return Err(Error::InvalidConfig {
+                    name: self.name.clone(),
+                    reason: "custom module type must not be empty".into(),
+                });
+            }
+        }
+        Ok((version, reqs.into_boxed_slice()))
+    }
+}
+
+/// The declaration of a plugin: the same fields and builders as
+/// [`ModuleConfig`], registered in the registry's plugin namespace with
+/// [`register_plugin`](crate::ModuleRegistry::register_plugin).
+#[derive(Clone, Debug)]
+pub struct PluginConfig {
+    inner: ModuleConfig,
+}
+
+impl Default for PluginConfig {
+    fn default() -> Self {
+        PluginConfig {
+            inner: ModuleConfig {
+                kind: ModuleKind::Plugin,
+                ..ModuleConfig::default()
+            },
+        }
+    }
+}
+
+impl PluginConfig {
+    /// An empty plugin declaration.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    builder_methods!(.inner);
+
+    /// The declaration as a [`ModuleConfig`] of kind `Plugin`.
+    pub fn into_module_config(self) -> ModuleConfig {
+        self.inner
+    }
+}
+
+impl From<PluginConfig> for ModuleConfig {
+    fn from(p: PluginConfig) -> Self {
+        p.into_module_config()
+    }
+}
+
+impl ModuleConfig {
+    /// Change the namespace this declaration registers into.
+    pub fn with_kind(mut self, kind: ModuleKind) -> Self {
+        self.kind = kind;
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_follow_the_rule() {
+        for ok in ["a", "0", "data-processor", "x.y_z-1", &"a".repeat(128)] {
+            validate_name("module name", ok).unwrap();
+        }
+        for bad in ["", "A", "-a", ".a", "a b", "é", "a/b", &"a".repeat(129)] {
+            let err = validate_name("module name", bad).unwrap_err();
+            assert!(matches!(err, Error::InvalidName { .. }), "{bad:?}");
+        }
+        let msg = validate_name("capability", "Upper").unwrap_err().to_string();
+        assert!(msg.contains("capability") && msg.contains("'U'") && msg.contains("position 0"), "{msg}");
+    }
+
+    #[test]
+    fn module_type_names_round_trip() {
+        for t in ModuleType::named() {
+            assert_eq!(t.name().parse::<ModuleType>().unwrap(), t);
+        }
+        assert_eq!(ModuleType::custom("Security"), ModuleType::Security);
+        assert_eq!(ModuleType::custom("Video"), ModuleType::Custom("Video".into()));
+        assert!("".parse::<ModuleType>().is_err());
+    }
+
+    #[test]
+    fn validate_normalises_and_reports() {
+        let mut c = ModuleConfig::new()
+            .with_name("m")
+            .add_capability("b")
+            .add_capability("a")
+            .add_capability("b")
+            .with_dependency("d", "^1");
+        let (v, reqs) = c.validate().unwrap();
+        assert_eq!(v, semver::Version::new(0, 1, 0));
+        assert_eq!(reqs.len(), 1);
+        assert_eq!(c.capabilities().collect::<Vec<_>>(), ["a", "b"]);
+
+        let mut bad = ModuleConfig::new().with_name("m").with_version("1.x");
+        assert!(matches!(bad.validate(), Err(Error::InvalidVersion { .. })));
+        let mut bad = ModuleConfig::new().with_name("m").with_dependency("d", "~>1");
+        assert!(matches!(bad.validate(), Err(Error::InvalidRequirement { .. })));
+        let mut bad = ModuleConfig::new();
+        assert!(matches!(bad.validate(), Err(Error::InvalidConfig { .. })));
+        let mut bad = ModuleConfig::new().with_name("m").with_dependency("m", "*");
+        assert!(matches!(bad.validate(), Err(Error::InvalidConfig { .. })));
+    }
+
+    #[test]
+    fn plugin_config_is_a_plugin() {
+        let p = PluginConfig::new().with_name("p").add_capability("x");
+        assert_eq!(ModuleConfig::from(p).kind(), ModuleKind::Plugin);
+    }
+}

@@ -1,0 +1,304 @@
+//! The one error type of the crate.
+//!
+//! Every fallible operation returns [`Result<T>`]. Each variant stands for one
+//! cause and its message names what it concerns: the module, the version, the
+//! requirement, the chain of dependencies or the file.
+
+use std::fmt;
+use std::sync::Arc;
+
+use crate::config::ModuleKind;
+
+/// `Result` with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A foreign error carried inside an [`Error`] (for example a Python exception
+/// raised inside a Python module). Bindings put their own error here and get it
+/// back by downcasting.
+pub type ExternalError = Arc<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Everything that can go wrong in the registry.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A module name, capability or metadata key does not follow the naming
+    /// rule `[a-z0-9][a-z0-9._-]{0,127}`.
+    #[error("invalid {what} {value:?}: {reason}")]
+    InvalidName {
+        /// What was being named ("module name", "capability", "dependency name", ...).
+        what: &'static str,
+        /// The offending text.
+        value: String,
+        /// Why it is invalid.
+        reason: String,
+    },
+
+    /// A version string is not valid semver.
+    #[error("invalid version {version:?} for {name:?}: {reason}")]
+    InvalidVersion {
+        /// The module whose version it is (may be empty when unknown).
+        name: String,
+        /// The offending text.
+        version: String,
+        /// The parser's explanation.
+        reason: String,
+    },
+
+    /// A version requirement is not valid semver requirement syntax.
+    #[error("invalid version requirement {requirement:?} for {name:?}: {reason}")]
+    InvalidRequirement {
+        /// The module (or dependency) the requirement is about.
+        name: String,
+        /// The offending text.
+        requirement: String,
+        /// The parser's explanation.
+        reason: String,
+    },
+
+    /// A declaration is incomplete or inconsistent (for example it has no
+    /// name, or a marketplace plugin lacks its listing metadata).
+    #[error("invalid configuration for {name:?}: {reason}")]
+    InvalidConfig {
+        /// The module concerned (`"<unnamed>"` when it has no name).
+        name: String,
+        /// What is wrong.
+        reason: String,
+    },
+
+    /// The same name and version is already registered for that kind.
+    #[error("{kind} {name}@{version} is already registered (use replace to overwrite it)")]
+    AlreadyRegistered {
+        /// Module or plugin.
+        kind: ModuleKind,
+        /// Its name.
+        name: String,
+        /// Its version.
+        version: String,
+    },
+
+    /// No module of that name (or none whose version satisfies the requirement).
+    #[error("{}", not_found_message(*kind, name, requirement.as_deref(), available))]
+    NotFound {
+        /// Module or plugin.
+        kind: ModuleKind,
+        /// The name asked for.
+        name: String,
+        /// The version requirement asked for, if any.
+        requirement: Option<String>,
+        /// The versions of that name that are registered (empty if none).
+        available: Vec<String>,
+    },
+
+    /// The module was declared without an implementation, so it cannot be created.
+    #[error("{kind} {name}@{version} is a declaration without an implementation; it can be discovered but not created")]
+    NoImplementation {
+        /// Module or plugin.
+        kind: ModuleKind,
+        /// Its name.
+        name: String,
+        /// Its version.
+        version: String,
+    },
+
+    /// A dependency names a module that does not exist, or no version of it
+    /// satisfies the requirement.
+    #[error("missing dependency {dependency} {requirement} (required by {}){}", chain.join(" -> "), available_suffix(available))]
+    MissingDependency {
+        /// The dependency's name.
+        dependency: String,
+        /// The requirement that could not be met.
+        requirement: String,
+        /// The chain of modules that led to it, root first (`name@version`).
+        chain: Vec<String>,
+        /// The versions of the dependency that exist (empty if none).
+        available: Vec<String>,
+    },
+
+    /// Two or more requirements on one module cannot be satisfied by a single version.
+    #[error("version conflict on {dependency}: {}", requirements.join("; "))]
+    VersionConflict {
+        /// The module required in incompatible versions.
+        dependency: String,
+        /// Each requirement with the chain that imposed it.
+        requirements: Vec<String>,
+    },
+
+    /// The dependencies form a cycle.
+    #[error("dependency cycle: {}", cycle.join(" -> "))]
+    DependencyCycle {
+        /// The cycle, first element repeated at the end (`name@version`).
+        cycle: Vec<String>,
+    },
+
+    /// Dependency resolution gave up after exploring too many alternatives.
+    #[error("dependency resolution for {module} gave up after {steps} steps")]
+    ResolutionLimit {
+        /// The root module being resolved.
+        module: String,
+        /// How many steps were explored.
+        steps: usize,
+    },
+
+    /// Code inside a module (factory, `init`, `process` or `shutdown`) failed
+    /// or panicked. The module's own error is the `source`.
+    #[error("module {module}@{version} failed in {operation}: {source}")]
+    ModuleFailed {
+        /// The module's name.
+        module: String,
+        /// The module's version.
+        version: String,
+        /// Which hook failed: `factory`, `init`, `process` or `shutdown`.
+        operation: &'static str,
+        /// What the module reported.
+        #[source]
+        source: Box<Error>,
+    },
+
+    /// A module panicked; the payload's text is kept.
+    #[error("panic: {message}")]
+    Panic {
+        /// The panic message.
+        message: String,
+    },
+
+    /// An instance was used after it was closed.
+    #[error("instance of {module}@{version} is closed")]
+    InstanceClosed {
+        /// The module's name.
+        module: String,
+        /// The module's version.
+        version: String,
+    },
+
+    /// A module received input of a type or shape it cannot handle.
+    #[error("invalid input: {message}")]
+    InvalidInput {
+        /// What was expected and what came.
+        message: String,
+    },
+
+    /// A feature of the registry is switched off (see
+    /// [`ModuleRegistry::with_workflow_orchestration`](crate::ModuleRegistry::with_workflow_orchestration)
+    /// and [`ModuleRegistry::with_plugin_marketplace`](crate::ModuleRegistry::with_plugin_marketplace)).
+    #[error("{feature} is disabled on this registry; enable it with {hint}")]
+    FeatureDisabled {
+        /// The feature.
+        feature: &'static str,
+        /// How to switch it on.
+        hint: &'static str,
+    },
+
+    /// Encoding or decoding data (JSON, ...) failed.
+    #[error("serialization error: {message}")]
+    Serialization {
+        /// The underlying message.
+        message: String,
+    },
+
+    /// A file could not be read or written.
+    #[error("i/o error on {path}: {source}")]
+    Io {
+        /// The file concerned.
+        path: String,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// An error from outside this crate (for example a Python exception),
+    /// carried unchanged so a binding can hand the original back.
+    #[error("{message}")]
+    External {
+        /// A one-line description.
+        message: String,
+        /// The original error.
+        #[source]
+        source: ExternalError,
+    },
+}
+
+fn not_found_message(
+    kind: ModuleKind,
+    name: &str,
+    requirement: Option<&str>,
+    available: &[String],
+) -> String {
+    match (requirement, available.is_empty()) {
+        (_, true) => format!("no {kind} named {name:?} is registered"),
+        (Some(req), false) => format!(
+            "no version of {kind} {name:?} satisfies {req:?} (available: {})",
+            available.join(", ")
+        ),
+        (None, false) => format!("no {kind} named {name:?} is registered"),
+    }
+}
+
+fn available_suffix(available: &[String]) -> String {
+    if available.is_empty() {
+        "; no module of that name is registered".to_string()
+    } else {
+        format!("; available versions: {}", available.join(", "))
+    }
+}
+
+impl Error {
+    /// An [`Error::InvalidInput`] with the given message, for module authors.
+    pub fn invalid_input(message: impl fmt::Display) -> Self {
+        Error::InvalidInput {
+            message: message.to_string(),
+        }
+    }
+
+    /// Wrap a foreign error (keeps it as the `source`).
+    pub fn external<E>(error: E) -> Self
+    where
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        Error::External {
+            message: error.to_string(),
+            source: Arc::new(error),
+        }
+    }
+
+    /// A short, stable name of the variant (`"not_found"`, `"module_failed"`, ...),
+    /// used by bindings and in audit events.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::InvalidName { .. } => "invalid_name",
+            Error::InvalidVersion { .. } => "invalid_version",
+            Error::InvalidRequirement { .. } => "invalid_requirement",
+            Error::InvalidConfig { .. } => "invalid_config",
+            Error::AlreadyRegistered { .. } => "already_registered",
+            Error::NotFound { .. } => "not_found",
+            Error::NoImplementation { .. } => "no_implementation",
+            Error::MissingDependency { .. } => "missing_dependency",
+            Error::VersionConflict { .. } => "version_conflict",
+            Error::DependencyCycle { .. } => "dependency_cycle",
+            Error::ResolutionLimit { .. } => "resolution_limit",
+            Error::ModuleFailed { .. } => "module_failed",
+            Error::Panic { .. } => "panic",
+            Error::InstanceClosed { .. } => "instance_closed",
+            Error::InvalidInput { .. } => "invalid_input",
+            Error::FeatureDisabled { .. } => "feature_disabled",
+            Error::Serialization { .. } => "serialization",
+            Error::Io { .. } => "io",
+            Error::External { .. } => "external",
+        }
+    }
+
+    /// Follows `ModuleFailed` wrappers down to the error the module itself reported.
+    pub fn root_cause(&self) -> &Error {
+        match self {
+            Error::ModuleFailed { source, .. } => source.root_cause(),
+            other => other,
+        }
+    }
+}
+
+impl From<serde_json::Error> for Error {
+    fn from(e: serde_json::Error) -> Self {
+        Error::Serialization {
+            message: e.to_string(),
+        }
+    }
+}

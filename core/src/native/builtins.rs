@@ -1,0 +1,365 @@
+//! The native modules that ship with the crate.
+//!
+//! | name | capabilities | input -> output | config |
+//! |---|---|---|---|
+//! | `identity` | `identity` | anything, unchanged | |
+//! | `json-encode` | `json`, `encode` | any JSON-able value -> str | `pretty` (bool) |
+//! | `json-decode` | `json`, `decode` | str or bytes -> value | |
+//! | `text-encode` | `text`, `utf8`, `encode` | str -> bytes (UTF-8) | |
+//! | `text-decode` | `text`, `utf8`, `decode` | bytes -> str | `errors`: `"strict"` or `"replace"` |
+//! | `sha256` | `digest`, `sha256`, `hash` | bytes or str -> hex str (or bytes) | `output`: `"hex"` or `"bytes"` |
+//! | `gzip-compress` | `compression`, `gzip`, `compress` | bytes or str -> bytes | `level` (0-9, default 6) |
+//! | `gzip-decompress` | `compression`, `gzip`, `decompress` | bytes -> bytes | `max_size` (bytes, default 256 MiB) |
+//! | `base64-encode` | `base64`, `encode` | bytes or str -> str | |
+//! | `base64-decode` | `base64`, `decode` | str or bytes -> bytes | |
+
+use std::io::{Read, Write};
+use std::sync::OnceLock;
+
+use base64::Engine as _;
+use sha2::{Digest, Sha256};
+
+use crate::config::ModuleConfig;
+use crate::error::{Error, Result};
+use crate::module::{Module, ModuleContext};
+use crate::native::NativeModule;
+use crate::native_module;
+use crate::value::Value;
+
+fn config_bool(config: &Value, key: &str, default: bool) -> Result<bool> {
+    match config.get(key) {
+        None | Some(Value::Null) => Ok(default),
+        Some(Value::Bool(b)) => Ok(*b),
+        Some(other) => Err(Error::invalid_input(format!(
+            "config.{key} must be a bool, got {}",
+            other.type_name()
+        ))),
+    }
+}
+
+fn config_choice(config: &Value, key: &str, choices: &[&'static str]) -> Result<&'static str> {
+    match config.get(key) {
+        None | Some(Value::Null) => Ok(choices[0]),
+        Some(Value::Str(s)) => choices.iter().copied().find(|c| c == s).ok_or_else(|| {
+            Error::invalid_input(format!("config.{key} must be one of {choices:?}, got {s:?}"))
+        }),
+        Some(other) => Err(Error::invalid_input(format!(
+            "config.{key} must be a str, got {}",
+            other.type_name()
+        ))),
+    }
+}
+
+fn config_int(config: &Value, key: &str, default: i64, range: std::ops::RangeInclusive<i64>) -> Result<i64> {
+    match config.get(key) {
+        None | Some(Value::Null) => Ok(default),
+        Some(Value::Int(i)) if range.contains(i) => Ok(*i),
+        Some(other) => Err(Error::invalid_input(format!(
+            "config.{key} must be an int in {}..={}, got {other:?}",
+            range.start(),
+            range.end()
+        ))),
+    }
+}
+
+fn check_config_map(config: &Value) -> Result<()> {
+    match config {
+        Value::Null | Value::Map(_) => Ok(()),
+        other => Err(Error::invalid_input(format!(
+            "config must be a map, got {}",
+            other.type_name()
+        ))),
+    }
+}
+
+// --- identity ---------------------------------------------------------------
+
+struct Identity;
+
+impl Module for Identity {
+    fn process(&self, input: Value) -> Result<Value> {
+        Ok(input)
+    }
+}
+
+fn identity(_: &ModuleConfig) -> Result<Box<dyn Module>> {
+    Ok(Box::new(Identity))
+}
+
+native_module!(NativeModule::new("identity", "1.0.0", identity)
+    .with_capabilities(&["identity"])
+    .with_metadata(&[("description", "Returns its input unchanged.")]));
+
+// --- json -------------------------------------------------------------------
+
+#[derive(Default)]
+struct JsonEncode {
+    pretty: OnceLock<bool>,
+}
+
+impl Module for JsonEncode {
+    fn init(&self, context: &ModuleContext) -> Result<()> {
+        check_config_map(context.config())?;
+        let _ = self.pretty.set(config_bool(context.config(), "pretty", false)?);
+        Ok(())
+    }
+
+    fn process(&self, input: Value) -> Result<Value> {
+        let json = input.to_json()?;
+        let text = if self.pretty.get().copied().unwrap_or(false) {
+            serde_json::to_string_pretty(&json)?
+        } else {
+            serde_json::to_string(&json)?
+        };
+        Ok(Value::Str(text))
+    }
+}
+
+fn json_encode(_: &ModuleConfig) -> Result<Box<dyn Module>> {
+    Ok(Box::<JsonEncode>::default())
+}
+
+native_module!(NativeModule::new("json-encode", "1.0.0", json_encode)
+    .with_capabilities(&["encode", "json"])
+    .with_metadata(&[("description", "Encodes a value as JSON text.")]));
+
+struct JsonDecode;
+
+impl Module for JsonDecode {
+    fn process(&self, input: Value) -> Result<Value> {
+        let bytes = input.bytes_or_text()?;
+        let json: serde_json::Value = serde_json::from_slice(bytes)
+            .map_err(|e| Error::invalid_input(format!("not valid JSON: {e}")))?;
+        Ok(Value::from_json(json))
+    }
+}
+
+fn json_decode(_: &ModuleConfig) -> Result<Box<dyn Module>> {
+    Ok(Box::new(JsonDecode))
+}
+
+native_module!(NativeModule::new("json-decode", "1.0.0", json_decode)
+    .with_capabilities(&["decode", "json"])
+    .with_metadata(&[("description", "Decodes JSON text (str or bytes) into a value.")]));
+
+// --- text -------------------------------------------------------------------
+
+struct TextEncode;
+
+impl Module for TextEncode {
+    fn process(&self, input: Value) -> Result<Value> {
+        match input {
+            Value::Str(s) => Ok(Value::Bytes(s.into_bytes())),
+            other => Err(Error::invalid_input(format!("expected str, got {}", other.type_name()))),
+        }
+    }
+}
+
+fn text_encode(_: &ModuleConfig) -> Result<Box<dyn Module>> {
+    Ok(Box::new(TextEncode))
+}
+
+native_module!(NativeModule::new("text-encode", "1.0.0", text_encode)
+    .with_capabilities(&["encode", "text", "utf8"])
+    .with_metadata(&[("description", "Encodes text as UTF-8 bytes.")]));
+
+#[derive(Default)]
+struct TextDecode {
+    replace: OnceLock<bool>,
+}
+
+impl Module for TextDecode {
+    fn init(&self, context: &ModuleContext) -> Result<()> {
+        check_config_map(context.config())?;
+        let mode = config_choice(context.config(), "errors", &["strict", "replace"])?;
+        let _ = self.replace.set(mode == "replace");
+        Ok(())
+    }
+
+    fn process(&self, input: Value) -> Result<Value> {
+        let bytes = match input {
+            Value::Bytes(b) => b,
+            Value::Str(s) => return Ok(Value::Str(s)),
+            other => return Err(Error::invalid_input(format!("expected bytes, got {}", other.type_name()))),
+        };
+        if self.replace.get().copied().unwrap_or(false) {
+            return Ok(Value::Str(String::from_utf8_lossy(&bytes).into_owned()));
+        }
+        String::from_utf8(bytes).map(Value::Str).map_err(|e| {
+            Error::invalid_input(format!(
+                "not valid UTF-8: invalid byte sequence at offset {}",
+                e.utf8_error().valid_up_to()
+            ))
+        })
+    }
+}
+
+fn text_decode(_: &ModuleConfig) -> Result<Box<dyn Module>> {
+    Ok(Box::<TextDecode>::default())
+}
+
+native_module!(NativeModule::new("text-decode", "1.0.0", text_decode)
+    .with_capabilities(&["decode", "text", "utf8"])
+    .with_metadata(&[("description", "Decodes UTF-8 bytes into text.")]));
+
+// --- sha256 -----------------------------------------------------------------
+
+#[derive(Default)]
+struct Sha256Digest {
+    raw: OnceLock<bool>,
+}
+
+impl Module for Sha256Digest {
+    fn init(&self, context: &ModuleContext) -> Result<()> {
+        check_config_map(context.config())?;
+        let output = config_choice(context.config(), "output", &["hex", "bytes"])?;
+        let _ = self.raw.set(output == "bytes");
+        Ok(())
+    }
+
+    fn process(&self, input: Value) -> Result<Value> {
+        let digest = Sha256::digest(input.bytes_or_text()?);
+        if self.raw.get().copied().unwrap_or(false) {
+            Ok(Value::Bytes(digest.to_vec()))
+        } else {
+            Ok(Value::Str(hex(&digest)))
+        }
+    }
+}
+
+/// Lower-case hexadecimal form of `bytes`.
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(DIGITS[(b >> 4) as usize] as char);
+        out.push(DIGITS[(b & 15) as usize] as char);
+    }
+    out
+}
+
+fn sha256(_: &ModuleConfig) -> Result<Box<dyn Module>> {
+    Ok(Box::<Sha256Digest>::default())
+}
+
+native_module!(NativeModule::new("sha256", "1.0.0", sha256)
+    .with_type("Security")
+    .with_capabilities(&["digest", "hash", "sha256"])
+    .with_metadata(&[("description", "SHA-256 digest of bytes or text, as hex (or raw bytes).")]));
+
+// --- gzip -------------------------------------------------------------------
+
+#[derive(Default)]
+struct GzipCompress {
+    level: OnceLock<u32>,
+}
+
+impl Module for GzipCompress {
+    fn init(&self, context: &ModuleContext) -> Result<()> {
+        check_config_map(context.config())?;
+        let level = config_int(context.config(), "level", 6, 0..=9)?;
+        let _ = self.level.set(level as u32);
+        Ok(())
+    }
+
+    fn process(&self, input: Value) -> Result<Value> {
+        let data = input.bytes_or_text()?;
+        let level = self.level.get().copied().unwrap_or(6);
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(level));
+        encoder
+            .write_all(data)
+            .and_then(|_| encoder.finish())
+            .map(Value::Bytes)
+            .map_err(|e| Error::invalid_input(format!("gzip compression failed: {e}")))
+    }
+}
+
+fn gzip_compress(_: &ModuleConfig) -> Result<Box<dyn Module>> {
+    Ok(Box::<GzipCompress>::default())
+}
+
+native_module!(NativeModule::new("gzip-compress", "1.0.0", gzip_compress)
+    .with_capabilities(&["compress", "compression", "gzip"])
+    .with_metadata(&[("description", "Compresses bytes or text with gzip.")]));
+
+/// The default bound on `gzip-decompress` output (a defence against
+/// decompression bombs); raise it with `config.max_size`.
+pub const DEFAULT_MAX_DECOMPRESSED: i64 = 256 * 1024 * 1024;
+
+#[derive(Default)]
+struct GzipDecompress {
+    max_size: OnceLock<u64>,
+}
+
+impl Module for GzipDecompress {
+    fn init(&self, context: &ModuleContext) -> Result<()> {
+        check_config_map(context.config())?;
+        let max = config_int(context.config(), "max_size", DEFAULT_MAX_DECOMPRESSED, 0..=i64::MAX)?;
+        let _ = self.max_size.set(max as u64);
+        Ok(())
+    }
+
+    fn process(&self, input: Value) -> Result<Value> {
+        let data = match &input {
+            Value::Bytes(b) => b.as_slice(),
+            other => return Err(Error::invalid_input(format!("expected bytes, got {}", other.type_name()))),
+        };
+        let max = self.max_size.get().copied().unwrap_or(DEFAULT_MAX_DECOMPRESSED as u64);
+        let mut out = Vec::new();
+        let mut decoder = flate2::read::GzDecoder::new(data).take(max.saturating_add(1));
+        decoder
+            .read_to_end(&mut out)
+            .map_err(|e| Error::invalid_input(format!("not valid gzip data: {e}")))?;
+        if out.len() as u64 > max {
+            return Err(Error::invalid_input(format!(
+                "decompressed data exceeds max_size of {max} bytes"
+            )));
+        }
+        Ok(Value::Bytes(out))
+    }
+}
+
+fn gzip_decompress(_: &ModuleConfig) -> Result<Box<dyn Module>> {
+    Ok(Box::<GzipDecompress>::default())
+}
+
+native_module!(NativeModule::new("gzip-decompress", "1.0.0", gzip_decompress)
+    .with_capabilities(&["compression", "decompress", "gzip"])
+    .with_metadata(&[("description", "Decompresses gzip data, bounded by config.max_size.")]));
+
+// --- base64 -----------------------------------------------------------------
+
+struct Base64Encode;
+
+impl Module for Base64Encode {
+    fn process(&self, input: Value) -> Result<Value> {
+        Ok(Value::Str(base64::engine::general_purpose::STANDARD.encode(input.bytes_or_text()?)))
+    }
+}
+
+fn base64_encode(_: &ModuleConfig) -> Result<Box<dyn Module>> {
+    Ok(Box::new(Base64Encode))
+}
+
+native_module!(NativeModule::new("base64-encode", "1.0.0", base64_encode)
+    .with_capabilities(&["base64", "encode"])
+    .with_metadata(&[("description", "Encodes bytes or text as standard base64 text.")]));
+
+struct Base64Decode;
+
+impl Module for Base64Decode {
+    fn process(&self, input: Value) -> Result<Value> {
+        base64::engine::general_purpose::STANDARD
+            .decode(input.bytes_or_text()?)
+            .map(Value::Bytes)
+            .map_err(|e| Error::invalid_input(format!("not valid base64: {e}")))
+    }
+}
+
+fn base64_decode(_: &ModuleConfig) -> Result<Box<dyn Module>> {
+    Ok(Box::new(Base64Decode))
+}
+
+native_module!(NativeModule::new("base64-decode", "1.0.0", base64_decode)
+    .with_capabilities(&["base64", "decode"])
+    .with_metadata(&[("description", "Decodes standard base64 text into bytes.")]));

@@ -1,0 +1,883 @@
+//! [`ModuleRegistry`]: the shared store of declarations, with its capability
+//! index, and [`ModuleInfo`], the read-only view of one registered declaration.
+
+use std::cmp::Ordering;
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
+use std::sync::Arc;
+
+use indexmap::IndexMap;
+use parking_lot::RwLock;
+use semver::{Version, VersionReq};
+
+use crate::audit::{AuditEvent, AuditLog, Outcome};
+use crate::config::{parse_requirement, parse_version, validate_name, ModuleConfig, ModuleKind, ModuleType, PluginConfig};
+use crate::deps::{self, Catalog, Resolution};
+use crate::error::{Error, Result};
+use crate::marketplace::{self, PluginMarketplace};
+use crate::module::ModuleInstance;
+use crate::native;
+use crate::orchestration::WorkflowOrchestration;
+use crate::query::{CapabilityQuery, PluginDiscoveryQuery, ServiceDiscoveryQuery};
+use crate::value::Value;
+
+/// A registered declaration (validated, normalised, immutable).
+pub(crate) struct Entry {
+    pub(crate) config: ModuleConfig,
+    pub(crate) version: Version,
+    pub(crate) requirements: Box<[VersionReq]>,
+}
+
+/// A read-only, cheaply cloned view of one registered module or plugin.
+#[derive(Clone)]
+pub struct ModuleInfo(Arc<Entry>);
+
+impl ModuleInfo {
+    pub(crate) fn entry(&self) -> &Entry {
+        &self.0
+    }
+
+    /// The name.
+    pub fn name(&self) -> &str {
+        &self.0.config.name
+    }
+
+    /// The version.
+    pub fn version(&self) -> &Version {
+        &self.0.version
+    }
+
+    /// The type.
+    pub fn module_type(&self) -> &ModuleType {
+        &self.0.config.module_type
+    }
+
+    /// Module or plugin.
+    pub fn kind(&self) -> ModuleKind {
+        self.0.config.kind
+    }
+
+    /// The capabilities, sorted and without duplicates.
+    pub fn capabilities(&self) -> &[Arc<str>] {
+        &self.0.config.capabilities
+    }
+
+    /// Whether the module has capability `capability`.
+    pub fn has_capability(&self, capability: &str) -> bool {
+        self.0
+            .config
+            .capabilities
+            .binary_search_by(|c| (**c).cmp(capability))
+            .is_ok()
+    }
+
+    /// The metadata.
+    pub fn metadata(&self) -> &BTreeMap<String, String> {
+        &self.0.config.metadata
+    }
+
+    /// The dependencies: name to requirement text.
+    pub fn dependencies(&self) -> &BTreeMap<String, String> {
+        &self.0.config.dependencies
+    }
+
+    /// The dependencies with their parsed requirements.
+    pub fn dependency_requirements(&self) -> impl Iterator<Item = (&str, &VersionReq)> {
+        self.0
+            .config
+            .dependencies
+            .keys()
+            .map(String::as_str)
+            .zip(self.0.requirements.iter())
+    }
+
+    /// Whether it can be created (it has a factory), rather than being a
+    /// declaration only.
+    pub fn has_implementation(&self) -> bool {
+        self.0.config.factory.is_some()
+    }
+
+    /// The full declaration as registered.
+    pub fn config(&self) -> &ModuleConfig {
+        &self.0.config
+    }
+
+    /// Whether both views are of the very same registration.
+    pub fn same_registration(&self, other: &ModuleInfo) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+
+    fn order(&self, other: &ModuleInfo) -> Ordering {
+        self.name()
+            .cmp(other.name())
+            .then_with(|| other.version().cmp(self.version()))
+            .then_with(|| self.kind().cmp(&other.kind()))
+    }
+}
+
+impl PartialEq for ModuleInfo {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+            || (self.kind() == other.kind() && self.name() == other.name() && self.version() == other.version())
+    }
+}
+
+impl fmt::Debug for ModuleInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ModuleInfo")
+            .field("kind", &self.kind())
+            .field("name", &self.name())
+            .field("version", &self.version().to_string())
+            .field("type", &self.module_type())
+            .field("capabilities", &self.capabilities())
+            .field("metadata", self.metadata())
+            .field("dependencies", self.dependencies())
+            .field("has_implementation", &self.has_implementation())
+            .finish()
+    }
+}
+
+impl fmt::Display for ModuleInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}@{}", self.kind(), self.name(), self.version())
+    }
+}
+
+fn kind_index(kind: ModuleKind) -> usize {
+    match kind {
+        ModuleKind::Module => 0,
+        ModuleKind::Plugin => 1,
+    }
+}
+
+/// The registry's contents: slots of entries, names by kind, and an inverted
+/// index from capability to the (sorted) slot ids having it.
+#[derive(Default)]
+struct State {
+    slots: Vec<Option<ModuleInfo>>,
+    free: Vec<u32>,
+    /// Per kind: name -> slot ids, highest version first.
+    names: [HashMap<String, Vec<u32>>; 2],
+    cap_ids: HashMap<Arc<str>, u32>,
+    postings: Vec<Vec<u32>>,
+    len: usize,
+}
+
+impl State {
+    fn info(&self, id: u32) -> &ModuleInfo {
+        self.slots[id as usize]
+            .as_ref()
+            .expect("index points at a live slot")
+    }
+
+    fn versions(&self, kind: ModuleKind, name: &str) -> Option<&[u32]> {
+        self.names[kind_index(kind)].get(name).map(Vec::as_slice)
+    }
+
+    fn available(&self, kind: ModuleKind, name: &str) -> Vec<String> {
+        self.versions(kind, name)
+            .map(|ids| ids.iter().map(|&id| self.info(id).version().to_string()).collect())
+            .unwrap_or_default()
+    }
+
+    fn intern(&mut self, cap: &Arc<str>) -> (Arc<str>, u32) {
+        if let Some((k, &id)) = self.cap_ids.get_key_value(cap) {
+            return (k.clone(), id);
+        }
+        let id = u32::try_from(self.postings.len()).expect("fewer than 2^32 capabilities");
+        self.cap_ids.insert(cap.clone(), id);
+        self.postings.push(Vec::new());
+        (cap.clone(), id)
+    }
+
+    /// Inserts a validated config; the caller has checked for duplicates.
+    fn insert(&mut self, mut config: ModuleConfig, version: Version, requirements: Box<[VersionReq]>) -> ModuleInfo {
+        let id = match self.free.pop() {
+            Some(id) => id,
+            None => {
+                self.slots.push(None);
+                u32::try_from(self.slots.len() - 1).expect("fewer than 2^32 modules")
+            }
+        };
+        let mut cap_ids = Vec::with_capacity(config.capabilities.len());
+        for cap in config.capabilities.iter_mut() {
+            let (shared, cid) = self.intern(cap);
+            *cap = shared;
+            cap_ids.push(cid);
+        }
+        config.capabilities.shrink_to_fit();
+        for cid in cap_ids {
+            let list = &mut self.postings[cid as usize];
+            let pos = list.binary_search(&id).unwrap_or_else(|p| p);
+            list.insert(pos, id);
+        }
+        let kind = config.kind;
+        let name = config.name.clone();
+        let info = ModuleInfo(Arc::new(Entry {
+            config,
+            version,
+            requirements,
+        }));
+        self.slots[id as usize] = Some(info.clone());
+        let ids = self.names[kind_index(kind)].entry(name).or_default();
+        let pos = ids.partition_point(|&other| {
+            self.slots[other as usize]
+                .as_ref()
+                .is_some_and(|o| o.version() > info.version())
+        });
+        ids.insert(pos, id);
+        self.len += 1;
+        info
+    }
+
+    fn remove(&mut self, kind: ModuleKind, id: u32) -> ModuleInfo {
+        let info = self.slots[id as usize].take().expect("removing a live slot");
+        for cap in info.capabilities() {
+            if let Some(&cid) = self.cap_ids.get(cap) {
+                let list = &mut self.postings[cid as usize];
+                if let Ok(pos) = list.binary_search(&id) {
+                    list.remove(pos);
+                }
+            }
+        }
+        let names = &mut self.names[kind_index(kind)];
+        if let Some(ids) = names.get_mut(info.name()) {
+            ids.retain(|&x| x != id);
+            if ids.is_empty() {
+                names.remove(info.name());
+            }
+        }
+        self.free.push(id);
+        self.len -= 1;
+        info
+    }
+
+    /// The version to use for `name`: the highest matching `req`, or, without
+    /// a requirement, the highest release (a pre-release only when there is
+    /// nothing else).
+    fn select(&self, kind: ModuleKind, name: &str, req: Option<&VersionReq>, req_text: Option<&str>) -> Result<ModuleInfo> {
+        let not_found = || Error::NotFound {
+            kind,
+            name: name.to_string(),
+            requirement: req_text.map(str::to_string),
+            available: self.available(kind, name),
+        };
+        let ids = self.versions(kind, name).ok_or_else(not_found)?;
+        let found = match req {
+            Some(req) => ids.iter().map(|&id| self.info(id)).find(|i| req.matches(i.version())),
+            None => ids
+                .iter()
+                .map(|&id| self.info(id))
+                .find(|i| i.version().pre.is_empty())
+                .or_else(|| ids.first().map(|&id| self.info(id))),
+        };
+        found.cloned().ok_or_else(not_found)
+    }
+
+    fn matches(&self, info: &ModuleInfo, q: &CapabilityQuery, req: Option<&VersionReq>, check_required: bool) -> bool {
+        if check_required && !q.required.iter().all(|c| info.has_capability(c)) {
+            return false;
+        }
+        if !q.any.is_empty() && !q.any.iter().any(|c| info.has_capability(c)) {
+            return false;
+        }
+        if q.excluded.iter().any(|c| info.has_capability(c)) {
+            return false;
+        }
+        if q.kind.is_some_and(|k| k != info.kind()) {
+            return false;
+        }
+        if q.module_type.as_ref().is_some_and(|t| t != info.module_type()) {
+            return false;
+        }
+        if req.is_some_and(|r| !r.matches(info.version())) {
+            return false;
+        }
+        q.metadata
+            .iter()
+            .all(|(k, v)| info.metadata().get(k).is_some_and(|mine| mine == v))
+    }
+
+    fn discover(&self, q: &CapabilityQuery, req: Option<&VersionReq>) -> Vec<ModuleInfo> {
+        let mut out = Vec::new();
+        if !q.required.is_empty() {
+            let mut lists = Vec::with_capacity(q.required.len());
+            for cap in &q.required {
+                match self.cap_ids.get(cap.as_str()) {
+                    Some(&cid) => lists.push(self.postings[cid as usize].as_slice()),
+                    None => return out,
+                }
+            }
+            lists.sort_by_key(|l| l.len());
+            let (first, rest) = lists.split_first().expect("at least one required capability");
+            for &id in *first {
+                if rest.iter().all(|l| l.binary_search(&id).is_ok()) {
+                    let info = self.info(id);
+                    if self.matches(info, q, req, false) {
+                        out.push(info.clone());
+                    }
+                }
+            }
+        } else if !q.any.is_empty() {
+            let mut ids: Vec<u32> = Vec::new();
+            for cap in &q.any {
+                if let Some(&cid) = self.cap_ids.get(cap.as_str()) {
+                    ids.extend_from_slice(&self.postings[cid as usize]);
+                }
+            }
+            ids.sort_unstable();
+            ids.dedup();
+            for id in ids {
+                let info = self.info(id);
+                if self.matches(info, q, req, false) {
+                    out.push(info.clone());
+                }
+            }
+        } else {
+            for info in self.slots.iter().flatten() {
+                if self.matches(info, q, req, false) {
+                    out.push(info.clone());
+                }
+            }
+        }
+        out.sort_unstable_by(ModuleInfo::order);
+        out
+    }
+}
+
+impl Catalog for State {
+    fn candidates(&self, preferred: ModuleKind, name: &str) -> Option<(ModuleKind, Vec<ModuleInfo>)> {
+        // A plugin's dependency is looked up among plugins, then modules.
+        let kinds: &[ModuleKind] = match preferred {
+            ModuleKind::Module => &[ModuleKind::Module],
+            ModuleKind::Plugin => &[ModuleKind::Plugin, ModuleKind::Module],
+        };
+        kinds.iter().find_map(|&kind| {
+            self.versions(kind, name)
+                .map(|ids| (kind, ids.iter().map(|&id| self.info(id).clone()).collect()))
+        })
+    }
+}
+
+struct Inner {
+    state: RwLock<State>,
+    audit: Arc<AuditLog>,
+    workflow_orchestration: AtomicBool,
+    plugin_marketplace: AtomicBool,
+}
+
+/// The registry of modules and plugins.
+///
+/// Cheap to clone (clones share one registry), `Send + Sync`, and every
+/// method takes `&self`: reads never block each other, and no lock is held
+/// while module code (factories, hooks, `process`) runs, so modules may call
+/// back into the registry.
+#[derive(Clone)]
+pub struct ModuleRegistry {
+    inner: Arc<Inner>,
+}
+
+impl Default for ModuleRegistry {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Debug for ModuleRegistry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ModuleRegistry")
+            .field("len", &self.len())
+            .field("workflow_orchestration", &self.workflow_orchestration_enabled())
+            .field("plugin_marketplace", &self.plugin_marketplace_enabled())
+            .finish()
+    }
+}
+
+impl ModuleRegistry {
+    /// An empty registry: workflow orchestration on, plugin marketplace off.
+    pub fn new() -> Self {
+        ModuleRegistry {
+            inner: Arc::new(Inner {
+                state: RwLock::new(State::default()),
+                audit: Arc::new(AuditLog::default()),
+                workflow_orchestration: AtomicBool::new(true),
+                plugin_marketplace: AtomicBool::new(false),
+            }),
+        }
+    }
+
+    /// A registry holding every native module linked into the program (see
+    /// [`native_module!`](crate::native_module)). A native module whose
+    /// name and version is declared twice is registered once; the clash is
+    /// recorded as a failed `register` audit event.
+    pub fn with_native_modules() -> Self {
+        let registry = Self::new();
+        for config in native::configs() {
+            let _ = registry.register_config(config, false);
+        }
+        registry
+    }
+
+    /// Registers every native module linked into the program, failing on the
+    /// first error (already registered, invalid declaration).
+    pub fn register_native_modules(&self) -> Result<Vec<ModuleInfo>> {
+        native::configs()
+            .into_iter()
+            .map(|config| self.register_config(config, false))
+            .collect()
+    }
+
+    /// Switch workflow orchestration on or off (on by default). When off,
+    /// [`orchestrate`](Self::orchestrate) (and every other way of running a
+    /// chain of modules through the registry) fails with
+    /// [`Error::FeatureDisabled`]; registering, discovering and creating
+    /// single modules still work.
+    pub fn with_workflow_orchestration(self, enabled: bool) -> Self {
+        self.set_workflow_orchestration(enabled);
+        self
+    }
+
+    /// See [`with_workflow_orchestration`](Self::with_workflow_orchestration).
+    pub fn set_workflow_orchestration(&self, enabled: bool) {
+        self.inner.workflow_orchestration.store(enabled, AtomicOrdering::Release);
+    }
+
+    /// Whether workflow orchestration is on.
+    pub fn workflow_orchestration_enabled(&self) -> bool {
+        self.inner.workflow_orchestration.load(AtomicOrdering::Acquire)
+    }
+
+    /// Switch the plugin marketplace on or off (off by default). When on,
+    /// a plugin registered with metadata `marketplace = "true"` must also
+    /// carry `description` and `license_type` metadata (else
+    /// [`Error::InvalidConfig`]), and [`plugin_marketplace`](Self::plugin_marketplace)
+    /// lists those plugins. When off, `plugin_marketplace` fails with
+    /// [`Error::FeatureDisabled`].
+    pub fn with_plugin_marketplace(self, enabled: bool) -> Self {
+        self.set_plugin_marketplace(enabled);
+        self
+    }
+
+    /// See [`with_plugin_marketplace`](Self::with_plugin_marketplace).
+    pub fn set_plugin_marketplace(&self, enabled: bool) {
+        self.inner.plugin_marketplace.store(enabled, AtomicOrdering::Release);
+    }
+
+    /// Whether the plugin marketplace is on.
+    pub fn plugin_marketplace_enabled(&self) -> bool {
+        self.inner.plugin_marketplace.load(AtomicOrdering::Acquire)
+    }
+
+    /// Keep at most `capacity` audit events (default
+    /// [`DEFAULT_AUDIT_CAPACITY`](crate::audit::DEFAULT_AUDIT_CAPACITY)).
+    pub fn with_audit_capacity(self, capacity: usize) -> Self {
+        self.inner.audit.set_capacity(capacity);
+        self
+    }
+
+    // ----- registration -------------------------------------------------
+
+    /// Registers a module. Fails if the same name and version is already
+    /// registered as a module, or if any field is invalid; on failure the
+    /// registry is unchanged.
+    pub fn register(&self, config: ModuleConfig) -> Result<ModuleInfo> {
+        self.register_config(config.with_kind(ModuleKind::Module), false)
+    }
+
+    /// Registers a plugin (the plugin namespace is separate from the modules').
+    pub fn register_plugin(&self, config: PluginConfig) -> Result<ModuleInfo> {
+        self.register_config(config.into_module_config(), false)
+    }
+
+    /// Registers a module, replacing an existing registration of the same
+    /// name and version if there is one. Instances already created keep
+    /// running the code they were built with.
+    pub fn replace(&self, config: ModuleConfig) -> Result<ModuleInfo> {
+        self.register_config(config.with_kind(ModuleKind::Module), true)
+    }
+
+    /// [`replace`](Self::replace) for plugins.
+    pub fn replace_plugin(&self, config: PluginConfig) -> Result<ModuleInfo> {
+        self.register_config(config.into_module_config(), true)
+    }
+
+    /// Registers a declaration into the namespace its [`kind`](ModuleConfig::kind)
+    /// names; with `replace`, an existing registration of the same name and
+    /// version is replaced instead of being an error.
+    pub fn register_config(&self, config: ModuleConfig, replace: bool) -> Result<ModuleInfo> {
+        let operation = if replace { "replace" } else { "register" };
+        let kind = config.kind;
+        let name = config.name.clone();
+        let version_text = config.version.clone();
+        let result = self.register_inner(config, replace);
+        match &result {
+            Ok(info) => self.inner.audit.record(Outcome::Ok, operation, info, None),
+            Err(e) => self.inner.audit.push(
+                operation,
+                kind,
+                &name,
+                Some(version_text),
+                Outcome::Error,
+                Some(e.to_string()),
+            ),
+        }
+        result
+    }
+
+    fn register_inner(&self, mut config: ModuleConfig, replace: bool) -> Result<ModuleInfo> {
+        let (version, requirements) = config.validate()?;
+        if config.kind == ModuleKind::Plugin && self.plugin_marketplace_enabled() {
+            marketplace::validate_listing(&config)?;
+        }
+        let mut state = self.inner.state.write();
+        let existing = state.versions(config.kind, &config.name).and_then(|ids| {
+            ids.iter()
+                .copied()
+                .find(|&id| state.info(id).version().cmp_precedence(&version) == Ordering::Equal)
+        });
+        if let Some(id) = existing {
+            if !replace {
+                return Err(Error::AlreadyRegistered {
+                    kind: config.kind,
+                    name: config.name.clone(),
+                    version: state.info(id).version().to_string(),
+                });
+            }
+            state.remove(config.kind, id);
+        }
+        Ok(state.insert(config, version, requirements))
+    }
+
+    /// Removes one version of a module. Instances already created keep working.
+    pub fn unregister(&self, name: &str, version: &str) -> Result<ModuleInfo> {
+        let mut removed = self.remove(ModuleKind::Module, name, Some(version))?;
+        Ok(removed.remove(0))
+    }
+
+    /// Removes one version of a plugin.
+    pub fn unregister_plugin(&self, name: &str, version: &str) -> Result<ModuleInfo> {
+        let mut removed = self.remove(ModuleKind::Plugin, name, Some(version))?;
+        Ok(removed.remove(0))
+    }
+
+    /// Removes `version` of `name` from the `kind` namespace, or every
+    /// version when `version` is `None`. Returns what was removed; fails with
+    /// [`Error::NotFound`] when nothing matched.
+    pub fn remove(&self, kind: ModuleKind, name: &str, version: Option<&str>) -> Result<Vec<ModuleInfo>> {
+        let result = self.remove_inner(kind, name, version);
+        match &result {
+            Ok(removed) => {
+                for info in removed {
+                    self.inner.audit.record(Outcome::Ok, "unregister", info, None);
+                }
+            }
+            Err(e) => self.inner.audit.push(
+                "unregister",
+                kind,
+                name,
+                version.map(str::to_string),
+                Outcome::Error,
+                Some(e.to_string()),
+            ),
+        }
+        result
+    }
+
+    fn remove_inner(&self, kind: ModuleKind, name: &str, version: Option<&str>) -> Result<Vec<ModuleInfo>> {
+        let version = version.map(|v| parse_version(name, v)).transpose()?;
+        let mut state = self.inner.state.write();
+        let ids: Vec<u32> = state
+            .versions(kind, name)
+            .map(|ids| {
+                ids.iter()
+                    .copied()
+                    .filter(|&id| {
+                        version
+                            .as_ref()
+                            .is_none_or(|v| state.info(id).version().cmp_precedence(v) == Ordering::Equal)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        if ids.is_empty() {
+            return Err(Error::NotFound {
+                kind,
+                name: name.to_string(),
+                requirement: version.map(|v| format!("={v}")),
+                available: state.available(kind, name),
+            });
+        }
+        Ok(ids.into_iter().map(|id| state.remove(kind, id)).collect())
+    }
+
+    // ----- lookup ---------------------------------------------------------
+
+    /// The highest release of module `name` (a pre-release only when it has
+    /// no release), if registered.
+    pub fn get(&self, name: &str) -> Option<ModuleInfo> {
+        self.inner.state.read().select(ModuleKind::Module, name, None, None).ok()
+    }
+
+    /// [`get`](Self::get) for plugins.
+    pub fn get_plugin(&self, name: &str) -> Option<ModuleInfo> {
+        self.inner.state.read().select(ModuleKind::Plugin, name, None, None).ok()
+    }
+
+    /// The highest version of `name` in the `kind` namespace that satisfies
+    /// `requirement` (as [`get`](Self::get) when `None`).
+    pub fn find(&self, kind: ModuleKind, name: &str, requirement: Option<&str>) -> Result<ModuleInfo> {
+        let req = requirement.map(|r| parse_requirement(name, r)).transpose()?;
+        self.inner.state.read().select(kind, name, req.as_ref(), requirement)
+    }
+
+    /// Every registered version of `name` in the `kind` namespace, highest first.
+    pub fn versions(&self, kind: ModuleKind, name: &str) -> Vec<ModuleInfo> {
+        let state = self.inner.state.read();
+        state
+            .versions(kind, name)
+            .map(|ids| ids.iter().map(|&id| state.info(id).clone()).collect())
+            .unwrap_or_default()
+    }
+
+    /// Every registration, modules and plugins, by name then version descending.
+    pub fn list(&self) -> Vec<ModuleInfo> {
+        self.inner.state.read().discover(&CapabilityQuery::new(), None)
+    }
+
+    /// How many registrations (every version of every module and plugin).
+    pub fn len(&self) -> usize {
+        self.inner.state.read().len
+    }
+
+    /// Whether nothing is registered.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether a module or plugin named `name` is registered.
+    pub fn contains(&self, name: &str) -> bool {
+        let state = self.inner.state.read();
+        state.names.iter().any(|names| names.contains_key(name))
+    }
+
+    // ----- discovery ------------------------------------------------------
+
+    /// Modules and plugins matching `query`, by name ascending then version
+    /// descending. Uses the capability index: the cost follows the size of
+    /// the rarest required capability, not the registry's.
+    pub fn discover(&self, query: &CapabilityQuery) -> Result<Vec<ModuleInfo>> {
+        query.validate()?;
+        let req = query
+            .version_req
+            .as_deref()
+            .map(|r| parse_requirement("discovery query", r))
+            .transpose()?;
+        Ok(self.inner.state.read().discover(query, req.as_ref()))
+    }
+
+    /// [`discover`](Self::discover), taking the query by value as in the seed examples.
+    pub fn discover_capabilities(&self, query: CapabilityQuery) -> Result<Vec<ModuleInfo>> {
+        self.discover(&query)
+    }
+
+    /// Modules (not plugins) matching a service query.
+    pub fn discover_services(&self, query: ServiceDiscoveryQuery) -> Result<Vec<ModuleInfo>> {
+        self.discover(&query.into_query())
+    }
+
+    /// Plugins matching a plugin query.
+    pub fn discover_plugins(&self, query: PluginDiscoveryQuery) -> Result<Vec<ModuleInfo>> {
+        self.discover(&query.into_query())
+    }
+
+    // ----- dependencies ---------------------------------------------------
+
+    /// Resolves the dependency tree of `name` (highest version satisfying
+    /// `requirement`) to concrete versions, in build order.
+    pub fn resolve(&self, kind: ModuleKind, name: &str, requirement: Option<&str>) -> Result<Resolution> {
+        let req = requirement.map(|r| parse_requirement(name, r)).transpose()?;
+        let state = self.inner.state.read();
+        let root = state.select(kind, name, req.as_ref(), requirement)?;
+        deps::resolve(&*state, &root)
+    }
+
+    // ----- instances ------------------------------------------------------
+
+    /// Creates an instance of the highest release of module `name`, building
+    /// its dependencies first.
+    pub fn create(&self, name: &str) -> Result<ModuleInstance> {
+        self.create_with(ModuleKind::Module, name, None, Value::Null)
+    }
+
+    /// Creates an instance of the highest version of module `name` that
+    /// satisfies `requirement` (for example `"^1"`).
+    pub fn create_version(&self, name: &str, requirement: &str) -> Result<ModuleInstance> {
+        self.create_with(ModuleKind::Module, name, Some(requirement), Value::Null)
+    }
+
+    /// Creates an instance of plugin `name`.
+    pub fn create_plugin(&self, name: &str) -> Result<ModuleInstance> {
+        self.create_with(ModuleKind::Plugin, name, None, Value::Null)
+    }
+
+    /// Creates an instance of the highest version of plugin `name` satisfying `requirement`.
+    pub fn create_plugin_version(&self, name: &str, requirement: &str) -> Result<ModuleInstance> {
+        self.create_with(ModuleKind::Plugin, name, Some(requirement), Value::Null)
+    }
+
+    /// The general form of `create`: namespace, optional requirement and the
+    /// per-instance config handed to the module's `init`.
+    pub fn create_with(
+        &self,
+        kind: ModuleKind,
+        name: &str,
+        requirement: Option<&str>,
+        config: Value,
+    ) -> Result<ModuleInstance> {
+        let result = self.create_inner(kind, name, requirement, config);
+        match &result {
+            Ok(instance) => self.inner.audit.record(Outcome::Ok, "create", instance.info(), None),
+            Err(e) => self.inner.audit.push(
+                "create",
+                kind,
+                name,
+                requirement.map(str::to_string),
+                Outcome::Error,
+                Some(e.to_string()),
+            ),
+        }
+        result
+    }
+
+    fn create_inner(
+        &self,
+        kind: ModuleKind,
+        name: &str,
+        requirement: Option<&str>,
+        config: Value,
+    ) -> Result<ModuleInstance> {
+        let req = requirement.map(|r| parse_requirement(name, r)).transpose()?;
+        let (root, resolution) = {
+            let state = self.inner.state.read();
+            let root = state.select(kind, name, req.as_ref(), requirement)?;
+            if root.entry().requirements.is_empty() {
+                (root, None)
+            } else {
+                let resolution = deps::resolve(&*state, &root)?;
+                (root, Some(resolution))
+            }
+        };
+        // The lock is released: module code runs from here on.
+        let Some(resolution) = resolution else {
+            return ModuleInstance::build(root, config, IndexMap::new(), Vec::new(), self.inner.audit.clone());
+        };
+        let modules = resolution.modules();
+        let mut built: Vec<Arc<ModuleInstance>> = Vec::with_capacity(modules.len() - 1);
+        for (i, info) in modules[..modules.len() - 1].iter().enumerate() {
+            let context_deps = resolution
+                .dependencies_of(i)
+                .iter()
+                .map(|(dep_name, j)| (dep_name.clone(), built[*j].clone()))
+                .collect();
+            match ModuleInstance::build(info.clone(), Value::Null, context_deps, Vec::new(), self.inner.audit.clone()) {
+                Ok(instance) => built.push(Arc::new(instance)),
+                Err(e) => {
+                    for b in built.iter().rev() {
+                        let _ = b.close();
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        let root_index = modules.len() - 1;
+        let context_deps = resolution
+            .dependencies_of(root_index)
+            .iter()
+            .map(|(dep_name, j)| (dep_name.clone(), built[*j].clone()))
+            .collect();
+        ModuleInstance::build(root, config, context_deps, built, self.inner.audit.clone())
+    }
+
+    // ----- orchestration and marketplace -----------------------------------
+
+    /// Runs a sequential chain of modules: each step's output is the next
+    /// step's input. Every step's instance is created, used once and closed.
+    /// Fails with [`Error::FeatureDisabled`] when workflow orchestration is off.
+    pub fn orchestrate(&self, orchestration: &WorkflowOrchestration, input: impl Into<Value>) -> Result<Value> {
+        if !self.workflow_orchestration_enabled() {
+            return Err(Error::FeatureDisabled {
+                feature: "workflow orchestration",
+                hint: "ModuleRegistry::with_workflow_orchestration(true)",
+            });
+        }
+        orchestration.run(self, input.into())
+    }
+
+    /// The marketplace catalogue: every plugin whose metadata has
+    /// `marketplace = "true"`. Fails with [`Error::FeatureDisabled`] unless
+    /// the marketplace is on.
+    pub fn plugin_marketplace(&self) -> Result<PluginMarketplace> {
+        if !self.plugin_marketplace_enabled() {
+            return Err(Error::FeatureDisabled {
+                feature: "the plugin marketplace",
+                hint: "ModuleRegistry::with_plugin_marketplace(true)",
+            });
+        }
+        let listed = self.discover(&PluginDiscoveryQuery::new().with_metadata("marketplace", "true").into_query())?;
+        Ok(PluginMarketplace::new(listed))
+    }
+
+    // ----- audit ----------------------------------------------------------
+
+    /// The audit events kept, oldest first.
+    pub fn audit_events(&self) -> Vec<AuditEvent> {
+        self.inner.audit.events()
+    }
+
+    /// The audit log itself (capacity, totals, clearing).
+    pub fn audit_log(&self) -> &AuditLog {
+        &self.inner.audit
+    }
+}
+
+/// Checks a capability name (shared with bindings that build queries).
+pub fn validate_capability(capability: &str) -> Result<()> {
+    validate_name("capability", capability)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn m(name: &str, version: &str, caps: &[&str]) -> ModuleConfig {
+        ModuleConfig::new()
+            .with_name(name)
+            .with_version(version)
+            .add_capabilities(caps.iter().copied())
+    }
+
+    #[test]
+    fn postings_stay_sorted_with_slot_reuse() {
+        let r = ModuleRegistry::new();
+        for i in 0..10 {
+            r.register(m(&format!("m{i}"), "1.0.0", &["x"])).unwrap();
+        }
+        r.unregister("m3", "1.0.0").unwrap();
+        r.unregister("m7", "1.0.0").unwrap();
+        r.register(m("z", "1.0.0", &["x"])).unwrap();
+        let state = r.inner.state.read();
+        let list = &state.postings[state.cap_ids["x"] as usize];
+        assert!(list.windows(2).all(|w| w[0] < w[1]), "{list:?}");
+        assert_eq!(list.len(), 9);
+        assert_eq!(state.free.len(), 1);
+    }
+
+    #[test]
+    fn capabilities_are_interned_once() {
+        let r = ModuleRegistry::new();
+        let a = r.register(m("a", "1.0.0", &["shared"])).unwrap();
+        let b = r.register(m("b", "1.0.0", &["shared"])).unwrap();
+        assert!(Arc::ptr_eq(&a.capabilities()[0], &b.capabilities()[0]));
+    }
+}
