@@ -1,0 +1,10 @@
+//! Integration tests of the public API of `module_registry`, one module per domain.
+
+mod common;
+mod concurrency;
+mod dependencies;
+mod discovery;
+mod lifecycle;
+mod native;
+mod registration;
+mod settings;
