@@ -148,7 +148,13 @@ impl AuditLog {
         ring.events.push_back(event);
     }
 
-    pub(crate) fn record(&self, outcome: Outcome, operation: &str, info: &ModuleInfo, detail: Option<String>) {
+    pub(crate) fn record(
+        &self,
+        outcome: Outcome,
+        operation: &str,
+        info: &ModuleInfo,
+        detail: Option<String>,
+    ) {
         self.push(
             operation,
             info.kind(),
@@ -187,11 +193,21 @@ mod tests {
     fn ring_is_bounded_and_ordered() {
         let log = AuditLog::with_capacity(3);
         for i in 0..5 {
-            log.push("register", ModuleKind::Module, &format!("m{i}"), None, Outcome::Ok, None);
+            log.push(
+                "register",
+                ModuleKind::Module,
+                &format!("m{i}"),
+                None,
+                Outcome::Ok,
+                None,
+            );
         }
         let events = log.events();
         assert_eq!(events.len(), 3);
-        assert_eq!(events.iter().map(|e| e.module.as_str()).collect::<Vec<_>>(), ["m2", "m3", "m4"]);
+        assert_eq!(
+            events.iter().map(|e| e.module.as_str()).collect::<Vec<_>>(),
+            ["m2", "m3", "m4"]
+        );
         assert_eq!(events[0].sequence, 3);
         assert_eq!(log.total(), 5);
         log.set_capacity(1);

@@ -19,7 +19,9 @@ pub type Factory = Arc<dyn Fn(&ModuleConfig) -> Result<Box<dyn Module>> + Send +
 pub const MAX_NAME_LEN: usize = 128;
 
 /// Which of the registry's two namespaces an entry lives in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Default,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum ModuleKind {
     /// A module ([`ModuleConfig`]).
@@ -181,9 +183,8 @@ pub fn validate_name(what: &'static str, value: &str) -> Result<()> {
         ));
     }
     for (i, c) in value.char_indices() {
-        let ok = c.is_ascii_lowercase()
-            || c.is_ascii_digit()
-            || (i > 0 && matches!(c, '.' | '_' | '-'));
+        let ok =
+            c.is_ascii_lowercase() || c.is_ascii_digit() || (i > 0 && matches!(c, '.' | '_' | '-'));
         if !ok {
             let rule = if i == 0 {
                 "must start with a lowercase ASCII letter or a digit"
@@ -398,7 +399,11 @@ impl ModuleConfig {
     /// (in the dependency map's order). The config is normalised:
     /// capabilities sorted and deduplicated.
     pub(crate) fn validate(&mut self) -> Result<(semver::Version, Box<[semver::VersionReq]>)> {
-        let shown = if self.name.is_empty() { "<unnamed>" } else { &self.name };
+        let shown = if self.name.is_empty() {
+            "<unnamed>"
+        } else {
+            &self.name
+        };
         if self.name.is_empty() {
             return Err(Error::InvalidConfig {
                 name: shown.to_string(),
@@ -498,8 +503,13 @@ mod tests {
             let err = validate_name("module name", bad).unwrap_err();
             assert!(matches!(err, Error::InvalidName { .. }), "{bad:?}");
         }
-        let msg = validate_name("capability", "Upper").unwrap_err().to_string();
-        assert!(msg.contains("capability") && msg.contains("'U'") && msg.contains("position 0"), "{msg}");
+        let msg = validate_name("capability", "Upper")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("capability") && msg.contains("'U'") && msg.contains("position 0"),
+            "{msg}"
+        );
     }
 
     #[test]
@@ -508,7 +518,10 @@ mod tests {
             assert_eq!(t.name().parse::<ModuleType>().unwrap(), t);
         }
         assert_eq!(ModuleType::custom("Security"), ModuleType::Security);
-        assert_eq!(ModuleType::custom("Video"), ModuleType::Custom("Video".into()));
+        assert_eq!(
+            ModuleType::custom("Video"),
+            ModuleType::Custom("Video".into())
+        );
         assert!("".parse::<ModuleType>().is_err());
     }
 
@@ -527,8 +540,13 @@ mod tests {
 
         let mut bad = ModuleConfig::new().with_name("m").with_version("1.x");
         assert!(matches!(bad.validate(), Err(Error::InvalidVersion { .. })));
-        let mut bad = ModuleConfig::new().with_name("m").with_dependency("d", "~>1");
-        assert!(matches!(bad.validate(), Err(Error::InvalidRequirement { .. })));
+        let mut bad = ModuleConfig::new()
+            .with_name("m")
+            .with_dependency("d", "~>1");
+        assert!(matches!(
+            bad.validate(),
+            Err(Error::InvalidRequirement { .. })
+        ));
         let mut bad = ModuleConfig::new();
         assert!(matches!(bad.validate(), Err(Error::InvalidConfig { .. })));
         let mut bad = ModuleConfig::new().with_name("m").with_dependency("m", "*");

@@ -34,7 +34,9 @@ impl Resolution {
 
     /// The module that was resolved.
     pub fn root(&self) -> &ModuleInfo {
-        self.order.last().expect("a resolution always holds its root")
+        self.order
+            .last()
+            .expect("a resolution always holds its root")
     }
 
     /// The direct dependencies of `modules()[index]`, as (declared name, index).
@@ -64,7 +66,11 @@ pub(crate) fn label(info: &ModuleInfo) -> String {
 
 /// Finds the candidates for a dependency: `(kind found in, versions highest first)`.
 pub(crate) trait Catalog {
-    fn candidates(&self, preferred: ModuleKind, name: &str) -> Option<(ModuleKind, Vec<ModuleInfo>)>;
+    fn candidates(
+        &self,
+        preferred: ModuleKind,
+        name: &str,
+    ) -> Option<(ModuleKind, Vec<ModuleInfo>)>;
 }
 
 struct ChainNode {
@@ -149,8 +155,11 @@ impl<C: Catalog> Solver<'_, C> {
                     added.push(key);
                     continue;
                 }
-                let mut requirements: Vec<String> =
-                    existing.constraints.iter().map(|t| Self::describe(t)).collect();
+                let mut requirements: Vec<String> = existing
+                    .constraints
+                    .iter()
+                    .map(|t| Self::describe(t))
+                    .collect();
                 requirements.push(Self::describe(&task));
                 return Err(Error::VersionConflict {
                     dependency: task.name.clone(),
@@ -257,7 +266,15 @@ pub(crate) fn resolve<C: Catalog>(catalog: &C, root: &ModuleInfo) -> Result<Reso
     let mut order: Vec<ModuleInfo> = Vec::new();
     let mut edges: Vec<Vec<(String, usize)>> = Vec::new();
     let mut on_path: Vec<Key> = Vec::new();
-    visit(catalog, &assigned, &root_key, &mut index, &mut order, &mut edges, &mut on_path)?;
+    visit(
+        catalog,
+        &assigned,
+        &root_key,
+        &mut index,
+        &mut order,
+        &mut edges,
+        &mut on_path,
+    )?;
     Ok(Resolution { order, edges })
 }
 

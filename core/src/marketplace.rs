@@ -18,7 +18,12 @@ pub(crate) fn validate_listing(config: &ModuleConfig) -> Result<()> {
     let missing: Vec<&str> = LISTING_FIELDS
         .iter()
         .copied()
-        .filter(|f| config.metadata().get(*f).is_none_or(|v| v.trim().is_empty()))
+        .filter(|f| {
+            config
+                .metadata()
+                .get(*f)
+                .is_none_or(|v| v.trim().is_empty())
+        })
         .collect();
     if missing.is_empty() {
         Ok(())
@@ -63,7 +68,11 @@ impl PluginMarketplace {
     pub fn by_license(&self, license_type: &str) -> Vec<ModuleInfo> {
         self.plugins
             .iter()
-            .filter(|p| p.metadata().get("license_type").is_some_and(|l| l == license_type))
+            .filter(|p| {
+                p.metadata()
+                    .get("license_type")
+                    .is_some_and(|l| l == license_type)
+            })
             .cloned()
             .collect()
     }

@@ -40,7 +40,9 @@ pub struct FnModule {
 impl FnModule {
     /// Wrap a function.
     pub fn new<F: Fn(Value) -> Result<Value> + Send + Sync + 'static>(f: F) -> Self {
-        FnModule { handler: Arc::new(f) }
+        FnModule {
+            handler: Arc::new(f),
+        }
     }
 
     /// Wrap a shared function.
@@ -150,7 +152,13 @@ pub(crate) fn guarded<T>(
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(Ok(v)) => Ok(v),
         Ok(Err(e)) => Err(module_failed(info, operation, e)),
-        Err(payload) => Err(module_failed(info, operation, Error::Panic { message: panic_message(&*payload) })),
+        Err(payload) => Err(module_failed(
+            info,
+            operation,
+            Error::Panic {
+                message: panic_message(&*payload),
+            },
+        )),
     }
 }
 
@@ -284,7 +292,9 @@ impl ModuleInstance {
             });
         }
         if self.state.load(Ordering::Relaxed) == 1 {
-            let _ = self.state.compare_exchange(1, 2, Ordering::AcqRel, Ordering::Relaxed);
+            let _ = self
+                .state
+                .compare_exchange(1, 2, Ordering::AcqRel, Ordering::Relaxed);
         }
         let result = guarded(&self.info, "process", || self.module.process(input));
         if let Err(e) = &result {
@@ -300,7 +310,8 @@ impl ModuleInstance {
             return Ok(());
         }
         let result = guarded(&self.info, "shutdown", || self.module.shutdown());
-        self.state.store(if result.is_ok() { 3 } else { 4 }, Ordering::Release);
+        self.state
+            .store(if result.is_ok() { 3 } else { 4 }, Ordering::Release);
         if let Err(e) = &result {
             self.audit.record_error("shutdown", &self.info, e);
         }

@@ -50,7 +50,12 @@ impl WorkflowOrchestration {
 
     /// Append the highest version of `module` satisfying `requirement`.
     pub fn step_version(self, module: impl Into<String>, requirement: impl Into<String>) -> Self {
-        self.push(ModuleKind::Module, module.into(), Some(requirement.into()), Value::Null)
+        self.push(
+            ModuleKind::Module,
+            module.into(),
+            Some(requirement.into()),
+            Value::Null,
+        )
     }
 
     /// Append a plugin.
@@ -63,7 +68,13 @@ impl WorkflowOrchestration {
         self.push(ModuleKind::Module, module.into(), None, config.into())
     }
 
-    fn push(mut self, kind: ModuleKind, module: String, requirement: Option<String>, config: Value) -> Self {
+    fn push(
+        mut self,
+        kind: ModuleKind,
+        module: String,
+        requirement: Option<String>,
+        config: Value,
+    ) -> Self {
         self.steps.push(Step {
             kind,
             module,
@@ -110,9 +121,11 @@ impl WorkflowOrchestration {
             });
         }
         for (i, step) in self.steps.iter().enumerate() {
-            validate_name("module name", &step.module).map_err(|e| self.workflow_error(i, step, e))?;
+            validate_name("module name", &step.module)
+                .map_err(|e| self.workflow_error(i, step, e))?;
             if let Some(req) = &step.requirement {
-                parse_requirement(&step.module, req).map_err(|e| self.workflow_error(i, step, e))?;
+                parse_requirement(&step.module, req)
+                    .map_err(|e| self.workflow_error(i, step, e))?;
             }
             let info = registry
                 .find(step.kind, &step.module, step.requirement.as_deref())
@@ -133,7 +146,12 @@ impl WorkflowOrchestration {
         self.check(registry)?;
         let mut value = input;
         for step in &self.steps {
-            let instance = registry.create_with(step.kind, &step.module, step.requirement.as_deref(), step.config.clone())?;
+            let instance = registry.create_with(
+                step.kind,
+                &step.module,
+                step.requirement.as_deref(),
+                step.config.clone(),
+            )?;
             value = instance.process_value(value)?;
             instance.close()?;
         }

@@ -12,7 +12,10 @@ use parking_lot::RwLock;
 use semver::{Version, VersionReq};
 
 use crate::audit::{AuditEvent, AuditLog, Outcome};
-use crate::config::{parse_requirement, parse_version, validate_name, ModuleConfig, ModuleKind, ModuleType, PluginConfig};
+use crate::config::{
+    parse_requirement, parse_version, validate_name, ModuleConfig, ModuleKind, ModuleType,
+    PluginConfig,
+};
 use crate::deps::{self, Catalog, Resolution};
 use crate::error::{Error, Result};
 use crate::marketplace::{self, PluginMarketplace};
@@ -119,7 +122,9 @@ impl ModuleInfo {
 impl PartialEq for ModuleInfo {
     fn eq(&self, other: &Self) -> bool {
         Arc::ptr_eq(&self.0, &other.0)
-            || (self.kind() == other.kind() && self.name() == other.name() && self.version() == other.version())
+            || (self.kind() == other.kind()
+                && self.name() == other.name()
+                && self.version() == other.version())
     }
 }
 
@@ -177,7 +182,11 @@ impl State {
 
     fn available(&self, kind: ModuleKind, name: &str) -> Vec<String> {
         self.versions(kind, name)
-            .map(|ids| ids.iter().map(|&id| self.info(id).version().to_string()).collect())
+            .map(|ids| {
+                ids.iter()
+                    .map(|&id| self.info(id).version().to_string())
+                    .collect()
+            })
             .unwrap_or_default()
     }
 
@@ -192,7 +201,12 @@ impl State {
     }
 
     /// Inserts a validated config; the caller has checked for duplicates.
-    fn insert(&mut self, mut config: ModuleConfig, version: Version, requirements: Box<[VersionReq]>) -> ModuleInfo {
+    fn insert(
+        &mut self,
+        mut config: ModuleConfig,
+        version: Version,
+        requirements: Box<[VersionReq]>,
+    ) -> ModuleInfo {
         let id = match self.free.pop() {
             Some(id) => id,
             None => {
@@ -232,7 +246,9 @@ impl State {
     }
 
     fn remove(&mut self, kind: ModuleKind, id: u32) -> ModuleInfo {
-        let info = self.slots[id as usize].take().expect("removing a live slot");
+        let info = self.slots[id as usize]
+            .take()
+            .expect("removing a live slot");
         for cap in info.capabilities() {
             if let Some(&cid) = self.cap_ids.get(cap) {
                 let list = &mut self.postings[cid as usize];
@@ -256,7 +272,13 @@ impl State {
     /// The version to use for `name`: the highest matching `req`, or, without
     /// a requirement, the highest release (a pre-release only when there is
     /// nothing else).
-    fn select(&self, kind: ModuleKind, name: &str, req: Option<&VersionReq>, req_text: Option<&str>) -> Result<ModuleInfo> {
+    fn select(
+        &self,
+        kind: ModuleKind,
+        name: &str,
+        req: Option<&VersionReq>,
+        req_text: Option<&str>,
+    ) -> Result<ModuleInfo> {
         let not_found = || Error::NotFound {
             kind,
             name: name.to_string(),
@@ -265,7 +287,10 @@ impl State {
         };
         let ids = self.versions(kind, name).ok_or_else(not_found)?;
         let found = match req {
-            Some(req) => ids.iter().map(|&id| self.info(id)).find(|i| req.matches(i.version())),
+            Some(req) => ids
+                .iter()
+                .map(|&id| self.info(id))
+                .find(|i| req.matches(i.version())),
             None => ids
                 .iter()
                 .map(|&id| self.info(id))
@@ -275,7 +300,13 @@ impl State {
         found.cloned().ok_or_else(not_found)
     }
 
-    fn matches(&self, info: &ModuleInfo, q: &CapabilityQuery, req: Option<&VersionReq>, check_required: bool) -> bool {
+    fn matches(
+        &self,
+        info: &ModuleInfo,
+        q: &CapabilityQuery,
+        req: Option<&VersionReq>,
+        check_required: bool,
+    ) -> bool {
         if check_required && !q.required.iter().all(|c| info.has_capability(c)) {
             return false;
         }
@@ -288,7 +319,10 @@ impl State {
         if q.kind.is_some_and(|k| k != info.kind()) {
             return false;
         }
-        if q.module_type.as_ref().is_some_and(|t| t != info.module_type()) {
+        if q.module_type
+            .as_ref()
+            .is_some_and(|t| t != info.module_type())
+        {
             return false;
         }
         if req.is_some_and(|r| !r.matches(info.version())) {
@@ -310,7 +344,9 @@ impl State {
                 }
             }
             lists.sort_by_key(|l| l.len());
-            let (first, rest) = lists.split_first().expect("at least one required capability");
+            let (first, rest) = lists
+                .split_first()
+                .expect("at least one required capability");
             for &id in *first {
                 if rest.iter().all(|l| l.binary_search(&id).is_ok()) {
                     let info = self.info(id);
@@ -347,7 +383,11 @@ impl State {
 }
 
 impl Catalog for State {
-    fn candidates(&self, preferred: ModuleKind, name: &str) -> Option<(ModuleKind, Vec<ModuleInfo>)> {
+    fn candidates(
+        &self,
+        preferred: ModuleKind,
+        name: &str,
+    ) -> Option<(ModuleKind, Vec<ModuleInfo>)> {
         // A plugin's dependency is looked up among plugins, then modules.
         let kinds: &[ModuleKind] = match preferred {
             ModuleKind::Module => &[ModuleKind::Module],
@@ -388,7 +428,10 @@ impl fmt::Debug for ModuleRegistry {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ModuleRegistry")
             .field("len", &self.len())
-            .field("workflow_orchestration", &self.workflow_orchestration_enabled())
+            .field(
+                "workflow_orchestration",
+                &self.workflow_orchestration_enabled(),
+            )
             .field("plugin_marketplace", &self.plugin_marketplace_enabled())
             .finish()
     }
@@ -440,12 +483,16 @@ impl ModuleRegistry {
 
     /// See [`with_workflow_orchestration`](Self::with_workflow_orchestration).
     pub fn set_workflow_orchestration(&self, enabled: bool) {
-        self.inner.workflow_orchestration.store(enabled, AtomicOrdering::Release);
+        self.inner
+            .workflow_orchestration
+            .store(enabled, AtomicOrdering::Release);
     }
 
     /// Whether workflow orchestration is on.
     pub fn workflow_orchestration_enabled(&self) -> bool {
-        self.inner.workflow_orchestration.load(AtomicOrdering::Acquire)
+        self.inner
+            .workflow_orchestration
+            .load(AtomicOrdering::Acquire)
     }
 
     /// Switch the plugin marketplace on or off (off by default). When on,
@@ -461,7 +508,9 @@ impl ModuleRegistry {
 
     /// See [`with_plugin_marketplace`](Self::with_plugin_marketplace).
     pub fn set_plugin_marketplace(&self, enabled: bool) {
-        self.inner.plugin_marketplace.store(enabled, AtomicOrdering::Release);
+        self.inner
+            .plugin_marketplace
+            .store(enabled, AtomicOrdering::Release);
     }
 
     /// Whether the plugin marketplace is on.
@@ -564,12 +613,19 @@ impl ModuleRegistry {
     /// Removes `version` of `name` from the `kind` namespace, or every
     /// version when `version` is `None`. Returns what was removed; fails with
     /// [`Error::NotFound`] when nothing matched.
-    pub fn remove(&self, kind: ModuleKind, name: &str, version: Option<&str>) -> Result<Vec<ModuleInfo>> {
+    pub fn remove(
+        &self,
+        kind: ModuleKind,
+        name: &str,
+        version: Option<&str>,
+    ) -> Result<Vec<ModuleInfo>> {
         let result = self.remove_inner(kind, name, version);
         match &result {
             Ok(removed) => {
                 for info in removed {
-                    self.inner.audit.record(Outcome::Ok, "unregister", info, None);
+                    self.inner
+                        .audit
+                        .record(Outcome::Ok, "unregister", info, None);
                 }
             }
             Err(e) => self.inner.audit.push(
@@ -584,7 +640,12 @@ impl ModuleRegistry {
         result
     }
 
-    fn remove_inner(&self, kind: ModuleKind, name: &str, version: Option<&str>) -> Result<Vec<ModuleInfo>> {
+    fn remove_inner(
+        &self,
+        kind: ModuleKind,
+        name: &str,
+        version: Option<&str>,
+    ) -> Result<Vec<ModuleInfo>> {
         let version = version.map(|v| parse_version(name, v)).transpose()?;
         let mut state = self.inner.state.write();
         let ids: Vec<u32> = state
@@ -593,9 +654,9 @@ impl ModuleRegistry {
                 ids.iter()
                     .copied()
                     .filter(|&id| {
-                        version
-                            .as_ref()
-                            .is_none_or(|v| state.info(id).version().cmp_precedence(v) == Ordering::Equal)
+                        version.as_ref().is_none_or(|v| {
+                            state.info(id).version().cmp_precedence(v) == Ordering::Equal
+                        })
                     })
                     .collect()
             })
@@ -616,19 +677,37 @@ impl ModuleRegistry {
     /// The highest release of module `name` (a pre-release only when it has
     /// no release), if registered.
     pub fn get(&self, name: &str) -> Option<ModuleInfo> {
-        self.inner.state.read().select(ModuleKind::Module, name, None, None).ok()
+        self.inner
+            .state
+            .read()
+            .select(ModuleKind::Module, name, None, None)
+            .ok()
     }
 
     /// [`get`](Self::get) for plugins.
     pub fn get_plugin(&self, name: &str) -> Option<ModuleInfo> {
-        self.inner.state.read().select(ModuleKind::Plugin, name, None, None).ok()
+        self.inner
+            .state
+            .read()
+            .select(ModuleKind::Plugin, name, None, None)
+            .ok()
     }
 
     /// The highest version of `name` in the `kind` namespace that satisfies
     /// `requirement` (as [`get`](Self::get) when `None`).
-    pub fn find(&self, kind: ModuleKind, name: &str, requirement: Option<&str>) -> Result<ModuleInfo> {
-        let req = requirement.map(|r| parse_requirement(name, r)).transpose()?;
-        self.inner.state.read().select(kind, name, req.as_ref(), requirement)
+    pub fn find(
+        &self,
+        kind: ModuleKind,
+        name: &str,
+        requirement: Option<&str>,
+    ) -> Result<ModuleInfo> {
+        let req = requirement
+            .map(|r| parse_requirement(name, r))
+            .transpose()?;
+        self.inner
+            .state
+            .read()
+            .select(kind, name, req.as_ref(), requirement)
     }
 
     /// Every registered version of `name` in the `kind` namespace, highest first.
@@ -642,7 +721,10 @@ impl ModuleRegistry {
 
     /// Every registration, modules and plugins, by name then version descending.
     pub fn list(&self) -> Vec<ModuleInfo> {
-        self.inner.state.read().discover(&CapabilityQuery::new(), None)
+        self.inner
+            .state
+            .read()
+            .discover(&CapabilityQuery::new(), None)
     }
 
     /// How many registrations (every version of every module and plugin).
@@ -695,8 +777,15 @@ impl ModuleRegistry {
 
     /// Resolves the dependency tree of `name` (highest version satisfying
     /// `requirement`) to concrete versions, in build order.
-    pub fn resolve(&self, kind: ModuleKind, name: &str, requirement: Option<&str>) -> Result<Resolution> {
-        let req = requirement.map(|r| parse_requirement(name, r)).transpose()?;
+    pub fn resolve(
+        &self,
+        kind: ModuleKind,
+        name: &str,
+        requirement: Option<&str>,
+    ) -> Result<Resolution> {
+        let req = requirement
+            .map(|r| parse_requirement(name, r))
+            .transpose()?;
         let state = self.inner.state.read();
         let root = state.select(kind, name, req.as_ref(), requirement)?;
         deps::resolve(&*state, &root)
@@ -737,7 +826,10 @@ impl ModuleRegistry {
     ) -> Result<ModuleInstance> {
         let result = self.create_inner(kind, name, requirement, config);
         match &result {
-            Ok(instance) => self.inner.audit.record(Outcome::Ok, "create", instance.info(), None),
+            Ok(instance) => self
+                .inner
+                .audit
+                .record(Outcome::Ok, "create", instance.info(), None),
             Err(e) => self.inner.audit.push(
                 "create",
                 kind,
@@ -757,7 +849,9 @@ impl ModuleRegistry {
         requirement: Option<&str>,
         config: Value,
     ) -> Result<ModuleInstance> {
-        let req = requirement.map(|r| parse_requirement(name, r)).transpose()?;
+        let req = requirement
+            .map(|r| parse_requirement(name, r))
+            .transpose()?;
         let (root, resolution) = {
             let state = self.inner.state.read();
             let root = state.select(kind, name, req.as_ref(), requirement)?;
@@ -770,7 +864,13 @@ impl ModuleRegistry {
         };
         // The lock is released: module code runs from here on.
         let Some(resolution) = resolution else {
-            return ModuleInstance::build(root, config, IndexMap::new(), Vec::new(), self.inner.audit.clone());
+            return ModuleInstance::build(
+                root,
+                config,
+                IndexMap::new(),
+                Vec::new(),
+                self.inner.audit.clone(),
+            );
         };
         let modules = resolution.modules();
         let mut built: Vec<Arc<ModuleInstance>> = Vec::with_capacity(modules.len() - 1);
@@ -780,7 +880,13 @@ impl ModuleRegistry {
                 .iter()
                 .map(|(dep_name, j)| (dep_name.clone(), built[*j].clone()))
                 .collect();
-            match ModuleInstance::build(info.clone(), Value::Null, context_deps, Vec::new(), self.inner.audit.clone()) {
+            match ModuleInstance::build(
+                info.clone(),
+                Value::Null,
+                context_deps,
+                Vec::new(),
+                self.inner.audit.clone(),
+            ) {
                 Ok(instance) => built.push(Arc::new(instance)),
                 Err(e) => {
                     for b in built.iter().rev() {
@@ -804,7 +910,11 @@ impl ModuleRegistry {
     /// Runs a sequential chain of modules: each step's output is the next
     /// step's input. Every step's instance is created, used once and closed.
     /// Fails with [`Error::FeatureDisabled`] when workflow orchestration is off.
-    pub fn orchestrate(&self, orchestration: &WorkflowOrchestration, input: impl Into<Value>) -> Result<Value> {
+    pub fn orchestrate(
+        &self,
+        orchestration: &WorkflowOrchestration,
+        input: impl Into<Value>,
+    ) -> Result<Value> {
         if !self.workflow_orchestration_enabled() {
             return Err(Error::FeatureDisabled {
                 feature: "workflow orchestration",
@@ -824,7 +934,11 @@ impl ModuleRegistry {
                 hint: "ModuleRegistry::with_plugin_marketplace(true)",
             });
         }
-        let listed = self.discover(&PluginDiscoveryQuery::new().with_metadata("marketplace", "true").into_query())?;
+        let listed = self.discover(
+            &PluginDiscoveryQuery::new()
+                .with_metadata("marketplace", "true")
+                .into_query(),
+        )?;
         Ok(PluginMarketplace::new(listed))
     }
 

@@ -223,7 +223,11 @@ impl Value {
             },
             J::String(s) => Value::Str(s),
             J::Array(a) => Value::List(a.into_iter().map(Value::from_json).collect()),
-            J::Object(o) => Value::Map(o.into_iter().map(|(k, v)| (k, Value::from_json(v))).collect()),
+            J::Object(o) => Value::Map(
+                o.into_iter()
+                    .map(|(k, v)| (k, Value::from_json(v)))
+                    .collect(),
+            ),
         }
     }
 }
@@ -267,7 +271,11 @@ impl<T: Into<Value>> From<Option<T>> for Value {
 
 impl<K: Into<String>, V: Into<Value>> FromIterator<(K, V)> for Value {
     fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
-        Value::Map(iter.into_iter().map(|(k, v)| (k.into(), v.into())).collect())
+        Value::Map(
+            iter.into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+        )
     }
 }
 
@@ -387,9 +395,12 @@ mod tests {
 
     #[test]
     fn json_round_trip_keeps_order_and_types() {
-        let v: Value = [("b", Value::Int(1)), ("a", Value::List(vec![Value::Float(0.5), Value::Null]))]
-            .into_iter()
-            .collect();
+        let v: Value = [
+            ("b", Value::Int(1)),
+            ("a", Value::List(vec![Value::Float(0.5), Value::Null])),
+        ]
+        .into_iter()
+        .collect();
         let text = serde_json::to_string(&v).unwrap();
         assert_eq!(text, r#"{"b":1,"a":[0.5,null]}"#);
         let back: Value = serde_json::from_str(&text).unwrap();

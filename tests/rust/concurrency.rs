@@ -29,8 +29,15 @@ fn discover_and_create_while_others_register() {
             thread::spawn(move || {
                 for i in 0..300 {
                     let name = format!("w{w}-m{i}");
-                    r.register(config(&name, "1.0.0", &["bulk", if i % 2 == 0 { "even" } else { "odd" }]).with_handler(|v| Ok(v)))
-                        .unwrap();
+                    r.register(
+                        config(
+                            &name,
+                            "1.0.0",
+                            &["bulk", if i % 2 == 0 { "even" } else { "odd" }],
+                        )
+                        .with_handler(Ok),
+                    )
+                    .unwrap();
                     if i % 3 == 0 {
                         r.unregister(&name, "1.0.0").unwrap();
                     }
@@ -46,7 +53,9 @@ fn discover_and_create_while_others_register() {
                 let mut rounds = 0;
                 while !done.load(Ordering::Relaxed) || rounds < 10 {
                     let found = r
-                        .discover(&CapabilityQuery::new().with_required_capabilities(["bulk", "even"]))
+                        .discover(
+                            &CapabilityQuery::new().with_required_capabilities(["bulk", "even"]),
+                        )
                         .unwrap();
                     // Always sorted and consistent.
                     assert!(found.windows(2).all(|w| w[0].name() < w[1].name()));
@@ -66,7 +75,9 @@ fn discover_and_create_while_others_register() {
         r.join().unwrap();
     }
     // 2 writers x 300, a third of them removed again, plus the native modules.
-    let bulk = registry.discover(&CapabilityQuery::new().with_required_capabilities(["bulk"])).unwrap();
+    let bulk = registry
+        .discover(&CapabilityQuery::new().with_required_capabilities(["bulk"]))
+        .unwrap();
     assert_eq!(bulk.len(), 2 * 200);
 }
 
@@ -77,7 +88,8 @@ struct CallsBack {
 impl Module for CallsBack {
     fn process(&self, input: Value) -> Result<Value> {
         // No registry lock is held while module code runs: this must not deadlock.
-        self.registry.register(config("made-inside", "1.0.0", &[]).with_handler(|v| Ok(v)))?;
+        self.registry
+            .register(config("made-inside", "1.0.0", &[]).with_handler(Ok))?;
         let n = self.registry.discover(&CapabilityQuery::new())?.len();
         let echoed = self.registry.create("made-inside")?.process(input)?;
         Ok(Value::List(vec![Value::Int(n as i64), echoed]))
@@ -90,7 +102,9 @@ fn modules_may_call_back_into_the_registry() {
     let inner = registry.clone();
     registry
         .register(config("caller", "1.0.0", &[]).with_factory(move |_| {
-            Ok(Box::new(CallsBack { registry: inner.clone() }) as Box<dyn Module>)
+            Ok(Box::new(CallsBack {
+                registry: inner.clone(),
+            }) as Box<dyn Module>)
         }))
         .unwrap();
     let out = registry.create("caller").unwrap().process("x").unwrap();

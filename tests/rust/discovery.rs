@@ -1,22 +1,43 @@
 //! Capability discovery, checked against a brute-force filter.
 
 use module_registry::{
-    CapabilityQuery, Error, ModuleInfo, ModuleKind, ModuleRegistry, ModuleType, PluginConfig, PluginDiscoveryQuery,
-    ServiceDiscoveryQuery,
+    CapabilityQuery, Error, ModuleInfo, ModuleKind, ModuleRegistry, ModuleType, PluginConfig,
+    PluginDiscoveryQuery, ServiceDiscoveryQuery,
 };
 use proptest::prelude::*;
 
 use crate::common::config;
 
 fn names(found: &[ModuleInfo]) -> Vec<String> {
-    found.iter().map(|i| format!("{}@{}", i.name(), i.version())).collect()
+    found
+        .iter()
+        .map(|i| format!("{}@{}", i.name(), i.version()))
+        .collect()
 }
 
 fn sample() -> ModuleRegistry {
     let registry = ModuleRegistry::new();
-    registry.register(config("markdown", "1.0.0", &["markdown", "text-processing"])).unwrap();
-    registry.register(config("markdown", "2.0.0", &["markdown", "text-processing", "html"])).unwrap();
-    registry.register(config("pdf", "1.0.0", &["pdf-processing", "text-extraction"])).unwrap();
+    registry
+        .register(config(
+            "markdown",
+            "1.0.0",
+            &["markdown", "text-processing"],
+        ))
+        .unwrap();
+    registry
+        .register(config(
+            "markdown",
+            "2.0.0",
+            &["markdown", "text-processing", "html"],
+        ))
+        .unwrap();
+    registry
+        .register(config(
+            "pdf",
+            "1.0.0",
+            &["pdf-processing", "text-extraction"],
+        ))
+        .unwrap();
     registry
         .register(
             config("image", "1.5.0", &["image-processing", "resizing"])
@@ -25,7 +46,12 @@ fn sample() -> ModuleRegistry {
         )
         .unwrap();
     registry
-        .register_plugin(PluginConfig::new().with_name("spell").with_version("0.3.0").add_capability("text-processing"))
+        .register_plugin(
+            PluginConfig::new()
+                .with_name("spell")
+                .with_version("0.3.0")
+                .add_capability("text-processing"),
+        )
         .unwrap();
     registry
 }
@@ -34,15 +60,24 @@ fn sample() -> ModuleRegistry {
 fn required_any_and_excluded_capabilities() {
     let r = sample();
     let q = CapabilityQuery::new().with_required_capabilities(vec!["text-processing"]);
-    assert_eq!(names(&r.discover_capabilities(q).unwrap()), ["markdown@2.0.0", "markdown@1.0.0", "spell@0.3.0"]);
+    assert_eq!(
+        names(&r.discover_capabilities(q).unwrap()),
+        ["markdown@2.0.0", "markdown@1.0.0", "spell@0.3.0"]
+    );
     let q = CapabilityQuery::new().with_required_capabilities(["text-processing", "html"]);
     assert_eq!(names(&r.discover(&q).unwrap()), ["markdown@2.0.0"]);
     let q = CapabilityQuery::new().with_any_capabilities(["pdf-processing", "resizing"]);
-    assert_eq!(names(&r.discover(&q).unwrap()), ["image@1.5.0", "pdf@1.0.0"]);
+    assert_eq!(
+        names(&r.discover(&q).unwrap()),
+        ["image@1.5.0", "pdf@1.0.0"]
+    );
     let q = CapabilityQuery::new()
         .with_required_capabilities(["text-processing"])
         .with_excluded_capabilities(["html"]);
-    assert_eq!(names(&r.discover(&q).unwrap()), ["markdown@1.0.0", "spell@0.3.0"]);
+    assert_eq!(
+        names(&r.discover(&q).unwrap()),
+        ["markdown@1.0.0", "spell@0.3.0"]
+    );
     let q = CapabilityQuery::new().with_required_capabilities(["nothing-has-this"]);
     assert!(r.discover(&q).unwrap().is_empty());
 }
@@ -54,7 +89,9 @@ fn type_kind_version_and_metadata_filters() {
     assert_eq!(names(&r.discover(&q).unwrap()), ["image@1.5.0"]);
     let q = CapabilityQuery::new().with_kind(ModuleKind::Plugin);
     assert_eq!(names(&r.discover(&q).unwrap()), ["spell@0.3.0"]);
-    let q = CapabilityQuery::new().with_required_capabilities(["markdown"]).with_version_req("^1");
+    let q = CapabilityQuery::new()
+        .with_required_capabilities(["markdown"])
+        .with_version_req("^1");
     assert_eq!(names(&r.discover(&q).unwrap()), ["markdown@1.0.0"]);
     let q = CapabilityQuery::new().with_metadata("tier", "gpu");
     assert_eq!(names(&r.discover(&q).unwrap()), ["image@1.5.0"]);
@@ -73,13 +110,19 @@ fn service_and_plugin_queries_pick_their_kind() {
     )
     .unwrap();
     let services = r
-        .discover_services(ServiceDiscoveryQuery::new().with_required_capabilities(vec!["text-processing"]))
+        .discover_services(
+            ServiceDiscoveryQuery::new().with_required_capabilities(vec!["text-processing"]),
+        )
         .unwrap();
     assert_eq!(names(&services), ["markdown@2.0.0", "markdown@1.0.0"]);
-    let services = r.discover_services(ServiceDiscoveryQuery::new().with_service_type("microservice")).unwrap();
+    let services = r
+        .discover_services(ServiceDiscoveryQuery::new().with_service_type("microservice"))
+        .unwrap();
     assert_eq!(names(&services), ["user-service@1.0.0"]);
     let plugins = r
-        .discover_plugins(PluginDiscoveryQuery::new().with_required_capabilities(vec!["text-processing"]))
+        .discover_plugins(
+            PluginDiscoveryQuery::new().with_required_capabilities(vec!["text-processing"]),
+        )
         .unwrap();
     assert_eq!(names(&plugins), ["spell@0.3.0"]);
 }
@@ -87,9 +130,22 @@ fn service_and_plugin_queries_pick_their_kind() {
 #[test]
 fn bad_queries_are_typed_errors() {
     let r = sample();
-    let err = r.discover(&CapabilityQuery::new().with_required_capabilities(["Bad Cap"])).unwrap_err();
-    assert!(matches!(err, Error::InvalidName { what: "capability", .. }), "{err}");
-    let err = r.discover(&CapabilityQuery::new().with_version_req("not a req")).unwrap_err();
+    let err = r
+        .discover(&CapabilityQuery::new().with_required_capabilities(["Bad Cap"]))
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::InvalidName {
+                what: "capability",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    let err = r
+        .discover(&CapabilityQuery::new().with_version_req("not a req"))
+        .unwrap_err();
     assert!(matches!(err, Error::InvalidRequirement { .. }), "{err}");
 }
 
@@ -121,12 +177,28 @@ fn cap(i: usize) -> String {
 }
 
 fn decl() -> impl Strategy<Value = Decl> {
-    (0..12usize, 0..3u64, prop::collection::vec(0..CAPS, 0..4), any::<bool>(), 0..3usize)
-        .prop_map(|(name, major, caps, plugin, typ)| Decl { name, major, caps, plugin, typ })
+    (
+        0..12usize,
+        0..3u64,
+        prop::collection::vec(0..CAPS, 0..4),
+        any::<bool>(),
+        0..3usize,
+    )
+        .prop_map(|(name, major, caps, plugin, typ)| Decl {
+            name,
+            major,
+            caps,
+            plugin,
+            typ,
+        })
 }
 
 fn types() -> [ModuleType; 3] {
-    [ModuleType::DataProcessor, ModuleType::Compute, ModuleType::Custom("Video".into())]
+    [
+        ModuleType::DataProcessor,
+        ModuleType::Compute,
+        ModuleType::Custom("Video".into()),
+    ]
 }
 
 #[derive(Debug, Clone)]
@@ -148,7 +220,14 @@ fn query() -> impl Strategy<Value = Query> {
         prop::option::of(0..3usize),
         prop::option::of(0..3u64),
     )
-        .prop_map(|(required, any, excluded, kind, typ, major)| Query { required, any, excluded, kind, typ, major })
+        .prop_map(|(required, any, excluded, kind, typ, major)| Query {
+            required,
+            any,
+            excluded,
+            kind,
+            typ,
+            major,
+        })
 }
 
 proptest! {

@@ -3,7 +3,9 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use module_registry::{Error, InstanceState, Module, ModuleConfig, ModuleKind, ModuleRegistry, Result, Value};
+use module_registry::{
+    Error, InstanceState, Module, ModuleConfig, ModuleKind, ModuleRegistry, Result, Value,
+};
 
 use crate::common::{config, recorded, Counters};
 
@@ -11,10 +13,15 @@ use crate::common::{config, recorded, Counters};
 fn seed_create_and_process_bytes() {
     let registry = ModuleRegistry::new();
     registry
-        .register(config("data-processor", "1.0.0", &["processing"]).with_handler(|v| match v {
-            Value::Bytes(b) => Ok(Value::Int(b.len() as i64)),
-            other => Err(Error::invalid_input(format!("expected bytes, got {}", other.type_name()))),
-        }))
+        .register(
+            config("data-processor", "1.0.0", &["processing"]).with_handler(|v| match v {
+                Value::Bytes(b) => Ok(Value::Int(b.len() as i64)),
+                other => Err(Error::invalid_input(format!(
+                    "expected bytes, got {}",
+                    other.type_name()
+                ))),
+            }),
+        )
         .unwrap();
     let instance = registry.create("data-processor").unwrap();
     let result = instance.process(b"input data").unwrap();
@@ -25,15 +32,23 @@ fn seed_create_and_process_bytes() {
 fn lifecycle_states_and_exactly_once_shutdown() {
     let counters = Arc::new(Counters::default());
     let registry = ModuleRegistry::new();
-    registry.register(recorded("m", "1.0.0", &counters)).unwrap();
+    registry
+        .register(recorded("m", "1.0.0", &counters))
+        .unwrap();
     let instance = registry.create("m").unwrap();
     assert_eq!(instance.state(), InstanceState::Initialized);
-    assert_eq!(instance.process(1i64).unwrap(), Value::List(vec!["m".into(), 1i64.into()]));
+    assert_eq!(
+        instance.process(1i64).unwrap(),
+        Value::List(vec!["m".into(), 1i64.into()])
+    );
     assert_eq!(instance.state(), InstanceState::Running);
     instance.close().unwrap();
     instance.close().unwrap();
     assert_eq!(instance.state(), InstanceState::Stopped);
-    assert!(matches!(instance.process(1i64), Err(Error::InstanceClosed { .. })));
+    assert!(matches!(
+        instance.process(1i64),
+        Err(Error::InstanceClosed { .. })
+    ));
     drop(instance);
     assert_eq!(counters.inits.load(Ordering::SeqCst), 1);
     assert_eq!(counters.shutdowns.load(Ordering::SeqCst), 1);
@@ -49,23 +64,62 @@ fn create_picks_versions_and_reports_missing_ones() {
     let registry = ModuleRegistry::new();
     for v in ["1.0.0", "1.5.0", "2.0.0"] {
         let tag = v.to_string();
-        registry.register(config("m", v, &[]).with_handler(move |_| Ok(Value::Str(tag.clone())))).unwrap();
+        registry
+            .register(config("m", v, &[]).with_handler(move |_| Ok(Value::Str(tag.clone()))))
+            .unwrap();
     }
-    assert_eq!(registry.create("m").unwrap().process(()).unwrap(), Value::from("2.0.0"));
-    assert_eq!(registry.create_version("m", "^1").unwrap().process(()).unwrap(), Value::from("1.5.0"));
-    assert_eq!(registry.create_version("m", "<1.5").unwrap().version().to_string(), "1.0.0");
+    assert_eq!(
+        registry.create("m").unwrap().process(()).unwrap(),
+        Value::from("2.0.0")
+    );
+    assert_eq!(
+        registry
+            .create_version("m", "^1")
+            .unwrap()
+            .process(())
+            .unwrap(),
+        Value::from("1.5.0")
+    );
+    assert_eq!(
+        registry
+            .create_version("m", "<1.5")
+            .unwrap()
+            .version()
+            .to_string(),
+        "1.0.0"
+    );
     let err = registry.create_version("m", "^3").unwrap_err();
-    assert!(matches!(&err, Error::NotFound { requirement: Some(r), .. } if r == "^3"), "{err}");
-    assert!(err.to_string().contains("^3") && err.to_string().contains("2.0.0, 1.5.0, 1.0.0"), "{err}");
-    assert!(matches!(registry.create_version("m", "bogus"), Err(Error::InvalidRequirement { .. })));
-    assert!(matches!(registry.create("nope"), Err(Error::NotFound { .. })));
-    assert!(matches!(registry.create_plugin("m"), Err(Error::NotFound { kind: ModuleKind::Plugin, .. })));
+    assert!(
+        matches!(&err, Error::NotFound { requirement: Some(r), .. } if r == "^3"),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains("^3") && err.to_string().contains("2.0.0, 1.5.0, 1.0.0"),
+        "{err}"
+    );
+    assert!(matches!(
+        registry.create_version("m", "bogus"),
+        Err(Error::InvalidRequirement { .. })
+    ));
+    assert!(matches!(
+        registry.create("nope"),
+        Err(Error::NotFound { .. })
+    ));
+    assert!(matches!(
+        registry.create_plugin("m"),
+        Err(Error::NotFound {
+            kind: ModuleKind::Plugin,
+            ..
+        })
+    ));
 }
 
 #[test]
 fn declarations_without_implementation_cannot_be_created() {
     let registry = ModuleRegistry::new();
-    registry.register(config("record", "1.0.0", &["svc"])).unwrap();
+    registry
+        .register(config("record", "1.0.0", &["svc"]))
+        .unwrap();
     let err = registry.create("record").unwrap_err();
     assert!(matches!(err, Error::NoImplementation { .. }), "{err}");
     assert!(err.to_string().contains("record@1.0.0"));
@@ -85,15 +139,25 @@ impl Module for Panicky {
 fn a_panic_fails_the_call_not_the_registry() {
     let registry = ModuleRegistry::new();
     registry
-        .register(config("panicky", "1.0.0", &[]).with_factory(|_| Ok(Box::new(Panicky) as Box<dyn Module>)))
+        .register(
+            config("panicky", "1.0.0", &[])
+                .with_factory(|_| Ok(Box::new(Panicky) as Box<dyn Module>)),
+        )
         .unwrap();
     let instance = registry.create("panicky").unwrap();
     let err = instance.process("boom").unwrap_err();
     match &err {
-        Error::ModuleFailed { module, operation, source, .. } => {
+        Error::ModuleFailed {
+            module,
+            operation,
+            source,
+            ..
+        } => {
             assert_eq!(module, "panicky");
             assert_eq!(*operation, "process");
-            assert!(matches!(**source, Error::Panic { ref message } if message == "module exploded"));
+            assert!(
+                matches!(**source, Error::Panic { ref message } if message == "module exploded")
+            );
         }
         other => panic!("wrong error {other}"),
     }
@@ -112,7 +176,10 @@ fn a_panic_fails_the_call_not_the_registry() {
 struct FailingInit;
 impl Module for FailingInit {
     fn init(&self, ctx: &module_registry::ModuleContext) -> Result<()> {
-        Err(Error::invalid_input(format!("bad config {:?}", ctx.config())))
+        Err(Error::invalid_input(format!(
+            "bad config {:?}",
+            ctx.config()
+        )))
     }
     fn process(&self, input: Value) -> Result<Value> {
         Ok(input)
@@ -126,12 +193,24 @@ impl Module for FailingInit {
 fn a_failing_init_fails_create() {
     let registry = ModuleRegistry::new();
     registry
-        .register(config("f", "1.0.0", &[]).with_factory(|_| Ok(Box::new(FailingInit) as Box<dyn Module>)))
+        .register(
+            config("f", "1.0.0", &[])
+                .with_factory(|_| Ok(Box::new(FailingInit) as Box<dyn Module>)),
+        )
         .unwrap();
     let err = registry
         .create_with(ModuleKind::Module, "f", None, Value::from("cfg"))
         .unwrap_err();
-    assert!(matches!(&err, Error::ModuleFailed { operation: "init", .. }), "{err}");
+    assert!(
+        matches!(
+            &err,
+            Error::ModuleFailed {
+                operation: "init",
+                ..
+            }
+        ),
+        "{err}"
+    );
     assert!(err.to_string().contains("bad config"), "{err}");
 }
 
@@ -140,11 +219,20 @@ fn per_instance_config_reaches_init() {
     struct Prefix(parking_lot::Mutex<String>);
     impl Module for Prefix {
         fn init(&self, ctx: &module_registry::ModuleContext) -> Result<()> {
-            *self.0.lock() = ctx.config().get("prefix").and_then(Value::as_str).unwrap_or("").to_string();
+            *self.0.lock() = ctx
+                .config()
+                .get("prefix")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string();
             Ok(())
         }
         fn process(&self, input: Value) -> Result<Value> {
-            Ok(Value::Str(format!("{}{}", self.0.lock(), input.as_str().unwrap_or(""))))
+            Ok(Value::Str(format!(
+                "{}{}",
+                self.0.lock(),
+                input.as_str().unwrap_or("")
+            )))
         }
     }
     let registry = ModuleRegistry::new();
@@ -156,7 +244,9 @@ fn per_instance_config_reaches_init() {
         )
         .unwrap();
     let cfg: Value = [("prefix", ">> ")].into_iter().collect();
-    let inst = registry.create_with(ModuleKind::Module, "prefix", None, cfg).unwrap();
+    let inst = registry
+        .create_with(ModuleKind::Module, "prefix", None, cfg)
+        .unwrap();
     assert_eq!(inst.process("x").unwrap(), Value::from(">> x"));
 }
 
@@ -164,7 +254,11 @@ fn per_instance_config_reaches_init() {
 fn opaque_values_pass_through_uncopied() {
     let registry = ModuleRegistry::with_native_modules();
     let handle = module_registry::Opaque::new(vec![1u8; 1024]);
-    let out = registry.create("identity").unwrap().process(Value::Opaque(handle.clone())).unwrap();
+    let out = registry
+        .create("identity")
+        .unwrap()
+        .process(Value::Opaque(handle.clone()))
+        .unwrap();
     match out {
         Value::Opaque(o) => assert!(o.ptr_eq(&handle)),
         other => panic!("{other:?}"),

@@ -4,6 +4,7 @@ mod common;
 mod concurrency;
 mod dependencies;
 mod discovery;
+mod examples;
 mod lifecycle;
 mod native;
 mod registration;

@@ -1,11 +1,16 @@
 //! Native modules found at compile time, and the ones that ship.
 
-use module_registry::{native_module, Error, Module, ModuleConfig, ModuleKind, ModuleRegistry, NativeModule, Result, Value};
+use module_registry::{
+    native_module, Error, Module, ModuleConfig, ModuleKind, ModuleRegistry, NativeModule, Result,
+    Value,
+};
 
 struct Reverse;
 impl Module for Reverse {
     fn process(&self, input: Value) -> Result<Value> {
-        Ok(Value::Str(input.as_str().unwrap_or_default().chars().rev().collect()))
+        Ok(Value::Str(
+            input.as_str().unwrap_or_default().chars().rev().collect(),
+        ))
     }
 }
 fn reverse(_: &ModuleConfig) -> Result<Box<dyn Module>> {
@@ -17,14 +22,23 @@ native_module!(NativeModule::new("test-reverse", "0.2.0", reverse)
     .with_capabilities(&["text", "reverse"])
     .with_metadata(&[("origin", "integration-test")]));
 
-native_module!(NativeModule::new("test-plugin", "1.0.0", reverse).as_plugin().with_dependencies(&[("identity", "^1")]));
+native_module!(NativeModule::new("test-plugin", "1.0.0", reverse)
+    .as_plugin()
+    .with_dependencies(&[("identity", "^1")]));
 
 fn run(registry: &ModuleRegistry, name: &str, input: impl Into<Value>) -> Result<Value> {
     registry.create(name)?.process(input)
 }
 
-fn run_with(registry: &ModuleRegistry, name: &str, config: Value, input: impl Into<Value>) -> Result<Value> {
-    registry.create_with(ModuleKind::Module, name, None, config)?.process(input)
+fn run_with(
+    registry: &ModuleRegistry,
+    name: &str,
+    config: Value,
+    input: impl Into<Value>,
+) -> Result<Value> {
+    registry
+        .create_with(ModuleKind::Module, name, None, config)?
+        .process(input)
 }
 
 fn cfg(pairs: &[(&str, Value)]) -> Value {
@@ -35,27 +49,62 @@ fn cfg(pairs: &[(&str, Value)]) -> Value {
 fn every_linked_native_module_is_registered() {
     let registry = ModuleRegistry::with_native_modules();
     for name in [
-        "identity", "json-encode", "json-decode", "text-encode", "text-decode", "sha256",
-        "gzip-compress", "gzip-decompress", "base64-encode", "base64-decode", "test-reverse",
+        "identity",
+        "json-encode",
+        "json-decode",
+        "text-encode",
+        "text-decode",
+        "sha256",
+        "gzip-compress",
+        "gzip-decompress",
+        "base64-encode",
+        "base64-decode",
+        "test-reverse",
     ] {
-        let info = registry.get(name).unwrap_or_else(|| panic!("{name} missing"));
+        let info = registry
+            .get(name)
+            .unwrap_or_else(|| panic!("{name} missing"));
         assert!(info.has_implementation());
         assert_eq!(info.metadata()["implementation"], "native");
     }
-    assert_eq!(run(&registry, "test-reverse", "abc").unwrap(), Value::from("cba"));
-    assert_eq!(registry.get("test-reverse").unwrap().metadata()["origin"], "integration-test");
+    assert_eq!(
+        run(&registry, "test-reverse", "abc").unwrap(),
+        Value::from("cba")
+    );
+    assert_eq!(
+        registry.get("test-reverse").unwrap().metadata()["origin"],
+        "integration-test"
+    );
     let plugin = registry.get_plugin("test-plugin").unwrap();
     assert_eq!(plugin.dependencies()["identity"], "^1");
-    assert_eq!(registry.create_plugin("test-plugin").unwrap().dependencies()[0].name(), "identity");
+    assert_eq!(
+        registry
+            .create_plugin("test-plugin")
+            .unwrap()
+            .dependencies()[0]
+            .name(),
+        "identity"
+    );
     // Registering them all again is refused by name and version.
-    assert!(matches!(registry.register_native_modules(), Err(Error::AlreadyRegistered { .. })));
-    assert!(ModuleRegistry::new().register_native_modules().unwrap().len() >= 12);
+    assert!(matches!(
+        registry.register_native_modules(),
+        Err(Error::AlreadyRegistered { .. })
+    ));
+    assert!(
+        ModuleRegistry::new()
+            .register_native_modules()
+            .unwrap()
+            .len()
+            >= 12
+    );
 }
 
 #[test]
 fn identity_returns_its_input() {
     let r = ModuleRegistry::with_native_modules();
-    let v: Value = [("a", Value::List(vec![1i64.into(), Value::Null]))].into_iter().collect();
+    let v: Value = [("a", Value::List(vec![1i64.into(), Value::Null]))]
+        .into_iter()
+        .collect();
     assert_eq!(run(&r, "identity", v.clone()).unwrap(), v);
     assert!(r.get("identity").unwrap().has_capability("identity"));
 }
@@ -63,15 +112,23 @@ fn identity_returns_its_input() {
 #[test]
 fn json_round_trips() {
     let r = ModuleRegistry::with_native_modules();
-    let v: Value = [("b", Value::Int(1)), ("a", Value::Str("x".into()))].into_iter().collect();
+    let v: Value = [("b", Value::Int(1)), ("a", Value::Str("x".into()))]
+        .into_iter()
+        .collect();
     let text = run(&r, "json-encode", v.clone()).unwrap();
     assert_eq!(text, Value::from(r#"{"b":1,"a":"x"}"#));
     assert_eq!(run(&r, "json-decode", text).unwrap(), v);
-    assert_eq!(run(&r, "json-decode", b"[1, 2.5]").unwrap(), Value::List(vec![1i64.into(), 2.5.into()]));
+    assert_eq!(
+        run(&r, "json-decode", b"[1, 2.5]").unwrap(),
+        Value::List(vec![1i64.into(), 2.5.into()])
+    );
     let pretty = run_with(&r, "json-encode", cfg(&[("pretty", true.into())]), v).unwrap();
     assert!(pretty.as_str().unwrap().contains('\n'));
     let err = run(&r, "json-decode", "{oops").unwrap_err();
-    assert!(err.to_string().contains("json-decode@1.0.0") && err.to_string().contains("line 1"), "{err}");
+    assert!(
+        err.to_string().contains("json-decode@1.0.0") && err.to_string().contains("line 1"),
+        "{err}"
+    );
     assert!(matches!(err.root_cause(), Error::InvalidInput { .. }));
     assert!(run(&r, "json-encode", b"raw").is_err());
     assert!(run_with(&r, "json-encode", cfg(&[("pretty", "yes".into())]), 1i64).is_err());
@@ -80,11 +137,23 @@ fn json_round_trips() {
 #[test]
 fn text_encoding() {
     let r = ModuleRegistry::with_native_modules();
-    assert_eq!(run(&r, "text-encode", "héllo").unwrap(), Value::Bytes("héllo".as_bytes().to_vec()));
-    assert_eq!(run(&r, "text-decode", "héllo".as_bytes()).unwrap(), Value::from("héllo"));
+    assert_eq!(
+        run(&r, "text-encode", "héllo").unwrap(),
+        Value::Bytes("héllo".as_bytes().to_vec())
+    );
+    assert_eq!(
+        run(&r, "text-decode", "héllo".as_bytes()).unwrap(),
+        Value::from("héllo")
+    );
     let err = run(&r, "text-decode", &[b'a', 0xff, b'b'][..]).unwrap_err();
     assert!(err.to_string().contains("offset 1"), "{err}");
-    let lossy = run_with(&r, "text-decode", cfg(&[("errors", "replace".into())]), &[b'a', 0xff][..]).unwrap();
+    let lossy = run_with(
+        &r,
+        "text-decode",
+        cfg(&[("errors", "replace".into())]),
+        &[b'a', 0xff][..],
+    )
+    .unwrap();
     assert_eq!(lossy, Value::from("a\u{fffd}"));
     assert!(run(&r, "text-encode", 5i64).is_err());
     assert!(run_with(&r, "text-decode", cfg(&[("errors", "ignore".into())]), b"x").is_err());
@@ -114,10 +183,28 @@ fn gzip_round_trips_and_bounds_output() {
     let packed = run(&r, "gzip-compress", data.as_str()).unwrap();
     let packed_len = packed.as_bytes().unwrap().len();
     assert!(packed_len < 200, "compressed to {packed_len}");
-    assert_eq!(run(&r, "gzip-decompress", packed.clone()).unwrap(), Value::Bytes(data.clone().into_bytes()));
-    let fast = run_with(&r, "gzip-compress", cfg(&[("level", 1i64.into())]), data.as_str()).unwrap();
-    assert_eq!(run(&r, "gzip-decompress", fast).unwrap(), Value::Bytes(data.into_bytes()));
-    let err = run_with(&r, "gzip-decompress", cfg(&[("max_size", 100i64.into())]), packed).unwrap_err();
+    assert_eq!(
+        run(&r, "gzip-decompress", packed.clone()).unwrap(),
+        Value::Bytes(data.clone().into_bytes())
+    );
+    let fast = run_with(
+        &r,
+        "gzip-compress",
+        cfg(&[("level", 1i64.into())]),
+        data.as_str(),
+    )
+    .unwrap();
+    assert_eq!(
+        run(&r, "gzip-decompress", fast).unwrap(),
+        Value::Bytes(data.into_bytes())
+    );
+    let err = run_with(
+        &r,
+        "gzip-decompress",
+        cfg(&[("max_size", 100i64.into())]),
+        packed,
+    )
+    .unwrap_err();
     assert!(err.to_string().contains("max_size"), "{err}");
     assert!(run(&r, "gzip-decompress", b"not gzip").is_err());
     assert!(run_with(&r, "gzip-compress", cfg(&[("level", 12i64.into())]), b"x").is_err());
@@ -127,7 +214,13 @@ fn gzip_round_trips_and_bounds_output() {
 #[test]
 fn base64_round_trips() {
     let r = ModuleRegistry::with_native_modules();
-    assert_eq!(run(&r, "base64-encode", b"hi!").unwrap(), Value::from("aGkh"));
-    assert_eq!(run(&r, "base64-decode", "aGkh").unwrap(), Value::Bytes(b"hi!".to_vec()));
+    assert_eq!(
+        run(&r, "base64-encode", b"hi!").unwrap(),
+        Value::from("aGkh")
+    );
+    assert_eq!(
+        run(&r, "base64-decode", "aGkh").unwrap(),
+        Value::Bytes(b"hi!".to_vec())
+    );
     assert!(run(&r, "base64-decode", "***").is_err());
 }

@@ -1,7 +1,8 @@
 //! Declaring, registering, replacing and unregistering.
 
 use module_registry::{
-    Error, ModuleConfig, ModuleKind, ModuleRegistry, ModuleType, Outcome, PluginConfig, PluginType, Value,
+    Error, ModuleConfig, ModuleKind, ModuleRegistry, ModuleType, Outcome, PluginConfig, PluginType,
+    Value,
 };
 
 use crate::common::config;
@@ -53,7 +54,11 @@ fn versions_live_side_by_side_and_the_highest_release_wins() {
         .collect();
     assert_eq!(versions, ["2.0.0-beta.1", "1.10.0", "1.2.0", "1.0.0"]);
     // A requirement follows semver: pre-releases only when asked for by the same x.y.z.
-    let find = |req| registry.find(ModuleKind::Module, "m", Some(req)).map(|i| i.version().to_string());
+    let find = |req| {
+        registry
+            .find(ModuleKind::Module, "m", Some(req))
+            .map(|i| i.version().to_string())
+    };
     assert_eq!(find("^1.1").unwrap(), "1.10.0");
     assert_eq!(find("~1.2").unwrap(), "1.2.0");
     assert_eq!(find(">=2.0.0-beta.0").unwrap(), "2.0.0-beta.1");
@@ -61,7 +66,10 @@ fn versions_live_side_by_side_and_the_highest_release_wins() {
     // Only pre-releases: the highest one is used.
     registry.register(config("p", "0.1.0-alpha", &[])).unwrap();
     registry.register(config("p", "0.1.0-beta", &[])).unwrap();
-    assert_eq!(registry.get("p").unwrap().version().to_string(), "0.1.0-beta");
+    assert_eq!(
+        registry.get("p").unwrap().version().to_string(),
+        "0.1.0-beta"
+    );
 }
 
 #[test]
@@ -83,7 +91,10 @@ fn duplicates_are_refused_unless_replaced() {
         .unwrap();
     assert!(info.has_capability("b"));
     assert_eq!(registry.len(), 1);
-    assert_eq!(registry.create("m").unwrap().process(()).unwrap(), Value::Int(2));
+    assert_eq!(
+        registry.create("m").unwrap().process(()).unwrap(),
+        Value::Int(2)
+    );
     // The instance built before keeps the code it was built with.
     assert_eq!(old_instance.process(()).unwrap(), Value::Int(1));
     // The index follows the replacement.
@@ -105,11 +116,26 @@ fn every_kind_of_bad_input_is_a_typed_error_and_changes_nothing() {
         (config("m", "one", &[]), "invalid_version"),
         (config("m", "1.0.0", &["Caps"]), "invalid_name"),
         (config("m", "1.0.0", &[""]), "invalid_name"),
-        (config("m", "1.0.0", &[]).with_dependency("dep", "~~1"), "invalid_requirement"),
-        (config("m", "1.0.0", &[]).with_dependency("Dep", "^1"), "invalid_name"),
-        (config("m", "1.0.0", &[]).with_dependency("m", "^1"), "invalid_config"),
-        (config("m", "1.0.0", &[]).with_metadata("", "v"), "invalid_name"),
-        (config("m", "1.0.0", &[]).with_type(ModuleType::Custom(" ".into())), "invalid_config"),
+        (
+            config("m", "1.0.0", &[]).with_dependency("dep", "~~1"),
+            "invalid_requirement",
+        ),
+        (
+            config("m", "1.0.0", &[]).with_dependency("Dep", "^1"),
+            "invalid_name",
+        ),
+        (
+            config("m", "1.0.0", &[]).with_dependency("m", "^1"),
+            "invalid_config",
+        ),
+        (
+            config("m", "1.0.0", &[]).with_metadata("", "v"),
+            "invalid_name",
+        ),
+        (
+            config("m", "1.0.0", &[]).with_type(ModuleType::Custom(" ".into())),
+            "invalid_config",
+        ),
         (config("ok", "1.0.0", &[]), "already_registered"),
     ];
     for (cfg, code) in cases {
@@ -122,8 +148,13 @@ fn every_kind_of_bad_input_is_a_typed_error_and_changes_nothing() {
     assert_eq!(registry.len(), 1);
     // Messages say what was wrong and where.
     let err = registry.register(config("m", "1.x.0", &[])).unwrap_err();
-    assert!(err.to_string().contains("\"1.x.0\"") && err.to_string().contains("\"m\""), "{err}");
-    let err = registry.register(config("m", "1.0.0", &["Caps"])).unwrap_err();
+    assert!(
+        err.to_string().contains("\"1.x.0\"") && err.to_string().contains("\"m\""),
+        "{err}"
+    );
+    let err = registry
+        .register(config("m", "1.0.0", &["Caps"]))
+        .unwrap_err();
     assert!(err.to_string().contains("capability \"Caps\""), "{err}");
 }
 
@@ -136,9 +167,18 @@ fn unregister_removes_exactly_one_version() {
     assert_eq!(removed.version().to_string(), "2.0.0");
     assert_eq!(registry.get("m").unwrap().version().to_string(), "1.0.0");
     let err = registry.unregister("m", "3.0.0").unwrap_err();
-    assert!(matches!(&err, Error::NotFound { available, .. } if available == &["1.0.0"]), "{err}");
-    assert!(matches!(registry.unregister("m", "x"), Err(Error::InvalidVersion { .. })));
-    assert!(matches!(registry.unregister("nope", "1.0.0"), Err(Error::NotFound { .. })));
+    assert!(
+        matches!(&err, Error::NotFound { available, .. } if available == &["1.0.0"]),
+        "{err}"
+    );
+    assert!(matches!(
+        registry.unregister("m", "x"),
+        Err(Error::InvalidVersion { .. })
+    ));
+    assert!(matches!(
+        registry.unregister("nope", "1.0.0"),
+        Err(Error::NotFound { .. })
+    ));
     registry.register(config("m", "3.0.0", &[])).unwrap();
     let removed = registry.remove(ModuleKind::Module, "m", None).unwrap();
     assert_eq!(removed.len(), 2);
@@ -149,7 +189,9 @@ fn unregister_removes_exactly_one_version() {
 #[test]
 fn modules_and_plugins_have_separate_namespaces() {
     let registry = ModuleRegistry::new();
-    registry.register(config("shared", "1.0.0", &["m"])).unwrap();
+    registry
+        .register(config("shared", "1.0.0", &["m"]))
+        .unwrap();
     registry
         .register_plugin(
             PluginConfig::new()
@@ -172,24 +214,38 @@ fn modules_and_plugins_have_separate_namespaces() {
 #[test]
 fn list_is_sorted_by_name_then_version_descending() {
     let registry = ModuleRegistry::new();
-    for (n, v) in [("b", "1.0.0"), ("a", "1.0.0"), ("b", "2.0.0"), ("a", "0.5.0")] {
+    for (n, v) in [
+        ("b", "1.0.0"),
+        ("a", "1.0.0"),
+        ("b", "2.0.0"),
+        ("a", "0.5.0"),
+    ] {
         registry.register(config(n, v, &[])).unwrap();
     }
-    let listed: Vec<String> = registry.list().iter().map(|i| format!("{}@{}", i.name(), i.version())).collect();
+    let listed: Vec<String> = registry
+        .list()
+        .iter()
+        .map(|i| format!("{}@{}", i.name(), i.version()))
+        .collect();
     assert_eq!(listed, ["a@1.0.0", "a@0.5.0", "b@2.0.0", "b@1.0.0"]);
 }
 
 #[test]
 fn audit_records_register_unregister_create_and_failures() {
     let registry = ModuleRegistry::new();
-    registry.register(config("m", "1.0.0", &[]).with_handler(|_| Err(Error::invalid_input("nope")))).unwrap();
+    registry
+        .register(config("m", "1.0.0", &[]).with_handler(|_| Err(Error::invalid_input("nope"))))
+        .unwrap();
     let _ = registry.register(config("m", "1.0.0", &[]));
     let instance = registry.create("m").unwrap();
     let _ = instance.process(1i64);
     let _ = registry.create("missing");
     registry.unregister("m", "1.0.0").unwrap();
     let events = registry.audit_events();
-    let summary: Vec<(String, Outcome)> = events.iter().map(|e| (e.operation.clone(), e.outcome)).collect();
+    let summary: Vec<(String, Outcome)> = events
+        .iter()
+        .map(|e| (e.operation.clone(), e.outcome))
+        .collect();
     assert_eq!(
         summary,
         [
@@ -205,12 +261,16 @@ fn audit_records_register_unregister_create_and_failures() {
     assert_eq!(events[0].module, "m");
     assert_eq!(events[0].version.as_deref(), Some("1.0.0"));
     assert!(events[3].detail.as_deref().unwrap().contains("nope"));
-    assert!(events.windows(2).all(|w| w[0].sequence < w[1].sequence && w[0].time <= w[1].time));
+    assert!(events
+        .windows(2)
+        .all(|w| w[0].sequence < w[1].sequence && w[0].time <= w[1].time));
 
     // Bounded in memory.
     let small = ModuleRegistry::new().with_audit_capacity(5);
     for i in 0..20 {
-        small.register(config(&format!("m{i}"), "1.0.0", &[])).unwrap();
+        small
+            .register(config(&format!("m{i}"), "1.0.0", &[]))
+            .unwrap();
     }
     assert_eq!(small.audit_events().len(), 5);
     assert_eq!(small.audit_log().total(), 20);

@@ -1,6 +1,8 @@
 //! Registry settings from the seed: workflow orchestration and the plugin marketplace.
 
-use module_registry::{Error, ModuleRegistry, PluginConfig, PluginType, Value, WorkflowOrchestration};
+use module_registry::{
+    Error, ModuleRegistry, PluginConfig, PluginType, Value, WorkflowOrchestration,
+};
 
 use crate::common::config;
 
@@ -8,7 +10,10 @@ use crate::common::config;
 fn orchestration_runs_a_chain_and_can_be_switched_off() {
     let registry = ModuleRegistry::with_native_modules();
     registry
-        .register(config("shout", "1.0.0", &[]).with_handler(|v| Ok(Value::Str(v.as_str().unwrap_or("").to_uppercase()))))
+        .register(
+            config("shout", "1.0.0", &[])
+                .with_handler(|v| Ok(Value::Str(v.as_str().unwrap_or("").to_uppercase()))),
+        )
         .unwrap();
     let chain = WorkflowOrchestration::new("digest-of-shout")
         .step("text-decode")
@@ -17,20 +22,32 @@ fn orchestration_runs_a_chain_and_can_be_switched_off() {
     assert_eq!(chain.modules(), ["text-decode", "shout", "sha256"]);
     let out = registry.orchestrate(&chain, b"abc").unwrap();
     // sha256("ABC")
-    assert_eq!(out, Value::from("b5d4045c3f466fa91fe2cc6abe79232a1a57cdf104f7a26e716e0a1e2789df78"));
+    assert_eq!(
+        out,
+        Value::from("b5d4045c3f466fa91fe2cc6abe79232a1a57cdf104f7a26e716e0a1e2789df78")
+    );
 
     // Every step is checked before any runs.
-    let bad = WorkflowOrchestration::new("bad").step("shout").step("missing");
+    let bad = WorkflowOrchestration::new("bad")
+        .step("shout")
+        .step("missing");
     let err = registry.orchestrate(&bad, "x").unwrap_err();
     assert!(err.to_string().contains("step 2 (missing)"), "{err}");
-    assert!(registry.orchestrate(&WorkflowOrchestration::new("empty"), "x").is_err());
+    assert!(registry
+        .orchestrate(&WorkflowOrchestration::new("empty"), "x")
+        .is_err());
 
     let locked = ModuleRegistry::with_native_modules().with_workflow_orchestration(false);
     assert!(!locked.workflow_orchestration_enabled());
-    let err = locked.orchestrate(&WorkflowOrchestration::new("w").step("identity"), 1i64).unwrap_err();
+    let err = locked
+        .orchestrate(&WorkflowOrchestration::new("w").step("identity"), 1i64)
+        .unwrap_err();
     assert!(matches!(err, Error::FeatureDisabled { .. }), "{err}");
     // Single modules still work.
-    assert_eq!(locked.create("identity").unwrap().process(1i64).unwrap(), Value::Int(1));
+    assert_eq!(
+        locked.create("identity").unwrap().process(1i64).unwrap(),
+        Value::Int(1)
+    );
 }
 
 fn listing(name: &str, license: Option<&str>) -> PluginConfig {
@@ -49,24 +66,43 @@ fn listing(name: &str, license: Option<&str>) -> PluginConfig {
 #[test]
 fn the_marketplace_lists_flagged_plugins_and_checks_listings() {
     let off = ModuleRegistry::new();
-    assert!(matches!(off.plugin_marketplace(), Err(Error::FeatureDisabled { .. })));
+    assert!(matches!(
+        off.plugin_marketplace(),
+        Err(Error::FeatureDisabled { .. })
+    ));
     // Without the marketplace, listing fields are not required.
     off.register_plugin(listing("loose", None)).unwrap();
 
     let registry = ModuleRegistry::new().with_plugin_marketplace(true);
-    registry.register_plugin(listing("premium-data-processor", Some("commercial"))).unwrap();
-    registry.register_plugin(listing("open-source-encryption", Some("open-source"))).unwrap();
     registry
-        .register_plugin(PluginConfig::new().with_name("private").with_version("1.0.0"))
+        .register_plugin(listing("premium-data-processor", Some("commercial")))
         .unwrap();
-    let err = registry.register_plugin(listing("unlicensed", None)).unwrap_err();
-    assert!(matches!(&err, Error::InvalidConfig { reason, .. } if reason.contains("license_type")), "{err}");
+    registry
+        .register_plugin(listing("open-source-encryption", Some("open-source")))
+        .unwrap();
+    registry
+        .register_plugin(
+            PluginConfig::new()
+                .with_name("private")
+                .with_version("1.0.0"),
+        )
+        .unwrap();
+    let err = registry
+        .register_plugin(listing("unlicensed", None))
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::InvalidConfig { reason, .. } if reason.contains("license_type")),
+        "{err}"
+    );
     assert!(registry.get_plugin("unlicensed").is_none());
 
     let market = registry.plugin_marketplace().unwrap();
     let names: Vec<&str> = market.plugins().iter().map(|p| p.name()).collect();
     assert_eq!(names, ["open-source-encryption", "premium-data-processor"]);
     assert_eq!(market.licenses(), ["commercial", "open-source"]);
-    assert_eq!(market.by_license("commercial")[0].name(), "premium-data-processor");
+    assert_eq!(
+        market.by_license("commercial")[0].name(),
+        "premium-data-processor"
+    );
     assert_eq!(market.search("ENCRYPTION").len(), 1);
 }

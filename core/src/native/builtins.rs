@@ -41,7 +41,9 @@ fn config_choice(config: &Value, key: &str, choices: &[&'static str]) -> Result<
     match config.get(key) {
         None | Some(Value::Null) => Ok(choices[0]),
         Some(Value::Str(s)) => choices.iter().copied().find(|c| c == s).ok_or_else(|| {
-            Error::invalid_input(format!("config.{key} must be one of {choices:?}, got {s:?}"))
+            Error::invalid_input(format!(
+                "config.{key} must be one of {choices:?}, got {s:?}"
+            ))
         }),
         Some(other) => Err(Error::invalid_input(format!(
             "config.{key} must be a str, got {}",
@@ -50,7 +52,12 @@ fn config_choice(config: &Value, key: &str, choices: &[&'static str]) -> Result<
     }
 }
 
-fn config_int(config: &Value, key: &str, default: i64, range: std::ops::RangeInclusive<i64>) -> Result<i64> {
+fn config_int(
+    config: &Value,
+    key: &str,
+    default: i64,
+    range: std::ops::RangeInclusive<i64>,
+) -> Result<i64> {
     match config.get(key) {
         None | Some(Value::Null) => Ok(default),
         Some(Value::Int(i)) if range.contains(i) => Ok(*i),
@@ -100,7 +107,9 @@ struct JsonEncode {
 impl Module for JsonEncode {
     fn init(&self, context: &ModuleContext) -> Result<()> {
         check_config_map(context.config())?;
-        let _ = self.pretty.set(config_bool(context.config(), "pretty", false)?);
+        let _ = self
+            .pretty
+            .set(config_bool(context.config(), "pretty", false)?);
         Ok(())
     }
 
@@ -140,7 +149,10 @@ fn json_decode(_: &ModuleConfig) -> Result<Box<dyn Module>> {
 
 native_module!(NativeModule::new("json-decode", "1.0.0", json_decode)
     .with_capabilities(&["decode", "json"])
-    .with_metadata(&[("description", "Decodes JSON text (str or bytes) into a value.")]));
+    .with_metadata(&[(
+        "description",
+        "Decodes JSON text (str or bytes) into a value."
+    )]));
 
 // --- text -------------------------------------------------------------------
 
@@ -150,7 +162,10 @@ impl Module for TextEncode {
     fn process(&self, input: Value) -> Result<Value> {
         match input {
             Value::Str(s) => Ok(Value::Bytes(s.into_bytes())),
-            other => Err(Error::invalid_input(format!("expected str, got {}", other.type_name()))),
+            other => Err(Error::invalid_input(format!(
+                "expected str, got {}",
+                other.type_name()
+            ))),
         }
     }
 }
@@ -180,7 +195,12 @@ impl Module for TextDecode {
         let bytes = match input {
             Value::Bytes(b) => b,
             Value::Str(s) => return Ok(Value::Str(s)),
-            other => return Err(Error::invalid_input(format!("expected bytes, got {}", other.type_name()))),
+            other => {
+                return Err(Error::invalid_input(format!(
+                    "expected bytes, got {}",
+                    other.type_name()
+                )))
+            }
         };
         if self.replace.get().copied().unwrap_or(false) {
             return Ok(Value::Str(String::from_utf8_lossy(&bytes).into_owned()));
@@ -245,7 +265,10 @@ fn sha256(_: &ModuleConfig) -> Result<Box<dyn Module>> {
 native_module!(NativeModule::new("sha256", "1.0.0", sha256)
     .with_type("Security")
     .with_capabilities(&["digest", "hash", "sha256"])
-    .with_metadata(&[("description", "SHA-256 digest of bytes or text, as hex (or raw bytes).")]));
+    .with_metadata(&[(
+        "description",
+        "SHA-256 digest of bytes or text, as hex (or raw bytes)."
+    )]));
 
 // --- gzip -------------------------------------------------------------------
 
@@ -265,7 +288,8 @@ impl Module for GzipCompress {
     fn process(&self, input: Value) -> Result<Value> {
         let data = input.bytes_or_text()?;
         let level = self.level.get().copied().unwrap_or(6);
-        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(level));
+        let mut encoder =
+            flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(level));
         encoder
             .write_all(data)
             .and_then(|_| encoder.finish())
@@ -294,7 +318,12 @@ struct GzipDecompress {
 impl Module for GzipDecompress {
     fn init(&self, context: &ModuleContext) -> Result<()> {
         check_config_map(context.config())?;
-        let max = config_int(context.config(), "max_size", DEFAULT_MAX_DECOMPRESSED, 0..=i64::MAX)?;
+        let max = config_int(
+            context.config(),
+            "max_size",
+            DEFAULT_MAX_DECOMPRESSED,
+            0..=i64::MAX,
+        )?;
         let _ = self.max_size.set(max as u64);
         Ok(())
     }
@@ -302,9 +331,18 @@ impl Module for GzipDecompress {
     fn process(&self, input: Value) -> Result<Value> {
         let data = match &input {
             Value::Bytes(b) => b.as_slice(),
-            other => return Err(Error::invalid_input(format!("expected bytes, got {}", other.type_name()))),
+            other => {
+                return Err(Error::invalid_input(format!(
+                    "expected bytes, got {}",
+                    other.type_name()
+                )))
+            }
         };
-        let max = self.max_size.get().copied().unwrap_or(DEFAULT_MAX_DECOMPRESSED as u64);
+        let max = self
+            .max_size
+            .get()
+            .copied()
+            .unwrap_or(DEFAULT_MAX_DECOMPRESSED as u64);
         let mut out = Vec::new();
         let mut decoder = flate2::read::GzDecoder::new(data).take(max.saturating_add(1));
         decoder
@@ -323,9 +361,14 @@ fn gzip_decompress(_: &ModuleConfig) -> Result<Box<dyn Module>> {
     Ok(Box::<GzipDecompress>::default())
 }
 
-native_module!(NativeModule::new("gzip-decompress", "1.0.0", gzip_decompress)
-    .with_capabilities(&["compression", "decompress", "gzip"])
-    .with_metadata(&[("description", "Decompresses gzip data, bounded by config.max_size.")]));
+native_module!(
+    NativeModule::new("gzip-decompress", "1.0.0", gzip_decompress)
+        .with_capabilities(&["compression", "decompress", "gzip"])
+        .with_metadata(&[(
+            "description",
+            "Decompresses gzip data, bounded by config.max_size."
+        )])
+);
 
 // --- base64 -----------------------------------------------------------------
 
@@ -333,7 +376,9 @@ struct Base64Encode;
 
 impl Module for Base64Encode {
     fn process(&self, input: Value) -> Result<Value> {
-        Ok(Value::Str(base64::engine::general_purpose::STANDARD.encode(input.bytes_or_text()?)))
+        Ok(Value::Str(
+            base64::engine::general_purpose::STANDARD.encode(input.bytes_or_text()?),
+        ))
     }
 }
 
@@ -343,7 +388,10 @@ fn base64_encode(_: &ModuleConfig) -> Result<Box<dyn Module>> {
 
 native_module!(NativeModule::new("base64-encode", "1.0.0", base64_encode)
     .with_capabilities(&["base64", "encode"])
-    .with_metadata(&[("description", "Encodes bytes or text as standard base64 text.")]));
+    .with_metadata(&[(
+        "description",
+        "Encodes bytes or text as standard base64 text."
+    )]));
 
 struct Base64Decode;
 

@@ -77,13 +77,19 @@ impl NativeModule {
     }
 
     /// Set the metadata.
-    pub const fn with_metadata(mut self, metadata: &'static [(&'static str, &'static str)]) -> Self {
+    pub const fn with_metadata(
+        mut self,
+        metadata: &'static [(&'static str, &'static str)],
+    ) -> Self {
         self.metadata = metadata;
         self
     }
 
     /// Set the dependencies.
-    pub const fn with_dependencies(mut self, dependencies: &'static [(&'static str, &'static str)]) -> Self {
+    pub const fn with_dependencies(
+        mut self,
+        dependencies: &'static [(&'static str, &'static str)],
+    ) -> Self {
         self.dependencies = dependencies;
         self
     }
@@ -140,5 +146,8 @@ pub fn native_modules() -> Vec<&'static NativeModule> {
 }
 
 pub(crate) fn configs() -> Vec<ModuleConfig> {
-    native_modules().into_iter().map(NativeModule::to_config).collect()
+    native_modules()
+        .into_iter()
+        .map(NativeModule::to_config)
+        .collect()
 }
