@@ -1,8 +1,12 @@
 # module-registry: every task the README mentions. `make help` lists them.
 .DEFAULT_GOAL := help
 CARGO ?= cargo
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+export VIRTUAL_ENV := $(abspath $(VENV))
 
-.PHONY: help demo test test-rust lint examples
+.PHONY: help demo test test-rust test-python build-dev lint stubtest examples clean-venv
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -10,10 +14,28 @@ help: ## list the targets
 demo: ## run the main demo end to end
 	$(CARGO) run -q -p module-registry --example quickstart
 
-test: test-rust ## run every test
+test: test-rust test-python ## run every test (Rust, then Python)
 
 test-rust: ## Rust unit, integration, example and doc tests
 	$(CARGO) test --workspace
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.deps: pyproject.toml | $(PY)
+	$(PY) -m pip install -q --upgrade "pip>=25.1"
+	$(PY) -m pip install -q --group dev
+	touch $@
+
+build-dev: $(VENV)/.deps ## build the extension (release) into the project's virtualenv
+	$(VENV)/bin/maturin develop --release -q
+
+test-python: build-dev ## pytest and the stub check
+	$(PY) -m pytest
+	$(MAKE) --no-print-directory stubtest
+
+stubtest: ## check the hand-written stubs against the built extension
+	$(PY) -m mypy.stubtest module_registry._core --allowlist tests/python/stubtest-allowlist.txt
 
 lint: ## clippy with warnings as errors, and rustfmt check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
@@ -22,3 +44,6 @@ lint: ## clippy with warnings as errors, and rustfmt check
 examples: ## run every Rust example
 	@for e in quickstart web_framework content_management service_discovery service_orchestration plugins plugin_marketplace; do \
 		echo "== $$e"; $(CARGO) run -q -p module-registry --example $$e || exit 1; done
+
+clean-venv: ## remove the virtualenv
+	rm -rf $(VENV)

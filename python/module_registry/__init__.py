@@ -1,0 +1,74 @@
+"""module_registry: a registry of modules with semver versions, capability
+discovery and dependency resolution, backed by a Rust core.
+
+>>> from module_registry import ModuleRegistry, ModuleConfig
+>>> registry = ModuleRegistry()
+>>> info = registry.register(ModuleConfig(name="upper", capabilities=["text"]), str.upper)
+>>> registry.create("upper").process("hi")
+'HI'
+"""
+
+from __future__ import annotations
+
+from ._core import (
+    AlreadyRegisteredError,
+    AuditEvent,
+    CapabilityQuery,
+    DependencyError,
+    FeatureDisabledError,
+    InstanceClosedError,
+    ModuleConfig,
+    ModuleFailedError,
+    ModuleInfo,
+    ModuleInstance,
+    ModuleRegistryError,
+    ModuleType,
+    NoImplementationError,
+    OpaqueValue,
+    PermissionDeniedError,
+    PluginConfig,
+    PluginDiscoveryQuery,
+    ScriptError,
+    ServiceDiscoveryQuery,
+    UnknownModuleError,
+    ValidationError,
+    VersionConflictError,
+    WorkflowError,
+    __version__,
+    roundtrip,
+)
+from ._registry import EntryPointReport, ModuleRegistry
+
+#: Plugins use the same vocabulary of types as modules.
+PluginType = ModuleType
+
+__all__ = [
+    "AlreadyRegisteredError",
+    "AuditEvent",
+    "CapabilityQuery",
+    "DependencyError",
+    "EntryPointReport",
+    "FeatureDisabledError",
+    "InstanceClosedError",
+    "ModuleConfig",
+    "ModuleFailedError",
+    "ModuleInfo",
+    "ModuleInstance",
+    "ModuleRegistry",
+    "ModuleRegistryError",
+    "ModuleType",
+    "NoImplementationError",
+    "OpaqueValue",
+    "PermissionDeniedError",
+    "PluginConfig",
+    "PluginDiscoveryQuery",
+    "PluginType",
+    "ScriptError",
+    "ServiceDiscoveryQuery",
+    "UnknownModuleError",
+    "ValidationError",
+    "VersionConflictError",
+    "WorkflowError",
+    "__version__",
+    "roundtrip",
+]

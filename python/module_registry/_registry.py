@@ -1,0 +1,109 @@
+"""The Python face of the registry: the compiled registry plus what only
+Python has (decorators and installed packages' entry points)."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Mapping, Optional, TypeVar, Union
+
+from . import _core
+from ._core import ModuleConfig, ModuleType, PluginConfig
+
+T = TypeVar("T")
+
+#: The entry-point group that installed packages declare their modules under.
+DEFAULT_GROUP = "module_registry.modules"
+
+
+@dataclass
+class EntryPointReport:
+    """What `ModuleRegistry.load_entry_points` did."""
+
+    loaded: list[str] = field(default_factory=list)
+    """Names of the entry points that registered their modules."""
+    failed: list[tuple[str, BaseException]] = field(default_factory=list)
+    """`(entry point name, exception)` for each one that failed; whatever it
+    had registered before failing was removed again."""
+
+
+def _default_name(obj: Any) -> str:
+    return str(getattr(obj, "__name__", "")).lower().replace("_", "-")
+
+
+def _entry_points(group: str) -> list[Any]:
+    from importlib.metadata import entry_points
+
+    if sys.version_info >= (3, 10):
+        return list(entry_points(group=group))
+    return list(entry_points().get(group, []))  # pragma: no cover - Python 3.9
+
+
+class ModuleRegistry(_core.ModuleRegistry):
+    """The registry of modules and plugins. Safe to share between threads.
+
+    ``ModuleRegistry(native_modules=True)`` starts with every native module
+    compiled into the extension (``identity``, JSON, text, SHA-256, gzip,
+    base64).
+    """
+
+    def module(
+        self,
+        name: Optional[str] = None,
+        version: str = "0.1.0",
+        type: Union[ModuleType, str] = ModuleType.DataProcessor,
+        capabilities: Iterable[str] = (),
+        metadata: Optional[Mapping[str, str]] = None,
+        dependencies: Optional[Mapping[str, str]] = None,
+        kind: str = "module",
+    ) -> Callable[[T], T]:
+        """Decorator registering a function (its ``process``) or a class
+        (built per instance; ``process``, optional ``init``/``shutdown``).
+        The name defaults to the object's ``__name__`` with ``_`` as ``-``.
+        Returns the object unchanged."""
+
+        def decorate(obj: T) -> T:
+            config_type = PluginConfig if kind == "plugin" else ModuleConfig
+            config = config_type(
+                name=name if name is not None else _default_name(obj),
+                version=version,
+                type=type,
+                capabilities=list(capabilities),
+                metadata=dict(metadata or {}),
+                dependencies=dict(dependencies or {}),
+            )
+            if kind == "plugin":
+                self.register_plugin(config, obj)
+            elif kind == "module":
+                self.register(config, obj)
+            else:
+                raise _core.ValidationError(f'kind must be "module" or "plugin", not {kind!r}')
+            return obj
+
+        return decorate
+
+    def load_entry_points(self, group: str = DEFAULT_GROUP) -> EntryPointReport:
+        """Load the modules that installed packages declare under the
+        entry-point ``group``. Each entry point names a callable
+        ``f(registry)`` that registers that package's modules. A failing
+        package is reported in ``.failed`` (and what it registered is removed
+        again); it never stops the others."""
+        report = EntryPointReport()
+        for ep in sorted(_entry_points(group), key=lambda e: e.name):
+            before = {(i.kind, i.name, i.version) for i in self.list()}
+            try:
+                register = ep.load()
+                if not callable(register):
+                    raise TypeError(f"entry point {ep.name} ({ep.value}) is not callable")
+                register(self)
+            except Exception as exc:  # noqa: BLE001 - one broken package must not stop the others
+                for info in self.list():
+                    if (info.kind, info.name, info.version) not in before:
+                        self.unregister(info.name, info.version, kind=info.kind)
+                report.failed.append((ep.name, exc))
+            else:
+                report.loaded.append(ep.name)
+        return report
+
+    def __repr__(self) -> str:
+        return f"<ModuleRegistry with {len(self)} registrations>"

@@ -1,0 +1,31 @@
+//! `module_registry._core`: the Python extension. It converts and delegates;
+//! every piece of registry logic lives in the `module-registry` crate.
+
+mod config;
+mod conversion;
+mod errors;
+mod modules;
+mod query;
+mod registry;
+
+use pyo3::prelude::*;
+
+/// The compiled core of the `module_registry` package.
+#[pymodule(gil_used = false)]
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add_class::<config::PyModuleType>()?;
+    m.add_class::<config::PyModuleConfig>()?;
+    m.add_class::<config::PyPluginConfig>()?;
+    m.add_class::<query::PyCapabilityQuery>()?;
+    m.add_class::<query::PyServiceDiscoveryQuery>()?;
+    m.add_class::<query::PyPluginDiscoveryQuery>()?;
+    m.add_class::<registry::PyModuleRegistry>()?;
+    m.add_class::<registry::PyModuleInfo>()?;
+    m.add_class::<registry::PyModuleInstance>()?;
+    m.add_class::<registry::PyAuditEvent>()?;
+    m.add_class::<conversion::PyOpaqueValue>()?;
+    m.add_function(wrap_pyfunction!(registry::roundtrip, m)?)?;
+    errors::register(m)?;
+    Ok(())
+}

@@ -1,0 +1,111 @@
+//! Modules written in Python: a function (called as `handler(input)`) or a
+//! class (built once per instance, then `process`, optional `init(config)`
+//! and `shutdown()`). Each call takes the GIL for itself only.
+
+use module_registry::{Error, Module, ModuleConfig, ModuleContext, Result, Value};
+use pyo3::exceptions::PyTypeError;
+use pyo3::prelude::*;
+use pyo3::types::PyType;
+
+use crate::config::PyModuleConfig;
+use crate::conversion::{py_to_value, value_to_py};
+
+fn external(err: PyErr) -> Error {
+    Error::external(err)
+}
+
+/// A module that calls one Python function.
+pub struct PyFunctionModule {
+    func: Py<PyAny>,
+}
+
+impl Module for PyFunctionModule {
+    fn process(&self, input: Value) -> Result<Value> {
+        Python::attach(|py| {
+            let arg = value_to_py(py, input)?;
+            let out = self.func.bind(py).call1((arg,))?;
+            py_to_value(&out)
+        })
+        .map_err(external)
+    }
+}
+
+/// A module backed by an instance of a Python class.
+pub struct PyObjectModule {
+    obj: Py<PyAny>,
+}
+
+impl Module for PyObjectModule {
+    fn init(&self, context: &ModuleContext) -> Result<()> {
+        Python::attach(|py| {
+            let obj = self.obj.bind(py);
+            if obj.hasattr("init")? {
+                let config = value_to_py(py, context.config().clone())?;
+                obj.call_method1("init", (config,))?;
+            }
+            Ok(())
+        })
+        .map_err(external)
+    }
+
+    fn process(&self, input: Value) -> Result<Value> {
+        Python::attach(|py| {
+            let arg = value_to_py(py, input)?;
+            let out = self.obj.bind(py).call_method1("process", (arg,))?;
+            py_to_value(&out)
+        })
+        .map_err(external)
+    }
+
+    fn shutdown(&self) -> Result<()> {
+        Python::attach(|py| {
+            let obj = self.obj.bind(py);
+            if obj.hasattr("shutdown")? {
+                obj.call_method0("shutdown")?;
+            }
+            Ok(())
+        })
+        .map_err(external)
+    }
+}
+
+/// Attaches a Python handler to a config: a class is constructed per
+/// instance (with the config when its `__init__` takes it), anything else
+/// callable is called on every `process`.
+pub fn with_python_handler(config: ModuleConfig, handler: &Bound<'_, PyAny>) -> PyResult<ModuleConfig> {
+    let config = config.with_metadata("implementation", "python");
+    if let Ok(cls) = handler.cast::<PyType>() {
+        if !cls.hasattr("process")? {
+            return Err(PyTypeError::new_err(format!(
+                "module class {} has no process(input) method",
+                cls.name()?
+            )));
+        }
+        let object_init = handler.py().get_type::<pyo3::types::PyAny>().getattr("__init__")?;
+        let takes_config = !cls.getattr("__init__")?.is(&object_init);
+        let cls: Py<PyAny> = cls.clone().into_any().unbind();
+        return Ok(config.with_factory(move |cfg| {
+            Python::attach(|py| {
+                let cls = cls.bind(py);
+                let obj = if takes_config {
+                    cls.call1((PyModuleConfig { inner: cfg.clone() },))?
+                } else {
+                    cls.call0()?
+                };
+                Ok(Box::new(PyObjectModule { obj: obj.unbind() }) as Box<dyn Module>)
+            })
+            .map_err(external)
+        }));
+    }
+    if handler.is_callable() {
+        let func: Py<PyAny> = handler.clone().unbind();
+        return Ok(config.with_factory(move |_| {
+            let func = Python::attach(|py| func.clone_ref(py));
+            Ok(Box::new(PyFunctionModule { func }) as Box<dyn Module>)
+        }));
+    }
+    Err(PyTypeError::new_err(format!(
+        "handler must be a function or a class, not {}",
+        handler.get_type().name()?
+    )))
+}
