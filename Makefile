@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 export VIRTUAL_ENV := $(abspath $(VENV))
 
-.PHONY: help demo test test-rust test-python build-dev lint stubtest examples clean-venv
+.PHONY: help demo test test-rust test-python build-dev lint stubtest examples bench clean-venv
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -44,6 +44,9 @@ lint: ## clippy with warnings as errors, and rustfmt check
 examples: ## run every Rust example
 	@for e in quickstart web_framework content_management service_discovery service_orchestration plugins plugin_marketplace; do \
 		echo "== $$e"; $(CARGO) run -q -p module-registry --example $$e || exit 1; done
+
+bench: build-dev ## measure the Python benchmarks (pytest-benchmark)
+	$(PY) -m pytest benches/python --benchmark-enable --benchmark-sort=mean -q
 
 clean-venv: ## remove the virtualenv
 	rm -rf $(VENV)

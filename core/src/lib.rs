@@ -57,3 +57,8 @@ pub use value::{Opaque, Value, ValueMap};
 
 #[doc(hidden)]
 pub use inventory;
+
+/// The README's Rust examples, run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;

@@ -10,7 +10,13 @@ use pyo3::types::{PyDict, PyString};
 /// What a module is for: `ModuleType.DataProcessor`, `.Security`, `.Network`,
 /// `.Storage`, `.Compute`, `.Analytics`, `.Monitoring`, `.Integration`, or
 /// `ModuleType.custom("name")`.
-#[pyclass(name = "ModuleType", module = "module_registry._core", frozen, eq, hash)]
+#[pyclass(
+    name = "ModuleType",
+    module = "module_registry._core",
+    frozen,
+    eq,
+    hash
+)]
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct PyModuleType {
     pub inner: ModuleType,
@@ -55,7 +61,10 @@ impl PyModuleType {
     /// The type called `name` (a named type when the name is one of theirs).
     #[staticmethod]
     fn custom(name: &str) -> PyResult<Self> {
-        Ok(name.parse::<ModuleType>().map_err(crate::errors::to_pyerr)?.into())
+        Ok(name
+            .parse::<ModuleType>()
+            .map_err(crate::errors::to_pyerr)?
+            .into())
     }
 
     /// The type's name, e.g. `"DataProcessor"`.
@@ -94,7 +103,10 @@ pub fn extract_type(obj: &Bound<'_, PyAny>) -> PyResult<ModuleType> {
         return Ok(t.get().inner.clone());
     }
     if let Ok(s) = obj.cast::<PyString>() {
-        return s.to_cow()?.parse::<ModuleType>().map_err(crate::errors::to_pyerr);
+        return s
+            .to_cow()?
+            .parse::<ModuleType>()
+            .map_err(crate::errors::to_pyerr);
     }
     Err(PyTypeError::new_err(format!(
         "type must be a ModuleType or a str, not {}",
@@ -169,7 +181,10 @@ macro_rules! config_class {
         #[pymethods]
         impl $rust {
             #[new]
-            #[pyo3(signature = (name=None, version=None, r#type=None, capabilities=None, metadata=None, dependencies=None))]
+            #[pyo3(
+                signature = (name=None, version=None, r#type=None, capabilities=None, metadata=None, dependencies=None),
+                text_signature = "(name=None, version=None, type=None, capabilities=None, metadata=None, dependencies=None)"
+            )]
             fn new(
                 name: Option<String>,
                 version: Option<String>,

@@ -27,7 +27,10 @@ pub struct PyOpaqueValue {
 #[pymethods]
 impl PyOpaqueValue {
     fn __repr__(&self) -> String {
-        format!("<OpaqueValue {:p}>", Arc::as_ptr(self.inner.as_arc()) as *const ())
+        format!(
+            "<OpaqueValue {:p}>",
+            Arc::as_ptr(self.inner.as_arc()) as *const ()
+        )
     }
 }
 
@@ -79,7 +82,11 @@ fn to_value(obj: &Bound<'_, PyAny>, depth: usize) -> PyResult<Value> {
         return Ok(Value::List(out));
     }
     if let Ok(d) = obj.cast_exact::<PyDict>() {
-        if !d.keys().iter().all(|k| k.is_exact_instance_of::<PyString>()) {
+        if !d
+            .keys()
+            .iter()
+            .all(|k| k.is_exact_instance_of::<PyString>())
+        {
             return Ok(opaque(obj));
         }
         let mut out = ValueMap::with_capacity(d.len());

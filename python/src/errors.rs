@@ -9,19 +9,84 @@ use pyo3::create_exception;
 use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
 
-create_exception!(module_registry, ModuleRegistryError, PyException, "Base class of every error raised by module_registry.");
-create_exception!(module_registry, UnknownModuleError, ModuleRegistryError, "No module of that name, or none whose version satisfies the requirement.");
-create_exception!(module_registry, AlreadyRegisteredError, ModuleRegistryError, "The same name and version is already registered.");
-create_exception!(module_registry, ValidationError, ModuleRegistryError, "A name, version, requirement, capability or config is invalid.");
-create_exception!(module_registry, DependencyError, ModuleRegistryError, "Dependencies cannot be resolved: missing, cyclic or too complex.");
-create_exception!(module_registry, VersionConflictError, DependencyError, "Dependency requirements that no single version satisfies together.");
-create_exception!(module_registry, NoImplementationError, ModuleRegistryError, "The module is a declaration only and cannot be created.");
-create_exception!(module_registry, ModuleFailedError, ModuleRegistryError, "Code inside a module failed; the original exception is the __cause__.");
-create_exception!(module_registry, InstanceClosedError, ModuleRegistryError, "The instance was used after close().");
-create_exception!(module_registry, FeatureDisabledError, ModuleRegistryError, "A registry feature is switched off.");
-create_exception!(module_registry, ScriptError, ModuleRegistryError, "A script failed to load or run.");
-create_exception!(module_registry, WorkflowError, ModuleRegistryError, "A workflow is invalid or one of its steps failed.");
-create_exception!(module_registry, PermissionDeniedError, ModuleRegistryError, "The principal lacks the permission for the operation.");
+create_exception!(
+    module_registry,
+    ModuleRegistryError,
+    PyException,
+    "Base class of every error raised by module_registry."
+);
+create_exception!(
+    module_registry,
+    UnknownModuleError,
+    ModuleRegistryError,
+    "No module of that name, or none whose version satisfies the requirement."
+);
+create_exception!(
+    module_registry,
+    AlreadyRegisteredError,
+    ModuleRegistryError,
+    "The same name and version is already registered."
+);
+create_exception!(
+    module_registry,
+    ValidationError,
+    ModuleRegistryError,
+    "A name, version, requirement, capability or config is invalid."
+);
+create_exception!(
+    module_registry,
+    DependencyError,
+    ModuleRegistryError,
+    "Dependencies cannot be resolved: missing, cyclic or too complex."
+);
+create_exception!(
+    module_registry,
+    VersionConflictError,
+    DependencyError,
+    "Dependency requirements that no single version satisfies together."
+);
+create_exception!(
+    module_registry,
+    NoImplementationError,
+    ModuleRegistryError,
+    "The module is a declaration only and cannot be created."
+);
+create_exception!(
+    module_registry,
+    ModuleFailedError,
+    ModuleRegistryError,
+    "Code inside a module failed; the original exception is the __cause__."
+);
+create_exception!(
+    module_registry,
+    InstanceClosedError,
+    ModuleRegistryError,
+    "The instance was used after close()."
+);
+create_exception!(
+    module_registry,
+    FeatureDisabledError,
+    ModuleRegistryError,
+    "A registry feature is switched off."
+);
+create_exception!(
+    module_registry,
+    ScriptError,
+    ModuleRegistryError,
+    "A script failed to load or run."
+);
+create_exception!(
+    module_registry,
+    WorkflowError,
+    ModuleRegistryError,
+    "A workflow is invalid or one of its steps failed."
+);
+create_exception!(
+    module_registry,
+    PermissionDeniedError,
+    ModuleRegistryError,
+    "The principal lacks the permission for the operation."
+);
 
 /// Converts a core error into the matching Python exception.
 pub fn to_pyerr(err: Error) -> PyErr {
@@ -50,7 +115,9 @@ fn convert(py: Python<'_>, err: Error) -> PyErr {
             exc
         }
         Error::Panic { .. } => ModuleFailedError::new_err(message),
-        Error::NotFound { name, requirement, .. } => {
+        Error::NotFound {
+            name, requirement, ..
+        } => {
             let exc = UnknownModuleError::new_err(message);
             let value = exc.value(py);
             let _ = value.setattr("name", name);
@@ -65,9 +132,9 @@ fn convert(py: Python<'_>, err: Error) -> PyErr {
         | Error::InvalidInput { .. }
         | Error::Serialization { .. } => ValidationError::new_err(message),
         Error::VersionConflict { .. } => VersionConflictError::new_err(message),
-        Error::MissingDependency { .. } | Error::DependencyCycle { .. } | Error::ResolutionLimit { .. } => {
-            DependencyError::new_err(message)
-        }
+        Error::MissingDependency { .. }
+        | Error::DependencyCycle { .. }
+        | Error::ResolutionLimit { .. } => DependencyError::new_err(message),
         Error::NoImplementation { .. } => NoImplementationError::new_err(message),
         Error::InstanceClosed { .. } => InstanceClosedError::new_err(message),
         Error::FeatureDisabled { .. } => FeatureDisabledError::new_err(message),
@@ -80,16 +147,31 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
     m.add("ModuleRegistryError", py.get_type::<ModuleRegistryError>())?;
     m.add("UnknownModuleError", py.get_type::<UnknownModuleError>())?;
-    m.add("AlreadyRegisteredError", py.get_type::<AlreadyRegisteredError>())?;
+    m.add(
+        "AlreadyRegisteredError",
+        py.get_type::<AlreadyRegisteredError>(),
+    )?;
     m.add("ValidationError", py.get_type::<ValidationError>())?;
     m.add("DependencyError", py.get_type::<DependencyError>())?;
-    m.add("VersionConflictError", py.get_type::<VersionConflictError>())?;
-    m.add("NoImplementationError", py.get_type::<NoImplementationError>())?;
+    m.add(
+        "VersionConflictError",
+        py.get_type::<VersionConflictError>(),
+    )?;
+    m.add(
+        "NoImplementationError",
+        py.get_type::<NoImplementationError>(),
+    )?;
     m.add("ModuleFailedError", py.get_type::<ModuleFailedError>())?;
     m.add("InstanceClosedError", py.get_type::<InstanceClosedError>())?;
-    m.add("FeatureDisabledError", py.get_type::<FeatureDisabledError>())?;
+    m.add(
+        "FeatureDisabledError",
+        py.get_type::<FeatureDisabledError>(),
+    )?;
     m.add("ScriptError", py.get_type::<ScriptError>())?;
     m.add("WorkflowError", py.get_type::<WorkflowError>())?;
-    m.add("PermissionDeniedError", py.get_type::<PermissionDeniedError>())?;
+    m.add(
+        "PermissionDeniedError",
+        py.get_type::<PermissionDeniedError>(),
+    )?;
     Ok(())
 }

@@ -72,7 +72,10 @@ impl Module for PyObjectModule {
 /// Attaches a Python handler to a config: a class is constructed per
 /// instance (with the config when its `__init__` takes it), anything else
 /// callable is called on every `process`.
-pub fn with_python_handler(config: ModuleConfig, handler: &Bound<'_, PyAny>) -> PyResult<ModuleConfig> {
+pub fn with_python_handler(
+    config: ModuleConfig,
+    handler: &Bound<'_, PyAny>,
+) -> PyResult<ModuleConfig> {
     let config = config.with_metadata("implementation", "python");
     if let Ok(cls) = handler.cast::<PyType>() {
         if !cls.hasattr("process")? {
@@ -81,7 +84,10 @@ pub fn with_python_handler(config: ModuleConfig, handler: &Bound<'_, PyAny>) -> 
                 cls.name()?
             )));
         }
-        let object_init = handler.py().get_type::<pyo3::types::PyAny>().getattr("__init__")?;
+        let object_init = handler
+            .py()
+            .get_type::<pyo3::types::PyAny>()
+            .getattr("__init__")?;
         let takes_config = !cls.getattr("__init__")?.is(&object_init);
         let cls: Py<PyAny> = cls.clone().into_any().unbind();
         return Ok(config.with_factory(move |cfg| {

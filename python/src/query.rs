@@ -89,7 +89,10 @@ query_class!(
     "A discovery query over modules (services).",
     {
         /// Only services whose `service_type` metadata equals `service_type`; returns this query.
-        fn with_service_type(mut slf: PyRefMut<'_, Self>, service_type: String) -> PyRefMut<'_, Self> {
+        fn with_service_type(
+            mut slf: PyRefMut<'_, Self>,
+            service_type: String,
+        ) -> PyRefMut<'_, Self> {
             slf.inner = std::mem::take(&mut slf.inner).with_metadata("service_type", service_type);
             slf
         }
@@ -102,4 +105,3 @@ query_class!(
     "A discovery query over plugins.",
     {}
 );
-

@@ -109,7 +109,9 @@ impl PyModuleInfo {
 }
 
 fn infos(list: Vec<ModuleInfo>) -> Vec<PyModuleInfo> {
-    list.into_iter().map(|inner| PyModuleInfo { inner }).collect()
+    list.into_iter()
+        .map(|inner| PyModuleInfo { inner })
+        .collect()
 }
 
 /// A built module. Use it as a context manager, or call `close()`.
@@ -134,7 +136,11 @@ impl PyModuleInstance {
 #[pymethods]
 impl PyModuleInstance {
     /// Run the module on `value` and return its output.
-    fn process<'py>(&self, py: Python<'py>, value: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    fn process<'py>(
+        &self,
+        py: Python<'py>,
+        value: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
         let input = py_to_value(value)?;
         let out = if self.python_impl {
             self.inner.process_value(input)
@@ -194,7 +200,11 @@ impl PyModuleInstance {
     /// Names of the dependency instances built for it, in build order.
     #[getter]
     fn dependencies(&self) -> Vec<String> {
-        self.inner.dependencies().iter().map(|d| d.name().to_string()).collect()
+        self.inner
+            .dependencies()
+            .iter()
+            .map(|d| d.name().to_string())
+            .collect()
     }
 
     fn __repr__(&self) -> String {
@@ -244,7 +254,10 @@ impl From<AuditEvent> for PyAuditEvent {
     fn from(e: AuditEvent) -> Self {
         PyAuditEvent {
             sequence: e.sequence,
-            time: e.time.duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64()),
+            time: e
+                .time
+                .duration_since(UNIX_EPOCH)
+                .map_or(0.0, |d| d.as_secs_f64()),
             operation: e.operation,
             principal: e.principal,
             kind: e.kind.as_str(),
@@ -257,7 +270,12 @@ impl From<AuditEvent> for PyAuditEvent {
 }
 
 /// The registry of modules and plugins. Safe to share between threads.
-#[pyclass(name = "ModuleRegistry", module = "module_registry._core", frozen, subclass)]
+#[pyclass(
+    name = "ModuleRegistry",
+    module = "module_registry._core",
+    frozen,
+    subclass
+)]
 pub struct PyModuleRegistry {
     pub inner: ModuleRegistry,
 }
@@ -297,7 +315,9 @@ impl PyModuleRegistry {
     }
 
     fn run_query(&self, py: Python<'_>, query: CapabilityQuery) -> PyResult<Vec<PyModuleInfo>> {
-        let found = py.detach(|| self.inner.discover(&query)).map_err(to_pyerr)?;
+        let found = py
+            .detach(|| self.inner.discover(&query))
+            .map_err(to_pyerr)?;
         Ok(infos(found))
     }
 }
@@ -319,26 +339,46 @@ impl PyModuleRegistry {
     /// or a class (built per instance); without one, the config is a
     /// declaration that can be discovered but not created.
     #[pyo3(signature = (config, handler=None))]
-    fn register(&self, config: &Bound<'_, PyAny>, handler: Option<&Bound<'_, PyAny>>) -> PyResult<PyModuleInfo> {
+    fn register(
+        &self,
+        config: &Bound<'_, PyAny>,
+        handler: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<PyModuleInfo> {
         self.register_kind(config, handler, None, false)
     }
 
     /// Register a plugin (a `PluginConfig`, or a `ModuleConfig` registered as a plugin).
     #[pyo3(signature = (config, handler=None))]
-    fn register_plugin(&self, config: &Bound<'_, PyAny>, handler: Option<&Bound<'_, PyAny>>) -> PyResult<PyModuleInfo> {
+    fn register_plugin(
+        &self,
+        config: &Bound<'_, PyAny>,
+        handler: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<PyModuleInfo> {
         self.register_kind(config, handler, Some(ModuleKind::Plugin), false)
     }
 
     /// Register, replacing an existing registration of the same name and version.
     #[pyo3(signature = (config, handler=None))]
-    fn replace(&self, config: &Bound<'_, PyAny>, handler: Option<&Bound<'_, PyAny>>) -> PyResult<PyModuleInfo> {
+    fn replace(
+        &self,
+        config: &Bound<'_, PyAny>,
+        handler: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<PyModuleInfo> {
         self.register_kind(config, handler, None, true)
     }
 
     /// Remove `version` of module `name`, or every version when `version` is None.
     #[pyo3(signature = (name, version=None, kind="module"))]
-    fn unregister(&self, name: &str, version: Option<&str>, kind: &str) -> PyResult<Vec<PyModuleInfo>> {
-        let removed = self.inner.remove(parse_kind(kind)?, name, version).map_err(to_pyerr)?;
+    fn unregister(
+        &self,
+        name: &str,
+        version: Option<&str>,
+        kind: &str,
+    ) -> PyResult<Vec<PyModuleInfo>> {
+        let removed = self
+            .inner
+            .remove(parse_kind(kind)?, name, version)
+            .map_err(to_pyerr)?;
         Ok(infos(removed))
     }
 
@@ -388,21 +428,33 @@ impl PyModuleRegistry {
     }
 
     /// Modules and plugins matching `query`, by name then version descending.
-    fn discover_capabilities(&self, py: Python<'_>, query: PyRef<'_, PyCapabilityQuery>) -> PyResult<Vec<PyModuleInfo>> {
+    fn discover_capabilities(
+        &self,
+        py: Python<'_>,
+        query: PyRef<'_, PyCapabilityQuery>,
+    ) -> PyResult<Vec<PyModuleInfo>> {
         let q = query.inner.clone();
         drop(query);
         self.run_query(py, q)
     }
 
     /// Modules matching a service query.
-    fn discover_services(&self, py: Python<'_>, query: PyRef<'_, PyServiceDiscoveryQuery>) -> PyResult<Vec<PyModuleInfo>> {
+    fn discover_services(
+        &self,
+        py: Python<'_>,
+        query: PyRef<'_, PyServiceDiscoveryQuery>,
+    ) -> PyResult<Vec<PyModuleInfo>> {
         let q = query.inner.clone();
         drop(query);
         self.run_query(py, q)
     }
 
     /// Plugins matching a plugin query.
-    fn discover_plugins(&self, py: Python<'_>, query: PyRef<'_, PyPluginDiscoveryQuery>) -> PyResult<Vec<PyModuleInfo>> {
+    fn discover_plugins(
+        &self,
+        py: Python<'_>,
+        query: PyRef<'_, PyPluginDiscoveryQuery>,
+    ) -> PyResult<Vec<PyModuleInfo>> {
         let q = query.inner.clone();
         drop(query);
         self.run_query(py, q)
@@ -411,7 +463,10 @@ impl PyModuleRegistry {
     /// Discovery in one call: all of `capabilities`, any of `any`, none of
     /// `exclude`, and optionally a type, a version requirement, metadata
     /// equality and a kind ("module" or "plugin").
-    #[pyo3(signature = (capabilities=None, any=None, exclude=None, r#type=None, version=None, metadata=None, kind=None))]
+    #[pyo3(
+        signature = (capabilities=None, any=None, exclude=None, r#type=None, version=None, metadata=None, kind=None),
+        text_signature = "(self, /, capabilities=None, any=None, exclude=None, type=None, version=None, metadata=None, kind=None)"
+    )]
     #[allow(clippy::too_many_arguments)]
     fn discover(
         &self,
@@ -480,9 +535,17 @@ impl PyModuleRegistry {
     /// The dependency tree of `name` resolved to concrete versions, in build
     /// order (dependencies first, `name` last).
     #[pyo3(signature = (name, version=None, kind="module"))]
-    fn resolve(&self, py: Python<'_>, name: &str, version: Option<&str>, kind: &str) -> PyResult<Vec<PyModuleInfo>> {
+    fn resolve(
+        &self,
+        py: Python<'_>,
+        name: &str,
+        version: Option<&str>,
+        kind: &str,
+    ) -> PyResult<Vec<PyModuleInfo>> {
         let kind = parse_kind(kind)?;
-        let resolution = py.detach(|| self.inner.resolve(kind, name, version)).map_err(to_pyerr)?;
+        let resolution = py
+            .detach(|| self.inner.resolve(kind, name, version))
+            .map_err(to_pyerr)?;
         Ok(infos(resolution.modules().to_vec()))
     }
 
@@ -507,25 +570,40 @@ impl PyModuleRegistry {
     }
 
     /// Run `modules` one after the other, each output feeding the next.
-    fn orchestrate<'py>(&self, py: Python<'py>, modules: &Bound<'py, PyAny>, input: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    fn orchestrate<'py>(
+        &self,
+        py: Python<'py>,
+        modules: &Bound<'py, PyAny>,
+        input: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
         let names = extract_strings(modules, "modules")?;
-        let chain = names
-            .into_iter()
-            .fold(module_registry::WorkflowOrchestration::new("python"), |c, n| c.step(n));
+        let chain = names.into_iter().fold(
+            module_registry::WorkflowOrchestration::new("python"),
+            |c, n| c.step(n),
+        );
         let input = py_to_value(input)?;
-        let out = py.detach(|| self.inner.orchestrate(&chain, input)).map_err(to_pyerr)?;
+        let out = py
+            .detach(|| self.inner.orchestrate(&chain, input))
+            .map_err(to_pyerr)?;
         value_to_py(py, out)
     }
 
     /// The audit events kept (oldest first).
     fn audit_events(&self) -> Vec<PyAuditEvent> {
-        self.inner.audit_events().into_iter().map(Into::into).collect()
+        self.inner
+            .audit_events()
+            .into_iter()
+            .map(Into::into)
+            .collect()
     }
 
     /// Names of every native module compiled into the extension.
     #[staticmethod]
     fn native_module_names() -> Vec<&'static str> {
-        module_registry::native::native_modules().into_iter().map(|n| n.name).collect()
+        module_registry::native::native_modules()
+            .into_iter()
+            .map(|n| n.name)
+            .collect()
     }
 
     fn __repr__(&self) -> String {

@@ -1,0 +1,234 @@
+"""Modules written in Python, instances and their lifecycle."""
+
+from __future__ import annotations
+
+import gc
+from typing import Any
+
+import pytest
+
+import module_registry as mr
+from module_registry import ModuleConfig, ModuleRegistry
+
+
+def test_function_handler(registry: ModuleRegistry) -> None:
+    info = registry.register(ModuleConfig(name="double", capabilities=["math"]), lambda x: x * 2)
+    assert info.has_implementation and info.metadata["implementation"] == "python"
+    assert registry.create("double").process(21) == 42
+
+
+class Counter:
+    """A class module: built per instance with the config, keeps state."""
+
+    events: list[str] = []
+
+    def __init__(self, config: ModuleConfig) -> None:
+        self.name = config.name
+        self.count = 0
+        self.prefix = ""
+
+    def init(self, config: Any) -> None:
+        self.prefix = (config or {}).get("prefix", "")
+        Counter.events.append(f"init {self.name}")
+
+    def process(self, value: Any) -> str:
+        self.count += 1
+        return f"{self.prefix}{value}#{self.count}"
+
+    def shutdown(self) -> None:
+        Counter.events.append(f"shutdown {self.name}")
+
+
+def test_class_handler_lifecycle(registry: ModuleRegistry) -> None:
+    Counter.events = []
+    registry.register(ModuleConfig(name="counter"), Counter)
+    with registry.create("counter", config={"prefix": ">"}) as inst:
+        assert inst.state == "initialized"
+        assert inst.process("a") == ">a#1"
+        assert inst.process("b") == ">b#2"
+        assert inst.state == "running"
+        other = registry.create("counter")
+        assert other.process("c") == "c#1", "each instance has its own object"
+        other.close()
+    assert inst.closed and inst.state == "stopped"
+    inst.close()  # a second close does nothing
+    assert Counter.events == ["init counter", "init counter", "shutdown counter", "shutdown counter"]
+    with pytest.raises(mr.InstanceClosedError):
+        inst.process("late")
+
+
+def test_dropping_an_instance_shuts_it_down_once(registry: ModuleRegistry) -> None:
+    Counter.events = []
+    registry.register(ModuleConfig(name="counter"), Counter)
+    inst = registry.create("counter")
+    del inst
+    gc.collect()
+    assert Counter.events == ["init counter", "shutdown counter"]
+
+
+def test_class_without_init_arguments(registry: ModuleRegistry) -> None:
+    class Plain:
+        def process(self, v: int) -> int:
+            return v + 1
+
+    registry.register(ModuleConfig(name="plain"), Plain)
+    assert registry.create("plain").process(1) == 2
+
+    class NoProcess:
+        pass
+
+    with pytest.raises(TypeError, match="process"):
+        registry.register(ModuleConfig(name="np"), NoProcess)
+
+
+def test_decorator_on_function_and_class(registry: ModuleRegistry) -> None:
+    @registry.module(name="shout", version="1.2.0", capabilities=["text"], metadata={"lang": "en"})
+    def shout(text: str) -> str:
+        return text.upper()
+
+    @registry.module(capabilities=["count"])
+    class Word_Counter:
+        def process(self, text: str) -> int:
+            return len(text.split())
+
+    assert shout("x") == "X", "the decorator returns the function unchanged"
+    info = registry.get("shout")
+    assert info is not None and info.version == "1.2.0" and info.metadata["lang"] == "en"
+    assert registry.create("shout").process("hi") == "HI"
+    assert registry.create("word-counter").process("a b c") == 3
+
+    @registry.module(name="plug", kind="plugin")
+    def plug(v: Any) -> Any:
+        return v
+
+    assert registry.get_plugin("plug") is not None
+    with pytest.raises(mr.ValidationError):
+        registry.module(name="x", kind="widget")(plug)
+
+
+def test_exceptions_inside_modules_are_chained(registry: ModuleRegistry) -> None:
+    def broken(value: Any) -> Any:
+        raise KeyError("missing-key")
+
+    registry.register(ModuleConfig(name="broken", version="2.0.0"), broken)
+    inst = registry.create("broken")
+    with pytest.raises(mr.ModuleFailedError) as caught:
+        inst.process(1)
+    err = caught.value
+    assert isinstance(err.__cause__, KeyError)
+    assert err.__cause__.args == ("missing-key",)
+    assert err.module == "broken" and err.version == "2.0.0" and err.operation == "process"  # type: ignore[attr-defined]
+    assert "broken@2.0.0" in str(err)
+    # The instance and the registry keep working.
+    assert len(registry) == 1
+    with pytest.raises(mr.ModuleFailedError):
+        inst.process(2)
+
+    class BadInit:
+        def init(self, config: Any) -> None:
+            raise RuntimeError("no config")
+
+        def process(self, v: Any) -> Any:
+            return v
+
+    registry.register(ModuleConfig(name="bad-init"), BadInit)
+    with pytest.raises(mr.ModuleFailedError) as caught:
+        registry.create("bad-init")
+    assert isinstance(caught.value.__cause__, RuntimeError)
+    assert caught.value.operation == "init"  # type: ignore[attr-defined]
+
+    class BadCtor:
+        def __init__(self, config: Any) -> None:
+            raise ValueError("ctor")
+
+        def process(self, v: Any) -> Any:
+            return v
+
+    registry.register(ModuleConfig(name="bad-ctor"), BadCtor)
+    with pytest.raises(mr.ModuleFailedError) as caught:
+        registry.create("bad-ctor")
+    assert isinstance(caught.value.__cause__, ValueError)
+
+
+def test_errors_from_native_modules_are_chained_too(native: ModuleRegistry) -> None:
+    with pytest.raises(mr.ModuleFailedError) as caught:
+        native.create("json-decode").process("{oops")
+    assert isinstance(caught.value.__cause__, mr.ValidationError)
+    assert "json-decode@1.0.0" in str(caught.value)
+
+
+def test_create_errors(registry: ModuleRegistry) -> None:
+    registry.register(ModuleConfig(name="m", version="1.0.0"), lambda v: v)
+    registry.register(ModuleConfig(name="decl"))
+    with pytest.raises(mr.UnknownModuleError, match="nope"):
+        registry.create("nope")
+    with pytest.raises(mr.UnknownModuleError, match=r"\^2") as caught:
+        registry.create("m", "^2")
+    assert caught.value.requirement == "^2"  # type: ignore[attr-defined]
+    with pytest.raises(mr.ValidationError):
+        registry.create("m", "not-a-req")
+    with pytest.raises(mr.NoImplementationError):
+        registry.create("decl")
+    with pytest.raises(TypeError):
+        registry.create(5)  # type: ignore[arg-type]
+    assert registry.create("m", "^1").version == "1.0.0"
+
+
+def test_dependencies_from_python(registry: ModuleRegistry) -> None:
+    registry.register(ModuleConfig(name="app", dependencies={"lib": "^1", "tool": "*"}), lambda v: v)
+    registry.register(ModuleConfig(name="lib", version="1.0.0"), lambda v: v)
+    registry.register(ModuleConfig(name="lib", version="2.0.0"), lambda v: v)
+    registry.register(ModuleConfig(name="tool", version="1.0.0", dependencies={"lib": "^2"}), lambda v: v)
+    with pytest.raises(mr.VersionConflictError, match="lib") as caught:
+        registry.create("app")
+    assert isinstance(caught.value, mr.DependencyError)
+    registry.register(ModuleConfig(name="tool", version="0.9.0", dependencies={"lib": "^1"}), lambda v: v)
+    assert [f"{i.name}@{i.version}" for i in registry.resolve("app")] == ["lib@1.0.0", "tool@0.9.0", "app@0.1.0"]
+    inst = registry.create("app")
+    assert inst.dependencies == ["lib", "tool"]
+    registry.register(ModuleConfig(name="orphan", dependencies={"ghost": "*"}), lambda v: v)
+    with pytest.raises(mr.DependencyError, match="ghost"):
+        registry.create("orphan")
+    registry.register(ModuleConfig(name="c1", dependencies={"c2": "*"}), lambda v: v)
+    registry.register(ModuleConfig(name="c2", dependencies={"c1": "*"}), lambda v: v)
+    with pytest.raises(mr.DependencyError, match="cycle"):
+        registry.create("c1")
+
+
+def test_native_modules_from_python(native: ModuleRegistry) -> None:
+    assert set(mr.ModuleRegistry.native_module_names()) >= {"identity", "sha256", "gzip-compress"}
+    assert native.create("identity").process(b"input data") == b"input data"
+    assert (
+        native.create("sha256").process(b"abc")
+        == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    )
+    packed = native.create("gzip-compress", config={"level": 9}).process(b"x" * 1000)
+    assert len(packed) < 100
+    assert native.create("gzip-decompress").process(packed) == b"x" * 1000
+    assert native.create("json-decode").process('{"a": [1, 2.5, null]}') == {"a": [1, 2.5, None]}
+    assert len(ModuleRegistry()) == 0, "empty by default"
+
+
+def test_error_classes_form_one_hierarchy() -> None:
+    classes = [
+        mr.UnknownModuleError,
+        mr.AlreadyRegisteredError,
+        mr.ValidationError,
+        mr.DependencyError,
+        mr.VersionConflictError,
+        mr.ScriptError,
+        mr.WorkflowError,
+        mr.PermissionDeniedError,
+        mr.ModuleFailedError,
+        mr.NoImplementationError,
+        mr.InstanceClosedError,
+        mr.FeatureDisabledError,
+    ]
+    for cls in classes:
+        assert issubclass(cls, mr.ModuleRegistryError)
+        assert cls.__module__ == "module_registry"
+    assert issubclass(mr.VersionConflictError, mr.DependencyError)
+    assert issubclass(mr.ModuleRegistryError, Exception)
+    import builtins
+
+    assert not any(getattr(builtins, cls.__name__, None) is not None for cls in classes)
