@@ -205,6 +205,21 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// A script failed to compile, declared itself wrongly, or failed (or hit
+    /// a limit) while running. Names the script (its path, or its module name
+    /// for scripts given as text) and, where known, the line and column.
+    #[error("script error in {script}{}: {message}", location(*line, *column))]
+    Script {
+        /// The script's path or name.
+        script: String,
+        /// 1-based line, when known.
+        line: Option<usize>,
+        /// 1-based column, when known.
+        column: Option<usize>,
+        /// What went wrong.
+        message: String,
+    },
+
     /// An error from outside this crate (for example a Python exception),
     /// carried unchanged so a binding can hand the original back.
     #[error("{message}")]
@@ -230,6 +245,14 @@ fn not_found_message(
             available.join(", ")
         ),
         (None, false) => format!("no {kind} named {name:?} is registered"),
+    }
+}
+
+fn location(line: Option<usize>, column: Option<usize>) -> String {
+    match (line, column) {
+        (Some(l), Some(c)) => format!(" at {l}:{c}"),
+        (Some(l), None) => format!(" at line {l}"),
+        _ => String::new(),
     }
 }
 
@@ -282,6 +305,7 @@ impl Error {
             Error::FeatureDisabled { .. } => "feature_disabled",
             Error::Serialization { .. } => "serialization",
             Error::Io { .. } => "io",
+            Error::Script { .. } => "script",
             Error::External { .. } => "external",
         }
     }

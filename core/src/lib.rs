@@ -41,6 +41,7 @@ pub mod native;
 pub mod orchestration;
 pub mod query;
 pub mod registry;
+pub mod script;
 pub mod value;
 
 pub use audit::{AuditEvent, AuditLog, Outcome};
@@ -53,6 +54,7 @@ pub use native::NativeModule;
 pub use orchestration::WorkflowOrchestration;
 pub use query::{CapabilityQuery, PluginDiscoveryQuery, ServiceDiscoveryQuery};
 pub use registry::{ModuleInfo, ModuleRegistry};
+pub use script::ScriptLimits;
 pub use value::{Opaque, Value, ValueMap};
 
 #[doc(hidden)]

@@ -405,6 +405,7 @@ struct Inner {
     audit: Arc<AuditLog>,
     workflow_orchestration: AtomicBool,
     plugin_marketplace: AtomicBool,
+    scripts: Arc<crate::script::ScriptHost>,
 }
 
 /// The registry of modules and plugins.
@@ -446,6 +447,7 @@ impl ModuleRegistry {
                 audit: Arc::new(AuditLog::default()),
                 workflow_orchestration: AtomicBool::new(true),
                 plugin_marketplace: AtomicBool::new(false),
+                scripts: Arc::default(),
             }),
         }
     }
@@ -555,7 +557,24 @@ impl ModuleRegistry {
     /// names; with `replace`, an existing registration of the same name and
     /// version is replaced instead of being an error.
     pub fn register_config(&self, config: ModuleConfig, replace: bool) -> Result<ModuleInfo> {
-        let operation = if replace { "replace" } else { "register" };
+        self.register_with_operation(
+            config,
+            replace,
+            if replace { "replace" } else { "register" },
+        )
+    }
+
+    pub(crate) fn script_host(&self) -> Arc<crate::script::ScriptHost> {
+        self.inner.scripts.clone()
+    }
+
+    /// [`register_config`](Self::register_config), audited as `operation`.
+    pub(crate) fn register_with_operation(
+        &self,
+        config: ModuleConfig,
+        replace: bool,
+        operation: &str,
+    ) -> Result<ModuleInfo> {
         let kind = config.kind;
         let name = config.name.clone();
         let version_text = config.version.clone();

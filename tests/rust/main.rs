@@ -8,4 +8,5 @@ mod examples;
 mod lifecycle;
 mod native;
 mod registration;
+mod scripts;
 mod settings;

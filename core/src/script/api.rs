@@ -1,0 +1,137 @@
+//! What scripts see of the registry: the `registry` variable of an
+//! orchestration script and the instances it creates.
+//!
+//! | Rhai | does |
+//! |---|---|
+//! | `registry.discover(["cap", ...])` | array of maps `#{name, version, kind, type, capabilities}` having every capability |
+//! | `registry.list()` | every registration, same maps |
+//! | `registry.contains("name")` | whether a module or plugin of that name exists |
+//! | `registry.create("name")`, `registry.create("name", "^1")` | an instance |
+//! | `instance.process(x)` | runs the module |
+//! | `instance.close()`, `instance.name`, `instance.version` | |
+
+use std::sync::Arc;
+
+use rhai::{Array, Dynamic, Engine, EvalAltResult, ImmutableString, Map, Position};
+
+use super::convert::{from_dynamic, to_dynamic};
+use crate::config::ModuleKind;
+use crate::module::ModuleInstance;
+use crate::query::CapabilityQuery;
+use crate::registry::{ModuleInfo, ModuleRegistry};
+
+/// The registry as a script sees it.
+#[derive(Clone)]
+pub struct ScriptRegistry(pub ModuleRegistry);
+
+/// A module instance as a script sees it.
+#[derive(Clone)]
+pub struct ScriptInstance(pub Arc<ModuleInstance>);
+
+type Res<T> = Result<T, Box<EvalAltResult>>;
+
+fn fail(e: crate::Error) -> Box<EvalAltResult> {
+    Box::new(EvalAltResult::ErrorRuntime(
+        Dynamic::from(e.to_string()),
+        Position::NONE,
+    ))
+}
+
+fn info_map(info: &ModuleInfo) -> Dynamic {
+    let mut m = Map::new();
+    m.insert(
+        "name".into(),
+        Dynamic::from(ImmutableString::from(info.name())),
+    );
+    m.insert("version".into(), Dynamic::from(info.version().to_string()));
+    m.insert("kind".into(), Dynamic::from(info.kind().as_str()));
+    m.insert(
+        "type".into(),
+        Dynamic::from(info.module_type().name().to_string()),
+    );
+    let caps: Array = info
+        .capabilities()
+        .iter()
+        .map(|c| Dynamic::from(c.to_string()))
+        .collect();
+    m.insert("capabilities".into(), Dynamic::from_array(caps));
+    Dynamic::from_map(m)
+}
+
+fn strings(items: Array, what: &str) -> Res<Vec<String>> {
+    items
+        .into_iter()
+        .enumerate()
+        .map(|(i, d)| {
+            d.into_string().map_err(|t| {
+                Box::new(EvalAltResult::ErrorRuntime(
+                    Dynamic::from(format!("{what}[{i}] must be a string, not {t}")),
+                    Position::NONE,
+                ))
+            })
+        })
+        .collect()
+}
+
+fn discover(r: &mut ScriptRegistry, caps: Array) -> Res<Array> {
+    let q = CapabilityQuery::new().with_required_capabilities(strings(caps, "capabilities")?);
+    Ok(r.0
+        .discover(&q)
+        .map_err(fail)?
+        .iter()
+        .map(info_map)
+        .collect())
+}
+
+fn create(r: &mut ScriptRegistry, name: &str, requirement: Option<&str>) -> Res<ScriptInstance> {
+    let instance =
+        r.0.create_with(ModuleKind::Module, name, requirement, crate::Value::Null)
+            .map_err(fail)?;
+    Ok(ScriptInstance(Arc::new(instance)))
+}
+
+/// Registers the types and functions above on `engine`.
+pub(crate) fn register(engine: &mut Engine) {
+    engine
+        .register_type_with_name::<ScriptRegistry>("Registry")
+        .register_fn("discover", discover)
+        .register_fn("list", |r: &mut ScriptRegistry| -> Array {
+            r.0.list().iter().map(info_map).collect()
+        })
+        .register_fn("contains", |r: &mut ScriptRegistry, name: &str| {
+            r.0.contains(name)
+        })
+        .register_fn("len", |r: &mut ScriptRegistry| r.0.len() as rhai::INT)
+        .register_fn("create", |r: &mut ScriptRegistry, name: &str| {
+            create(r, name, None)
+        })
+        .register_fn("create", |r: &mut ScriptRegistry, name: &str, req: &str| {
+            create(r, name, Some(req))
+        })
+        .register_fn(
+            "create_plugin",
+            |r: &mut ScriptRegistry, name: &str| -> Res<ScriptInstance> {
+                let instance =
+                    r.0.create_with(ModuleKind::Plugin, name, None, crate::Value::Null)
+                        .map_err(fail)?;
+                Ok(ScriptInstance(Arc::new(instance)))
+            },
+        );
+    engine
+        .register_type_with_name::<ScriptInstance>("Instance")
+        .register_fn(
+            "process",
+            |i: &mut ScriptInstance, input: Dynamic| -> Res<Dynamic> {
+                let out = i.0.process_value(from_dynamic(input)).map_err(fail)?;
+                Ok(to_dynamic(out))
+            },
+        )
+        .register_fn("close", |i: &mut ScriptInstance| -> Res<()> {
+            i.0.close().map_err(fail)
+        })
+        .register_get("name", |i: &mut ScriptInstance| i.0.name().to_string())
+        .register_get("version", |i: &mut ScriptInstance| {
+            i.0.version().to_string()
+        });
+    engine.register_type_with_name::<super::convert::OpaqueHandle>("Opaque");
+}

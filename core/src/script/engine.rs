@@ -1,0 +1,173 @@
+//! The one place that configures a Rhai engine: packages, limits, the
+//! wall-clock deadline and the host functions scripts may call.
+
+use std::cell::Cell;
+use std::path::{Component, Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use rhai::module_resolvers::FileModuleResolver;
+use rhai::packages::{Package, StandardPackage};
+use rhai::{
+    Dynamic, Engine, EvalAltResult, Module as RhaiModule, ModuleResolver, Position, Shared,
+};
+
+use super::api;
+
+/// Limits every script runs under. `None` means no limit.
+///
+/// The defaults stop a runaway script (an endless loop, runaway recursion, a
+/// giant string) quickly while leaving ordinary scripts far from any limit.
+/// Rhai checks a container's size by walking it, so a script growing an
+/// array or map towards a very large size limit slows down as it grows; the
+/// wall-clock `timeout` ends it if the size limit is not reached first. Rhai
+/// does not check a map that grows one new key at a time by indexing
+/// (`m[k] = v`); the operation limit bounds that.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ScriptLimits {
+    /// Operations per call (Rhai's unit of work).
+    pub max_operations: Option<u64>,
+    /// Depth of nested function calls.
+    pub max_call_depth: Option<usize>,
+    /// Depth of nested expressions (at top level and inside functions).
+    pub max_expr_depth: Option<usize>,
+    /// Length of a string, in bytes.
+    pub max_string_size: Option<usize>,
+    /// Length of an array (also of a blob).
+    pub max_array_size: Option<usize>,
+    /// Entries in an object map.
+    pub max_map_size: Option<usize>,
+    /// Wall-clock time per call.
+    pub timeout: Option<Duration>,
+}
+
+impl Default for ScriptLimits {
+    fn default() -> Self {
+        ScriptLimits {
+            max_operations: Some(10_000_000),
+            max_call_depth: Some(64),
+            max_expr_depth: Some(64),
+            max_string_size: Some(16 * 1024 * 1024),
+            max_array_size: Some(100_000),
+            max_map_size: Some(100_000),
+            timeout: Some(Duration::from_secs(5)),
+        }
+    }
+}
+
+impl ScriptLimits {
+    /// No limit at all (for trusted scripts and benchmarks).
+    pub fn unlimited() -> Self {
+        ScriptLimits {
+            max_operations: None,
+            max_call_depth: None,
+            max_expr_depth: None,
+            max_string_size: None,
+            max_array_size: None,
+            max_map_size: None,
+            timeout: None,
+        }
+    }
+}
+
+thread_local! {
+    /// The deadline of the script call running on this thread, if any.
+    static DEADLINE: Cell<Option<Instant>> = const { Cell::new(None) };
+}
+
+/// The value `on_progress` returns when a deadline passes; recognised when
+/// mapping the error.
+pub(crate) const TIMEOUT_TOKEN: &str = "module-registry: script timed out";
+
+/// Runs `f` with this thread's script deadline set to `timeout` from now
+/// (keeping an earlier outer deadline), restoring the previous one after.
+pub(crate) fn with_deadline<T>(timeout: Option<Duration>, f: impl FnOnce() -> T) -> T {
+    let previous = DEADLINE.with(Cell::get);
+    let mine = timeout.map(|t| Instant::now() + t);
+    let effective = match (previous, mine) {
+        (Some(p), Some(m)) => Some(p.min(m)),
+        (p, m) => p.or(m),
+    };
+    DEADLINE.with(|d| d.set(effective));
+    struct Restore(Option<Instant>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            DEADLINE.with(|d| d.set(self.0));
+        }
+    }
+    let _restore = Restore(previous);
+    f()
+}
+
+/// Resolves `import "name"` to `name.rhai` inside one folder; paths that are
+/// absolute or climb out with `..` are refused.
+pub(crate) struct FolderResolver {
+    root: PathBuf,
+    inner: FileModuleResolver,
+}
+
+impl FolderResolver {
+    pub(crate) fn new(root: &Path) -> Self {
+        FolderResolver {
+            root: root.to_path_buf(),
+            inner: FileModuleResolver::new_with_path(root),
+        }
+    }
+}
+
+impl ModuleResolver for FolderResolver {
+    fn resolve(
+        &self,
+        engine: &Engine,
+        source: Option<&str>,
+        path: &str,
+        pos: Position,
+    ) -> Result<Shared<RhaiModule>, Box<EvalAltResult>> {
+        let escapes = Path::new(path)
+            .components()
+            .any(|c| !matches!(c, Component::Normal(_) | Component::CurDir));
+        if escapes {
+            return Err(Box::new(EvalAltResult::ErrorModuleNotFound(
+                format!("{path} (imports must stay inside {})", self.root.display()),
+                pos,
+            )));
+        }
+        self.inner.resolve(engine, source, path, pos)
+    }
+}
+
+/// Builds an engine with the standard package (no file, network or process
+/// access), every limit family set from `limits`, the deadline check, and
+/// the registry API. `resolver` roots `import` in a folder (used only while
+/// compiling; at run time imports come from the compiled script).
+pub(crate) fn build_engine(limits: &ScriptLimits, resolver: Option<FolderResolver>) -> Engine {
+    let mut engine = Engine::new_raw();
+    engine.register_global_module(StandardPackage::new().as_shared_module());
+    match resolver {
+        Some(r) => engine.set_module_resolver(r),
+        None => engine.set_module_resolver(rhai::module_resolvers::DummyModuleResolver::new()),
+    };
+    engine.set_max_operations(limits.max_operations.unwrap_or(0));
+    engine.set_max_call_levels(limits.max_call_depth.unwrap_or(usize::MAX));
+    let depth = limits.max_expr_depth.unwrap_or(0);
+    engine.set_max_expr_depths(depth, depth);
+    engine.set_max_string_size(limits.max_string_size.unwrap_or(0));
+    engine.set_max_array_size(limits.max_array_size.unwrap_or(0));
+    engine.set_max_map_size(limits.max_map_size.unwrap_or(0));
+    engine.set_max_modules(64);
+    if limits.timeout.is_some() {
+        engine.on_progress(|ops| {
+            // Reading the clock on every operation would triple the cost: look every 4096.
+            if ops & 0xFFF != 0 {
+                return None;
+            }
+            let deadline = DEADLINE.with(Cell::get)?;
+            (Instant::now() >= deadline).then(|| Dynamic::from(TIMEOUT_TOKEN))
+        });
+    }
+    engine.on_print(|text| eprintln!("[rhai] {text}"));
+    engine.on_debug(|text, source, pos| {
+        eprintln!("[rhai debug] {}{pos:?}: {text}", source.unwrap_or(""))
+    });
+    api::register(&mut engine);
+    engine
+}

@@ -1,0 +1,315 @@
+//! Rhai scripts: script modules loaded while the program runs, and
+//! orchestration scripts that drive the registry.
+//!
+//! A script module declares itself in a constant object map `MODULE` (all
+//! values literal) and defines `fn process(input)`, optionally
+//! `fn init(config)` and `fn shutdown()`. Each instance has its own state, an
+//! object map bound as `this` in all three:
+//!
+//! ```
+//! use module_registry::{ModuleRegistry, Value};
+//!
+//! let registry = ModuleRegistry::new();
+//! registry.register_script(r#"
+//!     const MODULE = #{ name: "counter", version: "1.0.0", capabilities: ["count"] };
+//!     fn init(config) { this.step = config ?? 1; }
+//!     fn process(input) { this.total = (this.total ?? 0) + this.step; this.total }
+//! "#)?;
+//! let counter = registry.create("counter")?;
+//! counter.process(())?;
+//! assert_eq!(counter.process(())?, Value::Int(2));
+//!
+//! // An orchestration script: `registry` and `input` are bound, the last expression is the result.
+//! let out = registry.run_script(r#"
+//!     let c = registry.create("counter");
+//!     c.process(()) + input
+//! "#, 10i64)?;
+//! assert_eq!(out, Value::Int(11));
+//! # Ok::<(), module_registry::Error>(())
+//! ```
+//!
+//! Every script runs under [`ScriptLimits`]: operations, call depth,
+//! expression depth, string/array/map sizes and wall-clock time per call. A
+//! script is compiled once; all its instances share the compiled form.
+//! Reloading a script of the same name and version replaces it for new
+//! instances, while instances already built keep the code they were built
+//! with. Scripts have no file, network or process access; `import "x"` loads
+//! `x.rhai` from the script's own folder, at load time.
+
+mod api;
+mod convert;
+mod engine;
+mod module;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use parking_lot::RwLock;
+use rhai::{Dynamic, Engine, Scope};
+
+pub use api::{ScriptInstance, ScriptRegistry};
+pub use convert::{from_dynamic, to_dynamic, OpaqueHandle};
+pub use engine::ScriptLimits;
+
+use self::engine::{build_engine, with_deadline, FolderResolver};
+use self::module::{declaration, parse_error, script_error, CompiledScript, ScriptModule};
+use crate::config::ModuleConfig;
+use crate::error::{Error, Result};
+use crate::module::Module;
+use crate::registry::{ModuleInfo, ModuleRegistry};
+use crate::value::Value;
+
+/// The registry's script engine and its limits. The engine is built on first
+/// use and rebuilt when the limits change; instances keep the engine they
+/// were built with.
+#[derive(Default)]
+pub(crate) struct ScriptHost {
+    limits: RwLock<ScriptLimits>,
+    engine: RwLock<Option<Arc<Engine>>>,
+}
+
+impl ScriptHost {
+    pub(crate) fn limits(&self) -> ScriptLimits {
+        *self.limits.read()
+    }
+
+    pub(crate) fn set_limits(&self, limits: ScriptLimits) {
+        *self.limits.write() = limits;
+        *self.engine.write() = None;
+    }
+
+    pub(crate) fn engine(&self) -> Arc<Engine> {
+        if let Some(e) = self.engine.read().as_ref() {
+            return e.clone();
+        }
+        let mut slot = self.engine.write();
+        slot.get_or_insert_with(|| Arc::new(build_engine(&self.limits(), None)))
+            .clone()
+    }
+
+    /// Compiles `source`; `folder` roots its imports (resolved now and
+    /// embedded in the compiled script).
+    fn compile(&self, label: &str, source: &str, folder: Option<&Path>) -> Result<AstAndFlags> {
+        let limits = self.limits();
+        let folder_engine;
+        let shared;
+        let engine: &Engine = match folder {
+            Some(dir) => {
+                folder_engine = build_engine(&limits, Some(FolderResolver::new(dir)));
+                &folder_engine
+            }
+            None => {
+                shared = self.engine();
+                &shared
+            }
+        };
+        // Surface syntax errors with their position first.
+        engine.compile(source).map_err(|e| parse_error(label, &e))?;
+        let mut ast = with_deadline(limits.timeout, || {
+            engine.compile_into_self_contained(&Scope::new(), source)
+        })
+        .map_err(|e| script_error(label, &e, self))?;
+        ast.set_source(label.to_string());
+        let has = |name: &str| ast.iter_functions().any(|f| f.name == name);
+        let (has_init, has_shutdown) = (has("init"), has("shutdown"));
+        Ok(AstAndFlags {
+            ast,
+            needs_eval: source.contains("import"),
+            has_init,
+            has_shutdown,
+        })
+    }
+}
+
+struct AstAndFlags {
+    ast: rhai::AST,
+    needs_eval: bool,
+    has_init: bool,
+    has_shutdown: bool,
+}
+
+/// A script module ready to register: its declaration with the factory attached.
+fn prepare(
+    host: &Arc<ScriptHost>,
+    label: &str,
+    source: &str,
+    folder: Option<&Path>,
+) -> Result<Option<ModuleConfig>> {
+    let compiled = host.compile(label, source, folder)?;
+    let Some(config) = declaration(label, &compiled.ast)? else {
+        return Ok(None);
+    };
+    let script = Arc::new(CompiledScript {
+        label: label.to_string(),
+        ast: compiled.ast,
+        needs_eval: compiled.needs_eval,
+        has_init: compiled.has_init,
+        has_shutdown: compiled.has_shutdown,
+    });
+    let host = host.clone();
+    let config = config
+        .with_metadata("implementation", "rhai")
+        .with_metadata("script", label)
+        .with_factory(move |_| {
+            Ok(Box::new(ScriptModule::new(script.clone(), host.clone())) as Box<dyn Module>)
+        });
+    Ok(Some(config))
+}
+
+fn read(path: &Path) -> Result<String> {
+    std::fs::read_to_string(path).map_err(|source| Error::Io {
+        path: path.display().to_string(),
+        source,
+    })
+}
+
+fn folder_of(path: &Path) -> PathBuf {
+    path.parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+}
+
+impl ModuleRegistry {
+    /// The limits scripts run under on this registry.
+    pub fn script_limits(&self) -> ScriptLimits {
+        self.script_host().limits()
+    }
+
+    /// Change the limits scripts run under. Applies to scripts loaded and
+    /// instances created from now on.
+    pub fn set_script_limits(&self, limits: ScriptLimits) {
+        self.script_host().set_limits(limits);
+    }
+
+    /// Registers a script module given as source text. Loading the same name
+    /// and version again replaces it (for new instances); a new version is
+    /// registered beside the old. Source text cannot `import` (there is no
+    /// folder to import from): load the script from a file for that.
+    pub fn register_script(&self, source: &str) -> Result<ModuleInfo> {
+        let host = self.script_host();
+        let config = prepare(&host, "<source>", source, None)?.ok_or_else(|| Error::Script {
+            script: "<source>".into(),
+            line: None,
+            column: None,
+            message: "the script declares no MODULE constant, so it is not a module".into(),
+        })?;
+        self.register_with_operation(config, true, "register_script")
+    }
+
+    /// Loads one `.rhai` file as a script module (see
+    /// [`register_script`](Self::register_script)); errors name the path.
+    pub fn load_script(&self, path: impl AsRef<Path>) -> Result<ModuleInfo> {
+        let path = path.as_ref();
+        let label = path.display().to_string();
+        let source = read(path)?;
+        let config = prepare(&self.script_host(), &label, &source, Some(&folder_of(path)))?
+            .ok_or_else(|| Error::Script {
+                script: label.clone(),
+                line: None,
+                column: None,
+                message: "the script declares no MODULE constant, so it is not a module".into(),
+            })?;
+        self.register_with_operation(config, true, "load_script")
+    }
+
+    /// Loads every `*.rhai` file of a folder (not its subfolders), in name
+    /// order. Files declaring no `MODULE` and no `process` are libraries for
+    /// the others to import, and are skipped. All files are compiled and
+    /// checked before any is registered: on error nothing is registered.
+    pub fn load_scripts(&self, dir: impl AsRef<Path>) -> Result<Vec<ModuleInfo>> {
+        let dir = dir.as_ref();
+        let entries = std::fs::read_dir(dir).map_err(|source| Error::Io {
+            path: dir.display().to_string(),
+            source,
+        })?;
+        let mut paths: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "rhai"))
+            .collect();
+        paths.sort();
+        let host = self.script_host();
+        let mut configs: Vec<ModuleConfig> = Vec::new();
+        for path in &paths {
+            let label = path.display().to_string();
+            if let Some(config) = prepare(&host, &label, &read(path)?, Some(dir))? {
+                let clash = configs.iter().find(|c| {
+                    c.name() == config.name()
+                        && c.version() == config.version()
+                        && c.kind() == config.kind()
+                });
+                if let Some(first) = clash {
+                    return Err(Error::Script {
+                        script: label,
+                        line: None,
+                        column: None,
+                        message: format!(
+                            "declares {}@{}, already declared by {}",
+                            config.name(),
+                            config.version(),
+                            first
+                                .metadata()
+                                .get("script")
+                                .map_or("another script", String::as_str)
+                        ),
+                    });
+                }
+                configs.push(config);
+            }
+        }
+        // Validate every declaration before registering any.
+        for config in &configs {
+            config.clone().validate()?;
+        }
+        configs
+            .into_iter()
+            .map(|c| self.register_with_operation(c, true, "load_script"))
+            .collect()
+    }
+
+    /// Runs an orchestration script (a path to a `.rhai` file, or source
+    /// text) with the registry bound as `registry` and `input` as `input`;
+    /// the last expression is the result. Fails with
+    /// [`Error::FeatureDisabled`] when workflow orchestration is off.
+    pub fn run_script(&self, source_or_path: &str, input: impl Into<Value>) -> Result<Value> {
+        if !self.workflow_orchestration_enabled() {
+            return Err(Error::FeatureDisabled {
+                feature: "workflow orchestration",
+                hint: "ModuleRegistry::with_workflow_orchestration(true)",
+            });
+        }
+        let host = self.script_host();
+        let path = Path::new(source_or_path);
+        let looks_like_path = !source_or_path.contains('\n') && source_or_path.ends_with(".rhai");
+        let (label, source, folder) = if looks_like_path || path.is_file() {
+            (
+                source_or_path.to_string(),
+                read(path)?,
+                Some(folder_of(path)),
+            )
+        } else {
+            ("<script>".to_string(), source_or_path.to_string(), None)
+        };
+        let compiled = host.compile(&label, &source, folder.as_deref())?;
+        let engine = host.engine();
+        let mut scope = Scope::new();
+        scope.push("registry", ScriptRegistry(self.clone()));
+        scope.push("input", to_dynamic(input.into()));
+        let result = with_deadline(host.limits().timeout, || {
+            engine.eval_ast_with_scope::<Dynamic>(&mut scope, &compiled.ast)
+        });
+        let result = result.map_err(|e| script_error(&label, &e, &host));
+        self.audit_log().push(
+            "run_script",
+            crate::config::ModuleKind::Module,
+            &label,
+            None,
+            if result.is_ok() {
+                crate::audit::Outcome::Ok
+            } else {
+                crate::audit::Outcome::Error
+            },
+            result.as_ref().err().map(ToString::to_string),
+        );
+        result.map(from_dynamic)
+    }
+}

@@ -1,0 +1,286 @@
+//! Script modules: the declaration a script makes of itself (`MODULE`), the
+//! compiled script shared by every instance, and the [`Module`] that runs it.
+
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use rhai::{CallFnOptions, Dynamic, EvalAltResult, Map, Position, Scope, AST};
+
+use super::convert::{from_dynamic, to_dynamic};
+use super::engine::{with_deadline, TIMEOUT_TOKEN};
+use super::ScriptHost;
+use crate::config::{ModuleConfig, ModuleKind, ModuleType};
+use crate::error::{Error, Result};
+use crate::module::{Module, ModuleContext};
+
+/// A compiled script, shared by every instance built from it.
+pub(crate) struct CompiledScript {
+    /// Path, or `<source>` / the module's name for scripts given as text.
+    pub label: String,
+    pub ast: AST,
+    /// Whether calls must evaluate the top level first (to bind imports).
+    pub needs_eval: bool,
+    pub has_init: bool,
+    pub has_shutdown: bool,
+}
+
+fn position_of(err: &EvalAltResult) -> Position {
+    let inner = err.unwrap_inner();
+    let pos = inner.position();
+    if pos.is_none() {
+        err.position()
+    } else {
+        pos
+    }
+}
+
+fn strip_position(text: String) -> String {
+    match text.rfind(" (line ") {
+        Some(i) if text.ends_with(')') => text[..i].to_string(),
+        _ => text,
+    }
+}
+
+/// Turns a Rhai error into [`Error::Script`] naming the script, line and column.
+pub(crate) fn script_error(label: &str, err: &EvalAltResult, host: &ScriptHost) -> Error {
+    script_error_in(label, err, host, None)
+}
+
+/// [`script_error`] for a call of script function `function`: when Rhai
+/// reports no position (it gives none for limits hit inside functions), the
+/// message names the function instead.
+pub(crate) fn script_error_in(
+    label: &str,
+    err: &EvalAltResult,
+    host: &ScriptHost,
+    function: Option<&str>,
+) -> Error {
+    let limits = host.limits();
+    let inner = err.unwrap_inner();
+    let message = match inner {
+        EvalAltResult::ErrorTerminated(token, _)
+            if token.clone().into_string().ok().as_deref() == Some(TIMEOUT_TOKEN) =>
+        {
+            format!(
+                "timed out: ran longer than the limit of {:?} per call",
+                limits.timeout.unwrap_or_default()
+            )
+        }
+        EvalAltResult::ErrorTooManyOperations(_) => format!(
+            "too many operations: exceeded the limit of {} per call (an endless loop?)",
+            limits.max_operations.unwrap_or_default()
+        ),
+        EvalAltResult::ErrorStackOverflow(_) => format!(
+            "call stack overflow: exceeded the limit of {} nested calls (runaway recursion?)",
+            limits.max_call_depth.unwrap_or_default()
+        ),
+        EvalAltResult::ErrorDataTooLarge(what, _) => format!("{what} exceeds the size limit"),
+        other => strip_position(other.to_string()),
+    };
+    let pos = position_of(err);
+    let message = match function {
+        Some(f) if pos.is_none() => format!("{message} (in fn {f})"),
+        _ => message,
+    };
+    Error::Script {
+        script: label.to_string(),
+        line: pos.line(),
+        column: pos.position(),
+        message,
+    }
+}
+
+pub(crate) fn parse_error(label: &str, err: &rhai::ParseError) -> Error {
+    let pos = err.position();
+    Error::Script {
+        script: label.to_string(),
+        line: pos.line(),
+        column: pos.position(),
+        message: format!("syntax error: {}", err.err_type()),
+    }
+}
+
+fn declaration_error(label: &str, message: impl Into<String>) -> Error {
+    Error::Script {
+        script: label.to_string(),
+        line: None,
+        column: None,
+        message: message.into(),
+    }
+}
+
+fn text(label: &str, key: &str, value: &Dynamic) -> Result<String> {
+    value
+        .clone()
+        .into_string()
+        .map_err(|t| declaration_error(label, format!("MODULE.{key} must be a string, not {t}")))
+}
+
+fn string_map(label: &str, key: &str, value: &Dynamic) -> Result<Vec<(String, String)>> {
+    let map = value.read_lock::<Map>().ok_or_else(|| {
+        declaration_error(
+            label,
+            format!("MODULE.{key} must be an object map of strings"),
+        )
+    })?;
+    map.iter()
+        .map(|(k, v)| Ok((k.to_string(), text(label, &format!("{key}.{k}"), v)?)))
+        .collect()
+}
+
+/// Reads the `MODULE` constant of a compiled script into a declaration (no
+/// implementation yet). `None` when the script declares no `MODULE` (a
+/// library for other scripts to import).
+pub(crate) fn declaration(label: &str, ast: &AST) -> Result<Option<ModuleConfig>> {
+    let Some((_, _, module)) = ast
+        .iter_literal_variables(true, true)
+        .find(|(name, _, _)| *name == "MODULE")
+    else {
+        let defines_process = ast.iter_functions().any(|f| f.name == "process");
+        if defines_process {
+            return Err(declaration_error(
+                label,
+                "defines process() but declares no MODULE; add `const MODULE = #{ name: \"...\", version: \"...\" };` (all values literal)",
+            ));
+        }
+        return Ok(None);
+    };
+    let map = module
+        .read_lock::<Map>()
+        .ok_or_else(|| declaration_error(label, "MODULE must be an object map literal"))?
+        .clone();
+    let mut config = ModuleConfig::new();
+    for (key, value) in &map {
+        config = match key.as_str() {
+            "name" => config.with_name(text(label, key, value)?),
+            "version" => config.with_version(text(label, key, value)?),
+            "type" => config.with_type(ModuleType::custom(text(label, key, value)?)),
+            "kind" => {
+                let kind = text(label, key, value)?
+                    .parse::<ModuleKind>()
+                    .map_err(|_| declaration_error(label, "MODULE.kind must be \"module\" or \"plugin\""))?;
+                config.with_kind(kind)
+            }
+            "capabilities" => {
+                let caps = value
+                    .read_lock::<rhai::Array>()
+                    .ok_or_else(|| declaration_error(label, "MODULE.capabilities must be an array of strings"))?
+                    .iter()
+                    .map(|c| text(label, "capabilities[]", c))
+                    .collect::<Result<Vec<_>>>()?;
+                config.add_capabilities(caps)
+            }
+            "metadata" => string_map(label, key, value)?
+                .into_iter()
+                .fold(config, |c, (k, v)| c.with_metadata(k, v)),
+            "dependencies" => string_map(label, key, value)?
+                .into_iter()
+                .fold(config, |c, (k, v)| c.with_dependency(k, v)),
+            other => {
+                return Err(declaration_error(
+                    label,
+                    format!("MODULE has an unknown key {other:?} (known: name, version, type, kind, capabilities, metadata, dependencies)"),
+                ))
+            }
+        };
+    }
+    if config.name().is_empty() {
+        return Err(declaration_error(label, "MODULE.name is missing"));
+    }
+    let params = |name: &str| {
+        ast.iter_functions()
+            .find(|f| f.name == name)
+            .map(|f| f.params.len())
+    };
+    match params("process") {
+        Some(1) => {}
+        Some(n) => {
+            return Err(declaration_error(
+                label,
+                format!("fn process must take 1 parameter (input), not {n}"),
+            ))
+        }
+        None => {
+            return Err(declaration_error(
+                label,
+                "the script defines no fn process(input)",
+            ))
+        }
+    }
+    if let Some(n) = params("init").filter(|n| *n != 1) {
+        return Err(declaration_error(
+            label,
+            format!("fn init must take 1 parameter (config), not {n}"),
+        ));
+    }
+    if let Some(n) = params("shutdown").filter(|n| *n != 0) {
+        return Err(declaration_error(
+            label,
+            format!("fn shutdown must take no parameters, not {n}"),
+        ));
+    }
+    Ok(Some(config))
+}
+
+/// One instance of a script module: the shared compiled script, the engine
+/// it runs on, and its own state (`this`).
+pub(crate) struct ScriptModule {
+    script: Arc<CompiledScript>,
+    host: Arc<ScriptHost>,
+    engine: Arc<rhai::Engine>,
+    timeout: Option<std::time::Duration>,
+    state: Mutex<Dynamic>,
+}
+
+impl ScriptModule {
+    pub(crate) fn new(script: Arc<CompiledScript>, host: Arc<ScriptHost>) -> Self {
+        let engine = host.engine();
+        let timeout = host.limits().timeout;
+        ScriptModule {
+            script,
+            host,
+            engine,
+            timeout,
+            state: Mutex::new(Dynamic::from_map(Map::new())),
+        }
+    }
+
+    fn call(&self, name: &str, args: impl rhai::FuncArgs) -> Result<Dynamic> {
+        let mut state = self.state.lock();
+        let mut scope = Scope::new();
+        let options = CallFnOptions::new()
+            .eval_ast(self.script.needs_eval)
+            .rewind_scope(true)
+            .bind_this_ptr(&mut state);
+        with_deadline(self.timeout, || {
+            self.engine.call_fn_with_options::<Dynamic>(
+                options,
+                &mut scope,
+                &self.script.ast,
+                name,
+                args,
+            )
+        })
+        .map_err(|e| script_error_in(&self.script.label, &e, &self.host, Some(name)))
+    }
+}
+
+impl Module for ScriptModule {
+    fn init(&self, context: &ModuleContext) -> Result<()> {
+        if self.script.has_init {
+            let _ = self.call("init", (to_dynamic(context.config().clone()),))?;
+        }
+        Ok(())
+    }
+
+    fn process(&self, input: crate::Value) -> Result<crate::Value> {
+        self.call("process", (to_dynamic(input),)).map(from_dynamic)
+    }
+
+    fn shutdown(&self) -> Result<()> {
+        if self.script.has_shutdown {
+            let _ = self.call("shutdown", ())?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,586 @@
+//! Rhai script modules, orchestration scripts, limits and reload.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use module_registry::{CapabilityQuery, Error, ModuleKind, ModuleRegistry, ScriptLimits, Value};
+
+fn scripts_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts")
+}
+
+fn shipped() -> ModuleRegistry {
+    let registry = ModuleRegistry::with_native_modules();
+    registry.load_scripts(scripts_dir()).unwrap();
+    registry
+}
+
+fn run(r: &ModuleRegistry, name: &str, input: impl Into<Value>) -> Value {
+    r.create(name).unwrap().process(input).unwrap()
+}
+
+fn map(pairs: &[(&str, Value)]) -> Value {
+    pairs.iter().cloned().collect()
+}
+
+fn script_err(
+    result: module_registry::Result<impl std::fmt::Debug>,
+) -> (String, Option<usize>, Option<usize>, String) {
+    match result.map(|_| ()).unwrap_err().root_cause() {
+        Error::Script {
+            script,
+            line,
+            column,
+            message,
+        } => (script.clone(), *line, *column, message.clone()),
+        other => panic!("expected a script error, got {other}"),
+    }
+}
+
+#[test]
+fn a_folder_loads_in_one_call() {
+    let registry = ModuleRegistry::new();
+    let loaded = registry.load_scripts(scripts_dir()).unwrap();
+    let names: Vec<&str> = loaded.iter().map(|i| i.name()).collect();
+    // html.rhai is a library (no MODULE): skipped.
+    assert_eq!(
+        names,
+        [
+            "csv-records",
+            "json-pick",
+            "markdown",
+            "slugify",
+            "template",
+            "text-stats"
+        ]
+    );
+    for info in &loaded {
+        assert_eq!(info.metadata()["implementation"], "rhai");
+        assert!(info.metadata()["script"].ends_with(".rhai"));
+        assert!(info.metadata().contains_key("description"));
+    }
+    assert_eq!(
+        registry.get("text-stats").unwrap().module_type().name(),
+        "Analytics"
+    );
+}
+
+#[test]
+fn markdown_renders_the_subset() {
+    let r = shipped();
+    let html = run(&r, "markdown", "# Title *x*\n\nSome **bold** and `code` & [a link](http://x.y).\nSame paragraph.\n\n- one\n- two <b>");
+    assert_eq!(
+        html.as_str().unwrap(),
+        "<h1>Title <em>x</em></h1>\n<p>Some <strong>bold</strong> and <code>code</code> &amp; <a href=\"http://x.y\">a link</a>. Same paragraph.</p>\n<ul><li>one</li><li>two &lt;b&gt;</li></ul>"
+    );
+    assert_eq!(run(&r, "markdown", b"plain"), Value::from("<p>plain</p>"));
+}
+
+#[test]
+fn text_stats_counts() {
+    let r = shipped();
+    let out = run(&r, "text-stats", "The cat and the hat.\nThe end\n");
+    assert_eq!(out.get("lines"), Some(&Value::Int(2)));
+    assert_eq!(out.get("words"), Some(&Value::Int(7)));
+    assert_eq!(out.get("chars"), Some(&Value::Int(29)));
+    let top = out.get("top_words").unwrap().as_list().unwrap();
+    assert_eq!(top[0], Value::List(vec!["the".into(), 3i64.into()]));
+    assert_eq!(top.len(), 3);
+    let one = r
+        .create_with(
+            ModuleKind::Module,
+            "text-stats",
+            None,
+            map(&[("top", 1i64.into())]),
+        )
+        .unwrap()
+        .process("a b b")
+        .unwrap();
+    assert_eq!(one.get("top_words").unwrap().as_list().unwrap().len(), 1);
+}
+
+#[test]
+fn csv_records_parse_quotes_and_report_bad_rows() {
+    let r = shipped();
+    let out = run(
+        &r,
+        "csv-records",
+        "name,note\nada,\"likes, commas\"\nbob,\"say \"\"hi\"\"\"\n",
+    );
+    assert_eq!(
+        out,
+        Value::List(vec![
+            map(&[("name", "ada".into()), ("note", "likes, commas".into())]),
+            map(&[("name", "bob".into()), ("note", "say \"hi\"".into())]),
+        ])
+    );
+    let semi = r
+        .create_with(
+            ModuleKind::Module,
+            "csv-records",
+            None,
+            map(&[("delimiter", ";".into())]),
+        )
+        .unwrap()
+        .process("a;b\n1;2")
+        .unwrap();
+    assert_eq!(
+        semi,
+        Value::List(vec![map(&[("a", "1".into()), ("b", "2".into())])])
+    );
+    let (script, line, _, message) = script_err(r.create("csv-records").unwrap().process("a\n1,2"));
+    assert!(script.ends_with("csv-records.rhai"), "{script}");
+    assert!(line.is_some());
+    assert!(message.contains("row 2 has 2 fields"), "{message}");
+}
+
+#[test]
+fn json_pick_follows_paths() {
+    let r = shipped();
+    let data = Value::from_json(
+        serde_json::json!({"user": {"addresses": [{"city": "Oslo"}, {"city": "Rome"}]}}),
+    );
+    let out = run(
+        &r,
+        "json-pick",
+        map(&[
+            ("data", data.clone()),
+            ("path", "user.addresses[1].city".into()),
+        ]),
+    );
+    assert_eq!(out, Value::from("Rome"));
+    assert_eq!(
+        run(
+            &r,
+            "json-pick",
+            map(&[("data", data.clone()), ("path", "user.nope".into())])
+        ),
+        Value::Null
+    );
+    let strict = r
+        .create_with(
+            ModuleKind::Module,
+            "json-pick",
+            None,
+            map(&[
+                ("path", "user.addresses[5]".into()),
+                ("strict", true.into()),
+            ]),
+        )
+        .unwrap();
+    let (_, _, _, message) = script_err(strict.process(data));
+    assert!(
+        message.contains("nothing at user.addresses[5]"),
+        "{message}"
+    );
+}
+
+#[test]
+fn template_renders_and_escapes() {
+    let r = shipped();
+    let out = run(
+        &r,
+        "template",
+        map(&[
+            ("template", "Hi {{ user.name }}, {{{raw}}} {{x}}".into()),
+            (
+                "values",
+                Value::from_json(
+                    serde_json::json!({"user": {"name": "<Ada>"}, "raw": "<b>", "x": 3}),
+                ),
+            ),
+        ]),
+    );
+    assert_eq!(out, Value::from("Hi &lt;Ada&gt;, <b> 3"));
+    let (_, _, _, message) = script_err(r.create("template").unwrap().process(map(&[
+        ("template", "{{missing}}".into()),
+        ("values", map(&[])),
+    ])));
+    assert!(message.contains("no value for {{missing}}"), "{message}");
+}
+
+#[test]
+fn slugify_normalises() {
+    let r = shipped();
+    assert_eq!(
+        run(&r, "slugify", "  Héllo, Wörld! Ça va? "),
+        Value::from("hello-world-ca-va")
+    );
+    let short = r
+        .create_with(
+            ModuleKind::Module,
+            "slugify",
+            None,
+            map(&[("max_length", 12i64.into())]),
+        )
+        .unwrap()
+        .process("The quick brown fox")
+        .unwrap();
+    assert_eq!(short, Value::from("the-quick"));
+}
+
+#[test]
+fn orchestration_scripts_drive_the_registry() {
+    let r = shipped();
+    let report = r
+        .run_script(
+            scripts_dir()
+                .join("orchestration/text-report.rhai")
+                .to_str()
+                .unwrap(),
+            "My Title\nthe body the end",
+        )
+        .unwrap();
+    assert_eq!(report.get("slug"), Some(&Value::from("my-title")));
+    assert_eq!(
+        report.get("analysed_by"),
+        Some(&Value::from("text-stats@1.0.0"))
+    );
+    assert_eq!(
+        report.get("stats").unwrap().get("words"),
+        Some(&Value::Int(6))
+    );
+    assert_eq!(report.get("sha256").unwrap().as_str().unwrap().len(), 64);
+
+    let post = r
+        .run_script(
+            scripts_dir()
+                .join("orchestration/publish.rhai")
+                .to_str()
+                .unwrap(),
+            map(&[
+                ("title", "Hello World".into()),
+                ("body", "Some *text*".into()),
+            ]),
+        )
+        .unwrap();
+    assert_eq!(
+        post.get("path"),
+        Some(&Value::from("posts/hello-world.html"))
+    );
+    let html = post.get("html").unwrap().as_str().unwrap();
+    assert!(
+        html.contains("<title>Hello World</title>") && html.contains("<p>Some <em>text</em></p>"),
+        "{html}"
+    );
+}
+
+#[test]
+fn script_api_discover_create_and_native_modules() {
+    let r = ModuleRegistry::with_native_modules();
+    let out = r
+        .run_script(
+            r#"
+            let found = registry.discover(["gzip", "compress"]);
+            let packed = registry.create(found[0].name, "^1").process(input);
+            let back = registry.create("gzip-decompress").process(packed);
+            #{ found: found[0].name, caps: found[0].capabilities, same: back == input, kind: found[0].kind, n: registry.len() > 5 }
+            "#,
+            b"blob data".to_vec(),
+        )
+        .unwrap();
+    assert_eq!(out.get("found"), Some(&Value::from("gzip-compress")));
+    assert_eq!(out.get("same"), Some(&Value::Bool(true)));
+    assert_eq!(out.get("kind"), Some(&Value::from("module")));
+    assert_eq!(out.get("n"), Some(&Value::Bool(true)));
+    assert!(out
+        .get("caps")
+        .unwrap()
+        .as_list()
+        .unwrap()
+        .contains(&Value::from("gzip")));
+    let err = r.run_script(r#"registry.create("nope")"#, ()).unwrap_err();
+    assert!(
+        err.to_string().contains("no module named \"nope\""),
+        "{err}"
+    );
+    // Opaque values pass through scripts unchanged.
+    let handle = module_registry::Opaque::new(42u32);
+    match r
+        .run_script("input", Value::Opaque(handle.clone()))
+        .unwrap()
+    {
+        Value::Opaque(o) => assert!(o.ptr_eq(&handle)),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn instances_keep_their_own_state() {
+    let r = ModuleRegistry::new();
+    r.register_script(
+        r#"
+        const MODULE = #{ name: "acc", version: "1.0.0" };
+        fn init(config) { this.total = config ?? 0; this.log = []; }
+        fn process(x) { this.total += x; this.log.push(x); #{ total: this.total, calls: this.log.len() } }
+        fn shutdown() { }
+        "#,
+    )
+    .unwrap();
+    let a = r.create("acc").unwrap();
+    let b = r
+        .create_with(ModuleKind::Module, "acc", None, Value::Int(100))
+        .unwrap();
+    a.process(1i64).unwrap();
+    assert_eq!(a.process(2i64).unwrap().get("total"), Some(&Value::Int(3)));
+    assert_eq!(
+        b.process(1i64).unwrap(),
+        map(&[("total", 101i64.into()), ("calls", 1i64.into())])
+    );
+}
+
+#[test]
+fn versions_side_by_side_and_reload_replaces_for_new_instances() {
+    let r = ModuleRegistry::new();
+    let v = |version: &str, out: &str| {
+        format!(
+            r#"const MODULE = #{{ name: "greet", version: "{version}" }}; fn process(x) {{ "{out}" }}"#
+        )
+    };
+    r.register_script(&v("1.0.0", "one")).unwrap();
+    r.register_script(&v("2.0.0", "two")).unwrap();
+    assert_eq!(r.len(), 2);
+    assert_eq!(run(&r, "greet", ()), Value::from("two"));
+    assert_eq!(
+        r.create_version("greet", "^1")
+            .unwrap()
+            .process(())
+            .unwrap(),
+        Value::from("one")
+    );
+
+    // Instances keep running the code they were built with while a reload happens.
+    let old = Arc::new(r.create("greet").unwrap());
+    let workers: Vec<_> = (0..3)
+        .map(|_| {
+            let old = old.clone();
+            thread::spawn(move || {
+                for _ in 0..300 {
+                    assert_eq!(old.process(()).unwrap(), Value::from("two"));
+                }
+            })
+        })
+        .collect();
+    for i in 0..20 {
+        r.register_script(&v("2.0.0", &format!("reloaded-{i}")))
+            .unwrap();
+    }
+    for w in workers {
+        w.join().unwrap();
+    }
+    assert_eq!(run(&r, "greet", ()), Value::from("reloaded-19"));
+    assert_eq!(r.len(), 2);
+}
+
+#[test]
+fn runaway_scripts_end_with_clear_errors() {
+    let r = ModuleRegistry::new();
+    // An operation budget alone, so the outcome does not depend on the machine's speed.
+    r.set_script_limits(ScriptLimits {
+        max_operations: Some(500_000),
+        timeout: None,
+        ..ScriptLimits::default()
+    });
+    let start = Instant::now();
+    let (_, line, column, message) = script_err(r.run_script("let x = 0;\nloop { x += 1; }", ()));
+    assert!(message.contains("too many operations"), "{message}");
+    assert_eq!(line, Some(2));
+    assert!(column.is_some());
+
+    let (_, _, _, message) = script_err(r.run_script("fn f(n) { f(n + 1) } f(0)", ()));
+    assert!(message.contains("call stack overflow"), "{message}");
+
+    let (_, _, _, message) = script_err(r.run_script(r#"let s = "x"; loop { s += s; }"#, ()));
+    assert!(message.contains("exceeds the size limit"), "{message}");
+
+    let small = ModuleRegistry::new();
+    small.set_script_limits(ScriptLimits {
+        max_array_size: Some(1000),
+        max_map_size: Some(1000),
+        timeout: None,
+        ..ScriptLimits::default()
+    });
+    let (_, _, _, message) = script_err(small.run_script("let a = []; loop { a.push(1); }", ()));
+    assert!(message.contains("exceeds the size limit"), "{message}");
+    let (_, _, _, message) = script_err(small.run_script(
+        "let m = #{}; let i = 0; loop { let one = #{}; one[`k${i}`] = i; m += one; i += 1; }",
+        (),
+    ));
+    assert!(
+        message.contains("object map exceeds the size limit"),
+        "{message}"
+    );
+    assert!(
+        start.elapsed() < Duration::from_secs(20),
+        "limits stop scripts quickly"
+    );
+
+    // Wall-clock limit, with the operation limit lifted.
+    r.set_script_limits(ScriptLimits {
+        max_operations: None,
+        timeout: Some(Duration::from_millis(200)),
+        ..ScriptLimits::default()
+    });
+    let start = Instant::now();
+    let (_, _, _, message) = script_err(r.run_script("loop {}", ()));
+    assert!(message.contains("timed out"), "{message}");
+    assert!(start.elapsed() < Duration::from_secs(5));
+
+    // The same limits hold inside script modules, and the registry is unharmed.
+    r.register_script("const MODULE = #{ name: \"spin\", version: \"1.0.0\" };\nfn process(x) {\n  while true { }\n}")
+        .unwrap();
+    let spin = r.create("spin").unwrap();
+    let err = spin.process(()).unwrap_err();
+    assert!(
+        matches!(&err, Error::ModuleFailed { module, .. } if module == "spin"),
+        "{err}"
+    );
+    let (script, _, _, message) = script_err(Err::<(), _>(err));
+    assert_eq!(script, "<source>");
+    // Rhai gives no position for limits hit inside a function: the function is named instead.
+    assert!(
+        message.contains("timed out") && message.contains("in fn process"),
+        "{message}"
+    );
+    assert_eq!(r.len(), 1);
+    assert!(r.run_script("40 + 2", ()).unwrap() == Value::Int(42));
+
+    r.set_script_limits(ScriptLimits::unlimited());
+    assert_eq!(r.script_limits(), ScriptLimits::unlimited());
+    assert_eq!(
+        r.run_script("let n = 0; for i in 0..100000 { n += i; } n", ())
+            .unwrap(),
+        Value::Int(4_999_950_000)
+    );
+}
+
+#[test]
+fn bad_scripts_are_refused_with_positions() {
+    let r = ModuleRegistry::new();
+    let (script, line, column, message) =
+        script_err(r.register_script("const MODULE = #{ name: \"x\" };\nfn process(x) { x + }"));
+    assert_eq!(script, "<source>");
+    assert_eq!(line, Some(2));
+    assert!(column.is_some());
+    assert!(message.starts_with("syntax error"), "{message}");
+
+    let cases = [
+        ("fn process(x) { x }", "declares no MODULE"),
+        (
+            "const MODULE = #{ version: \"1.0.0\" }; fn process(x) { x }",
+            "MODULE.name is missing",
+        ),
+        (
+            "const MODULE = #{ name: \"x\", colour: \"red\" }; fn process(x) { x }",
+            "unknown key \"colour\"",
+        ),
+        ("const MODULE = #{ name: \"x\" };", "no fn process"),
+        (
+            "const MODULE = #{ name: \"x\" }; fn process(a, b) { a }",
+            "1 parameter",
+        ),
+        (
+            "const MODULE = #{ name: \"x\", capabilities: \"one\" }; fn process(x) { x }",
+            "array of strings",
+        ),
+        (
+            "const MODULE = #{ name: \"x\", kind: \"thing\" }; fn process(x) { x }",
+            "kind",
+        ),
+        ("const MODULE = 5; fn process(x) { x }", "object map"),
+    ];
+    for (source, expected) in cases {
+        let err = r.register_script(source).unwrap_err();
+        assert!(err.to_string().contains(expected), "{source}: {err}");
+    }
+    // Declarations are validated like any other.
+    let err = r
+        .register_script("const MODULE = #{ name: \"Bad Name\" }; fn process(x) { x }")
+        .unwrap_err();
+    assert!(matches!(err, Error::InvalidName { .. }), "{err}");
+    let err = r
+        .register_script("const MODULE = #{ name: \"x\", version: \"one\" }; fn process(x) { x }")
+        .unwrap_err();
+    assert!(matches!(err, Error::InvalidVersion { .. }), "{err}");
+    // A runtime error names the line and column.
+    r.register_script(
+        "const MODULE = #{ name: \"div\" };\nfn process(x) {\n    let y = x.nope;\n    y\n}",
+    )
+    .unwrap();
+    let (_, line, column, _) = script_err(r.create("div").unwrap().process(1i64));
+    assert_eq!((line, column), (Some(3), Some(15)));
+    assert_eq!(r.len(), 1);
+}
+
+#[test]
+fn script_modules_declare_everything_and_plugins() {
+    let r = ModuleRegistry::new();
+    r.register_script(
+        r#"const MODULE = #{
+            name: "full", version: "2.1.0", type: "Storage", kind: "plugin",
+            capabilities: ["a", "b"], metadata: #{ owner: "team" }, dependencies: #{ base: "^1" },
+        };
+        fn process(x) { x }"#,
+    )
+    .unwrap();
+    let info = r.get_plugin("full").unwrap();
+    assert_eq!(info.version().to_string(), "2.1.0");
+    assert_eq!(info.module_type().name(), "Storage");
+    assert_eq!(info.metadata()["owner"], "team");
+    assert_eq!(info.dependencies()["base"], "^1");
+    assert_eq!(
+        r.discover(&CapabilityQuery::new().with_required_capabilities(["a", "b"]))
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(matches!(
+        r.create_plugin("full"),
+        Err(Error::MissingDependency { .. })
+    ));
+}
+
+#[test]
+fn imports_stay_inside_the_folder() {
+    let dir = std::env::temp_dir().join(format!("mr-imports-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("sub")).unwrap();
+    std::fs::write(dir.join("lib.rhai"), "fn twice(x) { x * 2 }").unwrap();
+    std::fs::write(
+        dir.join("user.rhai"),
+        "import \"lib\" as lib;\nconst MODULE = #{ name: \"user\" };\nfn process(x) { lib::twice(x) }",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("sub/escape.rhai"),
+        "import \"../lib\" as lib;\nconst MODULE = #{ name: \"escape\" };\nfn process(x) { lib::twice(x) }",
+    )
+    .unwrap();
+    let r = ModuleRegistry::new();
+    let loaded = r.load_scripts(&dir).unwrap();
+    assert_eq!(loaded.len(), 1);
+    assert_eq!(run(&r, "user", 21i64), Value::Int(42));
+    let (_, _, _, message) = script_err(r.load_script(dir.join("sub/escape.rhai")));
+    assert!(message.contains("imports must stay inside"), "{message}");
+    // Source text has no folder to import from.
+    assert!(r
+        .register_script(
+            "import \"lib\" as lib; const MODULE = #{ name: \"z\" }; fn process(x) { x }"
+        )
+        .is_err());
+    // A folder with one bad script registers nothing.
+    std::fs::write(
+        dir.join("zz-bad.rhai"),
+        "const MODULE = #{ name: \"bad\" }; fn process(x) { x + }",
+    )
+    .unwrap();
+    let fresh = ModuleRegistry::new();
+    assert!(fresh.load_scripts(&dir).is_err());
+    assert!(fresh.is_empty());
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(matches!(
+        r.load_script(dir.join("gone.rhai")),
+        Err(Error::Io { .. })
+    ));
+}
