@@ -1,5 +1,6 @@
 """Type stubs for the compiled extension `module_registry._core`."""
 
+from os import PathLike
 from typing import Any, Mapping, Optional, Sequence, Union, final
 
 from typing_extensions import Self, disjoint_base
@@ -202,6 +203,32 @@ class AuditEvent:
     def detail(self) -> Optional[str]: ...
 
 @final
+class ScriptLimits:
+    """Limits every script runs under; None means no limit, `timeout` is in seconds."""
+
+    max_operations: Optional[int]
+    max_call_depth: Optional[int]
+    max_expr_depth: Optional[int]
+    max_string_size: Optional[int]
+    max_array_size: Optional[int]
+    max_map_size: Optional[int]
+    timeout: Optional[float]
+    def __new__(
+        cls,
+        *,
+        max_operations: Optional[int] = ...,
+        max_call_depth: Optional[int] = ...,
+        max_expr_depth: Optional[int] = ...,
+        max_string_size: Optional[int] = ...,
+        max_array_size: Optional[int] = ...,
+        max_map_size: Optional[int] = ...,
+        timeout: Optional[float] = ...,
+    ) -> ScriptLimits: ...
+    @staticmethod
+    def unlimited() -> ScriptLimits: ...
+    def __eq__(self, other: object, /) -> bool: ...
+
+@final
 class OpaqueValue:
     """A Rust-side value Python cannot look into; passes back in unchanged."""
 
@@ -213,7 +240,14 @@ _Events = list[AuditEvent]
 class ModuleRegistry:
     """The registry of modules and plugins."""
 
-    def __new__(cls, native_modules: bool = False) -> Self: ...
+    def __new__(cls, native_modules: bool = False, script_limits: Optional[ScriptLimits] = None) -> Self: ...
+    @property
+    def script_limits(self) -> ScriptLimits: ...
+    def set_script_limits(self, limits: ScriptLimits) -> None: ...
+    def load_script(self, path: Union[str, PathLike[str]]) -> ModuleInfo: ...
+    def load_scripts(self, path: Union[str, PathLike[str]]) -> _Infos: ...
+    def register_script(self, source: str) -> ModuleInfo: ...
+    def run_script(self, source_or_path: Union[str, PathLike[str]], input: Any = None) -> Any: ...
     def register(self, config: Union[ModuleConfig, PluginConfig], handler: Any = None) -> ModuleInfo: ...
     def register_plugin(self, config: Union[ModuleConfig, PluginConfig], handler: Any = None) -> ModuleInfo: ...
     def replace(self, config: Union[ModuleConfig, PluginConfig], handler: Any = None) -> ModuleInfo: ...

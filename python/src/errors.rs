@@ -106,12 +106,43 @@ fn convert(py: Python<'_>, err: Error) -> PyErr {
             operation,
             source,
         } => {
-            let exc = ModuleFailedError::new_err(message);
+            // A script module's own failure is a script error (naming the module and the script).
+            let exc = if let Error::Script {
+                script,
+                line,
+                column,
+                ..
+            } = &*source
+            {
+                let exc = ScriptError::new_err(message);
+                let value = exc.value(py);
+                let _ = value.setattr("script", script);
+                let _ = value.setattr("line", *line);
+                let _ = value.setattr("column", *column);
+                exc
+            } else {
+                ModuleFailedError::new_err(message)
+            };
             let value = exc.value(py);
             let _ = value.setattr("module", module);
             let _ = value.setattr("version", version);
             let _ = value.setattr("operation", operation);
-            exc.set_cause(py, Some(convert(py, *source)));
+            if !matches!(&*source, Error::Script { .. }) {
+                exc.set_cause(py, Some(convert(py, *source)));
+            }
+            exc
+        }
+        Error::Script {
+            script,
+            line,
+            column,
+            ..
+        } => {
+            let exc = ScriptError::new_err(message);
+            let value = exc.value(py);
+            let _ = value.setattr("script", script);
+            let _ = value.setattr("line", line);
+            let _ = value.setattr("column", column);
             exc
         }
         Error::Panic { .. } => ModuleFailedError::new_err(message),

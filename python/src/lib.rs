@@ -7,6 +7,7 @@ mod errors;
 mod modules;
 mod query;
 mod registry;
+mod script;
 
 use pyo3::prelude::*;
 
@@ -25,6 +26,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<registry::PyModuleInstance>()?;
     m.add_class::<registry::PyAuditEvent>()?;
     m.add_class::<conversion::PyOpaqueValue>()?;
+    m.add_class::<script::PyScriptLimits>()?;
     m.add_function(wrap_pyfunction!(registry::roundtrip, m)?)?;
     errors::register(m)?;
     Ok(())

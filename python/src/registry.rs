@@ -1,5 +1,6 @@
 //! `ModuleRegistry`, `ModuleInfo`, `ModuleInstance` and `AuditEvent` for Python.
 
+use std::path::PathBuf;
 use std::time::UNIX_EPOCH;
 
 use module_registry::{
@@ -13,6 +14,7 @@ use crate::conversion::{py_to_value, value_to_py};
 use crate::errors::to_pyerr;
 use crate::modules::with_python_handler;
 use crate::query::{PyCapabilityQuery, PyPluginDiscoveryQuery, PyServiceDiscoveryQuery};
+use crate::script::PyScriptLimits;
 
 fn parse_kind(kind: &str) -> PyResult<ModuleKind> {
     kind.parse::<ModuleKind>().map_err(to_pyerr)
@@ -325,14 +327,78 @@ impl PyModuleRegistry {
 #[pymethods]
 impl PyModuleRegistry {
     #[new]
-    #[pyo3(signature = (native_modules=false))]
-    fn new(native_modules: bool) -> Self {
+    #[pyo3(signature = (native_modules=false, script_limits=None))]
+    fn new(
+        native_modules: bool,
+        script_limits: Option<PyRef<'_, PyScriptLimits>>,
+    ) -> PyResult<Self> {
         let inner = if native_modules {
             ModuleRegistry::with_native_modules()
         } else {
             ModuleRegistry::new()
         };
-        PyModuleRegistry { inner }
+        if let Some(limits) = script_limits {
+            inner.set_script_limits(limits.to_core()?);
+        }
+        Ok(PyModuleRegistry { inner })
+    }
+
+    /// The limits scripts run under.
+    #[getter]
+    fn script_limits(&self) -> PyScriptLimits {
+        self.inner.script_limits().into()
+    }
+
+    /// Change the limits scripts run under (for scripts loaded and instances created from now on).
+    fn set_script_limits(&self, limits: PyRef<'_, PyScriptLimits>) -> PyResult<()> {
+        self.inner.set_script_limits(limits.to_core()?);
+        Ok(())
+    }
+
+    /// Load one `.rhai` script module; returns its registration.
+    fn load_script(&self, py: Python<'_>, path: PathBuf) -> PyResult<PyModuleInfo> {
+        let inner = py
+            .detach(|| self.inner.load_script(&path))
+            .map_err(to_pyerr)?;
+        Ok(PyModuleInfo { inner })
+    }
+
+    /// Load every `.rhai` script module of a folder (all or nothing).
+    fn load_scripts(&self, py: Python<'_>, path: PathBuf) -> PyResult<Vec<PyModuleInfo>> {
+        let loaded = py
+            .detach(|| self.inner.load_scripts(&path))
+            .map_err(to_pyerr)?;
+        Ok(infos(loaded))
+    }
+
+    /// Register a script module given as source text.
+    fn register_script(&self, py: Python<'_>, source: &str) -> PyResult<PyModuleInfo> {
+        let inner = py
+            .detach(|| self.inner.register_script(source))
+            .map_err(to_pyerr)?;
+        Ok(PyModuleInfo { inner })
+    }
+
+    /// Run an orchestration script (a path to a `.rhai` file, or source text)
+    /// with `registry` and `input` bound; returns its last expression.
+    #[pyo3(signature = (source_or_path, input=None))]
+    fn run_script<'py>(
+        &self,
+        py: Python<'py>,
+        source_or_path: &Bound<'py, PyAny>,
+        input: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let text: String = match source_or_path.extract::<PathBuf>() {
+            Ok(p) if !source_or_path.is_instance_of::<PyString>() => {
+                p.to_string_lossy().into_owned()
+            }
+            _ => source_or_path.extract::<String>()?,
+        };
+        let input = input.map(py_to_value).transpose()?.unwrap_or(Value::Null);
+        let out = py
+            .detach(|| self.inner.run_script(&text, input))
+            .map_err(to_pyerr)?;
+        value_to_py(py, out)
     }
 
     /// Register a module. `handler` is a function (called as `handler(input)`)

@@ -1,0 +1,123 @@
+//! `ScriptLimits` for Python.
+
+use std::time::Duration;
+
+use module_registry::ScriptLimits;
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+
+/// Limits every script runs under. Each field is a number or None (no limit);
+/// `timeout` is in seconds. `ScriptLimits()` gives the safe defaults,
+/// `ScriptLimits.unlimited()` lifts every limit.
+#[pyclass(
+    name = "ScriptLimits",
+    module = "module_registry._core",
+    eq,
+    get_all,
+    set_all
+)]
+#[derive(Clone, PartialEq)]
+pub struct PyScriptLimits {
+    /// Operations per call.
+    pub max_operations: Option<u64>,
+    /// Depth of nested function calls.
+    pub max_call_depth: Option<usize>,
+    /// Depth of nested expressions.
+    pub max_expr_depth: Option<usize>,
+    /// Length of a string in bytes.
+    pub max_string_size: Option<usize>,
+    /// Length of an array or blob.
+    pub max_array_size: Option<usize>,
+    /// Entries in an object map.
+    pub max_map_size: Option<usize>,
+    /// Wall-clock seconds per call.
+    pub timeout: Option<f64>,
+}
+
+impl From<ScriptLimits> for PyScriptLimits {
+    fn from(l: ScriptLimits) -> Self {
+        PyScriptLimits {
+            max_operations: l.max_operations,
+            max_call_depth: l.max_call_depth,
+            max_expr_depth: l.max_expr_depth,
+            max_string_size: l.max_string_size,
+            max_array_size: l.max_array_size,
+            max_map_size: l.max_map_size,
+            timeout: l.timeout.map(|d| d.as_secs_f64()),
+        }
+    }
+}
+
+impl PyScriptLimits {
+    /// The core limits; a negative or non-finite timeout is a ValueError.
+    pub fn to_core(&self) -> PyResult<ScriptLimits> {
+        let timeout = match self.timeout {
+            None => None,
+            Some(t) if t.is_finite() && t > 0.0 => Some(Duration::from_secs_f64(t)),
+            Some(t) => {
+                return Err(PyValueError::new_err(format!(
+                    "timeout must be a positive number of seconds or None, not {t}"
+                )))
+            }
+        };
+        Ok(ScriptLimits {
+            max_operations: self.max_operations,
+            max_call_depth: self.max_call_depth,
+            max_expr_depth: self.max_expr_depth,
+            max_string_size: self.max_string_size,
+            max_array_size: self.max_array_size,
+            max_map_size: self.max_map_size,
+            timeout,
+        })
+    }
+}
+
+#[pymethods]
+impl PyScriptLimits {
+    #[new]
+    #[pyo3(signature = (**overrides))]
+    fn new(overrides: Option<&Bound<'_, pyo3::types::PyDict>>) -> PyResult<Self> {
+        let mut limits: PyScriptLimits = ScriptLimits::default().into();
+        if let Some(kw) = overrides {
+            for (key, value) in kw.iter() {
+                let key: String = key.extract()?;
+                match key.as_str() {
+                    "max_operations" => limits.max_operations = value.extract()?,
+                    "max_call_depth" => limits.max_call_depth = value.extract()?,
+                    "max_expr_depth" => limits.max_expr_depth = value.extract()?,
+                    "max_string_size" => limits.max_string_size = value.extract()?,
+                    "max_array_size" => limits.max_array_size = value.extract()?,
+                    "max_map_size" => limits.max_map_size = value.extract()?,
+                    "timeout" => limits.timeout = value.extract()?,
+                    other => {
+                        return Err(pyo3::exceptions::PyTypeError::new_err(format!(
+                            "ScriptLimits has no field {other:?}"
+                        )))
+                    }
+                }
+            }
+        }
+        limits.to_core()?;
+        Ok(limits)
+    }
+
+    /// No limit at all.
+    #[staticmethod]
+    fn unlimited() -> Self {
+        ScriptLimits::unlimited().into()
+    }
+
+    fn __repr__(&self) -> String {
+        let show = |v: Option<String>| v.unwrap_or_else(|| "None".into());
+        format!(
+            "ScriptLimits(max_operations={}, max_call_depth={}, max_expr_depth={}, max_string_size={}, max_array_size={}, max_map_size={}, timeout={})",
+            show(self.max_operations.map(|v| v.to_string())),
+            show(self.max_call_depth.map(|v| v.to_string())),
+            show(self.max_expr_depth.map(|v| v.to_string())),
+            show(self.max_string_size.map(|v| v.to_string())),
+            show(self.max_array_size.map(|v| v.to_string())),
+            show(self.max_map_size.map(|v| v.to_string())),
+            show(self.timeout.map(|v| v.to_string())),
+        )
+    }
+}

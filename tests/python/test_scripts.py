@@ -1,0 +1,160 @@
+"""Rhai script modules and orchestration scripts from Python."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import module_registry as mr
+
+SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
+
+
+@pytest.fixture
+def shipped() -> mr.ModuleRegistry:
+    registry = mr.ModuleRegistry(native_modules=True)
+    registry.load_scripts(SCRIPTS)
+    return registry
+
+
+def test_folder_loads_in_one_call() -> None:
+    registry = mr.ModuleRegistry()
+    loaded = registry.load_scripts(SCRIPTS)
+    assert [i.name for i in loaded] == ["csv-records", "json-pick", "markdown", "slugify", "template", "text-stats"]
+    assert all(i.metadata["implementation"] == "rhai" for i in loaded)
+    assert registry.load_scripts(str(SCRIPTS))  # str paths too; reloading replaces
+    assert len(registry) == 6
+
+
+def test_every_shipped_script_works(shipped: mr.ModuleRegistry) -> None:
+    assert shipped.create("markdown").process("# Hi\n\n*x*") == "<h1>Hi</h1>\n<p><em>x</em></p>"
+    stats = shipped.create("text-stats").process(b"a b a\nc")
+    assert stats["words"] == 4 and stats["lines"] == 2 and stats["top_words"][0] == ["a", 2]
+    assert shipped.create("csv-records").process("x,y\n1,2\n") == [{"x": "1", "y": "2"}]
+    assert shipped.create("json-pick").process({"data": {"a": [{"b": 7}]}, "path": "a[0].b"}) == 7
+    assert shipped.create("template", config={"template": "Hi {{name}}"}).process({"name": "<Ada>"}) == "Hi &lt;Ada&gt;"
+    assert shipped.create("slugify").process("Hello, World!") == "hello-world"
+
+
+def test_orchestration_scripts(shipped: mr.ModuleRegistry) -> None:
+    report = shipped.run_script(SCRIPTS / "orchestration" / "text-report.rhai", "Title\nbody text")
+    assert report["slug"] == "title" and report["stats"]["words"] == 3 and len(report["sha256"]) == 64
+    post = shipped.run_script(str(SCRIPTS / "orchestration" / "publish.rhai"), {"title": "A B", "body": "x"})
+    assert post["path"] == "posts/a-b.html" and "<p>x</p>" in post["html"]
+
+
+def test_scripts_call_python_modules_and_python_calls_scripts(registry: mr.ModuleRegistry) -> None:
+    registry.register(mr.ModuleConfig(name="py-double", capabilities=["math"]), lambda x: x * 2)
+    registry.register_script(
+        """
+        const MODULE = #{ name: "script-inc", version: "1.0.0", capabilities: ["math"] };
+        fn process(x) { x + 1 }
+        """
+    )
+    out = registry.run_script(
+        """
+        let names = registry.discover(["math"]).map(|m| m.name);
+        let doubled = registry.create("py-double").process(input);
+        #{ names: names, result: registry.create("script-inc").process(doubled) }
+        """,
+        20,
+    )
+    assert out == {"names": ["py-double", "script-inc"], "result": 41}
+    assert registry.create("script-inc").process(1) == 2
+
+    class Frame:
+        pass
+
+    frame = Frame()
+    assert registry.run_script("input", frame) is frame
+    assert registry.run_script("input", b"\x00\x01") == b"\x00\x01"
+
+
+def test_script_errors_name_the_script_and_position(registry: mr.ModuleRegistry) -> None:
+    with pytest.raises(mr.ScriptError, match=r"<source> at 2:\d+: syntax error") as caught:
+        registry.register_script('const MODULE = #{ name: "x" };\nfn process(x) { x + }')
+    assert caught.value.line == 2  # type: ignore[attr-defined]
+    registry.register_script('const MODULE = #{ name: "bad-prop" };\nfn process(x) {\n  x.nope\n}')
+    with pytest.raises(mr.ScriptError, match=r"at 3:\d+") as caught:
+        registry.create("bad-prop").process(1)
+    assert caught.value.module == "bad-prop"  # type: ignore[attr-defined]
+    with pytest.raises(mr.ScriptError, match="declares no MODULE"):
+        registry.register_script("fn process(x) { x }")
+    with pytest.raises(mr.ModuleRegistryError, match="missing.rhai"):
+        registry.run_script("missing.rhai")
+    assert len(registry) == 1
+
+
+def test_runaway_scripts_end(registry: mr.ModuleRegistry) -> None:
+    registry.set_script_limits(mr.ScriptLimits(max_operations=200_000, timeout=None))
+    with pytest.raises(mr.ScriptError, match=r"<script> at 1:\d+: too many operations"):
+        registry.run_script("loop { }")
+    with pytest.raises(mr.ScriptError, match="call stack overflow"):
+        registry.run_script("fn f(n) { f(n + 1) } f(0)")
+    with pytest.raises(mr.ScriptError, match="exceeds the size limit"):
+        registry.run_script('let s = "x"; loop { s += s; }')
+    registry.set_script_limits(mr.ScriptLimits(max_operations=None, timeout=0.2))
+    start = time.monotonic()
+    with pytest.raises(mr.ScriptError, match="timed out"):
+        registry.run_script("loop { }")
+    assert time.monotonic() - start < 5
+    assert registry.run_script("6 * 7") == 42
+
+
+def test_script_limits_values() -> None:
+    default = mr.ScriptLimits()
+    assert default.max_operations == 10_000_000 and default.timeout == 5.0
+    unlimited = mr.ScriptLimits.unlimited()
+    assert unlimited.max_operations is None and unlimited.timeout is None
+    custom = mr.ScriptLimits(max_string_size=None, timeout=1.5)
+    assert custom.max_string_size is None and custom.max_operations == 10_000_000
+    custom.max_map_size = 10
+    registry = mr.ModuleRegistry(script_limits=custom)
+    assert registry.script_limits == custom
+    assert "max_map_size=10" in repr(registry.script_limits)
+    with pytest.raises(TypeError):
+        mr.ScriptLimits(max_loops=1)
+    with pytest.raises(ValueError):
+        mr.ScriptLimits(timeout=-1)
+    registry.set_script_limits(mr.ScriptLimits.unlimited())
+    assert registry.script_limits == mr.ScriptLimits.unlimited()
+
+
+def test_reload_while_instances_run_in_threads(registry: mr.ModuleRegistry) -> None:
+    def source(tag: str) -> str:
+        return f'const MODULE = #{{ name: "tagged", version: "1.0.0" }}; fn process(x) {{ "{tag}" }}'
+
+    registry.register_script(source("first"))
+    old = registry.create("tagged")
+    errors: list[Any] = []
+
+    def hammer() -> None:
+        for _ in range(200):
+            if old.process(None) != "first":
+                errors.append("old instance changed code")
+
+    threads = [threading.Thread(target=hammer) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for i in range(10):
+        registry.register_script(source(f"reload-{i}"))
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert registry.create("tagged").process(None) == "reload-9"
+    assert len(registry) == 1
+
+
+def test_load_script_from_a_file(tmp_path: Path, registry: mr.ModuleRegistry) -> None:
+    (tmp_path / "util.rhai").write_text("fn shout(s) { s.to_upper() }")
+    (tmp_path / "loud.rhai").write_text(
+        'import "util" as util;\nconst MODULE = #{ name: "loud", version: "0.2.0" };\nfn process(x) { util::shout(x) }'
+    )
+    info = registry.load_script(tmp_path / "loud.rhai")
+    assert info.name == "loud" and info.version == "0.2.0"
+    assert info.metadata["script"].endswith("loud.rhai")
+    assert registry.create("loud").process("hey") == "HEY"
