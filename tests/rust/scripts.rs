@@ -584,3 +584,23 @@ fn imports_stay_inside_the_folder() {
         Err(Error::Io { .. })
     ));
 }
+
+#[test]
+fn benchmark_workloads_give_the_same_results_as_a_bare_engine() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../benches/rhai");
+    let expected = [
+        ("fibonacci", Value::Int(6765)),
+        ("primes", Value::Int(2262)),
+        ("loop", Value::Int(44_999_850_000)),
+        ("strings", Value::Int(2000)),
+        ("maps", Value::Int(499_500)),
+    ];
+    let registry = ModuleRegistry::new();
+    let mut bare = rhai::Engine::new();
+    bare.set_max_call_levels(64); // debug builds default to 8
+    for (name, value) in expected {
+        let source = std::fs::read_to_string(dir.join(format!("{name}.rhai"))).unwrap();
+        assert_eq!(registry.run_script(&source, ()).unwrap(), value, "{name} through the registry");
+        assert_eq!(module_registry::script::from_dynamic(bare.eval(&source).unwrap()), value, "{name} on a bare engine");
+    }
+}

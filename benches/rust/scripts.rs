@@ -1,0 +1,60 @@
+//! Script costs: a trivial script module's `process` against a native one,
+//! and the Rhai workloads in `benches/rhai/` run through the registry against
+//! a bare `rhai::Engine`.
+//!
+//! Run: `cargo bench -p module-registry --bench scripts`
+
+use std::path::PathBuf;
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use module_registry::{ModuleRegistry, ScriptLimits, Value};
+
+fn workloads() -> Vec<(String, String)> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../benches/rhai");
+    let mut out: Vec<(String, String)> = std::fs::read_dir(&dir)
+        .expect("benches/rhai exists")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "rhai"))
+        .map(|p| {
+            let name = p.file_stem().unwrap().to_string_lossy().into_owned();
+            (name, std::fs::read_to_string(&p).unwrap())
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+fn process(c: &mut Criterion) {
+    let registry = ModuleRegistry::with_native_modules();
+    registry
+        .register_script(r#"const MODULE = #{ name: "script-identity", version: "1.0.0" }; fn process(x) { x }"#)
+        .unwrap();
+    let script = registry.create("script-identity").unwrap();
+    let native = registry.create("identity").unwrap();
+    let mut group = c.benchmark_group("process");
+    group.bench_function("native identity", |b| b.iter(|| native.process_value(Value::Int(1)).unwrap()));
+    group.bench_function("script identity", |b| b.iter(|| script.process_value(Value::Int(1)).unwrap()));
+    group.finish();
+}
+
+fn samples(c: &mut Criterion) {
+    let bare = rhai::Engine::new();
+    let guarded = ModuleRegistry::new();
+    let unlimited = ModuleRegistry::new();
+    unlimited.set_script_limits(ScriptLimits::unlimited());
+    for (name, source) in workloads() {
+        let mut group = c.benchmark_group(format!("rhai sample {name}"));
+        group.sample_size(20);
+        group.bench_function("bare rhai::Engine", |b| b.iter(|| bare.eval::<rhai::Dynamic>(&source).unwrap()));
+        group.bench_function("registry run_script (default limits)", |b| {
+            b.iter(|| guarded.run_script(&source, ()).unwrap())
+        });
+        group.bench_function("registry run_script (unlimited)", |b| {
+            b.iter(|| unlimited.run_script(&source, ()).unwrap())
+        });
+        group.finish();
+    }
+}
+
+criterion_group!(benches, process, samples);
+criterion_main!(benches);
