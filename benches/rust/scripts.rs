@@ -27,13 +27,19 @@ fn workloads() -> Vec<(String, String)> {
 fn process(c: &mut Criterion) {
     let registry = ModuleRegistry::with_native_modules();
     registry
-        .register_script(r#"const MODULE = #{ name: "script-identity", version: "1.0.0" }; fn process(x) { x }"#)
+        .register_script(
+            r#"const MODULE = #{ name: "script-identity", version: "1.0.0" }; fn process(x) { x }"#,
+        )
         .unwrap();
     let script = registry.create("script-identity").unwrap();
     let native = registry.create("identity").unwrap();
     let mut group = c.benchmark_group("process");
-    group.bench_function("native identity", |b| b.iter(|| native.process_value(Value::Int(1)).unwrap()));
-    group.bench_function("script identity", |b| b.iter(|| script.process_value(Value::Int(1)).unwrap()));
+    group.bench_function("native identity", |b| {
+        b.iter(|| native.process_value(Value::Int(1)).unwrap())
+    });
+    group.bench_function("script identity", |b| {
+        b.iter(|| script.process_value(Value::Int(1)).unwrap())
+    });
     group.finish();
 }
 
@@ -45,7 +51,9 @@ fn samples(c: &mut Criterion) {
     for (name, source) in workloads() {
         let mut group = c.benchmark_group(format!("rhai sample {name}"));
         group.sample_size(20);
-        group.bench_function("bare rhai::Engine", |b| b.iter(|| bare.eval::<rhai::Dynamic>(&source).unwrap()));
+        group.bench_function("bare rhai::Engine", |b| {
+            b.iter(|| bare.eval::<rhai::Dynamic>(&source).unwrap())
+        });
         group.bench_function("registry run_script (default limits)", |b| {
             b.iter(|| guarded.run_script(&source, ()).unwrap())
         });

@@ -220,6 +220,22 @@ pub enum Error {
         message: String,
     },
 
+    /// A workflow is invalid (rejected before any step runs), or one of its
+    /// steps failed. Names the workflow and the step; a step's own error is
+    /// the `source`.
+    #[error("workflow {workflow:?}{}: {message}", step.as_deref().map(|s| format!(", step {s:?}")).unwrap_or_default())]
+    Workflow {
+        /// The workflow's name.
+        workflow: String,
+        /// The step concerned, if any.
+        step: Option<String>,
+        /// What went wrong.
+        message: String,
+        /// The step's own error (the module's failure), if any.
+        #[source]
+        source: Option<Box<Error>>,
+    },
+
     /// An error from outside this crate (for example a Python exception),
     /// carried unchanged so a binding can hand the original back.
     #[error("{message}")]
@@ -306,6 +322,7 @@ impl Error {
             Error::Serialization { .. } => "serialization",
             Error::Io { .. } => "io",
             Error::Script { .. } => "script",
+            Error::Workflow { .. } => "workflow",
             Error::External { .. } => "external",
         }
     }

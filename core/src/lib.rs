@@ -43,6 +43,7 @@ pub mod query;
 pub mod registry;
 pub mod script;
 pub mod value;
+pub mod workflow;
 
 pub use audit::{AuditEvent, AuditLog, Outcome};
 pub use config::{Factory, ModuleConfig, ModuleKind, ModuleType, PluginConfig, PluginType};
@@ -56,6 +57,7 @@ pub use query::{CapabilityQuery, PluginDiscoveryQuery, ServiceDiscoveryQuery};
 pub use registry::{ModuleInfo, ModuleRegistry};
 pub use script::ScriptLimits;
 pub use value::{Opaque, Value, ValueMap};
+pub use workflow::{OnError, StepReport, StepStatus, Workflow, WorkflowResult, WorkflowStep};
 
 #[doc(hidden)]
 pub use inventory;

@@ -24,6 +24,7 @@ use crate::native;
 use crate::orchestration::WorkflowOrchestration;
 use crate::query::{CapabilityQuery, PluginDiscoveryQuery, ServiceDiscoveryQuery};
 use crate::value::Value;
+use crate::workflow::{self, Workflow, WorkflowResult};
 
 /// A registered declaration (validated, normalised, immutable).
 pub(crate) struct Entry {
@@ -871,18 +872,42 @@ impl ModuleRegistry {
         let req = requirement
             .map(|r| parse_requirement(name, r))
             .transpose()?;
-        let (root, resolution) = {
-            let state = self.inner.state.read();
-            let root = state.select(kind, name, req.as_ref(), requirement)?;
-            if root.entry().requirements.is_empty() {
-                (root, None)
-            } else {
-                let resolution = deps::resolve(&*state, &root)?;
-                (root, Some(resolution))
-            }
-        };
-        // The lock is released: module code runs from here on.
-        let Some(resolution) = resolution else {
+        let root = self
+            .inner
+            .state
+            .read()
+            .select(kind, name, req.as_ref(), requirement)?;
+        self.build(root, config)
+    }
+
+    /// Creates an instance of exactly this registration (dependencies
+    /// first), audited as `create`.
+    pub(crate) fn instantiate(&self, root: ModuleInfo, config: Value) -> Result<ModuleInstance> {
+        let (kind, name, version) = (
+            root.kind(),
+            root.name().to_string(),
+            root.version().to_string(),
+        );
+        let result = self.build(root, config);
+        match &result {
+            Ok(instance) => self
+                .inner
+                .audit
+                .record(Outcome::Ok, "create", instance.info(), None),
+            Err(e) => self.inner.audit.push(
+                "create",
+                kind,
+                &name,
+                Some(version),
+                Outcome::Error,
+                Some(e.to_string()),
+            ),
+        }
+        result
+    }
+
+    fn build(&self, root: ModuleInfo, config: Value) -> Result<ModuleInstance> {
+        if root.entry().requirements.is_empty() {
             return ModuleInstance::build(
                 root,
                 config,
@@ -890,7 +915,9 @@ impl ModuleRegistry {
                 Vec::new(),
                 self.inner.audit.clone(),
             );
-        };
+        }
+        let resolution = deps::resolve(&*self.inner.state.read(), &root)?;
+        // The lock is released: module code runs from here on.
         let modules = resolution.modules();
         let mut built: Vec<Arc<ModuleInstance>> = Vec::with_capacity(modules.len() - 1);
         for (i, info) in modules[..modules.len() - 1].iter().enumerate() {
@@ -915,13 +942,135 @@ impl ModuleRegistry {
                 }
             }
         }
-        let root_index = modules.len() - 1;
         let context_deps = resolution
-            .dependencies_of(root_index)
+            .dependencies_of(modules.len() - 1)
             .iter()
             .map(|(dep_name, j)| (dep_name.clone(), built[*j].clone()))
             .collect();
         ModuleInstance::build(root, config, context_deps, built, self.inner.audit.clone())
+    }
+
+    // ----- workflows ----------------------------------------------------------
+
+    fn orchestration_allowed(&self) -> Result<()> {
+        if self.workflow_orchestration_enabled() {
+            Ok(())
+        } else {
+            Err(Error::FeatureDisabled {
+                feature: "workflow orchestration",
+                hint: "ModuleRegistry::with_workflow_orchestration(true)",
+            })
+        }
+    }
+
+    /// Checks a workflow against this registry without running it: its
+    /// shape (ids, references, cycles, policies) and every module and
+    /// capability query. Errors name the step.
+    pub fn check_workflow(&self, workflow: &Workflow) -> Result<()> {
+        workflow::plan(self, workflow).map(|_| ())
+    }
+
+    /// Runs a workflow on `input`: everything is checked first, one instance
+    /// per step is built, steps run in dependency order (independent
+    /// branches in parallel), and the instances are closed after.
+    pub fn run_workflow(
+        &self,
+        workflow: &Workflow,
+        input: impl Into<Value>,
+    ) -> Result<WorkflowResult> {
+        let mut results =
+            self.run_workflow_batch_with_progress(workflow, [input.into()], |_, _| {})?;
+        Ok(results.remove(0))
+    }
+
+    /// Runs a workflow on each input in turn, reusing one set of instances;
+    /// results in input order. Stops at the first failed run.
+    pub fn run_workflow_batch<I, V>(
+        &self,
+        workflow: &Workflow,
+        inputs: I,
+    ) -> Result<Vec<WorkflowResult>>
+    where
+        I: IntoIterator<Item = V>,
+        V: Into<Value>,
+    {
+        self.run_workflow_batch_with_progress(workflow, inputs, |_, _| {})
+    }
+
+    /// [`run_workflow_batch`](Self::run_workflow_batch), calling
+    /// `on_progress(done, total)` after each run.
+    pub fn run_workflow_batch_with_progress<I, V>(
+        &self,
+        workflow: &Workflow,
+        inputs: I,
+        mut on_progress: impl FnMut(usize, usize),
+    ) -> Result<Vec<WorkflowResult>>
+    where
+        I: IntoIterator<Item = V>,
+        V: Into<Value>,
+    {
+        self.orchestration_allowed()?;
+        let inputs: Vec<Value> = inputs.into_iter().map(Into::into).collect();
+        let result = (|| {
+            let plan = Arc::new(workflow::plan(self, workflow)?);
+            let instances = Arc::new(workflow::instantiate(self, &plan)?);
+            let total = inputs.len();
+            let mut out = Vec::with_capacity(total);
+            let mut outcome = Ok(());
+            for (n, input) in inputs.into_iter().enumerate() {
+                match workflow::execute(self, &plan, &instances, input) {
+                    Ok(r) => out.push(r),
+                    Err(e) => {
+                        outcome = Err(if total > 1 {
+                            match e {
+                                Error::Workflow {
+                                    workflow,
+                                    step,
+                                    message,
+                                    source,
+                                } => Error::Workflow {
+                                    workflow,
+                                    step,
+                                    message: format!("input #{n}: {message}"),
+                                    source,
+                                },
+                                other => other,
+                            }
+                        } else {
+                            e
+                        });
+                        break;
+                    }
+                }
+                on_progress(n + 1, total);
+            }
+            for instance in instances.iter().rev() {
+                let _ = instance.close();
+            }
+            outcome.map(|()| out)
+        })();
+        self.inner.audit.push(
+            "run_workflow",
+            ModuleKind::Module,
+            &workflow.name,
+            None,
+            if result.is_ok() {
+                Outcome::Ok
+            } else {
+                Outcome::Error
+            },
+            result.as_ref().err().map(ToString::to_string),
+        );
+        result
+    }
+
+    /// A workflow chaining `modules`, each step taking the previous output.
+    pub fn pipeline<I, S>(&self, modules: I) -> Workflow
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Workflow::pipeline("pipeline", modules)
     }
 
     // ----- orchestration and marketplace -----------------------------------
@@ -934,13 +1083,10 @@ impl ModuleRegistry {
         orchestration: &WorkflowOrchestration,
         input: impl Into<Value>,
     ) -> Result<Value> {
-        if !self.workflow_orchestration_enabled() {
-            return Err(Error::FeatureDisabled {
-                feature: "workflow orchestration",
-                hint: "ModuleRegistry::with_workflow_orchestration(true)",
-            });
-        }
-        orchestration.run(self, input.into())
+        self.orchestration_allowed()?;
+        Ok(self
+            .run_workflow(&orchestration.to_workflow(), input)?
+            .output)
     }
 
     /// The marketplace catalogue: every plugin whose metadata has

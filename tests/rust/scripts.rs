@@ -600,7 +600,15 @@ fn benchmark_workloads_give_the_same_results_as_a_bare_engine() {
     bare.set_max_call_levels(64); // debug builds default to 8
     for (name, value) in expected {
         let source = std::fs::read_to_string(dir.join(format!("{name}.rhai"))).unwrap();
-        assert_eq!(registry.run_script(&source, ()).unwrap(), value, "{name} through the registry");
-        assert_eq!(module_registry::script::from_dynamic(bare.eval(&source).unwrap()), value, "{name} on a bare engine");
+        assert_eq!(
+            registry.run_script(&source, ()).unwrap(),
+            value,
+            "{name} through the registry"
+        );
+        assert_eq!(
+            module_registry::script::from_dynamic(bare.eval(&source).unwrap()),
+            value,
+            "{name} on a bare engine"
+        );
     }
 }

@@ -1,0 +1,514 @@
+//! Workflows: DAGs of steps, each running a module, built in Rust, Python or
+//! Rhai, or loaded from a TOML/JSON file, run in dependency order with
+//! independent branches in parallel.
+//!
+//! ```
+//! use module_registry::{ModuleRegistry, Value, Workflow, WorkflowStep};
+//!
+//! let registry = ModuleRegistry::with_native_modules();
+//! let wf = Workflow::new("pack")
+//!     .step(WorkflowStep::module("zip", "gzip-compress"))
+//!     .step(WorkflowStep::module("unzip", "gzip-decompress"))
+//!     .step(WorkflowStep::module("text", "text-decode"));
+//! let result = registry.run_workflow(&wf, b"hello")?;
+//! assert_eq!(result.output, Value::from("hello"));
+//! assert_eq!(result.steps.len(), 3);
+//! # Ok::<(), module_registry::Error>(())
+//! ```
+//!
+//! The file form (TOML; JSON has the same keys):
+//!
+//! ```toml
+//! name = "report"
+//! output = "digest"          # optional: default is the last step
+//!
+//! [[steps]]
+//! id = "stats"
+//! capabilities = ["text-statistics"]   # or module = "text-stats"
+//!
+//! [[steps]]
+//! id = "digest"
+//! module = "sha256"
+//! after = []                 # [] = the workflow input; omitted = the previous step
+//! retries = 2
+//! timeout_ms = 500
+//! on_error = "fallback"      # "fail" (default), "skip", "fallback"
+//! fallback = "identity"
+//! config = { output = "hex" }
+//! ```
+
+mod graph;
+mod run;
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+pub(crate) use run::{execute, instantiate, plan};
+pub use run::{worker_threads, StepReport, StepStatus, WorkflowResult};
+
+use crate::error::{Error, Result};
+use crate::value::Value;
+
+/// What happens when a step fails after its retries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnError {
+    /// The workflow fails (default).
+    #[default]
+    Fail,
+    /// The step's output becomes its input, and the run goes on.
+    Skip,
+    /// The `fallback` module runs on the same input instead.
+    Fallback,
+}
+
+impl OnError {
+    /// `"fail"`, `"skip"` or `"fallback"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OnError::Fail => "fail",
+            OnError::Skip => "skip",
+            OnError::Fallback => "fallback",
+        }
+    }
+}
+
+impl std::str::FromStr for OnError {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "fail" => Ok(OnError::Fail),
+            "skip" => Ok(OnError::Skip),
+            "fallback" => Ok(OnError::Fallback),
+            other => Err(format!(
+                "on_error must be \"fail\", \"skip\" or \"fallback\", not {other:?}"
+            )),
+        }
+    }
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+fn is_fail(e: &OnError) -> bool {
+    *e == OnError::Fail
+}
+
+/// One step of a workflow.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkflowStep {
+    /// Unique within the workflow (`[a-z0-9][a-z0-9._-]*`, like module names).
+    pub id: String,
+    /// The module to run, by name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub module: Option<String>,
+    /// Instead of `module`: the highest-version module having all of these.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capabilities: Option<Vec<String>>,
+    /// A version requirement on the module (`"^1"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// Upstream step ids. `None`: the previous step (the workflow input for
+    /// the first step); empty: the workflow input; one id: its output; two or
+    /// more: a map from id to output.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<Vec<String>>,
+    /// Passed to the instance's `init`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config: Option<Value>,
+    /// Extra attempts after a failure (`retries = 2`: up to 3 attempts).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub retries: u32,
+    /// Deadline per attempt, in milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u64>,
+    /// What a failure does.
+    #[serde(default, skip_serializing_if = "is_fail")]
+    pub on_error: OnError,
+    /// The module to run when `on_error` is `fallback`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fallback: Option<String>,
+}
+
+impl WorkflowStep {
+    /// A step running module `module`.
+    pub fn module(id: impl Into<String>, module: impl Into<String>) -> Self {
+        WorkflowStep {
+            id: id.into(),
+            module: Some(module.into()),
+            ..Default::default()
+        }
+    }
+
+    /// A step running the highest-version module having every capability.
+    pub fn capabilities<I, S>(id: impl Into<String>, capabilities: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        WorkflowStep {
+            id: id.into(),
+            capabilities: Some(capabilities.into_iter().map(Into::into).collect()),
+            ..Default::default()
+        }
+    }
+
+    /// Require a module version.
+    pub fn version(mut self, requirement: impl Into<String>) -> Self {
+        self.version = Some(requirement.into());
+        self
+    }
+
+    /// Take input from these steps (empty: the workflow input).
+    pub fn after<I, S>(mut self, ids: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.after = Some(ids.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Per-instance config.
+    pub fn config(mut self, config: impl Into<Value>) -> Self {
+        self.config = Some(config.into());
+        self
+    }
+
+    /// Retries after a failure.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.retries = retries;
+        self
+    }
+
+    /// Deadline per attempt.
+    pub fn timeout_ms(mut self, ms: u64) -> Self {
+        self.timeout_ms = Some(ms);
+        self
+    }
+
+    /// On failure, pass the input through.
+    pub fn skip_on_error(mut self) -> Self {
+        self.on_error = OnError::Skip;
+        self
+    }
+
+    /// On failure, run `module` instead.
+    pub fn fallback(mut self, module: impl Into<String>) -> Self {
+        self.on_error = OnError::Fallback;
+        self.fallback = Some(module.into());
+        self
+    }
+
+    /// What the step runs, for display: the module or `[caps]`.
+    pub fn target(&self) -> String {
+        match (&self.module, &self.capabilities) {
+            (Some(m), _) => m.clone(),
+            (None, Some(c)) => format!("[{}]", c.join(", ")),
+            (None, None) => "?".to_string(),
+        }
+    }
+}
+
+/// A named DAG of steps. Build it with [`Workflow::new`] and
+/// [`step`](Workflow::step), or load it with [`Workflow::load`]; run it with
+/// [`ModuleRegistry::run_workflow`](crate::ModuleRegistry::run_workflow).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Workflow {
+    /// The workflow's name.
+    pub name: String,
+    /// The step whose output is the result (default: the last step).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<String>,
+    /// The steps, in definition order.
+    #[serde(default)]
+    pub steps: Vec<WorkflowStep>,
+}
+
+fn invalid(workflow: &str, step: Option<&str>, message: impl Into<String>) -> Error {
+    Error::Workflow {
+        workflow: workflow.to_string(),
+        step: step.map(str::to_string),
+        message: message.into(),
+        source: None,
+    }
+}
+
+impl Workflow {
+    /// An empty workflow.
+    pub fn new(name: impl Into<String>) -> Self {
+        Workflow {
+            name: name.into(),
+            output: None,
+            steps: Vec::new(),
+        }
+    }
+
+    /// Append a step.
+    pub fn step(mut self, step: WorkflowStep) -> Self {
+        self.steps.push(step);
+        self
+    }
+
+    /// Append a step in place.
+    pub fn add_step(&mut self, step: WorkflowStep) -> &mut Self {
+        self.steps.push(step);
+        self
+    }
+
+    /// Choose the step whose output is the result.
+    pub fn with_output(mut self, step: impl Into<String>) -> Self {
+        self.output = Some(step.into());
+        self
+    }
+
+    /// A chain of modules, each taking the previous one's output.
+    pub fn pipeline<I, S>(name: impl Into<String>, modules: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let mut wf = Workflow::new(name);
+        let mut used: Vec<String> = Vec::new();
+        for module in modules {
+            let module = module.into();
+            // Ids are the module names, numbered when a module repeats.
+            let mut id = module.clone();
+            let mut n = 1;
+            while used.contains(&id) {
+                n += 1;
+                id = format!("{module}-{n}");
+            }
+            used.push(id.clone());
+            wf.steps.push(WorkflowStep::module(id, module));
+        }
+        wf
+    }
+
+    /// Parse the TOML form.
+    pub fn from_toml(text: &str) -> Result<Self> {
+        toml::from_str(text).map_err(|e| Error::Serialization {
+            message: format!("invalid workflow TOML: {e}"),
+        })
+    }
+
+    /// Parse the JSON form.
+    pub fn from_json(text: &str) -> Result<Self> {
+        serde_json::from_str(text).map_err(|e| Error::Serialization {
+            message: format!("invalid workflow JSON: {e}"),
+        })
+    }
+
+    /// The TOML form.
+    pub fn to_toml(&self) -> Result<String> {
+        toml::to_string_pretty(self).map_err(|e| Error::Serialization {
+            message: format!("cannot write workflow {:?} as TOML: {e}", self.name),
+        })
+    }
+
+    /// The JSON form (pretty-printed).
+    pub fn to_json(&self) -> Result<String> {
+        serde_json::to_string_pretty(self).map_err(|e| Error::Serialization {
+            message: format!("cannot write workflow {:?} as JSON: {e}", self.name),
+        })
+    }
+
+    /// Load a workflow file: JSON when the name ends in `.json`, TOML otherwise.
+    pub fn load(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        let parsed = if path.extension().is_some_and(|e| e == "json") {
+            Self::from_json(&text)
+        } else {
+            Self::from_toml(&text)
+        };
+        parsed.map_err(|e| match e {
+            Error::Serialization { message } => Error::Serialization {
+                message: format!("{}: {message}", path.display()),
+            },
+            other => other,
+        })
+    }
+
+    /// Save to a file, as JSON when the name ends in `.json`, TOML otherwise.
+    pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
+        let path = path.as_ref();
+        let text = if path.extension().is_some_and(|e| e == "json") {
+            self.to_json()?
+        } else {
+            self.to_toml()?
+        };
+        std::fs::write(path, text).map_err(|source| Error::Io {
+            path: path.display().to_string(),
+            source,
+        })
+    }
+
+    /// The input of each step (indices into `steps`), after checking the
+    /// shape: ids, targets, references, policies and the absence of cycles.
+    /// Returns the steps in an order where each comes after its inputs.
+    pub(crate) fn structure(&self) -> Result<Structure> {
+        let name = &self.name;
+        if self.steps.is_empty() {
+            return Err(invalid(name, None, "a workflow needs at least one step"));
+        }
+        let mut index = std::collections::HashMap::new();
+        for (i, step) in self.steps.iter().enumerate() {
+            crate::config::validate_name("step id", &step.id)
+                .map_err(|e| invalid(name, Some(&step.id), e.to_string()))?;
+            if index.insert(step.id.as_str(), i).is_some() {
+                return Err(invalid(name, Some(&step.id), "the step id is used twice"));
+            }
+            match (&step.module, &step.capabilities) {
+                (Some(_), Some(_)) => {
+                    return Err(invalid(
+                        name,
+                        Some(&step.id),
+                        "give either module or capabilities, not both",
+                    ))
+                }
+                (None, None) => {
+                    return Err(invalid(
+                        name,
+                        Some(&step.id),
+                        "give a module or capabilities",
+                    ))
+                }
+                (None, Some(c)) if c.is_empty() => {
+                    return Err(invalid(
+                        name,
+                        Some(&step.id),
+                        "capabilities must not be empty",
+                    ))
+                }
+                _ => {}
+            }
+            match (step.on_error, &step.fallback) {
+                (OnError::Fallback, None) => {
+                    return Err(invalid(
+                        name,
+                        Some(&step.id),
+                        "on_error = \"fallback\" needs a fallback module",
+                    ))
+                }
+                (OnError::Fail | OnError::Skip, Some(_)) => {
+                    return Err(invalid(
+                        name,
+                        Some(&step.id),
+                        "fallback is set but on_error is not \"fallback\"",
+                    ))
+                }
+                _ => {}
+            }
+        }
+        let mut inputs = Vec::with_capacity(self.steps.len());
+        for (i, step) in self.steps.iter().enumerate() {
+            let input = match &step.after {
+                None if i == 0 => StepInput::Workflow,
+                None => StepInput::One(i - 1),
+                Some(ids) if ids.is_empty() => StepInput::Workflow,
+                Some(ids) => {
+                    let mut refs = Vec::with_capacity(ids.len());
+                    for id in ids {
+                        let Some(&j) = index.get(id.as_str()) else {
+                            return Err(invalid(
+                                name,
+                                Some(&step.id),
+                                format!("after names an unknown step {id:?}"),
+                            ));
+                        };
+                        if refs.iter().any(|(other, _)| other == id) {
+                            return Err(invalid(
+                                name,
+                                Some(&step.id),
+                                format!("after names {id:?} twice"),
+                            ));
+                        }
+                        refs.push((id.clone(), j));
+                    }
+                    if refs.len() == 1 {
+                        StepInput::One(refs[0].1)
+                    } else {
+                        StepInput::Map(refs)
+                    }
+                }
+            };
+            inputs.push(input);
+        }
+        let output = match &self.output {
+            None => self.steps.len() - 1,
+            Some(id) => *index.get(id.as_str()).ok_or_else(|| {
+                invalid(name, None, format!("output names an unknown step {id:?}"))
+            })?,
+        };
+        // Kahn's algorithm: an order, or the steps left on a cycle.
+        let n = self.steps.len();
+        let mut pending: Vec<usize> = inputs.iter().map(|inp| inp.upstream().len()).collect();
+        let mut dependents = vec![Vec::new(); n];
+        for (i, inp) in inputs.iter().enumerate() {
+            for u in inp.upstream() {
+                dependents[u].push(i);
+            }
+        }
+        let mut ready: Vec<usize> = (0..n).filter(|&i| pending[i] == 0).rev().collect();
+        let mut visited = 0;
+        while let Some(i) = ready.pop() {
+            visited += 1;
+            for &d in dependents[i].iter().rev() {
+                pending[d] -= 1;
+                if pending[d] == 0 {
+                    ready.push(d);
+                }
+            }
+        }
+        if visited < n {
+            let cycle: Vec<&str> = (0..n)
+                .filter(|&i| pending[i] > 0)
+                .map(|i| self.steps[i].id.as_str())
+                .collect();
+            return Err(invalid(
+                name,
+                Some(cycle[0]),
+                format!("the steps form a cycle: {}", cycle.join(", ")),
+            ));
+        }
+        Ok(Structure {
+            inputs,
+            dependents,
+            output,
+        })
+    }
+}
+
+/// Where a step's input comes from.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum StepInput {
+    Workflow,
+    One(usize),
+    Map(Vec<(String, usize)>),
+}
+
+impl StepInput {
+    pub(crate) fn upstream(&self) -> Vec<usize> {
+        match self {
+            StepInput::Workflow => Vec::new(),
+            StepInput::One(i) => vec![*i],
+            StepInput::Map(refs) => refs.iter().map(|(_, i)| *i).collect(),
+        }
+    }
+}
+
+/// A checked workflow shape.
+#[derive(Debug, Clone)]
+pub(crate) struct Structure {
+    pub inputs: Vec<StepInput>,
+    pub dependents: Vec<Vec<usize>>,
+    pub output: usize,
+}

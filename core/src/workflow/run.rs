@@ -1,0 +1,536 @@
+//! Planning and running workflows.
+//!
+//! A run checks everything first (shape, modules, capability queries), builds
+//! one instance per step, then executes: a step whose inputs are ready runs
+//! on the calling thread when it is the only one ready (a chain pays no
+//! thread hand-off), and on a shared pool of at least four threads when
+//! several are ready at once. A step with a timeout runs each attempt on its
+//! own thread, so the run stops waiting at the deadline even if the module
+//! never returns (its late result is discarded).
+
+use std::collections::VecDeque;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant, SystemTime};
+
+use crossbeam_channel::{Receiver, Sender};
+use serde::{Deserialize, Serialize};
+
+use super::{OnError, StepInput, Structure, Workflow};
+use crate::config::ModuleKind;
+use crate::error::{Error, Result};
+use crate::module::ModuleInstance;
+use crate::query::CapabilityQuery;
+use crate::registry::{ModuleInfo, ModuleRegistry};
+use crate::value::{Value, ValueMap};
+
+/// How a step ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StepStatus {
+    /// The module succeeded.
+    Ok,
+    /// The module failed and `on_error = "skip"` passed the input through.
+    Skipped,
+    /// The module failed and the fallback module succeeded.
+    Fallback,
+    /// The step failed (and so did the run).
+    Failed,
+}
+
+impl StepStatus {
+    /// `"ok"`, `"skipped"`, `"fallback"` or `"failed"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepStatus::Ok => "ok",
+            StepStatus::Skipped => "skipped",
+            StepStatus::Fallback => "fallback",
+            StepStatus::Failed => "failed",
+        }
+    }
+}
+
+/// What happened in one step of a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepReport {
+    /// The step's id.
+    pub id: String,
+    /// The module that produced the output (the fallback, if it ran).
+    pub module: String,
+    /// That module's version.
+    pub version: String,
+    /// How it ended.
+    pub status: StepStatus,
+    /// Attempts of the step's own module (retries included).
+    pub attempts: u32,
+    /// When the step started, from the start of the run.
+    pub start: Duration,
+    /// How long it took, fallback included.
+    pub duration: Duration,
+    /// The last error, if any attempt failed.
+    pub error: Option<String>,
+}
+
+/// The output of a run and a report per step (in definition order).
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorkflowResult {
+    /// The output step's output.
+    pub output: Value,
+    /// One report per step.
+    pub steps: Vec<StepReport>,
+    /// When the run started.
+    pub started_at: SystemTime,
+    /// How long the whole run took.
+    pub duration: Duration,
+}
+
+impl WorkflowResult {
+    /// The report of step `id`.
+    pub fn step(&self, id: &str) -> Option<&StepReport> {
+        self.steps.iter().find(|s| s.id == id)
+    }
+}
+
+/// A step with its module chosen.
+#[derive(Clone)]
+pub(crate) struct PlannedStep {
+    pub id: String,
+    pub info: ModuleInfo,
+    pub fallback: Option<ModuleInfo>,
+    pub config: Value,
+    pub retries: u32,
+    pub timeout: Option<Duration>,
+    pub on_error: OnError,
+}
+
+/// A workflow checked against a registry, ready to run.
+#[derive(Clone)]
+pub(crate) struct Plan {
+    pub name: String,
+    pub steps: Vec<PlannedStep>,
+    pub structure: Structure,
+}
+
+fn step_error(plan_name: &str, step: &str, message: String, source: Option<Error>) -> Error {
+    Error::Workflow {
+        workflow: plan_name.to_string(),
+        step: Some(step.to_string()),
+        message,
+        source: source.map(Box::new),
+    }
+}
+
+/// Checks `workflow` against `registry` and picks every module.
+pub(crate) fn plan(registry: &ModuleRegistry, workflow: &Workflow) -> Result<Plan> {
+    let structure = workflow.structure()?;
+    let name = &workflow.name;
+    let mut steps = Vec::with_capacity(workflow.steps.len());
+    for step in &workflow.steps {
+        let fail =
+            |message: String, source: Option<Error>| step_error(name, &step.id, message, source);
+        let info = if let Some(module) = &step.module {
+            registry
+                .find(ModuleKind::Module, module, step.version.as_deref())
+                .map_err(|e| fail(format!("cannot use module {module:?}: {e}"), Some(e)))?
+        } else {
+            let caps = step.capabilities.clone().unwrap_or_default();
+            let mut query = CapabilityQuery::new()
+                .with_required_capabilities(caps.clone())
+                .with_kind(ModuleKind::Module);
+            if let Some(v) = &step.version {
+                query = query.with_version_req(v.clone());
+            }
+            let found = registry
+                .discover(&query)
+                .map_err(|e| fail(format!("bad capability query: {e}"), Some(e)))?;
+            // The highest version wins; among equals, the first name.
+            let best = found
+                .into_iter()
+                .filter(|i| i.has_implementation())
+                .reduce(|best, i| {
+                    if i.version() > best.version() {
+                        i
+                    } else {
+                        best
+                    }
+                });
+            best.ok_or_else(|| {
+                fail(
+                    format!(
+                        "no module with an implementation has all of the capabilities {caps:?}"
+                    ),
+                    None,
+                )
+            })?
+        };
+        if !info.has_implementation() {
+            return Err(fail(
+                format!("module {} is a declaration without an implementation", info),
+                None,
+            ));
+        }
+        let fallback = match (&step.on_error, &step.fallback) {
+            (OnError::Fallback, Some(module)) => Some(
+                registry
+                    .find(ModuleKind::Module, module, None)
+                    .map_err(|e| {
+                        fail(
+                            format!("cannot use fallback module {module:?}: {e}"),
+                            Some(e),
+                        )
+                    })?,
+            ),
+            _ => None,
+        };
+        steps.push(PlannedStep {
+            id: step.id.clone(),
+            info,
+            fallback,
+            config: step.config.clone().unwrap_or(Value::Null),
+            retries: step.retries,
+            timeout: step.timeout_ms.map(Duration::from_millis),
+            on_error: step.on_error,
+        });
+    }
+    Ok(Plan {
+        name: name.clone(),
+        steps,
+        structure,
+    })
+}
+
+/// Builds one instance per step; closes what was built if one fails.
+pub(crate) fn instantiate(
+    registry: &ModuleRegistry,
+    plan: &Plan,
+) -> Result<Vec<Arc<ModuleInstance>>> {
+    let mut out = Vec::with_capacity(plan.steps.len());
+    for step in &plan.steps {
+        match registry.instantiate(step.info.clone(), step.config.clone()) {
+            Ok(i) => out.push(Arc::new(i)),
+            Err(e) => {
+                for built in out.iter().rev() {
+                    let _ = ModuleInstance::close(built);
+                }
+                return Err(step_error(
+                    &plan.name,
+                    &step.id,
+                    format!("cannot create {}: {e}", step.info),
+                    Some(e),
+                ));
+            }
+        }
+    }
+    Ok(out)
+}
+
+type Job = Box<dyn FnOnce() + Send + 'static>;
+
+/// The shared worker pool: at least four threads whatever the core count,
+/// since steps often wait on I/O.
+fn pool() -> &'static Sender<Job> {
+    static POOL: OnceLock<Sender<Job>> = OnceLock::new();
+    POOL.get_or_init(|| {
+        let (tx, rx): (Sender<Job>, Receiver<Job>) = crossbeam_channel::unbounded();
+        let threads = std::thread::available_parallelism()
+            .map_or(4, |n| n.get())
+            .max(4);
+        for i in 0..threads {
+            let rx = rx.clone();
+            std::thread::Builder::new()
+                .name(format!("module-registry-worker-{i}"))
+                .spawn(move || {
+                    for job in rx {
+                        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+                    }
+                })
+                .expect("spawn a workflow worker thread");
+        }
+        tx
+    })
+}
+
+/// How many worker threads run parallel branches.
+pub fn worker_threads() -> usize {
+    std::thread::available_parallelism()
+        .map_or(4, |n| n.get())
+        .max(4)
+}
+
+fn timed_out(ms: u128) -> Error {
+    Error::InvalidInput {
+        message: format!("timed out after {ms} ms (the call was abandoned)"),
+    }
+}
+
+/// One call of `instance`, abandoned at `timeout` if it has not returned.
+fn call(
+    instance: &Arc<ModuleInstance>,
+    input: Value,
+    timeout: Option<Duration>,
+    id: &str,
+) -> Result<Value> {
+    let Some(timeout) = timeout else {
+        return instance.process_value(input);
+    };
+    let (tx, rx) = crossbeam_channel::bounded(1);
+    let inst = instance.clone();
+    std::thread::Builder::new()
+        .name(format!("module-registry-step-{id}"))
+        .spawn(move || {
+            let _ = tx.send(inst.process_value(input));
+        })
+        .map_err(|e| Error::invalid_input(format!("cannot start a thread for step {id}: {e}")))?;
+    match rx.recv_timeout(timeout) {
+        Ok(result) => result,
+        Err(_) => Err(timed_out(timeout.as_millis())),
+    }
+}
+
+struct Outcome {
+    result: Result<Value>,
+    report: StepReport,
+}
+
+/// Runs one step: attempts, then the error policy.
+fn run_step(
+    registry: &ModuleRegistry,
+    step: &PlannedStep,
+    instance: &Arc<ModuleInstance>,
+    input: Value,
+    run_start: Instant,
+) -> Outcome {
+    let start = Instant::now();
+    let keep_input = step.retries > 0 || step.on_error != OnError::Fail;
+    let mut attempts = 0;
+    let mut last_error = None;
+    let mut input = Some(input);
+    while attempts <= step.retries {
+        attempts += 1;
+        let arg = if keep_input {
+            input.clone().unwrap_or_default()
+        } else {
+            input.take().unwrap_or_default()
+        };
+        match call(instance, arg, step.timeout, &step.id) {
+            Ok(v) => {
+                return Outcome {
+                    result: Ok(v),
+                    report: StepReport {
+                        id: step.id.clone(),
+                        module: step.info.name().to_string(),
+                        version: step.info.version().to_string(),
+                        status: StepStatus::Ok,
+                        attempts,
+                        start: start - run_start,
+                        duration: start.elapsed(),
+                        error: last_error.as_ref().map(ToString::to_string),
+                    },
+                }
+            }
+            Err(e) => last_error = Some(e),
+        }
+    }
+    let error = last_error.expect("at least one attempt failed");
+    let mut report = StepReport {
+        id: step.id.clone(),
+        module: step.info.name().to_string(),
+        version: step.info.version().to_string(),
+        status: StepStatus::Failed,
+        attempts,
+        start: start - run_start,
+        duration: Duration::ZERO,
+        error: Some(error.to_string()),
+    };
+    let result = match (step.on_error, &step.fallback) {
+        (OnError::Skip, _) => {
+            report.status = StepStatus::Skipped;
+            Ok(input.unwrap_or_default())
+        }
+        (OnError::Fallback, Some(fallback)) => {
+            let outcome = registry
+                .instantiate(fallback.clone(), Value::Null)
+                .map(Arc::new)
+                .and_then(|f| call(&f, input.unwrap_or_default(), step.timeout, &step.id));
+            match outcome {
+                Ok(v) => {
+                    report.status = StepStatus::Fallback;
+                    report.module = fallback.name().to_string();
+                    report.version = fallback.version().to_string();
+                    Ok(v)
+                }
+                Err(fallback_error) => {
+                    report.error = Some(format!(
+                        "{error}; fallback {} failed too: {fallback_error}",
+                        fallback.name()
+                    ));
+                    Err(fallback_error)
+                }
+            }
+        }
+        _ => Err(error),
+    };
+    report.duration = start.elapsed();
+    Outcome { result, report }
+}
+
+/// Executes a plan with already-built instances.
+pub(crate) fn execute(
+    registry: &ModuleRegistry,
+    plan: &Arc<Plan>,
+    instances: &Arc<Vec<Arc<ModuleInstance>>>,
+    input: Value,
+) -> Result<WorkflowResult> {
+    let started_at = SystemTime::now();
+    let run_start = Instant::now();
+    let s = &plan.structure;
+    let n = plan.steps.len();
+    let mut outputs: Vec<Option<Value>> = vec![None; n];
+    // How many more times each output will be read; the last reader takes it.
+    let mut readers: Vec<usize> = s.dependents.iter().map(Vec::len).collect();
+    readers[s.output] += 1;
+    let mut pending: Vec<usize> = s.inputs.iter().map(|i| i.upstream().len()).collect();
+    let mut reports: Vec<Option<StepReport>> = vec![None; n];
+    let mut ready: VecDeque<usize> = (0..n).filter(|&i| pending[i] == 0).collect();
+    let mut workflow_input = Some(input);
+    let mut workflow_input_readers = s
+        .inputs
+        .iter()
+        .filter(|i| **i == StepInput::Workflow)
+        .count();
+    let (tx, rx) = crossbeam_channel::unbounded::<(usize, Outcome)>();
+    let mut in_flight = 0usize;
+
+    let mut take = |u: usize, outputs: &mut Vec<Option<Value>>| -> Value {
+        readers[u] -= 1;
+        if readers[u] == 0 {
+            outputs[u].take().unwrap_or_default()
+        } else {
+            outputs[u].clone().unwrap_or_default()
+        }
+    };
+
+    loop {
+        while let Some(i) = ready.pop_front() {
+            let step_input = match &s.inputs[i] {
+                StepInput::Workflow => {
+                    workflow_input_readers -= 1;
+                    if workflow_input_readers == 0 {
+                        workflow_input.take().unwrap_or_default()
+                    } else {
+                        workflow_input.clone().unwrap_or_default()
+                    }
+                }
+                StepInput::One(u) => take(*u, &mut outputs),
+                StepInput::Map(refs) => {
+                    let mut map = ValueMap::with_capacity(refs.len());
+                    for (id, u) in refs {
+                        map.insert(id.clone(), take(*u, &mut outputs));
+                    }
+                    Value::Map(map)
+                }
+            };
+            if ready.is_empty() && in_flight == 0 {
+                // The only runnable step: run it here, no hand-off.
+                let outcome = run_step(
+                    registry,
+                    &plan.steps[i],
+                    &instances[i],
+                    step_input,
+                    run_start,
+                );
+                settle(
+                    plan,
+                    i,
+                    outcome,
+                    &mut outputs,
+                    &mut reports,
+                    &mut pending,
+                    &mut ready,
+                )?;
+            } else {
+                let (plan, instances, registry, tx) = (
+                    plan.clone(),
+                    instances.clone(),
+                    registry.clone(),
+                    tx.clone(),
+                );
+                in_flight += 1;
+                let job: Job = Box::new(move || {
+                    let outcome = run_step(
+                        &registry,
+                        &plan.steps[i],
+                        &instances[i],
+                        step_input,
+                        run_start,
+                    );
+                    let _ = tx.send((i, outcome));
+                });
+                pool()
+                    .send(job)
+                    .map_err(|_| Error::invalid_input("the workflow worker pool is gone"))?;
+            }
+        }
+        if in_flight == 0 {
+            break;
+        }
+        let (i, outcome) = rx
+            .recv()
+            .map_err(|_| Error::invalid_input("a workflow worker stopped"))?;
+        in_flight -= 1;
+        settle(
+            plan,
+            i,
+            outcome,
+            &mut outputs,
+            &mut reports,
+            &mut pending,
+            &mut ready,
+        )?;
+    }
+    let output = outputs[s.output].take().unwrap_or_default();
+    Ok(WorkflowResult {
+        output,
+        steps: reports
+            .into_iter()
+            .map(|r| r.expect("every step ran"))
+            .collect(),
+        started_at,
+        duration: run_start.elapsed(),
+    })
+}
+
+/// Records a finished step and releases the steps waiting on it.
+fn settle(
+    plan: &Plan,
+    i: usize,
+    outcome: Outcome,
+    outputs: &mut [Option<Value>],
+    reports: &mut [Option<StepReport>],
+    pending: &mut [usize],
+    ready: &mut VecDeque<usize>,
+) -> Result<()> {
+    let attempts = outcome.report.attempts;
+    reports[i] = Some(outcome.report);
+    match outcome.result {
+        Ok(v) => {
+            outputs[i] = Some(v);
+            for &d in &plan.structure.dependents[i] {
+                pending[d] -= 1;
+                if pending[d] == 0 {
+                    ready.push_back(d);
+                }
+            }
+            Ok(())
+        }
+        Err(e) => Err(step_error(
+            &plan.name,
+            &plan.steps[i].id,
+            format!(
+                "{} failed after {attempts} attempt{}: {e}",
+                plan.steps[i].info,
+                if attempts == 1 { "" } else { "s" }
+            ),
+            Some(e),
+        )),
+    }
+}
