@@ -10,3 +10,4 @@ mod native;
 mod registration;
 mod scripts;
 mod settings;
+mod workflows;

@@ -1,0 +1,620 @@
+//! Workflows: definition, checks, execution, policies, files and pictures.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use module_registry::{
+    Error, ModuleConfig, ModuleRegistry, StepStatus, Value, Workflow, WorkflowStep,
+};
+
+fn registry() -> ModuleRegistry {
+    let r = ModuleRegistry::with_native_modules();
+    let add = |name: &str, n: i64| {
+        ModuleConfig::new()
+            .with_name(name)
+            .add_capability("math")
+            .with_handler(move |v| Ok(Value::Int(v.as_int().unwrap_or(0) + n)))
+    };
+    r.register(add("add-one", 1)).unwrap();
+    r.register(add("add-ten", 10).with_version("2.0.0"))
+        .unwrap();
+    r.register(ModuleConfig::new().with_name("sum").with_handler(|v| {
+        Ok(Value::Int(
+            v.as_map()
+                .map_or(0, |m| m.values().filter_map(Value::as_int).sum()),
+        ))
+    }))
+    .unwrap();
+    r.register(
+        ModuleConfig::new()
+            .with_name("boom")
+            .with_handler(|_| Err(Error::invalid_input("always fails"))),
+    )
+    .unwrap();
+    r
+}
+
+#[test]
+fn a_chain_runs_in_order_and_reports_each_step() {
+    let r = registry();
+    let wf = Workflow::new("chain")
+        .step(WorkflowStep::module("a", "add-one"))
+        .step(WorkflowStep::module("b", "add-ten"))
+        .step(WorkflowStep::module("c", "add-one"));
+    let result = r.run_workflow(&wf, 0i64).unwrap();
+    assert_eq!(result.output, Value::Int(12));
+    let ids: Vec<&str> = result.steps.iter().map(|s| s.id.as_str()).collect();
+    assert_eq!(ids, ["a", "b", "c"]);
+    let b = result.step("b").unwrap();
+    assert_eq!(
+        (b.module.as_str(), b.version.as_str(), b.status, b.attempts),
+        ("add-ten", "2.0.0", StepStatus::Ok, 1)
+    );
+    assert!(result.steps[2].start >= result.steps[0].start);
+    assert!(result.duration >= result.steps.iter().map(|s| s.duration).max().unwrap());
+}
+
+#[test]
+fn inputs_fan_out_and_fan_in() {
+    let r = registry();
+    let wf = Workflow::new("diamond")
+        .step(WorkflowStep::module("one", "add-one"))
+        .step(WorkflowStep::module("ten", "add-ten").after(Vec::<String>::new()))
+        .step(WorkflowStep::module("both", "sum").after(["one", "ten"]))
+        .step(WorkflowStep::module("again", "add-one").after(["one"]));
+    let result = r
+        .run_workflow(&wf.clone().with_output("both"), 5i64)
+        .unwrap();
+    assert_eq!(result.output, Value::Int(6 + 15));
+    // The default output is the last step.
+    assert_eq!(r.run_workflow(&wf, 5i64).unwrap().output, Value::Int(7));
+}
+
+#[test]
+fn capability_steps_pick_the_highest_version() {
+    let r = registry();
+    let wf = Workflow::new("caps").step(WorkflowStep::capabilities("m", ["math"]));
+    let result = r.run_workflow(&wf, 1i64).unwrap();
+    assert_eq!(result.steps[0].module, "add-ten");
+    assert_eq!(result.output, Value::Int(11));
+    let pinned =
+        Workflow::new("caps").step(WorkflowStep::capabilities("m", ["math"]).version("^0.1"));
+    assert_eq!(
+        r.run_workflow(&pinned, 1i64).unwrap().steps[0].module,
+        "add-one"
+    );
+}
+
+#[test]
+fn independent_branches_run_in_parallel() {
+    // Each branch waits until the other has started: sequential execution would time out.
+    let r = ModuleRegistry::new();
+    let (tx_a, rx_a) = crossbeam_channel::bounded::<()>(1);
+    let (tx_b, rx_b) = crossbeam_channel::bounded::<()>(1);
+    let meet = |tx: crossbeam_channel::Sender<()>, rx: crossbeam_channel::Receiver<()>| {
+        move |v: Value| {
+            tx.send(()).unwrap();
+            rx.recv_timeout(Duration::from_secs(10))
+                .map_err(|_| Error::invalid_input("the other branch never started"))?;
+            Ok(v)
+        }
+    };
+    r.register(
+        ModuleConfig::new()
+            .with_name("left")
+            .with_handler(meet(tx_a, rx_b)),
+    )
+    .unwrap();
+    r.register(
+        ModuleConfig::new()
+            .with_name("right")
+            .with_handler(meet(tx_b, rx_a)),
+    )
+    .unwrap();
+    r.register(ModuleConfig::new().with_name("join").with_handler(Ok))
+        .unwrap();
+    let wf = Workflow::new("parallel")
+        .step(WorkflowStep::module("l", "left").after(Vec::<String>::new()))
+        .step(WorkflowStep::module("r", "right").after(Vec::<String>::new()))
+        .step(WorkflowStep::module("j", "join").after(["l", "r"]));
+    let result = r.run_workflow(&wf, 1i64).unwrap();
+    assert_eq!(
+        result.output,
+        [("l", 1i64), ("r", 1i64)].into_iter().collect::<Value>()
+    );
+    assert!(module_registry::workflow::worker_threads() >= 4);
+}
+
+#[test]
+fn retries_allow_n_plus_one_attempts() {
+    let r = ModuleRegistry::new();
+    let calls = Arc::new(AtomicU32::new(0));
+    let c = calls.clone();
+    r.register(
+        ModuleConfig::new()
+            .with_name("flaky")
+            .with_handler(move |v| {
+                if c.fetch_add(1, Ordering::SeqCst) < 2 {
+                    Err(Error::invalid_input("not yet"))
+                } else {
+                    Ok(v)
+                }
+            }),
+    )
+    .unwrap();
+    let wf = Workflow::new("retry").step(WorkflowStep::module("f", "flaky").retries(2));
+    let result = r.run_workflow(&wf, "x").unwrap();
+    assert_eq!(result.steps[0].attempts, 3);
+    assert!(result.steps[0]
+        .error
+        .as_deref()
+        .unwrap()
+        .contains("not yet"));
+    calls.store(0, Ordering::SeqCst);
+    let short = Workflow::new("retry").step(WorkflowStep::module("f", "flaky").retries(1));
+    let err = r.run_workflow(&short, "x").unwrap_err();
+    assert!(err.to_string().contains("after 2 attempts"), "{err}");
+}
+
+#[test]
+fn a_timeout_fails_the_step_at_its_deadline() {
+    let r = ModuleRegistry::new();
+    r.register(ModuleConfig::new().with_name("slow").with_handler(|v| {
+        std::thread::sleep(Duration::from_secs(3));
+        Ok(v)
+    }))
+    .unwrap();
+    let wf = Workflow::new("deadline").step(WorkflowStep::module("s", "slow").timeout_ms(100));
+    let start = Instant::now();
+    let err = r.run_workflow(&wf, 1i64).unwrap_err();
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "the run did not wait for the module"
+    );
+    assert!(
+        matches!(&err, Error::Workflow { step: Some(s), .. } if s == "s"),
+        "{err}"
+    );
+    assert!(err.to_string().contains("timed out after 100 ms"), "{err}");
+    // A timed-out step can still be skipped.
+    let skip = Workflow::new("deadline").step(
+        WorkflowStep::module("s", "slow")
+            .timeout_ms(50)
+            .skip_on_error(),
+    );
+    let result = r.run_workflow(&skip, 7i64).unwrap();
+    assert_eq!(result.output, Value::Int(7));
+    assert_eq!(result.steps[0].status, StepStatus::Skipped);
+}
+
+#[test]
+fn error_policies() {
+    let r = registry();
+    // fail: the error names the step and keeps the module's error.
+    let wf = Workflow::new("policies")
+        .step(WorkflowStep::module("first", "add-one"))
+        .step(WorkflowStep::module("bad", "boom"))
+        .step(WorkflowStep::module("last", "add-one"));
+    let err = r.run_workflow(&wf, 1i64).unwrap_err();
+    match &err {
+        Error::Workflow {
+            workflow,
+            step,
+            source,
+            ..
+        } => {
+            assert_eq!(workflow, "policies");
+            assert_eq!(step.as_deref(), Some("bad"));
+            let source = source.as_deref().unwrap();
+            assert!(matches!(source, Error::ModuleFailed { module, .. } if module == "boom"));
+            assert!(matches!(source.root_cause(), Error::InvalidInput { .. }));
+        }
+        other => panic!("{other}"),
+    }
+    // skip: the step's input passes through.
+    let wf = Workflow::new("policies")
+        .step(WorkflowStep::module("first", "add-one"))
+        .step(WorkflowStep::module("bad", "boom").skip_on_error())
+        .step(WorkflowStep::module("last", "add-one"));
+    let result = r.run_workflow(&wf, 1i64).unwrap();
+    assert_eq!(result.output, Value::Int(3));
+    assert_eq!(result.step("bad").unwrap().status, StepStatus::Skipped);
+    assert!(result
+        .step("bad")
+        .unwrap()
+        .error
+        .as_deref()
+        .unwrap()
+        .contains("always fails"));
+    // fallback: another module runs on the same input.
+    let wf = Workflow::new("policies")
+        .step(WorkflowStep::module("first", "add-one"))
+        .step(WorkflowStep::module("bad", "boom").fallback("add-ten"));
+    let result = r.run_workflow(&wf, 1i64).unwrap();
+    assert_eq!(result.output, Value::Int(12));
+    let bad = result.step("bad").unwrap();
+    assert_eq!(
+        (bad.status, bad.module.as_str()),
+        (StepStatus::Fallback, "add-ten")
+    );
+    // A failing fallback fails the step.
+    let wf = Workflow::new("policies").step(WorkflowStep::module("bad", "boom").fallback("boom"));
+    assert!(r.run_workflow(&wf, 1i64).is_err());
+}
+
+#[test]
+fn invalid_workflows_are_rejected_before_any_step_runs() {
+    let r = registry();
+    let ran = Arc::new(AtomicU32::new(0));
+    let c = ran.clone();
+    r.register(
+        ModuleConfig::new()
+            .with_name("counted")
+            .with_handler(move |v| {
+                c.fetch_add(1, Ordering::SeqCst);
+                Ok(v)
+            }),
+    )
+    .unwrap();
+    r.register(ModuleConfig::new().with_name("declared-only"))
+        .unwrap();
+    let first = || WorkflowStep::module("first", "counted");
+    let cases: Vec<(Workflow, &str, Option<&str>)> = vec![
+        (Workflow::new("w"), "at least one step", None),
+        (
+            Workflow::new("w")
+                .step(first())
+                .step(WorkflowStep::module("first", "counted")),
+            "used twice",
+            Some("first"),
+        ),
+        (
+            Workflow::new("w")
+                .step(first())
+                .step(WorkflowStep::module("x", "counted").after(["nope"])),
+            "unknown step \"nope\"",
+            Some("x"),
+        ),
+        (
+            Workflow::new("w")
+                .step(first())
+                .step(WorkflowStep::module("x", "ghost")),
+            "no module named \"ghost\"",
+            Some("x"),
+        ),
+        (
+            Workflow::new("w")
+                .step(first())
+                .step(WorkflowStep::module("x", "counted").version("^9")),
+            "^9",
+            Some("x"),
+        ),
+        (
+            Workflow::new("w")
+                .step(first())
+                .step(WorkflowStep::capabilities("x", ["no-such-cap"])),
+            "no module",
+            Some("x"),
+        ),
+        (
+            Workflow::new("w")
+                .step(first())
+                .step(WorkflowStep::module("x", "declared-only")),
+            "without an implementation",
+            Some("x"),
+        ),
+        (
+            Workflow::new("w")
+                .step(first().after(["second"]))
+                .step(WorkflowStep::module("second", "counted").after(["first"])),
+            "cycle",
+            Some("first"),
+        ),
+        (
+            Workflow::new("w").step(first()).with_output("zzz"),
+            "output names an unknown step",
+            None,
+        ),
+        (
+            Workflow::new("w").step(WorkflowStep {
+                fallback: Some("x".into()),
+                ..first()
+            }),
+            "on_error is not",
+            Some("first"),
+        ),
+        (
+            Workflow::new("w").step(WorkflowStep {
+                on_error: module_registry::OnError::Fallback,
+                ..first()
+            }),
+            "needs a fallback",
+            Some("first"),
+        ),
+        (
+            Workflow::new("w").step(first().fallback("ghost")),
+            "fallback module",
+            Some("first"),
+        ),
+        (
+            Workflow::new("w").step(WorkflowStep {
+                id: "Bad Id".into(),
+                ..first()
+            }),
+            "step id",
+            Some("Bad Id"),
+        ),
+        (
+            Workflow::new("w").step(WorkflowStep {
+                id: "x".into(),
+                ..Default::default()
+            }),
+            "give a module",
+            Some("x"),
+        ),
+    ];
+    for (wf, expected, step) in cases {
+        let err = r.run_workflow(&wf, 1i64).unwrap_err();
+        match &err {
+            Error::Workflow { step: s, .. } => assert_eq!(s.as_deref(), step, "{err}"),
+            other => panic!("expected a workflow error, got {other}"),
+        }
+        assert!(
+            err.to_string().contains(expected),
+            "{expected:?} not in: {err}"
+        );
+        assert!(r.check_workflow(&wf).is_err());
+    }
+    assert_eq!(ran.load(Ordering::SeqCst), 0, "no step ran");
+}
+
+#[test]
+fn files_round_trip_and_match_the_builder() {
+    let toml_text = r#"
+name = "report"
+output = "digest"
+
+[[steps]]
+id = "decode"
+module = "text-decode"
+
+[[steps]]
+id = "digest"
+module = "sha256"
+version = "^1"
+after = ["decode"]
+retries = 1
+timeout_ms = 1000
+config = { output = "hex" }
+
+[[steps]]
+id = "count"
+capabilities = ["math"]
+after = []
+on_error = "fallback"
+fallback = "identity"
+"#;
+    let from_toml = Workflow::from_toml(toml_text).unwrap();
+    let built = Workflow::new("report")
+        .with_output("digest")
+        .step(WorkflowStep::module("decode", "text-decode"))
+        .step(
+            WorkflowStep::module("digest", "sha256")
+                .version("^1")
+                .after(["decode"])
+                .retries(1)
+                .timeout_ms(1000)
+                .config([("output", "hex")].into_iter().collect::<Value>()),
+        )
+        .step(
+            WorkflowStep::capabilities("count", ["math"])
+                .after(Vec::<String>::new())
+                .fallback("identity"),
+        );
+    assert_eq!(from_toml, built);
+    assert_eq!(
+        Workflow::from_json(&built.to_json().unwrap()).unwrap(),
+        built
+    );
+    assert_eq!(
+        Workflow::from_toml(&built.to_toml().unwrap()).unwrap(),
+        built
+    );
+
+    let dir = std::env::temp_dir().join(format!("mr-wf-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for file in ["w.toml", "w.json"] {
+        built.save(dir.join(file)).unwrap();
+        assert_eq!(Workflow::load(dir.join(file)).unwrap(), built);
+    }
+    assert!(std::fs::read_to_string(dir.join("w.json"))
+        .unwrap()
+        .trim_start()
+        .starts_with('{'));
+    std::fs::write(
+        dir.join("bad.toml"),
+        "name = \"x\"\n[[steps]]\nid = \"a\"\nmodule = \"m\"\ncolour = 1\n",
+    )
+    .unwrap();
+    let err = Workflow::load(dir.join("bad.toml")).unwrap_err();
+    assert!(
+        err.to_string().contains("bad.toml") && err.to_string().contains("colour"),
+        "{err}"
+    );
+    assert!(matches!(
+        Workflow::load(dir.join("missing.toml")),
+        Err(Error::Io { .. })
+    ));
+    std::fs::remove_dir_all(&dir).unwrap();
+
+    let r = registry();
+    let result = r.run_workflow(&from_toml, b"abc").unwrap();
+    assert_eq!(
+        result.output,
+        Value::from("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+    );
+}
+
+#[test]
+fn the_rhai_form_equals_the_rust_form_and_runs() {
+    let r = registry();
+    let json = r
+        .run_script(
+            r#"
+            let wf = workflow("report");
+            wf.step(#{ id: "decode", "module": "text-decode" });
+            wf.step(#{ id: "digest", "module": "sha256", after: ["decode"], retries: 1 });
+            wf.output = "digest";
+            wf.to_json()
+            "#,
+            (),
+        )
+        .unwrap();
+    let from_rhai = Workflow::from_json(json.as_str().unwrap()).unwrap();
+    let built = Workflow::new("report")
+        .with_output("digest")
+        .step(WorkflowStep::module("decode", "text-decode"))
+        .step(
+            WorkflowStep::module("digest", "sha256")
+                .after(["decode"])
+                .retries(1),
+        );
+    assert_eq!(from_rhai, built);
+    let out = r
+        .run_script(
+            r#"
+            let wf = workflow("inc");
+            wf.step(#{ id: "a", "module": "add-one" });
+            wf.step(#{ id: "b", "module": "add-ten" });
+            registry.run_workflow(wf, input)
+            "#,
+            1i64,
+        )
+        .unwrap();
+    assert_eq!(out.get("output"), Some(&Value::Int(12)));
+    let steps = out.get("steps").unwrap().as_list().unwrap();
+    assert_eq!(steps[1].get("module"), Some(&Value::from("add-ten")));
+    assert_eq!(steps[1].get("status"), Some(&Value::from("ok")));
+    let err = r
+        .run_script(
+            r#"let wf = workflow("w"); wf.step(#{ id: "a", colour: 1 }); wf"#,
+            (),
+        )
+        .unwrap_err();
+    assert!(err.to_string().contains("colour"), "{err}");
+}
+
+#[test]
+fn a_workflow_mixes_native_script_and_rust_modules() {
+    let r = registry();
+    r.register_script(r#"const MODULE = #{ name: "shout" }; fn process(x) { x.to_upper() + "!" }"#)
+        .unwrap();
+    let wf = r.pipeline([
+        "text-decode",
+        "shout",
+        "text-encode",
+        "base64-encode",
+        "add-nothing",
+    ]);
+    assert!(
+        r.run_workflow(&wf, b"hi").is_err(),
+        "add-nothing does not exist"
+    );
+    r.register(
+        ModuleConfig::new()
+            .with_name("add-nothing")
+            .with_handler(Ok),
+    )
+    .unwrap();
+    assert_eq!(
+        r.run_workflow(&wf, b"hi").unwrap().output,
+        Value::from("SEkh")
+    );
+    let twice = r.pipeline(["add-one", "add-one"]);
+    assert_eq!(twice.steps[1].id, "add-one-2");
+    assert_eq!(r.run_workflow(&twice, 0i64).unwrap().output, Value::Int(2));
+}
+
+#[test]
+fn batches_reuse_instances_and_keep_input_order() {
+    let r = registry();
+    let before = r
+        .audit_events()
+        .iter()
+        .filter(|e| e.operation == "create")
+        .count();
+    let wf = r.pipeline(["add-one", "add-ten"]);
+    let mut seen = Vec::new();
+    let results = r
+        .run_workflow_batch_with_progress(&wf, (0..20i64).map(Value::Int), |done, total| {
+            seen.push((done, total))
+        })
+        .unwrap();
+    let outputs: Vec<Value> = results.iter().map(|r| r.output.clone()).collect();
+    assert_eq!(
+        outputs,
+        (0..20i64).map(|i| Value::Int(i + 11)).collect::<Vec<_>>()
+    );
+    assert_eq!(seen.len(), 20);
+    assert_eq!(seen.last(), Some(&(20, 20)));
+    let created = r
+        .audit_events()
+        .iter()
+        .filter(|e| e.operation == "create")
+        .count()
+        - before;
+    assert_eq!(created, 2, "one instance per step for the whole batch");
+    let err = r
+        .run_workflow_batch(&r.pipeline(["boom"]), [1i64, 2])
+        .unwrap_err();
+    assert!(err.to_string().contains("input #0"), "{err}");
+}
+
+#[test]
+fn pictures_show_every_step_and_edge() {
+    let wf = Workflow::new("diamond")
+        .step(WorkflowStep::module("one", "add-one"))
+        .step(
+            WorkflowStep::module("ten", "add-ten")
+                .after(Vec::<String>::new())
+                .retries(2),
+        )
+        .step(
+            WorkflowStep::module("both", "sum")
+                .after(["one", "ten"])
+                .fallback("identity"),
+        );
+    let mermaid = wf.to_mermaid().unwrap();
+    assert!(mermaid.starts_with("flowchart LR"));
+    for edge in [
+        "input --> one",
+        "input --> ten",
+        "one --> both",
+        "ten --> both",
+        "both --> output",
+    ] {
+        assert!(mermaid.contains(edge), "{edge} missing in\n{mermaid}");
+    }
+    assert!(mermaid.contains("retries: 2") && mermaid.contains("fallback: identity"));
+    let dot = wf.to_dot().unwrap();
+    assert!(dot.starts_with("digraph \"diamond\""));
+    assert!(dot.contains("\"one\" -> \"both\";") && dot.contains("\"both\" -> \"output\";"));
+    let svg = wf.to_svg().unwrap();
+    assert!(svg.contains("<svg") && svg.contains("</svg>"));
+    for id in ["one", "ten", "both", "input", "output"] {
+        assert!(svg.contains(id), "{id} missing from the SVG");
+    }
+    assert!(Workflow::new("empty").to_dot().is_err());
+}
+
+#[test]
+fn orchestration_can_be_switched_off() {
+    let r = registry().with_workflow_orchestration(false);
+    let err = r.run_workflow(&r.pipeline(["add-one"]), 1i64).unwrap_err();
+    assert!(matches!(err, Error::FeatureDisabled { .. }));
+    assert!(matches!(
+        r.run_script("1", ()),
+        Err(Error::FeatureDisabled { .. })
+    ));
+}
