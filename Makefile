@@ -11,8 +11,10 @@ export VIRTUAL_ENV := $(abspath $(VENV))
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
-demo: ## run the main demo end to end
-	$(CARGO) run -q -p module-registry --example quickstart
+DEMO_ARGS := run examples/workflows/text-report.toml --scripts scripts --input examples/workflows/input.json
+
+demo: build-dev ## the main job: run a shipped workflow through the CLI
+	$(VENV)/bin/module-registry $(DEMO_ARGS)
 
 test: test-rust test-python ## run every test (Rust, then Python)
 

@@ -105,5 +105,55 @@ class ModuleRegistry(_core.ModuleRegistry):
                 report.loaded.append(ep.name)
         return report
 
+    def run_workflow_batch(
+        self, workflow: _core.Workflow, inputs: Iterable[Any], progress: bool = False
+    ) -> list[_core.WorkflowResult]:
+        """Run ``workflow`` on every input, reusing one set of instances;
+        results in input order. ``progress=True`` shows a progress bar (tqdm
+        when it is installed, a plain text bar on stderr otherwise)."""
+        items = list(inputs)
+        if not progress:
+            return self._run_workflow_batch(workflow, items)
+        with _progress_bar(len(items), workflow.name) as advance:
+            return self._run_workflow_batch(workflow, items, advance)
+
     def __repr__(self) -> str:
         return f"<ModuleRegistry with {len(self)} registrations>"
+
+
+class _TextBar:
+    """A minimal progress bar on stderr, for when tqdm is not installed."""
+
+    def __init__(self, total: int, label: str) -> None:
+        self.total, self.label = total, label
+
+    def __call__(self, done: int, total: int) -> None:
+        width = 30
+        filled = width * done // max(total, 1)
+        end = "\n" if done >= total else ""
+        sys.stderr.write(f"\r{self.label} [{'#' * filled}{'.' * (width - filled)}] {done}/{total}{end}")
+        sys.stderr.flush()
+
+
+class _progress_bar:
+    """Context manager yielding an ``advance(done, total)`` callback."""
+
+    def __init__(self, total: int, label: str) -> None:
+        self.total, self.label = total, label
+        self.bar: Any = None
+
+    def __enter__(self) -> Callable[[int, int], None]:
+        try:
+            from tqdm.auto import tqdm
+        except ImportError:
+            return _TextBar(self.total, self.label)
+        self.bar = tqdm(total=self.total, desc=self.label)
+
+        def advance(done: int, total: int) -> None:
+            self.bar.update(done - self.bar.n)
+
+        return advance
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.close()

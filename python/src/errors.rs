@@ -145,6 +145,21 @@ fn convert(py: Python<'_>, err: Error) -> PyErr {
             let _ = value.setattr("column", column);
             exc
         }
+        Error::Workflow {
+            workflow,
+            step,
+            source,
+            ..
+        } => {
+            let exc = WorkflowError::new_err(message);
+            let value = exc.value(py);
+            let _ = value.setattr("workflow", workflow);
+            let _ = value.setattr("step", step);
+            if let Some(source) = source {
+                exc.set_cause(py, Some(convert(py, *source)));
+            }
+            exc
+        }
         Error::Panic { .. } => ModuleFailedError::new_err(message),
         Error::NotFound {
             name, requirement, ..

@@ -8,6 +8,7 @@ mod modules;
 mod query;
 mod registry;
 mod script;
+mod workflow;
 
 use pyo3::prelude::*;
 
@@ -27,6 +28,9 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<registry::PyAuditEvent>()?;
     m.add_class::<conversion::PyOpaqueValue>()?;
     m.add_class::<script::PyScriptLimits>()?;
+    m.add_class::<workflow::PyWorkflow>()?;
+    m.add_class::<workflow::PyWorkflowResult>()?;
+    m.add_class::<workflow::PyStepReport>()?;
     m.add_function(wrap_pyfunction!(registry::roundtrip, m)?)?;
     errors::register(m)?;
     Ok(())

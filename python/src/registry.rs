@@ -15,6 +15,7 @@ use crate::errors::to_pyerr;
 use crate::modules::with_python_handler;
 use crate::query::{PyCapabilityQuery, PyPluginDiscoveryQuery, PyServiceDiscoveryQuery};
 use crate::script::PyScriptLimits;
+use crate::workflow::{PyWorkflow, PyWorkflowResult};
 
 fn parse_kind(kind: &str) -> PyResult<ModuleKind> {
     kind.parse::<ModuleKind>().map_err(to_pyerr)
@@ -652,6 +653,73 @@ impl PyModuleRegistry {
             .detach(|| self.inner.orchestrate(&chain, input))
             .map_err(to_pyerr)?;
         value_to_py(py, out)
+    }
+
+    /// Check a workflow against the registry without running it.
+    fn check_workflow(&self, workflow: PyRef<'_, PyWorkflow>) -> PyResult<()> {
+        self.inner.check_workflow(&workflow.inner).map_err(to_pyerr)
+    }
+
+    /// Run a workflow on `input`; returns a WorkflowResult. A failed run
+    /// raises WorkflowError naming the step, with the module's error as `__cause__`.
+    #[pyo3(signature = (workflow, input=None))]
+    fn run_workflow(
+        &self,
+        py: Python<'_>,
+        workflow: PyRef<'_, PyWorkflow>,
+        input: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<PyWorkflowResult> {
+        let wf = workflow.inner.clone();
+        drop(workflow);
+        let input = input.map(py_to_value).transpose()?.unwrap_or(Value::Null);
+        let result = py
+            .detach(|| self.inner.run_workflow(&wf, input))
+            .map_err(to_pyerr)?;
+        PyWorkflowResult::new(py, result)
+    }
+
+    /// Run a workflow on each input (one set of instances for the batch);
+    /// results in input order. `on_progress(done, total)` is called after each run.
+    #[pyo3(signature = (workflow, inputs, on_progress=None))]
+    fn _run_workflow_batch(
+        &self,
+        py: Python<'_>,
+        workflow: PyRef<'_, PyWorkflow>,
+        inputs: &Bound<'_, PyAny>,
+        on_progress: Option<Py<PyAny>>,
+    ) -> PyResult<Vec<PyWorkflowResult>> {
+        let wf = workflow.inner.clone();
+        drop(workflow);
+        let values = inputs
+            .try_iter()?
+            .map(|i| py_to_value(&i?))
+            .collect::<PyResult<Vec<Value>>>()?;
+        let results = py
+            .detach(|| {
+                self.inner
+                    .run_workflow_batch_with_progress(&wf, values, |done, total| {
+                        if let Some(cb) = &on_progress {
+                            Python::attach(|py| {
+                                if let Err(e) = cb.call1(py, (done, total)) {
+                                    e.write_unraisable(py, None);
+                                }
+                            });
+                        }
+                    })
+            })
+            .map_err(to_pyerr)?;
+        results
+            .into_iter()
+            .map(|r| PyWorkflowResult::new(py, r))
+            .collect()
+    }
+
+    /// A workflow chaining `modules`, each step taking the previous output.
+    #[pyo3(signature = (*modules))]
+    fn pipeline(&self, modules: Vec<String>) -> PyWorkflow {
+        PyWorkflow {
+            inner: self.inner.pipeline(modules),
+        }
     }
 
     /// The audit events kept (oldest first).

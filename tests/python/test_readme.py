@@ -19,3 +19,6 @@ def test_readme_python_quickstart_runs(capsys: pytest.CaptureFixture[str]) -> No
     assert out[0] == "['word-count']"
     assert out[1] == "4"
     assert len(out[2]) == 64
+    assert out[4] == "['digest', 'size']"
+    assert out[5] == "[('zip', 'ok', 1), ('digest', 'ok', 1), ('size', 'ok', 1), ('both', 'ok', 1)]"
+    assert out[6] == "aGk="

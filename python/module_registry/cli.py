@@ -1,0 +1,199 @@
+"""The ``module-registry`` command.
+
+Every command builds a registry holding the native modules, the modules of
+installed packages (entry-point group ``module_registry.modules``) and the
+Rhai script modules of each ``--scripts DIR``.
+
+    module-registry list [--scripts DIR]...
+    module-registry discover --capability C [--capability C]... [--scripts DIR]...
+    module-registry run WORKFLOW_FILE [--scripts DIR]... [--input FILE|-] [--raw] [--batch] [--progress]
+    module-registry graph WORKFLOW_FILE [--format mermaid|dot|svg]
+    module-registry check [--scripts DIR]... [WORKFLOW_FILE]...
+
+Errors print one line on stderr and exit with status 1 (2 for bad usage).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import sys
+from typing import Any, Optional, Sequence
+
+from . import ModuleRegistry, ModuleRegistryError, Workflow
+
+PROG = "module-registry"
+
+
+class CliError(Exception):
+    """A failure to report on one line."""
+
+
+def _registry(scripts: Sequence[str], entry_points: bool = True) -> ModuleRegistry:
+    registry = ModuleRegistry(native_modules=True)
+    if entry_points:
+        report = registry.load_entry_points()
+        for name, exc in report.failed:
+            print(f"{PROG}: warning: entry point {name} failed: {exc}", file=sys.stderr)
+    for folder in scripts:
+        registry.load_scripts(folder)
+    return registry
+
+
+def _jsonable(value: Any, raw_bytes: bool) -> Any:
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode("ascii")
+    if isinstance(value, list):
+        return [_jsonable(v, raw_bytes) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v, raw_bytes) for k, v in value.items()}
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    raise CliError(f"the output holds a {type(value).__name__}, which has no JSON form")
+
+
+def _read_input(source: Optional[str]) -> Any:
+    if source is None:
+        return None
+    try:
+        text = sys.stdin.read() if source == "-" else open(source, encoding="utf-8").read()
+    except OSError as exc:
+        raise CliError(f"cannot read input {source}: {exc.strerror or exc}") from exc
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        where = "stdin" if source == "-" else source
+        raise CliError(f"input {where} is not JSON: {exc}") from exc
+
+
+def _write(value: Any, raw: bool) -> None:
+    if raw and isinstance(value, bytes):
+        sys.stdout.buffer.write(value)
+        sys.stdout.buffer.flush()
+        return
+    if raw and isinstance(value, str):
+        sys.stdout.write(value)
+        return
+    json.dump(_jsonable(value, raw), sys.stdout, indent=2, ensure_ascii=False)
+    sys.stdout.write("\n")
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    registry = _registry(args.scripts)
+    rows = [(i.name, i.version, i.kind, i.type.name, ", ".join(sorted(i.capabilities))) for i in registry.list()]
+    _table(["name", "version", "kind", "type", "capabilities"], rows)
+    return 0
+
+
+def cmd_discover(args: argparse.Namespace) -> int:
+    registry = _registry(args.scripts)
+    found = registry.discover(capabilities=args.capability, any=args.any or None, exclude=args.exclude or None)
+    _table(
+        ["name", "version", "kind", "capabilities"],
+        [(i.name, i.version, i.kind, ", ".join(sorted(i.capabilities))) for i in found],
+    )
+    return 0 if found else 1
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    registry = _registry(args.scripts)
+    workflow = Workflow.load(args.workflow)
+    data = _read_input(args.input)
+    if args.batch:
+        if not isinstance(data, list):
+            raise CliError("--batch needs a JSON array of inputs")
+        results = registry.run_workflow_batch(workflow, data, progress=args.progress)
+        _write([r.output for r in results], raw=False)
+    else:
+        _write(registry.run_workflow(workflow, data).output, raw=args.raw)
+    return 0
+
+
+def cmd_graph(args: argparse.Namespace) -> int:
+    workflow = Workflow.load(args.workflow)
+    text = {"mermaid": workflow.to_mermaid, "dot": workflow.to_dot, "svg": workflow.to_svg}[args.format]()
+    sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    registry = _registry(args.scripts)
+    for folder in args.scripts:
+        print(f"ok: scripts in {folder}")
+    failed = 0
+    for path in args.workflows:
+        try:
+            registry.check_workflow(Workflow.load(path))
+        except ModuleRegistryError as exc:
+            failed += 1
+            print(f"{PROG}: error: {path}: {exc}", file=sys.stderr)
+        else:
+            print(f"ok: {path}")
+    return 1 if failed else 0
+
+
+def _table(header: list[str], rows: list[tuple[str, ...]]) -> None:
+    widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(header)]
+    for row in [tuple(header)] + rows:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=PROG, description="Discover, run and draw modules and workflows.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def scripts_option(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--scripts", action="append", default=[], metavar="DIR", help="load the Rhai script modules of DIR (repeatable)")
+
+    sp = sub.add_parser("list", help="list every registered module")
+    scripts_option(sp)
+    sp.set_defaults(func=cmd_list)
+
+    sp = sub.add_parser("discover", help="find modules by capability")
+    sp.add_argument("--capability", action="append", required=True, metavar="C", help="a capability every result has (repeatable)")
+    sp.add_argument("--any", action="append", default=[], metavar="C", help="results have at least one of these")
+    sp.add_argument("--exclude", action="append", default=[], metavar="C", help="results have none of these")
+    scripts_option(sp)
+    sp.set_defaults(func=cmd_discover)
+
+    sp = sub.add_parser("run", help="run a workflow file; prints the output as JSON")
+    sp.add_argument("workflow", metavar="WORKFLOW_FILE")
+    sp.add_argument("--input", metavar="FILE", help="JSON input file, or - for stdin (default: null)")
+    sp.add_argument("--raw", action="store_true", help="write bytes or text output as-is instead of JSON")
+    sp.add_argument("--batch", action="store_true", help="the input is a JSON array: run once per item")
+    sp.add_argument("--progress", action="store_true", help="show a progress bar for --batch")
+    scripts_option(sp)
+    sp.set_defaults(func=cmd_run)
+
+    sp = sub.add_parser("graph", help="draw a workflow file")
+    sp.add_argument("workflow", metavar="WORKFLOW_FILE")
+    sp.add_argument("--format", choices=["mermaid", "dot", "svg"], default="mermaid")
+    sp.set_defaults(func=cmd_graph)
+
+    sp = sub.add_parser("check", help="validate script folders and workflow files")
+    sp.add_argument("workflows", nargs="*", metavar="WORKFLOW_FILE")
+    scripts_option(sp)
+    sp.set_defaults(func=cmd_check)
+    return p
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        code: int = args.func(args)
+        return code
+    except BrokenPipeError:
+        # The reader went away (e.g. `| head`): stop quietly.
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except (ModuleRegistryError, CliError, OSError) as exc:
+        message = " ".join(str(exc).split())
+        print(f"{PROG}: error: {message}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,357 @@
+//! `Workflow`, `WorkflowResult` and `StepReport` for Python.
+
+use std::path::PathBuf;
+
+use module_registry::{OnError, Value, Workflow, WorkflowResult, WorkflowStep};
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::PyList;
+
+use crate::config::extract_strings;
+use crate::conversion::{py_to_value, value_to_py};
+use crate::errors::to_pyerr;
+
+/// A workflow: a named DAG of steps. `step(...)` and `then(...)` add a step
+/// and return the workflow, so calls chain.
+#[pyclass(name = "Workflow", module = "module_registry._core", eq)]
+#[derive(Clone, PartialEq)]
+pub struct PyWorkflow {
+    pub inner: Workflow,
+}
+
+fn next_id(wf: &Workflow, module: &str) -> String {
+    let mut id = module.to_string();
+    let mut n = 1;
+    while wf.steps.iter().any(|s| s.id == id) {
+        n += 1;
+        id = format!("{module}-{n}");
+    }
+    id
+}
+
+#[pymethods]
+impl PyWorkflow {
+    #[new]
+    #[pyo3(signature = (name, output=None))]
+    fn new(name: String, output: Option<String>) -> Self {
+        let mut inner = Workflow::new(name);
+        inner.output = output;
+        PyWorkflow { inner }
+    }
+
+    /// Add a step. Give `module` (a name) or `capabilities` (the registry
+    /// picks the highest-version module having all of them). `after`: None
+    /// means the previous step, [] the workflow input, one id its output, two
+    /// or more a dict from id to output. Returns the workflow.
+    #[pyo3(signature = (id, module=None, *, capabilities=None, version=None, after=None, config=None, retries=0, timeout_ms=None, on_error="fail", fallback=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn step<'py>(
+        mut slf: PyRefMut<'py, Self>,
+        id: String,
+        module: Option<String>,
+        capabilities: Option<&Bound<'py, PyAny>>,
+        version: Option<String>,
+        after: Option<&Bound<'py, PyAny>>,
+        config: Option<&Bound<'py, PyAny>>,
+        retries: u32,
+        timeout_ms: Option<u64>,
+        on_error: &str,
+        fallback: Option<String>,
+    ) -> PyResult<PyRefMut<'py, Self>> {
+        let step = WorkflowStep {
+            id,
+            module,
+            capabilities: capabilities
+                .map(|c| extract_strings(c, "capabilities"))
+                .transpose()?,
+            version,
+            after: after.map(|a| extract_strings(a, "after")).transpose()?,
+            config: config
+                .filter(|c| !c.is_none())
+                .map(py_to_value)
+                .transpose()?,
+            retries,
+            timeout_ms,
+            on_error: on_error.parse::<OnError>().map_err(PyValueError::new_err)?,
+            fallback,
+        };
+        slf.inner.add_step(step);
+        Ok(slf)
+    }
+
+    /// Append `module` after the last step (its id is the module's name,
+    /// numbered if it repeats). Returns the workflow.
+    #[pyo3(signature = (module, *, id=None, version=None, config=None, retries=0, timeout_ms=None, on_error="fail", fallback=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn then<'py>(
+        mut slf: PyRefMut<'py, Self>,
+        module: String,
+        id: Option<String>,
+        version: Option<String>,
+        config: Option<&Bound<'py, PyAny>>,
+        retries: u32,
+        timeout_ms: Option<u64>,
+        on_error: &str,
+        fallback: Option<String>,
+    ) -> PyResult<PyRefMut<'py, Self>> {
+        let id = id.unwrap_or_else(|| next_id(&slf.inner, &module));
+        let step = WorkflowStep {
+            id,
+            module: Some(module),
+            version,
+            config: config
+                .filter(|c| !c.is_none())
+                .map(py_to_value)
+                .transpose()?,
+            retries,
+            timeout_ms,
+            on_error: on_error.parse::<OnError>().map_err(PyValueError::new_err)?,
+            fallback,
+            ..Default::default()
+        };
+        slf.inner.add_step(step);
+        Ok(slf)
+    }
+
+    /// The workflow's name.
+    #[getter]
+    fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// The step whose output is the result (None: the last step).
+    #[getter]
+    fn get_output(&self) -> Option<String> {
+        self.inner.output.clone()
+    }
+
+    #[setter]
+    fn set_output(&mut self, output: Option<String>) {
+        self.inner.output = output;
+    }
+
+    /// The step ids, in order.
+    #[getter]
+    fn step_ids(&self) -> Vec<String> {
+        self.inner.steps.iter().map(|s| s.id.clone()).collect()
+    }
+
+    fn __len__(&self) -> usize {
+        self.inner.steps.len()
+    }
+
+    /// Load a TOML or JSON workflow file (by its extension).
+    #[staticmethod]
+    fn load(path: PathBuf) -> PyResult<Self> {
+        Ok(PyWorkflow {
+            inner: Workflow::load(path).map_err(to_pyerr)?,
+        })
+    }
+
+    /// Save as TOML or JSON (by the file's extension).
+    fn save(&self, path: PathBuf) -> PyResult<()> {
+        self.inner.save(path).map_err(to_pyerr)
+    }
+
+    /// The file form as a dict.
+    fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let json = serde_json::to_value(&self.inner).map_err(|e| to_pyerr(e.into()))?;
+        value_to_py(py, Value::from_json(json))
+    }
+
+    /// A workflow from the dict form (the file form's keys).
+    #[staticmethod]
+    fn from_dict(data: &Bound<'_, PyAny>) -> PyResult<Self> {
+        let json = py_to_value(data)?.to_json().map_err(to_pyerr)?;
+        let inner: Workflow = serde_json::from_value(json).map_err(|e| {
+            to_pyerr(module_registry::Error::Serialization {
+                message: format!("invalid workflow: {e}"),
+            })
+        })?;
+        Ok(PyWorkflow { inner })
+    }
+
+    /// The TOML form.
+    fn to_toml(&self) -> PyResult<String> {
+        self.inner.to_toml().map_err(to_pyerr)
+    }
+
+    /// The JSON form.
+    fn to_json(&self) -> PyResult<String> {
+        self.inner.to_json().map_err(to_pyerr)
+    }
+
+    /// A Mermaid flowchart.
+    fn to_mermaid(&self) -> PyResult<String> {
+        self.inner.to_mermaid().map_err(to_pyerr)
+    }
+
+    /// A Graphviz DOT digraph.
+    fn to_dot(&self) -> PyResult<String> {
+        self.inner.to_dot().map_err(to_pyerr)
+    }
+
+    /// An SVG picture (laid out without any system binary).
+    fn to_svg(&self) -> PyResult<String> {
+        self.inner.to_svg().map_err(to_pyerr)
+    }
+
+    fn _repr_svg_(&self) -> PyResult<String> {
+        self.to_svg()
+    }
+
+    fn __repr__(&self) -> String {
+        let steps: Vec<String> = self
+            .inner
+            .steps
+            .iter()
+            .map(|s| format!("{}:{}", s.id, s.target()))
+            .collect();
+        format!(
+            "Workflow({:?}, steps=[{}])",
+            self.inner.name,
+            steps.join(", ")
+        )
+    }
+}
+
+/// What happened in one step.
+#[pyclass(name = "StepReport", module = "module_registry._core", frozen, get_all)]
+pub struct PyStepReport {
+    /// The step's id.
+    id: String,
+    /// The module that produced the output (the fallback, if it ran).
+    module: String,
+    /// Its version.
+    version: String,
+    /// "ok", "skipped", "fallback" or "failed".
+    status: &'static str,
+    /// Attempts of the step's module.
+    attempts: u32,
+    /// Seconds from the start of the run to the start of the step.
+    start: f64,
+    /// Seconds the step took.
+    duration: f64,
+    /// The last error, if an attempt failed.
+    error: Option<String>,
+}
+
+#[pymethods]
+impl PyStepReport {
+    fn __repr__(&self) -> String {
+        format!(
+            "StepReport(id={:?}, module={:?}, version={:?}, status={:?}, attempts={}, duration={:.6})",
+            self.id, self.module, self.version, self.status, self.attempts, self.duration
+        )
+    }
+}
+
+/// The output of a run and a report per step.
+#[pyclass(name = "WorkflowResult", module = "module_registry._core", frozen)]
+pub struct PyWorkflowResult {
+    output: Py<PyAny>,
+    steps: Py<PyList>,
+    duration: f64,
+}
+
+fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+impl PyWorkflowResult {
+    pub fn new(py: Python<'_>, result: WorkflowResult) -> PyResult<Self> {
+        let reports: Vec<PyStepReport> = result
+            .steps
+            .into_iter()
+            .map(|s| PyStepReport {
+                id: s.id,
+                module: s.module,
+                version: s.version,
+                status: s.status.as_str(),
+                attempts: s.attempts,
+                start: s.start.as_secs_f64(),
+                duration: s.duration.as_secs_f64(),
+                error: s.error,
+            })
+            .collect();
+        let steps = PyList::empty(py);
+        for r in reports {
+            steps.append(Bound::new(py, r)?)?;
+        }
+        Ok(PyWorkflowResult {
+            output: value_to_py(py, result.output)?.unbind(),
+            steps: steps.unbind(),
+            duration: result.duration.as_secs_f64(),
+        })
+    }
+}
+
+#[pymethods]
+impl PyWorkflowResult {
+    /// The output step's output.
+    #[getter]
+    fn output(&self, py: Python<'_>) -> Py<PyAny> {
+        self.output.clone_ref(py)
+    }
+
+    /// One StepReport per step, in definition order.
+    #[getter]
+    fn steps(&self, py: Python<'_>) -> Py<PyList> {
+        self.steps.clone_ref(py)
+    }
+
+    /// Seconds the run took.
+    #[getter]
+    fn duration(&self) -> f64 {
+        self.duration
+    }
+
+    /// The report of step `id`, or None.
+    fn step(&self, py: Python<'_>, id: &str) -> PyResult<Option<Py<PyStepReport>>> {
+        for item in self.steps.bind(py).iter() {
+            let report = item.cast_into::<PyStepReport>()?;
+            if report.get().id == id {
+                return Ok(Some(report.unbind()));
+            }
+        }
+        Ok(None)
+    }
+
+    fn _repr_html_(&self, py: Python<'_>) -> PyResult<String> {
+        let mut html = String::from(
+            "<table><thead><tr><th>step</th><th>module</th><th>version</th><th>status</th><th>attempts</th><th>start (ms)</th><th>duration (ms)</th><th>error</th></tr></thead><tbody>",
+        );
+        for item in self.steps.bind(py).iter() {
+            let r = item.cast_into::<PyStepReport>()?;
+            let r = r.get();
+            html.push_str(&format!(
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.3}</td><td>{:.3}</td><td>{}</td></tr>",
+                html_escape(&r.id),
+                html_escape(&r.module),
+                html_escape(&r.version),
+                r.status,
+                r.attempts,
+                r.start * 1e3,
+                r.duration * 1e3,
+                html_escape(r.error.as_deref().unwrap_or(""))
+            ));
+        }
+        html.push_str(&format!(
+            "</tbody></table><p>output: <code>{}</code> in {:.3} ms</p>",
+            html_escape(&self.output.bind(py).repr()?.to_string()),
+            self.duration * 1e3
+        ));
+        Ok(html)
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        Ok(format!(
+            "WorkflowResult(output={}, steps={}, duration={:.6})",
+            self.output.bind(py).repr()?,
+            self.steps.bind(py).len(),
+            self.duration
+        ))
+    }
+}

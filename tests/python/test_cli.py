@@ -1,0 +1,102 @@
+"""The module-registry command line."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from module_registry.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+WORKFLOW = ROOT / "examples" / "workflows" / "text-report.toml"
+INPUT = ROOT / "examples" / "workflows" / "input.json"
+SCRIPTS = ROOT / "scripts"
+
+
+def run(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "module_registry", *args], input=stdin, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_run_the_shipped_workflow() -> None:
+    proc = run("run", str(WORKFLOW), "--scripts", str(SCRIPTS), "--input", str(INPUT))
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out.startswith("the-quick-brown-fox: 12 words on 2 lines; sha256 ")
+
+
+def test_run_reads_stdin_and_encodes_bytes(tmp_path: Path) -> None:
+    wf = tmp_path / "zip.toml"
+    wf.write_text('name = "zip"\n[[steps]]\nid = "enc"\nmodule = "text-encode"\n')
+    proc = run("run", str(wf), "--input", "-", stdin='"hi"')
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout) == "aGk="  # bytes print as base64
+    proc = run("run", str(wf), "--input", "-", "--raw", stdin='"hi"')
+    assert proc.stdout == "hi"
+    proc = run("run", str(wf), "--input", "-", "--batch", stdin='["a", "b"]')
+    assert json.loads(proc.stdout) == ["YQ==", "Yg=="]
+
+
+@pytest.mark.parametrize(
+    ("args", "stdin", "message"),
+    [
+        (["run", "missing.toml"], "", "missing.toml"),
+        (["run", str(WORKFLOW)], "", 'step "title"'),
+        (["run", str(WORKFLOW), "--scripts", str(SCRIPTS), "--input", "-"], "{not json", "not JSON"),
+        (["run", str(WORKFLOW), "--scripts", "/nonexistent-dir"], "", "nonexistent-dir"),
+        (["run", str(WORKFLOW), "--scripts", str(SCRIPTS), "--input", "-", "--batch"], '"x"', "JSON array"),
+    ],
+)
+def test_errors_print_one_line_and_exit_non_zero(args: list[str], stdin: str, message: str) -> None:
+    proc = run(*args, stdin=stdin)
+    assert proc.returncode == 1
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("module-registry: error:") and message in lines[0], proc.stderr
+    assert proc.stdout == ""
+
+
+def test_usage_errors_exit_2() -> None:
+    assert run("frobnicate").returncode == 2
+    assert run("graph", str(WORKFLOW), "--format", "png").returncode == 2
+
+
+def test_check(tmp_path: Path) -> None:
+    good = run("check", "--scripts", str(SCRIPTS), str(WORKFLOW))
+    assert good.returncode == 0 and f"ok: {WORKFLOW}" in good.stdout
+    bad = tmp_path / "bad.toml"
+    bad.write_text('name = "bad"\n[[steps]]\nid = "a"\nmodule = "ghost"\n')
+    proc = run("check", "--scripts", str(SCRIPTS), str(WORKFLOW), str(bad))
+    assert proc.returncode == 1 and "ghost" in proc.stderr
+    broken = tmp_path / "scripts"
+    broken.mkdir()
+    (broken / "x.rhai").write_text('const MODULE = #{ name: "x" }; fn process(x) { x + }')
+    proc = run("check", "--scripts", str(broken))
+    assert proc.returncode == 1 and "x.rhai" in proc.stderr and "syntax error" in proc.stderr
+
+
+def test_list_discover_and_graph(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["list", "--scripts", str(SCRIPTS)]) == 0
+    out = capsys.readouterr().out
+    assert "identity" in out and "markdown" in out and out.splitlines()[0].split() == ["name", "version", "kind", "type", "capabilities"]
+    assert main(["discover", "--capability", "gzip"]) == 0
+    out = capsys.readouterr().out
+    assert "gzip-compress" in out and "identity" not in out
+    assert main(["discover", "--capability", "no-such-thing"]) == 1
+    capsys.readouterr()
+    assert main(["graph", str(WORKFLOW)]) == 0
+    assert "body --> stats" in capsys.readouterr().out
+    assert main(["graph", str(WORKFLOW), "--format", "dot"]) == 0
+    assert '"digest" -> "report";' in capsys.readouterr().out
+    assert main(["graph", str(WORKFLOW), "--format", "svg"]) == 0
+    assert "<svg" in capsys.readouterr().out
+
+
+def test_console_script_is_installed() -> None:
+    exe = Path(sys.executable).parent / "module-registry"
+    proc = subprocess.run([str(exe), "graph", str(WORKFLOW)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and proc.stdout.startswith("flowchart LR")

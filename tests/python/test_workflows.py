@@ -1,0 +1,222 @@
+"""Workflows from Python."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import module_registry as mr
+from module_registry import Workflow
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def registry() -> mr.ModuleRegistry:
+    r = mr.ModuleRegistry(native_modules=True)
+    r.register(mr.ModuleConfig(name="add-one", capabilities=["math"]), lambda x: x + 1)
+    r.register(mr.ModuleConfig(name="add-ten", version="2.0.0", capabilities=["math"]), lambda x: x + 10)
+    r.register(mr.ModuleConfig(name="total"), lambda m: sum(m.values()))
+    return r
+
+
+def test_builder_runs_and_reports(registry: mr.ModuleRegistry) -> None:
+    wf = (
+        Workflow("diamond", output="both")
+        .step("one", "add-one")
+        .step("ten", capabilities=["math"], after=[])
+        .step("both", "total", after=["one", "ten"])
+    )
+    result = registry.run_workflow(wf, 5)
+    assert result.output == 6 + 15
+    assert [s.id for s in result.steps] == ["one", "ten", "both"]
+    ten = result.step("ten")
+    assert ten is not None and (ten.module, ten.version, ten.status, ten.attempts) == ("add-ten", "2.0.0", "ok", 1)
+    assert all(s.duration >= 0 and s.error is None for s in result.steps)
+    assert result.step("nope") is None
+    html = result._repr_html_()
+    assert "<table>" in html and "add-ten" in html
+    assert "WorkflowResult(output=21" in repr(result)
+
+
+def test_four_forms_are_equal(registry: mr.ModuleRegistry, tmp_path: Path) -> None:
+    built = (
+        Workflow("report", output="digest")
+        .step("decode", "text-decode")
+        .step("digest", "sha256", version="^1", after=["decode"], retries=1, timeout_ms=500, config={"output": "hex"})
+        .step("count", capabilities=["math"], after=[], on_error="fallback", fallback="identity")
+    )
+    toml_path = tmp_path / "w.toml"
+    toml_path.write_text(
+        """
+name = "report"
+output = "digest"
+
+[[steps]]
+id = "decode"
+module = "text-decode"
+
+[[steps]]
+id = "digest"
+module = "sha256"
+version = "^1"
+after = ["decode"]
+retries = 1
+timeout_ms = 500
+config = { output = "hex" }
+
+[[steps]]
+id = "count"
+capabilities = ["math"]
+after = []
+on_error = "fallback"
+fallback = "identity"
+"""
+    )
+    assert Workflow.load(toml_path) == built
+    json_path = tmp_path / "w.json"
+    built.save(json_path)
+    assert Workflow.load(json_path) == built
+    built.save(tmp_path / "again.toml")
+    assert Workflow.load(tmp_path / "again.toml") == built
+    assert Workflow.from_dict(built.to_dict()) == built
+    rhai_json = registry.run_script(
+        """
+        let wf = workflow("report");
+        wf.step(#{ id: "decode", "module": "text-decode" });
+        wf.step(#{ id: "digest", "module": "sha256", version: "^1", after: ["decode"], retries: 1, timeout_ms: 500, config: #{ output: "hex" } });
+        wf.step(#{ id: "count", capabilities: ["math"], after: [], on_error: "fallback", fallback: "identity" });
+        wf.output = "digest";
+        wf.to_json()
+        """
+    )
+    assert Workflow.from_dict(__import__("json").loads(rhai_json)) == built
+    assert registry.run_workflow(built, b"abc").output == (
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    )
+
+
+def test_pipeline_and_then(registry: mr.ModuleRegistry) -> None:
+    assert registry.run_workflow(registry.pipeline("add-one", "add-ten", "add-one"), 0).output == 12
+    wf = Workflow("chain").then("add-one").then("add-one").then("add-ten", id="last")
+    assert wf.step_ids == ["add-one", "add-one-2", "last"]
+    assert len(wf) == 3
+    assert registry.run_workflow(wf, 0).output == 12
+
+
+def test_failures_raise_workflow_error_with_the_cause(registry: mr.ModuleRegistry) -> None:
+    def broken(x: Any) -> Any:
+        raise ZeroDivisionError("no")
+
+    registry.register(mr.ModuleConfig(name="broken"), broken)
+    wf = registry.pipeline("add-one", "broken", "add-one")
+    with pytest.raises(mr.WorkflowError, match='step "broken"') as caught:
+        registry.run_workflow(wf, 1)
+    err = caught.value
+    assert err.step == "broken" and err.workflow == "pipeline"  # type: ignore[attr-defined]
+    assert isinstance(err.__cause__, mr.ModuleFailedError)
+    assert isinstance(err.__cause__.__cause__, ZeroDivisionError)
+    skip = Workflow("w").then("add-one").then("broken", on_error="skip").then("add-one")
+    result = registry.run_workflow(skip, 1)
+    assert result.output == 3 and result.steps[1].status == "skipped" and "ZeroDivisionError" in result.steps[1].error
+    fb = Workflow("w").then("broken", on_error="fallback", fallback="add-ten")
+    result = registry.run_workflow(fb, 1)
+    assert result.output == 11 and result.steps[0].status == "fallback" and result.steps[0].module == "add-ten"
+
+
+def test_retries_and_timeouts(registry: mr.ModuleRegistry) -> None:
+    calls = {"n": 0}
+
+    def flaky(x: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] < 3:
+            raise RuntimeError("not yet")
+        return x
+
+    registry.register(mr.ModuleConfig(name="flaky"), flaky)
+    result = registry.run_workflow(Workflow("w").then("flaky", retries=2), "ok")
+    assert result.output == "ok" and result.steps[0].attempts == 3
+
+    registry.register(mr.ModuleConfig(name="sleepy"), lambda x: time.sleep(3) or x)
+    start = time.monotonic()
+    with pytest.raises(mr.WorkflowError, match="timed out"):
+        registry.run_workflow(Workflow("w").then("sleepy", timeout_ms=100), 1)
+    assert time.monotonic() - start < 2.5
+
+
+def test_parallel_branches_overlap(registry: mr.ModuleRegistry) -> None:
+    barrier = threading.Barrier(2, timeout=10)
+
+    def meet(x: Any) -> Any:
+        barrier.wait()  # both branches must be running at once
+        return x
+
+    registry.register(mr.ModuleConfig(name="meet-a"), meet)
+    registry.register(mr.ModuleConfig(name="meet-b"), meet)
+    wf = Workflow("par").step("a", "meet-a", after=[]).step("b", "meet-b", after=[]).step("j", "identity", after=["a", "b"])
+    assert registry.run_workflow(wf, 1).output == {"a": 1, "b": 1}
+
+
+def test_invalid_workflows_name_the_step(registry: mr.ModuleRegistry) -> None:
+    cases = [
+        (Workflow("w").step("a", "ghost"), "a"),
+        (Workflow("w").step("a", "add-one", after=["b"]).step("b", "add-one", after=["a"]), "a"),
+        (Workflow("w").step("a", capabilities=["nothing"]), "a"),
+        (Workflow("w").step("a", "add-one", after=["zzz"]), "a"),
+    ]
+    for wf, step in cases:
+        with pytest.raises(mr.WorkflowError) as caught:
+            registry.run_workflow(wf, 1)
+        assert caught.value.step == step  # type: ignore[attr-defined]
+        with pytest.raises(mr.WorkflowError):
+            registry.check_workflow(wf)
+    with pytest.raises(ValueError, match="on_error"):
+        Workflow("w").step("a", "add-one", on_error="explode")
+    with pytest.raises(mr.ValidationError):
+        Workflow.from_dict({"name": "w", "steps": [{"id": "a", "colour": 1}]})
+    with pytest.raises(mr.ModuleRegistryError, match="missing.toml"):
+        Workflow.load("missing.toml")
+
+
+def test_mixing_python_script_and_native_modules(registry: mr.ModuleRegistry) -> None:
+    registry.register_script('const MODULE = #{ name: "shout" }; fn process(x) { x.to_upper() }')
+
+    class Frame:
+        pass
+
+    frame = Frame()
+    registry.register(mr.ModuleConfig(name="wrap"), lambda s: {"text": s, "frame": frame})
+    wf = Workflow("mixed").then("text-decode").then("shout").then("wrap")
+    out = registry.run_workflow(wf, b"hi").output
+    assert out["text"] == "HI" and out["frame"] is frame
+
+
+def test_batches_keep_order_and_show_progress(registry: mr.ModuleRegistry, capsys: pytest.CaptureFixture[str]) -> None:
+    wf = registry.pipeline("add-one", "add-ten")
+    results = registry.run_workflow_batch(wf, range(50))
+    assert [r.output for r in results] == [i + 11 for i in range(50)]
+    results = registry.run_workflow_batch(wf, [1, 2, 3], progress=True)
+    assert [r.output for r in results] == [12, 13, 14]
+    err = capsys.readouterr().err
+    assert "3/3" in err  # tqdm (or the plain bar) reported every run
+
+
+def test_pictures(registry: mr.ModuleRegistry) -> None:
+    wf = Workflow("w").step("a", "add-one").step("b", "add-ten", after=[]).step("c", "total", after=["a", "b"])
+    mermaid = wf.to_mermaid()
+    assert "a --> c" in mermaid and "b --> c" in mermaid and "c --> output" in mermaid
+    assert '"a" -> "c";' in wf.to_dot()
+    svg = wf._repr_svg_()
+    assert "<svg" in svg and svg.rstrip().endswith("</svg>") and "total" in svg
+    assert "Workflow(\"w\"" in repr(wf)
+
+
+def test_the_shipped_workflow(registry: mr.ModuleRegistry) -> None:
+    registry.load_scripts(ROOT / "scripts")
+    wf = Workflow.load(ROOT / "examples" / "workflows" / "text-report.toml")
+    out = registry.run_workflow(wf, {"title": "Hello There", "body": "one two\nthree"}).output
+    assert out.startswith("hello-there: 3 words on 2 lines; sha256 ")
