@@ -7,6 +7,7 @@ Rhai script modules of each ``--scripts DIR``.
     module-registry list [--scripts DIR]...
     module-registry discover --capability C [--capability C]... [--scripts DIR]...
     module-registry run WORKFLOW_FILE [--scripts DIR]... [--input FILE|-] [--raw] [--batch] [--progress]
+    module-registry script SCRIPT_FILE [--scripts DIR]... [--input FILE|-] [--raw]
     module-registry graph WORKFLOW_FILE [--format mermaid|dot|svg]
     module-registry check [--scripts DIR]... [WORKFLOW_FILE]...
 
@@ -110,6 +111,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_script(args: argparse.Namespace) -> int:
+    registry = _registry(args.scripts)
+    _write(registry.run_script(args.script, _read_input(args.input)), raw=args.raw)
+    return 0
+
+
 def cmd_graph(args: argparse.Namespace) -> int:
     workflow = Workflow.load(args.workflow)
     text = {"mermaid": workflow.to_mermaid, "dot": workflow.to_dot, "svg": workflow.to_svg}[args.format]()
@@ -165,6 +172,13 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--progress", action="store_true", help="show a progress bar for --batch")
     scripts_option(sp)
     sp.set_defaults(func=cmd_run)
+
+    sp = sub.add_parser("script", help="run a Rhai orchestration script; prints its result as JSON")
+    sp.add_argument("script", metavar="SCRIPT_FILE")
+    sp.add_argument("--input", metavar="FILE", help="JSON input file, or - for stdin (default: null)")
+    sp.add_argument("--raw", action="store_true", help="write bytes or text output as-is instead of JSON")
+    scripts_option(sp)
+    sp.set_defaults(func=cmd_script)
 
     sp = sub.add_parser("graph", help="draw a workflow file")
     sp.add_argument("workflow", metavar="WORKFLOW_FILE")

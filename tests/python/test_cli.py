@@ -100,3 +100,14 @@ def test_console_script_is_installed() -> None:
     exe = Path(sys.executable).parent / "module-registry"
     proc = subprocess.run([str(exe), "graph", str(WORKFLOW)], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0 and proc.stdout.startswith("flowchart LR")
+
+
+def test_script_runs_an_orchestration_script() -> None:
+    proc = run(
+        "script", str(SCRIPTS / "orchestration" / "publish.rhai"), "--scripts", str(SCRIPTS), "--input", "-",
+        stdin='{"title": "Hi There", "body": "*x*"}',
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["path"] == "posts/hi-there.html"
+    proc = run("script", str(SCRIPTS / "orchestration" / "publish.rhai"), "--input", "-", stdin="5")
+    assert proc.returncode == 1 and "publish.rhai" in proc.stderr and "input must be" in proc.stderr
