@@ -11,7 +11,9 @@ const STEPS: usize = 10;
 fn workflows(c: &mut Criterion) {
     let registry = ModuleRegistry::with_native_modules();
     let wf: Workflow = registry.pipeline(std::iter::repeat_n("identity", STEPS));
-    let instances: Vec<_> = (0..STEPS).map(|_| registry.create("identity").unwrap()).collect();
+    let instances: Vec<_> = (0..STEPS)
+        .map(|_| registry.create("identity").unwrap())
+        .collect();
     let mut group = c.benchmark_group("10-step identity chain");
     group.bench_function("direct process calls", |b| {
         b.iter(|| {

@@ -82,6 +82,60 @@ pub struct AuditLog {
 struct Ring {
     events: VecDeque<AuditEvent>,
     capacity: usize,
+    /// The append-only JSON-lines file every event also goes to, if set.
+    file: Option<(std::path::PathBuf, std::fs::File)>,
+    /// Events that could not be written to the file.
+    file_failures: u64,
+}
+
+/// One line of the audit file.
+#[derive(Serialize, Deserialize)]
+struct Line {
+    sequence: u64,
+    /// Seconds since the Unix epoch.
+    time: f64,
+    operation: String,
+    principal: String,
+    kind: ModuleKind,
+    module: String,
+    version: Option<String>,
+    outcome: Outcome,
+    detail: Option<String>,
+}
+
+impl From<&AuditEvent> for Line {
+    fn from(e: &AuditEvent) -> Self {
+        Line {
+            sequence: e.sequence,
+            time: e
+                .time
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0.0, |d| d.as_secs_f64()),
+            operation: e.operation.clone(),
+            principal: e.principal.clone(),
+            kind: e.kind,
+            module: e.module.clone(),
+            version: e.version.clone(),
+            outcome: e.outcome,
+            detail: e.detail.clone(),
+        }
+    }
+}
+
+impl From<Line> for AuditEvent {
+    fn from(l: Line) -> Self {
+        AuditEvent {
+            sequence: l.sequence,
+            time: std::time::UNIX_EPOCH + std::time::Duration::from_secs_f64(l.time.max(0.0)),
+            operation: l.operation,
+            principal: l.principal,
+            kind: l.kind,
+            module: l.module,
+            version: l.version,
+            outcome: l.outcome,
+            detail: l.detail,
+        }
+    }
 }
 
 impl Default for AuditLog {
@@ -97,6 +151,8 @@ impl AuditLog {
             ring: Mutex::new(Ring {
                 events: VecDeque::new(),
                 capacity,
+                file: None,
+                file_failures: 0,
             }),
             sequence: AtomicU64::new(0),
         }
@@ -127,7 +183,7 @@ impl AuditLog {
         detail: Option<String>,
     ) {
         let mut ring = self.ring.lock();
-        if ring.capacity == 0 {
+        if ring.capacity == 0 && ring.file.is_none() {
             self.sequence.fetch_add(1, Ordering::Relaxed);
             return;
         }
@@ -135,13 +191,31 @@ impl AuditLog {
             sequence: self.sequence.fetch_add(1, Ordering::Relaxed) + 1,
             time: SystemTime::now(),
             operation: operation.to_string(),
-            principal: SYSTEM_PRINCIPAL.to_string(),
+            principal: crate::access::current_principal()
+                .map_or_else(|| SYSTEM_PRINCIPAL.to_string(), |p| p.to_string()),
             kind,
             module: module.to_string(),
             version,
             outcome,
             detail,
         };
+        if let Some((_, file)) = ring.file.as_mut() {
+            // One write per complete line, under the lock: lines never interleave,
+            // and the OS has each line as soon as the event happens.
+            use std::io::Write;
+            let mut line = serde_json::to_string(&Line::from(&event)).unwrap_or_default();
+            line.push('\n');
+            if file
+                .write_all(line.as_bytes())
+                .and_then(|()| file.flush())
+                .is_err()
+            {
+                ring.file_failures += 1;
+            }
+        }
+        if ring.capacity == 0 {
+            return;
+        }
         if ring.events.len() >= ring.capacity {
             ring.events.pop_front();
         }
@@ -167,6 +241,65 @@ impl AuditLog {
 
     pub(crate) fn record_error(&self, operation: &str, info: &ModuleInfo, error: &Error) {
         self.record(Outcome::Error, operation, info, Some(error.to_string()));
+    }
+
+    /// Append every event from now on to `path` as one JSON object per line
+    /// (created if missing, never truncated); `None` stops writing.
+    pub fn set_file(&self, path: Option<&std::path::Path>) -> crate::error::Result<()> {
+        let file = match path {
+            None => None,
+            Some(p) => {
+                let f = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(p)
+                    .map_err(|source| crate::error::Error::Io {
+                        path: p.display().to_string(),
+                        source,
+                    })?;
+                Some((p.to_path_buf(), f))
+            }
+        };
+        self.ring.lock().file = file;
+        Ok(())
+    }
+
+    /// The audit file, if one is set.
+    pub fn file(&self) -> Option<std::path::PathBuf> {
+        self.ring.lock().file.as_ref().map(|(p, _)| p.clone())
+    }
+
+    /// How many events could not be written to the audit file.
+    pub fn file_failures(&self) -> u64 {
+        self.ring.lock().file_failures
+    }
+
+    /// Reads an audit file back. A last line cut short (a process killed
+    /// mid-write) is skipped; any other malformed line is an error naming it.
+    pub fn read_file(path: impl AsRef<std::path::Path>) -> crate::error::Result<Vec<AuditEvent>> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|source| crate::error::Error::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        let complete = text.ends_with('\n');
+        let lines: Vec<&str> = text.lines().collect();
+        let mut out = Vec::with_capacity(lines.len());
+        for (i, line) in lines.iter().enumerate() {
+            if line.trim().is_empty() {
+                continue;
+            }
+            match serde_json::from_str::<Line>(line) {
+                Ok(l) => out.push(l.into()),
+                Err(_) if i + 1 == lines.len() && !complete => break,
+                Err(e) => {
+                    return Err(crate::error::Error::Serialization {
+                        message: format!("{}:{}: not an audit event: {e}", path.display(), i + 1),
+                    })
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// A copy of the events kept, oldest first.

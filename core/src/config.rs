@@ -12,6 +12,47 @@ use crate::error::{Error, Result};
 use crate::module::{FnModule, Module};
 use crate::value::Value;
 
+/// How a registered module is implemented: what a manifest records so the
+/// registry can be rebuilt.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum Implementation {
+    /// A declaration only: discoverable, not creatable.
+    #[default]
+    Declaration,
+    /// A native module found at compile time (rebuilt from the program by name and version).
+    Native,
+    /// A Rhai script (its source travels with it).
+    Rhai(Arc<ScriptSource>),
+    /// A Python object, by import path (`package.module:qualified.name`).
+    Python(Arc<str>),
+    /// A factory given in code, which a manifest cannot carry.
+    Custom,
+}
+
+impl Implementation {
+    /// `"declaration"`, `"native"`, `"rhai"`, `"python"` or `"custom"`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Implementation::Declaration => "declaration",
+            Implementation::Native => "native",
+            Implementation::Rhai(_) => "rhai",
+            Implementation::Python(_) => "python",
+            Implementation::Custom => "custom",
+        }
+    }
+}
+
+/// The source of a script module.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScriptSource {
+    /// The script text.
+    pub source: String,
+    /// The file it was loaded from, if any.
+    pub path: Option<String>,
+    /// Lower-case hex SHA-256 of `source`.
+    pub sha256: String,
+}
+
 /// Builds a module instance from its declaration.
 pub type Factory = Arc<dyn Fn(&ModuleConfig) -> Result<Box<dyn Module>> + Send + Sync + 'static>;
 
@@ -245,6 +286,7 @@ pub struct ModuleConfig {
     pub(crate) metadata: BTreeMap<String, String>,
     pub(crate) dependencies: BTreeMap<String, String>,
     pub(crate) factory: Option<Factory>,
+    pub(crate) implementation: Implementation,
 }
 
 impl Default for ModuleConfig {
@@ -258,6 +300,7 @@ impl Default for ModuleConfig {
             metadata: BTreeMap::new(),
             dependencies: BTreeMap::new(),
             factory: None,
+            implementation: Implementation::Declaration,
         }
     }
 }
@@ -333,7 +376,21 @@ macro_rules! builder_methods {
             F: Fn(&ModuleConfig) -> Result<Box<dyn Module>> + Send + Sync + 'static,
         {
             self $($inner)* .factory = Some(Arc::new(factory));
+            if self $($inner)* .implementation == Implementation::Declaration {
+                self $($inner)* .implementation = Implementation::Custom;
+            }
             self
+        }
+
+        /// Record how the module is implemented (kept in manifests).
+        pub fn with_implementation(mut self, implementation: Implementation) -> Self {
+            self $($inner)* .implementation = implementation;
+            self
+        }
+
+        /// How the module is implemented.
+        pub fn implementation(&self) -> &Implementation {
+            &self $($inner)* .implementation
         }
 
         /// Implement the module with a plain function called on every `process`.

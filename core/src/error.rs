@@ -236,6 +236,28 @@ pub enum Error {
         source: Option<Box<Error>>,
     },
 
+    /// The principal lacks the permission for the operation.
+    #[error("permission denied: {principal:?} may not {operation} {module:?}")]
+    PermissionDenied {
+        /// Who asked.
+        principal: String,
+        /// What they asked to do (`register`, `create`, ...).
+        operation: String,
+        /// The module concerned (`*` when none).
+        module: String,
+    },
+
+    /// Content does not match the SHA-256 digest it was pinned to.
+    #[error("integrity check failed for {subject}: expected sha256 {expected}, got {actual}")]
+    Integrity {
+        /// What was checked (a script path or name).
+        subject: String,
+        /// The pinned digest.
+        expected: String,
+        /// The digest of what was found.
+        actual: String,
+    },
+
     /// An error from outside this crate (for example a Python exception),
     /// carried unchanged so a binding can hand the original back.
     #[error("{message}")]
@@ -323,6 +345,8 @@ impl Error {
             Error::Io { .. } => "io",
             Error::Script { .. } => "script",
             Error::Workflow { .. } => "workflow",
+            Error::PermissionDenied { .. } => "permission_denied",
+            Error::Integrity { .. } => "integrity",
             Error::External { .. } => "external",
         }
     }

@@ -31,10 +31,12 @@
 //! modules).
 #![deny(missing_docs)]
 
+pub mod access;
 pub mod audit;
 pub mod config;
 pub mod deps;
 pub mod error;
+pub mod manifest;
 pub mod marketplace;
 pub mod module;
 pub mod native;
@@ -45,8 +47,12 @@ pub mod script;
 pub mod value;
 pub mod workflow;
 
+pub use access::{AccessPolicy, Permission};
 pub use audit::{AuditEvent, AuditLog, Outcome};
-pub use config::{Factory, ModuleConfig, ModuleKind, ModuleType, PluginConfig, PluginType};
+pub use config::{
+    Factory, Implementation, ModuleConfig, ModuleKind, ModuleType, PluginConfig, PluginType,
+    ScriptSource,
+};
 pub use deps::Resolution;
 pub use error::{Error, Result};
 pub use marketplace::PluginMarketplace;
@@ -54,7 +60,7 @@ pub use module::{FnModule, InstanceState, Module, ModuleContext, ModuleInstance}
 pub use native::NativeModule;
 pub use orchestration::WorkflowOrchestration;
 pub use query::{CapabilityQuery, PluginDiscoveryQuery, ServiceDiscoveryQuery};
-pub use registry::{ModuleInfo, ModuleRegistry};
+pub use registry::{ModuleInfo, ModuleRegistry, RegistryView};
 pub use script::ScriptLimits;
 pub use value::{Opaque, Value, ValueMap};
 pub use workflow::{OnError, StepReport, StepStatus, Workflow, WorkflowResult, WorkflowStep};

@@ -11,6 +11,7 @@ use indexmap::IndexMap;
 use parking_lot::RwLock;
 use semver::{Version, VersionReq};
 
+use crate::access::{self, AccessPolicy, Permission};
 use crate::audit::{AuditEvent, AuditLog, Outcome};
 use crate::config::{
     parse_requirement, parse_version, validate_name, ModuleConfig, ModuleKind, ModuleType,
@@ -100,6 +101,11 @@ impl ModuleInfo {
     /// declaration only.
     pub fn has_implementation(&self) -> bool {
         self.0.config.factory.is_some()
+    }
+
+    /// How the module is implemented.
+    pub fn implementation(&self) -> &crate::config::Implementation {
+        &self.0.config.implementation
     }
 
     /// The full declaration as registered.
@@ -407,6 +413,7 @@ struct Inner {
     workflow_orchestration: AtomicBool,
     plugin_marketplace: AtomicBool,
     scripts: Arc<crate::script::ScriptHost>,
+    policy: RwLock<Option<Arc<AccessPolicy>>>,
 }
 
 /// The registry of modules and plugins.
@@ -449,6 +456,7 @@ impl ModuleRegistry {
                 workflow_orchestration: AtomicBool::new(true),
                 plugin_marketplace: AtomicBool::new(false),
                 scripts: Arc::default(),
+                policy: RwLock::new(None),
             }),
         }
     }
@@ -480,15 +488,19 @@ impl ModuleRegistry {
     /// [`Error::FeatureDisabled`]; registering, discovering and creating
     /// single modules still work.
     pub fn with_workflow_orchestration(self, enabled: bool) -> Self {
-        self.set_workflow_orchestration(enabled);
+        self.inner
+            .workflow_orchestration
+            .store(enabled, AtomicOrdering::Release);
         self
     }
 
     /// See [`with_workflow_orchestration`](Self::with_workflow_orchestration).
-    pub fn set_workflow_orchestration(&self, enabled: bool) {
+    pub fn set_workflow_orchestration(&self, enabled: bool) -> Result<()> {
+        self.authorize(Permission::Admin, "set_workflow_orchestration", None)?;
         self.inner
             .workflow_orchestration
             .store(enabled, AtomicOrdering::Release);
+        Ok(())
     }
 
     /// Whether workflow orchestration is on.
@@ -505,15 +517,19 @@ impl ModuleRegistry {
     /// lists those plugins. When off, `plugin_marketplace` fails with
     /// [`Error::FeatureDisabled`].
     pub fn with_plugin_marketplace(self, enabled: bool) -> Self {
-        self.set_plugin_marketplace(enabled);
+        self.inner
+            .plugin_marketplace
+            .store(enabled, AtomicOrdering::Release);
         self
     }
 
     /// See [`with_plugin_marketplace`](Self::with_plugin_marketplace).
-    pub fn set_plugin_marketplace(&self, enabled: bool) {
+    pub fn set_plugin_marketplace(&self, enabled: bool) -> Result<()> {
+        self.authorize(Permission::Admin, "set_plugin_marketplace", None)?;
         self.inner
             .plugin_marketplace
             .store(enabled, AtomicOrdering::Release);
+        Ok(())
     }
 
     /// Whether the plugin marketplace is on.
@@ -526,6 +542,96 @@ impl ModuleRegistry {
     pub fn with_audit_capacity(self, capacity: usize) -> Self {
         self.inner.audit.set_capacity(capacity);
         self
+    }
+
+    pub(crate) fn inner_set_settings(
+        &self,
+        orchestration: bool,
+        marketplace: bool,
+        audit_capacity: usize,
+        limits: crate::script::ScriptLimits,
+    ) {
+        self.inner
+            .workflow_orchestration
+            .store(orchestration, AtomicOrdering::Release);
+        self.inner
+            .plugin_marketplace
+            .store(marketplace, AtomicOrdering::Release);
+        self.inner.audit.set_capacity(audit_capacity);
+        self.script_host().set_limits(limits);
+    }
+
+    // ----- access control -------------------------------------------------
+
+    /// Set (or, with `None`, remove) the access policy. Needs `admin`.
+    pub fn set_policy(&self, policy: Option<AccessPolicy>) -> Result<()> {
+        self.authorize(Permission::Admin, "set_policy", None)?;
+        *self.inner.policy.write() = policy.map(Arc::new);
+        Ok(())
+    }
+
+    /// The access policy in force, if any.
+    pub fn policy(&self) -> Option<AccessPolicy> {
+        self.inner.policy.read().as_deref().cloned()
+    }
+
+    /// A view of this registry whose every call acts as `principal` and is
+    /// checked against the policy.
+    pub fn as_principal(&self, principal: impl Into<String>) -> RegistryView {
+        RegistryView {
+            registry: self.clone(),
+            principal: Arc::from(principal.into()),
+        }
+    }
+
+    /// Whether the current principal may do `permission` on `module` (on
+    /// some module when `None`). The system, and everyone when there is no
+    /// policy, may do anything.
+    pub(crate) fn allowed(&self, permission: Permission, module: Option<&str>) -> bool {
+        let Some(principal) = access::current_principal() else {
+            return true;
+        };
+        match self.inner.policy.read().as_deref() {
+            None => true,
+            Some(policy) => policy.allows(&principal, permission, module),
+        }
+    }
+
+    /// [`allowed`](Self::allowed), or [`Error::PermissionDenied`] recorded as a `denied` audit event.
+    pub(crate) fn authorize(
+        &self,
+        permission: Permission,
+        operation: &str,
+        module: Option<&str>,
+    ) -> Result<()> {
+        if self.allowed(permission, module) {
+            return Ok(());
+        }
+        let principal =
+            access::current_principal().map_or_else(|| "system".to_string(), |p| p.to_string());
+        let module = module.unwrap_or("*");
+        let error = Error::PermissionDenied {
+            principal,
+            operation: operation.to_string(),
+            module: module.to_string(),
+        };
+        self.inner.audit.push(
+            operation,
+            ModuleKind::Module,
+            module,
+            None,
+            Outcome::Denied,
+            Some(error.to_string()),
+        );
+        Err(error)
+    }
+
+    /// Keeps the registrations the current principal may discover.
+    fn visible(&self, mut infos: Vec<ModuleInfo>) -> Vec<ModuleInfo> {
+        if access::current_principal().is_some() && self.inner.policy.read().is_some() {
+            infos.retain(|i| self.allowed(Permission::Discover, Some(i.name())));
+        }
+        infos
     }
 
     // ----- registration -------------------------------------------------
@@ -576,6 +682,7 @@ impl ModuleRegistry {
         replace: bool,
         operation: &str,
     ) -> Result<ModuleInfo> {
+        self.authorize(Permission::Register, operation, Some(&config.name))?;
         let kind = config.kind;
         let name = config.name.clone();
         let version_text = config.version.clone();
@@ -639,6 +746,7 @@ impl ModuleRegistry {
         name: &str,
         version: Option<&str>,
     ) -> Result<Vec<ModuleInfo>> {
+        self.authorize(Permission::Unregister, "unregister", Some(name))?;
         let result = self.remove_inner(kind, name, version);
         match &result {
             Ok(removed) => {
@@ -697,6 +805,9 @@ impl ModuleRegistry {
     /// The highest release of module `name` (a pre-release only when it has
     /// no release), if registered.
     pub fn get(&self, name: &str) -> Option<ModuleInfo> {
+        if !self.allowed(Permission::Discover, Some(name)) {
+            return None;
+        }
         self.inner
             .state
             .read()
@@ -706,6 +817,9 @@ impl ModuleRegistry {
 
     /// [`get`](Self::get) for plugins.
     pub fn get_plugin(&self, name: &str) -> Option<ModuleInfo> {
+        if !self.allowed(Permission::Discover, Some(name)) {
+            return None;
+        }
         self.inner
             .state
             .read()
@@ -721,6 +835,7 @@ impl ModuleRegistry {
         name: &str,
         requirement: Option<&str>,
     ) -> Result<ModuleInfo> {
+        self.authorize(Permission::Discover, "get", Some(name))?;
         let req = requirement
             .map(|r| parse_requirement(name, r))
             .transpose()?;
@@ -732,6 +847,9 @@ impl ModuleRegistry {
 
     /// Every registered version of `name` in the `kind` namespace, highest first.
     pub fn versions(&self, kind: ModuleKind, name: &str) -> Vec<ModuleInfo> {
+        if !self.allowed(Permission::Discover, Some(name)) {
+            return Vec::new();
+        }
         let state = self.inner.state.read();
         state
             .versions(kind, name)
@@ -741,10 +859,12 @@ impl ModuleRegistry {
 
     /// Every registration, modules and plugins, by name then version descending.
     pub fn list(&self) -> Vec<ModuleInfo> {
-        self.inner
+        let all = self
+            .inner
             .state
             .read()
-            .discover(&CapabilityQuery::new(), None)
+            .discover(&CapabilityQuery::new(), None);
+        self.visible(all)
     }
 
     /// How many registrations (every version of every module and plugin).
@@ -775,7 +895,9 @@ impl ModuleRegistry {
             .as_deref()
             .map(|r| parse_requirement("discovery query", r))
             .transpose()?;
-        Ok(self.inner.state.read().discover(query, req.as_ref()))
+        self.authorize(Permission::Discover, "discover", None)?;
+        let found = self.inner.state.read().discover(query, req.as_ref());
+        Ok(self.visible(found))
     }
 
     /// [`discover`](Self::discover), taking the query by value as in the seed examples.
@@ -844,6 +966,7 @@ impl ModuleRegistry {
         requirement: Option<&str>,
         config: Value,
     ) -> Result<ModuleInstance> {
+        self.authorize(Permission::Create, "create", Some(name))?;
         let result = self.create_inner(kind, name, requirement, config);
         match &result {
             Ok(instance) => self
@@ -883,6 +1006,7 @@ impl ModuleRegistry {
     /// Creates an instance of exactly this registration (dependencies
     /// first), audited as `create`.
     pub(crate) fn instantiate(&self, root: ModuleInfo, config: Value) -> Result<ModuleInstance> {
+        self.authorize(Permission::Create, "create", Some(root.name()))?;
         let (kind, name, version) = (
             root.kind(),
             root.name().to_string(),
@@ -1114,6 +1238,13 @@ impl ModuleRegistry {
         self.inner.audit.events()
     }
 
+    /// Append every audit event from now on to `path`, one JSON object per
+    /// line, flushed per event (`None` stops). Needs `admin`.
+    pub fn set_audit_file(&self, path: Option<&std::path::Path>) -> Result<()> {
+        self.authorize(Permission::Admin, "set_audit_file", None)?;
+        self.inner.audit.set_file(path)
+    }
+
     /// The audit log itself (capacity, totals, clearing).
     pub fn audit_log(&self) -> &AuditLog {
         &self.inner.audit
@@ -1158,5 +1289,100 @@ mod tests {
         let a = r.register(m("a", "1.0.0", &["shared"])).unwrap();
         let b = r.register(m("b", "1.0.0", &["shared"])).unwrap();
         assert!(Arc::ptr_eq(&a.capabilities()[0], &b.capabilities()[0]));
+    }
+}
+
+/// A view of a registry bound to a principal: every call acts as that
+/// principal and is checked against the registry's
+/// [`AccessPolicy`]. Made by [`ModuleRegistry::as_principal`].
+#[derive(Clone)]
+pub struct RegistryView {
+    registry: ModuleRegistry,
+    principal: Arc<str>,
+}
+
+impl fmt::Debug for RegistryView {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RegistryView")
+            .field("principal", &self.principal)
+            .finish()
+    }
+}
+
+impl RegistryView {
+    /// The principal this view acts as.
+    pub fn principal(&self) -> &str {
+        &self.principal
+    }
+
+    /// Runs `f` on the registry acting as this view's principal: every call
+    /// inside, including those a script or a workflow makes, is checked.
+    pub fn with<T>(&self, f: impl FnOnce(&ModuleRegistry) -> T) -> T {
+        access::with_principal(Some(self.principal.clone()), || f(&self.registry))
+    }
+
+    /// [`ModuleRegistry::register`] as this principal.
+    pub fn register(&self, config: ModuleConfig) -> Result<ModuleInfo> {
+        self.with(|r| r.register(config))
+    }
+
+    /// [`ModuleRegistry::register_plugin`] as this principal.
+    pub fn register_plugin(&self, config: PluginConfig) -> Result<ModuleInfo> {
+        self.with(|r| r.register_plugin(config))
+    }
+
+    /// [`ModuleRegistry::unregister`] as this principal.
+    pub fn unregister(&self, name: &str, version: &str) -> Result<ModuleInfo> {
+        self.with(|r| r.unregister(name, version))
+    }
+
+    /// [`ModuleRegistry::get`] as this principal.
+    pub fn get(&self, name: &str) -> Option<ModuleInfo> {
+        self.with(|r| r.get(name))
+    }
+
+    /// [`ModuleRegistry::list`] as this principal (only what it may discover).
+    pub fn list(&self) -> Vec<ModuleInfo> {
+        self.with(ModuleRegistry::list)
+    }
+
+    /// [`ModuleRegistry::discover`] as this principal (only what it may discover).
+    pub fn discover(&self, query: &CapabilityQuery) -> Result<Vec<ModuleInfo>> {
+        self.with(|r| r.discover(query))
+    }
+
+    /// [`ModuleRegistry::create`] as this principal.
+    pub fn create(&self, name: &str) -> Result<ModuleInstance> {
+        self.with(|r| r.create(name))
+    }
+
+    /// [`ModuleRegistry::create_version`] as this principal.
+    pub fn create_version(&self, name: &str, requirement: &str) -> Result<ModuleInstance> {
+        self.with(|r| r.create_version(name, requirement))
+    }
+
+    /// [`ModuleRegistry::register_script`] as this principal.
+    pub fn register_script(&self, source: &str) -> Result<ModuleInfo> {
+        self.with(|r| r.register_script(source))
+    }
+
+    /// [`ModuleRegistry::load_script`] as this principal.
+    pub fn load_script(&self, path: impl AsRef<std::path::Path>) -> Result<ModuleInfo> {
+        self.with(|r| r.load_script(path))
+    }
+
+    /// [`ModuleRegistry::run_script`] as this principal: the script has this
+    /// principal's permissions, never more.
+    pub fn run_script(&self, source_or_path: &str, input: impl Into<Value>) -> Result<Value> {
+        self.with(|r| r.run_script(source_or_path, input))
+    }
+
+    /// [`ModuleRegistry::run_workflow`] as this principal.
+    pub fn run_workflow(
+        &self,
+        workflow: &Workflow,
+        input: impl Into<Value>,
+    ) -> Result<WorkflowResult> {
+        self.with(|r| r.run_workflow(workflow, input))
     }
 }

@@ -11,6 +11,7 @@ discovery and dependency resolution, backed by a Rust core.
 from __future__ import annotations
 
 from ._core import (
+    AccessPolicy,
     AlreadyRegisteredError,
     AuditEvent,
     CapabilityQuery,
@@ -39,14 +40,16 @@ from ._core import (
     WorkflowError,
     WorkflowResult,
     __version__,
+    read_audit_file,
     roundtrip,
 )
-from ._registry import EntryPointReport, ModuleRegistry
+from ._registry import EntryPointReport, ModuleRegistry, RegistryView
 
 #: Plugins use the same vocabulary of types as modules.
 PluginType = ModuleType
 
 __all__ = [
+    "AccessPolicy",
     "AlreadyRegisteredError",
     "AuditEvent",
     "CapabilityQuery",
@@ -67,6 +70,7 @@ __all__ = [
     "PluginConfig",
     "PluginDiscoveryQuery",
     "PluginType",
+    "RegistryView",
     "ScriptError",
     "ScriptLimits",
     "ServiceDiscoveryQuery",
@@ -78,5 +82,6 @@ __all__ = [
     "WorkflowError",
     "WorkflowResult",
     "__version__",
+    "read_audit_file",
     "roundtrip",
 ]

@@ -117,8 +117,80 @@ class ModuleRegistry(_core.ModuleRegistry):
         with _progress_bar(len(items), workflow.name) as advance:
             return self._run_workflow_batch(workflow, items, advance)
 
+    def as_principal(self, principal: str) -> "RegistryView":
+        """A view with the registry's methods, each acting as ``principal``
+        and checked against the policy set with ``set_policy``."""
+        return RegistryView(self, principal)
+
+    @classmethod
+    def from_manifest(cls, text: str) -> "ModuleRegistry":
+        """A registry rebuilt from ``export_manifest()``: declarations,
+        native modules, scripts (digest-checked), Python modules (imported
+        by their import path) and settings."""
+        registry = cls()
+        registry._load_manifest(text, _resolve_python)
+        return registry
+
     def __repr__(self) -> str:
         return f"<ModuleRegistry with {len(self)} registrations>"
+
+
+def _resolve_python(name: str, import_path: Optional[str]) -> Any:
+    """The handler of a Python module recorded in a manifest."""
+    if import_path is None:
+        raise _core.ValidationError(
+            f"module {name!r} was built by code a manifest cannot carry (a lambda or a local "
+            "function); register it again after loading the manifest"
+        )
+    import importlib
+
+    module_name, _, qualname = import_path.partition(":")
+    obj: Any = importlib.import_module(module_name)
+    for part in qualname.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+class RegistryView:
+    """A registry seen by one principal: the registry's methods, each call
+    checked against the registry's ``AccessPolicy``; denial raises
+    ``PermissionDeniedError``. Scripts and workflows run through a view have
+    the principal's permissions, never more."""
+
+    def __init__(self, registry: ModuleRegistry, principal: str) -> None:
+        self._registry = registry
+        self._principal = principal
+
+    @property
+    def principal(self) -> str:
+        """Who this view acts as."""
+        return self._principal
+
+    def _as(self, func: Callable[..., Any]) -> Callable[..., Any]:
+        principal = self._principal
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            result = _core.call_as(principal, func, *args, **kwargs)
+            if func.__name__ == "module":  # the decorator registers later: keep acting as the principal
+                return self._as(result)
+            return result
+
+        call.__name__ = getattr(func, "__name__", "call")
+        call.__doc__ = getattr(func, "__doc__", None)
+        return call
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._registry, name)
+        return self._as(attr) if callable(attr) else attr
+
+    def __len__(self) -> int:
+        return len(self._as(self._registry.list)())
+
+    def __contains__(self, name: object) -> bool:
+        return bool(_core.call_as(self._principal, self._registry.get, name)) if isinstance(name, str) else False
+
+    def __repr__(self) -> str:
+        return f"<RegistryView of {self._registry!r} as {self._principal!r}>"
 
 
 class _TextBar:

@@ -160,6 +160,19 @@ fn convert(py: Python<'_>, err: Error) -> PyErr {
             }
             exc
         }
+        Error::PermissionDenied {
+            principal,
+            operation,
+            module,
+        } => {
+            let exc = PermissionDeniedError::new_err(message);
+            let value = exc.value(py);
+            let _ = value.setattr("principal", principal);
+            let _ = value.setattr("operation", operation);
+            let _ = value.setattr("module", module);
+            exc
+        }
+        Error::Integrity { .. } => ValidationError::new_err(message),
         Error::Panic { .. } => ModuleFailedError::new_err(message),
         Error::NotFound {
             name, requirement, ..

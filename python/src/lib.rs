@@ -1,6 +1,7 @@
 //! `module_registry._core`: the Python extension. It converts and delegates;
 //! every piece of registry logic lives in the `module-registry` crate.
 
+mod access;
 mod config;
 mod conversion;
 mod errors;
@@ -32,6 +33,9 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<workflow::PyWorkflowResult>()?;
     m.add_class::<workflow::PyStepReport>()?;
     m.add_function(wrap_pyfunction!(registry::roundtrip, m)?)?;
+    m.add_function(wrap_pyfunction!(access::call_as, m)?)?;
+    m.add_function(wrap_pyfunction!(registry::read_audit_file, m)?)?;
+    m.add_class::<access::PyAccessPolicy>()?;
     errors::register(m)?;
     Ok(())
 }

@@ -2,7 +2,7 @@
 //! class (built once per instance, then `process`, optional `init(config)`
 //! and `shutdown()`). Each call takes the GIL for itself only.
 
-use module_registry::{Error, Module, ModuleConfig, ModuleContext, Result, Value};
+use module_registry::{Error, Implementation, Module, ModuleConfig, ModuleContext, Result, Value};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::PyType;
@@ -77,6 +77,19 @@ pub fn with_python_handler(
     handler: &Bound<'_, PyAny>,
 ) -> PyResult<ModuleConfig> {
     let config = config.with_metadata("implementation", "python");
+    let implementation =
+        import_path(handler).map_or(Implementation::Custom, |p| Implementation::Python(p.into()));
+    Ok(with_handler(config, handler)?.with_implementation(implementation))
+}
+
+/// `module:qualified.name` when `obj` can be imported back by that path.
+fn import_path(obj: &Bound<'_, PyAny>) -> Option<String> {
+    let module: String = obj.getattr("__module__").ok()?.extract().ok()?;
+    let qualname: String = obj.getattr("__qualname__").ok()?.extract().ok()?;
+    (!qualname.contains('<') && module != "__main__").then(|| format!("{module}:{qualname}"))
+}
+
+fn with_handler(config: ModuleConfig, handler: &Bound<'_, PyAny>) -> PyResult<ModuleConfig> {
     if let Ok(cls) = handler.cast::<PyType>() {
         if !cls.hasattr("process")? {
             return Err(PyTypeError::new_err(format!(

@@ -9,6 +9,7 @@ use module_registry::{
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyFrozenSet, PyString, PyTuple};
 
+use crate::access::PyAccessPolicy;
 use crate::config::{extract_config, extract_str_map, extract_strings, extract_type, PyModuleType};
 use crate::conversion::{py_to_value, value_to_py};
 use crate::errors::to_pyerr;
@@ -339,7 +340,9 @@ impl PyModuleRegistry {
             ModuleRegistry::new()
         };
         if let Some(limits) = script_limits {
-            inner.set_script_limits(limits.to_core()?);
+            inner
+                .set_script_limits(limits.to_core()?)
+                .map_err(to_pyerr)?;
         }
         Ok(PyModuleRegistry { inner })
     }
@@ -352,14 +355,22 @@ impl PyModuleRegistry {
 
     /// Change the limits scripts run under (for scripts loaded and instances created from now on).
     fn set_script_limits(&self, limits: PyRef<'_, PyScriptLimits>) -> PyResult<()> {
-        self.inner.set_script_limits(limits.to_core()?);
-        Ok(())
+        self.inner
+            .set_script_limits(limits.to_core()?)
+            .map_err(to_pyerr)
     }
 
-    /// Load one `.rhai` script module; returns its registration.
-    fn load_script(&self, py: Python<'_>, path: PathBuf) -> PyResult<PyModuleInfo> {
+    /// Load one `.rhai` script module; returns its registration. With
+    /// `sha256`, a file whose digest differs is refused (ValidationError).
+    #[pyo3(signature = (path, sha256=None))]
+    fn load_script(
+        &self,
+        py: Python<'_>,
+        path: PathBuf,
+        sha256: Option<&str>,
+    ) -> PyResult<PyModuleInfo> {
         let inner = py
-            .detach(|| self.inner.load_script(&path))
+            .detach(|| self.inner.load_script_pinned(&path, sha256))
             .map_err(to_pyerr)?;
         Ok(PyModuleInfo { inner })
     }
@@ -372,10 +383,17 @@ impl PyModuleRegistry {
         Ok(infos(loaded))
     }
 
-    /// Register a script module given as source text.
-    fn register_script(&self, py: Python<'_>, source: &str) -> PyResult<PyModuleInfo> {
+    /// Register a script module given as source text (refused unless its
+    /// SHA-256 is `sha256`, when given).
+    #[pyo3(signature = (source, sha256=None))]
+    fn register_script(
+        &self,
+        py: Python<'_>,
+        source: &str,
+        sha256: Option<&str>,
+    ) -> PyResult<PyModuleInfo> {
         let inner = py
-            .detach(|| self.inner.register_script(source))
+            .detach(|| self.inner.register_script_pinned(source, sha256))
             .map_err(to_pyerr)?;
         Ok(PyModuleInfo { inner })
     }
@@ -617,17 +635,52 @@ impl PyModuleRegistry {
     }
 
     /// Switch workflow orchestration on or off; returns the registry.
-    fn with_workflow_orchestration(slf: Py<Self>, py: Python<'_>, enabled: bool) -> Py<Self> {
-        slf.get().inner.set_workflow_orchestration(enabled);
-        let _ = py;
-        slf
+    fn with_workflow_orchestration(slf: Py<Self>, enabled: bool) -> PyResult<Py<Self>> {
+        slf.get()
+            .inner
+            .set_workflow_orchestration(enabled)
+            .map_err(to_pyerr)?;
+        Ok(slf)
     }
 
     /// Switch the plugin marketplace on or off; returns the registry.
-    fn with_plugin_marketplace(slf: Py<Self>, py: Python<'_>, enabled: bool) -> Py<Self> {
-        slf.get().inner.set_plugin_marketplace(enabled);
-        let _ = py;
-        slf
+    fn with_plugin_marketplace(slf: Py<Self>, enabled: bool) -> PyResult<Py<Self>> {
+        slf.get()
+            .inner
+            .set_plugin_marketplace(enabled)
+            .map_err(to_pyerr)?;
+        Ok(slf)
+    }
+
+    /// Set (or with None remove) the access policy. Needs `admin`.
+    fn set_policy(&self, policy: Option<PyRef<'_, PyAccessPolicy>>) -> PyResult<()> {
+        self.inner
+            .set_policy(policy.map(|p| p.inner.clone()))
+            .map_err(to_pyerr)
+    }
+
+    /// Append every audit event from now on to `path` as JSON lines (None stops).
+    #[pyo3(signature = (path))]
+    fn set_audit_file(&self, path: Option<PathBuf>) -> PyResult<()> {
+        self.inner.set_audit_file(path.as_deref()).map_err(to_pyerr)
+    }
+
+    /// Every declaration, script source and setting as JSON.
+    fn export_manifest(&self) -> PyResult<String> {
+        self.inner.export_manifest().map_err(to_pyerr)
+    }
+
+    /// Apply a manifest to this registry; `resolve(import_path)` returns the
+    /// handler of each Python module (None for factories given in code).
+    fn _load_manifest(&self, text: &str, resolve: &Bound<'_, PyAny>) -> PyResult<()> {
+        self.inner
+            .load_manifest(text, |config, import_path| {
+                let handler = resolve
+                    .call1((config.name(), import_path))
+                    .map_err(module_registry::Error::external)?;
+                with_python_handler(config, &handler).map_err(module_registry::Error::external)
+            })
+            .map_err(to_pyerr)
     }
 
     /// The marketplace catalogue: plugins with metadata `marketplace = "true"`.
@@ -750,4 +803,11 @@ impl PyModuleRegistry {
 #[pyfunction]
 pub fn roundtrip<'py>(py: Python<'py>, value: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
     value_to_py(py, py_to_value(value)?)
+}
+
+/// Read an audit file written by `set_audit_file` back into events.
+#[pyfunction]
+pub fn read_audit_file(path: PathBuf) -> PyResult<Vec<PyAuditEvent>> {
+    let events = module_registry::AuditLog::read_file(path).map_err(to_pyerr)?;
+    Ok(events.into_iter().map(Into::into).collect())
 }

@@ -116,7 +116,8 @@ impl NativeModule {
             .with_type(ModuleType::custom(self.module_type))
             .add_capabilities(self.capabilities.iter().copied())
             .with_metadata("implementation", "native")
-            .with_factory(factory);
+            .with_factory(factory)
+            .with_implementation(crate::config::Implementation::Native);
         for (k, v) in self.metadata {
             config = config.with_metadata(*k, *v);
         }
@@ -128,6 +129,12 @@ impl NativeModule {
 }
 
 inventory::collect!(NativeModule);
+
+/// Lower-case hex SHA-256 of `data`.
+pub fn sha256_hex(data: &[u8]) -> String {
+    use sha2::Digest;
+    builtins::hex(&sha2::Sha256::digest(data))
+}
 
 /// Declares a native module, found by [`ModuleRegistry::with_native_modules`](crate::ModuleRegistry::with_native_modules).
 /// The argument is a constant [`NativeModule`] expression.

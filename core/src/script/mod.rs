@@ -128,13 +128,39 @@ struct AstAndFlags {
     has_shutdown: bool,
 }
 
-/// A script module ready to register: its declaration with the factory attached.
-fn prepare(
+/// Checks `source` against a pinned SHA-256 (hex, any case); returns its digest.
+fn check_pin(label: &str, source: &str, sha256: Option<&str>) -> Result<String> {
+    let actual = crate::native::sha256_hex(source.as_bytes());
+    if let Some(expected) = sha256 {
+        let expected = expected.trim().to_ascii_lowercase();
+        if expected.len() != 64 || !expected.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(Error::InvalidConfig {
+                name: label.to_string(),
+                reason: format!("sha256 pin must be 64 hex digits, not {expected:?}"),
+            });
+        }
+        if expected != actual {
+            return Err(Error::Integrity {
+                subject: label.to_string(),
+                expected,
+                actual,
+            });
+        }
+    }
+    Ok(actual)
+}
+
+/// A script module ready to register: its declaration with the factory
+/// attached. `path` is the file it came from; `sha256` a pin to check first.
+fn prepare_pinned(
     host: &Arc<ScriptHost>,
     label: &str,
     source: &str,
     folder: Option<&Path>,
+    path: Option<&Path>,
+    sha256: Option<&str>,
 ) -> Result<Option<ModuleConfig>> {
+    let digest = check_pin(label, source, sha256)?;
     let compiled = host.compile(label, source, folder)?;
     let Some(config) = declaration(label, &compiled.ast)? else {
         return Ok(None);
@@ -152,7 +178,14 @@ fn prepare(
         .with_metadata("script", label)
         .with_factory(move |_| {
             Ok(Box::new(ScriptModule::new(script.clone(), host.clone())) as Box<dyn Module>)
-        });
+        })
+        .with_implementation(crate::config::Implementation::Rhai(Arc::new(
+            crate::config::ScriptSource {
+                source: source.to_string(),
+                path: path.map(|p| p.display().to_string()),
+                sha256: digest,
+            },
+        )));
     Ok(Some(config))
 }
 
@@ -170,6 +203,32 @@ fn folder_of(path: &Path) -> PathBuf {
 }
 
 impl ModuleRegistry {
+    /// Compiles a script module recorded in a manifest, checking its digest.
+    pub(crate) fn prepare_script(
+        &self,
+        label: &str,
+        source: &str,
+        path: Option<&str>,
+        sha256: &str,
+    ) -> Result<ModuleConfig> {
+        let path = path.map(Path::new);
+        let folder = path.map(folder_of).filter(|f| f.is_dir());
+        prepare_pinned(
+            &self.script_host(),
+            label,
+            source,
+            folder.as_deref(),
+            path,
+            Some(sha256),
+        )?
+        .ok_or_else(|| Error::Script {
+            script: label.to_string(),
+            line: None,
+            column: None,
+            message: "the script declares no MODULE constant, so it is not a module".into(),
+        })
+    }
+
     /// The limits scripts run under on this registry.
     pub fn script_limits(&self) -> ScriptLimits {
         self.script_host().limits()
@@ -177,8 +236,10 @@ impl ModuleRegistry {
 
     /// Change the limits scripts run under. Applies to scripts loaded and
     /// instances created from now on.
-    pub fn set_script_limits(&self, limits: ScriptLimits) {
+    pub fn set_script_limits(&self, limits: ScriptLimits) -> Result<()> {
+        self.authorize(crate::access::Permission::Admin, "set_script_limits", None)?;
         self.script_host().set_limits(limits);
+        Ok(())
     }
 
     /// Registers a script module given as source text. Loading the same name
@@ -186,29 +247,56 @@ impl ModuleRegistry {
     /// registered beside the old. Source text cannot `import` (there is no
     /// folder to import from): load the script from a file for that.
     pub fn register_script(&self, source: &str) -> Result<ModuleInfo> {
+        self.register_script_pinned(source, None)
+    }
+
+    /// [`register_script`](Self::register_script), refusing the script with
+    /// [`Error::Integrity`] (and registering nothing) unless its SHA-256 is `sha256`.
+    pub fn register_script_pinned(&self, source: &str, sha256: Option<&str>) -> Result<ModuleInfo> {
         let host = self.script_host();
-        let config = prepare(&host, "<source>", source, None)?.ok_or_else(|| Error::Script {
-            script: "<source>".into(),
-            line: None,
-            column: None,
-            message: "the script declares no MODULE constant, so it is not a module".into(),
-        })?;
+        let config =
+            prepare_pinned(&host, "<source>", source, None, None, sha256)?.ok_or_else(|| {
+                Error::Script {
+                    script: "<source>".into(),
+                    line: None,
+                    column: None,
+                    message: "the script declares no MODULE constant, so it is not a module".into(),
+                }
+            })?;
         self.register_with_operation(config, true, "register_script")
     }
 
     /// Loads one `.rhai` file as a script module (see
     /// [`register_script`](Self::register_script)); errors name the path.
     pub fn load_script(&self, path: impl AsRef<Path>) -> Result<ModuleInfo> {
+        self.load_script_pinned(path, None)
+    }
+
+    /// [`load_script`](Self::load_script), refusing the file with
+    /// [`Error::Integrity`] (and registering nothing) unless its SHA-256 is `sha256`.
+    pub fn load_script_pinned(
+        &self,
+        path: impl AsRef<Path>,
+        sha256: Option<&str>,
+    ) -> Result<ModuleInfo> {
         let path = path.as_ref();
         let label = path.display().to_string();
         let source = read(path)?;
-        let config = prepare(&self.script_host(), &label, &source, Some(&folder_of(path)))?
-            .ok_or_else(|| Error::Script {
-                script: label.clone(),
-                line: None,
-                column: None,
-                message: "the script declares no MODULE constant, so it is not a module".into(),
-            })?;
+        let host = self.script_host();
+        let config = prepare_pinned(
+            &host,
+            &label,
+            &source,
+            Some(&folder_of(path)),
+            Some(path),
+            sha256,
+        )?
+        .ok_or_else(|| Error::Script {
+            script: label.clone(),
+            line: None,
+            column: None,
+            message: "the script declares no MODULE constant, so it is not a module".into(),
+        })?;
         self.register_with_operation(config, true, "load_script")
     }
 
@@ -231,7 +319,9 @@ impl ModuleRegistry {
         let mut configs: Vec<ModuleConfig> = Vec::new();
         for path in &paths {
             let label = path.display().to_string();
-            if let Some(config) = prepare(&host, &label, &read(path)?, Some(dir))? {
+            if let Some(config) =
+                prepare_pinned(&host, &label, &read(path)?, Some(dir), Some(path), None)?
+            {
                 let clash = configs.iter().find(|c| {
                     c.name() == config.name()
                         && c.version() == config.version()

@@ -274,10 +274,12 @@ fn call(
     };
     let (tx, rx) = crossbeam_channel::bounded(1);
     let inst = instance.clone();
+    let principal = crate::access::current_principal();
     std::thread::Builder::new()
         .name(format!("module-registry-step-{id}"))
         .spawn(move || {
-            let _ = tx.send(inst.process_value(input));
+            let result = crate::access::with_principal(principal, || inst.process_value(input));
+            let _ = tx.send(result);
         })
         .map_err(|e| Error::invalid_input(format!("cannot start a thread for step {id}: {e}")))?;
     match rx.recv_timeout(timeout) {
@@ -455,14 +457,17 @@ pub(crate) fn execute(
                     tx.clone(),
                 );
                 in_flight += 1;
+                let principal = crate::access::current_principal();
                 let job: Job = Box::new(move || {
-                    let outcome = run_step(
-                        &registry,
-                        &plan.steps[i],
-                        &instances[i],
-                        step_input,
-                        run_start,
-                    );
+                    let outcome = crate::access::with_principal(principal, || {
+                        run_step(
+                            &registry,
+                            &plan.steps[i],
+                            &instances[i],
+                            step_input,
+                            run_start,
+                        )
+                    });
                     let _ = tx.send((i, outcome));
                 });
                 pool()

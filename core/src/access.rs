@@ -1,0 +1,246 @@
+//! Access control: an [`AccessPolicy`] of roles and permissions, and the
+//! principal a call acts as.
+//!
+//! With no policy the registry is open. With a policy, calls made through a
+//! view bound to a principal ([`ModuleRegistry::as_principal`](crate::ModuleRegistry::as_principal))
+//! are checked; anything not granted is refused with
+//! [`Error::PermissionDenied`](crate::Error::PermissionDenied) and audited as
+//! `denied`. The registry used directly acts as the principal `system`, with
+//! every permission. The principal travels with the call on its thread (and
+//! into workflow worker threads), so a script or a workflow run by a
+//! principal has that principal's permissions, never more.
+//!
+//! ```
+//! use module_registry::{AccessPolicy, ModuleConfig, ModuleRegistry, Permission};
+//!
+//! let registry = ModuleRegistry::new();
+//! let mut policy = AccessPolicy::new();
+//! policy.grant("reader", [Permission::Discover, Permission::Create], "*")?;
+//! policy.grant("publisher", [Permission::Register], "team-*")?;
+//! policy.assign("alice", "reader").assign("alice", "publisher");
+//! registry.set_policy(Some(policy))?;
+//!
+//! let alice = registry.as_principal("alice");
+//! alice.register(ModuleConfig::new().with_name("team-tool"))?;
+//! let denied = alice.register(ModuleConfig::new().with_name("other-tool")).unwrap_err();
+//! assert!(denied.to_string().contains("\"alice\" may not register \"other-tool\""));
+//! # Ok::<(), module_registry::Error>(())
+//! ```
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// What a principal may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Permission {
+    /// Find modules: `discover`, `list`, `get`.
+    Discover,
+    /// Build instances: `create`, and running workflows' steps.
+    Create,
+    /// Add or replace modules (scripts included).
+    Register,
+    /// Remove modules.
+    Unregister,
+    /// Everything, including changing the policy and the registry's settings.
+    Admin,
+}
+
+impl Permission {
+    /// The permission's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Permission::Discover => "discover",
+            Permission::Create => "create",
+            Permission::Register => "register",
+            Permission::Unregister => "unregister",
+            Permission::Admin => "admin",
+        }
+    }
+}
+
+impl fmt::Display for Permission {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Permission {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        Ok(match s {
+            "discover" => Permission::Discover,
+            "create" => Permission::Create,
+            "register" => Permission::Register,
+            "unregister" => Permission::Unregister,
+            "admin" => Permission::Admin,
+            other => {
+                return Err(Error::InvalidConfig {
+                    name: other.to_string(),
+                    reason:
+                        "unknown permission; use discover, create, register, unregister or admin"
+                            .into(),
+                })
+            }
+        })
+    }
+}
+
+/// Permissions on the modules whose names match a glob.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Grant {
+    /// What is allowed.
+    pub permissions: Vec<Permission>,
+    /// A glob on module names (`*`, `team-*`, `text-?ncode`).
+    pub modules: String,
+    #[serde(skip)]
+    pattern: Option<glob::Pattern>,
+}
+
+impl Grant {
+    fn new(permissions: Vec<Permission>, modules: &str) -> Result<Self> {
+        let pattern = glob::Pattern::new(modules).map_err(|e| Error::InvalidConfig {
+            name: modules.to_string(),
+            reason: format!("invalid module pattern: {e}"),
+        })?;
+        Ok(Grant {
+            permissions,
+            modules: modules.to_string(),
+            pattern: Some(pattern),
+        })
+    }
+
+    fn allows(&self, permission: Permission, module: Option<&str>) -> bool {
+        let has = self
+            .permissions
+            .iter()
+            .any(|p| *p == permission || *p == Permission::Admin);
+        has && module.is_none_or(|m| self.pattern.as_ref().is_some_and(|p| p.matches(m)))
+    }
+}
+
+/// Roles (each a list of grants) and the roles of each principal.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct AccessPolicy {
+    roles: BTreeMap<String, Vec<Grant>>,
+    principals: BTreeMap<String, Vec<String>>,
+}
+
+impl AccessPolicy {
+    /// A policy granting nothing.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Give `role` the `permissions` on modules whose names match `modules`.
+    pub fn grant<I>(&mut self, role: &str, permissions: I, modules: &str) -> Result<&mut Self>
+    where
+        I: IntoIterator<Item = Permission>,
+    {
+        let grant = Grant::new(permissions.into_iter().collect(), modules)?;
+        self.roles.entry(role.to_string()).or_default().push(grant);
+        Ok(self)
+    }
+
+    /// Give `principal` the role `role`.
+    pub fn assign(&mut self, principal: &str, role: &str) -> &mut Self {
+        let roles = self.principals.entry(principal.to_string()).or_default();
+        if !roles.iter().any(|r| r == role) {
+            roles.push(role.to_string());
+        }
+        self
+    }
+
+    /// Whether `principal` has `permission` on `module` (on some module when `None`).
+    pub fn allows(&self, principal: &str, permission: Permission, module: Option<&str>) -> bool {
+        self.principals.get(principal).is_some_and(|roles| {
+            roles.iter().any(|role| {
+                self.roles
+                    .get(role)
+                    .is_some_and(|grants| grants.iter().any(|g| g.allows(permission, module)))
+            })
+        })
+    }
+
+    /// The roles of `principal`.
+    pub fn roles_of(&self, principal: &str) -> &[String] {
+        self.principals.get(principal).map_or(&[], Vec::as_slice)
+    }
+
+    /// Recompiles the globs after deserialising.
+    pub(crate) fn compiled(mut self) -> Result<Self> {
+        for grants in self.roles.values_mut() {
+            for g in grants.iter_mut() {
+                *g = Grant::new(std::mem::take(&mut g.permissions), &g.modules)?;
+            }
+        }
+        Ok(self)
+    }
+}
+
+thread_local! {
+    static PRINCIPAL: RefCell<Option<Arc<str>>> = const { RefCell::new(None) };
+}
+
+/// The principal the current call acts as (`None`: the registry itself, `system`).
+pub fn current_principal() -> Option<Arc<str>> {
+    PRINCIPAL.with(|p| p.borrow().clone())
+}
+
+/// Runs `f` acting as `principal` (`None`: as the system), restoring the
+/// previous principal after.
+pub fn with_principal<T>(principal: Option<Arc<str>>, f: impl FnOnce() -> T) -> T {
+    struct Restore(Option<Arc<str>>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let previous = self.0.take();
+            PRINCIPAL.with(|p| *p.borrow_mut() = previous);
+        }
+    }
+    let previous = PRINCIPAL.with(|p| std::mem::replace(&mut *p.borrow_mut(), principal));
+    let _restore = Restore(previous);
+    f()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grants_match_globs_and_admin_implies_all() {
+        let mut p = AccessPolicy::new();
+        p.grant("r", [Permission::Discover], "*").unwrap();
+        p.grant("w", [Permission::Register], "team-*").unwrap();
+        p.grant("root", [Permission::Admin], "*").unwrap();
+        p.assign("alice", "r")
+            .assign("alice", "w")
+            .assign("bob", "root");
+        assert!(p.allows("alice", Permission::Discover, Some("anything")));
+        assert!(p.allows("alice", Permission::Register, Some("team-x")));
+        assert!(!p.allows("alice", Permission::Register, Some("other")));
+        assert!(p.allows("alice", Permission::Register, None));
+        assert!(!p.allows("alice", Permission::Create, None));
+        assert!(p.allows("bob", Permission::Unregister, Some("x")));
+        assert!(!p.allows("carol", Permission::Discover, None));
+        assert!(p.grant("x", [Permission::Create], "[").is_err());
+        assert!("write".parse::<Permission>().is_err());
+    }
+
+    #[test]
+    fn the_principal_is_scoped_to_the_call() {
+        assert!(current_principal().is_none());
+        with_principal(Some("a".into()), || {
+            assert_eq!(current_principal().as_deref(), Some("a"));
+            with_principal(None, || assert!(current_principal().is_none()));
+            assert_eq!(current_principal().as_deref(), Some("a"));
+        });
+        assert!(current_principal().is_none());
+    }
+}

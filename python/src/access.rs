@@ -1,0 +1,78 @@
+//! `AccessPolicy` and acting as a principal, for Python.
+
+use module_registry::access::{with_principal, Permission};
+use module_registry::AccessPolicy;
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyTuple};
+
+use crate::config::extract_strings;
+use crate::errors::to_pyerr;
+
+/// Roles of permissions (`discover`, `create`, `register`, `unregister`,
+/// `admin`) on module-name globs, and the roles of each principal.
+/// `grant` and `assign` return the policy, so calls chain.
+#[pyclass(name = "AccessPolicy", module = "module_registry._core")]
+#[derive(Clone, Default)]
+pub struct PyAccessPolicy {
+    pub inner: AccessPolicy,
+}
+
+#[pymethods]
+impl PyAccessPolicy {
+    #[new]
+    fn new() -> Self {
+        Self::default()
+    }
+
+    /// Give `role` the `permissions` on modules whose names match the glob `modules`.
+    #[pyo3(signature = (role, permissions, modules="*"))]
+    fn grant<'py>(
+        mut slf: PyRefMut<'py, Self>,
+        role: &str,
+        permissions: &Bound<'py, PyAny>,
+        modules: &str,
+    ) -> PyResult<PyRefMut<'py, Self>> {
+        let perms = extract_strings(permissions, "permissions")?
+            .iter()
+            .map(|p| p.parse::<Permission>())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(to_pyerr)?;
+        slf.inner.grant(role, perms, modules).map_err(to_pyerr)?;
+        Ok(slf)
+    }
+
+    /// Give `principal` the role `role`.
+    fn assign<'py>(
+        mut slf: PyRefMut<'py, Self>,
+        principal: &str,
+        role: &str,
+    ) -> PyRefMut<'py, Self> {
+        slf.inner.assign(principal, role);
+        slf
+    }
+
+    /// Whether `principal` may do `permission` on `module` (on some module when None).
+    #[pyo3(signature = (principal, permission, module=None))]
+    fn allows(&self, principal: &str, permission: &str, module: Option<&str>) -> PyResult<bool> {
+        let p = permission.parse::<Permission>().map_err(to_pyerr)?;
+        Ok(self.inner.allows(principal, p, module))
+    }
+
+    /// The roles of `principal`.
+    fn roles_of(&self, principal: &str) -> Vec<String> {
+        self.inner.roles_of(principal).to_vec()
+    }
+}
+
+/// Calls `func(*args, **kwargs)` acting as `principal`: every registry call
+/// it makes (on this thread) is checked against the registry's policy.
+#[pyfunction]
+#[pyo3(signature = (principal, func, *args, **kwargs))]
+pub fn call_as<'py>(
+    principal: &str,
+    func: &Bound<'py, PyAny>,
+    args: &Bound<'py, PyTuple>,
+    kwargs: Option<&Bound<'py, PyDict>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    with_principal(Some(principal.into()), || func.call(args, kwargs))
+}
