@@ -47,7 +47,9 @@ fn samples(c: &mut Criterion) {
     let bare = rhai::Engine::new();
     let guarded = ModuleRegistry::new();
     let unlimited = ModuleRegistry::new();
-    unlimited.set_script_limits(ScriptLimits::unlimited());
+    unlimited
+        .set_script_limits(ScriptLimits::unlimited())
+        .unwrap();
     for (name, source) in workloads() {
         let mut group = c.benchmark_group(format!("rhai sample {name}"));
         group.sample_size(20);

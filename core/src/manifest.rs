@@ -161,13 +161,14 @@ impl ModuleRegistry {
     /// given in code cannot be rebuilt here: see [`load_manifest`](Self::load_manifest).
     pub fn from_manifest(text: &str) -> Result<ModuleRegistry> {
         let registry = ModuleRegistry::new();
-        registry.load_manifest(text, |config, _| {
+        registry.load_manifest(text, |config, import_path| {
+            let what = match import_path {
+                Some(path) => format!("a Python object ({path})"),
+                None => "a factory given in code (custom)".to_string(),
+            };
             Err(Error::InvalidConfig {
                 name: config.name().to_string(),
-                reason: format!(
-                    "its implementation ({}) cannot be rebuilt from a manifest here; use load_manifest with a resolver",
-                    config.implementation().kind()
-                ),
+                reason: format!("its implementation, {what}, cannot be rebuilt from a manifest here; use load_manifest with a resolver"),
             })
         })?;
         Ok(registry)

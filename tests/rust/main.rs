@@ -9,5 +9,6 @@ mod lifecycle;
 mod native;
 mod registration;
 mod scripts;
+mod security;
 mod settings;
 mod workflows;

@@ -382,7 +382,8 @@ fn runaway_scripts_end_with_clear_errors() {
         max_operations: Some(500_000),
         timeout: None,
         ..ScriptLimits::default()
-    });
+    })
+    .unwrap();
     let start = Instant::now();
     let (_, line, column, message) = script_err(r.run_script("let x = 0;\nloop { x += 1; }", ()));
     assert!(message.contains("too many operations"), "{message}");
@@ -396,12 +397,14 @@ fn runaway_scripts_end_with_clear_errors() {
     assert!(message.contains("exceeds the size limit"), "{message}");
 
     let small = ModuleRegistry::new();
-    small.set_script_limits(ScriptLimits {
-        max_array_size: Some(1000),
-        max_map_size: Some(1000),
-        timeout: None,
-        ..ScriptLimits::default()
-    });
+    small
+        .set_script_limits(ScriptLimits {
+            max_array_size: Some(1000),
+            max_map_size: Some(1000),
+            timeout: None,
+            ..ScriptLimits::default()
+        })
+        .unwrap();
     let (_, _, _, message) = script_err(small.run_script("let a = []; loop { a.push(1); }", ()));
     assert!(message.contains("exceeds the size limit"), "{message}");
     let (_, _, _, message) = script_err(small.run_script(
@@ -422,7 +425,8 @@ fn runaway_scripts_end_with_clear_errors() {
         max_operations: None,
         timeout: Some(Duration::from_millis(200)),
         ..ScriptLimits::default()
-    });
+    })
+    .unwrap();
     let start = Instant::now();
     let (_, _, _, message) = script_err(r.run_script("loop {}", ()));
     assert!(message.contains("timed out"), "{message}");
@@ -447,7 +451,7 @@ fn runaway_scripts_end_with_clear_errors() {
     assert_eq!(r.len(), 1);
     assert!(r.run_script("40 + 2", ()).unwrap() == Value::Int(42));
 
-    r.set_script_limits(ScriptLimits::unlimited());
+    r.set_script_limits(ScriptLimits::unlimited()).unwrap();
     assert_eq!(r.script_limits(), ScriptLimits::unlimited());
     assert_eq!(
         r.run_script("let n = 0; for i in 0..100000 { n += i; } n", ())
