@@ -845,6 +845,24 @@ impl ModuleRegistry {
             .select(kind, name, req.as_ref(), requirement)
     }
 
+    /// Like [`find`](Self::find), but `None` when there is no match or the
+    /// current principal may not discover it; an invalid requirement is still an error.
+    pub fn get_matching(
+        &self,
+        kind: ModuleKind,
+        name: &str,
+        requirement: Option<&str>,
+    ) -> Result<Option<ModuleInfo>> {
+        if !self.allowed(Permission::Discover, Some(name)) {
+            return Ok(None);
+        }
+        match self.find(kind, name, requirement) {
+            Ok(info) => Ok(Some(info)),
+            Err(Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Every registered version of `name` in the `kind` namespace, highest first.
     pub fn versions(&self, kind: ModuleKind, name: &str) -> Vec<ModuleInfo> {
         if !self.allowed(Permission::Discover, Some(name)) {

@@ -477,11 +477,11 @@ impl PyModuleRegistry {
     /// "^1"; default: the highest release), or None.
     #[pyo3(signature = (name, version=None, kind="module"))]
     fn get(&self, name: &str, version: Option<&str>, kind: &str) -> PyResult<Option<PyModuleInfo>> {
-        match self.inner.find(parse_kind(kind)?, name, version) {
-            Ok(inner) => Ok(Some(PyModuleInfo { inner })),
-            Err(module_registry::Error::NotFound { .. }) => Ok(None),
-            Err(e) => Err(to_pyerr(e)),
-        }
+        let found = self
+            .inner
+            .get_matching(parse_kind(kind)?, name, version)
+            .map_err(to_pyerr)?;
+        Ok(found.map(|inner| PyModuleInfo { inner }))
     }
 
     /// Like `get`, for plugins.
