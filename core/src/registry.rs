@@ -173,7 +173,34 @@ struct State {
     names: [HashMap<String, Vec<u32>>; 2],
     cap_ids: HashMap<Arc<str>, u32>,
     postings: Vec<Vec<u32>>,
+    /// Capability pair (lower id first) -> sorted slot ids having both: a
+    /// query with two or more required capabilities reads one short list.
+    pairs: HashMap<(u32, u32), Vec<u32>>,
+    /// Slots with more than `PAIR_LIMIT` capabilities (not in `pairs`).
+    unpaired: Vec<u32>,
     len: usize,
+}
+
+/// Modules with at most this many capabilities are indexed by pairs
+/// (at most 28 pairs each); the rest are checked one by one.
+const PAIR_LIMIT: usize = 8;
+
+fn sorted_insert(list: &mut Vec<u32>, id: u32) {
+    let pos = list.binary_search(&id).unwrap_or_else(|p| p);
+    list.insert(pos, id);
+}
+
+fn sorted_remove(list: &mut Vec<u32>, id: u32) {
+    if let Ok(pos) = list.binary_search(&id) {
+        list.remove(pos);
+    }
+}
+
+/// Every pair of distinct ids, lower first (`ids` sorted and deduplicated).
+fn id_pairs(ids: &[u32]) -> impl Iterator<Item = (u32, u32)> + '_ {
+    ids.iter()
+        .enumerate()
+        .flat_map(move |(i, &a)| ids[i + 1..].iter().map(move |&b| (a, b)))
 }
 
 impl State {
@@ -228,10 +255,16 @@ impl State {
             cap_ids.push(cid);
         }
         config.capabilities.shrink_to_fit();
-        for cid in cap_ids {
-            let list = &mut self.postings[cid as usize];
-            let pos = list.binary_search(&id).unwrap_or_else(|p| p);
-            list.insert(pos, id);
+        for &cid in &cap_ids {
+            sorted_insert(&mut self.postings[cid as usize], id);
+        }
+        cap_ids.sort_unstable();
+        if cap_ids.len() <= PAIR_LIMIT {
+            for pair in id_pairs(&cap_ids) {
+                sorted_insert(self.pairs.entry(pair).or_default(), id);
+            }
+        } else {
+            sorted_insert(&mut self.unpaired, id);
         }
         let kind = config.kind;
         let name = config.name.clone();
@@ -256,13 +289,26 @@ impl State {
         let info = self.slots[id as usize]
             .take()
             .expect("removing a live slot");
-        for cap in info.capabilities() {
-            if let Some(&cid) = self.cap_ids.get(cap) {
-                let list = &mut self.postings[cid as usize];
-                if let Ok(pos) = list.binary_search(&id) {
-                    list.remove(pos);
+        let mut cap_ids: Vec<u32> = info
+            .capabilities()
+            .iter()
+            .filter_map(|cap| self.cap_ids.get(cap).copied())
+            .collect();
+        for &cid in &cap_ids {
+            sorted_remove(&mut self.postings[cid as usize], id);
+        }
+        cap_ids.sort_unstable();
+        if cap_ids.len() <= PAIR_LIMIT {
+            for pair in id_pairs(&cap_ids) {
+                if let Some(list) = self.pairs.get_mut(&pair) {
+                    sorted_remove(list, id);
+                    if list.is_empty() {
+                        self.pairs.remove(&pair);
+                    }
                 }
             }
+        } else {
+            sorted_remove(&mut self.unpaired, id);
         }
         let names = &mut self.names[kind_index(kind)];
         if let Some(ids) = names.get_mut(info.name()) {
@@ -342,6 +388,33 @@ impl State {
 
     fn discover(&self, q: &CapabilityQuery, req: Option<&VersionReq>) -> Vec<ModuleInfo> {
         let mut out = Vec::new();
+        if q.required.len() >= 2 {
+            let mut ids = Vec::with_capacity(q.required.len());
+            for cap in &q.required {
+                match self.cap_ids.get(cap.as_str()) {
+                    Some(&cid) => ids.push(cid),
+                    None => return out,
+                }
+            }
+            ids.sort_unstable();
+            ids.dedup();
+            if ids.len() >= 2 {
+                // The shortest pair list holds every paired match; modules
+                // with many capabilities are checked one by one.
+                let shortest = id_pairs(&ids)
+                    .map(|pair| self.pairs.get(&pair).map_or(&[][..], Vec::as_slice))
+                    .min_by_key(|l| l.len())
+                    .unwrap_or(&[]);
+                for &id in shortest.iter().chain(&self.unpaired) {
+                    let info = self.info(id);
+                    if self.matches(info, q, req, true) {
+                        out.push(info.clone());
+                    }
+                }
+                out.sort_unstable_by(ModuleInfo::order);
+                return out;
+            }
+        }
         if !q.required.is_empty() {
             let mut lists = Vec::with_capacity(q.required.len());
             for cap in &q.required {
@@ -1299,6 +1372,37 @@ mod tests {
         assert!(list.windows(2).all(|w| w[0] < w[1]), "{list:?}");
         assert_eq!(list.len(), 9);
         assert_eq!(state.free.len(), 1);
+    }
+
+    #[test]
+    fn pair_index_and_many_capability_modules_agree() {
+        let r = ModuleRegistry::new();
+        let many: Vec<String> = (0..12).map(|i| format!("c{i}")).collect();
+        r.register(m(
+            "wide",
+            "1.0.0",
+            &many.iter().map(String::as_str).collect::<Vec<_>>(),
+        ))
+        .unwrap();
+        r.register(m("narrow", "1.0.0", &["c1", "c2"])).unwrap();
+        r.register(m("other", "1.0.0", &["c2", "c3"])).unwrap();
+        let names = |caps: &[&str]| -> Vec<String> {
+            r.discover(&CapabilityQuery::new().with_required_capabilities(caps.iter().copied()))
+                .unwrap()
+                .iter()
+                .map(|i| i.name().to_string())
+                .collect()
+        };
+        assert_eq!(names(&["c1", "c2"]), ["narrow", "wide"]);
+        assert_eq!(names(&["c2", "c3"]), ["other", "wide"]);
+        assert_eq!(names(&["c1", "c2", "c3"]), ["wide"]);
+        assert_eq!(names(&["c2", "c2"]), ["narrow", "other", "wide"]);
+        r.unregister("wide", "1.0.0").unwrap();
+        r.unregister("narrow", "1.0.0").unwrap();
+        assert_eq!(names(&["c1", "c2"]), Vec::<String>::new());
+        let state = r.inner.state.read();
+        assert!(state.unpaired.is_empty());
+        assert_eq!(state.pairs.len(), 1, "emptied pair lists are dropped");
     }
 
     #[test]

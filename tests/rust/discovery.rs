@@ -170,7 +170,7 @@ struct Decl {
     typ: usize,
 }
 
-const CAPS: usize = 8;
+const CAPS: usize = 12;
 
 fn cap(i: usize) -> String {
     format!("c{i}")
