@@ -180,7 +180,7 @@ fn decl() -> impl Strategy<Value = Decl> {
     (
         0..12usize,
         0..3u64,
-        prop::collection::vec(0..CAPS, 0..4),
+        prop::collection::vec(0..CAPS, 0..11),
         any::<bool>(),
         0..3usize,
     )
