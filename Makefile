@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 export VIRTUAL_ENV := $(abspath $(VENV))
 
-.PHONY: help demo test test-rust test-python build-dev lint stubtest examples bench clean-venv
+.PHONY: help demo test test-rust test-python build-dev lint stubtest examples bench bench-report fuzz clean-venv
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -49,6 +49,12 @@ examples: ## run every Rust example
 
 bench: build-dev ## measure the Python benchmarks (pytest-benchmark)
 	$(PY) -m pytest benches/python --benchmark-enable --benchmark-sort=mean -q
+
+bench-report: build-dev ## run every benchmark and regenerate benches/README.md and its plot
+	$(PY) benches/report.py
+
+fuzz: ## run each fuzz target for 10 minutes (needs cargo-fuzz)
+	tests/fuzz.sh 600
 
 clean-venv: ## remove the virtualenv
 	rm -rf $(VENV)

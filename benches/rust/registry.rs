@@ -51,7 +51,7 @@ impl Rng {
     }
 }
 
-pub const SIZES: [usize; 4] = [100, 1_000, 10_000, 100_000];
+const SIZES: [usize; 4] = [100, 1_000, 10_000, 100_000];
 const VOCABULARY: u64 = 200;
 /// Modules holding the capability pair `needle-a` + `needle-b`, whatever N.
 const NEEDLES: usize = 10;

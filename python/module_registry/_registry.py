@@ -4,27 +4,37 @@ Python has (decorators and installed packages' entry points)."""
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Mapping, Optional, TypeVar, Union
 
 from . import _core
 from ._core import ModuleConfig, ModuleType, PluginConfig
 
-T = TypeVar("T")
+# `typing` and `dataclasses` cost tens of milliseconds to import: only type checkers read these.
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # pragma: no cover
+    from typing import Any, Callable, Iterable, Mapping, Optional, TypeVar, Union
+
+    T = TypeVar("T")
 
 #: The entry-point group that installed packages declare their modules under.
 DEFAULT_GROUP = "module_registry.modules"
 
 
-@dataclass
 class EntryPointReport:
-    """What `ModuleRegistry.load_entry_points` did."""
+    """What `ModuleRegistry.load_entry_points` did.
 
-    loaded: list[str] = field(default_factory=list)
-    """Names of the entry points that registered their modules."""
-    failed: list[tuple[str, BaseException]] = field(default_factory=list)
-    """`(entry point name, exception)` for each one that failed; whatever it
-    had registered before failing was removed again."""
+    ``loaded``: names of the entry points that registered their modules.
+    ``failed``: ``(entry point name, exception)`` for each one that failed;
+    whatever it had registered before failing was removed again.
+    """
+
+    __slots__ = ("loaded", "failed")
+
+    def __init__(self) -> None:
+        self.loaded: list[str] = []
+        self.failed: list[tuple[str, BaseException]] = []
+
+    def __repr__(self) -> str:
+        return f"EntryPointReport(loaded={self.loaded!r}, failed={self.failed!r})"
 
 
 def _default_name(obj: Any) -> str:
