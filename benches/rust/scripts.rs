@@ -46,6 +46,13 @@ fn process(c: &mut Criterion) {
 fn samples(c: &mut Criterion) {
     let bare = rhai::Engine::new();
     let guarded = ModuleRegistry::new();
+    let no_clock = ModuleRegistry::new();
+    no_clock
+        .set_script_limits(ScriptLimits {
+            timeout: None,
+            ..ScriptLimits::default()
+        })
+        .unwrap();
     let unlimited = ModuleRegistry::new();
     unlimited
         .set_script_limits(ScriptLimits::unlimited())
@@ -58,6 +65,9 @@ fn samples(c: &mut Criterion) {
         });
         group.bench_function("registry run_script (default limits)", |b| {
             b.iter(|| guarded.run_script(&source, ()).unwrap())
+        });
+        group.bench_function("registry run_script (default limits, no timeout)", |b| {
+            b.iter(|| no_clock.run_script(&source, ()).unwrap())
         });
         group.bench_function("registry run_script (unlimited)", |b| {
             b.iter(|| unlimited.run_script(&source, ()).unwrap())

@@ -259,3 +259,56 @@ fn a_wide_tree_resolves() {
     let inst = r.create("m0").unwrap();
     assert_eq!(inst.dependencies().len(), 49);
 }
+
+mod properties {
+    use module_registry::{Error, ModuleConfig, ModuleKind, ModuleRegistry};
+    use proptest::prelude::*;
+
+    const REQS: [&str; 4] = ["^1", "^2", "*", ">=1.5"];
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(128))]
+
+        /// Whatever the graph, a resolution picks one version per module,
+        /// satisfies every requirement, and orders dependencies first; a
+        /// failure is one of the dependency errors.
+        #[test]
+        fn resolutions_satisfy_every_requirement(
+            graph in prop::collection::btree_map(0..7usize, prop::collection::btree_map(0..7usize, 0..4usize, 0..3), 0..7)
+        ) {
+            let registry = ModuleRegistry::new();
+            for (node, deps) in &graph {
+                for version in ["1.0.0", "1.5.0", "2.0.0"] {
+                    let mut config = ModuleConfig::new().with_name(format!("n{node}")).with_version(version);
+                    for (dep, req) in deps {
+                        if dep != node {
+                            config = config.with_dependency(format!("n{dep}"), REQS[*req]);
+                        }
+                    }
+                    registry.register(config).unwrap();
+                }
+            }
+            for node in graph.keys() {
+                match registry.resolve(ModuleKind::Module, &format!("n{node}"), None) {
+                    Ok(resolution) => {
+                        let modules = resolution.modules();
+                        prop_assert_eq!(modules.last().unwrap().name(), format!("n{node}"));
+                        let mut names: Vec<&str> = modules.iter().map(|m| m.name()).collect();
+                        names.sort_unstable();
+                        names.dedup();
+                        prop_assert_eq!(names.len(), modules.len(), "one version per module");
+                        for (i, module) in modules.iter().enumerate() {
+                            for (dep, req) in module.dependency_requirements() {
+                                let j = modules.iter().position(|m| m.name() == dep).expect("dependency resolved");
+                                prop_assert!(j < i, "dependencies come first");
+                                prop_assert!(req.matches(modules[j].version()), "{}@{} does not satisfy {}", dep, modules[j].version(), req);
+                            }
+                        }
+                    }
+                    Err(Error::MissingDependency { .. } | Error::VersionConflict { .. } | Error::DependencyCycle { .. }) => {}
+                    Err(other) => prop_assert!(false, "unexpected error {}", other),
+                }
+            }
+        }
+    }
+}
