@@ -11,7 +11,6 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -40,47 +39,7 @@ struct Settings {
     workflow_orchestration: bool,
     plugin_marketplace: bool,
     audit_capacity: usize,
-    script_limits: Limits,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Limits {
-    max_operations: Option<u64>,
-    max_call_depth: Option<usize>,
-    max_expr_depth: Option<usize>,
-    max_string_size: Option<usize>,
-    max_array_size: Option<usize>,
-    max_map_size: Option<usize>,
-    timeout_ms: Option<u64>,
-}
-
-impl From<ScriptLimits> for Limits {
-    fn from(l: ScriptLimits) -> Self {
-        Limits {
-            max_operations: l.max_operations,
-            max_call_depth: l.max_call_depth,
-            max_expr_depth: l.max_expr_depth,
-            max_string_size: l.max_string_size,
-            max_array_size: l.max_array_size,
-            max_map_size: l.max_map_size,
-            timeout_ms: l.timeout.map(|t| t.as_millis() as u64),
-        }
-    }
-}
-
-impl From<Limits> for ScriptLimits {
-    fn from(l: Limits) -> Self {
-        ScriptLimits {
-            max_operations: l.max_operations,
-            max_call_depth: l.max_call_depth,
-            max_expr_depth: l.max_expr_depth,
-            max_string_size: l.max_string_size,
-            max_array_size: l.max_array_size,
-            max_map_size: l.max_map_size,
-            timeout: l.timeout_ms.map(Duration::from_millis),
-        }
-    }
+    script_limits: ScriptLimits,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -149,7 +108,7 @@ impl ModuleRegistry {
                 workflow_orchestration: self.workflow_orchestration_enabled(),
                 plugin_marketplace: self.plugin_marketplace_enabled(),
                 audit_capacity: self.audit_log().capacity(),
-                script_limits: self.script_limits().into(),
+                script_limits: self.script_limits(),
             },
             policy: self.policy(),
             modules,
@@ -262,7 +221,7 @@ impl ModuleRegistry {
             manifest.settings.workflow_orchestration,
             manifest.settings.plugin_marketplace,
             manifest.settings.audit_capacity,
-            manifest.settings.script_limits.into(),
+            manifest.settings.script_limits,
         );
         if let Some(policy) = manifest.policy {
             self.set_policy(Some(policy.compiled()?))?;

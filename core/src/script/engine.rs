@@ -22,7 +22,8 @@ use super::api;
 /// wall-clock `timeout` ends it if the size limit is not reached first. Rhai
 /// does not check a map that grows one new key at a time by indexing
 /// (`m[k] = v`); the operation limit bounds that.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ScriptLimits {
     /// Operations per call (Rhai's unit of work).
     pub max_operations: Option<u64>,
@@ -36,8 +37,26 @@ pub struct ScriptLimits {
     pub max_array_size: Option<usize>,
     /// Entries in an object map.
     pub max_map_size: Option<usize>,
-    /// Wall-clock time per call.
+    /// Wall-clock time per call (`timeout_ms` in serialised forms).
+    #[serde(rename = "timeout_ms", with = "millis")]
     pub timeout: Option<Duration>,
+}
+
+/// `Option<Duration>` as whole milliseconds.
+mod millis {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::Duration;
+
+    pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => s.serialize_some(&(d.as_millis() as u64)),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        Ok(Option::<u64>::deserialize(d)?.map(Duration::from_millis))
+    }
 }
 
 impl Default for ScriptLimits {
