@@ -258,6 +258,14 @@ pub enum Error {
         actual: String,
     },
 
+    /// A call did not return before its deadline and was abandoned (its
+    /// late result is discarded).
+    #[error("timed out after {after_ms} ms (the call was abandoned)")]
+    Timeout {
+        /// How long was waited.
+        after_ms: u64,
+    },
+
     /// An error from outside this crate (for example a Python exception),
     /// carried unchanged so a binding can hand the original back.
     #[error("{message}")]
@@ -346,6 +354,7 @@ impl Error {
             Error::Script { .. } => "script",
             Error::Workflow { .. } => "workflow",
             Error::PermissionDenied { .. } => "permission_denied",
+            Error::Timeout { .. } => "timeout",
             Error::Integrity { .. } => "integrity",
             Error::External { .. } => "external",
         }

@@ -14,8 +14,7 @@ use semver::{Version, VersionReq};
 use crate::access::{self, AccessPolicy, Permission};
 use crate::audit::{AuditEvent, AuditLog, Outcome};
 use crate::config::{
-    parse_requirement, parse_version, validate_name, ModuleConfig, ModuleKind, ModuleType,
-    PluginConfig,
+    parse_requirement, parse_version, ModuleConfig, ModuleKind, ModuleType, PluginConfig,
 };
 use crate::deps::{self, Catalog, Resolution};
 use crate::error::{Error, Result};
@@ -1340,11 +1339,6 @@ impl ModuleRegistry {
     pub fn audit_log(&self) -> &AuditLog {
         &self.inner.audit
     }
-}
-
-/// Checks a capability name (shared with bindings that build queries).
-pub fn validate_capability(capability: &str) -> Result<()> {
-    validate_name("capability", capability)
 }
 
 #[cfg(test)]

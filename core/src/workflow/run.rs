@@ -231,9 +231,7 @@ fn pool() -> &'static Sender<Job> {
     static POOL: OnceLock<Sender<Job>> = OnceLock::new();
     POOL.get_or_init(|| {
         let (tx, rx): (Sender<Job>, Receiver<Job>) = crossbeam_channel::unbounded();
-        let threads = std::thread::available_parallelism()
-            .map_or(4, |n| n.get())
-            .max(4);
+        let threads = worker_threads();
         for i in 0..threads {
             let rx = rx.clone();
             std::thread::Builder::new()
@@ -254,12 +252,6 @@ pub fn worker_threads() -> usize {
     std::thread::available_parallelism()
         .map_or(4, |n| n.get())
         .max(4)
-}
-
-fn timed_out(ms: u128) -> Error {
-    Error::InvalidInput {
-        message: format!("timed out after {ms} ms (the call was abandoned)"),
-    }
 }
 
 /// One call of `instance`, abandoned at `timeout` if it has not returned.
@@ -284,7 +276,9 @@ fn call(
         .map_err(|e| Error::invalid_input(format!("cannot start a thread for step {id}: {e}")))?;
     match rx.recv_timeout(timeout) {
         Ok(result) => result,
-        Err(_) => Err(timed_out(timeout.as_millis())),
+        Err(_) => Err(Error::Timeout {
+            after_ms: timeout.as_millis() as u64,
+        }),
     }
 }
 
