@@ -211,7 +211,7 @@ def main() -> None:
     if not args.no_run:
         for bench in ["registry", "scripts", "workflows"]:
             run(["cargo", "bench", "-p", "module-registry", "--bench", bench, "--", "--warm-up-time", "1", "--measurement-time", "3"])
-        run([sys.executable, "-m", "pytest", "benches/python", "-q", "--benchmark-enable", f"--benchmark-json={PY_JSON}"])
+        run([sys.executable, "-m", "pytest", "benches/python", "-q", "--benchmark-enable", "--benchmark-min-time=0.0002", f"--benchmark-json={PY_JSON}"])
     py = python_results()
     import_ms = cold_import_ms()
     plot(py)
