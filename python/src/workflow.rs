@@ -84,7 +84,7 @@ impl PyWorkflow {
     #[pyo3(signature = (module, *, id=None, version=None, config=None, retries=0, timeout_ms=None, on_error="fail", fallback=None))]
     #[allow(clippy::too_many_arguments)]
     fn then<'py>(
-        mut slf: PyRefMut<'py, Self>,
+        slf: PyRefMut<'py, Self>,
         module: String,
         id: Option<String>,
         version: Option<String>,
@@ -95,22 +95,19 @@ impl PyWorkflow {
         fallback: Option<String>,
     ) -> PyResult<PyRefMut<'py, Self>> {
         let id = id.unwrap_or_else(|| next_id(&slf.inner, &module));
-        let step = WorkflowStep {
+        Self::step(
+            slf,
             id,
-            module: Some(module),
+            Some(module),
+            None,
             version,
-            config: config
-                .filter(|c| !c.is_none())
-                .map(py_to_value)
-                .transpose()?,
+            None,
+            config,
             retries,
             timeout_ms,
-            on_error: on_error.parse::<OnError>().map_err(PyValueError::new_err)?,
+            on_error,
             fallback,
-            ..Default::default()
-        };
-        slf.inner.add_step(step);
-        Ok(slf)
+        )
     }
 
     /// The workflow's name.
