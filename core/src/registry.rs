@@ -877,26 +877,16 @@ impl ModuleRegistry {
     /// The highest release of module `name` (a pre-release only when it has
     /// no release), if registered.
     pub fn get(&self, name: &str) -> Option<ModuleInfo> {
-        if !self.allowed(Permission::Discover, Some(name)) {
-            return None;
-        }
-        self.inner
-            .state
-            .read()
-            .select(ModuleKind::Module, name, None, None)
+        self.get_matching(ModuleKind::Module, name, None)
             .ok()
+            .flatten()
     }
 
     /// [`get`](Self::get) for plugins.
     pub fn get_plugin(&self, name: &str) -> Option<ModuleInfo> {
-        if !self.allowed(Permission::Discover, Some(name)) {
-            return None;
-        }
-        self.inner
-            .state
-            .read()
-            .select(ModuleKind::Plugin, name, None, None)
+        self.get_matching(ModuleKind::Plugin, name, None)
             .ok()
+            .flatten()
     }
 
     /// The highest version of `name` in the `kind` namespace that satisfies

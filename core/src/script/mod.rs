@@ -189,6 +189,16 @@ fn prepare_pinned(
     Ok(Some(config))
 }
 
+/// The error for a script that declares no `MODULE` where a module is expected.
+fn not_a_module(label: &str) -> Error {
+    Error::Script {
+        script: label.to_string(),
+        line: None,
+        column: None,
+        message: "the script declares no MODULE constant, so it is not a module".into(),
+    }
+}
+
 fn read(path: &Path) -> Result<String> {
     std::fs::read_to_string(path).map_err(|source| Error::Io {
         path: path.display().to_string(),
@@ -221,12 +231,7 @@ impl ModuleRegistry {
             path,
             Some(sha256),
         )?
-        .ok_or_else(|| Error::Script {
-            script: label.to_string(),
-            line: None,
-            column: None,
-            message: "the script declares no MODULE constant, so it is not a module".into(),
-        })
+        .ok_or_else(|| not_a_module(label))
     }
 
     /// The limits scripts run under on this registry.
@@ -254,15 +259,8 @@ impl ModuleRegistry {
     /// [`Error::Integrity`] (and registering nothing) unless its SHA-256 is `sha256`.
     pub fn register_script_pinned(&self, source: &str, sha256: Option<&str>) -> Result<ModuleInfo> {
         let host = self.script_host();
-        let config =
-            prepare_pinned(&host, "<source>", source, None, None, sha256)?.ok_or_else(|| {
-                Error::Script {
-                    script: "<source>".into(),
-                    line: None,
-                    column: None,
-                    message: "the script declares no MODULE constant, so it is not a module".into(),
-                }
-            })?;
+        let config = prepare_pinned(&host, "<source>", source, None, None, sha256)?
+            .ok_or_else(|| not_a_module("<source>"))?;
         self.register_with_operation(config, true, "register_script")
     }
 
@@ -291,12 +289,7 @@ impl ModuleRegistry {
             Some(path),
             sha256,
         )?
-        .ok_or_else(|| Error::Script {
-            script: label.clone(),
-            line: None,
-            column: None,
-            message: "the script declares no MODULE constant, so it is not a module".into(),
-        })?;
+        .ok_or_else(|| not_a_module(&label))?;
         self.register_with_operation(config, true, "load_script")
     }
 
