@@ -124,18 +124,33 @@ fn discovery(c: &mut Criterion) {
 fn operations(c: &mut Criterion) {
     let mut group = c.benchmark_group("operations");
     let registry = populate(10_000);
-    let mut i = 0u64;
+    // Registration into a registry of 10,000 modules: each sample registers
+    // its modules (configs built beforehand, outside the timing) and removes
+    // them again after, so the registry stays near its size.
+    let mut round = 0u64;
     group.bench_function("register", |b| {
-        b.iter(|| {
-            i += 1;
-            registry
-                .register(
+        b.iter_custom(|iters| {
+            round += 1;
+            let configs: Vec<ModuleConfig> = (0..iters)
+                .map(|i| {
                     ModuleConfig::new()
-                        .with_name(format!("new-{i}"))
+                        .with_name(format!("new-{round}-{i}"))
                         .add_capability("cap-1")
-                        .add_capability("cap-2"),
-                )
-                .unwrap()
+                        .add_capability("cap-2")
+                        .add_capability("cap-3")
+                })
+                .collect();
+            let start = std::time::Instant::now();
+            for config in configs {
+                registry.register(config).unwrap();
+            }
+            let elapsed = start.elapsed();
+            for i in 0..iters {
+                registry
+                    .unregister(&format!("new-{round}-{i}"), "0.1.0")
+                    .unwrap();
+            }
+            elapsed
         })
     });
     group.bench_function("get", |b| b.iter(|| registry.get("module-5000").unwrap()));

@@ -1,9 +1,11 @@
 //! The audit trail: one [`AuditEvent`] per register, unregister, create and
 //! failure, kept in a bounded in-memory ring.
 
+use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use parking_lot::Mutex;
@@ -78,9 +80,54 @@ pub struct AuditLog {
     sequence: AtomicU64,
 }
 
+/// An event as the ring keeps it: text the registry already holds is
+/// borrowed or shared, so recording a registration allocates once (the
+/// module name). [`AuditEvent`]s are made from these when read.
+#[derive(Debug)]
+struct Kept {
+    sequence: u64,
+    time: SystemTime,
+    operation: Cow<'static, str>,
+    principal: Option<Arc<str>>,
+    kind: ModuleKind,
+    module: Box<str>,
+    version: Option<KeptVersion>,
+    outcome: Outcome,
+    detail: Option<String>,
+}
+
+#[derive(Debug)]
+enum KeptVersion {
+    Parsed(semver::Version),
+    Text(String),
+}
+
+impl From<&Kept> for AuditEvent {
+    fn from(k: &Kept) -> Self {
+        AuditEvent {
+            sequence: k.sequence,
+            time: k.time,
+            operation: k.operation.to_string(),
+            principal: k
+                .principal
+                .as_deref()
+                .unwrap_or(SYSTEM_PRINCIPAL)
+                .to_string(),
+            kind: k.kind,
+            module: k.module.to_string(),
+            version: k.version.as_ref().map(|v| match v {
+                KeptVersion::Parsed(v) => v.to_string(),
+                KeptVersion::Text(t) => t.clone(),
+            }),
+            outcome: k.outcome,
+            detail: k.detail.clone(),
+        }
+    }
+}
+
 #[derive(Debug)]
 struct Ring {
-    events: VecDeque<AuditEvent>,
+    events: VecDeque<Kept>,
     capacity: usize,
     /// The append-only JSON-lines file every event also goes to, if set.
     file: Option<(std::path::PathBuf, std::fs::File)>,
@@ -182,19 +229,59 @@ impl AuditLog {
         outcome: Outcome,
         detail: Option<String>,
     ) {
+        self.keep(
+            Cow::Owned(operation.to_string()),
+            kind,
+            module,
+            version.map(KeptVersion::Text),
+            outcome,
+            detail,
+        );
+    }
+
+    /// Records an operation on a registered module.
+    pub(crate) fn record(
+        &self,
+        outcome: Outcome,
+        operation: &'static str,
+        info: &ModuleInfo,
+        detail: Option<String>,
+    ) {
+        self.keep(
+            Cow::Borrowed(operation),
+            info.kind(),
+            info.name(),
+            Some(KeptVersion::Parsed(info.version().clone())),
+            outcome,
+            detail,
+        );
+    }
+
+    pub(crate) fn record_error(&self, operation: &'static str, info: &ModuleInfo, error: &Error) {
+        self.record(Outcome::Error, operation, info, Some(error.to_string()));
+    }
+
+    fn keep(
+        &self,
+        operation: Cow<'static, str>,
+        kind: ModuleKind,
+        module: &str,
+        version: Option<KeptVersion>,
+        outcome: Outcome,
+        detail: Option<String>,
+    ) {
         let mut ring = self.ring.lock();
+        let sequence = self.sequence.fetch_add(1, Ordering::Relaxed) + 1;
         if ring.capacity == 0 && ring.file.is_none() {
-            self.sequence.fetch_add(1, Ordering::Relaxed);
             return;
         }
-        let event = AuditEvent {
-            sequence: self.sequence.fetch_add(1, Ordering::Relaxed) + 1,
+        let kept = Kept {
+            sequence,
             time: SystemTime::now(),
-            operation: operation.to_string(),
-            principal: crate::access::current_principal()
-                .map_or_else(|| SYSTEM_PRINCIPAL.to_string(), |p| p.to_string()),
+            operation,
+            principal: crate::access::current_principal(),
             kind,
-            module: module.to_string(),
+            module: module.into(),
             version,
             outcome,
             detail,
@@ -203,6 +290,7 @@ impl AuditLog {
             // One write per complete line, under the lock: lines never interleave,
             // and the OS has each line as soon as the event happens.
             use std::io::Write;
+            let event = AuditEvent::from(&kept);
             let mut line = serde_json::to_string(&Line::from(&event)).unwrap_or_default();
             line.push('\n');
             if file
@@ -217,30 +305,14 @@ impl AuditLog {
             return;
         }
         if ring.events.len() >= ring.capacity {
-            ring.events.pop_front();
+            // Reuse the oldest event's place; its text is freed outside the lock.
+            let oldest = ring.events.pop_front();
+            ring.events.push_back(kept);
+            drop(ring);
+            drop(oldest);
+            return;
         }
-        ring.events.push_back(event);
-    }
-
-    pub(crate) fn record(
-        &self,
-        outcome: Outcome,
-        operation: &str,
-        info: &ModuleInfo,
-        detail: Option<String>,
-    ) {
-        self.push(
-            operation,
-            info.kind(),
-            info.name(),
-            Some(info.version().to_string()),
-            outcome,
-            detail,
-        );
-    }
-
-    pub(crate) fn record_error(&self, operation: &str, info: &ModuleInfo, error: &Error) {
-        self.record(Outcome::Error, operation, info, Some(error.to_string()));
+        ring.events.push_back(kept);
     }
 
     /// Append every event from now on to `path` as one JSON object per line
@@ -304,7 +376,12 @@ impl AuditLog {
 
     /// A copy of the events kept, oldest first.
     pub fn events(&self) -> Vec<AuditEvent> {
-        self.ring.lock().events.iter().cloned().collect()
+        self.ring
+            .lock()
+            .events
+            .iter()
+            .map(AuditEvent::from)
+            .collect()
     }
 
     /// How many events were ever recorded (including those dropped).

@@ -130,7 +130,7 @@ pub enum ModuleType {
 /// Plugins use the same vocabulary of types as modules.
 pub type PluginType = ModuleType;
 
-const NAMED_TYPES: [(ModuleType, &str); 8] = [
+static NAMED_TYPES: [(ModuleType, &str); 8] = [
     (ModuleType::DataProcessor, "DataProcessor"),
     (ModuleType::Security, "Security"),
     (ModuleType::Network, "Network"),
@@ -278,29 +278,55 @@ pub fn parse_requirement(name: &str, requirement: &str) -> Result<semver::Versio
 /// becomes a typed [`Error`].
 #[derive(Clone)]
 pub struct ModuleConfig {
-    pub(crate) name: String,
-    pub(crate) version: String,
-    pub(crate) module_type: ModuleType,
+    pub(crate) name: Box<str>,
+    /// The version text; `None` is the default, `0.1.0`.
+    version: Option<Box<str>>,
     pub(crate) kind: ModuleKind,
+    /// Index of a named type in `NAMED_TYPES`, or `CUSTOM_TYPE` when the
+    /// type is custom (kept in `extras`).
+    type_index: u8,
     pub(crate) capabilities: Vec<Arc<str>>,
-    pub(crate) metadata: BTreeMap<String, String>,
-    pub(crate) dependencies: BTreeMap<String, String>,
-    pub(crate) factory: Option<Factory>,
-    pub(crate) implementation: Implementation,
+    /// Everything most declarations leave empty, boxed so that a plain
+    /// declaration stays small (a registry may hold 100,000 of them).
+    pub(crate) extras: Option<Box<Extras>>,
+}
+
+const CUSTOM_TYPE: u8 = u8::MAX;
+const DEFAULT_VERSION: &str = "0.1.0";
+static EMPTY_MAP: BTreeMap<String, String> = BTreeMap::new();
+static DECLARATION: Implementation = Implementation::Declaration;
+
+#[derive(Clone, Default)]
+pub(crate) struct Extras {
+    custom_type: Option<ModuleType>,
+    metadata: BTreeMap<String, String>,
+    dependencies: BTreeMap<String, String>,
+    /// The dependencies' requirements, parsed (in the map's order) when the
+    /// config is validated.
+    requirements: Box<[semver::VersionReq]>,
+    factory: Option<Factory>,
+    implementation: Implementation,
+}
+
+impl Extras {
+    fn is_empty(&self) -> bool {
+        self.custom_type.is_none()
+            && self.metadata.is_empty()
+            && self.dependencies.is_empty()
+            && self.factory.is_none()
+            && self.implementation == Implementation::Declaration
+    }
 }
 
 impl Default for ModuleConfig {
     fn default() -> Self {
         ModuleConfig {
-            name: String::new(),
-            version: "0.1.0".to_string(),
-            module_type: ModuleType::DataProcessor,
+            name: Box::default(),
+            version: None,
             kind: ModuleKind::Module,
+            type_index: 0,
             capabilities: Vec::new(),
-            metadata: BTreeMap::new(),
-            dependencies: BTreeMap::new(),
-            factory: None,
-            implementation: Implementation::Declaration,
+            extras: None,
         }
     }
 }
@@ -309,14 +335,88 @@ impl fmt::Debug for ModuleConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ModuleConfig")
             .field("name", &self.name)
-            .field("version", &self.version)
-            .field("type", &self.module_type)
+            .field("version", &self.version_text())
+            .field("type", self.get_type())
             .field("kind", &self.kind)
             .field("capabilities", &self.capabilities)
-            .field("metadata", &self.metadata)
-            .field("dependencies", &self.dependencies)
-            .field("has_factory", &self.factory.is_some())
+            .field("metadata", self.get_metadata())
+            .field("dependencies", self.get_dependencies())
+            .field("has_factory", &self.get_factory().is_some())
             .finish()
+    }
+}
+
+/// Field access shared by the builders of [`ModuleConfig`] and [`PluginConfig`].
+impl ModuleConfig {
+    fn version_text(&self) -> &str {
+        self.version.as_deref().unwrap_or(DEFAULT_VERSION)
+    }
+
+    fn extras_mut(&mut self) -> &mut Extras {
+        self.extras.get_or_insert_with(Box::default)
+    }
+
+    fn set_type(&mut self, module_type: ModuleType) {
+        match NAMED_TYPES.iter().position(|(t, _)| *t == module_type) {
+            Some(i) => {
+                self.type_index = i as u8;
+                if let Some(extras) = &mut self.extras {
+                    extras.custom_type = None;
+                }
+            }
+            None => {
+                self.type_index = CUSTOM_TYPE;
+                self.extras_mut().custom_type = Some(module_type);
+            }
+        }
+    }
+
+    fn get_type(&self) -> &ModuleType {
+        match (self.type_index, &self.extras) {
+            (CUSTOM_TYPE, Some(extras)) => extras
+                .custom_type
+                .as_ref()
+                .expect("a custom type is kept in extras"),
+            (i, _) => &NAMED_TYPES[usize::from(i)].0,
+        }
+    }
+
+    fn get_metadata(&self) -> &BTreeMap<String, String> {
+        self.extras.as_ref().map_or(&EMPTY_MAP, |e| &e.metadata)
+    }
+
+    fn get_dependencies(&self) -> &BTreeMap<String, String> {
+        self.extras.as_ref().map_or(&EMPTY_MAP, |e| &e.dependencies)
+    }
+
+    pub(crate) fn requirements(&self) -> &[semver::VersionReq] {
+        self.extras.as_ref().map_or(&[], |e| &e.requirements)
+    }
+
+    pub(crate) fn get_factory(&self) -> Option<&Factory> {
+        self.extras.as_ref().and_then(|e| e.factory.as_ref())
+    }
+
+    fn get_implementation(&self) -> &Implementation {
+        self.extras
+            .as_ref()
+            .map_or(&DECLARATION, |e| &e.implementation)
+    }
+
+    fn set_implementation(&mut self, implementation: Implementation) {
+        if implementation != Implementation::Declaration || self.extras.is_some() {
+            self.extras_mut().implementation = implementation;
+        }
+    }
+
+    pub(crate) fn set_factory(&mut self, factory: Option<Factory>) {
+        if factory.is_some() || self.extras.is_some() {
+            let extras = self.extras_mut();
+            extras.factory = factory;
+            if extras.factory.is_some() && extras.implementation == Implementation::Declaration {
+                extras.implementation = Implementation::Custom;
+            }
+        }
     }
 }
 
@@ -324,19 +424,19 @@ macro_rules! builder_methods {
     ($($inner:tt)*) => {
         /// Set the name (`[a-z0-9][a-z0-9._-]{0,127}`, checked on registration).
         pub fn with_name(mut self, name: impl Into<String>) -> Self {
-            self $($inner)* .name = name.into();
+            self $($inner)* .name = name.into().into_boxed_str();
             self
         }
 
         /// Set the semver version (default `0.1.0`, checked on registration).
         pub fn with_version(mut self, version: impl Into<String>) -> Self {
-            self $($inner)* .version = version.into();
+            self $($inner)* .version = Some(version.into().into_boxed_str());
             self
         }
 
         /// Set the type.
         pub fn with_type(mut self, module_type: ModuleType) -> Self {
-            self $($inner)* .module_type = module_type;
+            self $($inner)* .set_type(module_type);
             self
         }
 
@@ -359,14 +459,14 @@ macro_rules! builder_methods {
 
         /// Set a metadata entry (a later value for the same key wins).
         pub fn with_metadata(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
-            self $($inner)* .metadata.insert(key.into(), value.into());
+            self $($inner)* .extras_mut().metadata.insert(key.into(), value.into());
             self
         }
 
         /// Depend on another module: `requirement` is a semver requirement
         /// such as `"^1.2"` (checked on registration).
         pub fn with_dependency(mut self, name: impl Into<String>, requirement: impl Into<String>) -> Self {
-            self $($inner)* .dependencies.insert(name.into(), requirement.into());
+            self $($inner)* .extras_mut().dependencies.insert(name.into(), requirement.into());
             self
         }
 
@@ -375,22 +475,19 @@ macro_rules! builder_methods {
         where
             F: Fn(&ModuleConfig) -> Result<Box<dyn Module>> + Send + Sync + 'static,
         {
-            self $($inner)* .factory = Some(Arc::new(factory));
-            if self $($inner)* .implementation == Implementation::Declaration {
-                self $($inner)* .implementation = Implementation::Custom;
-            }
+            self $($inner)* .set_factory(Some(Arc::new(factory)));
             self
         }
 
         /// Record how the module is implemented (kept in manifests).
         pub fn with_implementation(mut self, implementation: Implementation) -> Self {
-            self $($inner)* .implementation = implementation;
+            self $($inner)* .set_implementation(implementation);
             self
         }
 
         /// How the module is implemented.
         pub fn implementation(&self) -> &Implementation {
-            &self $($inner)* .implementation
+            self $($inner)* .get_implementation()
         }
 
         /// Implement the module with a plain function called on every `process`.
@@ -409,12 +506,12 @@ macro_rules! builder_methods {
 
         /// The version text as set.
         pub fn version(&self) -> &str {
-            &self $($inner)* .version
+            self $($inner)* .version_text()
         }
 
         /// The type.
         pub fn module_type(&self) -> &ModuleType {
-            &self $($inner)* .module_type
+            self $($inner)* .get_type()
         }
 
         /// The capabilities as added.
@@ -424,17 +521,17 @@ macro_rules! builder_methods {
 
         /// The metadata.
         pub fn metadata(&self) -> &BTreeMap<String, String> {
-            &self $($inner)* .metadata
+            self $($inner)* .get_metadata()
         }
 
         /// The dependencies, name to requirement text.
         pub fn dependencies(&self) -> &BTreeMap<String, String> {
-            &self $($inner)* .dependencies
+            self $($inner)* .get_dependencies()
         }
 
         /// Whether the config carries a factory (otherwise it is a declaration only).
         pub fn has_factory(&self) -> bool {
-            self $($inner)* .factory.is_some()
+            self $($inner)* .get_factory().is_some()
         }
     };
 }
@@ -452,51 +549,53 @@ impl ModuleConfig {
         self.kind
     }
 
-    /// Checks every field and returns the parsed version and requirements
-    /// (in the dependency map's order). The config is normalised:
-    /// capabilities sorted and deduplicated.
-    pub(crate) fn validate(&mut self) -> Result<(semver::Version, Box<[semver::VersionReq]>)> {
-        let shown = if self.name.is_empty() {
-            "<unnamed>"
-        } else {
-            &self.name
-        };
+    /// Checks every field and returns the parsed version. The config is
+    /// normalised: capabilities sorted and deduplicated, dependency
+    /// requirements parsed, and empty extras dropped.
+    pub(crate) fn validate(&mut self) -> Result<semver::Version> {
         if self.name.is_empty() {
             return Err(Error::InvalidConfig {
-                name: shown.to_string(),
+                name: "<unnamed>".to_string(),
                 reason: "the name is missing; set it with with_name(..)".into(),
             });
         }
         validate_name("module name", &self.name)?;
-        let version = parse_version(&self.name, &self.version)?;
+        let version = parse_version(&self.name, self.version_text())?;
         for cap in &self.capabilities {
             validate_name("capability", cap)?;
         }
         self.capabilities.sort_unstable();
         self.capabilities.dedup();
-        for key in self.metadata.keys() {
+        let Some(extras) = &mut self.extras else {
+            return Ok(version);
+        };
+        for key in extras.metadata.keys() {
             validate_metadata_key(key)?;
         }
-        let mut reqs = Vec::with_capacity(self.dependencies.len());
-        for (dep, req) in &self.dependencies {
+        let mut reqs = Vec::with_capacity(extras.dependencies.len());
+        for (dep, req) in &extras.dependencies {
             validate_name("dependency name", dep)?;
-            if dep == &self.name {
+            if **dep == *self.name {
                 return Err(Error::InvalidConfig {
-                    name: self.name.clone(),
+                    name: self.name.to_string(),
                     reason: "a module cannot depend on itself".into(),
                 });
             }
             reqs.push(parse_requirement(dep, req)?);
         }
-        if let ModuleType::Custom(t) = &self.module_type {
+        extras.requirements = reqs.into_boxed_slice();
+        if let Some(ModuleType::Custom(t)) = &extras.custom_type {
             if t.trim().is_empty() {
                 return Err(Error::InvalidConfig {
-                    name: self.name.clone(),
+                    name: self.name.to_string(),
                     reason: "custom module type must not be empty".into(),
                 });
             }
         }
-        Ok((version, reqs.into_boxed_slice()))
+        if extras.is_empty() {
+            self.extras = None;
+        }
+        Ok(version)
     }
 }
 
@@ -590,9 +689,9 @@ mod tests {
             .add_capability("a")
             .add_capability("b")
             .with_dependency("d", "^1");
-        let (v, reqs) = c.validate().unwrap();
+        let v = c.validate().unwrap();
         assert_eq!(v, semver::Version::new(0, 1, 0));
-        assert_eq!(reqs.len(), 1);
+        assert_eq!(c.requirements().len(), 1);
         assert_eq!(c.capabilities().collect::<Vec<_>>(), ["a", "b"]);
 
         let mut bad = ModuleConfig::new().with_name("m").with_version("1.x");

@@ -236,7 +236,7 @@ impl ModuleRegistry {
 impl ModuleConfig {
     /// Takes `other`'s factory (used when rebuilding from a manifest).
     pub(crate) fn with_factory_of(mut self, other: &ModuleConfig) -> Self {
-        self.factory = other.factory.clone();
+        self.set_factory(other.get_factory().cloned());
         self
     }
 }

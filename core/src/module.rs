@@ -213,7 +213,7 @@ impl ModuleInstance {
         owned: Vec<Arc<ModuleInstance>>,
         audit: Arc<AuditLog>,
     ) -> Result<ModuleInstance> {
-        let Some(factory) = info.entry().config.factory.clone() else {
+        let Some(factory) = info.entry().config.get_factory().cloned() else {
             return Err(Error::NoImplementation {
                 kind: info.kind(),
                 name: info.name().to_string(),

@@ -2,11 +2,13 @@
 //! index, and [`ModuleInfo`], the read-only view of one registered declaration.
 
 use std::cmp::Ordering;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fmt;
+use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
 use std::sync::Arc;
 
+use hashbrown::{DefaultHashBuilder, HashMap, HashTable};
 use indexmap::IndexMap;
 use parking_lot::RwLock;
 use semver::{Version, VersionReq};
@@ -30,7 +32,6 @@ use crate::workflow::{self, Workflow, WorkflowResult};
 pub(crate) struct Entry {
     pub(crate) config: ModuleConfig,
     pub(crate) version: Version,
-    pub(crate) requirements: Box<[VersionReq]>,
 }
 
 /// A read-only, cheaply cloned view of one registered module or plugin.
@@ -54,7 +55,7 @@ impl ModuleInfo {
 
     /// The type.
     pub fn module_type(&self) -> &ModuleType {
-        &self.0.config.module_type
+        self.0.config.module_type()
     }
 
     /// Module or plugin.
@@ -78,33 +79,33 @@ impl ModuleInfo {
 
     /// The metadata.
     pub fn metadata(&self) -> &BTreeMap<String, String> {
-        &self.0.config.metadata
+        self.0.config.metadata()
     }
 
     /// The dependencies: name to requirement text.
     pub fn dependencies(&self) -> &BTreeMap<String, String> {
-        &self.0.config.dependencies
+        self.0.config.dependencies()
     }
 
     /// The dependencies with their parsed requirements.
     pub fn dependency_requirements(&self) -> impl Iterator<Item = (&str, &VersionReq)> {
         self.0
             .config
-            .dependencies
+            .dependencies()
             .keys()
             .map(String::as_str)
-            .zip(self.0.requirements.iter())
+            .zip(self.0.config.requirements())
     }
 
     /// Whether it can be created (it has a factory), rather than being a
     /// declaration only.
     pub fn has_implementation(&self) -> bool {
-        self.0.config.factory.is_some()
+        self.0.config.has_factory()
     }
 
     /// How the module is implemented.
     pub fn implementation(&self) -> &crate::config::Implementation {
-        &self.0.config.implementation
+        self.0.config.implementation()
     }
 
     /// The full declaration as registered.
@@ -162,14 +163,83 @@ fn kind_index(kind: ModuleKind) -> usize {
     }
 }
 
+/// The slot ids of one name's versions, highest version first, with the
+/// name's hash (so the table grows without reading names back). Most names
+/// have one version, kept inline in 16 bytes.
+enum NameIds {
+    One { hash: u32, id: u32 },
+    Many(Box<ManyIds>),
+}
+
+struct ManyIds {
+    hash: u32,
+    ids: Vec<u32>,
+}
+
+impl NameIds {
+    fn as_slice(&self) -> &[u32] {
+        match self {
+            NameIds::One { id, .. } => std::slice::from_ref(id),
+            NameIds::Many(many) => &many.ids,
+        }
+    }
+
+    fn hash(&self) -> u32 {
+        match self {
+            NameIds::One { hash, .. } => *hash,
+            NameIds::Many(many) => many.hash,
+        }
+    }
+
+    fn insert(&mut self, pos: usize, id: u32) {
+        match self {
+            NameIds::One { hash, id: first } => {
+                let mut ids = vec![*first];
+                ids.insert(pos, id);
+                *self = NameIds::Many(Box::new(ManyIds { hash: *hash, ids }));
+            }
+            NameIds::Many(many) => many.ids.insert(pos, id),
+        }
+    }
+
+    /// Removes `id`; false when nothing is left.
+    fn remove(&mut self, id: u32) -> bool {
+        match self {
+            NameIds::One { id: first, .. } => *first != id,
+            NameIds::Many(many) => {
+                many.ids.retain(|&x| x != id);
+                match many.ids.as_slice() {
+                    [] => false,
+                    [only] => {
+                        *self = NameIds::One {
+                            hash: many.hash,
+                            id: *only,
+                        };
+                        true
+                    }
+                    _ => true,
+                }
+            }
+        }
+    }
+}
+
+/// The table's 64-bit hash from the 32 bits kept per name.
+fn spread(hash: u32) -> u64 {
+    (u64::from(hash) << 32) | u64::from(hash)
+}
+
 /// The registry's contents: slots of entries, names by kind, and an inverted
 /// index from capability to the (sorted) slot ids having it.
 #[derive(Default)]
 struct State {
     slots: Vec<Option<ModuleInfo>>,
     free: Vec<u32>,
-    /// Per kind: name -> slot ids, highest version first.
-    names: [HashMap<String, Vec<u32>>; 2],
+    /// Per kind: the slot ids of each name, found by hashing the name. The
+    /// table holds no copy of the name: it compares against the name in the
+    /// first slot, so a name costs a few bytes here.
+    names: [HashTable<NameIds>; 2],
+    hasher: DefaultHashBuilder,
     cap_ids: HashMap<Arc<str>, u32>,
     postings: Vec<Vec<u32>>,
     /// Capability pair (lower id first) -> sorted slot ids having both: a
@@ -185,6 +255,11 @@ struct State {
 const PAIR_LIMIT: usize = 8;
 
 fn sorted_insert(list: &mut Vec<u32>, id: u32) {
+    // New slots have the highest id: most inserts append.
+    if list.last().is_none_or(|&last| last < id) {
+        list.push(id);
+        return;
+    }
     let pos = list.binary_search(&id).unwrap_or_else(|p| p);
     list.insert(pos, id);
 }
@@ -202,6 +277,14 @@ fn id_pairs(ids: &[u32]) -> impl Iterator<Item = (u32, u32)> + '_ {
         .flat_map(move |(i, &a)| ids[i + 1..].iter().map(move |&b| (a, b)))
 }
 
+/// The name of the module in slot `id` (live by the names table's invariant).
+fn slot_name(slots: &[Option<ModuleInfo>], id: u32) -> &str {
+    slots[id as usize]
+        .as_ref()
+        .expect("the names table points at live slots")
+        .name()
+}
+
 impl State {
     fn info(&self, id: u32) -> &ModuleInfo {
         self.slots[id as usize]
@@ -209,8 +292,17 @@ impl State {
             .expect("index points at a live slot")
     }
 
+    fn name_hash(&self, name: &str) -> u32 {
+        self.hasher.hash_one(name) as u32
+    }
+
     fn versions(&self, kind: ModuleKind, name: &str) -> Option<&[u32]> {
-        self.names[kind_index(kind)].get(name).map(Vec::as_slice)
+        let hash = self.name_hash(name);
+        self.names[kind_index(kind)]
+            .find(spread(hash), |ids| {
+                ids.hash() == hash && slot_name(&self.slots, ids.as_slice()[0]) == name
+            })
+            .map(NameIds::as_slice)
     }
 
     fn available(&self, kind: ModuleKind, name: &str) -> Vec<String> {
@@ -234,12 +326,7 @@ impl State {
     }
 
     /// Inserts a validated config; the caller has checked for duplicates.
-    fn insert(
-        &mut self,
-        mut config: ModuleConfig,
-        version: Version,
-        requirements: Box<[VersionReq]>,
-    ) -> ModuleInfo {
+    fn insert(&mut self, mut config: ModuleConfig, version: Version) -> ModuleInfo {
         let id = match self.free.pop() {
             Some(id) => id,
             None => {
@@ -266,25 +353,45 @@ impl State {
             sorted_insert(&mut self.unpaired, id);
         }
         let kind = config.kind;
-        let name = config.name.clone();
-        let info = ModuleInfo(Arc::new(Entry {
-            config,
-            version,
-            requirements,
-        }));
+        let info = ModuleInfo(Arc::new(Entry { config, version }));
         self.slots[id as usize] = Some(info.clone());
-        let ids = self.names[kind_index(kind)].entry(name).or_default();
-        let pos = ids.partition_point(|&other| {
-            self.slots[other as usize]
-                .as_ref()
-                .is_some_and(|o| o.version() > info.version())
+        let hash = self.name_hash(info.name());
+        let State { slots, names, .. } = self;
+        let table = &mut names[kind_index(kind)];
+        let found = table.find_mut(spread(hash), |ids| {
+            ids.hash() == hash && slot_name(slots, ids.as_slice()[0]) == info.name()
         });
-        ids.insert(pos, id);
+        match found {
+            Some(ids) => {
+                let pos = ids.as_slice().partition_point(|&other| {
+                    slots[other as usize]
+                        .as_ref()
+                        .is_some_and(|o| o.version() > info.version())
+                });
+                ids.insert(pos, id);
+            }
+            None => {
+                table.insert_unique(spread(hash), NameIds::One { hash, id }, |ids| {
+                    spread(ids.hash())
+                });
+            }
+        }
         self.len += 1;
         info
     }
 
     fn remove(&mut self, kind: ModuleKind, id: u32) -> ModuleInfo {
+        // The names table reads names from the slots: update it first.
+        let hash = self.name_hash(self.info(id).name());
+        let State { slots, names, .. } = self;
+        let name = slot_name(slots, id);
+        if let Ok(mut entry) = names[kind_index(kind)].find_entry(spread(hash), |ids| {
+            ids.hash() == hash && slot_name(slots, ids.as_slice()[0]) == name
+        }) {
+            if !entry.get_mut().remove(id) {
+                entry.remove();
+            }
+        }
         let info = self.slots[id as usize]
             .take()
             .expect("removing a live slot");
@@ -308,13 +415,6 @@ impl State {
             }
         } else {
             sorted_remove(&mut self.unpaired, id);
-        }
-        let names = &mut self.names[kind_index(kind)];
-        if let Some(ids) = names.get_mut(info.name()) {
-            ids.retain(|&x| x != id);
-            if ids.is_empty() {
-                names.remove(info.name());
-            }
         }
         self.free.push(id);
         self.len -= 1;
@@ -385,14 +485,34 @@ impl State {
             .all(|(k, v)| info.metadata().get(k).is_some_and(|mine| mine == v))
     }
 
+    /// The matches of `q`, sorted by name, then version (highest first).
+    ///
+    /// Candidates are gathered as references and sorted before any is
+    /// cloned: cloning bumps an atomic count, which would stall on each
+    /// candidate's cache miss in turn rather than letting them overlap.
     fn discover(&self, q: &CapabilityQuery, req: Option<&VersionReq>) -> Vec<ModuleInfo> {
-        let mut out = Vec::new();
+        let mut found: Vec<&ModuleInfo> = Vec::new();
+        self.gather(q, req, &mut found);
+        found.sort_unstable_by(|a, b| a.order(b));
+        found.into_iter().cloned().collect()
+    }
+
+    fn gather<'s>(
+        &'s self,
+        q: &CapabilityQuery,
+        req: Option<&VersionReq>,
+        found: &mut Vec<&'s ModuleInfo>,
+    ) {
+        let matching = |id: u32, check_required: bool| {
+            let info = self.info(id);
+            self.matches(info, q, req, check_required).then_some(info)
+        };
         if q.required.len() >= 2 {
             let mut ids = Vec::with_capacity(q.required.len());
             for cap in &q.required {
                 match self.cap_ids.get(cap.as_str()) {
                     Some(&cid) => ids.push(cid),
-                    None => return out,
+                    None => return,
                 }
             }
             ids.sort_unstable();
@@ -404,14 +524,26 @@ impl State {
                     .map(|pair| self.pairs.get(&pair).map_or(&[][..], Vec::as_slice))
                     .min_by_key(|l| l.len())
                     .unwrap_or(&[]);
-                for &id in shortest.iter().chain(&self.unpaired) {
-                    let info = self.info(id);
-                    if self.matches(info, q, req, true) {
-                        out.push(info.clone());
-                    }
+                // With two required capabilities, a pair list is exactly the
+                // modules having both: only the other conditions are left.
+                let pair_is_exact = ids.len() == 2;
+                let nothing_else = q.any.is_empty()
+                    && q.excluded.is_empty()
+                    && q.kind.is_none()
+                    && q.module_type.is_none()
+                    && q.metadata.is_empty()
+                    && req.is_none();
+                if pair_is_exact && nothing_else {
+                    found.extend(shortest.iter().map(|&id| self.info(id)));
+                } else {
+                    found.extend(
+                        shortest
+                            .iter()
+                            .filter_map(|&id| matching(id, !pair_is_exact)),
+                    );
                 }
-                out.sort_unstable_by(ModuleInfo::order);
-                return out;
+                found.extend(self.unpaired.iter().filter_map(|&id| matching(id, true)));
+                return;
             }
         }
         if !q.required.is_empty() {
@@ -419,21 +551,19 @@ impl State {
             for cap in &q.required {
                 match self.cap_ids.get(cap.as_str()) {
                     Some(&cid) => lists.push(self.postings[cid as usize].as_slice()),
-                    None => return out,
+                    None => return,
                 }
             }
             lists.sort_by_key(|l| l.len());
             let (first, rest) = lists
                 .split_first()
                 .expect("at least one required capability");
-            for &id in *first {
-                if rest.iter().all(|l| l.binary_search(&id).is_ok()) {
-                    let info = self.info(id);
-                    if self.matches(info, q, req, false) {
-                        out.push(info.clone());
-                    }
-                }
-            }
+            found.extend(
+                first
+                    .iter()
+                    .filter(|&id| rest.iter().all(|l| l.binary_search(id).is_ok()))
+                    .filter_map(|&id| matching(id, false)),
+            );
         } else if !q.any.is_empty() {
             let mut ids: Vec<u32> = Vec::new();
             for cap in &q.any {
@@ -443,21 +573,15 @@ impl State {
             }
             ids.sort_unstable();
             ids.dedup();
-            for id in ids {
-                let info = self.info(id);
-                if self.matches(info, q, req, false) {
-                    out.push(info.clone());
-                }
-            }
+            found.extend(ids.into_iter().filter_map(|id| matching(id, false)));
         } else {
-            for info in self.slots.iter().flatten() {
-                if self.matches(info, q, req, false) {
-                    out.push(info.clone());
-                }
-            }
+            found.extend(
+                self.slots
+                    .iter()
+                    .flatten()
+                    .filter(|info| self.matches(info, q, req, false)),
+            );
         }
-        out.sort_unstable_by(ModuleInfo::order);
-        out
     }
 }
 
@@ -752,49 +876,62 @@ impl ModuleRegistry {
         &self,
         config: ModuleConfig,
         replace: bool,
-        operation: &str,
+        operation: &'static str,
     ) -> Result<ModuleInfo> {
-        self.authorize(Permission::Register, operation, Some(&config.name))?;
-        let kind = config.kind;
-        let name = config.name.clone();
-        let version_text = config.version.clone();
-        let result = self.register_inner(config, replace);
-        match &result {
-            Ok(info) => self.inner.audit.record(Outcome::Ok, operation, info, None),
-            Err(e) => self.inner.audit.push(
-                operation,
-                kind,
-                &name,
-                Some(version_text),
-                Outcome::Error,
-                Some(e.to_string()),
-            ),
+        self.authorize(Permission::Register, operation, Some(config.name()))?;
+        match self.register_inner(config, replace) {
+            Ok(info) => {
+                self.inner.audit.record(Outcome::Ok, operation, &info, None);
+                Ok(info)
+            }
+            Err((e, config)) => {
+                self.inner.audit.push(
+                    operation,
+                    config.kind,
+                    config.name(),
+                    Some(config.version().to_string()),
+                    Outcome::Error,
+                    Some(e.to_string()),
+                );
+                Err(e)
+            }
         }
-        result
     }
 
-    fn register_inner(&self, mut config: ModuleConfig, replace: bool) -> Result<ModuleInfo> {
-        let (version, requirements) = config.validate()?;
-        if config.kind == ModuleKind::Plugin && self.plugin_marketplace_enabled() {
-            marketplace::validate_listing(&config)?;
-        }
+    /// Registers `config`; on failure, hands it back with the error (for
+    /// the audit log) and leaves the registry as it was.
+    fn register_inner(
+        &self,
+        mut config: ModuleConfig,
+        replace: bool,
+    ) -> std::result::Result<ModuleInfo, (Error, Box<ModuleConfig>)> {
+        let version = match config.validate().and_then(|version| {
+            if config.kind == ModuleKind::Plugin && self.plugin_marketplace_enabled() {
+                marketplace::validate_listing(&config)?;
+            }
+            Ok(version)
+        }) {
+            Ok(version) => version,
+            Err(e) => return Err((e, Box::new(config))),
+        };
         let mut state = self.inner.state.write();
-        let existing = state.versions(config.kind, &config.name).and_then(|ids| {
+        let existing = state.versions(config.kind, config.name()).and_then(|ids| {
             ids.iter()
                 .copied()
                 .find(|&id| state.info(id).version().cmp_precedence(&version) == Ordering::Equal)
         });
         if let Some(id) = existing {
             if !replace {
-                return Err(Error::AlreadyRegistered {
+                let e = Error::AlreadyRegistered {
                     kind: config.kind,
-                    name: config.name.clone(),
+                    name: config.name.to_string(),
                     version: state.info(id).version().to_string(),
-                });
+                };
+                return Err((e, Box::new(config)));
             }
             state.remove(config.kind, id);
         }
-        Ok(state.insert(config, version, requirements))
+        Ok(state.insert(config, version))
     }
 
     /// Removes one version of a module. Instances already created keep working.
@@ -960,7 +1097,9 @@ impl ModuleRegistry {
     /// Whether a module or plugin named `name` is registered.
     pub fn contains(&self, name: &str) -> bool {
         let state = self.inner.state.read();
-        state.names.iter().any(|names| names.contains_key(name))
+        [ModuleKind::Module, ModuleKind::Plugin]
+            .into_iter()
+            .any(|kind| state.versions(kind, name).is_some())
     }
 
     // ----- discovery ------------------------------------------------------
@@ -1111,7 +1250,7 @@ impl ModuleRegistry {
     }
 
     fn build(&self, root: ModuleInfo, config: Value) -> Result<ModuleInstance> {
-        if root.entry().requirements.is_empty() {
+        if root.entry().config.requirements().is_empty() {
             return ModuleInstance::build(
                 root,
                 config,
@@ -1387,6 +1526,86 @@ mod tests {
         let state = r.inner.state.read();
         assert!(state.unpaired.is_empty());
         assert_eq!(state.pairs.len(), 1, "emptied pair lists are dropped");
+    }
+
+    #[test]
+    fn name_table_tracks_versions_through_churn() {
+        // Registers and removes versions in a scrambled order, in both
+        // namespaces, and checks every name's versions against a model.
+        let r = ModuleRegistry::new().with_audit_capacity(0);
+        let mut model: BTreeMap<(ModuleKind, String), Vec<Version>> = BTreeMap::new();
+        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+        for _ in 0..3_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let kind = if x % 5 == 0 {
+                ModuleKind::Plugin
+            } else {
+                ModuleKind::Module
+            };
+            let name = format!("n{}", (x >> 8) % 40);
+            let version = Version::new(1, (x >> 16) % 4, 0);
+            let versions = model.entry((kind, name.clone())).or_default();
+            if let Some(pos) = versions.iter().position(|v| *v == version) {
+                r.remove(kind, &name, Some(&version.to_string())).unwrap();
+                versions.remove(pos);
+            } else {
+                let config = m(&name, &version.to_string(), &["c"]).with_kind(kind);
+                r.register_config(config, false).unwrap();
+                versions.push(version);
+            }
+        }
+        let state = r.inner.state.read();
+        for ((kind, name), versions) in &model {
+            let mut expected = versions.clone();
+            expected.sort_unstable_by(|a, b| b.cmp(a));
+            let got: Vec<Version> = state
+                .versions(*kind, name)
+                .unwrap_or_default()
+                .iter()
+                .map(|&id| state.info(id).version().clone())
+                .collect();
+            assert_eq!(got, expected, "{kind} {name}");
+        }
+        assert_eq!(state.len, model.values().map(Vec::len).sum::<usize>());
+    }
+
+    #[test]
+    fn module_types_and_extras_round_trip() {
+        let plain = m("p", "1.0.0", &[]);
+        assert!(plain.extras.is_none(), "a plain declaration has no extras");
+        let custom = plain
+            .clone()
+            .with_type(ModuleType::Custom("Security".into()));
+        assert_eq!(
+            custom.module_type(),
+            &ModuleType::Custom("Security".into()),
+            "a custom type is kept as given"
+        );
+        let back = custom.with_type(ModuleType::Network);
+        assert_eq!(back.module_type(), &ModuleType::Network);
+        let r = ModuleRegistry::new();
+        let info = r.register(back).unwrap();
+        assert_eq!(info.module_type(), &ModuleType::Network);
+        assert!(
+            info.config().extras.is_none(),
+            "empty extras are dropped on registration"
+        );
+        let rich = r
+            .register(
+                m("q", "1.0.0", &[])
+                    .with_type(ModuleType::custom("Video"))
+                    .with_metadata("k", "v")
+                    .with_dependency("p", "^1"),
+            )
+            .unwrap();
+        assert_eq!(rich.module_type().name(), "Video");
+        assert_eq!(rich.metadata()["k"], "v");
+        let deps: Vec<_> = rich.dependency_requirements().collect();
+        assert_eq!(deps.len(), 1);
+        assert_eq!(deps[0].0, "p");
+        assert!(deps[0].1.matches(&Version::new(1, 0, 0)));
     }
 
     #[test]
