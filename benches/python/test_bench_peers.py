@@ -21,6 +21,7 @@ from peers import (  # type: ignore[import-not-found]
     filled_pure_registry,
     make_plugin,
     pluggy_manager,
+    pure_python_bytes_per_module,
 )
 
 PAYLOAD = b"input data"
@@ -140,6 +141,20 @@ def test_entry_points_stevedore(benchmark: Any) -> None:
 
 @pytest.mark.benchmark(group="find installed plugins")
 def test_entry_points_module_registry(benchmark: Any) -> None:
+    # The list of entry points is kept until sys.path changes (as stevedore's cache is).
     registry = mr.ModuleRegistry()
     report = benchmark(registry.load_entry_points)
     assert report.failed == []
+
+
+@pytest.mark.benchmark(group="find installed plugins")
+def test_entry_points_module_registry_refresh(benchmark: Any) -> None:
+    # Every call scans the installed packages again.
+    registry = mr.ModuleRegistry()
+    report = benchmark(lambda: registry.load_entry_points(refresh=True))
+    assert report.failed == []
+
+
+def test_pure_python_memory_is_measured() -> None:
+    per_module = pure_python_bytes_per_module(2_000)
+    assert 100 < per_module < 10_000

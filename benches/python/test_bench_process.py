@@ -25,6 +25,20 @@ def test_process_python_function_module(benchmark: Any) -> None:
     assert benchmark(inst.process, PAYLOAD) == PAYLOAD
 
 
+def test_process_script_identity(benchmark: Any) -> None:
+    registry = mr.ModuleRegistry()
+    registry.register_script('const MODULE = #{ name: "script-identity" }; fn process(x) { x }')
+    inst = registry.create("script-identity")
+    assert benchmark(inst.process, "input data") == "input data"
+
+
+def test_create_script(benchmark: Any) -> None:
+    registry = mr.ModuleRegistry()
+    registry.register_script('const MODULE = #{ name: "script-identity" }; fn process(x) { x }')
+    inst = benchmark(registry.create, "script-identity")
+    assert inst.state == "initialized"
+
+
 def test_baseline_plain_python_call(benchmark: Any) -> None:
     def echo(v: bytes) -> bytes:
         return v

@@ -561,6 +561,12 @@ impl ModuleConfig {
         }
         validate_name("module name", &self.name)?;
         let version = parse_version(&self.name, self.version_text())?;
+        if let Some(text) = &self.version {
+            if text.len() != text.trim().len() {
+                // Kept as it reads back: the text of the parsed version.
+                self.version = Some(text.trim().into());
+            }
+        }
         for cap in &self.capabilities {
             validate_name("capability", cap)?;
         }

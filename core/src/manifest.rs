@@ -82,7 +82,7 @@ impl ModuleRegistry {
             .map(|info| Entry {
                 kind: info.kind(),
                 name: info.name().to_string(),
-                version: info.version().to_string(),
+                version: info.version_text().to_string(),
                 module_type: info.module_type().name().to_string(),
                 capabilities: info.capabilities().iter().map(|c| c.to_string()).collect(),
                 metadata: info.metadata().clone(),

@@ -165,7 +165,7 @@ pub(crate) fn guarded<T>(
 pub(crate) fn module_failed(info: &ModuleInfo, operation: &'static str, source: Error) -> Error {
     Error::ModuleFailed {
         module: info.name().to_string(),
-        version: info.version().to_string(),
+        version: info.version_text().to_string(),
         operation,
         source: Box::new(source),
     }
@@ -197,7 +197,7 @@ impl fmt::Debug for ModuleInstance {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ModuleInstance")
             .field("module", &self.info.name())
-            .field("version", &self.info.version().to_string())
+            .field("version", &self.info.version_text().to_string())
             .field("state", &self.state())
             .finish()
     }
@@ -217,7 +217,7 @@ impl ModuleInstance {
             return Err(Error::NoImplementation {
                 kind: info.kind(),
                 name: info.name().to_string(),
-                version: info.version().to_string(),
+                version: info.version_text().to_string(),
             });
         };
         let module = guarded(&info, "factory", || factory(&info.entry().config))?;
@@ -288,7 +288,7 @@ impl ModuleInstance {
         if self.closed.load(Ordering::Acquire) {
             return Err(Error::InstanceClosed {
                 module: self.info.name().to_string(),
-                version: self.info.version().to_string(),
+                version: self.info.version_text().to_string(),
             });
         }
         if self.state.load(Ordering::Relaxed) == 1 {

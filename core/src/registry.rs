@@ -53,6 +53,12 @@ impl ModuleInfo {
         &self.0.version
     }
 
+    /// The version as text (what `version().to_string()` gives, without
+    /// formatting it again).
+    pub fn version_text(&self) -> &str {
+        self.0.config.version()
+    }
+
     /// The type.
     pub fn module_type(&self) -> &ModuleType {
         self.0.config.module_type()
@@ -1592,6 +1598,14 @@ mod tests {
             info.config().extras.is_none(),
             "empty extras are dropped on registration"
         );
+        for text in ["1.2.3", " 1.2.3 ", "1.0.0-alpha.1+build.007", "0.0.1-x-y"] {
+            let info = r
+                .register(m("versions", text, &[]))
+                .unwrap_or_else(|e| panic!("{text:?}: {e}"));
+            assert_eq!(info.version_text(), info.version().to_string());
+            assert_eq!(info.config().version(), info.version_text());
+            r.unregister("versions", text.trim()).unwrap();
+        }
         let rich = r
             .register(
                 m("q", "1.0.0", &[])

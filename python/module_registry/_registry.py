@@ -41,12 +41,41 @@ def _default_name(obj: Any) -> str:
     return str(getattr(obj, "__name__", "")).lower().replace("_", "-")
 
 
-def _entry_points(group: str) -> list[Any]:
+#: Entry points found per group, with the state of ``sys.path`` they were found in.
+_ENTRY_POINT_CACHE: dict[str, tuple[tuple[tuple[str, int], ...], list[Any]]] = {}
+
+
+def _path_state() -> tuple[tuple[str, int], ...]:
+    """Each ``sys.path`` entry with its modification time: installing or
+    removing a package adds or removes a ``*.dist-info`` folder, which changes
+    the time of the folder holding it (stevedore's cache relies on the same)."""
+    import os
+
+    state = []
+    for entry in sys.path:
+        try:
+            state.append((entry, os.stat(entry or ".").st_mtime_ns))
+        except OSError:
+            state.append((entry, -1))
+    return tuple(state)
+
+
+def _entry_points(group: str, refresh: bool = False) -> list[Any]:
+    """The installed entry points of ``group``. Scanning every installed
+    distribution costs milliseconds, so the result is kept until ``sys.path``
+    or one of its folders changes (or ``refresh`` is true)."""
+    state = _path_state()
+    cached = _ENTRY_POINT_CACHE.get(group)
+    if cached is not None and cached[0] == state and not refresh:
+        return cached[1]
     from importlib.metadata import entry_points
 
     if sys.version_info >= (3, 10):
-        return list(entry_points(group=group))
-    return list(entry_points().get(group, []))  # pragma: no cover - Python 3.9
+        found = list(entry_points(group=group))
+    else:  # pragma: no cover - Python 3.9
+        found = list(entry_points().get(group, []))
+    _ENTRY_POINT_CACHE[group] = (state, found)
+    return found
 
 
 class ModuleRegistry(_core.ModuleRegistry):
@@ -92,14 +121,18 @@ class ModuleRegistry(_core.ModuleRegistry):
 
         return decorate
 
-    def load_entry_points(self, group: str = DEFAULT_GROUP) -> EntryPointReport:
+    def load_entry_points(self, group: str = DEFAULT_GROUP, refresh: bool = False) -> EntryPointReport:
         """Load the modules that installed packages declare under the
         entry-point ``group``. Each entry point names a callable
         ``f(registry)`` that registers that package's modules. A failing
         package is reported in ``.failed`` (and what it registered is removed
-        again); it never stops the others."""
+        again); it never stops the others.
+
+        The list of entry points is kept between calls until ``sys.path`` or
+        one of its folders changes, as installing a package does;
+        ``refresh=True`` scans the installed packages again regardless."""
         report = EntryPointReport()
-        for ep in sorted(_entry_points(group), key=lambda e: e.name):
+        for ep in sorted(_entry_points(group, refresh), key=lambda e: e.name):
             before = {(i.kind, i.name, i.version) for i in self.list()}
             try:
                 register = ep.load()

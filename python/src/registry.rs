@@ -39,8 +39,8 @@ impl PyModuleInfo {
 
     /// The version, as text.
     #[getter]
-    fn version(&self) -> String {
-        self.inner.version().to_string()
+    fn version(&self) -> &str {
+        self.inner.version_text()
     }
 
     /// The type.

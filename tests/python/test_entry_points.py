@@ -74,3 +74,36 @@ def test_load_entry_points(site: Path) -> None:
 def test_no_entry_points_is_an_empty_report() -> None:
     report = mr.ModuleRegistry().load_entry_points(group="module_registry.none_here")
     assert report.loaded == [] and report.failed == []
+
+
+_UPPER = """
+import module_registry as mr
+
+def register(registry):
+    registry.register(mr.ModuleConfig(name="{name}"), str.upper)
+"""
+
+
+def test_installing_a_package_is_seen_by_the_next_load(site: Path) -> None:
+    _install(site, "first-pkg", "mr_first_pkg", _UPPER.format(name="first-upper"), "first = mr_first_pkg:register")
+    assert mr.ModuleRegistry().load_entry_points(group=GROUP).loaded == ["first"]
+    # A second install adds a dist-info folder, changing the site folder's time.
+    _install(site, "second-pkg", "mr_second_pkg", _UPPER.format(name="second-upper"), "second = mr_second_pkg:register")
+    registry = mr.ModuleRegistry()
+    assert registry.load_entry_points(group=GROUP).loaded == ["first", "second"]
+    assert registry.create("second-upper").process("x") == "X"
+    for name in ["mr_first_pkg", "mr_second_pkg"]:
+        sys.modules.pop(name, None)
+
+
+def test_refresh_rescans_what_the_cache_cannot_see(site: Path) -> None:
+    code = _UPPER.format(name="third-upper") + _UPPER.format(name="again-upper").replace("def register", "def register_again")
+    _install(site, "third-pkg", "mr_third_pkg", code, "third = mr_third_pkg:register")
+    assert mr.ModuleRegistry().load_entry_points(group=GROUP).loaded == ["third"]
+    # Editing an installed package's entry points in place leaves the site
+    # folder's time alone: the cached list stays until refresh=True.
+    entry_file = site / "third-pkg-1.0.dist-info" / "entry_points.txt"
+    entry_file.write_text(f"[{GROUP}]\nthird = mr_third_pkg:register\nagain = mr_third_pkg:register_again\n")
+    assert mr.ModuleRegistry().load_entry_points(group=GROUP).loaded == ["third"]
+    assert mr.ModuleRegistry().load_entry_points(group=GROUP, refresh=True).loaded == ["again", "third"]
+    sys.modules.pop("mr_third_pkg", None)

@@ -52,7 +52,10 @@ fn info_map(info: &ModuleInfo) -> Dynamic {
         "name".into(),
         Dynamic::from(ImmutableString::from(info.name())),
     );
-    m.insert("version".into(), Dynamic::from(info.version().to_string()));
+    m.insert(
+        "version".into(),
+        Dynamic::from(info.version_text().to_string()),
+    );
     m.insert("kind".into(), Dynamic::from(info.kind().as_str()));
     m.insert(
         "type".into(),

@@ -314,7 +314,7 @@ fn run_step(
                     report: StepReport {
                         id: step.id.clone(),
                         module: step.info.name().to_string(),
-                        version: step.info.version().to_string(),
+                        version: step.info.version_text().to_string(),
                         status: StepStatus::Ok,
                         attempts,
                         start: start - run_start,
@@ -330,7 +330,7 @@ fn run_step(
     let mut report = StepReport {
         id: step.id.clone(),
         module: step.info.name().to_string(),
-        version: step.info.version().to_string(),
+        version: step.info.version_text().to_string(),
         status: StepStatus::Failed,
         attempts,
         start: start - run_start,
@@ -351,7 +351,7 @@ fn run_step(
                 Ok(v) => {
                     report.status = StepStatus::Fallback;
                     report.module = fallback.name().to_string();
-                    report.version = fallback.version().to_string();
+                    report.version = fallback.version_text().to_string();
                     Ok(v)
                 }
                 Err(fallback_error) => {
