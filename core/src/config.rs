@@ -223,17 +223,23 @@ pub fn validate_name(what: &'static str, value: &str) -> Result<()> {
             value.len()
         ));
     }
-    for (i, c) in value.char_indices() {
-        let ok =
-            c.is_ascii_lowercase() || c.is_ascii_digit() || (i > 0 && matches!(c, '.' | '_' | '-'));
-        if !ok {
-            let rule = if i == 0 {
-                "must start with a lowercase ASCII letter or a digit"
-            } else {
-                "may contain only lowercase ASCII letters, digits, '.', '_' and '-'"
-            };
-            return fail(format!("character {c:?} at position {i}: {rule}"));
-        }
+    // Every allowed character is ASCII: check bytes, and decode the character
+    // only to report the first bad one.
+    let allowed = |i: usize, b: u8| {
+        b.is_ascii_lowercase() || b.is_ascii_digit() || (i > 0 && matches!(b, b'.' | b'_' | b'-'))
+    };
+    if let Some(i) = value.bytes().enumerate().position(|(i, b)| !allowed(i, b)) {
+        // Every byte before `i` is ASCII, so `i` starts a character.
+        let c = value[i..]
+            .chars()
+            .next()
+            .expect("a bad byte starts a character");
+        let rule = if i == 0 {
+            "must start with a lowercase ASCII letter or a digit"
+        } else {
+            "may contain only lowercase ASCII letters, digits, '.', '_' and '-'"
+        };
+        return fail(format!("character {c:?} at position {i}: {rule}"));
     }
     Ok(())
 }
@@ -661,7 +667,17 @@ mod tests {
         for ok in ["a", "0", "data-processor", "x.y_z-1", &"a".repeat(128)] {
             validate_name("module name", ok).unwrap();
         }
-        for bad in ["", "A", "-a", ".a", "a b", "é", "a/b", &"a".repeat(129)] {
+        for bad in [
+            "",
+            "A",
+            "-a",
+            ".a",
+            "a b",
+            "é",
+            "aé",
+            "a/b",
+            &"a".repeat(129),
+        ] {
             let err = validate_name("module name", bad).unwrap_err();
             assert!(matches!(err, Error::InvalidName { .. }), "{bad:?}");
         }
@@ -670,6 +686,13 @@ mod tests {
             .to_string();
         assert!(
             msg.contains("capability") && msg.contains("'U'") && msg.contains("position 0"),
+            "{msg}"
+        );
+        let msg = validate_name("module name", "ab\u{e9}c")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("'\u{e9}'") && msg.contains("position 2"),
             "{msg}"
         );
     }

@@ -70,10 +70,7 @@ def _entry_points(group: str, refresh: bool = False) -> list[Any]:
         return cached[1]
     from importlib.metadata import entry_points
 
-    if sys.version_info >= (3, 10):
-        found = list(entry_points(group=group))
-    else:  # pragma: no cover - Python 3.9
-        found = list(entry_points().get(group, []))
+    found = list(entry_points(group=group))
     _ENTRY_POINT_CACHE[group] = (state, found)
     return found
 
