@@ -124,6 +124,14 @@ impl ModuleInfo {
         Arc::ptr_eq(&self.0, &other.0)
     }
 
+    /// A number telling this registration apart from every other one alive
+    /// (registered, or held by a view): equal keys mean
+    /// [`same_registration`](Self::same_registration). A key may be used
+    /// again once a registration and all its views are gone.
+    pub fn registration_key(&self) -> usize {
+        Arc::as_ptr(&self.0) as usize
+    }
+
     fn order(&self, other: &ModuleInfo) -> Ordering {
         self.name()
             .cmp(other.name())
@@ -530,6 +538,7 @@ impl State {
                     .map(|pair| self.pairs.get(&pair).map_or(&[][..], Vec::as_slice))
                     .min_by_key(|l| l.len())
                     .unwrap_or(&[]);
+                found.reserve(shortest.len() + self.unpaired.len());
                 // With two required capabilities, a pair list is exactly the
                 // modules having both: only the other conditions are left.
                 let pair_is_exact = ids.len() == 2;
@@ -564,6 +573,7 @@ impl State {
             let (first, rest) = lists
                 .split_first()
                 .expect("at least one required capability");
+            found.reserve(first.len());
             found.extend(
                 first
                     .iter()
@@ -579,6 +589,7 @@ impl State {
             }
             ids.sort_unstable();
             ids.dedup();
+            found.reserve(ids.len());
             found.extend(ids.into_iter().filter_map(|id| matching(id, false)));
         } else {
             found.extend(
@@ -1098,6 +1109,15 @@ impl ModuleRegistry {
     /// Whether nothing is registered.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Whether `info` is still registered: this very registration, not a
+    /// later one of the same name and version.
+    pub fn is_registered(&self, info: &ModuleInfo) -> bool {
+        let state = self.inner.state.read();
+        state
+            .versions(info.kind(), info.name())
+            .is_some_and(|ids| ids.iter().any(|&id| state.info(id).same_registration(info)))
     }
 
     /// Whether a module or plugin named `name` is registered.
@@ -1620,6 +1640,21 @@ mod tests {
         assert_eq!(deps.len(), 1);
         assert_eq!(deps[0].0, "p");
         assert!(deps[0].1.matches(&Version::new(1, 0, 0)));
+    }
+
+    #[test]
+    fn registrations_are_told_apart() {
+        let r = ModuleRegistry::new();
+        let first = r.register(m("a", "1.0.0", &[])).unwrap();
+        let again = r.get("a").unwrap();
+        assert_eq!(first.registration_key(), again.registration_key());
+        assert!(r.is_registered(&first));
+        let replaced = r.replace(m("a", "1.0.0", &["new"])).unwrap();
+        assert_ne!(first.registration_key(), replaced.registration_key());
+        assert!(!r.is_registered(&first), "replaced");
+        assert!(r.is_registered(&replaced));
+        r.unregister("a", "1.0.0").unwrap();
+        assert!(!r.is_registered(&replaced), "removed");
     }
 
     #[test]

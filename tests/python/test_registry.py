@@ -168,6 +168,40 @@ def test_discovery_forms(registry: ModuleRegistry) -> None:
         registry.discover(kind="thing")
 
 
+def test_one_info_object_per_registration(registry: ModuleRegistry) -> None:
+    registry.register(ModuleConfig(name="a", capabilities=["x", "y"]))
+    found = registry.discover(["x", "y"])[0]
+    assert registry.get("a") is found
+    assert registry.list()[0] is found
+    assert registry.discover_capabilities(mr.CapabilityQuery().with_required_capabilities(["x"]))[0] is found
+    # A new registration of the same name and version is a new object.
+    registry.replace(ModuleConfig(name="a", capabilities=["x", "y", "z"]))
+    again = registry.get("a")
+    assert again is not found and again is not None and again.capabilities == {"x", "y", "z"}
+    assert found.capabilities == {"x", "y"}, "an old object still describes its registration"
+    registry.unregister("a")
+    assert registry.get("a") is None and registry.discover(["x"]) == []
+
+
+def test_info_objects_of_removed_registrations_are_let_go(registry: ModuleRegistry) -> None:
+    import gc
+    import weakref
+
+    registry.register(ModuleConfig(name="keep"))
+    seen = []
+    for i in range(300):
+        # Each replacement ends the previous registration.
+        registry.replace(ModuleConfig(name="churn", capabilities=["tmp"], metadata={"round": str(i)}))
+        info = registry.get("churn")
+        assert info is not None and info.metadata == {"round": str(i)}
+        seen.append(weakref.ref(info))
+        del info
+    gc.collect()
+    alive = sum(ref() is not None for ref in seen)
+    assert alive < 100, f"{alive} objects of ended registrations are still kept"
+    assert len(registry) == 2
+
+
 def test_audit_events(registry: ModuleRegistry) -> None:
     registry.register(ModuleConfig(name="m"), lambda v: v)
     registry.create("m")
