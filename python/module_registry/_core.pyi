@@ -137,7 +137,9 @@ class PluginDiscoveryQuery:
 
 @final
 class ModuleInfo:
-    """A registered module or plugin (read-only)."""
+    """A registered module or plugin (read-only). Discovery, ``get``,
+    ``list`` and ``versions`` hand out one object per registration, so the
+    same registration is the same object; it can be weakly referenced."""
 
     @property
     def name(self) -> str: ...

@@ -23,7 +23,9 @@ fn parse_kind(kind: &str) -> PyResult<ModuleKind> {
     kind.parse::<ModuleKind>().map_err(to_pyerr)
 }
 
-/// A registered module or plugin (read-only).
+/// A registered module or plugin (read-only). Discovery, `get`, `list` and
+/// `versions` hand out one object per registration, so the same registration
+/// is the same object; it can be weakly referenced.
 #[pyclass(name = "ModuleInfo", module = "module_registry._core", frozen, weakref)]
 pub struct PyModuleInfo {
     pub inner: ModuleInfo,
