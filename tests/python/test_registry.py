@@ -169,8 +169,9 @@ def test_discovery_forms(registry: ModuleRegistry) -> None:
 
 
 def test_one_info_object_per_registration(registry: ModuleRegistry) -> None:
-    registry.register(ModuleConfig(name="a", capabilities=["x", "y"]))
+    registered = registry.register(ModuleConfig(name="a", capabilities=["x", "y"]))
     found = registry.discover(["x", "y"])[0]
+    assert found == registered
     assert registry.get("a") is found
     assert registry.list()[0] is found
     assert registry.discover_capabilities(mr.CapabilityQuery().with_required_capabilities(["x"]))[0] is found
