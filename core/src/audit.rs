@@ -150,21 +150,21 @@ struct Line {
     detail: Option<String>,
 }
 
-impl From<&AuditEvent> for Line {
-    fn from(e: &AuditEvent) -> Self {
+impl From<AuditEvent> for Line {
+    fn from(e: AuditEvent) -> Self {
         Line {
             sequence: e.sequence,
             time: e
                 .time
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0.0, |d| d.as_secs_f64()),
-            operation: e.operation.clone(),
-            principal: e.principal.clone(),
+            operation: e.operation,
+            principal: e.principal,
             kind: e.kind,
-            module: e.module.clone(),
-            version: e.version.clone(),
+            module: e.module,
+            version: e.version,
             outcome: e.outcome,
-            detail: e.detail.clone(),
+            detail: e.detail,
         }
     }
 }
@@ -290,8 +290,8 @@ impl AuditLog {
             // One write per complete line, under the lock: lines never interleave,
             // and the OS has each line as soon as the event happens.
             use std::io::Write;
-            let event = AuditEvent::from(&kept);
-            let mut line = serde_json::to_string(&Line::from(&event)).unwrap_or_default();
+            let line = Line::from(AuditEvent::from(&kept));
+            let mut line = serde_json::to_string(&line).unwrap_or_default();
             line.push('\n');
             if file
                 .write_all(line.as_bytes())
@@ -304,15 +304,14 @@ impl AuditLog {
         if ring.capacity == 0 {
             return;
         }
-        if ring.events.len() >= ring.capacity {
-            // Reuse the oldest event's place; its text is freed outside the lock.
-            let oldest = ring.events.pop_front();
-            ring.events.push_back(kept);
-            drop(ring);
-            drop(oldest);
-            return;
-        }
+        let oldest = if ring.events.len() >= ring.capacity {
+            ring.events.pop_front()
+        } else {
+            None
+        };
         ring.events.push_back(kept);
+        drop(ring);
+        drop(oldest); // its text is freed outside the lock
     }
 
     /// Append every event from now on to `path` as one JSON object per line

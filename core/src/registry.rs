@@ -1213,7 +1213,19 @@ impl ModuleRegistry {
     ) -> Result<ModuleInstance> {
         self.authorize(Permission::Create, "create", Some(name))?;
         let result = self.create_inner(kind, name, requirement, config);
-        match &result {
+        self.audit_create(&result, kind, name, requirement);
+        result
+    }
+
+    /// Audits a create: the instance made, or on failure what was asked for.
+    fn audit_create(
+        &self,
+        result: &Result<ModuleInstance>,
+        kind: ModuleKind,
+        name: &str,
+        version: Option<&str>,
+    ) {
+        match result {
             Ok(instance) => self
                 .inner
                 .audit
@@ -1222,12 +1234,11 @@ impl ModuleRegistry {
                 "create",
                 kind,
                 name,
-                requirement.map(str::to_string),
+                version.map(str::to_string),
                 Outcome::Error,
                 Some(e.to_string()),
             ),
         }
-        result
     }
 
     fn create_inner(
@@ -1252,26 +1263,14 @@ impl ModuleRegistry {
     /// first), audited as `create`.
     pub(crate) fn instantiate(&self, root: ModuleInfo, config: Value) -> Result<ModuleInstance> {
         self.authorize(Permission::Create, "create", Some(root.name()))?;
-        let (kind, name, version) = (
-            root.kind(),
-            root.name().to_string(),
-            root.version().to_string(),
-        );
+        let subject = root.clone();
         let result = self.build(root, config);
-        match &result {
-            Ok(instance) => self
-                .inner
-                .audit
-                .record(Outcome::Ok, "create", instance.info(), None),
-            Err(e) => self.inner.audit.push(
-                "create",
-                kind,
-                &name,
-                Some(version),
-                Outcome::Error,
-                Some(e.to_string()),
-            ),
-        }
+        self.audit_create(
+            &result,
+            subject.kind(),
+            subject.name(),
+            Some(subject.version_text()),
+        );
         result
     }
 
