@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::ModuleKind;
 use crate::error::Error;
-use crate::registry::ModuleInfo;
+use crate::info::ModuleInfo;
 
 /// How many events a registry keeps by default (the oldest are dropped first).
 pub const DEFAULT_AUDIT_CAPACITY: usize = 10_000;

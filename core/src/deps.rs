@@ -12,7 +12,7 @@ use semver::VersionReq;
 
 use crate::config::ModuleKind;
 use crate::error::{Error, Result};
-use crate::registry::ModuleInfo;
+use crate::info::ModuleInfo;
 
 /// How many resolver steps are explored before giving up with
 /// [`Error::ResolutionLimit`].

@@ -31,44 +31,58 @@
 //! modules).
 #![deny(missing_docs)]
 
+// Records, at the bottom: plain data that imports nothing above it.
 pub mod access;
 pub mod audit;
 pub mod config;
-pub mod deps;
 pub mod error;
-pub mod manifest;
-pub mod marketplace;
+pub mod info;
+pub mod kind;
+pub mod limits;
 pub mod module;
-pub mod native;
-pub mod orchestration;
 pub mod query;
-pub mod registry;
-pub mod script;
+pub mod validate;
 pub mod value;
+// Behaviour on single modules and declarations.
+pub mod deps;
+pub mod instance;
+pub mod marketplace;
+pub mod native;
+// The store, its indexes and the facade.
+pub mod registry;
+// Layers that use the registry through its API.
+pub mod manifest;
+#[cfg(feature = "workflows")]
+pub mod orchestration;
+#[cfg(feature = "scripts")]
+pub mod script;
+#[cfg(feature = "workflows")]
 pub mod workflow;
 
 pub use access::{AccessPolicy, Permission};
 pub use audit::{AuditEvent, AuditLog, Outcome};
-pub use config::{
-    Factory, Implementation, ModuleConfig, ModuleKind, ModuleType, PluginConfig, PluginType,
-    ScriptSource,
-};
+pub use config::{Factory, Implementation, ModuleConfig, PluginConfig, ScriptSource};
 pub use deps::Resolution;
 pub use error::{Error, Result};
+pub use info::ModuleInfo;
+pub use instance::{InstanceState, ModuleInstance};
+pub use kind::{ModuleKind, ModuleType, PluginType};
+pub use limits::ScriptLimits;
 pub use marketplace::PluginMarketplace;
-pub use module::{FnModule, InstanceState, Module, ModuleContext, ModuleInstance};
+pub use module::{FnModule, Module, ModuleContext};
 pub use native::NativeModule;
+#[cfg(feature = "workflows")]
 pub use orchestration::WorkflowOrchestration;
 pub use query::{CapabilityQuery, PluginDiscoveryQuery, ServiceDiscoveryQuery};
-pub use registry::{ModuleInfo, ModuleRegistry, RegistryView};
-pub use script::ScriptLimits;
+pub use registry::{ModuleRegistry, RegistryView};
 pub use value::{Opaque, Value, ValueMap};
+#[cfg(feature = "workflows")]
 pub use workflow::{OnError, StepReport, StepStatus, Workflow, WorkflowResult, WorkflowStep};
 
 #[doc(hidden)]
 pub use inventory;
 
 /// The README's Rust examples, run as doc tests.
-#[cfg(doctest)]
+#[cfg(all(doctest, feature = "scripts", feature = "workflows"))]
 #[doc = include_str!("../../README.md")]
 struct ReadmeDoctests;

@@ -17,8 +17,8 @@ use serde::{Deserialize, Serialize};
 use crate::access::{AccessPolicy, Permission};
 use crate::config::{Implementation, ModuleConfig, ModuleKind, ModuleType, ScriptSource};
 use crate::error::{Error, Result};
+use crate::limits::ScriptLimits;
 use crate::registry::ModuleRegistry;
-use crate::script::ScriptLimits;
 
 /// The manifest format this version writes and reads.
 pub const MANIFEST_FORMAT: u32 = 1;
@@ -108,7 +108,10 @@ impl ModuleRegistry {
                 workflow_orchestration: self.workflow_orchestration_enabled(),
                 plugin_marketplace: self.plugin_marketplace_enabled(),
                 audit_capacity: self.audit_log().capacity(),
+                #[cfg(feature = "scripts")]
                 script_limits: self.script_limits(),
+                #[cfg(not(feature = "scripts"))]
+                script_limits: ScriptLimits::default(),
             },
             policy: self.policy(),
             modules,
@@ -198,8 +201,7 @@ impl ModuleRegistry {
                     sha256,
                 } => {
                     let label = path.clone().unwrap_or_else(|| "<source>".to_string());
-                    let scripted =
-                        self.prepare_script(&label, &source, path.as_deref(), &sha256)?;
+                    let scripted = rebuild_script(self, &label, &source, path.as_deref(), &sha256)?;
                     config
                         .with_factory_of(&scripted)
                         .with_implementation(Implementation::Rhai(Arc::new(ScriptSource {
@@ -217,12 +219,13 @@ impl ModuleRegistry {
             config.clone().validate()?;
             configs.push(config);
         }
-        self.inner_set_settings(
+        self.apply_settings(
             manifest.settings.workflow_orchestration,
             manifest.settings.plugin_marketplace,
             manifest.settings.audit_capacity,
-            manifest.settings.script_limits,
         );
+        #[cfg(feature = "scripts")]
+        crate::script::host(self).set_limits(manifest.settings.script_limits);
         if let Some(policy) = manifest.policy {
             self.set_policy(Some(policy.compiled()?))?;
         }
@@ -239,4 +242,33 @@ impl ModuleConfig {
         self.set_factory(other.get_factory().cloned());
         self
     }
+}
+
+/// The script module a manifest records, compiled and checked against its digest.
+#[cfg(feature = "scripts")]
+fn rebuild_script(
+    registry: &ModuleRegistry,
+    label: &str,
+    source: &str,
+    path: Option<&str>,
+    sha256: &str,
+) -> Result<ModuleConfig> {
+    registry.prepare_script(label, source, path, sha256)
+}
+
+/// Without the `scripts` feature a script module cannot be rebuilt.
+#[cfg(not(feature = "scripts"))]
+fn rebuild_script(
+    _registry: &ModuleRegistry,
+    label: &str,
+    _source: &str,
+    _path: Option<&str>,
+    _sha256: &str,
+) -> Result<ModuleConfig> {
+    Err(Error::InvalidConfig {
+        name: label.to_string(),
+        reason:
+            "it is a Rhai script module, and this build of module-registry has no `scripts` feature"
+                .into(),
+    })
 }

@@ -6,7 +6,7 @@
 
 use crate::config::ModuleConfig;
 use crate::error::{Error, Result};
-use crate::registry::ModuleInfo;
+use crate::info::ModuleInfo;
 
 /// The metadata every listed plugin must carry.
 pub const LISTING_FIELDS: [&str; 2] = ["description", "license_type"];

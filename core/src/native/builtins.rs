@@ -13,7 +13,6 @@
 //! | `base64-encode` | `base64`, `encode` | bytes or str -> str | |
 //! | `base64-decode` | `base64`, `decode` | str or bytes -> bytes | |
 
-use std::io::{Read, Write};
 use std::sync::OnceLock;
 
 use base64::Engine as _;
@@ -52,24 +51,7 @@ fn config_choice(config: &Value, key: &str, choices: &[&'static str]) -> Result<
     }
 }
 
-fn config_int(
-    config: &Value,
-    key: &str,
-    default: i64,
-    range: std::ops::RangeInclusive<i64>,
-) -> Result<i64> {
-    match config.get(key) {
-        None | Some(Value::Null) => Ok(default),
-        Some(Value::Int(i)) if range.contains(i) => Ok(*i),
-        Some(other) => Err(Error::invalid_input(format!(
-            "config.{key} must be an int in {}..={}, got {other:?}",
-            range.start(),
-            range.end()
-        ))),
-    }
-}
-
-fn check_config_map(config: &Value) -> Result<()> {
+pub(super) fn check_config_map(config: &Value) -> Result<()> {
     match config {
         Value::Null | Value::Map(_) => Ok(()),
         other => Err(Error::invalid_input(format!(
@@ -269,106 +251,6 @@ native_module!(NativeModule::new("sha256", "1.0.0", sha256)
         "description",
         "SHA-256 digest of bytes or text, as hex (or raw bytes)."
     )]));
-
-// --- gzip -------------------------------------------------------------------
-
-#[derive(Default)]
-struct GzipCompress {
-    level: OnceLock<u32>,
-}
-
-impl Module for GzipCompress {
-    fn init(&self, context: &ModuleContext) -> Result<()> {
-        check_config_map(context.config())?;
-        let level = config_int(context.config(), "level", 6, 0..=9)?;
-        let _ = self.level.set(level as u32);
-        Ok(())
-    }
-
-    fn process(&self, input: Value) -> Result<Value> {
-        let data = input.bytes_or_text()?;
-        let level = self.level.get().copied().unwrap_or(6);
-        let mut encoder =
-            flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(level));
-        encoder
-            .write_all(data)
-            .and_then(|_| encoder.finish())
-            .map(Value::Bytes)
-            .map_err(|e| Error::invalid_input(format!("gzip compression failed: {e}")))
-    }
-}
-
-fn gzip_compress(_: &ModuleConfig) -> Result<Box<dyn Module>> {
-    Ok(Box::<GzipCompress>::default())
-}
-
-native_module!(NativeModule::new("gzip-compress", "1.0.0", gzip_compress)
-    .with_capabilities(&["compress", "compression", "gzip"])
-    .with_metadata(&[("description", "Compresses bytes or text with gzip.")]));
-
-/// The default bound on `gzip-decompress` output (a defence against
-/// decompression bombs); raise it with `config.max_size`.
-pub const DEFAULT_MAX_DECOMPRESSED: i64 = 256 * 1024 * 1024;
-
-#[derive(Default)]
-struct GzipDecompress {
-    max_size: OnceLock<u64>,
-}
-
-impl Module for GzipDecompress {
-    fn init(&self, context: &ModuleContext) -> Result<()> {
-        check_config_map(context.config())?;
-        let max = config_int(
-            context.config(),
-            "max_size",
-            DEFAULT_MAX_DECOMPRESSED,
-            0..=i64::MAX,
-        )?;
-        let _ = self.max_size.set(max as u64);
-        Ok(())
-    }
-
-    fn process(&self, input: Value) -> Result<Value> {
-        let data = match &input {
-            Value::Bytes(b) => b.as_slice(),
-            other => {
-                return Err(Error::invalid_input(format!(
-                    "expected bytes, got {}",
-                    other.type_name()
-                )))
-            }
-        };
-        let max = self
-            .max_size
-            .get()
-            .copied()
-            .unwrap_or(DEFAULT_MAX_DECOMPRESSED as u64);
-        let mut out = Vec::new();
-        let mut decoder = flate2::read::GzDecoder::new(data).take(max.saturating_add(1));
-        decoder
-            .read_to_end(&mut out)
-            .map_err(|e| Error::invalid_input(format!("not valid gzip data: {e}")))?;
-        if out.len() as u64 > max {
-            return Err(Error::invalid_input(format!(
-                "decompressed data exceeds max_size of {max} bytes"
-            )));
-        }
-        Ok(Value::Bytes(out))
-    }
-}
-
-fn gzip_decompress(_: &ModuleConfig) -> Result<Box<dyn Module>> {
-    Ok(Box::<GzipDecompress>::default())
-}
-
-native_module!(
-    NativeModule::new("gzip-decompress", "1.0.0", gzip_decompress)
-        .with_capabilities(&["compression", "decompress", "gzip"])
-        .with_metadata(&[(
-            "description",
-            "Decompresses gzip data, bounded by config.max_size."
-        )])
-);
 
 // --- base64 -----------------------------------------------------------------
 

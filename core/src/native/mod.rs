@@ -25,6 +25,8 @@
 //! ```
 
 mod builtins;
+#[cfg(feature = "compression")]
+mod gzip;
 
 use crate::config::{ModuleConfig, ModuleKind, ModuleType};
 use crate::error::Result;

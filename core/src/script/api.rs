@@ -21,25 +21,22 @@ use rhai::{Array, Dynamic, Engine, EvalAltResult, ImmutableString, Map, Position
 
 use super::convert::{from_dynamic, to_dynamic};
 use crate::config::ModuleKind;
-use crate::module::ModuleInstance;
+use crate::info::ModuleInfo;
+use crate::instance::ModuleInstance;
 use crate::query::CapabilityQuery;
-use crate::registry::{ModuleInfo, ModuleRegistry};
+use crate::registry::ModuleRegistry;
 
 /// The registry as a script sees it.
 #[derive(Clone)]
 pub struct ScriptRegistry(pub ModuleRegistry);
 
-/// A workflow being built by a script.
-#[derive(Clone)]
-pub struct ScriptWorkflow(pub crate::workflow::Workflow);
-
 /// A module instance as a script sees it.
 #[derive(Clone)]
 pub struct ScriptInstance(pub Arc<ModuleInstance>);
 
-type Res<T> = Result<T, Box<EvalAltResult>>;
+pub(super) type Res<T> = Result<T, Box<EvalAltResult>>;
 
-fn fail(e: crate::Error) -> Box<EvalAltResult> {
+pub(super) fn fail(e: crate::Error) -> Box<EvalAltResult> {
     Box::new(EvalAltResult::ErrorRuntime(
         Dynamic::from(e.to_string()),
         Position::NONE,
@@ -102,49 +99,12 @@ fn create(r: &mut ScriptRegistry, name: &str, requirement: Option<&str>) -> Res<
     Ok(ScriptInstance(Arc::new(instance)))
 }
 
-fn runtime(message: String) -> Box<EvalAltResult> {
+#[cfg(feature = "workflows")]
+pub(super) fn runtime(message: String) -> Box<EvalAltResult> {
     Box::new(EvalAltResult::ErrorRuntime(
         Dynamic::from(message),
         Position::NONE,
     ))
-}
-
-fn add_step(wf: &mut ScriptWorkflow, step: Map) -> Res<()> {
-    let value = from_dynamic(Dynamic::from_map(step));
-    let json = value.to_json().map_err(fail)?;
-    let step: crate::workflow::WorkflowStep =
-        serde_json::from_value(json).map_err(|e| runtime(format!("invalid workflow step: {e}")))?;
-    wf.0.add_step(step);
-    Ok(())
-}
-
-fn run_workflow(r: &mut ScriptRegistry, wf: ScriptWorkflow, input: Dynamic) -> Res<Dynamic> {
-    let result = r.0.run_workflow(&wf.0, from_dynamic(input)).map_err(fail)?;
-    let steps: Array = result
-        .steps
-        .iter()
-        .map(|s| {
-            let mut m = Map::new();
-            m.insert("id".into(), Dynamic::from(s.id.clone()));
-            m.insert("module".into(), Dynamic::from(s.module.clone()));
-            m.insert("version".into(), Dynamic::from(s.version.clone()));
-            m.insert("status".into(), Dynamic::from(s.status.as_str()));
-            m.insert("attempts".into(), Dynamic::from_int(i64::from(s.attempts)));
-            m.insert(
-                "duration".into(),
-                Dynamic::from_float(s.duration.as_secs_f64()),
-            );
-            m.insert(
-                "error".into(),
-                s.error.clone().map_or(Dynamic::UNIT, Dynamic::from),
-            );
-            Dynamic::from_map(m)
-        })
-        .collect();
-    let mut out = Map::new();
-    out.insert("output".into(), to_dynamic(result.output));
-    out.insert("steps".into(), Dynamic::from_array(steps));
-    Ok(Dynamic::from_map(out))
 }
 
 /// Registers the types and functions above on `engine`.
@@ -191,25 +151,6 @@ pub(crate) fn register(engine: &mut Engine) {
             i.0.version().to_string()
         });
     engine.register_type_with_name::<super::convert::OpaqueHandle>("Opaque");
-    engine
-        .register_type_with_name::<ScriptWorkflow>("Workflow")
-        .register_fn("workflow", |name: &str| {
-            ScriptWorkflow(crate::workflow::Workflow::new(name))
-        })
-        .register_fn("step", add_step)
-        .register_get("name", |w: &mut ScriptWorkflow| w.0.name.clone())
-        .register_get("len", |w: &mut ScriptWorkflow| w.0.steps.len() as rhai::INT)
-        .register_set("output", |w: &mut ScriptWorkflow, id: &str| {
-            w.0.output = Some(id.to_string())
-        })
-        .register_fn("to_mermaid", |w: &mut ScriptWorkflow| -> Res<String> {
-            w.0.to_mermaid().map_err(fail)
-        })
-        .register_fn("to_dot", |w: &mut ScriptWorkflow| -> Res<String> {
-            w.0.to_dot().map_err(fail)
-        })
-        .register_fn("to_json", |w: &mut ScriptWorkflow| -> Res<String> {
-            w.0.to_json().map_err(fail)
-        });
-    engine.register_fn("run_workflow", run_workflow);
+    #[cfg(feature = "workflows")]
+    super::workflow_api::register(engine);
 }

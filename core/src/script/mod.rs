@@ -39,29 +39,34 @@
 mod api;
 mod convert;
 mod engine;
+mod load;
 mod module;
+#[cfg(feature = "workflows")]
+mod workflow_api;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use parking_lot::RwLock;
-use rhai::{Dynamic, Engine, Scope};
+use rhai::{Engine, Scope};
 
 pub use api::{ScriptInstance, ScriptRegistry};
 pub use convert::{from_dynamic, to_dynamic, OpaqueHandle};
 pub use engine::ScriptLimits;
+#[cfg(feature = "workflows")]
+pub use workflow_api::ScriptWorkflow;
 
 use self::engine::{build_engine, with_deadline, FolderResolver};
 use self::module::{declaration, parse_error, script_error, CompiledScript, ScriptModule};
 use crate::config::ModuleConfig;
 use crate::error::{Error, Result};
 use crate::module::Module;
-use crate::registry::{ModuleInfo, ModuleRegistry};
-use crate::value::Value;
+use crate::registry::ModuleRegistry;
 
-/// The registry's script engine and its limits. The engine is built on first
-/// use and rebuilt when the limits change; instances keep the engine they
-/// were built with.
+/// A registry's script engine and its limits, kept as one of the registry's
+/// [extensions](ModuleRegistry::extension). The engine is built on first use
+/// and rebuilt when the limits change; instances keep the engine they were
+/// built with.
 #[derive(Default)]
 pub(crate) struct ScriptHost {
     limits: RwLock<ScriptLimits>,
@@ -126,6 +131,11 @@ struct AstAndFlags {
     needs_eval: bool,
     has_init: bool,
     has_shutdown: bool,
+}
+
+/// The script host of `registry`.
+pub(crate) fn host(registry: &ModuleRegistry) -> Arc<ScriptHost> {
+    registry.extension::<ScriptHost>()
 }
 
 /// Checks `source` against a pinned SHA-256 (hex, any case); returns its digest.
@@ -210,189 +220,4 @@ fn folder_of(path: &Path) -> PathBuf {
     path.parent()
         .filter(|p| !p.as_os_str().is_empty())
         .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
-}
-
-impl ModuleRegistry {
-    /// Compiles a script module recorded in a manifest, checking its digest.
-    pub(crate) fn prepare_script(
-        &self,
-        label: &str,
-        source: &str,
-        path: Option<&str>,
-        sha256: &str,
-    ) -> Result<ModuleConfig> {
-        let path = path.map(Path::new);
-        let folder = path.map(folder_of).filter(|f| f.is_dir());
-        prepare_pinned(
-            &self.script_host(),
-            label,
-            source,
-            folder.as_deref(),
-            path,
-            Some(sha256),
-        )?
-        .ok_or_else(|| not_a_module(label))
-    }
-
-    /// The limits scripts run under on this registry.
-    pub fn script_limits(&self) -> ScriptLimits {
-        self.script_host().limits()
-    }
-
-    /// Change the limits scripts run under. Applies to scripts loaded and
-    /// instances created from now on.
-    pub fn set_script_limits(&self, limits: ScriptLimits) -> Result<()> {
-        self.authorize(crate::access::Permission::Admin, "set_script_limits", None)?;
-        self.script_host().set_limits(limits);
-        Ok(())
-    }
-
-    /// Registers a script module given as source text. Loading the same name
-    /// and version again replaces it (for new instances); a new version is
-    /// registered beside the old. Source text cannot `import` (there is no
-    /// folder to import from): load the script from a file for that.
-    pub fn register_script(&self, source: &str) -> Result<ModuleInfo> {
-        self.register_script_pinned(source, None)
-    }
-
-    /// [`register_script`](Self::register_script), refusing the script with
-    /// [`Error::Integrity`] (and registering nothing) unless its SHA-256 is `sha256`.
-    pub fn register_script_pinned(&self, source: &str, sha256: Option<&str>) -> Result<ModuleInfo> {
-        let host = self.script_host();
-        let config = prepare_pinned(&host, "<source>", source, None, None, sha256)?
-            .ok_or_else(|| not_a_module("<source>"))?;
-        self.register_with_operation(config, true, "register_script")
-    }
-
-    /// Loads one `.rhai` file as a script module (see
-    /// [`register_script`](Self::register_script)); errors name the path.
-    pub fn load_script(&self, path: impl AsRef<Path>) -> Result<ModuleInfo> {
-        self.load_script_pinned(path, None)
-    }
-
-    /// [`load_script`](Self::load_script), refusing the file with
-    /// [`Error::Integrity`] (and registering nothing) unless its SHA-256 is `sha256`.
-    pub fn load_script_pinned(
-        &self,
-        path: impl AsRef<Path>,
-        sha256: Option<&str>,
-    ) -> Result<ModuleInfo> {
-        let path = path.as_ref();
-        let label = path.display().to_string();
-        let source = read(path)?;
-        let host = self.script_host();
-        let config = prepare_pinned(
-            &host,
-            &label,
-            &source,
-            Some(&folder_of(path)),
-            Some(path),
-            sha256,
-        )?
-        .ok_or_else(|| not_a_module(&label))?;
-        self.register_with_operation(config, true, "load_script")
-    }
-
-    /// Loads every `*.rhai` file of a folder (not its subfolders), in name
-    /// order. Files declaring no `MODULE` and no `process` are libraries for
-    /// the others to import, and are skipped. All files are compiled and
-    /// checked before any is registered: on error nothing is registered.
-    pub fn load_scripts(&self, dir: impl AsRef<Path>) -> Result<Vec<ModuleInfo>> {
-        let dir = dir.as_ref();
-        let entries = std::fs::read_dir(dir).map_err(|source| Error::Io {
-            path: dir.display().to_string(),
-            source,
-        })?;
-        let mut paths: Vec<PathBuf> = entries
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "rhai"))
-            .collect();
-        paths.sort();
-        let host = self.script_host();
-        let mut configs: Vec<ModuleConfig> = Vec::new();
-        for path in &paths {
-            let label = path.display().to_string();
-            if let Some(config) =
-                prepare_pinned(&host, &label, &read(path)?, Some(dir), Some(path), None)?
-            {
-                let clash = configs.iter().find(|c| {
-                    c.name() == config.name()
-                        && c.version() == config.version()
-                        && c.kind() == config.kind()
-                });
-                if let Some(first) = clash {
-                    return Err(Error::Script {
-                        script: label,
-                        line: None,
-                        column: None,
-                        message: format!(
-                            "declares {}@{}, already declared by {}",
-                            config.name(),
-                            config.version(),
-                            first
-                                .metadata()
-                                .get("script")
-                                .map_or("another script", String::as_str)
-                        ),
-                    });
-                }
-                configs.push(config);
-            }
-        }
-        // Validate every declaration before registering any.
-        for config in &configs {
-            config.clone().validate()?;
-        }
-        configs
-            .into_iter()
-            .map(|c| self.register_with_operation(c, true, "load_script"))
-            .collect()
-    }
-
-    /// Runs an orchestration script (a path to a `.rhai` file, or source
-    /// text) with the registry bound as `registry` and `input` as `input`;
-    /// the last expression is the result. Fails with
-    /// [`Error::FeatureDisabled`] when workflow orchestration is off.
-    pub fn run_script(&self, source_or_path: &str, input: impl Into<Value>) -> Result<Value> {
-        if !self.workflow_orchestration_enabled() {
-            return Err(Error::FeatureDisabled {
-                feature: "workflow orchestration",
-                hint: "ModuleRegistry::with_workflow_orchestration(true)",
-            });
-        }
-        let host = self.script_host();
-        let path = Path::new(source_or_path);
-        let looks_like_path = !source_or_path.contains('\n') && source_or_path.ends_with(".rhai");
-        let (label, source, folder) = if looks_like_path || path.is_file() {
-            (
-                source_or_path.to_string(),
-                read(path)?,
-                Some(folder_of(path)),
-            )
-        } else {
-            ("<script>".to_string(), source_or_path.to_string(), None)
-        };
-        let compiled = host.compile(&label, &source, folder.as_deref())?;
-        let engine = host.engine();
-        let mut scope = Scope::new();
-        scope.push("registry", ScriptRegistry(self.clone()));
-        scope.push("input", to_dynamic(input.into()));
-        let result = with_deadline(host.limits().timeout, || {
-            engine.eval_ast_with_scope::<Dynamic>(&mut scope, &compiled.ast)
-        });
-        let result = result.map_err(|e| script_error(&label, &e, &host));
-        self.audit_log().push(
-            "run_script",
-            crate::config::ModuleKind::Module,
-            &label,
-            None,
-            if result.is_ok() {
-                crate::audit::Outcome::Ok
-            } else {
-                crate::audit::Outcome::Error
-            },
-            result.as_ref().err().map(ToString::to_string),
-        );
-        result.map(from_dynamic)
-    }
 }

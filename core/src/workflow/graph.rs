@@ -2,7 +2,7 @@
 //! (`layout-rs`, no system binary).
 
 use super::{StepInput, Workflow};
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 fn esc_dot(s: &str) -> String {
     s.replace('\\', "\\\\").replace('"', "\\\"")
@@ -96,7 +96,8 @@ impl Workflow {
         Ok(out)
     }
 
-    /// An SVG picture of the workflow, laid out in pure Rust.
+    /// An SVG picture of the workflow, laid out in pure Rust (`pictures` feature).
+    #[cfg(feature = "pictures")]
     pub fn to_svg(&self) -> Result<String> {
         use layout::backends::svg::SVGWriter;
         use layout::core::base::Orientation;
@@ -151,7 +152,7 @@ impl Workflow {
             svg.finalize()
         };
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(render)).map_err(|_| {
-            Error::InvalidInput {
+            crate::error::Error::InvalidInput {
                 message: format!("could not lay out workflow {:?} as SVG", self.name),
             }
         })

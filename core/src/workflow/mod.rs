@@ -37,6 +37,7 @@
 //! config = { output = "hex" }
 //! ```
 
+mod batch;
 mod graph;
 mod run;
 

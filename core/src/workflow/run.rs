@@ -18,9 +18,10 @@ use serde::{Deserialize, Serialize};
 use super::{OnError, StepInput, Structure, Workflow};
 use crate::config::ModuleKind;
 use crate::error::{Error, Result};
-use crate::module::ModuleInstance;
+use crate::info::ModuleInfo;
+use crate::instance::ModuleInstance;
 use crate::query::CapabilityQuery;
-use crate::registry::{ModuleInfo, ModuleRegistry};
+use crate::registry::ModuleRegistry;
 use crate::value::{Value, ValueMap};
 
 /// How a step ended.

@@ -1,0 +1,248 @@
+//! Built modules: [`ModuleInstance`] and its lifecycle ([`InstanceState`]).
+//! Module code runs here, guarded: an error or a panic fails the call, not
+//! the registry.
+
+use std::fmt;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::Arc;
+
+use indexmap::IndexMap;
+
+use crate::audit::AuditLog;
+use crate::error::{Error, Result};
+use crate::info::ModuleInfo;
+use crate::module::{Module, ModuleContext};
+use crate::value::Value;
+
+/// Where an instance is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum InstanceState {
+    /// Built by its factory, `init` not run yet.
+    Created,
+    /// `init` succeeded.
+    Initialized,
+    /// `process` has been called at least once.
+    Running,
+    /// Closed; `shutdown` ran and succeeded.
+    Stopped,
+    /// `init` or `shutdown` failed.
+    Failed,
+}
+
+impl InstanceState {
+    fn from_u8(v: u8) -> Self {
+        match v {
+            0 => InstanceState::Created,
+            1 => InstanceState::Initialized,
+            2 => InstanceState::Running,
+            3 => InstanceState::Stopped,
+            _ => InstanceState::Failed,
+        }
+    }
+
+    /// Lower-case name: `"created"`, `"initialized"`, `"running"`, `"stopped"`, `"failed"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InstanceState::Created => "created",
+            InstanceState::Initialized => "initialized",
+            InstanceState::Running => "running",
+            InstanceState::Stopped => "stopped",
+            InstanceState::Failed => "failed",
+        }
+    }
+}
+
+impl fmt::Display for InstanceState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Runs module code, turning an error or a panic into [`Error::ModuleFailed`].
+pub(crate) fn guarded<T>(
+    info: &ModuleInfo,
+    operation: &'static str,
+    f: impl FnOnce() -> Result<T>,
+) -> Result<T> {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(module_failed(info, operation, e)),
+        Err(payload) => Err(module_failed(
+            info,
+            operation,
+            Error::Panic {
+                message: panic_message(&*payload),
+            },
+        )),
+    }
+}
+
+pub(crate) fn module_failed(info: &ModuleInfo, operation: &'static str, source: Error) -> Error {
+    Error::ModuleFailed {
+        module: info.name().to_string(),
+        version: info.version_text().to_string(),
+        operation,
+        source: Box::new(source),
+    }
+}
+
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "non-string panic payload".to_string()
+    }
+}
+
+/// A built module. `process` may be called from many threads; `close` (or
+/// dropping the instance) runs `shutdown` exactly once, then closes the
+/// dependency instances that were built for it, in reverse build order.
+pub struct ModuleInstance {
+    info: ModuleInfo,
+    module: Box<dyn Module>,
+    state: AtomicU8,
+    closed: AtomicBool,
+    dependencies: Vec<Arc<ModuleInstance>>,
+    audit: Arc<AuditLog>,
+}
+
+impl fmt::Debug for ModuleInstance {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ModuleInstance")
+            .field("module", &self.info.name())
+            .field("version", &self.info.version_text().to_string())
+            .field("state", &self.state())
+            .finish()
+    }
+}
+
+impl ModuleInstance {
+    /// Builds and initialises an instance. `owned` are the dependency
+    /// instances this one owns (closed after it).
+    pub(crate) fn build(
+        info: ModuleInfo,
+        config: Value,
+        context_deps: IndexMap<String, Arc<ModuleInstance>>,
+        owned: Vec<Arc<ModuleInstance>>,
+        audit: Arc<AuditLog>,
+    ) -> Result<ModuleInstance> {
+        let Some(factory) = info.entry().config.get_factory().cloned() else {
+            return Err(Error::NoImplementation {
+                kind: info.kind(),
+                name: info.name().to_string(),
+                version: info.version_text().to_string(),
+            });
+        };
+        let module = guarded(&info, "factory", || factory(&info.entry().config))?;
+        let instance = ModuleInstance {
+            info: info.clone(),
+            module,
+            state: AtomicU8::new(0),
+            closed: AtomicBool::new(false),
+            dependencies: owned,
+            audit,
+        };
+        let context = ModuleContext::new(info, config, context_deps);
+        match guarded(&instance.info, "init", || instance.module.init(&context)) {
+            Ok(()) => {
+                instance.state.store(1, Ordering::Release);
+                Ok(instance)
+            }
+            Err(e) => {
+                instance.state.store(4, Ordering::Release);
+                // Nothing was initialised: skip `shutdown`, but close the dependencies.
+                instance.closed.store(true, Ordering::Release);
+                for dep in instance.dependencies.iter().rev() {
+                    let _ = dep.close();
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// The registered declaration this instance was built from.
+    pub fn info(&self) -> &ModuleInfo {
+        &self.info
+    }
+
+    /// The module's name.
+    pub fn name(&self) -> &str {
+        self.info.name()
+    }
+
+    /// The module's version.
+    pub fn version(&self) -> &semver::Version {
+        self.info.version()
+    }
+
+    /// Where the instance is in its lifecycle.
+    pub fn state(&self) -> InstanceState {
+        InstanceState::from_u8(self.state.load(Ordering::Acquire))
+    }
+
+    /// Whether `close` has run.
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    /// The dependency instances built for this one, in build order.
+    pub fn dependencies(&self) -> &[Arc<ModuleInstance>] {
+        &self.dependencies
+    }
+
+    /// Runs the module on `input`. Errors and panics inside the module come
+    /// back as [`Error::ModuleFailed`] naming the module; the instance stays usable.
+    pub fn process(&self, input: impl Into<Value>) -> Result<Value> {
+        self.process_value(input.into())
+    }
+
+    /// [`process`](Self::process) without the conversion.
+    pub fn process_value(&self, input: Value) -> Result<Value> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(Error::InstanceClosed {
+                module: self.info.name().to_string(),
+                version: self.info.version_text().to_string(),
+            });
+        }
+        if self.state.load(Ordering::Relaxed) == 1 {
+            let _ = self
+                .state
+                .compare_exchange(1, 2, Ordering::AcqRel, Ordering::Relaxed);
+        }
+        let result = guarded(&self.info, "process", || self.module.process(input));
+        if let Err(e) = &result {
+            self.audit.record_error("process", &self.info, e);
+        }
+        result
+    }
+
+    /// Runs `shutdown` (once; later calls do nothing and return `Ok`), then
+    /// closes the dependency instances built for this one, last built first.
+    pub fn close(&self) -> Result<()> {
+        if self.closed.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
+        let result = guarded(&self.info, "shutdown", || self.module.shutdown());
+        self.state
+            .store(if result.is_ok() { 3 } else { 4 }, Ordering::Release);
+        if let Err(e) = &result {
+            self.audit.record_error("shutdown", &self.info, e);
+        }
+        let mut first_dep_error = None;
+        for dep in self.dependencies.iter().rev() {
+            if let Err(e) = dep.close() {
+                first_dep_error.get_or_insert(e);
+            }
+        }
+        result.and(first_dep_error.map_or(Ok(()), Err))
+    }
+}
+
+impl Drop for ModuleInstance {
+    fn drop(&mut self) {
+        let _ = self.close();
+    }
+}

@@ -1,0 +1,233 @@
+//! The registry: [`ModuleRegistry`], the shared, thread-safe facade over the
+//! store of declarations and its indexes.
+//!
+//! | file | owns |
+//! |---|---|
+//! | `store.rs` | slots, the name tables, version selection |
+//! | `index.rs` | the capability index (postings and pairs) |
+//! | `guard.rs` | access checks against the [`AccessPolicy`] |
+//! | `register.rs` | registering and removing declarations |
+//! | `lookup.rs` | finding, listing, discovering, resolving, the audit log |
+//! | `create.rs` | building instances, dependencies first |
+//! | `view.rs` | [`RegistryView`], the registry acting as one principal |
+//!
+//! This layer knows nothing of scripts or workflows: those layers add their
+//! methods to `ModuleRegistry` from their own modules, and keep their state
+//! in the registry's [extensions](ModuleRegistry::extension).
+
+mod create;
+mod guard;
+mod index;
+mod lookup;
+mod register;
+mod store;
+#[cfg(test)]
+mod tests;
+mod view;
+
+use std::any::Any;
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
+use std::sync::Arc;
+
+use parking_lot::RwLock;
+
+use crate::access::{AccessPolicy, Permission};
+use crate::audit::AuditLog;
+use crate::error::Result;
+use crate::info::ModuleInfo;
+use crate::native;
+
+pub use view::RegistryView;
+
+use self::store::State;
+
+struct Inner {
+    state: RwLock<State>,
+    audit: Arc<AuditLog>,
+    workflow_orchestration: AtomicBool,
+    plugin_marketplace: AtomicBool,
+    policy: RwLock<Option<Arc<AccessPolicy>>>,
+    /// State the layers above keep per registry (the script host, ...),
+    /// one value per type.
+    extensions: RwLock<Vec<Arc<dyn Any + Send + Sync>>>,
+}
+
+/// The registry of modules and plugins.
+///
+/// Cheap to clone (clones share one registry), `Send + Sync`, and every
+/// method takes `&self`: reads never block each other, and no lock is held
+/// while module code (factories, hooks, `process`) runs, so modules may call
+/// back into the registry.
+#[derive(Clone)]
+pub struct ModuleRegistry {
+    inner: Arc<Inner>,
+}
+
+impl Default for ModuleRegistry {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Debug for ModuleRegistry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ModuleRegistry")
+            .field("len", &self.len())
+            .field(
+                "workflow_orchestration",
+                &self.workflow_orchestration_enabled(),
+            )
+            .field("plugin_marketplace", &self.plugin_marketplace_enabled())
+            .finish()
+    }
+}
+impl ModuleRegistry {
+    /// An empty registry: workflow orchestration on, plugin marketplace off.
+    pub fn new() -> Self {
+        ModuleRegistry {
+            inner: Arc::new(Inner {
+                state: RwLock::new(State::default()),
+                audit: Arc::new(AuditLog::default()),
+                workflow_orchestration: AtomicBool::new(true),
+                plugin_marketplace: AtomicBool::new(false),
+                policy: RwLock::new(None),
+                extensions: RwLock::new(Vec::new()),
+            }),
+        }
+    }
+
+    /// A registry holding every native module linked into the program (see
+    /// [`native_module!`](crate::native_module)). A native module whose
+    /// name and version is declared twice is registered once; the clash is
+    /// recorded as a failed `register` audit event.
+    pub fn with_native_modules() -> Self {
+        let registry = Self::new();
+        for config in native::configs() {
+            let _ = registry.register_config(config, false);
+        }
+        registry
+    }
+
+    /// Registers every native module linked into the program, failing on the
+    /// first error (already registered, invalid declaration).
+    pub fn register_native_modules(&self) -> Result<Vec<ModuleInfo>> {
+        native::configs()
+            .into_iter()
+            .map(|config| self.register_config(config, false))
+            .collect()
+    }
+
+    /// Switch workflow orchestration on or off (on by default). When off,
+    /// [`orchestrate`](Self::orchestrate) (and every other way of running a
+    /// chain of modules through the registry) fails with
+    /// [`Error::FeatureDisabled`]; registering, discovering and creating
+    /// single modules still work.
+    pub fn with_workflow_orchestration(self, enabled: bool) -> Self {
+        self.inner
+            .workflow_orchestration
+            .store(enabled, AtomicOrdering::Release);
+        self
+    }
+
+    /// See [`with_workflow_orchestration`](Self::with_workflow_orchestration).
+    pub fn set_workflow_orchestration(&self, enabled: bool) -> Result<()> {
+        self.authorize(Permission::Admin, "set_workflow_orchestration", None)?;
+        self.inner
+            .workflow_orchestration
+            .store(enabled, AtomicOrdering::Release);
+        Ok(())
+    }
+
+    /// Whether workflow orchestration is on.
+    pub fn workflow_orchestration_enabled(&self) -> bool {
+        self.inner
+            .workflow_orchestration
+            .load(AtomicOrdering::Acquire)
+    }
+
+    /// Switch the plugin marketplace on or off (off by default). When on,
+    /// a plugin registered with metadata `marketplace = "true"` must also
+    /// carry `description` and `license_type` metadata (else
+    /// [`Error::InvalidConfig`]), and [`plugin_marketplace`](Self::plugin_marketplace)
+    /// lists those plugins. When off, `plugin_marketplace` fails with
+    /// [`Error::FeatureDisabled`].
+    pub fn with_plugin_marketplace(self, enabled: bool) -> Self {
+        self.inner
+            .plugin_marketplace
+            .store(enabled, AtomicOrdering::Release);
+        self
+    }
+
+    /// See [`with_plugin_marketplace`](Self::with_plugin_marketplace).
+    pub fn set_plugin_marketplace(&self, enabled: bool) -> Result<()> {
+        self.authorize(Permission::Admin, "set_plugin_marketplace", None)?;
+        self.inner
+            .plugin_marketplace
+            .store(enabled, AtomicOrdering::Release);
+        Ok(())
+    }
+
+    /// Whether the plugin marketplace is on.
+    pub fn plugin_marketplace_enabled(&self) -> bool {
+        self.inner.plugin_marketplace.load(AtomicOrdering::Acquire)
+    }
+
+    /// Keep at most `capacity` audit events (default
+    /// [`DEFAULT_AUDIT_CAPACITY`](crate::audit::DEFAULT_AUDIT_CAPACITY)).
+    pub fn with_audit_capacity(self, capacity: usize) -> Self {
+        self.inner.audit.set_capacity(capacity);
+        self
+    }
+
+    /// Sets the registry-wide settings a manifest carries, unchecked.
+    pub(crate) fn apply_settings(
+        &self,
+        orchestration: bool,
+        marketplace: bool,
+        audit_capacity: usize,
+    ) {
+        self.inner
+            .workflow_orchestration
+            .store(orchestration, AtomicOrdering::Release);
+        self.inner
+            .plugin_marketplace
+            .store(marketplace, AtomicOrdering::Release);
+        self.inner.audit.set_capacity(audit_capacity);
+    }
+
+    /// [`Error::FeatureDisabled`] unless workflow orchestration is on: every
+    /// way of running a chain of modules checks this first.
+    #[cfg(any(feature = "scripts", feature = "workflows"))]
+    pub(crate) fn require_orchestration(&self) -> Result<()> {
+        if self.workflow_orchestration_enabled() {
+            Ok(())
+        } else {
+            Err(crate::error::Error::FeatureDisabled {
+                feature: "workflow orchestration",
+                hint: "ModuleRegistry::with_workflow_orchestration(true)",
+            })
+        }
+    }
+
+    /// The registry's one value of type `T`, made with `T::default()` on
+    /// first use. The layers above the registry (scripts, ...) keep their
+    /// per-registry state here, so the registry need not know their types.
+    pub fn extension<T: Any + Default + Send + Sync>(&self) -> Arc<T> {
+        let find = |list: &[Arc<dyn Any + Send + Sync>]| {
+            list.iter()
+                .find(|e| e.as_ref().is::<T>())
+                .map(|e| e.clone().downcast::<T>().expect("checked by is::<T>"))
+        };
+        if let Some(found) = find(&self.inner.extensions.read()) {
+            return found;
+        }
+        let mut list = self.inner.extensions.write();
+        if let Some(found) = find(&list) {
+            return found;
+        }
+        let made = Arc::new(T::default());
+        list.push(made.clone());
+        made
+    }
+}

@@ -1,0 +1,74 @@
+//! What scripts see of workflows (`workflows` feature): `workflow("name")`,
+//! `wf.step(..)`, `wf.output`, the file form and pictures, and
+//! `registry.run_workflow(wf, input)`.
+
+use rhai::{Array, Dynamic, Engine, Map};
+
+use super::api::{fail, runtime, Res, ScriptRegistry};
+use super::convert::{from_dynamic, to_dynamic};
+use crate::workflow::{Workflow, WorkflowStep};
+
+/// A workflow being built by a script.
+#[derive(Clone)]
+pub struct ScriptWorkflow(pub Workflow);
+
+fn add_step(wf: &mut ScriptWorkflow, step: Map) -> Res<()> {
+    let value = from_dynamic(Dynamic::from_map(step));
+    let json = value.to_json().map_err(fail)?;
+    let step: WorkflowStep =
+        serde_json::from_value(json).map_err(|e| runtime(format!("invalid workflow step: {e}")))?;
+    wf.0.add_step(step);
+    Ok(())
+}
+
+fn run_workflow(r: &mut ScriptRegistry, wf: ScriptWorkflow, input: Dynamic) -> Res<Dynamic> {
+    let result = r.0.run_workflow(&wf.0, from_dynamic(input)).map_err(fail)?;
+    let steps: Array = result
+        .steps
+        .iter()
+        .map(|s| {
+            let mut m = Map::new();
+            m.insert("id".into(), Dynamic::from(s.id.clone()));
+            m.insert("module".into(), Dynamic::from(s.module.clone()));
+            m.insert("version".into(), Dynamic::from(s.version.clone()));
+            m.insert("status".into(), Dynamic::from(s.status.as_str()));
+            m.insert("attempts".into(), Dynamic::from_int(i64::from(s.attempts)));
+            m.insert(
+                "duration".into(),
+                Dynamic::from_float(s.duration.as_secs_f64()),
+            );
+            m.insert(
+                "error".into(),
+                s.error.clone().map_or(Dynamic::UNIT, Dynamic::from),
+            );
+            Dynamic::from_map(m)
+        })
+        .collect();
+    let mut out = Map::new();
+    out.insert("output".into(), to_dynamic(result.output));
+    out.insert("steps".into(), Dynamic::from_array(steps));
+    Ok(Dynamic::from_map(out))
+}
+
+/// Registers the workflow type and functions on `engine`.
+pub(super) fn register(engine: &mut Engine) {
+    engine
+        .register_type_with_name::<ScriptWorkflow>("Workflow")
+        .register_fn("workflow", |name: &str| ScriptWorkflow(Workflow::new(name)))
+        .register_fn("step", add_step)
+        .register_get("name", |w: &mut ScriptWorkflow| w.0.name.clone())
+        .register_get("len", |w: &mut ScriptWorkflow| w.0.steps.len() as rhai::INT)
+        .register_set("output", |w: &mut ScriptWorkflow, id: &str| {
+            w.0.output = Some(id.to_string())
+        })
+        .register_fn("to_mermaid", |w: &mut ScriptWorkflow| -> Res<String> {
+            w.0.to_mermaid().map_err(fail)
+        })
+        .register_fn("to_dot", |w: &mut ScriptWorkflow| -> Res<String> {
+            w.0.to_dot().map_err(fail)
+        })
+        .register_fn("to_json", |w: &mut ScriptWorkflow| -> Res<String> {
+            w.0.to_json().map_err(fail)
+        });
+    engine.register_fn("run_workflow", run_workflow);
+}
