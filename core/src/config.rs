@@ -24,8 +24,10 @@ pub enum Implementation {
     Native,
     /// A Rhai script (its source travels with it).
     Rhai(Arc<ScriptSource>),
-    /// A Python object, by import path (`package.module:qualified.name`).
-    Python(Arc<str>),
+    /// A Python object: by import path (`package.module:qualified.name`)
+    /// when it can be imported back by one, else `None` (a lambda, a
+    /// function defined in `__main__`).
+    Python(Option<Arc<str>>),
     /// A factory given in code, which a manifest cannot carry.
     Custom,
 }
@@ -191,7 +193,18 @@ impl ModuleConfig {
             .map_or(&DECLARATION, |e| &e.implementation)
     }
 
+    /// Records the implementation. This is the one place the `implementation`
+    /// metadata label (`"native"`, `"rhai"`, `"python"`) is written: it is
+    /// derived from the enum, which is what the code reads.
     fn set_implementation(&mut self, implementation: Implementation) {
+        if matches!(
+            implementation,
+            Implementation::Native | Implementation::Rhai(_) | Implementation::Python(_)
+        ) {
+            self.extras_mut()
+                .metadata
+                .insert("implementation".into(), implementation.kind().into());
+        }
         if implementation != Implementation::Declaration || self.extras.is_some() {
             self.extras_mut().implementation = implementation;
         }

@@ -95,10 +95,11 @@ impl ModuleRegistry {
                         path: s.path.clone(),
                         sha256: s.sha256.clone(),
                     },
-                    Implementation::Python(p) => Impl::Python {
+                    Implementation::Python(Some(p)) => Impl::Python {
                         import_path: p.to_string(),
                     },
-                    Implementation::Custom => Impl::Custom,
+                    // No import path: only a resolver given in code can rebuild it.
+                    Implementation::Python(None) | Implementation::Custom => Impl::Custom,
                 },
             })
             .collect();
@@ -212,7 +213,7 @@ impl ModuleRegistry {
                 }
                 Impl::Python { import_path } => {
                     let resolved = resolve(config, Some(&import_path))?;
-                    resolved.with_implementation(Implementation::Python(import_path.into()))
+                    resolved.with_implementation(Implementation::Python(Some(import_path.into())))
                 }
                 Impl::Custom => resolve(config, None)?,
             };

@@ -41,7 +41,6 @@ from ._core import (
     WorkflowResult,
     __version__,
     read_audit_file,
-    roundtrip,
 )
 from ._registry import EntryPointReport, ModuleRegistry, RegistryView
 
@@ -83,5 +82,4 @@ __all__ = [
     "WorkflowResult",
     "__version__",
     "read_audit_file",
-    "roundtrip",
 ]

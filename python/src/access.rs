@@ -7,6 +7,7 @@ use pyo3::types::{PyDict, PyTuple};
 
 use crate::config::extract_strings;
 use crate::errors::to_pyerr;
+use crate::registry::PyModuleRegistry;
 
 /// Roles of permissions (`discover`, `create`, `register`, `unregister`,
 /// `admin`) on module-name globs, and the roles of each principal.
@@ -75,4 +76,14 @@ pub fn call_as<'py>(
     kwargs: Option<&Bound<'py, PyDict>>,
 ) -> PyResult<Bound<'py, PyAny>> {
     with_principal(Some(principal.into()), || func.call(args, kwargs))
+}
+
+#[pymethods]
+impl PyModuleRegistry {
+    /// Set (or with None remove) the access policy. Needs `admin`.
+    fn set_policy(&self, policy: Option<PyRef<'_, PyAccessPolicy>>) -> PyResult<()> {
+        self.inner
+            .set_policy(policy.map(|p| p.inner.clone()))
+            .map_err(to_pyerr)
+    }
 }

@@ -131,3 +131,10 @@ pub fn value_to_py(py: Python<'_>, value: Value) -> PyResult<Bound<'_, PyAny>> {
         },
     })
 }
+
+/// Converts `value` to the core's value type and back: shows what a module
+/// receives and what comes back out of one.
+#[pyfunction]
+pub fn _roundtrip<'py>(py: Python<'py>, value: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    value_to_py(py, py_to_value(value)?)
+}

@@ -2,9 +2,13 @@
 //! every piece of registry logic lives in the `module-registry` crate.
 
 mod access;
+mod audit;
 mod config;
 mod conversion;
 mod errors;
+mod info;
+mod instance;
+mod manifest;
 mod modules;
 mod query;
 mod registry;
@@ -24,17 +28,17 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<query::PyServiceDiscoveryQuery>()?;
     m.add_class::<query::PyPluginDiscoveryQuery>()?;
     m.add_class::<registry::PyModuleRegistry>()?;
-    m.add_class::<registry::PyModuleInfo>()?;
-    m.add_class::<registry::PyModuleInstance>()?;
-    m.add_class::<registry::PyAuditEvent>()?;
+    m.add_class::<info::PyModuleInfo>()?;
+    m.add_class::<instance::PyModuleInstance>()?;
+    m.add_class::<audit::PyAuditEvent>()?;
     m.add_class::<conversion::PyOpaqueValue>()?;
     m.add_class::<script::PyScriptLimits>()?;
     m.add_class::<workflow::PyWorkflow>()?;
     m.add_class::<workflow::PyWorkflowResult>()?;
     m.add_class::<workflow::PyStepReport>()?;
-    m.add_function(wrap_pyfunction!(registry::roundtrip, m)?)?;
+    m.add_function(wrap_pyfunction!(conversion::_roundtrip, m)?)?;
     m.add_function(wrap_pyfunction!(access::call_as, m)?)?;
-    m.add_function(wrap_pyfunction!(registry::read_audit_file, m)?)?;
+    m.add_function(wrap_pyfunction!(audit::read_audit_file, m)?)?;
     m.add_class::<access::PyAccessPolicy>()?;
     errors::register(m)?;
     Ok(())

@@ -76,9 +76,7 @@ pub fn with_python_handler(
     config: ModuleConfig,
     handler: &Bound<'_, PyAny>,
 ) -> PyResult<ModuleConfig> {
-    let config = config.with_metadata("implementation", "python");
-    let implementation =
-        import_path(handler).map_or(Implementation::Custom, |p| Implementation::Python(p.into()));
+    let implementation = Implementation::Python(import_path(handler).map(Into::into));
     Ok(with_handler(config, handler)?.with_implementation(implementation))
 }
 

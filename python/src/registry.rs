@@ -1,317 +1,22 @@
-//! `ModuleRegistry`, `ModuleInfo`, `ModuleInstance` and `AuditEvent` for Python.
+//! `ModuleRegistry` for Python: registering, finding, discovering and
+//! creating. The script, workflow, access, audit and manifest methods of the
+//! same class live beside those domains (`script.rs`, `workflow.rs`, ...).
 
-use std::path::PathBuf;
-use std::time::UNIX_EPOCH;
-
-use module_registry::{
-    AuditEvent, CapabilityQuery, Implementation, ModuleInfo, ModuleInstance, ModuleKind,
-    ModuleRegistry, Value,
-};
+use module_registry::{CapabilityQuery, ModuleInfo, ModuleKind, ModuleRegistry, Value};
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyFrozenSet, PyString, PyTuple};
+use pyo3::types::PyString;
 
-use crate::access::PyAccessPolicy;
-use crate::config::{extract_config, extract_str_map, extract_strings, extract_type, PyModuleType};
-use crate::conversion::{py_to_value, value_to_py};
+use crate::config::{extract_config, extract_str_map, extract_strings, extract_type};
+use crate::conversion::py_to_value;
 use crate::errors::to_pyerr;
+use crate::info::{infos, PyModuleInfo};
+use crate::instance::PyModuleInstance;
 use crate::modules::with_python_handler;
 use crate::query::{PyCapabilityQuery, PyPluginDiscoveryQuery, PyServiceDiscoveryQuery};
 use crate::script::PyScriptLimits;
-use crate::workflow::{PyWorkflow, PyWorkflowResult};
 
 fn parse_kind(kind: &str) -> PyResult<ModuleKind> {
     kind.parse::<ModuleKind>().map_err(to_pyerr)
-}
-
-/// A registered module or plugin (read-only). Discovery, `get`, `list` and
-/// `versions` hand out one object per registration, so the same registration
-/// is the same object; it can be weakly referenced.
-#[pyclass(name = "ModuleInfo", module = "module_registry._core", frozen, weakref)]
-pub struct PyModuleInfo {
-    pub inner: ModuleInfo,
-}
-
-#[pymethods]
-impl PyModuleInfo {
-    /// The name.
-    #[getter]
-    fn name(&self) -> &str {
-        self.inner.name()
-    }
-
-    /// The version, as text.
-    #[getter]
-    fn version(&self) -> &str {
-        self.inner.version_text()
-    }
-
-    /// The type.
-    #[getter(r#type)]
-    fn module_type(&self) -> PyModuleType {
-        self.inner.module_type().clone().into()
-    }
-
-    /// `"module"` or `"plugin"`.
-    #[getter]
-    fn kind(&self) -> &'static str {
-        self.inner.kind().as_str()
-    }
-
-    /// The capabilities.
-    #[getter]
-    fn capabilities<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyFrozenSet>> {
-        PyFrozenSet::new(py, self.inner.capabilities().iter().map(|c| &**c))
-    }
-
-    /// The metadata.
-    #[getter]
-    fn metadata<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let d = PyDict::new(py);
-        for (k, v) in self.inner.metadata() {
-            d.set_item(k, v)?;
-        }
-        Ok(d)
-    }
-
-    /// The dependencies: name -> requirement.
-    #[getter]
-    fn dependencies<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let d = PyDict::new(py);
-        for (k, v) in self.inner.dependencies() {
-            d.set_item(k, v)?;
-        }
-        Ok(d)
-    }
-
-    /// Whether it can be created (it is not a declaration only).
-    #[getter]
-    fn has_implementation(&self) -> bool {
-        self.inner.has_implementation()
-    }
-
-    fn __repr__(&self) -> String {
-        let caps: Vec<&str> = self.inner.capabilities().iter().map(|c| &**c).collect();
-        format!(
-            "ModuleInfo(name={:?}, version=\"{}\", kind=\"{}\", type={}, capabilities={:?})",
-            self.inner.name(),
-            self.inner.version(),
-            self.inner.kind(),
-            self.inner.module_type(),
-            caps
-        )
-    }
-
-    fn __eq__(&self, other: &Bound<'_, PyAny>) -> bool {
-        other
-            .cast::<PyModuleInfo>()
-            .is_ok_and(|o| o.get().inner == self.inner)
-    }
-
-    fn __hash__(&self) -> u64 {
-        use std::hash::{Hash, Hasher};
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        (self.inner.kind(), self.inner.name(), self.inner.version()).hash(&mut h);
-        h.finish()
-    }
-}
-
-fn infos(list: Vec<ModuleInfo>) -> Vec<PyModuleInfo> {
-    list.into_iter()
-        .map(|inner| PyModuleInfo { inner })
-        .collect()
-}
-
-/// A built module. Use it as a context manager, or call `close()`.
-#[pyclass(name = "ModuleInstance", module = "module_registry._core", frozen)]
-pub struct PyModuleInstance {
-    inner: ModuleInstance,
-    gil: GilPolicy,
-}
-
-/// When `process` releases the GIL.
-#[derive(Clone, Copy, PartialEq)]
-enum GilPolicy {
-    /// Python modules need the GIL anyway: keep it.
-    Keep,
-    /// Native modules shipped with the crate: release it only for inputs
-    /// large enough for the work to outweigh the hand-over (~0.1-0.2 µs).
-    ReleaseForLargeInputs,
-    /// Scripts and other Rust modules may run long: always release it.
-    Release,
-}
-
-/// Inputs at least this large (bytes or str) are processed without the GIL
-/// by the shipped native modules.
-const LARGE_INPUT: usize = 16 * 1024;
-
-impl PyModuleInstance {
-    fn new(inner: ModuleInstance) -> Self {
-        let gil = match inner.info().implementation() {
-            Implementation::Python(_) => GilPolicy::Keep,
-            Implementation::Native => GilPolicy::ReleaseForLargeInputs,
-            _ if inner
-                .info()
-                .metadata()
-                .get("implementation")
-                .is_some_and(|i| i == "python") =>
-            {
-                GilPolicy::Keep
-            }
-            _ => GilPolicy::Release,
-        };
-        PyModuleInstance { inner, gil }
-    }
-}
-
-fn is_large(value: &Value) -> bool {
-    match value {
-        Value::Bytes(b) => b.len() >= LARGE_INPUT,
-        Value::Str(s) => s.len() >= LARGE_INPUT,
-        Value::List(l) => !l.is_empty(),
-        Value::Map(m) => !m.is_empty(),
-        _ => false,
-    }
-}
-
-#[pymethods]
-impl PyModuleInstance {
-    /// Run the module on `value` and return its output.
-    fn process<'py>(
-        &self,
-        py: Python<'py>,
-        value: &Bound<'py, PyAny>,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        let input = py_to_value(value)?;
-        let release = match self.gil {
-            GilPolicy::Keep => false,
-            GilPolicy::ReleaseForLargeInputs => is_large(&input),
-            GilPolicy::Release => true,
-        };
-        let out = if release {
-            py.detach(|| self.inner.process_value(input))
-        } else {
-            self.inner.process_value(input)
-        };
-        value_to_py(py, out.map_err(to_pyerr)?)
-    }
-
-    /// Shut the module down (once; later calls do nothing).
-    fn close(&self, py: Python<'_>) -> PyResult<()> {
-        py.detach(|| self.inner.close()).map_err(to_pyerr)
-    }
-
-    fn __enter__(slf: Py<Self>) -> Py<Self> {
-        slf
-    }
-
-    #[pyo3(signature = (*_args))]
-    fn __exit__(&self, py: Python<'_>, _args: &Bound<'_, PyTuple>) -> PyResult<bool> {
-        self.close(py)?;
-        Ok(false)
-    }
-
-    /// The module's name.
-    #[getter]
-    fn name(&self) -> &str {
-        self.inner.name()
-    }
-
-    /// The module's version.
-    #[getter]
-    fn version(&self) -> String {
-        self.inner.version().to_string()
-    }
-
-    /// `"created"`, `"initialized"`, `"running"`, `"stopped"` or `"failed"`.
-    #[getter]
-    fn state(&self) -> &'static str {
-        self.inner.state().as_str()
-    }
-
-    /// Whether `close()` has run.
-    #[getter]
-    fn closed(&self) -> bool {
-        self.inner.is_closed()
-    }
-
-    /// The registration it was built from.
-    #[getter]
-    fn info(&self) -> PyModuleInfo {
-        PyModuleInfo {
-            inner: self.inner.info().clone(),
-        }
-    }
-
-    /// Names of the dependency instances built for it, in build order.
-    #[getter]
-    fn dependencies(&self) -> Vec<String> {
-        self.inner
-            .dependencies()
-            .iter()
-            .map(|d| d.name().to_string())
-            .collect()
-    }
-
-    fn __repr__(&self) -> String {
-        format!(
-            "<ModuleInstance {}@{} {}>",
-            self.inner.name(),
-            self.inner.version(),
-            self.inner.state()
-        )
-    }
-}
-
-/// One audited operation.
-#[pyclass(name = "AuditEvent", module = "module_registry._core", frozen, get_all)]
-pub struct PyAuditEvent {
-    /// Position in the registry's sequence of events.
-    sequence: u64,
-    /// Seconds since the Unix epoch.
-    time: f64,
-    /// The operation (`register`, `unregister`, `create`, ...).
-    operation: String,
-    /// Who did it.
-    principal: String,
-    /// `"module"` or `"plugin"`.
-    kind: &'static str,
-    /// The module concerned.
-    module: String,
-    /// Its version, when known.
-    version: Option<String>,
-    /// `"ok"`, `"denied"` or `"error"`.
-    outcome: &'static str,
-    /// The error message of a failure.
-    detail: Option<String>,
-}
-
-#[pymethods]
-impl PyAuditEvent {
-    fn __repr__(&self) -> String {
-        format!(
-            "AuditEvent(operation={:?}, module={:?}, version={:?}, outcome={:?})",
-            self.operation, self.module, self.version, self.outcome
-        )
-    }
-}
-
-impl From<AuditEvent> for PyAuditEvent {
-    fn from(e: AuditEvent) -> Self {
-        PyAuditEvent {
-            sequence: e.sequence,
-            time: e
-                .time
-                .duration_since(UNIX_EPOCH)
-                .map_or(0.0, |d| d.as_secs_f64()),
-            operation: e.operation,
-            principal: e.principal,
-            kind: e.kind.as_str(),
-            module: e.module,
-            version: e.version,
-            outcome: e.outcome.as_str(),
-            detail: e.detail,
-        }
-    }
 }
 
 /// The registry of modules and plugins. Safe to share between threads.
@@ -435,10 +140,15 @@ impl PyModuleRegistry {
         Ok(PyModuleInstance::new(instance))
     }
 
-    fn run_query(&self, py: Python<'_>, query: CapabilityQuery) -> PyResult<Vec<Py<PyModuleInfo>>> {
-        let found = py
-            .detach(|| self.inner.discover(&query))
-            .map_err(to_pyerr)?;
+    /// The one discovery path: every discovery method and `discover(...)`
+    /// end here.
+    fn run_query(
+        &self,
+        py: Python<'_>,
+        query: &PyCapabilityQuery,
+    ) -> PyResult<Vec<Py<PyModuleInfo>>> {
+        let query = &query.inner;
+        let found = py.detach(|| self.inner.discover(query)).map_err(to_pyerr)?;
         self.objects.get(py, &self.inner, found)
     }
 }
@@ -465,79 +175,6 @@ impl PyModuleRegistry {
             inner,
             objects: InfoObjects::default(),
         })
-    }
-
-    /// The limits scripts run under.
-    #[getter]
-    fn script_limits(&self) -> PyScriptLimits {
-        self.inner.script_limits().into()
-    }
-
-    /// Change the limits scripts run under (for scripts loaded and instances created from now on).
-    fn set_script_limits(&self, limits: PyRef<'_, PyScriptLimits>) -> PyResult<()> {
-        self.inner
-            .set_script_limits(limits.to_core()?)
-            .map_err(to_pyerr)
-    }
-
-    /// Load one `.rhai` script module; returns its registration. With
-    /// `sha256`, a file whose digest differs is refused (ValidationError).
-    #[pyo3(signature = (path, sha256=None))]
-    fn load_script(
-        &self,
-        py: Python<'_>,
-        path: PathBuf,
-        sha256: Option<&str>,
-    ) -> PyResult<PyModuleInfo> {
-        let inner = py
-            .detach(|| self.inner.load_script_pinned(&path, sha256))
-            .map_err(to_pyerr)?;
-        Ok(PyModuleInfo { inner })
-    }
-
-    /// Load every `.rhai` script module of a folder (all or nothing).
-    fn load_scripts(&self, py: Python<'_>, path: PathBuf) -> PyResult<Vec<PyModuleInfo>> {
-        let loaded = py
-            .detach(|| self.inner.load_scripts(&path))
-            .map_err(to_pyerr)?;
-        Ok(infos(loaded))
-    }
-
-    /// Register a script module given as source text (refused unless its
-    /// SHA-256 is `sha256`, when given).
-    #[pyo3(signature = (source, sha256=None))]
-    fn register_script(
-        &self,
-        py: Python<'_>,
-        source: &str,
-        sha256: Option<&str>,
-    ) -> PyResult<PyModuleInfo> {
-        let inner = py
-            .detach(|| self.inner.register_script_pinned(source, sha256))
-            .map_err(to_pyerr)?;
-        Ok(PyModuleInfo { inner })
-    }
-
-    /// Run an orchestration script (a path to a `.rhai` file, or source text)
-    /// with `registry` and `input` bound; returns its last expression.
-    #[pyo3(signature = (source_or_path, input=None))]
-    fn run_script<'py>(
-        &self,
-        py: Python<'py>,
-        source_or_path: &Bound<'py, PyAny>,
-        input: Option<&Bound<'py, PyAny>>,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        let text: String = match source_or_path.extract::<PathBuf>() {
-            Ok(p) if !source_or_path.is_instance_of::<PyString>() => {
-                p.to_string_lossy().into_owned()
-            }
-            _ => source_or_path.extract::<String>()?,
-        };
-        let input = input.map(py_to_value).transpose()?.unwrap_or(Value::Null);
-        let out = py
-            .detach(|| self.inner.run_script(&text, input))
-            .map_err(to_pyerr)?;
-        value_to_py(py, out)
     }
 
     /// Register a module. `handler` is a function (called as `handler(input)`)
@@ -655,31 +292,25 @@ impl PyModuleRegistry {
         py: Python<'_>,
         query: PyRef<'_, PyCapabilityQuery>,
     ) -> PyResult<Vec<Py<PyModuleInfo>>> {
-        let q = query.inner.clone();
-        drop(query);
-        self.run_query(py, q)
+        self.run_query(py, &query)
     }
 
-    /// Modules matching a service query.
+    /// Modules matching a service query (`discover_capabilities` for services).
     fn discover_services(
         &self,
         py: Python<'_>,
         query: PyRef<'_, PyServiceDiscoveryQuery>,
     ) -> PyResult<Vec<Py<PyModuleInfo>>> {
-        let q = query.inner.clone();
-        drop(query);
-        self.run_query(py, q)
+        self.run_query(py, query.as_super())
     }
 
-    /// Plugins matching a plugin query.
+    /// Plugins matching a plugin query (`discover_capabilities` for plugins).
     fn discover_plugins(
         &self,
         py: Python<'_>,
         query: PyRef<'_, PyPluginDiscoveryQuery>,
     ) -> PyResult<Vec<Py<PyModuleInfo>>> {
-        let q = query.inner.clone();
-        drop(query);
-        self.run_query(py, q)
+        self.run_query(py, query.as_super())
     }
 
     /// Discovery in one call: all of `capabilities`, any of `any`, none of
@@ -725,7 +356,7 @@ impl PyModuleRegistry {
         if let Some(k) = kind {
             q = q.with_kind(parse_kind(k)?);
         }
-        self.run_query(py, q)
+        self.run_query(py, &PyCapabilityQuery { inner: q })
     }
 
     /// Create an instance of module `name` (highest version matching
@@ -789,136 +420,10 @@ impl PyModuleRegistry {
         Ok(slf)
     }
 
-    /// Set (or with None remove) the access policy. Needs `admin`.
-    fn set_policy(&self, policy: Option<PyRef<'_, PyAccessPolicy>>) -> PyResult<()> {
-        self.inner
-            .set_policy(policy.map(|p| p.inner.clone()))
-            .map_err(to_pyerr)
-    }
-
-    /// Append every audit event from now on to `path` as JSON lines (None stops).
-    #[pyo3(signature = (path))]
-    fn set_audit_file(&self, path: Option<PathBuf>) -> PyResult<()> {
-        self.inner.set_audit_file(path.as_deref()).map_err(to_pyerr)
-    }
-
-    /// Every declaration, script source and setting as JSON.
-    fn export_manifest(&self) -> PyResult<String> {
-        self.inner.export_manifest().map_err(to_pyerr)
-    }
-
-    /// Apply a manifest to this registry; `resolve(import_path)` returns the
-    /// handler of each Python module (None for factories given in code).
-    fn _load_manifest(&self, text: &str, resolve: &Bound<'_, PyAny>) -> PyResult<()> {
-        self.inner
-            .load_manifest(text, |config, import_path| {
-                let handler = resolve
-                    .call1((config.name(), import_path))
-                    .map_err(module_registry::Error::external)?;
-                with_python_handler(config, &handler).map_err(module_registry::Error::external)
-            })
-            .map_err(to_pyerr)
-    }
-
     /// The marketplace catalogue: plugins with metadata `marketplace = "true"`.
     fn plugin_marketplace(&self) -> PyResult<Vec<PyModuleInfo>> {
         let market = self.inner.plugin_marketplace().map_err(to_pyerr)?;
         Ok(infos(market.plugins().to_vec()))
-    }
-
-    /// Run `modules` one after the other, each output feeding the next.
-    fn orchestrate<'py>(
-        &self,
-        py: Python<'py>,
-        modules: &Bound<'py, PyAny>,
-        input: &Bound<'py, PyAny>,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        let names = extract_strings(modules, "modules")?;
-        let chain = names.into_iter().fold(
-            module_registry::WorkflowOrchestration::new("python"),
-            |c, n| c.step(n),
-        );
-        let input = py_to_value(input)?;
-        let out = py
-            .detach(|| self.inner.orchestrate(&chain, input))
-            .map_err(to_pyerr)?;
-        value_to_py(py, out)
-    }
-
-    /// Check a workflow against the registry without running it.
-    fn check_workflow(&self, workflow: PyRef<'_, PyWorkflow>) -> PyResult<()> {
-        self.inner.check_workflow(&workflow.inner).map_err(to_pyerr)
-    }
-
-    /// Run a workflow on `input`; returns a WorkflowResult. A failed run
-    /// raises WorkflowError naming the step, with the module's error as `__cause__`.
-    #[pyo3(signature = (workflow, input=None))]
-    fn run_workflow(
-        &self,
-        py: Python<'_>,
-        workflow: PyRef<'_, PyWorkflow>,
-        input: Option<&Bound<'_, PyAny>>,
-    ) -> PyResult<PyWorkflowResult> {
-        let wf = workflow.inner.clone();
-        drop(workflow);
-        let input = input.map(py_to_value).transpose()?.unwrap_or(Value::Null);
-        let result = py
-            .detach(|| self.inner.run_workflow(&wf, input))
-            .map_err(to_pyerr)?;
-        PyWorkflowResult::new(py, result)
-    }
-
-    /// Run a workflow on each input (one set of instances for the batch);
-    /// results in input order. `on_progress(done, total)` is called after each run.
-    #[pyo3(signature = (workflow, inputs, on_progress=None))]
-    fn _run_workflow_batch(
-        &self,
-        py: Python<'_>,
-        workflow: PyRef<'_, PyWorkflow>,
-        inputs: &Bound<'_, PyAny>,
-        on_progress: Option<Py<PyAny>>,
-    ) -> PyResult<Vec<PyWorkflowResult>> {
-        let wf = workflow.inner.clone();
-        drop(workflow);
-        let values = inputs
-            .try_iter()?
-            .map(|i| py_to_value(&i?))
-            .collect::<PyResult<Vec<Value>>>()?;
-        let results = py
-            .detach(|| {
-                self.inner
-                    .run_workflow_batch_with_progress(&wf, values, |done, total| {
-                        if let Some(cb) = &on_progress {
-                            Python::attach(|py| {
-                                if let Err(e) = cb.call1(py, (done, total)) {
-                                    e.write_unraisable(py, None);
-                                }
-                            });
-                        }
-                    })
-            })
-            .map_err(to_pyerr)?;
-        results
-            .into_iter()
-            .map(|r| PyWorkflowResult::new(py, r))
-            .collect()
-    }
-
-    /// A workflow chaining `modules`, each step taking the previous output.
-    #[pyo3(signature = (*modules))]
-    fn pipeline(&self, modules: Vec<String>) -> PyWorkflow {
-        PyWorkflow {
-            inner: self.inner.pipeline(modules),
-        }
-    }
-
-    /// The audit events kept (oldest first).
-    fn audit_events(&self) -> Vec<PyAuditEvent> {
-        self.inner
-            .audit_events()
-            .into_iter()
-            .map(Into::into)
-            .collect()
     }
 
     /// Names of every native module compiled into the extension.
@@ -933,18 +438,4 @@ impl PyModuleRegistry {
     fn __repr__(&self) -> String {
         format!("<ModuleRegistry with {} registrations>", self.inner.len())
     }
-}
-
-/// Converts `value` to the core's value type and back: shows what a module
-/// receives and what comes back out of one.
-#[pyfunction]
-pub fn roundtrip<'py>(py: Python<'py>, value: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
-    value_to_py(py, py_to_value(value)?)
-}
-
-/// Read an audit file written by `set_audit_file` back into events.
-#[pyfunction]
-pub fn read_audit_file(path: PathBuf) -> PyResult<Vec<PyAuditEvent>> {
-    let events = module_registry::AuditLog::read_file(path).map_err(to_pyerr)?;
-    Ok(events.into_iter().map(Into::into).collect())
 }

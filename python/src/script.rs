@@ -1,10 +1,17 @@
 //! `ScriptLimits` for Python.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
-use module_registry::ScriptLimits;
+use module_registry::{ScriptLimits, Value};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
+use pyo3::types::PyString;
+
+use crate::conversion::{py_to_value, value_to_py};
+use crate::errors::to_pyerr;
+use crate::info::{infos, PyModuleInfo};
+use crate::registry::PyModuleRegistry;
 
 /// Limits every script runs under. Each field is a number or None (no limit);
 /// `timeout` is in seconds. `ScriptLimits()` gives the safe defaults,
@@ -119,5 +126,81 @@ impl PyScriptLimits {
             show(self.max_map_size.map(|v| v.to_string())),
             show(self.timeout.map(|v| v.to_string())),
         )
+    }
+}
+
+#[pymethods]
+impl PyModuleRegistry {
+    /// The limits scripts run under.
+    #[getter]
+    fn script_limits(&self) -> PyScriptLimits {
+        self.inner.script_limits().into()
+    }
+
+    /// Change the limits scripts run under (for scripts loaded and instances created from now on).
+    fn set_script_limits(&self, limits: PyRef<'_, PyScriptLimits>) -> PyResult<()> {
+        self.inner
+            .set_script_limits(limits.to_core()?)
+            .map_err(to_pyerr)
+    }
+
+    /// Load one `.rhai` script module; returns its registration. With
+    /// `sha256`, a file whose digest differs is refused (ValidationError).
+    #[pyo3(signature = (path, sha256=None))]
+    fn load_script(
+        &self,
+        py: Python<'_>,
+        path: PathBuf,
+        sha256: Option<&str>,
+    ) -> PyResult<PyModuleInfo> {
+        let inner = py
+            .detach(|| self.inner.load_script_pinned(&path, sha256))
+            .map_err(to_pyerr)?;
+        Ok(PyModuleInfo { inner })
+    }
+
+    /// Load every `.rhai` script module of a folder (all or nothing).
+    fn load_scripts(&self, py: Python<'_>, path: PathBuf) -> PyResult<Vec<PyModuleInfo>> {
+        let loaded = py
+            .detach(|| self.inner.load_scripts(&path))
+            .map_err(to_pyerr)?;
+        Ok(infos(loaded))
+    }
+
+    /// Register a script module given as source text (refused unless its
+    /// SHA-256 is `sha256`, when given).
+    #[pyo3(signature = (source, sha256=None))]
+    fn register_script(
+        &self,
+        py: Python<'_>,
+        source: &str,
+        sha256: Option<&str>,
+    ) -> PyResult<PyModuleInfo> {
+        let inner = py
+            .detach(|| self.inner.register_script_pinned(source, sha256))
+            .map_err(to_pyerr)?;
+        Ok(PyModuleInfo { inner })
+    }
+
+    /// Run an orchestration script (a path to a `.rhai` file, or source text)
+    /// with `registry` and `input` bound; returns its last expression.
+    #[pyo3(signature = (source_or_path, input=None))]
+    fn run_script<'py>(
+        &self,
+        py: Python<'py>,
+        source_or_path: &Bound<'py, PyAny>,
+        input: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let text: String = match source_or_path.extract::<PathBuf>() {
+            Ok(p) if !source_or_path.is_instance_of::<PyString>() => {
+                p.to_string_lossy().into_owned()
+            }
+            _ => source_or_path.extract::<String>()?,
+        };
+        let input = input.map(py_to_value).transpose()?.unwrap_or(Value::Null);
+        let out = py
+            .detach(|| self.inner.run_script(&text, input))
+            .map_err(to_pyerr)?;
+        value_to_py(py, out)
     }
 }

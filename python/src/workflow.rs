@@ -10,6 +10,7 @@ use pyo3::types::PyList;
 use crate::config::extract_strings;
 use crate::conversion::{py_to_value, value_to_py};
 use crate::errors::to_pyerr;
+use crate::registry::PyModuleRegistry;
 
 /// A workflow: a named DAG of steps. `step(...)` and `then(...)` add a step
 /// and return the workflow, so calls chain.
@@ -350,5 +351,94 @@ impl PyWorkflowResult {
             self.steps.bind(py).len(),
             self.duration
         ))
+    }
+}
+
+#[pymethods]
+impl PyModuleRegistry {
+    /// Run `modules` one after the other, each output feeding the next.
+    fn orchestrate<'py>(
+        &self,
+        py: Python<'py>,
+        modules: &Bound<'py, PyAny>,
+        input: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let names = extract_strings(modules, "modules")?;
+        let chain = names.into_iter().fold(
+            module_registry::WorkflowOrchestration::new("python"),
+            |c, n| c.step(n),
+        );
+        let input = py_to_value(input)?;
+        let out = py
+            .detach(|| self.inner.orchestrate(&chain, input))
+            .map_err(to_pyerr)?;
+        value_to_py(py, out)
+    }
+
+    /// Check a workflow against the registry without running it.
+    fn check_workflow(&self, workflow: PyRef<'_, PyWorkflow>) -> PyResult<()> {
+        self.inner.check_workflow(&workflow.inner).map_err(to_pyerr)
+    }
+
+    /// Run a workflow on `input`; returns a WorkflowResult. A failed run
+    /// raises WorkflowError naming the step, with the module's error as `__cause__`.
+    #[pyo3(signature = (workflow, input=None))]
+    fn run_workflow(
+        &self,
+        py: Python<'_>,
+        workflow: PyRef<'_, PyWorkflow>,
+        input: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<PyWorkflowResult> {
+        let wf = workflow.inner.clone();
+        drop(workflow);
+        let input = input.map(py_to_value).transpose()?.unwrap_or(Value::Null);
+        let result = py
+            .detach(|| self.inner.run_workflow(&wf, input))
+            .map_err(to_pyerr)?;
+        PyWorkflowResult::new(py, result)
+    }
+
+    /// Run a workflow on each input (one set of instances for the batch);
+    /// results in input order. `on_progress(done, total)` is called after each run.
+    #[pyo3(signature = (workflow, inputs, on_progress=None))]
+    fn _run_workflow_batch(
+        &self,
+        py: Python<'_>,
+        workflow: PyRef<'_, PyWorkflow>,
+        inputs: &Bound<'_, PyAny>,
+        on_progress: Option<Py<PyAny>>,
+    ) -> PyResult<Vec<PyWorkflowResult>> {
+        let wf = workflow.inner.clone();
+        drop(workflow);
+        let values = inputs
+            .try_iter()?
+            .map(|i| py_to_value(&i?))
+            .collect::<PyResult<Vec<Value>>>()?;
+        let results = py
+            .detach(|| {
+                self.inner
+                    .run_workflow_batch_with_progress(&wf, values, |done, total| {
+                        if let Some(cb) = &on_progress {
+                            Python::attach(|py| {
+                                if let Err(e) = cb.call1(py, (done, total)) {
+                                    e.write_unraisable(py, None);
+                                }
+                            });
+                        }
+                    })
+            })
+            .map_err(to_pyerr)?;
+        results
+            .into_iter()
+            .map(|r| PyWorkflowResult::new(py, r))
+            .collect()
+    }
+
+    /// A workflow chaining `modules`, each step taking the previous output.
+    #[pyo3(signature = (*modules))]
+    fn pipeline(&self, modules: Vec<String>) -> PyWorkflow {
+        PyWorkflow {
+            inner: self.inner.pipeline(modules),
+        }
     }
 }

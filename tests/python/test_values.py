@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import module_registry as mr
+from module_registry._core import _roundtrip as roundtrip
 
 
 @pytest.mark.parametrize(
@@ -22,7 +23,7 @@ def test_plain_values_round_trip(native: mr.ModuleRegistry, value: Any) -> None:
 
 
 def test_tuples_become_lists() -> None:
-    assert mr.roundtrip((1, (2, 3))) == [1, [2, 3]]
+    assert roundtrip((1, (2, 3))) == [1, [2, 3]]
 
 
 class Thing:
@@ -35,7 +36,7 @@ class Thing:
 )
 def test_other_objects_come_back_as_the_same_object(native: mr.ModuleRegistry, value: Any) -> None:
     assert native.create("identity").process(value) is value
-    assert mr.roundtrip([value])[0] is value
+    assert roundtrip([value])[0] is value
 
 
 def test_opaque_objects_pass_through_a_chain(native: mr.ModuleRegistry) -> None:
@@ -53,7 +54,7 @@ def test_self_containing_lists_are_refused() -> None:
     loop: list[Any] = []
     loop.append(loop)
     with pytest.raises(ValueError, match="deeper"):
-        mr.roundtrip(loop)
+        roundtrip(loop)
 
 
 json_like = st.recursive(
@@ -65,4 +66,4 @@ json_like = st.recursive(
 
 @given(json_like)
 def test_conversion_is_lossless(value: Any) -> None:
-    assert mr.roundtrip(value) == value
+    assert roundtrip(value) == value

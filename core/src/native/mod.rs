@@ -117,7 +117,6 @@ impl NativeModule {
             .with_version(self.version)
             .with_type(ModuleType::custom(self.module_type))
             .add_capabilities(self.capabilities.iter().copied())
-            .with_metadata("implementation", "native")
             .with_factory(factory)
             .with_implementation(crate::config::Implementation::Native);
         for (k, v) in self.metadata {

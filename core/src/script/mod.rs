@@ -184,7 +184,6 @@ fn prepare_pinned(
     });
     let host = host.clone();
     let config = config
-        .with_metadata("implementation", "rhai")
         .with_metadata("script", label)
         .with_factory(move |_| {
             Ok(Box::new(ScriptModule::new(script.clone(), host.clone())) as Box<dyn Module>)

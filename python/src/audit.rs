@@ -1,0 +1,87 @@
+//! `AuditEvent`, `read_audit_file` and the registry's audit methods for Python.
+
+use std::path::PathBuf;
+use std::time::UNIX_EPOCH;
+
+use module_registry::AuditEvent;
+use pyo3::prelude::*;
+
+use crate::errors::to_pyerr;
+use crate::registry::PyModuleRegistry;
+
+/// One audited operation.
+#[pyclass(name = "AuditEvent", module = "module_registry._core", frozen, get_all)]
+pub struct PyAuditEvent {
+    /// Position in the registry's sequence of events.
+    sequence: u64,
+    /// Seconds since the Unix epoch.
+    time: f64,
+    /// The operation (`register`, `unregister`, `create`, ...).
+    operation: String,
+    /// Who did it.
+    principal: String,
+    /// `"module"` or `"plugin"`.
+    kind: &'static str,
+    /// The module concerned.
+    module: String,
+    /// Its version, when known.
+    version: Option<String>,
+    /// `"ok"`, `"denied"` or `"error"`.
+    outcome: &'static str,
+    /// The error message of a failure.
+    detail: Option<String>,
+}
+
+#[pymethods]
+impl PyAuditEvent {
+    fn __repr__(&self) -> String {
+        format!(
+            "AuditEvent(operation={:?}, module={:?}, version={:?}, outcome={:?})",
+            self.operation, self.module, self.version, self.outcome
+        )
+    }
+}
+
+impl From<AuditEvent> for PyAuditEvent {
+    fn from(e: AuditEvent) -> Self {
+        PyAuditEvent {
+            sequence: e.sequence,
+            time: e
+                .time
+                .duration_since(UNIX_EPOCH)
+                .map_or(0.0, |d| d.as_secs_f64()),
+            operation: e.operation,
+            principal: e.principal,
+            kind: e.kind.as_str(),
+            module: e.module,
+            version: e.version,
+            outcome: e.outcome.as_str(),
+            detail: e.detail,
+        }
+    }
+}
+
+#[pymethods]
+impl PyModuleRegistry {
+    /// Append every audit event from now on to `path` as JSON lines (None stops).
+    #[pyo3(signature = (path))]
+    fn set_audit_file(&self, path: Option<PathBuf>) -> PyResult<()> {
+        self.inner.set_audit_file(path.as_deref()).map_err(to_pyerr)
+    }
+
+    /// The audit events kept (oldest first).
+    fn audit_events(&self) -> Vec<PyAuditEvent> {
+        self.inner
+            .audit_events()
+            .into_iter()
+            .map(Into::into)
+            .collect()
+    }
+}
+
+/// Read an audit file written by `set_audit_file` back into events.
+#[pyfunction]
+pub fn read_audit_file(path: PathBuf) -> PyResult<Vec<PyAuditEvent>> {
+    let events = module_registry::AuditLog::read_file(path).map_err(to_pyerr)?;
+    Ok(events.into_iter().map(Into::into).collect())
+}
