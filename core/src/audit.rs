@@ -11,9 +11,8 @@ use std::time::SystemTime;
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
-use crate::config::ModuleKind;
 use crate::error::Error;
-use crate::info::ModuleInfo;
+use crate::kind::ModuleKind;
 
 /// How many events a registry keeps by default (the oldest are dropped first).
 pub const DEFAULT_AUDIT_CAPACITY: usize = 10_000;
@@ -239,26 +238,33 @@ impl AuditLog {
         );
     }
 
-    /// Records an operation on a registered module.
+    /// Records an operation on a registered module: `subject` is its kind,
+    /// name and version.
     pub(crate) fn record(
         &self,
         outcome: Outcome,
         operation: &'static str,
-        info: &ModuleInfo,
+        subject: (ModuleKind, &str, &semver::Version),
         detail: Option<String>,
     ) {
+        let (kind, name, version) = subject;
         self.keep(
             Cow::Borrowed(operation),
-            info.kind(),
-            info.name(),
-            Some(KeptVersion::Parsed(info.version().clone())),
+            kind,
+            name,
+            Some(KeptVersion::Parsed(version.clone())),
             outcome,
             detail,
         );
     }
 
-    pub(crate) fn record_error(&self, operation: &'static str, info: &ModuleInfo, error: &Error) {
-        self.record(Outcome::Error, operation, info, Some(error.to_string()));
+    pub(crate) fn record_error(
+        &self,
+        operation: &'static str,
+        subject: (ModuleKind, &str, &semver::Version),
+        error: &Error,
+    ) {
+        self.record(Outcome::Error, operation, subject, Some(error.to_string()));
     }
 
     fn keep(

@@ -10,9 +10,9 @@ use std::rc::Rc;
 
 use semver::VersionReq;
 
-use crate::config::ModuleKind;
 use crate::error::{Error, Result};
 use crate::info::ModuleInfo;
+use crate::kind::ModuleKind;
 
 /// How many resolver steps are explored before giving up with
 /// [`Error::ResolutionLimit`].

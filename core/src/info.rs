@@ -119,6 +119,11 @@ impl ModuleInfo {
         Arc::as_ptr(&self.0) as usize
     }
 
+    /// Kind, name and version: what the audit log records of a registration.
+    pub(crate) fn subject(&self) -> (ModuleKind, &str, &Version) {
+        (self.kind(), self.name(), self.version())
+    }
+
     /// The registry's order: name ascending, then version descending, then kind.
     pub(crate) fn order(&self, other: &ModuleInfo) -> Ordering {
         self.name()

@@ -214,7 +214,7 @@ impl ModuleInstance {
         }
         let result = guarded(&self.info, "process", || self.module.process(input));
         if let Err(e) = &result {
-            self.audit.record_error("process", &self.info, e);
+            self.audit.record_error("process", self.info.subject(), e);
         }
         result
     }
@@ -229,7 +229,7 @@ impl ModuleInstance {
         self.state
             .store(if result.is_ok() { 3 } else { 4 }, Ordering::Release);
         if let Err(e) = &result {
-            self.audit.record_error("shutdown", &self.info, e);
+            self.audit.record_error("shutdown", self.info.subject(), e);
         }
         let mut first_dep_error = None;
         for dep in self.dependencies.iter().rev() {

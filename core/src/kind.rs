@@ -1,12 +1,10 @@
 //! The two vocabularies every record uses: [`ModuleKind`] (which namespace)
-//! and [`ModuleType`] (what a module is for).
+//! and [`ModuleType`] (what a module is for). Parsing them from text, with
+//! typed errors, is in [`validate`](crate::validate).
 
 use std::fmt;
-use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
-
-use crate::error::{Error, Result};
 
 /// Which of the registry's two namespaces an entry lives in.
 #[derive(
@@ -34,20 +32,6 @@ impl ModuleKind {
 impl fmt::Display for ModuleKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for ModuleKind {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
-        match s {
-            "module" => Ok(ModuleKind::Module),
-            "plugin" => Ok(ModuleKind::Plugin),
-            other => Err(Error::InvalidConfig {
-                name: other.to_string(),
-                reason: format!("kind must be \"module\" or \"plugin\", not {other:?}"),
-            }),
-        }
     }
 }
 
@@ -123,20 +107,6 @@ impl ModuleType {
 impl fmt::Display for ModuleType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
-    }
-}
-
-impl FromStr for ModuleType {
-    type Err = Error;
-    /// Parses a type name; an empty name is an error, an unknown one is `Custom`.
-    fn from_str(s: &str) -> Result<Self> {
-        if s.trim().is_empty() {
-            return Err(Error::InvalidConfig {
-                name: String::new(),
-                reason: "module type must not be empty".into(),
-            });
-        }
-        Ok(ModuleType::custom(s))
     }
 }
 

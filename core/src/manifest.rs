@@ -15,8 +15,9 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::access::{AccessPolicy, Permission};
-use crate::config::{Implementation, ModuleConfig, ModuleKind, ModuleType, ScriptSource};
+use crate::config::{Implementation, ModuleConfig, ScriptSource};
 use crate::error::{Error, Result};
+use crate::kind::{ModuleKind, ModuleType};
 use crate::limits::ScriptLimits;
 use crate::registry::ModuleRegistry;
 

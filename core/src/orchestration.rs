@@ -1,6 +1,8 @@
 //! [`WorkflowOrchestration`]: a sequential chain of modules run through the
 //! registry, each step's output feeding the next.
 
+use crate::error::Result;
+use crate::registry::ModuleRegistry;
 use crate::value::Value;
 use crate::workflow::Workflow;
 
@@ -98,5 +100,21 @@ impl WorkflowOrchestration {
             }
         }
         wf
+    }
+}
+
+impl ModuleRegistry {
+    /// Runs a sequential chain of modules: each step's output is the next
+    /// step's input. Every step's instance is created, used once and closed.
+    /// Fails with [`Error::FeatureDisabled`] when workflow orchestration is off.
+    pub fn orchestrate(
+        &self,
+        orchestration: &WorkflowOrchestration,
+        input: impl Into<Value>,
+    ) -> Result<Value> {
+        self.require_orchestration()?;
+        Ok(self
+            .run_workflow(&orchestration.to_workflow(), input)?
+            .output)
     }
 }

@@ -1,8 +1,9 @@
 //! Discovery queries: [`CapabilityQuery`], [`ServiceDiscoveryQuery`] and
 //! [`PluginDiscoveryQuery`].
 
-use crate::config::{validate_name, ModuleKind, ModuleType};
 use crate::error::Result;
+use crate::kind::{ModuleKind, ModuleType};
+use crate::validate::validate_name;
 
 /// What to look for. Every condition set must hold:
 /// all of `required`, at least one of `any` (when given), none of `excluded`,

@@ -1,7 +1,10 @@
 //! The naming rules every declaration and query is checked against, and
 //! the parsing of versions and requirements with errors that name the module.
 
+use std::str::FromStr;
+
 use crate::error::{Error, Result};
+use crate::kind::{ModuleKind, ModuleType};
 
 /// The longest name, capability or metadata key accepted.
 pub const MAX_NAME_LEN: usize = 128;
@@ -74,4 +77,32 @@ pub fn parse_requirement(name: &str, requirement: &str) -> Result<semver::Versio
         requirement: requirement.to_string(),
         reason: e.to_string(),
     })
+}
+
+impl FromStr for ModuleKind {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "module" => Ok(ModuleKind::Module),
+            "plugin" => Ok(ModuleKind::Plugin),
+            other => Err(Error::InvalidConfig {
+                name: other.to_string(),
+                reason: format!("kind must be \"module\" or \"plugin\", not {other:?}"),
+            }),
+        }
+    }
+}
+
+impl FromStr for ModuleType {
+    type Err = Error;
+    /// Parses a type name; an empty name is an error, an unknown one is `Custom`.
+    fn from_str(s: &str) -> Result<Self> {
+        if s.trim().is_empty() {
+            return Err(Error::InvalidConfig {
+                name: String::new(),
+                reason: "module type must not be empty".into(),
+            });
+        }
+        Ok(ModuleType::custom(s))
+    }
 }

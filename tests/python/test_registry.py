@@ -168,6 +168,34 @@ def test_discovery_forms(registry: ModuleRegistry) -> None:
         registry.discover(kind="thing")
 
 
+def test_the_query_classes_share_one_implementation(registry: ModuleRegistry) -> None:
+    registry.register(ModuleConfig(name="svc", capabilities=["x"], metadata={"service_type": "api"}))
+    registry.register_plugin(PluginConfig(name="plug", capabilities=["x"]))
+    services = ServiceDiscoveryQuery()
+    plugins = PluginDiscoveryQuery()
+    assert isinstance(services, CapabilityQuery) and isinstance(plugins, CapabilityQuery)
+    # Builders inherited from CapabilityQuery return the very same subclass object.
+    assert services.with_required_capabilities(["x"]) is services
+    assert services.with_service_type("api") is services
+    assert type(plugins.with_metadata("k", "v")) is PluginDiscoveryQuery
+    assert [i.name for i in registry.discover_services(services)] == ["svc"]
+    assert [i.name for i in registry.discover_plugins(PluginDiscoveryQuery().with_required_capabilities(["x"]))] == [
+        "plug"
+    ]
+    # The general form takes any of them; the seed's named forms keep their query type.
+    assert [i.name for i in registry.discover_capabilities(services)] == ["svc"]
+    with pytest.raises(TypeError):
+        registry.discover_services(CapabilityQuery())  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        registry.discover_plugins(services)  # type: ignore[arg-type]
+    assert repr(services).startswith("ServiceDiscoveryQuery(")
+
+
+def test_test_helpers_are_not_public() -> None:
+    assert not hasattr(mr, "roundtrip")
+    assert "roundtrip" not in mr.__all__
+
+
 def test_one_info_object_per_registration(registry: ModuleRegistry) -> None:
     registered = registry.register(ModuleConfig(name="a", capabilities=["x", "y"]))
     found = registry.discover(["x", "y"])[0]

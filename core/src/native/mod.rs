@@ -28,8 +28,9 @@ mod builtins;
 #[cfg(feature = "compression")]
 mod gzip;
 
-use crate::config::{ModuleConfig, ModuleKind, ModuleType};
+use crate::config::ModuleConfig;
 use crate::error::Result;
+use crate::kind::{ModuleKind, ModuleType};
 use crate::module::Module;
 
 /// A native module's static declaration, collected at link time.

@@ -66,10 +66,11 @@ impl ModuleRegistry {
         version: Option<&str>,
     ) {
         match result {
-            Ok(instance) => self
-                .inner
-                .audit
-                .record(Outcome::Ok, "create", instance.info(), None),
+            Ok(instance) => {
+                self.inner
+                    .audit
+                    .record(Outcome::Ok, "create", instance.info().subject(), None)
+            }
             Err(e) => self.inner.audit.push(
                 "create",
                 kind,

@@ -56,7 +56,9 @@ impl ModuleRegistry {
         self.authorize(Permission::Register, operation, Some(config.name()))?;
         match self.register_inner(config, replace) {
             Ok(info) => {
-                self.inner.audit.record(Outcome::Ok, operation, &info, None);
+                self.inner
+                    .audit
+                    .record(Outcome::Ok, operation, info.subject(), None);
                 Ok(info)
             }
             Err((e, config)) => {
@@ -133,7 +135,7 @@ impl ModuleRegistry {
                 for info in removed {
                     self.inner
                         .audit
-                        .record(Outcome::Ok, "unregister", info, None);
+                        .record(Outcome::Ok, "unregister", info.subject(), None);
                 }
             }
             Err(e) => self.inner.audit.push(

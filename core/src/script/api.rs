@@ -20,9 +20,9 @@ use std::sync::Arc;
 use rhai::{Array, Dynamic, Engine, EvalAltResult, ImmutableString, Map, Position};
 
 use super::convert::{from_dynamic, to_dynamic};
-use crate::config::ModuleKind;
 use crate::info::ModuleInfo;
 use crate::instance::ModuleInstance;
+use crate::kind::ModuleKind;
 use crate::query::CapabilityQuery;
 use crate::registry::ModuleRegistry;
 

@@ -9,8 +9,9 @@ use rhai::{CallFnOptions, Dynamic, EvalAltResult, Map, Position, Scope, AST};
 use super::convert::{from_dynamic, to_dynamic};
 use super::engine::{with_deadline, TIMEOUT_TOKEN};
 use super::ScriptHost;
-use crate::config::{ModuleConfig, ModuleKind, ModuleType};
+use crate::config::ModuleConfig;
 use crate::error::{Error, Result};
+use crate::kind::{ModuleKind, ModuleType};
 use crate::module::{Module, ModuleContext};
 
 /// A compiled script, shared by every instance built from it.

@@ -7,7 +7,6 @@ use super::{execute, instantiate, plan, Workflow, WorkflowResult};
 use crate::audit::Outcome;
 use crate::error::{Error, Result};
 use crate::kind::ModuleKind;
-use crate::orchestration::WorkflowOrchestration;
 use crate::registry::{ModuleRegistry, RegistryView};
 use crate::value::Value;
 
@@ -120,20 +119,6 @@ impl ModuleRegistry {
         S: Into<String>,
     {
         Workflow::pipeline("pipeline", modules)
-    }
-
-    /// Runs a sequential chain of modules: each step's output is the next
-    /// step's input. Every step's instance is created, used once and closed.
-    /// Fails with [`Error::FeatureDisabled`] when workflow orchestration is off.
-    pub fn orchestrate(
-        &self,
-        orchestration: &WorkflowOrchestration,
-        input: impl Into<Value>,
-    ) -> Result<Value> {
-        self.require_orchestration()?;
-        Ok(self
-            .run_workflow(&orchestration.to_workflow(), input)?
-            .output)
     }
 }
 

@@ -16,10 +16,10 @@ use crossbeam_channel::{Receiver, Sender};
 use serde::{Deserialize, Serialize};
 
 use super::{OnError, StepInput, Structure, Workflow};
-use crate::config::ModuleKind;
 use crate::error::{Error, Result};
 use crate::info::ModuleInfo;
 use crate::instance::ModuleInstance;
+use crate::kind::ModuleKind;
 use crate::query::CapabilityQuery;
 use crate::registry::ModuleRegistry;
 use crate::value::{Value, ValueMap};
