@@ -1,9 +1,12 @@
 //! Helpers shared by the integration tests.
 
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use module_registry::{Module, ModuleConfig, ModuleContext, ModuleType, Result, Value};
+use module_registry::{
+    AccessPolicy, Module, ModuleConfig, ModuleContext, ModuleType, Permission, Result, Value,
+};
 
 /// A module config with a name, a version and capabilities.
 pub fn config(name: &str, version: &str, caps: &[&str]) -> ModuleConfig {
@@ -63,4 +66,32 @@ pub fn recorded(name: &str, version: &str, counters: &Arc<Counters>) -> ModuleCo
             deps: Default::default(),
         }) as Box<dyn Module>)
     })
+}
+
+/// A fresh folder for one test, unique to this process.
+pub fn temp(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("mr-test-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A policy with readers, runners, publishers and an administrator.
+#[cfg_attr(not(feature = "scripts"), allow(dead_code))]
+pub fn policy() -> AccessPolicy {
+    let mut p = AccessPolicy::new();
+    p.grant("reader", [Permission::Discover], "*").unwrap();
+    p.grant("runner", [Permission::Create], "text-*").unwrap();
+    p.grant(
+        "publisher",
+        [Permission::Register, Permission::Unregister],
+        "team-*",
+    )
+    .unwrap();
+    p.grant("root", [Permission::Admin], "*").unwrap();
+    p.assign("alice", "reader")
+        .assign("alice", "runner")
+        .assign("alice", "publisher");
+    p.assign("bob", "reader");
+    p.assign("root", "root");
+    p
 }

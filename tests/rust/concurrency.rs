@@ -130,3 +130,85 @@ fn one_instance_processes_from_many_threads() {
         h.join().unwrap();
     }
 }
+#[cfg(feature = "scripts")]
+#[test]
+fn concurrent_stress_leaves_a_consistent_registry_and_log() {
+    use module_registry::{AuditLog, ModuleConfig, Outcome};
+    use std::time::{Duration, Instant};
+
+    use crate::common::temp;
+
+    let dir = temp("stress");
+    let path = dir.join("audit.jsonl");
+    let r = ModuleRegistry::with_native_modules().with_audit_capacity(0);
+    r.set_audit_file(Some(&path)).unwrap();
+    let deadline = Instant::now() + Duration::from_millis(1500);
+    let workers: Vec<_> = (0..4)
+        .map(|t| {
+            let r = r.clone();
+            thread::spawn(move || {
+                let mut ok_ops = 0usize;
+                let mut alive: Vec<String> = Vec::new();
+                let mut i = 0;
+                while Instant::now() < deadline {
+                    i += 1;
+                    let name = format!("s{t}-{i}");
+                    r.register(
+                        ModuleConfig::new()
+                            .with_name(&name)
+                            .add_capability("stress")
+                            .with_handler(Ok),
+                    )
+                    .unwrap();
+                    ok_ops += 1;
+                    let inst = r.create(&name).unwrap();
+                    ok_ops += 1;
+                    assert_eq!(inst.process(i as i64).unwrap(), Value::Int(i as i64));
+                    let _ = r
+                        .discover(&CapabilityQuery::new().with_required_capabilities(["stress"]))
+                        .unwrap();
+                    r.register_script(&format!(
+                        r#"const MODULE = #{{ name: "reload-{t}" }}; fn process(x) {{ {i} }}"#
+                    ))
+                    .unwrap();
+                    ok_ops += 1;
+                    if i % 2 == 0 {
+                        r.unregister(&name, "0.1.0").unwrap();
+                        ok_ops += 1;
+                    } else {
+                        alive.push(name);
+                    }
+                }
+                (ok_ops, alive)
+            })
+        })
+        .collect();
+    let mut total_ok = 0;
+    let mut alive = Vec::new();
+    for w in workers {
+        let (ops, names) = w.join().expect("no worker panicked or deadlocked");
+        total_ok += ops;
+        alive.extend(names);
+    }
+    r.set_audit_file(None).unwrap();
+    // The registry holds exactly what the log of successful operations says.
+    let stress = r
+        .discover(&CapabilityQuery::new().with_required_capabilities(["stress"]))
+        .unwrap();
+    let mut found: Vec<String> = stress.iter().map(|i| i.name().to_string()).collect();
+    found.sort();
+    alive.sort();
+    assert_eq!(found, alive);
+    assert_eq!(
+        r.len(),
+        ModuleRegistry::with_native_modules().len() + alive.len() + 4
+    );
+    let events = AuditLog::read_file(&path).unwrap();
+    let mut ops = std::collections::BTreeMap::new();
+    for e in &events {
+        *ops.entry(e.operation.clone()).or_insert(0) += 1;
+    }
+    assert_eq!(events.len(), total_ok, "one line per operation: {ops:?}");
+    assert!(events.iter().all(|e| e.outcome == Outcome::Ok));
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -1,19 +1,25 @@
-//! Integration tests of the public API of `module_registry`, one module per domain.
+//! Integration tests of the public API of `module_registry`: one module per
+//! domain word (ARCHITECTURE.md), plus the shipped natives, concurrency,
+//! settings and the examples.
 
 mod common;
+
+#[cfg(all(feature = "scripts", feature = "workflows"))]
+mod access;
+mod audit;
 mod concurrency;
-mod dependencies;
-mod discovery;
+mod deps;
 #[cfg(all(feature = "scripts", feature = "workflows", feature = "compression"))]
 mod examples;
-mod lifecycle;
-mod native;
-mod registration;
+mod instance;
 #[cfg(feature = "scripts")]
-mod scripts;
-#[cfg(all(feature = "scripts", feature = "workflows"))]
-mod security;
+mod manifest;
+mod native;
+mod query;
+mod registry;
+#[cfg(feature = "scripts")]
+mod script;
 #[cfg(feature = "workflows")]
 mod settings;
 #[cfg(feature = "workflows")]
-mod workflows;
+mod workflow;

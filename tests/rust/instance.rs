@@ -264,3 +264,53 @@ fn opaque_values_pass_through_uncopied() {
         other => panic!("{other:?}"),
     }
 }
+#[cfg(all(feature = "scripts", feature = "workflows"))]
+#[test]
+fn failures_stay_inside_their_call_or_step() {
+    struct Panics;
+    impl Module for Panics {
+        fn process(&self, _: Value) -> Result<Value> {
+            panic!("native module panicked")
+        }
+    }
+    use module_registry::{Workflow, WorkflowStep};
+
+    let r = ModuleRegistry::with_native_modules();
+    r.register(
+        ModuleConfig::new()
+            .with_name("panics")
+            .with_factory(|_| Ok(Box::new(Panics) as Box<dyn Module>)),
+    )
+    .unwrap();
+    r.register_script(
+        r#"const MODULE = #{ name: "throws" }; fn process(x) { throw "script failed"; }"#,
+    )
+    .unwrap();
+    let before = r.len();
+    let healthy = r.create("sha256").unwrap();
+    let panics = r.create("panics").unwrap();
+    let throws = r.create("throws").unwrap();
+    for _ in 0..3 {
+        assert!(matches!(
+            panics.process(1i64).unwrap_err().root_cause(),
+            Error::Panic { .. }
+        ));
+        assert!(matches!(
+            throws.process(1i64).unwrap_err().root_cause(),
+            Error::Script { .. }
+        ));
+        assert_eq!(healthy.process("abc").unwrap().as_str().unwrap().len(), 64);
+    }
+    for module in ["panics", "throws"] {
+        let wf = Workflow::new("w")
+            .step(WorkflowStep::module("ok", "identity"))
+            .step(WorkflowStep::module("bad", module));
+        let err = r.run_workflow(&wf, 1i64).unwrap_err();
+        assert!(
+            matches!(&err, Error::Workflow { step: Some(s), .. } if s == "bad"),
+            "{err}"
+        );
+    }
+    assert_eq!(r.len(), before);
+    assert!(r.create("identity").unwrap().process(5i64).is_ok());
+}

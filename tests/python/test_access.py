@@ -1,0 +1,105 @@
+"""Access control from Python: policies, principals, views; pinned scripts."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import module_registry as mr
+
+
+def double(x: int) -> int:
+    """A module-level function: a manifest records it by import path."""
+    return x * 2
+
+
+class Greeter:
+    """A module-level class module."""
+
+    def process(self, name: str) -> str:
+        return f"hello {name}"
+
+
+def make_policy() -> mr.AccessPolicy:
+    return (
+        mr.AccessPolicy()
+        .grant("reader", ["discover"])
+        .grant("runner", ["create"], modules="text-*")
+        .grant("publisher", ["register", "unregister"], modules="team-*")
+        .grant("root", ["admin"])
+        .assign("alice", "reader")
+        .assign("alice", "runner")
+        .assign("alice", "publisher")
+        .assign("bob", "reader")
+        .assign("root", "root")
+    )
+
+
+def test_policy_checks_calls_through_a_view() -> None:
+    registry = mr.ModuleRegistry(native_modules=True)
+    registry.set_policy(make_policy())
+    alice = registry.as_principal("alice")
+    assert alice.principal == "alice"
+    alice.register(mr.ModuleConfig(name="team-tool"), lambda x: x)
+    with pytest.raises(mr.PermissionDeniedError) as caught:
+        alice.register(mr.ModuleConfig(name="other-tool"))
+    err = caught.value
+    assert (err.principal, err.operation, err.module) == ("alice", "register", "other-tool")  # type: ignore[attr-defined]
+    assert "other-tool" not in registry
+    assert alice.create("text-encode").process("x") == b"x"
+    with pytest.raises(mr.PermissionDeniedError, match='"alice" may not create "sha256"'):
+        alice.create("sha256")
+    bob = registry.as_principal("bob")
+    with pytest.raises(mr.PermissionDeniedError):
+        bob.create("text-encode")
+    assert len(bob.discover(capabilities=["gzip"])) == 2 and "identity" in bob and len(bob) == len(registry)
+    stranger = registry.as_principal("stranger")
+    assert stranger.list() == [] and "identity" not in stranger
+    with pytest.raises(mr.PermissionDeniedError):
+        stranger.discover()
+    # Admin-only settings.
+    with pytest.raises(mr.PermissionDeniedError):
+        alice.set_script_limits(mr.ScriptLimits.unlimited())
+    registry.as_principal("root").set_script_limits(mr.ScriptLimits.unlimited())
+    # A script run by alice cannot do more than alice.
+    assert alice.run_script('registry.create("text-encode").process("hi")') == b"hi"
+    with pytest.raises(mr.ScriptError, match="may not create"):
+        alice.run_script('registry.create("sha256").process("hi")')
+    # The decorator keeps acting as the principal.
+    with pytest.raises(mr.PermissionDeniedError):
+
+        @alice.module(name="not-team")
+        def nope(x: Any) -> Any:
+            return x
+
+    events = registry.audit_events()
+    assert any(e.outcome == "denied" and e.principal == "alice" and e.module == "sha256" for e in events)
+    assert events[-1].principal in {"alice", "root", "system", "bob", "stranger"}
+    assert make_policy().allows("alice", "create", "text-x") and not make_policy().allows("bob", "create")
+    with pytest.raises(mr.ValidationError):
+        mr.AccessPolicy().grant("x", ["write"])
+
+
+def test_pinned_scripts(tmp_path: Path) -> None:
+    import hashlib
+
+    source = 'const MODULE = #{ name: "pinned" }; fn process(x) { x }'
+    digest = hashlib.sha256(source.encode()).hexdigest()
+    registry = mr.ModuleRegistry()
+    with pytest.raises(mr.ValidationError, match="integrity"):
+        registry.register_script(source, sha256="0" * 64)
+    assert len(registry) == 0
+    registry.register_script(source, sha256=digest)
+    file = tmp_path / "pinned.rhai"
+    file.write_text(source)
+    other = mr.ModuleRegistry()
+    with pytest.raises(mr.ValidationError, match="expected sha256"):
+        other.load_script(file, sha256="f" * 64)
+    assert len(other) == 0
+    assert other.load_script(file, sha256=digest).name == "pinned"

@@ -1,0 +1,69 @@
+"""The audit log and its durable file, from Python."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import module_registry as mr
+
+
+def double(x: int) -> int:
+    """A module-level function: a manifest records it by import path."""
+    return x * 2
+
+
+class Greeter:
+    """A module-level class module."""
+
+    def process(self, name: str) -> str:
+        return f"hello {name}"
+
+
+def make_policy() -> mr.AccessPolicy:
+    return (
+        mr.AccessPolicy()
+        .grant("reader", ["discover"])
+        .grant("runner", ["create"], modules="text-*")
+        .grant("publisher", ["register", "unregister"], modules="team-*")
+        .grant("root", ["admin"])
+        .assign("alice", "reader")
+        .assign("alice", "runner")
+        .assign("alice", "publisher")
+        .assign("bob", "reader")
+        .assign("root", "root")
+    )
+
+
+def test_audit_file_and_reading_it_back(tmp_path: Path) -> None:
+    path = tmp_path / "audit.jsonl"
+    registry = mr.ModuleRegistry()
+    registry.set_audit_file(path)
+
+    def work(t: int) -> None:
+        for i in range(25):
+            registry.register(mr.ModuleConfig(name=f"t{t}-{i}"), double)
+            registry.create(f"t{t}-{i}")
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    with pytest.raises(mr.UnknownModuleError):
+        registry.create("missing")
+    registry.set_audit_file(None)
+    lines = path.read_text().splitlines()
+    assert len(lines) == 4 * 25 * 2 + 1
+    first = json.loads(lines[0])
+    assert set(first) >= {"operation", "principal", "module", "version", "outcome", "time"}
+    events = mr.read_audit_file(path)
+    assert [e.outcome for e in events].count("ok") == 200
+    assert events[-1].operation == "create" and events[-1].outcome == "error" and events[-1].module == "missing"
+    assert [e.sequence for e in events] == sorted(e.sequence for e in events)

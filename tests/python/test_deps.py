@@ -1,0 +1,36 @@
+"""Dependency resolution from Python: a property over random graphs."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import module_registry as mr
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.dictionaries(st.integers(0, 6), st.dictionaries(st.integers(0, 6), st.sampled_from(["^1", "^2", "*", ">=1.5"]), max_size=3), max_size=7))
+def test_resolution_satisfies_every_requirement(graph: dict[int, dict[int, str]]) -> None:
+    registry = mr.ModuleRegistry()
+    for node, deps in graph.items():
+        for version in ["1.0.0", "1.5.0", "2.0.0"]:
+            registry.register(
+                mr.ModuleConfig(name=f"n{node}", version=version, dependencies={f"n{d}": req for d, req in deps.items() if d != node})
+            )
+    for node in graph:
+        try:
+            chosen = registry.resolve(f"n{node}")
+        except mr.DependencyError:
+            continue
+        versions = {i.name: i.version for i in chosen}
+        assert chosen[-1].name == f"n{node}"
+        assert len(versions) == len(chosen), "one version per module"
+        position = {i.name: k for k, i in enumerate(chosen)}
+        for info in chosen:
+            for dep, req in info.dependencies.items():
+                assert dep in versions, "every dependency is resolved"
+                assert position[dep] < position[info.name], "dependencies are built first"
+                major = int(versions[dep].split(".")[0])
+                minor = int(versions[dep].split(".")[1])
+                ok = {"^1": major == 1, "^2": major == 2, "*": True, ">=1.5": (major, minor) >= (1, 5)}[req]
+                assert ok, f"{dep}@{versions[dep]} does not satisfy {req}"

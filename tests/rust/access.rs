@@ -1,0 +1,194 @@
+//! Access control: policies, principals and views, also through scripts and
+//! workflow threads; and integrity pins on scripts.
+
+use module_registry::{
+    AccessPolicy, CapabilityQuery, Error, Module, ModuleConfig, ModuleRegistry, Outcome,
+    Permission, Result, ScriptLimits, Value, Workflow, WorkflowStep,
+};
+
+use crate::common::{policy, temp};
+
+fn denied(result: Result<impl std::fmt::Debug>) -> (String, String, String) {
+    match result.map(|_| ()).unwrap_err() {
+        Error::PermissionDenied {
+            principal,
+            operation,
+            module,
+        } => (principal, operation, module),
+        Error::Workflow {
+            source: Some(s), ..
+        } => denied(Err::<(), _>(*s)),
+        Error::Script { message, .. } => ("(in script)".into(), message, String::new()),
+        other => panic!("expected a denial, got {other}"),
+    }
+}
+
+#[test]
+fn without_a_policy_everyone_may_do_everything() {
+    let r = ModuleRegistry::with_native_modules();
+    let guest = r.as_principal("guest");
+    guest
+        .register(ModuleConfig::new().with_name("anything"))
+        .unwrap();
+    assert!(guest.create("identity").is_ok());
+    assert_eq!(r.audit_events().last().unwrap().principal, "guest");
+}
+
+#[test]
+fn a_policy_checks_every_call_through_a_view() {
+    let r = ModuleRegistry::with_native_modules();
+    r.set_policy(Some(policy())).unwrap();
+    let alice = r.as_principal("alice");
+    let bob = r.as_principal("bob");
+
+    alice
+        .register(ModuleConfig::new().with_name("team-tool").with_handler(Ok))
+        .unwrap();
+    assert_eq!(
+        denied(alice.register(ModuleConfig::new().with_name("other-tool"))),
+        ("alice".into(), "register".into(), "other-tool".into())
+    );
+    assert!(denied(bob.register(ModuleConfig::new().with_name("team-x"))).1 == "register");
+    assert!(alice.create("text-encode").is_ok());
+    assert_eq!(denied(alice.create("sha256")).2, "sha256");
+    assert_eq!(denied(bob.create("text-encode")).0, "bob");
+    assert!(denied(alice.unregister("identity", "1.0.0")).1 == "unregister");
+    alice.unregister("team-tool", "0.1.0").unwrap();
+    // Discovery is allowed to both; unknown principals get nothing at all.
+    assert!(!bob.list().is_empty());
+    assert!(bob.discover(&CapabilityQuery::new()).is_ok());
+    let stranger = r.as_principal("stranger");
+    assert!(stranger.list().is_empty());
+    assert_eq!(
+        denied(stranger.discover(&CapabilityQuery::new())).1,
+        "discover"
+    );
+    assert!(stranger.get("identity").is_none());
+    // Admin operations.
+    assert_eq!(denied(alice.with(|r| r.set_policy(None))).1, "set_policy");
+    assert!(
+        denied(bob.with(|r| r.set_script_limits(ScriptLimits::unlimited()))).1
+            == "set_script_limits"
+    );
+    r.as_principal("root")
+        .with(|r| r.set_workflow_orchestration(true))
+        .unwrap();
+    // The registry used directly is the system: everything is allowed.
+    r.register(ModuleConfig::new().with_name("system-tool"))
+        .unwrap();
+    // Denials are audited with the principal, operation and module.
+    let denials: Vec<_> = r
+        .audit_events()
+        .into_iter()
+        .filter(|e| e.outcome == Outcome::Denied)
+        .collect();
+    assert!(denials
+        .iter()
+        .any(|e| e.principal == "alice" && e.operation == "register" && e.module == "other-tool"));
+    assert!(denials
+        .iter()
+        .any(|e| e.principal == "bob" && e.operation == "create" && e.module == "text-encode"));
+}
+
+#[test]
+fn discovery_is_scoped_to_module_patterns() {
+    let r = ModuleRegistry::with_native_modules();
+    let mut p = AccessPolicy::new();
+    p.grant("text-only", [Permission::Discover], "text-*")
+        .unwrap();
+    p.assign("carol", "text-only");
+    r.set_policy(Some(p)).unwrap();
+    let carol = r.as_principal("carol");
+    let names: Vec<String> = carol.list().iter().map(|i| i.name().to_string()).collect();
+    assert_eq!(names, ["text-decode", "text-encode"]);
+    let found = carol
+        .discover(&CapabilityQuery::new().with_required_capabilities(["encode"]))
+        .unwrap();
+    assert_eq!(found.len(), 1);
+    assert!(carol.get("sha256").is_none());
+}
+
+#[test]
+fn scripts_and_workflows_run_with_the_principals_permissions() {
+    let r = ModuleRegistry::with_native_modules();
+    r.set_policy(Some(policy())).unwrap();
+    let alice = r.as_principal("alice");
+    // Allowed inside the script: text-*.
+    assert_eq!(
+        alice
+            .run_script(r#"registry.create("text-encode").process("hi")"#, ())
+            .unwrap(),
+        Value::Bytes(b"hi".to_vec())
+    );
+    // Not allowed: the script cannot do more than alice.
+    let err = alice
+        .run_script(r#"registry.create("sha256").process("hi")"#, ())
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("\"alice\" may not create \"sha256\""),
+        "{err}"
+    );
+    // Workflows: every step's module needs create, also on worker threads.
+    let ok = Workflow::new("w")
+        .step(WorkflowStep::module("a", "text-encode").after(Vec::<String>::new()))
+        .step(WorkflowStep::module("b", "text-encode").after(Vec::<String>::new()));
+    assert!(alice.run_workflow(&ok, "x").is_ok());
+    let bad = Workflow::new("w").step(WorkflowStep::module("a", "sha256"));
+    assert_eq!(denied(alice.run_workflow(&bad, "x")).2, "sha256");
+    // A module calling back into the registry from a parallel step still acts as alice.
+    let inner = r.clone();
+    r.register(
+        ModuleConfig::new()
+            .with_name("text-sneaky")
+            .with_factory(move |_| {
+                let inner = inner.clone();
+                Ok(Box::new(module_registry::FnModule::new(move |v| {
+                    inner.create("sha256")?.process_value(v)
+                })) as Box<dyn Module>)
+            }),
+    )
+    .unwrap();
+    let sneaky = Workflow::new("w")
+        .step(WorkflowStep::module("a", "text-sneaky").after(Vec::<String>::new()))
+        .step(WorkflowStep::module("b", "text-encode").after(Vec::<String>::new()));
+    let err = alice.run_workflow(&sneaky, "x").unwrap_err();
+    assert!(
+        err.to_string().contains("may not create \"sha256\""),
+        "{err}"
+    );
+    assert!(r.run_workflow(&sneaky, "x").is_ok(), "the system may");
+}
+
+#[test]
+fn pinned_scripts_refuse_a_mismatch_and_register_nothing() {
+    let source = r#"const MODULE = #{ name: "pinned", version: "1.0.0" }; fn process(x) { x }"#;
+    let digest = module_registry::native::sha256_hex(source.as_bytes());
+    let r = ModuleRegistry::new();
+    let wrong = "0".repeat(64);
+    let err = r.register_script_pinned(source, Some(&wrong)).unwrap_err();
+    assert!(
+        matches!(&err, Error::Integrity { expected, actual, .. } if *expected == wrong && *actual == digest),
+        "{err}"
+    );
+    assert!(r.is_empty());
+    assert!(matches!(
+        r.register_script_pinned(source, Some("abc")),
+        Err(Error::InvalidConfig { .. })
+    ));
+    r.register_script_pinned(source, Some(&digest.to_uppercase()))
+        .unwrap();
+    assert_eq!(r.len(), 1);
+
+    let dir = temp("pins");
+    let file = dir.join("pinned.rhai");
+    std::fs::write(&file, source).unwrap();
+    let fresh = ModuleRegistry::new();
+    assert!(matches!(
+        fresh.load_script_pinned(&file, Some(&wrong)),
+        Err(Error::Integrity { .. })
+    ));
+    assert!(fresh.is_empty());
+    fresh.load_script_pinned(&file, Some(&digest)).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+}

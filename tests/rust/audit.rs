@@ -1,0 +1,78 @@
+//! The audit log and its durable JSON-lines file.
+
+use std::thread;
+
+use module_registry::{AuditLog, ModuleConfig, ModuleRegistry, Outcome};
+
+use crate::common::temp;
+
+#[test]
+fn the_audit_file_gets_one_complete_line_per_event() {
+    let dir = temp("audit");
+    let path = dir.join("audit.jsonl");
+    let r = ModuleRegistry::with_native_modules();
+    r.set_audit_file(Some(&path)).unwrap();
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            let r = r.clone();
+            thread::spawn(move || {
+                for i in 0..50 {
+                    let name = format!("t{t}-m{i}");
+                    r.register(ModuleConfig::new().with_name(&name).with_handler(Ok))
+                        .unwrap();
+                    r.create(&name).unwrap();
+                    r.unregister(&name, "0.1.0").unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let _ = r.as_principal("eve").with(|r| r.create("nope"));
+    r.set_audit_file(None).unwrap();
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.ends_with('\n'));
+    let events = AuditLog::read_file(&path).unwrap();
+    assert_eq!(events.len(), 4 * 50 * 3 + 1);
+    assert_eq!(text.lines().count(), events.len());
+    assert!(
+        events.windows(2).all(|w| w[0].sequence < w[1].sequence),
+        "file order is event order"
+    );
+    let last = events.last().unwrap();
+    assert_eq!(
+        (
+            last.operation.as_str(),
+            last.principal.as_str(),
+            last.outcome
+        ),
+        ("create", "eve", Outcome::Error)
+    );
+    for op in ["register", "create", "unregister"] {
+        assert_eq!(
+            events
+                .iter()
+                .filter(|e| e.operation == op && e.outcome == Outcome::Ok)
+                .count(),
+            200,
+            "{op}"
+        );
+    }
+    // Appends, never truncates; a line cut short at the end (a killed process) is skipped.
+    let r2 = ModuleRegistry::new();
+    r2.set_audit_file(Some(&path)).unwrap();
+    r2.register(ModuleConfig::new().with_name("later")).unwrap();
+    assert_eq!(AuditLog::read_file(&path).unwrap().len(), 602);
+    std::fs::write(&path, format!("{text}{{\"sequence\": 9, \"ti")).unwrap();
+    assert_eq!(AuditLog::read_file(&path).unwrap().len(), 601);
+    std::fs::write(&path, "not json\n").unwrap();
+    assert!(AuditLog::read_file(&path)
+        .unwrap_err()
+        .to_string()
+        .contains(":1:"));
+    assert!(r
+        .set_audit_file(Some(&dir.join("no/such/dir/a.jsonl")))
+        .is_err());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
