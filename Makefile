@@ -16,10 +16,11 @@ DEMO_ARGS := run examples/workflows/text-report.toml --scripts scripts --input e
 demo: build-dev ## the main job: run a shipped workflow through the CLI
 	$(VENV)/bin/module-registry $(DEMO_ARGS)
 
-test: test-rust test-python ## run every test (Rust, then Python)
+test: lint test-rust test-python ## run every check: lints, Rust tests, Python tests
 
-test-rust: ## Rust unit, integration, example and doc tests
+test-rust: ## Rust unit, integration, example and doc tests, with every feature and with none
 	$(CARGO) test --workspace
+	$(CARGO) test -p module-registry --no-default-features
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -39,9 +40,11 @@ test-python: build-dev ## pytest and the stub check
 stubtest: ## check the hand-written stubs against the built extension
 	$(PY) -m mypy.stubtest module_registry._core --allowlist tests/python/stubtest-allowlist.txt
 
-lint: ## clippy with warnings as errors, and rustfmt check
-	$(CARGO) clippy --workspace --all-targets -- -D warnings
+lint: $(VENV)/.deps ## rustfmt check, clippy with warnings as errors (all features and none), mypy --strict
 	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) clippy -p module-registry --no-default-features --all-targets -- -D warnings
+	$(PY) -m mypy
 
 examples: ## run every Rust example
 	@for e in quickstart web_framework content_management service_discovery service_orchestration plugins plugin_marketplace; do \

@@ -219,6 +219,12 @@ class RegistryView:
         call.__doc__ = getattr(func, "__doc__", None)
         return call
 
+    def module(self, *args: Any, **kwargs: Any) -> Callable[[T], T]:
+        """``ModuleRegistry.module`` acting as this principal (also when the
+        decorator registers)."""
+        decorate: Callable[[T], T] = self._as(self._registry.module)(*args, **kwargs)
+        return decorate
+
     def __getattr__(self, name: str) -> Any:
         attr = getattr(self._registry, name)
         return self._as(attr) if callable(attr) else attr

@@ -140,9 +140,9 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def _table(header: list[str], rows: list[tuple[str, ...]]) -> None:
+def _table(header: list[str], rows: Sequence[tuple[str, ...]]) -> None:
     widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(header)]
-    for row in [tuple(header)] + rows:
+    for row in [tuple(header), *rows]:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
 
 

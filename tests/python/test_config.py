@@ -79,14 +79,14 @@ def test_plugin_config_is_a_plugin() -> None:
     ("call", "exc"),
     [
         (lambda: ModuleConfig(capabilities="abc"), TypeError),
-        (lambda: ModuleConfig(capabilities=["ok", 3]), TypeError),
-        (lambda: ModuleConfig(metadata={"k": 1}), TypeError),
-        (lambda: ModuleConfig(metadata=["k"]), TypeError),
-        (lambda: ModuleConfig(dependencies={"d": 1}), TypeError),
-        (lambda: ModuleConfig(type=5), TypeError),
-        (lambda: ModuleConfig(version=1), TypeError),
-        (lambda: ModuleConfig().with_name(None), TypeError),
-        (lambda: ModuleConfig().with_type([]), TypeError),
+        (lambda: ModuleConfig(capabilities=["ok", 3]), TypeError),  # type: ignore[list-item]
+        (lambda: ModuleConfig(metadata={"k": 1}), TypeError),  # type: ignore[dict-item]
+        (lambda: ModuleConfig(metadata=["k"]), TypeError),  # type: ignore[arg-type]
+        (lambda: ModuleConfig(dependencies={"d": 1}), TypeError),  # type: ignore[dict-item]
+        (lambda: ModuleConfig(type=5), TypeError),  # type: ignore[arg-type]
+        (lambda: ModuleConfig(version=1), TypeError),  # type: ignore[arg-type]
+        (lambda: ModuleConfig().with_name(None), TypeError),  # type: ignore[arg-type]
+        (lambda: ModuleConfig().with_type([]), TypeError),  # type: ignore[arg-type]
     ],
 )
 def test_wrong_types_raise_type_error(call, exc) -> None:  # type: ignore[no-untyped-def]

@@ -117,7 +117,7 @@ def test_script_limits_values() -> None:
     assert registry.script_limits == custom
     assert "max_map_size=10" in repr(registry.script_limits)
     with pytest.raises(TypeError):
-        mr.ScriptLimits(max_loops=1)
+        mr.ScriptLimits(max_loops=1)  # type: ignore[call-arg]
     with pytest.raises(ValueError):
         mr.ScriptLimits(timeout=-1)
     registry.set_script_limits(mr.ScriptLimits.unlimited())

@@ -45,7 +45,12 @@ def test_opaque_objects_pass_through_a_chain(native: mr.ModuleRegistry) -> None:
 
     frame = Frame()
     seen: list[Any] = []
-    native.register(mr.ModuleConfig(name="peek"), lambda v: seen.append(v["frame"]) or v)
+
+    def peek(v: Any) -> Any:
+        seen.append(v["frame"])
+        return v
+
+    native.register(mr.ModuleConfig(name="peek"), peek)
     out = native.orchestrate(["identity", "peek", "identity"], {"frame": frame, "n": 1})
     assert out["frame"] is frame and seen[0] is frame
 
