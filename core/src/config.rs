@@ -88,23 +88,78 @@ static DECLARATION: Implementation = Implementation::Declaration;
 
 #[derive(Clone, Default)]
 pub(crate) struct Extras {
+    /// Shared until changed: declarations whose only metadata is the
+    /// implementation label all point at one map.
+    metadata: Arc<BTreeMap<String, String>>,
+    factory: Option<Factory>,
+    implementation: Implementation,
+    /// A custom type and dependencies, boxed once more: most modules with
+    /// an implementation have neither.
+    rare: Option<Box<Rare>>,
+}
+
+#[derive(Clone, Default)]
+struct Rare {
     custom_type: Option<ModuleType>,
-    metadata: BTreeMap<String, String>,
     dependencies: BTreeMap<String, String>,
     /// The dependencies' requirements, parsed (in the map's order) when the
     /// config is validated.
     requirements: Box<[semver::VersionReq]>,
-    factory: Option<Factory>,
-    implementation: Implementation,
+}
+
+impl Rare {
+    fn is_empty(&self) -> bool {
+        self.custom_type.is_none() && self.dependencies.is_empty()
+    }
+}
+
+/// The metadata maps holding only an implementation label, one per label.
+fn label_only(label: &'static str) -> Arc<BTreeMap<String, String>> {
+    static MAPS: std::sync::OnceLock<[(&'static str, Arc<BTreeMap<String, String>>); 3]> =
+        std::sync::OnceLock::new();
+    let maps = MAPS.get_or_init(|| {
+        ["native", "rhai", "python"].map(|l| {
+            (
+                l,
+                Arc::new(BTreeMap::from([(
+                    "implementation".to_string(),
+                    l.to_string(),
+                )])),
+            )
+        })
+    });
+    maps.iter()
+        .find(|(l, _)| *l == label)
+        .map(|(_, m)| m.clone())
+        .unwrap_or_else(|| {
+            Arc::new(BTreeMap::from([(
+                "implementation".to_string(),
+                label.to_string(),
+            )]))
+        })
 }
 
 impl Extras {
+    /// Sets the `implementation` metadata label, sharing one map between
+    /// every declaration that has no other metadata.
+    fn set_label(&mut self, label: &'static str) {
+        let only_label = self.metadata.keys().all(|k| k == "implementation");
+        if only_label {
+            self.metadata = label_only(label);
+        } else {
+            Arc::make_mut(&mut self.metadata).insert("implementation".into(), label.into());
+        }
+    }
+
     fn is_empty(&self) -> bool {
-        self.custom_type.is_none()
+        self.rare.is_none()
             && self.metadata.is_empty()
-            && self.dependencies.is_empty()
             && self.factory.is_none()
             && self.implementation == Implementation::Declaration
+    }
+
+    fn rare_mut(&mut self) -> &mut Rare {
+        self.rare.get_or_insert_with(Box::default)
     }
 }
 
@@ -150,20 +205,20 @@ impl ModuleConfig {
         match NAMED_TYPES.iter().position(|(t, _)| *t == module_type) {
             Some(i) => {
                 self.type_index = i as u8;
-                if let Some(extras) = &mut self.extras {
-                    extras.custom_type = None;
+                if let Some(rare) = self.extras.as_mut().and_then(|e| e.rare.as_mut()) {
+                    rare.custom_type = None;
                 }
             }
             None => {
                 self.type_index = CUSTOM_TYPE;
-                self.extras_mut().custom_type = Some(module_type);
+                self.extras_mut().rare_mut().custom_type = Some(module_type);
             }
         }
     }
 
     fn get_type(&self) -> &ModuleType {
-        match (self.type_index, &self.extras) {
-            (CUSTOM_TYPE, Some(extras)) => extras
+        match (self.type_index, self.rare()) {
+            (CUSTOM_TYPE, Some(rare)) => rare
                 .custom_type
                 .as_ref()
                 .expect("a custom type is kept in extras"),
@@ -175,12 +230,16 @@ impl ModuleConfig {
         self.extras.as_ref().map_or(&EMPTY_MAP, |e| &e.metadata)
     }
 
+    fn rare(&self) -> Option<&Rare> {
+        self.extras.as_ref().and_then(|e| e.rare.as_deref())
+    }
+
     fn get_dependencies(&self) -> &BTreeMap<String, String> {
-        self.extras.as_ref().map_or(&EMPTY_MAP, |e| &e.dependencies)
+        self.rare().map_or(&EMPTY_MAP, |r| &r.dependencies)
     }
 
     pub(crate) fn requirements(&self) -> &[semver::VersionReq] {
-        self.extras.as_ref().map_or(&[], |e| &e.requirements)
+        self.rare().map_or(&[], |r| &r.requirements)
     }
 
     pub(crate) fn get_factory(&self) -> Option<&Factory> {
@@ -201,9 +260,7 @@ impl ModuleConfig {
             implementation,
             Implementation::Native | Implementation::Rhai(_) | Implementation::Python(_)
         ) {
-            self.extras_mut()
-                .metadata
-                .insert("implementation".into(), implementation.kind().into());
+            self.extras_mut().set_label(implementation.kind());
         }
         if implementation != Implementation::Declaration || self.extras.is_some() {
             self.extras_mut().implementation = implementation;
@@ -260,14 +317,14 @@ macro_rules! builder_methods {
 
         /// Set a metadata entry (a later value for the same key wins).
         pub fn with_metadata(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
-            self $($inner)* .extras_mut().metadata.insert(key.into(), value.into());
+            Arc::make_mut(&mut self $($inner)* .extras_mut().metadata).insert(key.into(), value.into());
             self
         }
 
         /// Depend on another module: `requirement` is a semver requirement
         /// such as `"^1.2"` (checked on registration).
         pub fn with_dependency(mut self, name: impl Into<String>, requirement: impl Into<String>) -> Self {
-            self $($inner)* .extras_mut().dependencies.insert(name.into(), requirement.into());
+            self $($inner)* .extras_mut().rare_mut().dependencies.insert(name.into(), requirement.into());
             self
         }
 
@@ -277,6 +334,13 @@ macro_rules! builder_methods {
             F: Fn(&ModuleConfig) -> Result<Box<dyn Module>> + Send + Sync + 'static,
         {
             self $($inner)* .set_factory(Some(Arc::new(factory)));
+            self
+        }
+
+        /// Set a factory that may be shared with other declarations: many
+        /// modules built the same way hold one `Arc`, not one copy each.
+        pub fn with_shared_factory(mut self, factory: Factory) -> Self {
+            self $($inner)* .set_factory(Some(factory));
             self
         }
 
@@ -379,24 +443,29 @@ impl ModuleConfig {
         for key in extras.metadata.keys() {
             validate_metadata_key(key)?;
         }
-        let mut reqs = Vec::with_capacity(extras.dependencies.len());
-        for (dep, req) in &extras.dependencies {
-            validate_name("dependency name", dep)?;
-            if **dep == *self.name {
-                return Err(Error::InvalidConfig {
-                    name: self.name.to_string(),
-                    reason: "a module cannot depend on itself".into(),
-                });
+        if let Some(rare) = &mut extras.rare {
+            let mut reqs = Vec::with_capacity(rare.dependencies.len());
+            for (dep, req) in &rare.dependencies {
+                validate_name("dependency name", dep)?;
+                if **dep == *self.name {
+                    return Err(Error::InvalidConfig {
+                        name: self.name.to_string(),
+                        reason: "a module cannot depend on itself".into(),
+                    });
+                }
+                reqs.push(parse_requirement(dep, req)?);
             }
-            reqs.push(parse_requirement(dep, req)?);
-        }
-        extras.requirements = reqs.into_boxed_slice();
-        if let Some(ModuleType::Custom(t)) = &extras.custom_type {
-            if t.trim().is_empty() {
-                return Err(Error::InvalidConfig {
-                    name: self.name.to_string(),
-                    reason: "custom module type must not be empty".into(),
-                });
+            rare.requirements = reqs.into_boxed_slice();
+            if let Some(ModuleType::Custom(t)) = &rare.custom_type {
+                if t.trim().is_empty() {
+                    return Err(Error::InvalidConfig {
+                        name: self.name.to_string(),
+                        reason: "custom module type must not be empty".into(),
+                    });
+                }
+            }
+            if rare.is_empty() {
+                extras.rare = None;
             }
         }
         if extras.is_empty() {
@@ -531,6 +600,35 @@ mod tests {
         assert!(matches!(bad.validate(), Err(Error::InvalidConfig { .. })));
         let mut bad = ModuleConfig::new().with_name("m").with_dependency("m", "*");
         assert!(matches!(bad.validate(), Err(Error::InvalidConfig { .. })));
+    }
+
+    #[test]
+    fn label_only_metadata_is_shared_until_changed() {
+        let a = ModuleConfig::new().with_implementation(Implementation::Native);
+        let b = ModuleConfig::new().with_implementation(Implementation::Native);
+        assert!(std::ptr::eq(a.metadata(), b.metadata()), "one shared map");
+        assert_eq!(a.metadata()["implementation"], "native");
+        // Changing one gives it its own map and leaves the other alone.
+        let a = a.with_metadata("tier", "gold");
+        assert_eq!(a.metadata().len(), 2);
+        assert_eq!(b.metadata().len(), 1);
+        let c = ModuleConfig::new().with_implementation(Implementation::Native);
+        assert_eq!(c.metadata().len(), 1, "the shared map was not changed");
+        // User metadata set first is kept beside the label.
+        let d = ModuleConfig::new()
+            .with_metadata("origin", "test")
+            .with_implementation(Implementation::Python(None));
+        assert_eq!(d.metadata()["origin"], "test");
+        assert_eq!(d.metadata()["implementation"], "python");
+        // A custom type and dependencies live in the rarely used part, and
+        // validation drops it when it is empty again.
+        let mut e = ModuleConfig::new()
+            .with_name("e")
+            .with_type(ModuleType::custom("Video"))
+            .with_type(ModuleType::Network);
+        e.validate().unwrap();
+        assert_eq!(e.module_type(), &ModuleType::Network);
+        assert!(e.extras.is_none(), "nothing left to keep");
     }
 
     #[test]

@@ -2,13 +2,26 @@
 //! class (built once per instance, then `process`, optional `init(config)`
 //! and `shutdown()`). Each call takes the GIL for itself only.
 
-use module_registry::{Error, Implementation, Module, ModuleConfig, ModuleContext, Result, Value};
+use std::sync::{Arc, Weak};
+
+use module_registry::{
+    Error, Factory, Implementation, Module, ModuleConfig, ModuleContext, Result, Value,
+};
+use parking_lot::Mutex;
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::PyType;
 
 use crate::config::PyModuleConfig;
 use crate::conversion::{py_to_value, value_to_py};
+
+type FactoryFn = dyn Fn(&ModuleConfig) -> Result<Box<dyn Module>> + Send + Sync;
+
+/// The factory made for the last function registered, so that one function
+/// registered under many names shares one factory. It is held weakly: while
+/// it is alive it holds the function, so the address still names that very
+/// object.
+static LAST_FUNCTION: Mutex<Option<(usize, Weak<FactoryFn>)>> = Mutex::new(None);
 
 fn external(err: PyErr) -> Error {
     Error::external(err)
@@ -115,11 +128,22 @@ fn with_handler(config: ModuleConfig, handler: &Bound<'_, PyAny>) -> PyResult<Mo
         }));
     }
     if handler.is_callable() {
+        let key = handler.as_ptr() as usize;
+        if let Some(factory) = LAST_FUNCTION
+            .lock()
+            .as_ref()
+            .filter(|(k, _)| *k == key)
+            .and_then(|(_, weak)| weak.upgrade())
+        {
+            return Ok(config.with_shared_factory(factory));
+        }
         let func: Py<PyAny> = handler.clone().unbind();
-        return Ok(config.with_factory(move |_| {
+        let factory: Factory = Arc::new(move |_: &ModuleConfig| {
             let func = Python::attach(|py| func.clone_ref(py));
             Ok(Box::new(PyFunctionModule { func }) as Box<dyn Module>)
-        }));
+        });
+        *LAST_FUNCTION.lock() = Some((key, Arc::downgrade(&factory)));
+        return Ok(config.with_shared_factory(factory));
     }
     Err(PyTypeError::new_err(format!(
         "handler must be a function or a class, not {}",

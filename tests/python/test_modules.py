@@ -232,3 +232,28 @@ def test_error_classes_form_one_hierarchy() -> None:
     import builtins
 
     assert not any(getattr(builtins, cls.__name__, None) is not None for cls in classes)
+
+
+def test_one_function_registered_under_many_names(registry: ModuleRegistry) -> None:
+    def shout(text: str) -> str:
+        return text.upper()
+
+    def whisper(text: str) -> str:
+        return text.lower()
+
+    for i in range(3):
+        registry.register(ModuleConfig(name=f"shout-{i}"), shout)
+    registry.register(ModuleConfig(name="whisper"), whisper)
+    registry.register(ModuleConfig(name="shout-again"), shout)
+    assert [registry.create(f"shout-{i}").process("a") for i in range(3)] == ["A", "A", "A"]
+    assert registry.create("whisper").process("A") == "a"
+    assert registry.create("shout-again").process("b") == "B"
+    # Removing some registrations leaves the others working.
+    registry.unregister("shout-0")
+    registry.unregister("shout-1")
+    assert registry.create("shout-2").process("c") == "C"
+    # A function made later at a reused address is its own module.
+    for i in range(20):
+        registry.register(ModuleConfig(name=f"lambda-{i}"), lambda v, i=i: i)
+    assert [registry.create(f"lambda-{i}").process(None) for i in range(20)] == list(range(20))
+
