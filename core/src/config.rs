@@ -113,10 +113,12 @@ impl Rare {
     }
 }
 
+/// A metadata map shared between declarations until one of them changes it.
+type SharedMap = Arc<BTreeMap<String, String>>;
+
 /// The metadata maps holding only an implementation label, one per label.
-fn label_only(label: &'static str) -> Arc<BTreeMap<String, String>> {
-    static MAPS: std::sync::OnceLock<[(&'static str, Arc<BTreeMap<String, String>>); 3]> =
-        std::sync::OnceLock::new();
+fn label_only(label: &'static str) -> SharedMap {
+    static MAPS: std::sync::OnceLock<[(&'static str, SharedMap); 3]> = std::sync::OnceLock::new();
     let maps = MAPS.get_or_init(|| {
         ["native", "rhai", "python"].map(|l| {
             (
