@@ -76,5 +76,44 @@ fn samples(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, process, samples);
+/// Rhai's own benchmark scripts (its `scripts/` folder: primes, fibonacci,
+/// speed_test, mat_mul), when a folder holding them is named by
+/// `MR_RHAI_SCRIPTS` (they are not packaged with the crate; `make
+/// bench-report` fetches none, it uses a folder if one is there). The
+/// registry runs them with every limit on, each sized so the script fits:
+/// what a user who trusts a heavy script would set.
+fn rhai_scripts(c: &mut Criterion) {
+    let Some(dir) = std::env::var_os("MR_RHAI_SCRIPTS").map(PathBuf::from) else {
+        return;
+    };
+    let bare = rhai::Engine::new();
+    let limited = ModuleRegistry::new();
+    limited
+        .set_script_limits(ScriptLimits {
+            max_operations: Some(1_000_000_000),
+            max_array_size: Some(2_000_000),
+            timeout: Some(std::time::Duration::from_secs(60)),
+            ..ScriptLimits::default()
+        })
+        .unwrap();
+    for name in ["fibonacci", "primes", "speed_test", "mat_mul"] {
+        let Ok(source) = std::fs::read_to_string(dir.join(format!("{name}.rhai"))) else {
+            continue;
+        };
+        // Rhai's scripts print their timings: keep the output out of the way.
+        let quiet = source.replace("print(", "debug_off(");
+        let quiet = format!("fn debug_off(x) {{ }}\n{quiet}");
+        let mut group = c.benchmark_group(format!("rhai script {name}"));
+        group.sample_size(10);
+        group.bench_function("bare rhai::Engine", |b| {
+            b.iter(|| bare.eval::<rhai::Dynamic>(&quiet).unwrap())
+        });
+        group.bench_function("registry run_script (limits on)", |b| {
+            b.iter(|| limited.run_script(&quiet, ()).unwrap())
+        });
+        group.finish();
+    }
+}
+
+criterion_group!(benches, process, samples, rhai_scripts);
 criterion_main!(benches);

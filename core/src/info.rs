@@ -32,7 +32,7 @@ impl ModuleInfo {
 
     /// The name.
     pub fn name(&self) -> &str {
-        &self.0.config.name
+        self.0.config.name()
     }
 
     /// The version.

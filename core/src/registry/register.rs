@@ -97,7 +97,7 @@ impl ModuleRegistry {
             if !replace {
                 let e = Error::AlreadyRegistered {
                     kind: config.kind,
-                    name: config.name.to_string(),
+                    name: config.name().to_string(),
                     version: state.info(id).version().to_string(),
                 };
                 return Err((e, Box::new(config)));

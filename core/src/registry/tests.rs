@@ -174,3 +174,11 @@ fn capabilities_are_interned_once() {
     let b = r.register(m("b", "1.0.0", &["shared"])).unwrap();
     assert!(Arc::ptr_eq(&a.capabilities()[0], &b.capabilities()[0]));
 }
+
+#[test]
+fn a_registration_fits_its_memory_budget() {
+    // The record of a registration (with its Arc header) fits a 128-byte
+    // allocation: what keeps a module registered from Python under 400 bytes.
+    assert!(std::mem::size_of::<crate::info::Entry>() + 16 <= 120);
+    assert!(std::mem::size_of::<crate::config::Extras>() <= 56);
+}

@@ -23,6 +23,9 @@ thread_local! {
 /// mapping the error.
 pub(crate) const TIMEOUT_TOKEN: &str = "module-registry: script timed out";
 
+/// The value `on_progress` returns past the operation limit.
+pub(crate) const OPERATIONS_TOKEN: &str = "module-registry: too many operations";
+
 /// Runs `f` with this thread's script deadline set to `timeout` from now
 /// (keeping an earlier outer deadline), restoring the previous one after.
 pub(crate) fn with_deadline<T>(timeout: Option<Duration>, f: impl FnOnce() -> T) -> T {
@@ -91,7 +94,6 @@ pub(crate) fn build_engine(limits: &ScriptLimits, resolver: Option<FolderResolve
         Some(r) => engine.set_module_resolver(r),
         None => engine.set_module_resolver(rhai::module_resolvers::DummyModuleResolver::new()),
     };
-    engine.set_max_operations(limits.max_operations.unwrap_or(0));
     engine.set_max_call_levels(limits.max_call_depth.unwrap_or(usize::MAX));
     let depth = limits.max_expr_depth.unwrap_or(0);
     engine.set_max_expr_depths(depth, depth);
@@ -99,15 +101,26 @@ pub(crate) fn build_engine(limits: &ScriptLimits, resolver: Option<FolderResolve
     engine.set_max_array_size(limits.max_array_size.unwrap_or(0));
     engine.set_max_map_size(limits.max_map_size.unwrap_or(0));
     engine.set_max_modules(64);
-    if limits.timeout.is_some() {
-        engine.on_progress(|ops| {
-            // Reading the clock on every operation would triple the cost: look every 4096.
-            if ops & 0xFFF != 0 {
-                return None;
-            }
-            let deadline = DEADLINE.with(Cell::get)?;
-            (Instant::now() >= deadline).then(|| Dynamic::from(TIMEOUT_TOKEN))
-        });
+    match (limits.timeout, limits.max_operations) {
+        // With a wall-clock limit, one callback per operation checks both
+        // limits: Rhai's own operation check would come on top of the call.
+        (Some(_), max_operations) => {
+            let max_operations = max_operations.unwrap_or(u64::MAX);
+            engine.on_progress(move |ops| {
+                if ops > max_operations {
+                    return Some(Dynamic::from(OPERATIONS_TOKEN));
+                }
+                // Reading the clock on every operation would triple the cost: look every 4096.
+                if ops & 0xFFF != 0 {
+                    return None;
+                }
+                let deadline = DEADLINE.with(Cell::get)?;
+                (Instant::now() >= deadline).then(|| Dynamic::from(TIMEOUT_TOKEN))
+            });
+        }
+        (None, max_operations) => {
+            engine.set_max_operations(max_operations.unwrap_or(0));
+        }
     }
     engine.on_print(|text| eprintln!("[rhai] {text}"));
     engine.on_debug(|text, source, pos| {

@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
+mod extras;
+
 use crate::error::{Error, Result};
 use crate::kind::NAMED_TYPES;
 pub use crate::kind::{ModuleKind, ModuleType, PluginType};
@@ -12,6 +14,9 @@ use crate::module::{FnModule, Module};
 use crate::validate::validate_metadata_key;
 pub use crate::validate::{parse_requirement, parse_version, validate_name, MAX_NAME_LEN};
 use crate::value::Value;
+
+pub(crate) use self::extras::Extras;
+use self::extras::Rare;
 
 /// How a registered module is implemented: what a manifest records so the
 /// registry can be rebuilt.
@@ -68,9 +73,13 @@ pub type Factory = Arc<dyn Fn(&ModuleConfig) -> Result<Box<dyn Module>> + Send +
 /// becomes a typed [`Error`].
 #[derive(Clone)]
 pub struct ModuleConfig {
-    pub(crate) name: Box<str>,
-    /// The version text; `None` is the default, `0.1.0`.
-    version: Option<Box<str>>,
+    /// The name followed by the version text, in one allocation (a registry
+    /// may hold 100,000 of these).
+    text: Box<str>,
+    /// Where the name ends in `text`.
+    name_len: u32,
+    /// Whether a version was set (else it is the default, `0.1.0`).
+    has_version: bool,
     pub(crate) kind: ModuleKind,
     /// Index of a named type in `NAMED_TYPES`, or `CUSTOM_TYPE` when the
     /// type is custom (kept in `extras`).
@@ -83,93 +92,17 @@ pub struct ModuleConfig {
 
 const CUSTOM_TYPE: u8 = u8::MAX;
 const DEFAULT_VERSION: &str = "0.1.0";
+/// Names are kept up to this many bytes (the valid ones have at most 128).
+const MAX_STORED_NAME: usize = 64 * 1024;
 static EMPTY_MAP: BTreeMap<String, String> = BTreeMap::new();
 static DECLARATION: Implementation = Implementation::Declaration;
-
-#[derive(Clone, Default)]
-pub(crate) struct Extras {
-    /// Shared until changed: declarations whose only metadata is the
-    /// implementation label all point at one map.
-    metadata: Arc<BTreeMap<String, String>>,
-    factory: Option<Factory>,
-    implementation: Implementation,
-    /// A custom type and dependencies, boxed once more: most modules with
-    /// an implementation have neither.
-    rare: Option<Box<Rare>>,
-}
-
-#[derive(Clone, Default)]
-struct Rare {
-    custom_type: Option<ModuleType>,
-    dependencies: BTreeMap<String, String>,
-    /// The dependencies' requirements, parsed (in the map's order) when the
-    /// config is validated.
-    requirements: Box<[semver::VersionReq]>,
-}
-
-impl Rare {
-    fn is_empty(&self) -> bool {
-        self.custom_type.is_none() && self.dependencies.is_empty()
-    }
-}
-
-/// A metadata map shared between declarations until one of them changes it.
-type SharedMap = Arc<BTreeMap<String, String>>;
-
-/// The metadata maps holding only an implementation label, one per label.
-fn label_only(label: &'static str) -> SharedMap {
-    static MAPS: std::sync::OnceLock<[(&'static str, SharedMap); 3]> = std::sync::OnceLock::new();
-    let maps = MAPS.get_or_init(|| {
-        ["native", "rhai", "python"].map(|l| {
-            (
-                l,
-                Arc::new(BTreeMap::from([(
-                    "implementation".to_string(),
-                    l.to_string(),
-                )])),
-            )
-        })
-    });
-    maps.iter()
-        .find(|(l, _)| *l == label)
-        .map(|(_, m)| m.clone())
-        .unwrap_or_else(|| {
-            Arc::new(BTreeMap::from([(
-                "implementation".to_string(),
-                label.to_string(),
-            )]))
-        })
-}
-
-impl Extras {
-    /// Sets the `implementation` metadata label, sharing one map between
-    /// every declaration that has no other metadata.
-    fn set_label(&mut self, label: &'static str) {
-        let only_label = self.metadata.keys().all(|k| k == "implementation");
-        if only_label {
-            self.metadata = label_only(label);
-        } else {
-            Arc::make_mut(&mut self.metadata).insert("implementation".into(), label.into());
-        }
-    }
-
-    fn is_empty(&self) -> bool {
-        self.rare.is_none()
-            && self.metadata.is_empty()
-            && self.factory.is_none()
-            && self.implementation == Implementation::Declaration
-    }
-
-    fn rare_mut(&mut self) -> &mut Rare {
-        self.rare.get_or_insert_with(Box::default)
-    }
-}
 
 impl Default for ModuleConfig {
     fn default() -> Self {
         ModuleConfig {
-            name: Box::default(),
-            version: None,
+            text: Box::default(),
+            name_len: 0,
+            has_version: false,
             kind: ModuleKind::Module,
             type_index: 0,
             capabilities: Vec::new(),
@@ -181,7 +114,7 @@ impl Default for ModuleConfig {
 impl fmt::Debug for ModuleConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ModuleConfig")
-            .field("name", &self.name)
+            .field("name", &self.name_text())
             .field("version", &self.version_text())
             .field("type", self.get_type())
             .field("kind", &self.kind)
@@ -195,8 +128,44 @@ impl fmt::Debug for ModuleConfig {
 
 /// Field access shared by the builders of [`ModuleConfig`] and [`PluginConfig`].
 impl ModuleConfig {
+    fn name_text(&self) -> &str {
+        &self.text[..self.name_len as usize]
+    }
+
     fn version_text(&self) -> &str {
-        self.version.as_deref().unwrap_or(DEFAULT_VERSION)
+        if self.has_version {
+            &self.text[self.name_len as usize..]
+        } else {
+            DEFAULT_VERSION
+        }
+    }
+
+    /// Replaces the name and the version text (`None`: the default).
+    fn set_text(&mut self, name: &str, version: Option<&str>) {
+        // A name past 64 KiB (far past the 128-byte limit, so it fails
+        // validation anyway) is cut at a character boundary there, so that
+        // its length fits the 32-bit field.
+        let mut end = name.len().min(MAX_STORED_NAME);
+        while !name.is_char_boundary(end) {
+            end -= 1;
+        }
+        let name = &name[..end];
+        let mut text = String::with_capacity(name.len() + version.map_or(0, str::len));
+        text.push_str(name);
+        text.push_str(version.unwrap_or(""));
+        self.text = text.into_boxed_str();
+        self.name_len = u32::try_from(name.len()).expect("at most 64 KiB");
+        self.has_version = version.is_some();
+    }
+
+    fn set_name(&mut self, name: &str) {
+        let version = self.has_version.then(|| self.version_text().to_string());
+        self.set_text(name, version.as_deref());
+    }
+
+    fn set_version(&mut self, version: &str) {
+        let name = self.name_text().to_string();
+        self.set_text(&name, Some(version));
     }
 
     fn extras_mut(&mut self) -> &mut Extras {
@@ -284,13 +253,13 @@ macro_rules! builder_methods {
     ($($inner:tt)*) => {
         /// Set the name (`[a-z0-9][a-z0-9._-]{0,127}`, checked on registration).
         pub fn with_name(mut self, name: impl Into<String>) -> Self {
-            self $($inner)* .name = name.into().into_boxed_str();
+            self $($inner)* .set_name(&name.into());
             self
         }
 
         /// Set the semver version (default `0.1.0`, checked on registration).
         pub fn with_version(mut self, version: impl Into<String>) -> Self {
-            self $($inner)* .version = Some(version.into().into_boxed_str());
+            self $($inner)* .set_version(&version.into());
             self
         }
 
@@ -368,7 +337,7 @@ macro_rules! builder_methods {
 
         /// The name as set (empty when unset).
         pub fn name(&self) -> &str {
-            &self $($inner)* .name
+            self $($inner)* .name_text()
         }
 
         /// The version text as set.
@@ -420,25 +389,26 @@ impl ModuleConfig {
     /// normalised: capabilities sorted and deduplicated, dependency
     /// requirements parsed, and empty extras dropped.
     pub(crate) fn validate(&mut self) -> Result<semver::Version> {
-        if self.name.is_empty() {
+        if self.name_len == 0 {
             return Err(Error::InvalidConfig {
                 name: "<unnamed>".to_string(),
                 reason: "the name is missing; set it with with_name(..)".into(),
             });
         }
-        validate_name("module name", &self.name)?;
-        let version = parse_version(&self.name, self.version_text())?;
-        if let Some(text) = &self.version {
-            if text.len() != text.trim().len() {
-                // Kept as it reads back: the text of the parsed version.
-                self.version = Some(text.trim().into());
-            }
+        validate_name("module name", self.name_text())?;
+        let version = parse_version(self.name_text(), self.version_text())?;
+        let text = self.version_text();
+        if self.has_version && text.len() != text.trim().len() {
+            // Kept as it reads back: the text of the parsed version.
+            let trimmed = text.trim().to_string();
+            self.set_version(&trimmed);
         }
         for cap in &self.capabilities {
             validate_name("capability", cap)?;
         }
         self.capabilities.sort_unstable();
         self.capabilities.dedup();
+        let name = &self.text[..self.name_len as usize];
         let Some(extras) = &mut self.extras else {
             return Ok(version);
         };
@@ -449,9 +419,9 @@ impl ModuleConfig {
             let mut reqs = Vec::with_capacity(rare.dependencies.len());
             for (dep, req) in &rare.dependencies {
                 validate_name("dependency name", dep)?;
-                if **dep == *self.name {
+                if dep == name {
                     return Err(Error::InvalidConfig {
-                        name: self.name.to_string(),
+                        name: name.to_string(),
                         reason: "a module cannot depend on itself".into(),
                     });
                 }
@@ -461,7 +431,7 @@ impl ModuleConfig {
             if let Some(ModuleType::Custom(t)) = &rare.custom_type {
                 if t.trim().is_empty() {
                     return Err(Error::InvalidConfig {
-                        name: self.name.to_string(),
+                        name: name.to_string(),
                         reason: "custom module type must not be empty".into(),
                     });
                 }
@@ -525,117 +495,4 @@ impl ModuleConfig {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn names_follow_the_rule() {
-        for ok in ["a", "0", "data-processor", "x.y_z-1", &"a".repeat(128)] {
-            validate_name("module name", ok).unwrap();
-        }
-        for bad in [
-            "",
-            "A",
-            "-a",
-            ".a",
-            "a b",
-            "é",
-            "aé",
-            "a/b",
-            &"a".repeat(129),
-        ] {
-            let err = validate_name("module name", bad).unwrap_err();
-            assert!(matches!(err, Error::InvalidName { .. }), "{bad:?}");
-        }
-        let msg = validate_name("capability", "Upper")
-            .unwrap_err()
-            .to_string();
-        assert!(
-            msg.contains("capability") && msg.contains("'U'") && msg.contains("position 0"),
-            "{msg}"
-        );
-        let msg = validate_name("module name", "ab\u{e9}c")
-            .unwrap_err()
-            .to_string();
-        assert!(
-            msg.contains("'\u{e9}'") && msg.contains("position 2"),
-            "{msg}"
-        );
-    }
-
-    #[test]
-    fn module_type_names_round_trip() {
-        for t in ModuleType::named() {
-            assert_eq!(t.name().parse::<ModuleType>().unwrap(), t);
-        }
-        assert_eq!(ModuleType::custom("Security"), ModuleType::Security);
-        assert_eq!(
-            ModuleType::custom("Video"),
-            ModuleType::Custom("Video".into())
-        );
-        assert!("".parse::<ModuleType>().is_err());
-    }
-
-    #[test]
-    fn validate_normalises_and_reports() {
-        let mut c = ModuleConfig::new()
-            .with_name("m")
-            .add_capability("b")
-            .add_capability("a")
-            .add_capability("b")
-            .with_dependency("d", "^1");
-        let v = c.validate().unwrap();
-        assert_eq!(v, semver::Version::new(0, 1, 0));
-        assert_eq!(c.requirements().len(), 1);
-        assert_eq!(c.capabilities().collect::<Vec<_>>(), ["a", "b"]);
-
-        let mut bad = ModuleConfig::new().with_name("m").with_version("1.x");
-        assert!(matches!(bad.validate(), Err(Error::InvalidVersion { .. })));
-        let mut bad = ModuleConfig::new()
-            .with_name("m")
-            .with_dependency("d", "~>1");
-        assert!(matches!(
-            bad.validate(),
-            Err(Error::InvalidRequirement { .. })
-        ));
-        let mut bad = ModuleConfig::new();
-        assert!(matches!(bad.validate(), Err(Error::InvalidConfig { .. })));
-        let mut bad = ModuleConfig::new().with_name("m").with_dependency("m", "*");
-        assert!(matches!(bad.validate(), Err(Error::InvalidConfig { .. })));
-    }
-
-    #[test]
-    fn label_only_metadata_is_shared_until_changed() {
-        let a = ModuleConfig::new().with_implementation(Implementation::Native);
-        let b = ModuleConfig::new().with_implementation(Implementation::Native);
-        assert!(std::ptr::eq(a.metadata(), b.metadata()), "one shared map");
-        assert_eq!(a.metadata()["implementation"], "native");
-        // Changing one gives it its own map and leaves the other alone.
-        let a = a.with_metadata("tier", "gold");
-        assert_eq!(a.metadata().len(), 2);
-        assert_eq!(b.metadata().len(), 1);
-        let c = ModuleConfig::new().with_implementation(Implementation::Native);
-        assert_eq!(c.metadata().len(), 1, "the shared map was not changed");
-        // User metadata set first is kept beside the label.
-        let d = ModuleConfig::new()
-            .with_metadata("origin", "test")
-            .with_implementation(Implementation::Python(None));
-        assert_eq!(d.metadata()["origin"], "test");
-        assert_eq!(d.metadata()["implementation"], "python");
-        // A custom type and dependencies live in the rarely used part, and
-        // validation drops it when it is empty again.
-        let mut e = ModuleConfig::new()
-            .with_name("e")
-            .with_type(ModuleType::custom("Video"))
-            .with_type(ModuleType::Network);
-        e.validate().unwrap();
-        assert_eq!(e.module_type(), &ModuleType::Network);
-        assert!(e.extras.is_none(), "nothing left to keep");
-    }
-
-    #[test]
-    fn plugin_config_is_a_plugin() {
-        let p = PluginConfig::new().with_name("p").add_capability("x");
-        assert_eq!(ModuleConfig::from(p).kind(), ModuleKind::Plugin);
-    }
-}
+mod tests;
