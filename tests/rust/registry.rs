@@ -276,3 +276,49 @@ fn audit_records_register_unregister_create_and_failures() {
     assert_eq!(small.audit_log().total(), 20);
     assert_eq!(small.audit_events()[0].module, "m15");
 }
+
+#[test]
+fn extensions_hold_one_value_per_type_shared_by_clones() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[derive(Default)]
+    struct Counter(AtomicUsize);
+    #[derive(Default)]
+    struct Other(AtomicUsize);
+
+    let registry = ModuleRegistry::new();
+    let clone = registry.clone();
+    registry
+        .extension::<Counter>()
+        .0
+        .fetch_add(2, Ordering::Relaxed);
+    clone
+        .extension::<Counter>()
+        .0
+        .fetch_add(1, Ordering::Relaxed);
+    assert_eq!(registry.extension::<Counter>().0.load(Ordering::Relaxed), 3);
+    assert!(std::sync::Arc::ptr_eq(
+        &registry.extension::<Counter>(),
+        &clone.extension::<Counter>()
+    ));
+    // Another type is another value; another registry has its own.
+    assert_eq!(registry.extension::<Other>().0.load(Ordering::Relaxed), 0);
+    assert_eq!(
+        ModuleRegistry::new()
+            .extension::<Counter>()
+            .0
+            .load(Ordering::Relaxed),
+        0
+    );
+    // Made once even when many threads ask at the same time.
+    let fresh = ModuleRegistry::new();
+    let handles: Vec<_> = (0..8)
+        .map(|_| {
+            let r = fresh.clone();
+            std::thread::spawn(move || std::sync::Arc::as_ptr(&r.extension::<Counter>()) as usize)
+        })
+        .collect();
+    let ptrs: std::collections::HashSet<usize> =
+        handles.into_iter().map(|h| h.join().unwrap()).collect();
+    assert_eq!(ptrs.len(), 1);
+}

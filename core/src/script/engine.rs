@@ -23,9 +23,6 @@ thread_local! {
 /// mapping the error.
 pub(crate) const TIMEOUT_TOKEN: &str = "module-registry: script timed out";
 
-/// The value `on_progress` returns past the operation limit.
-pub(crate) const OPERATIONS_TOKEN: &str = "module-registry: too many operations";
-
 /// Runs `f` with this thread's script deadline set to `timeout` from now
 /// (keeping an earlier outer deadline), restoring the previous one after.
 pub(crate) fn with_deadline<T>(timeout: Option<Duration>, f: impl FnOnce() -> T) -> T {
@@ -44,6 +41,14 @@ pub(crate) fn with_deadline<T>(timeout: Option<Duration>, f: impl FnOnce() -> T)
     }
     let _restore = Restore(previous);
     f()
+}
+
+/// [`TIMEOUT_TOKEN`] when this thread's script deadline has passed.
+#[cold]
+#[inline(never)]
+fn past_deadline() -> Option<Dynamic> {
+    let deadline = DEADLINE.with(Cell::get)?;
+    (Instant::now() >= deadline).then(|| Dynamic::from(TIMEOUT_TOKEN))
 }
 
 /// Resolves `import "name"` to `name.rhai` inside one folder; paths that are
@@ -101,26 +106,18 @@ pub(crate) fn build_engine(limits: &ScriptLimits, resolver: Option<FolderResolve
     engine.set_max_array_size(limits.max_array_size.unwrap_or(0));
     engine.set_max_map_size(limits.max_map_size.unwrap_or(0));
     engine.set_max_modules(64);
-    match (limits.timeout, limits.max_operations) {
-        // With a wall-clock limit, one callback per operation checks both
-        // limits: Rhai's own operation check would come on top of the call.
-        (Some(_), max_operations) => {
-            let max_operations = max_operations.unwrap_or(u64::MAX);
-            engine.on_progress(move |ops| {
-                if ops > max_operations {
-                    return Some(Dynamic::from(OPERATIONS_TOKEN));
-                }
-                // Reading the clock on every operation would triple the cost: look every 4096.
-                if ops & 0xFFF != 0 {
-                    return None;
-                }
-                let deadline = DEADLINE.with(Cell::get)?;
-                (Instant::now() >= deadline).then(|| Dynamic::from(TIMEOUT_TOKEN))
-            });
-        }
-        (None, max_operations) => {
-            engine.set_max_operations(max_operations.unwrap_or(0));
-        }
+    engine.set_max_operations(limits.max_operations.unwrap_or(0));
+    if limits.timeout.is_some() {
+        // Rhai calls this on every operation: the common path is one test.
+        // Reading the clock every time would triple a script's cost, so the
+        // deadline is looked at every 4,096 operations.
+        engine.on_progress(|ops| {
+            if ops & 0xFFF != 0 {
+                None
+            } else {
+                past_deadline()
+            }
+        });
     }
     engine.on_print(|text| eprintln!("[rhai] {text}"));
     engine.on_debug(|text, source, pos| {

@@ -7,7 +7,7 @@ use parking_lot::Mutex;
 use rhai::{CallFnOptions, Dynamic, EvalAltResult, Map, Position, Scope, AST};
 
 use super::convert::{from_dynamic, to_dynamic};
-use super::engine::{with_deadline, OPERATIONS_TOKEN, TIMEOUT_TOKEN};
+use super::engine::{with_deadline, TIMEOUT_TOKEN};
 use super::ScriptHost;
 use crate::config::ModuleConfig;
 use crate::error::{Error, Result};
@@ -43,13 +43,6 @@ fn strip_position(text: String) -> String {
 }
 
 /// Turns a Rhai error into [`Error::Script`] naming the script, line and column.
-fn too_many_operations(limits: &super::ScriptLimits) -> String {
-    format!(
-        "too many operations: exceeded the limit of {} per call (an endless loop?)",
-        limits.max_operations.unwrap_or_default()
-    )
-}
-
 pub(crate) fn script_error(label: &str, err: &EvalAltResult, host: &ScriptHost) -> Error {
     script_error_in(label, err, host, None)
 }
@@ -74,8 +67,10 @@ pub(crate) fn script_error_in(
             "timed out: ran longer than the limit of {:?} per call",
             limits.timeout.unwrap_or_default()
         ),
-        EvalAltResult::ErrorTooManyOperations(_) => too_many_operations(&limits),
-        _ if terminated_by(OPERATIONS_TOKEN) => too_many_operations(&limits),
+        EvalAltResult::ErrorTooManyOperations(_) => format!(
+            "too many operations: exceeded the limit of {} per call (an endless loop?)",
+            limits.max_operations.unwrap_or_default()
+        ),
         EvalAltResult::ErrorStackOverflow(_) => format!(
             "call stack overflow: exceeded the limit of {} nested calls (runaway recursion?)",
             limits.max_call_depth.unwrap_or_default()
