@@ -5,6 +5,7 @@ mod access;
 mod audit;
 mod config;
 mod conversion;
+mod deps;
 mod errors;
 mod info;
 mod instance;

@@ -15,7 +15,7 @@ use crate::modules::with_python_handler;
 use crate::query::{PyCapabilityQuery, PyPluginDiscoveryQuery, PyServiceDiscoveryQuery};
 use crate::script::PyScriptLimits;
 
-fn parse_kind(kind: &str) -> PyResult<ModuleKind> {
+pub(crate) fn parse_kind(kind: &str) -> PyResult<ModuleKind> {
     kind.parse::<ModuleKind>().map_err(to_pyerr)
 }
 
@@ -383,23 +383,6 @@ impl PyModuleRegistry {
         config: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<PyModuleInstance> {
         self.create_kind(py, ModuleKind::Plugin, name, version, config)
-    }
-
-    /// The dependency tree of `name` resolved to concrete versions, in build
-    /// order (dependencies first, `name` last).
-    #[pyo3(signature = (name, version=None, kind="module"))]
-    fn resolve(
-        &self,
-        py: Python<'_>,
-        name: &str,
-        version: Option<&str>,
-        kind: &str,
-    ) -> PyResult<Vec<PyModuleInfo>> {
-        let kind = parse_kind(kind)?;
-        let resolution = py
-            .detach(|| self.inner.resolve(kind, name, version))
-            .map_err(to_pyerr)?;
-        Ok(infos(resolution.modules().to_vec()))
     }
 
     /// Switch workflow orchestration on or off; returns the registry.

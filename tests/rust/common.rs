@@ -5,7 +5,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use module_registry::{
-    AccessPolicy, Module, ModuleConfig, ModuleContext, ModuleType, Permission, Result, Value,
+    AccessPolicy, Module, ModuleConfig, ModuleContext, ModuleInfo, ModuleType, Permission, Result,
+    Value,
 };
 
 /// A module config with a name, a version and capabilities.
@@ -94,4 +95,12 @@ pub fn policy() -> AccessPolicy {
     p.assign("bob", "reader");
     p.assign("root", "root");
     p
+}
+
+/// `name@version` of each registration, in order.
+pub fn names(found: &[ModuleInfo]) -> Vec<String> {
+    found
+        .iter()
+        .map(|i| format!("{}@{}", i.name(), i.version()))
+        .collect()
 }

@@ -11,6 +11,7 @@ mod concurrency;
 mod deps;
 #[cfg(all(feature = "scripts", feature = "workflows", feature = "compression"))]
 mod examples;
+mod index;
 mod instance;
 #[cfg(feature = "scripts")]
 mod manifest;
