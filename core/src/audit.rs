@@ -168,11 +168,19 @@ impl From<AuditEvent> for Line {
     }
 }
 
-impl From<Line> for AuditEvent {
-    fn from(l: Line) -> Self {
-        AuditEvent {
+impl TryFrom<Line> for AuditEvent {
+    type Error = String;
+
+    /// Fails on a time that is not a point in time (negative, not finite,
+    /// or past what the clock can hold).
+    fn try_from(l: Line) -> std::result::Result<Self, String> {
+        let time = std::time::Duration::try_from_secs_f64(l.time)
+            .ok()
+            .and_then(|d| std::time::UNIX_EPOCH.checked_add(d))
+            .ok_or_else(|| format!("time {} is not a time in seconds since 1970", l.time))?;
+        Ok(AuditEvent {
             sequence: l.sequence,
-            time: std::time::UNIX_EPOCH + std::time::Duration::from_secs_f64(l.time.max(0.0)),
+            time,
             operation: l.operation,
             principal: l.principal,
             kind: l.kind,
@@ -180,7 +188,7 @@ impl From<Line> for AuditEvent {
             version: l.version,
             outcome: l.outcome,
             detail: l.detail,
-        }
+        })
     }
 }
 
@@ -367,7 +375,11 @@ impl AuditLog {
                 continue;
             }
             match serde_json::from_str::<Line>(line) {
-                Ok(l) => out.push(l.into()),
+                Ok(l) => out.push(AuditEvent::try_from(l).map_err(|e| {
+                    crate::error::Error::Serialization {
+                        message: format!("{}:{}: not an audit event: {e}", path.display(), i + 1),
+                    }
+                })?),
                 Err(_) if i + 1 == lines.len() && !complete => break,
                 Err(e) => {
                     return Err(crate::error::Error::Serialization {

@@ -11,6 +11,11 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::error::{Error, Result};
 
+/// How deep arrays and maps may nest in a value made by a conversion (from
+/// a script, from Python): past this, converting is an
+/// [`Error::InvalidInput`], never a recursion as deep as the input.
+pub const MAX_DEPTH: usize = 256;
+
 /// An ordered map of values, the payload of [`Value::Map`].
 pub type ValueMap = IndexMap<String, Value>;
 

@@ -12,8 +12,9 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 
-/// How deeply lists and dicts may nest (also stops self-containing lists).
-pub const MAX_DEPTH: usize = 256;
+/// How deeply lists and dicts may nest (also stops self-containing lists):
+/// the core's limit, the same for every conversion.
+pub use module_registry::value::MAX_DEPTH;
 
 /// A Python object carried through the core untouched.
 pub struct PyHandle(pub Py<PyAny>);
@@ -104,6 +105,15 @@ fn to_value(obj: &Bound<'_, PyAny>, depth: usize) -> PyResult<Value> {
 
 /// `Value` -> Python object.
 pub fn value_to_py(py: Python<'_>, value: Value) -> PyResult<Bound<'_, PyAny>> {
+    to_py(py, value, 0)
+}
+
+fn to_py(py: Python<'_>, value: Value, depth: usize) -> PyResult<Bound<'_, PyAny>> {
+    if depth > MAX_DEPTH {
+        return Err(PyValueError::new_err(format!(
+            "value nests deeper than {MAX_DEPTH} levels"
+        )));
+    }
     Ok(match value {
         Value::Null => py.None().into_bound(py),
         Value::Bool(b) => PyBool::new(py, b).to_owned().into_any(),
@@ -114,14 +124,14 @@ pub fn value_to_py(py: Python<'_>, value: Value) -> PyResult<Bound<'_, PyAny>> {
         Value::List(items) => {
             let list = PyList::empty(py);
             for item in items {
-                list.append(value_to_py(py, item)?)?;
+                list.append(to_py(py, item, depth + 1)?)?;
             }
             list.into_any()
         }
         Value::Map(map) => {
             let dict = PyDict::new(py);
             for (k, v) in map {
-                dict.set_item(k, value_to_py(py, v)?)?;
+                dict.set_item(k, to_py(py, v, depth + 1)?)?;
             }
             dict.into_any()
         }

@@ -67,3 +67,21 @@ def test_audit_file_and_reading_it_back(tmp_path: Path) -> None:
     assert [e.outcome for e in events].count("ok") == 200
     assert events[-1].operation == "create" and events[-1].outcome == "error" and events[-1].module == "missing"
     assert [e.sequence for e in events] == sorted(e.sequence for e in events)
+
+
+def test_an_audit_file_with_an_impossible_time_is_a_validation_error(tmp_path: Path) -> None:
+    line = {
+        "sequence": 1,
+        "time": 1e308,
+        "operation": "register",
+        "principal": "system",
+        "kind": "module",
+        "module": "m",
+        "version": "1.0.0",
+        "outcome": "ok",
+        "detail": None,
+    }
+    path = tmp_path / "audit.jsonl"
+    path.write_text(json.dumps(line) + "\n")
+    with pytest.raises(mr.ValidationError, match="not a time"):
+        mr.read_audit_file(path)

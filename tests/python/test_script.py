@@ -158,3 +158,24 @@ def test_load_script_from_a_file(tmp_path: Path, registry: mr.ModuleRegistry) ->
     assert info.name == "loud" and info.version == "0.2.0"
     assert info.metadata["script"].endswith("loud.rhai")
     assert registry.create("loud").process("hey") == "HEY"
+
+
+def test_deeply_nested_script_values_are_typed_errors() -> None:
+    registry = mr.ModuleRegistry()
+    with pytest.raises(mr.ScriptError, match="nests deeper than 256"):
+        registry.run_script("let a = []; for i in 0..2000 { a = [a]; } a")
+    registry.register_script('const MODULE = #{ name: "nester" }; fn process(n) { let a = []; for i in 0..n { a = [a]; } a }')
+    nester = registry.create("nester")
+    assert nester.process(3) == [[[[]]]]
+    with pytest.raises(mr.ModuleFailedError) as failed:
+        nester.process(2000)
+    assert "nests deeper than 256" in str(failed.value)
+    # The same module in a workflow runs on a worker thread.
+    with pytest.raises(mr.WorkflowError):
+        registry.run_workflow(mr.Workflow("w").then("nester"), 2000)
+
+
+def test_a_timeout_too_large_for_a_clock_is_a_clear_error() -> None:
+    for bad in (1e20, float("inf"), float("nan"), -1.0, 0.0):
+        with pytest.raises(ValueError, match="timeout must be a positive number of seconds"):
+            mr.ScriptLimits(timeout=bad)

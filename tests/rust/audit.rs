@@ -76,3 +76,27 @@ fn the_audit_file_gets_one_complete_line_per_event() {
         .is_err());
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn an_audit_file_with_an_impossible_time_is_an_error_not_a_panic() {
+    let dir = temp("audit-times");
+    for time in ["1e308", "-1", "1e19"] {
+        let file = dir.join("audit.jsonl");
+        std::fs::write(
+            &file,
+            format!(
+                "{{\"sequence\":1,\"time\":{time},\"operation\":\"register\",\"principal\":\"system\",\"kind\":\"module\",\"module\":\"m\",\"version\":\"1.0.0\",\"outcome\":\"ok\",\"detail\":null}}\n"
+            ),
+        )
+        .unwrap();
+        let err = AuditLog::read_file(&file).unwrap_err();
+        let message = err.to_string();
+        assert!(
+            matches!(err, module_registry::Error::Serialization { .. })
+                && message.contains(":1:")
+                && message.contains("not a time"),
+            "{time}: {message}"
+        );
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}

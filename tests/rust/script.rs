@@ -610,9 +610,74 @@ fn benchmark_workloads_give_the_same_results_as_a_bare_engine() {
             "{name} through the registry"
         );
         assert_eq!(
-            module_registry::script::from_dynamic(bare.eval(&source).unwrap()),
+            module_registry::script::from_dynamic(bare.eval(&source).unwrap()).unwrap(),
             value,
             "{name} on a bare engine"
         );
     }
+}
+
+/// A script building an array nested `depth` levels deep, as a module.
+fn deep_nester(depth: usize) -> String {
+    format!(
+        r#"const MODULE = #{{ name: "nester" }};
+        fn process(x) {{ let a = []; for i in 0..{depth} {{ a = [a]; }} a }}"#
+    )
+}
+
+#[test]
+fn deeply_nested_script_values_are_typed_errors_on_every_thread() {
+    // On a thread with a main thread's stack, as run_script and process run
+    // for a caller.
+    let caller = thread::Builder::new()
+        .stack_size(8 * 1024 * 1024)
+        .spawn(|| {
+            let registry = ModuleRegistry::new();
+            let err = registry
+                .run_script(
+                    "let a = []; for i in 0..2000 { a = [a]; } a",
+                    (),
+                )
+                .unwrap_err();
+            assert!(
+                matches!(&err, Error::Script { message, .. } if message.contains("nests deeper than 256")),
+                "{err}"
+            );
+            registry.register_script(&deep_nester(2_000)).unwrap();
+            let err = registry.create("nester").unwrap().process(()).unwrap_err();
+            assert!(err.to_string().contains("nests deeper than 256"), "{err}");
+            // At the limit it converts.
+            registry.register_script(&deep_nester(255)).unwrap();
+            assert!(registry.create("nester").unwrap().process(()).is_ok());
+        })
+        .unwrap();
+    caller.join().expect("no crash on the caller's thread");
+    // On the workflow worker threads (parallel branches and timed steps).
+    let registry = ModuleRegistry::new();
+    registry.register_script(&deep_nester(2_000)).unwrap();
+    let wf = module_registry::Workflow::new("deep")
+        .step(module_registry::WorkflowStep::module("a", "nester").after(Vec::<String>::new()))
+        .step(
+            module_registry::WorkflowStep::module("b", "nester")
+                .after(Vec::<String>::new())
+                .timeout_ms(60_000),
+        );
+    let err = registry.run_workflow(&wf, ()).unwrap_err();
+    assert!(
+        matches!(err, Error::Workflow { .. })
+            && err.root_cause().to_string().contains("nests deeper"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_timeout_too_long_to_be_a_deadline_is_no_deadline() {
+    let registry = ModuleRegistry::new();
+    registry
+        .set_script_limits(ScriptLimits {
+            timeout: Some(Duration::from_secs(u64::MAX)),
+            ..ScriptLimits::default()
+        })
+        .unwrap();
+    assert_eq!(registry.run_script("40 + 2", ()).unwrap(), Value::Int(42));
 }

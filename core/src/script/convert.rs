@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use rhai::{Array, Blob, Dynamic, ImmutableString, Map};
 
-use crate::value::{Opaque, Value};
+use crate::error::{Error, Result};
+use crate::value::{Opaque, Value, ValueMap, MAX_DEPTH};
 
 /// An opaque value inside a script.
 #[derive(Clone)]
@@ -15,7 +16,8 @@ pub struct OpaqueHandle(pub Opaque);
 /// A script value with no `Value` form, carried as an opaque value.
 struct ScriptOnly(Dynamic);
 
-/// `Value` -> `Dynamic`.
+/// `Value` -> `Dynamic`. A value that came through a conversion (from a
+/// script, Python or JSON) nests at most [`MAX_DEPTH`] levels.
 pub fn to_dynamic(value: Value) -> Dynamic {
     match value {
         Value::Null => Dynamic::UNIT,
@@ -37,51 +39,85 @@ pub fn to_dynamic(value: Value) -> Dynamic {
     }
 }
 
-/// `Dynamic` -> `Value`.
-pub fn from_dynamic(value: Dynamic) -> Value {
-    if value.is_unit() {
-        return Value::Null;
+/// `Dynamic` -> `Value`; a script value nested deeper than [`MAX_DEPTH`]
+/// levels is an [`Error::InvalidInput`] (the conversion stops there, rather
+/// than recursing as deep as the script built it).
+pub fn from_dynamic(value: Dynamic) -> Result<Value> {
+    convert_dynamic(value, 0)
+}
+
+fn convert_dynamic(value: Dynamic, depth: usize) -> Result<Value> {
+    if depth > MAX_DEPTH {
+        dismantle(value);
+        return Err(too_deep());
     }
-    if let Some(b) = value.clone().try_cast::<bool>() {
-        return Value::Bool(b);
+    Ok(if value.is_unit() {
+        Value::Null
+    } else if let Ok(b) = value.as_bool() {
+        // Not `value.clone().try_cast()`: cloning an array clones all of it.
+        Value::Bool(b)
+    } else if let Ok(i) = value.as_int() {
+        Value::Int(i)
+    } else if let Ok(f) = value.as_float() {
+        Value::Float(f)
+    } else if value.is_string() {
+        Value::Str(value.into_string().unwrap_or_default())
+    } else if let Ok(c) = value.as_char() {
+        Value::Str(c.to_string())
+    } else if value.is_blob() {
+        Value::Bytes(value.cast::<Blob>())
+    } else if value.is_array() {
+        let mut items = value.cast::<Array>().into_iter();
+        let mut out = Vec::with_capacity(items.len());
+        while let Some(item) = items.next() {
+            match convert_dynamic(item, depth + 1) {
+                Ok(v) => out.push(v),
+                Err(e) => {
+                    items.for_each(dismantle);
+                    return Err(e);
+                }
+            }
+        }
+        Value::List(out)
+    } else if value.is_map() {
+        let mut entries = value.cast::<Map>().into_iter();
+        let mut out = ValueMap::default();
+        while let Some((k, v)) = entries.next() {
+            match convert_dynamic(v, depth + 1) {
+                Ok(v) => {
+                    out.insert(k.to_string(), v);
+                }
+                Err(e) => {
+                    entries.for_each(|(_, v)| dismantle(v));
+                    return Err(e);
+                }
+            }
+        }
+        Value::Map(out)
+    } else if value.is::<OpaqueHandle>() {
+        Value::Opaque(value.cast::<OpaqueHandle>().0)
+    } else {
+        Value::Opaque(Opaque::from_arc(Arc::new(ScriptOnly(value))))
+    })
+}
+
+/// Drops a script value of any depth without recursing: containers are
+/// emptied into a work list first, so each one dropped is flat.
+fn dismantle(value: Dynamic) {
+    let mut pending = vec![value];
+    while let Some(v) = pending.pop() {
+        if v.is_array() {
+            pending.extend(v.cast::<Array>());
+        } else if v.is_map() {
+            pending.extend(v.cast::<Map>().into_values());
+        }
     }
-    if let Ok(i) = value.as_int() {
-        return Value::Int(i);
-    }
-    if let Ok(f) = value.as_float() {
-        return Value::Float(f);
-    }
-    if value.is_string() {
-        return Value::Str(value.into_string().unwrap_or_default());
-    }
-    if let Ok(c) = value.as_char() {
-        return Value::Str(c.to_string());
-    }
-    if value.is_blob() {
-        return Value::Bytes(value.cast::<Blob>());
-    }
-    if value.is_array() {
-        return Value::List(
-            value
-                .cast::<Array>()
-                .into_iter()
-                .map(from_dynamic)
-                .collect(),
-        );
-    }
-    if value.is_map() {
-        return Value::Map(
-            value
-                .cast::<Map>()
-                .into_iter()
-                .map(|(k, v)| (k.to_string(), from_dynamic(v)))
-                .collect(),
-        );
-    }
-    if let Some(h) = value.clone().try_cast::<OpaqueHandle>() {
-        return Value::Opaque(h.0);
-    }
-    Value::Opaque(Opaque::from_arc(Arc::new(ScriptOnly(value))))
+}
+
+fn too_deep() -> Error {
+    Error::invalid_input(format!(
+        "a script value nests deeper than {MAX_DEPTH} levels of arrays and maps"
+    ))
 }
 
 #[cfg(test)]
@@ -101,11 +137,37 @@ mod tests {
         ]
         .into_iter()
         .collect();
-        assert_eq!(from_dynamic(to_dynamic(v.clone())), v);
+        assert_eq!(from_dynamic(to_dynamic(v.clone())).unwrap(), v);
         let o = Opaque::new(7u8);
-        match from_dynamic(to_dynamic(Value::Opaque(o.clone()))) {
+        match from_dynamic(to_dynamic(Value::Opaque(o.clone()))).unwrap() {
             Value::Opaque(back) => assert!(back.ptr_eq(&o)),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn nesting_past_the_limit_is_an_error_not_a_deep_recursion() {
+        let mut deep = Dynamic::from_array(Array::new());
+        for _ in 0..MAX_DEPTH {
+            deep = Dynamic::from_array(vec![deep]);
+        }
+        // MAX_DEPTH levels below the top: allowed.
+        assert!(from_dynamic(deep.clone()).is_ok());
+        let deeper = Dynamic::from_array(vec![deep]);
+        let err = from_dynamic(deeper).unwrap_err();
+        assert!(matches!(err, Error::InvalidInput { .. }), "{err}");
+        assert!(err.to_string().contains("256 levels"), "{err}");
+        // A map inside a list counts too.
+        let mut mixed = Dynamic::UNIT;
+        for i in 0..10_000 {
+            mixed = if i % 2 == 0 {
+                Dynamic::from_array(vec![mixed])
+            } else {
+                let mut m = Map::new();
+                m.insert("k".into(), mixed);
+                Dynamic::from_map(m)
+            };
+        }
+        assert!(from_dynamic(mixed).is_err());
     }
 }

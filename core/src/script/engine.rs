@@ -27,7 +27,8 @@ pub(crate) const TIMEOUT_TOKEN: &str = "module-registry: script timed out";
 /// (keeping an earlier outer deadline), restoring the previous one after.
 pub(crate) fn with_deadline<T>(timeout: Option<Duration>, f: impl FnOnce() -> T) -> T {
     let previous = DEADLINE.with(Cell::get);
-    let mine = timeout.map(|t| Instant::now() + t);
+    // A timeout too far away to be a point in time (years) is no deadline.
+    let mine = timeout.and_then(|t| Instant::now().checked_add(t));
     let effective = match (previous, mine) {
         (Some(p), Some(m)) => Some(p.min(m)),
         (p, m) => p.or(m),

@@ -178,7 +178,9 @@ impl ModuleRegistry {
         let result = with_deadline(host.limits().timeout, || {
             engine.eval_ast_with_scope::<Dynamic>(&mut scope, &compiled.ast)
         });
-        let result = result.map_err(|e| script_error(&label, &e, &host));
+        let result = result
+            .map_err(|e| script_error(&label, &e, &host))
+            .and_then(|out| from_dynamic(out).map_err(|e| in_script(&label, e)));
         self.audit_log().push(
             "run_script",
             crate::config::ModuleKind::Module,
@@ -191,7 +193,17 @@ impl ModuleRegistry {
             },
             result.as_ref().err().map(ToString::to_string),
         );
-        result.map(from_dynamic)
+        result
+    }
+}
+
+/// A conversion error of a script's result, naming the script.
+fn in_script(label: &str, error: Error) -> Error {
+    Error::Script {
+        script: label.to_string(),
+        line: None,
+        column: None,
+        message: format!("its result cannot be converted: {error}"),
     }
 }
 

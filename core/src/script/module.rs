@@ -275,7 +275,7 @@ impl Module for ScriptModule {
     }
 
     fn process(&self, input: crate::Value) -> Result<crate::Value> {
-        self.call("process", (to_dynamic(input),)).map(from_dynamic)
+        from_dynamic(self.call("process", (to_dynamic(input),))?)
     }
 
     fn shutdown(&self) -> Result<()> {

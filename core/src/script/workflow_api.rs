@@ -13,7 +13,7 @@ use crate::workflow::{Workflow, WorkflowStep};
 pub struct ScriptWorkflow(pub Workflow);
 
 fn add_step(wf: &mut ScriptWorkflow, step: Map) -> Res<()> {
-    let value = from_dynamic(Dynamic::from_map(step));
+    let value = from_dynamic(Dynamic::from_map(step)).map_err(fail)?;
     let json = value.to_json().map_err(fail)?;
     let step: WorkflowStep =
         serde_json::from_value(json).map_err(|e| runtime(format!("invalid workflow step: {e}")))?;
@@ -22,7 +22,8 @@ fn add_step(wf: &mut ScriptWorkflow, step: Map) -> Res<()> {
 }
 
 fn run_workflow(r: &mut ScriptRegistry, wf: ScriptWorkflow, input: Dynamic) -> Res<Dynamic> {
-    let result = r.0.run_workflow(&wf.0, from_dynamic(input)).map_err(fail)?;
+    let input = from_dynamic(input).map_err(fail)?;
+    let result = r.0.run_workflow(&wf.0, input).map_err(fail)?;
     let steps: Array = result
         .steps
         .iter()

@@ -226,6 +226,12 @@ pub(crate) fn instantiate(
 
 type Job = Box<dyn FnOnce() + Send + 'static>;
 
+/// The stack of every thread that runs module code: as large as a main
+/// thread's, so that a script at its call-depth limit, or a value at the
+/// conversion depth limit, fits as it does in the caller's thread (Rust's
+/// default for spawned threads is 2 MiB). Only the pages used are committed.
+pub(crate) const MODULE_THREAD_STACK: usize = 64 * 1024 * 1024;
+
 /// The shared worker pool: at least four threads whatever the core count,
 /// since steps often wait on I/O.
 fn pool() -> &'static Sender<Job> {
@@ -237,6 +243,7 @@ fn pool() -> &'static Sender<Job> {
             let rx = rx.clone();
             std::thread::Builder::new()
                 .name(format!("module-registry-worker-{i}"))
+                .stack_size(MODULE_THREAD_STACK)
                 .spawn(move || {
                     for job in rx {
                         let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
@@ -270,6 +277,7 @@ fn call(
     let principal = crate::access::current_principal();
     std::thread::Builder::new()
         .name(format!("module-registry-step-{id}"))
+        .stack_size(MODULE_THREAD_STACK)
         .spawn(move || {
             let result = crate::access::with_principal(principal, || inst.process_value(input));
             let _ = tx.send(result);
