@@ -2,28 +2,13 @@
 
 from __future__ import annotations
 
-import json
-import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import settings
 
 import module_registry as mr
-
-
-def double(x: int) -> int:
-    """A module-level function: a manifest records it by import path."""
-    return x * 2
-
-
-class Greeter:
-    """A module-level class module."""
-
-    def process(self, name: str) -> str:
-        return f"hello {name}"
 
 
 def make_policy() -> mr.AccessPolicy:

@@ -5,11 +5,8 @@ from __future__ import annotations
 import json
 import threading
 from pathlib import Path
-from typing import Any
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 import module_registry as mr
 
@@ -17,28 +14,6 @@ import module_registry as mr
 def double(x: int) -> int:
     """A module-level function: a manifest records it by import path."""
     return x * 2
-
-
-class Greeter:
-    """A module-level class module."""
-
-    def process(self, name: str) -> str:
-        return f"hello {name}"
-
-
-def make_policy() -> mr.AccessPolicy:
-    return (
-        mr.AccessPolicy()
-        .grant("reader", ["discover"])
-        .grant("runner", ["create"], modules="text-*")
-        .grant("publisher", ["register", "unregister"], modules="team-*")
-        .grant("root", ["admin"])
-        .assign("alice", "reader")
-        .assign("alice", "runner")
-        .assign("alice", "publisher")
-        .assign("bob", "reader")
-        .assign("root", "root")
-    )
 
 
 def test_audit_file_and_reading_it_back(tmp_path: Path) -> None:

@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 import json
-import threading
 from pathlib import Path
-from typing import Any
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 import module_registry as mr
 
@@ -24,21 +20,6 @@ class Greeter:
 
     def process(self, name: str) -> str:
         return f"hello {name}"
-
-
-def make_policy() -> mr.AccessPolicy:
-    return (
-        mr.AccessPolicy()
-        .grant("reader", ["discover"])
-        .grant("runner", ["create"], modules="text-*")
-        .grant("publisher", ["register", "unregister"], modules="team-*")
-        .grant("root", ["admin"])
-        .assign("alice", "reader")
-        .assign("alice", "runner")
-        .assign("alice", "publisher")
-        .assign("bob", "reader")
-        .assign("root", "root")
-    )
 
 
 def test_manifest_round_trip_with_python_modules(tmp_path: Path) -> None:
