@@ -72,11 +72,21 @@ impl Module for PyObjectModule {
 
     fn shutdown(&self) -> Result<()> {
         Python::attach(|py| {
+            // Dropping an instance runs this, also while the exception its
+            // `process` raised is on its way out (`create(..).process(..)`):
+            // set that exception aside, or calling Python would lose it.
+            let pending = PyErr::take(py);
             let obj = self.obj.bind(py);
-            if obj.hasattr("shutdown")? {
-                obj.call_method0("shutdown")?;
+            let result = obj.hasattr("shutdown").and_then(|has| {
+                if has {
+                    obj.call_method0("shutdown")?;
+                }
+                Ok(())
+            });
+            if let Some(error) = pending {
+                error.restore(py);
             }
-            Ok(())
+            result
         })
         .map_err(external)
     }

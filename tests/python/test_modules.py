@@ -257,3 +257,29 @@ def test_one_function_registered_under_many_names(registry: ModuleRegistry) -> N
         registry.register(ModuleConfig(name=f"lambda-{i}"), lambda v, i=i: i)
     assert [registry.create(f"lambda-{i}").process(None) for i in range(20)] == list(range(20))
 
+
+
+def test_an_error_from_a_temporary_instance_is_not_lost(registry: ModuleRegistry) -> None:
+    shut: list[str] = []
+
+    class Fails:
+        def process(self, value: Any) -> Any:
+            raise KeyError("boom")
+
+        def shutdown(self) -> None:
+            shut.append("down")
+
+    class FailsTwice(Fails):
+        def shutdown(self) -> None:
+            raise RuntimeError("shutdown failed too")
+
+    registry.register(ModuleConfig(name="fails"), Fails)
+    registry.register(ModuleConfig(name="fails-twice"), FailsTwice)
+    # The instance is dropped, and shut down, while its error is raised.
+    with pytest.raises(mr.ModuleFailedError) as failed:
+        registry.create("fails").process(1)
+    assert isinstance(failed.value.__cause__, KeyError)
+    assert shut == ["down"]
+    with pytest.raises(mr.ModuleFailedError) as failed:
+        registry.create("fails-twice").process(1)
+    assert isinstance(failed.value.__cause__, KeyError), "the process error wins over the shutdown's"
