@@ -266,6 +266,18 @@ pub enum Error {
         after_ms: u64,
     },
 
+    /// The host asked to stop while a module ran (Python's `KeyboardInterrupt`
+    /// or `SystemExit` inside a module): a workflow step failing with it is
+    /// not retried, skipped or replaced by its fallback, and the run ends.
+    #[error("interrupted: {message}")]
+    Interrupted {
+        /// A one-line description.
+        message: String,
+        /// The original signal (a binding hands it back unchanged).
+        #[source]
+        source: ExternalError,
+    },
+
     /// An error from outside this crate (for example a Python exception),
     /// carried unchanged so a binding can hand the original back.
     #[error("{message}")]
@@ -329,6 +341,31 @@ impl Error {
         }
     }
 
+    /// An [`Error::Interrupted`] carrying the host's stop request.
+    pub fn interrupted<E>(signal: E) -> Self
+    where
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        Error::Interrupted {
+            message: signal.to_string(),
+            source: Arc::new(signal),
+        }
+    }
+
+    /// The [`Error::Interrupted`] this error is or wraps (through module
+    /// failures and workflow steps), if any.
+    pub fn interruption(&self) -> Option<&Error> {
+        match self {
+            Error::Interrupted { .. } => Some(self),
+            Error::ModuleFailed { source, .. } => source.interruption(),
+            Error::Workflow {
+                source: Some(source),
+                ..
+            } => source.interruption(),
+            _ => None,
+        }
+    }
+
     /// A short, stable name of the variant (`"not_found"`, `"module_failed"`, ...),
     /// used by bindings and in audit events.
     pub fn code(&self) -> &'static str {
@@ -356,6 +393,7 @@ impl Error {
             Error::PermissionDenied { .. } => "permission_denied",
             Error::Timeout { .. } => "timeout",
             Error::Integrity { .. } => "integrity",
+            Error::Interrupted { .. } => "interrupted",
             Error::External { .. } => "external",
         }
     }

@@ -94,6 +94,13 @@ pub fn to_pyerr(err: Error) -> PyErr {
 }
 
 fn convert(py: Python<'_>, err: Error) -> PyErr {
+    // A stop request (KeyboardInterrupt, SystemExit) raised inside a module
+    // comes back as itself, whatever wraps it, so that it stops the caller.
+    if let Some(Error::Interrupted { source, .. }) = err.interruption() {
+        if let Some(original) = source.downcast_ref::<PyErr>() {
+            return original.clone_ref(py);
+        }
+    }
     let message = err.to_string();
     match err {
         Error::External { source, .. } => match source.downcast_ref::<PyErr>() {

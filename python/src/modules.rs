@@ -23,8 +23,19 @@ type FactoryFn = dyn Fn(&ModuleConfig) -> Result<Box<dyn Module>> + Send + Sync;
 /// object.
 static LAST_FUNCTION: Mutex<Option<(usize, Weak<FactoryFn>)>> = Mutex::new(None);
 
+/// A Python exception as a core error: `KeyboardInterrupt` and `SystemExit`
+/// are stop requests ([`Error::Interrupted`]), which workflows do not retry,
+/// skip or replace; anything else is carried as it is.
 fn external(err: PyErr) -> Error {
-    Error::external(err)
+    let stop = Python::attach(|py| {
+        err.is_instance_of::<pyo3::exceptions::PyKeyboardInterrupt>(py)
+            || err.is_instance_of::<pyo3::exceptions::PySystemExit>(py)
+    });
+    if stop {
+        Error::interrupted(err)
+    } else {
+        Error::external(err)
+    }
 }
 
 /// A module that calls one Python function.
@@ -110,6 +121,21 @@ fn import_path(obj: &Bound<'_, PyAny>) -> Option<String> {
     (!qualname.contains('<') && module != "__main__").then(|| format!("{module}:{qualname}"))
 }
 
+/// A `TypeError` for an `async def` (or async generator) handler: its call
+/// would return a coroutine that nothing awaits, not the module's output.
+fn refuse_async(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<()> {
+    let inspect = obj.py().import("inspect")?;
+    for check in ["iscoroutinefunction", "isasyncgenfunction"] {
+        if inspect.call_method1(check, (obj,))?.is_truthy()? {
+            return Err(PyTypeError::new_err(format!(
+                "{what} is an async function; module handlers are called synchronously \
+                 (wrap it: `lambda x: asyncio.run(handler(x))`)"
+            )));
+        }
+    }
+    Ok(())
+}
+
 fn with_handler(config: ModuleConfig, handler: &Bound<'_, PyAny>) -> PyResult<ModuleConfig> {
     if let Ok(cls) = handler.cast::<PyType>() {
         if !cls.hasattr("process")? {
@@ -118,6 +144,10 @@ fn with_handler(config: ModuleConfig, handler: &Bound<'_, PyAny>) -> PyResult<Mo
                 cls.name()?
             )));
         }
+        refuse_async(
+            &cls.getattr("process")?,
+            &format!("{}.process", cls.name()?),
+        )?;
         let object_init = handler
             .py()
             .get_type::<pyo3::types::PyAny>()
@@ -147,6 +177,8 @@ fn with_handler(config: ModuleConfig, handler: &Bound<'_, PyAny>) -> PyResult<Mo
         {
             return Ok(config.with_shared_factory(factory));
         }
+        // Checked once per function: a cached factory's function passed.
+        refuse_async(handler, "the handler")?;
         let func: Py<PyAny> = handler.clone().unbind();
         let factory: Factory = Arc::new(move |_: &ModuleConfig| {
             let func = Python::attach(|py| func.clone_ref(py));

@@ -283,3 +283,45 @@ def test_an_error_from_a_temporary_instance_is_not_lost(registry: ModuleRegistry
     with pytest.raises(mr.ModuleFailedError) as failed:
         registry.create("fails-twice").process(1)
     assert isinstance(failed.value.__cause__, KeyError), "the process error wins over the shutdown's"
+
+
+@pytest.mark.parametrize("signal", [KeyboardInterrupt, SystemExit])
+def test_a_stop_request_inside_a_module_stops_the_caller(registry: ModuleRegistry, signal: type[BaseException]) -> None:
+    calls: list[int] = []
+
+    def stops(value: Any) -> Any:
+        calls.append(value)
+        raise signal()
+
+    registry.register(ModuleConfig(name="stops"), stops)
+    registry.register(ModuleConfig(name="echo"), lambda v: v)
+    # Called directly: the signal itself, not a wrapped failure.
+    with pytest.raises(signal):
+        registry.create("stops").process(1)
+    # In a workflow: not retried, not skipped, not replaced by a fallback.
+    for workflow in (
+        mr.Workflow("w").then("stops", retries=3),
+        mr.Workflow("w").then("stops", retries=2, on_error="skip"),
+        mr.Workflow("w").then("stops", on_error="fallback", fallback="echo"),
+    ):
+        calls.clear()
+        with pytest.raises(signal):
+            registry.run_workflow(workflow, 1)
+        assert calls == [1]
+
+
+def test_async_handlers_are_refused_at_registration(registry: ModuleRegistry) -> None:
+    async def handler(value: Any) -> Any:
+        return value
+
+    async def agen(value: Any) -> Any:
+        yield value
+
+    class AsyncProcess:
+        async def process(self, value: Any) -> Any:
+            return value
+
+    for bad in (handler, agen, AsyncProcess):
+        with pytest.raises(TypeError, match="async"):
+            registry.register(ModuleConfig(name="async-one"), bad)
+    assert "async-one" not in registry

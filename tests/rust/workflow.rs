@@ -618,3 +618,63 @@ fn orchestration_can_be_switched_off() {
         Err(Error::FeatureDisabled { .. })
     ));
 }
+
+#[test]
+fn a_stop_request_is_not_retried_skipped_or_replaced() {
+    #[derive(Debug)]
+    struct Stop;
+    impl std::fmt::Display for Stop {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("the user pressed Ctrl-C")
+        }
+    }
+    impl std::error::Error for Stop {}
+
+    let r = registry();
+    let calls = Arc::new(AtomicU32::new(0));
+    let counted = calls.clone();
+    r.register(
+        ModuleConfig::new()
+            .with_name("stops")
+            .with_handler(move |_| {
+                counted.fetch_add(1, Ordering::SeqCst);
+                Err(Error::interrupted(Stop))
+            }),
+    )
+    .unwrap();
+    for step in [
+        WorkflowStep::module("s", "stops").retries(3),
+        WorkflowStep::module("s", "stops")
+            .retries(2)
+            .skip_on_error(),
+        WorkflowStep::module("s", "stops").fallback("add-one"),
+    ] {
+        calls.store(0, Ordering::SeqCst);
+        let err = r
+            .run_workflow(&Workflow::new("w").step(step), 1i64)
+            .unwrap_err();
+        assert_eq!(calls.load(Ordering::SeqCst), 1, "one attempt, no retry");
+        assert!(err.interruption().is_some(), "{err}");
+        assert_eq!(err.code(), "workflow");
+    }
+    // An ordinary failure is still retried and skipped.
+    let failures = Arc::new(AtomicU32::new(0));
+    let f = failures.clone();
+    r.register(
+        ModuleConfig::new()
+            .with_name("fails")
+            .with_handler(move |_| {
+                f.fetch_add(1, Ordering::SeqCst);
+                Err(Error::invalid_input("no"))
+            }),
+    )
+    .unwrap();
+    let wf = Workflow::new("w").step(
+        WorkflowStep::module("f", "fails")
+            .retries(2)
+            .skip_on_error(),
+    );
+    let result = r.run_workflow(&wf, 1i64).unwrap();
+    assert_eq!(failures.load(Ordering::SeqCst), 3);
+    assert_eq!(result.steps[0].status, StepStatus::Skipped);
+}

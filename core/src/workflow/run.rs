@@ -332,10 +332,18 @@ fn run_step(
                     },
                 }
             }
-            Err(e) => last_error = Some(e),
+            Err(e) => {
+                // A stop request from the host ends the step: no retry.
+                let stop = e.interruption().is_some();
+                last_error = Some(e);
+                if stop {
+                    break;
+                }
+            }
         }
     }
     let error = last_error.expect("at least one attempt failed");
+    let interrupted = error.interruption().is_some();
     let mut report = StepReport {
         id: step.id.clone(),
         module: step.info.name().to_string(),
@@ -347,6 +355,8 @@ fn run_step(
         error: Some(error.to_string()),
     };
     let result = match (step.on_error, &step.fallback) {
+        // Nor is a stop request skipped or handed to a fallback.
+        _ if interrupted => Err(error),
         (OnError::Skip, _) => {
             report.status = StepStatus::Skipped;
             Ok(input.unwrap_or_default())
