@@ -122,7 +122,14 @@ impl Grant {
             .permissions
             .iter()
             .any(|p| *p == permission || *p == Permission::Admin);
-        has && module.is_none_or(|m| self.pattern.as_ref().is_some_and(|p| p.matches(m)))
+        match module {
+            Some(m) => has && self.pattern.as_ref().is_some_and(|p| p.matches(m)),
+            // Registry-wide administration (policy, limits, settings, audit)
+            // needs an unscoped grant: `admin` on `team-*` administers the
+            // `team-*` modules, not the registry.
+            None if permission == Permission::Admin => has && self.modules == "*",
+            None => has,
+        }
     }
 }
 
@@ -158,7 +165,9 @@ impl AccessPolicy {
         self
     }
 
-    /// Whether `principal` has `permission` on `module` (on some module when `None`).
+    /// Whether `principal` has `permission` on `module` (on some module when
+    /// `None`; for [`Permission::Admin`], `None` means the registry as a whole
+    /// and needs a grant on `"*"`).
     pub fn allows(&self, principal: &str, permission: Permission, module: Option<&str>) -> bool {
         self.principals.get(principal).is_some_and(|roles| {
             roles.iter().any(|role| {

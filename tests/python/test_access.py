@@ -88,3 +88,17 @@ def test_pinned_scripts(tmp_path: Path) -> None:
         other.load_script(file, sha256="f" * 64)
     assert len(other) == 0
     assert other.load_script(file, sha256=digest).name == "pinned"
+
+
+def test_a_scoped_admin_cannot_take_over_the_registry() -> None:
+    registry = mr.ModuleRegistry(native_modules=True)
+    policy = make_policy().grant("team-admin", ["admin"], modules="team-*").assign("carol", "team-admin")
+    registry.set_policy(policy)
+    carol = registry.as_principal("carol")
+    carol.register(mr.ModuleConfig(name="team-tool"), lambda v: v)
+    with pytest.raises(mr.PermissionDeniedError):
+        carol.set_policy(None)
+    with pytest.raises(mr.PermissionDeniedError):
+        carol.set_script_limits(mr.ScriptLimits.unlimited())
+    assert "sha256" not in registry.as_principal("nobody")
+    assert "sha256" in registry

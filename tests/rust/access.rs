@@ -192,3 +192,94 @@ fn pinned_scripts_refuse_a_mismatch_and_register_nothing() {
     fresh.load_script_pinned(&file, Some(&digest)).unwrap();
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn registry_wide_administration_needs_an_unscoped_grant() {
+    let r = ModuleRegistry::with_native_modules();
+    let mut p = policy();
+    p.grant("team-admin", [Permission::Admin], "team-*")
+        .unwrap();
+    p.assign("carol", "team-admin");
+    r.set_policy(Some(p)).unwrap();
+    let carol = r.as_principal("carol");
+    // Admin on team-* covers those modules...
+    carol
+        .register(ModuleConfig::new().with_name("team-tool").with_handler(Ok))
+        .unwrap();
+    assert!(carol.create("team-tool").is_ok());
+    // ...not the registry: policy, limits, settings, the audit file.
+    assert_eq!(denied(carol.with(|r| r.set_policy(None))).1, "set_policy");
+    assert_eq!(
+        denied(carol.with(|r| r.set_script_limits(ScriptLimits::unlimited()))).1,
+        "set_script_limits"
+    );
+    assert_eq!(
+        denied(carol.with(|r| r.set_workflow_orchestration(false))).1,
+        "set_workflow_orchestration"
+    );
+    assert!(r.policy().is_some(), "the policy is still in force");
+    // The unscoped administrator may.
+    r.as_principal("root")
+        .with(|r| r.set_script_limits(ScriptLimits::default()))
+        .unwrap();
+}
+
+#[test]
+fn a_principal_learns_nothing_of_modules_it_may_not_discover() {
+    let r = ModuleRegistry::with_native_modules();
+    r.register(
+        ModuleConfig::new()
+            .with_name("text-report")
+            .with_dependency("secret-store", "^1")
+            .with_handler(Ok),
+    )
+    .unwrap();
+    r.register(
+        ModuleConfig::new()
+            .with_name("secret-store")
+            .with_version("1.0.0")
+            .with_metadata("dsn", "postgres://admin:hunter2@db")
+            .with_handler(Ok),
+    )
+    .unwrap();
+    let mut p = AccessPolicy::new();
+    p.grant("reader", [Permission::Discover], "text-*").unwrap();
+    p.grant("root", [Permission::Admin], "*").unwrap();
+    p.assign("bob", "reader").assign("root", "root");
+    r.set_policy(Some(p)).unwrap();
+    let bob = r.as_principal("bob");
+    // resolve shows the whole tree: a hidden dependency is a denial.
+    let (who, operation, module) =
+        denied(bob.with(|r| r.resolve(module_registry::ModuleKind::Module, "text-report", None)));
+    assert_eq!(
+        (who.as_str(), operation.as_str(), module.as_str()),
+        ("bob", "resolve", "secret-store")
+    );
+    assert_eq!(
+        denied(bob.with(|r| r.resolve(module_registry::ModuleKind::Module, "secret-store", None)))
+            .2,
+        "secret-store"
+    );
+    // contains, a script's len and the audit log see only what bob may discover.
+    assert!(!bob.with(|r| r.contains("secret-store")));
+    assert!(bob.with(|r| r.contains("text-report")));
+    let visible = bob.list().len() as i64;
+    assert_eq!(
+        bob.run_script("registry.len()", ()).unwrap(),
+        Value::Int(visible)
+    );
+    assert!(bob
+        .with(|r| r.audit_events())
+        .iter()
+        .all(|e| e.module.starts_with("text-")));
+    assert!(r.audit_events().iter().any(|e| e.module == "secret-store"));
+    // The administrator resolves it.
+    assert_eq!(
+        r.as_principal("root")
+            .with(|r| r.resolve(module_registry::ModuleKind::Module, "text-report", None))
+            .unwrap()
+            .modules()
+            .len(),
+        2
+    );
+}

@@ -108,8 +108,12 @@ impl ModuleRegistry {
             .is_some_and(|ids| ids.iter().any(|&id| state.info(id).same_registration(info)))
     }
 
-    /// Whether a module or plugin named `name` is registered.
+    /// Whether a module or plugin named `name` is registered (and, under a
+    /// policy, the current principal may discover it).
     pub fn contains(&self, name: &str) -> bool {
+        if !self.allowed(Permission::Discover, Some(name)) {
+            return false;
+        }
         let state = self.inner.state.read();
         [ModuleKind::Module, ModuleKind::Plugin]
             .into_iter()
@@ -158,12 +162,20 @@ impl ModuleRegistry {
         name: &str,
         requirement: Option<&str>,
     ) -> Result<Resolution> {
+        self.authorize(Permission::Discover, "resolve", Some(name))?;
         let req = requirement
             .map(|r| parse_requirement(name, r))
             .transpose()?;
-        let state = self.inner.state.read();
-        let root = state.select(kind, name, req.as_ref(), requirement)?;
-        deps::resolve(&*state, &root)
+        let resolution = {
+            let state = self.inner.state.read();
+            let root = state.select(kind, name, req.as_ref(), requirement)?;
+            deps::resolve(&*state, &root)?
+        };
+        // The tree shows every module in it: each must be discoverable.
+        for info in resolution.modules() {
+            self.authorize(Permission::Discover, "resolve", Some(info.name()))?;
+        }
+        Ok(resolution)
     }
 
     /// The marketplace catalogue: every plugin whose metadata has
@@ -187,8 +199,15 @@ impl ModuleRegistry {
     // ----- audit ----------------------------------------------------------
 
     /// The audit events kept, oldest first.
+    ///
+    /// A principal without registry-wide `admin` sees only the events about
+    /// modules it may discover.
     pub fn audit_events(&self) -> Vec<AuditEvent> {
-        self.inner.audit.events()
+        let mut events = self.inner.audit.events();
+        if !self.allowed(Permission::Admin, None) {
+            events.retain(|e| self.allowed(Permission::Discover, Some(&e.module)));
+        }
+        events
     }
 
     /// Append every audit event from now on to `path`, one JSON object per

@@ -118,7 +118,10 @@ pub(crate) fn register(engine: &mut Engine) {
         .register_fn("contains", |r: &mut ScriptRegistry, name: &str| {
             r.0.contains(name)
         })
-        .register_fn("len", |r: &mut ScriptRegistry| r.0.len() as rhai::INT)
+        // What the script's principal may discover, as `list` shows.
+        .register_fn("len", |r: &mut ScriptRegistry| {
+            r.0.list().len() as rhai::INT
+        })
         .register_fn("create", |r: &mut ScriptRegistry, name: &str| {
             create(r, name, None)
         })
