@@ -196,7 +196,9 @@ impl Value {
             Value::Null => J::Null,
             Value::Bool(b) => J::Bool(*b),
             Value::Int(i) => J::from(*i),
-            Value::Float(f) => serde_json::Number::from_f64(*f).map_or(J::Null, J::Number),
+            Value::Float(f) => J::Number(serde_json::Number::from_f64(*f).ok_or_else(|| {
+                Error::invalid_input(format!("{f} has no JSON form (JSON numbers are finite)"))
+            })?),
             Value::Str(s) => J::String(s.clone()),
             Value::Bytes(_) => {
                 return Err(Error::invalid_input(
@@ -335,8 +337,13 @@ impl<'de> Visitor<'de> for ValueVisitor {
     fn visit_i64<E>(self, v: i64) -> std::result::Result<Value, E> {
         Ok(Value::Int(v))
     }
-    fn visit_u64<E>(self, v: u64) -> std::result::Result<Value, E> {
-        Ok(i64::try_from(v).map_or(Value::Float(v as f64), Value::Int))
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> std::result::Result<Value, E> {
+        // A float would round it: refuse rather than change the number.
+        i64::try_from(v).map(Value::Int).map_err(|_| {
+            E::custom(format!(
+                "integer {v} does not fit in a 64-bit signed integer"
+            ))
+        })
     }
     fn visit_f64<E>(self, v: f64) -> std::result::Result<Value, E> {
         Ok(Value::Float(v))

@@ -231,3 +231,47 @@ fn base64_round_trips() {
     );
     assert!(run(&r, "base64-decode", "***").is_err());
 }
+
+#[test]
+fn json_is_exact_or_an_error() {
+    let r = ModuleRegistry::with_native_modules();
+    // An integer past i64 is refused, not rounded into a float.
+    let err = run(&r, "json-decode", "[9223372036854775808]").unwrap_err();
+    assert!(err.to_string().contains("does not fit"), "{err}");
+    assert_eq!(
+        run(
+            &r,
+            "json-decode",
+            "[9223372036854775807, -9223372036854775808]"
+        )
+        .unwrap(),
+        Value::List(vec![Value::Int(i64::MAX), Value::Int(i64::MIN)])
+    );
+    // NaN and infinities have no JSON form: an error, not `null`.
+    for f in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+        let err = run(&r, "json-encode", Value::List(vec![Value::Float(f)])).unwrap_err();
+        assert!(err.to_string().contains("no JSON form"), "{err}");
+    }
+    assert_eq!(
+        run(&r, "json-encode", Value::Float(0.5)).unwrap(),
+        Value::from("0.5")
+    );
+}
+
+#[cfg(feature = "compression")]
+#[test]
+fn gzip_decompresses_every_member() {
+    let r = ModuleRegistry::with_native_modules();
+    let mut joined = match run(&r, "gzip-compress", "first, ").unwrap() {
+        Value::Bytes(b) => b,
+        other => panic!("{other:?}"),
+    };
+    match run(&r, "gzip-compress", "second").unwrap() {
+        Value::Bytes(b) => joined.extend(b),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        run(&r, "gzip-decompress", joined).unwrap(),
+        Value::Bytes(b"first, second".to_vec())
+    );
+}

@@ -119,9 +119,10 @@ struct JsonDecode;
 impl Module for JsonDecode {
     fn process(&self, input: Value) -> Result<Value> {
         let bytes = input.bytes_or_text()?;
-        let json: serde_json::Value = serde_json::from_slice(bytes)
-            .map_err(|e| Error::invalid_input(format!("not valid JSON: {e}")))?;
-        Ok(Value::from_json(json))
+        // Straight into a `Value`: an integer too big for 64 bits is an
+        // error, not a float that rounds it.
+        serde_json::from_slice::<Value>(bytes)
+            .map_err(|e| Error::invalid_input(format!("not valid JSON: {e}")))
     }
 }
 

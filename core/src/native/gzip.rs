@@ -103,7 +103,8 @@ impl Module for GzipDecompress {
             .copied()
             .unwrap_or(DEFAULT_MAX_DECOMPRESSED as u64);
         let mut out = Vec::new();
-        let mut decoder = flate2::read::GzDecoder::new(data).take(max.saturating_add(1));
+        // Every member of a multi-member file (as `cat a.gz b.gz` makes), as gunzip does.
+        let mut decoder = flate2::read::MultiGzDecoder::new(data).take(max.saturating_add(1));
         decoder
             .read_to_end(&mut out)
             .map_err(|e| Error::invalid_input(format!("not valid gzip data: {e}")))?;
