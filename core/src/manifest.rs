@@ -232,7 +232,7 @@ impl ModuleRegistry {
             self.set_policy(Some(policy.compiled()?))?;
         }
         for config in configs {
-            self.register_with_operation(config, true, "load_manifest")?;
+            self.register_with_operation(config, crate::registry::Replace::Any, "load_manifest")?;
         }
         Ok(())
     }

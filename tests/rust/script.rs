@@ -681,3 +681,50 @@ fn a_timeout_too_long_to_be_a_deadline_is_no_deadline() {
         .unwrap();
     assert_eq!(registry.run_script("40 + 2", ()).unwrap(), Value::Int(42));
 }
+
+#[test]
+fn a_script_never_silently_replaces_another_kind_of_module() {
+    let registry = ModuleRegistry::with_native_modules();
+    // `identity` 1.0.0 is native: a script of that name and version is refused.
+    let err = registry
+        .register_script(
+            r#"const MODULE = #{ name: "identity", version: "1.0.0" }; fn process(x) { 0 }"#,
+        )
+        .unwrap_err();
+    assert!(matches!(err, Error::AlreadyRegistered { .. }), "{err}");
+    assert_eq!(
+        registry.create("identity").unwrap().process(7i64).unwrap(),
+        Value::Int(7),
+        "the native module still serves"
+    );
+    // A script replaces a script (reloading), and a new version sits beside.
+    let v1 = r#"const MODULE = #{ name: "greet", version: "1.0.0" }; fn process(x) { "hi" }"#;
+    registry.register_script(v1).unwrap();
+    registry
+        .register_script(&v1.replace("\"hi\"", "\"hello\""))
+        .unwrap();
+    assert_eq!(
+        registry.create("greet").unwrap().process(()).unwrap(),
+        Value::from("hello")
+    );
+    // A folder with one file clashing with a native module registers none.
+    let dir = std::env::temp_dir().join(format!("mr-clash-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("a.rhai"),
+        r#"const MODULE = #{ name: "aaa-first" }; fn process(x) { x }"#,
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("b.rhai"),
+        r#"const MODULE = #{ name: "sha256", version: "1.0.0" }; fn process(x) { x }"#,
+    )
+    .unwrap();
+    let err = registry.load_scripts(&dir).unwrap_err();
+    assert!(matches!(err, Error::AlreadyRegistered { .. }), "{err}");
+    assert!(
+        !registry.contains("aaa-first"),
+        "nothing from the folder registered"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -38,6 +38,7 @@ use crate::error::Result;
 use crate::info::ModuleInfo;
 use crate::native;
 
+pub(crate) use register::Replace;
 pub use view::RegistryView;
 
 use self::store::State;

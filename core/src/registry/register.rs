@@ -10,6 +10,20 @@ use crate::info::ModuleInfo;
 use crate::kind::ModuleKind;
 use crate::marketplace;
 
+/// What an existing registration of the same name and version may be
+/// replaced by.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Replace {
+    /// Nothing: it is [`Error::AlreadyRegistered`].
+    No,
+    /// Anything ([`ModuleRegistry::replace`], manifests).
+    Any,
+    #[cfg_attr(not(feature = "scripts"), allow(dead_code))]
+    /// Only a script by a script (loading a script again reloads it; it
+    /// never silently takes the place of a native or Python module).
+    Scripts,
+}
+
 impl ModuleRegistry {
     /// Registers a module. Fails if the same name and version is already
     /// registered as a module, or if any field is invalid; on failure the
@@ -41,7 +55,7 @@ impl ModuleRegistry {
     pub fn register_config(&self, config: ModuleConfig, replace: bool) -> Result<ModuleInfo> {
         self.register_with_operation(
             config,
-            replace,
+            if replace { Replace::Any } else { Replace::No },
             if replace { "replace" } else { "register" },
         )
     }
@@ -50,7 +64,7 @@ impl ModuleRegistry {
     pub(crate) fn register_with_operation(
         &self,
         config: ModuleConfig,
-        replace: bool,
+        replace: Replace,
         operation: &'static str,
     ) -> Result<ModuleInfo> {
         self.authorize(Permission::Register, operation, Some(config.name()))?;
@@ -80,7 +94,7 @@ impl ModuleRegistry {
     fn register_inner(
         &self,
         mut config: ModuleConfig,
-        replace: bool,
+        replace: Replace,
     ) -> std::result::Result<ModuleInfo, (Error, Box<ModuleConfig>)> {
         let version = match config.validate().and_then(|version| {
             if config.kind == ModuleKind::Plugin && self.plugin_marketplace_enabled() {
@@ -94,7 +108,15 @@ impl ModuleRegistry {
         let mut state = self.inner.state.write();
         let existing = state.find_version(config.kind, config.name(), &version);
         if let Some(id) = existing {
-            if !replace {
+            let replaceable = match replace {
+                Replace::No => false,
+                Replace::Any => true,
+                Replace::Scripts => matches!(
+                    state.info(id).implementation(),
+                    crate::config::Implementation::Rhai(_)
+                ),
+            };
+            if !replaceable {
                 let e = Error::AlreadyRegistered {
                     kind: config.kind,
                     name: config.name().to_string(),

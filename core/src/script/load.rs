@@ -12,7 +12,7 @@ use super::{folder_of, host, not_a_module, prepare_pinned, read, ScriptLimits, S
 use crate::config::ModuleConfig;
 use crate::error::{Error, Result};
 use crate::info::ModuleInfo;
-use crate::registry::{ModuleRegistry, RegistryView};
+use crate::registry::{ModuleRegistry, RegistryView, Replace};
 use crate::value::Value;
 
 impl ModuleRegistry {
@@ -64,7 +64,7 @@ impl ModuleRegistry {
         let host = host(self);
         let config = prepare_pinned(&host, "<source>", source, None, None, sha256)?
             .ok_or_else(|| not_a_module("<source>"))?;
-        self.register_with_operation(config, true, "register_script")
+        self.register_with_operation(config, Replace::Scripts, "register_script")
     }
 
     /// Loads one `.rhai` file as a script module (see
@@ -93,7 +93,7 @@ impl ModuleRegistry {
             sha256,
         )?
         .ok_or_else(|| not_a_module(&label))?;
-        self.register_with_operation(config, true, "load_script")
+        self.register_with_operation(config, Replace::Scripts, "load_script")
     }
 
     /// Loads every `*.rhai` file of a folder (not its subfolders), in name
@@ -142,13 +142,28 @@ impl ModuleRegistry {
                 configs.push(config);
             }
         }
-        // Validate every declaration before registering any.
+        // Validate every declaration before registering any, and refuse the
+        // lot if one would take the place of a module that is not a script.
         for config in &configs {
-            config.clone().validate()?;
+            let version = config.clone().validate()?;
+            let taken = self
+                .versions(config.kind(), config.name())
+                .into_iter()
+                .find(|i| {
+                    i.version().cmp_precedence(&version) == std::cmp::Ordering::Equal
+                        && !matches!(i.implementation(), crate::config::Implementation::Rhai(_))
+                });
+            if let Some(taken) = taken {
+                return Err(Error::AlreadyRegistered {
+                    kind: taken.kind(),
+                    name: taken.name().to_string(),
+                    version: taken.version_text().to_string(),
+                });
+            }
         }
         configs
             .into_iter()
-            .map(|c| self.register_with_operation(c, true, "load_script"))
+            .map(|c| self.register_with_operation(c, Replace::Scripts, "load_script"))
             .collect()
     }
 
