@@ -35,7 +35,7 @@ def test_policy_checks_calls_through_a_view() -> None:
     with pytest.raises(mr.PermissionDeniedError) as caught:
         alice.register(mr.ModuleConfig(name="other-tool"))
     err = caught.value
-    assert (err.principal, err.operation, err.module) == ("alice", "register", "other-tool")  # type: ignore[attr-defined]
+    assert (err.principal, err.operation, err.module) == ("alice", "register", "other-tool")
     assert "other-tool" not in registry
     assert alice.create("text-encode").process("x") == b"x"
     with pytest.raises(mr.PermissionDeniedError, match='"alice" may not create "sha256"'):

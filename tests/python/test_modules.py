@@ -117,7 +117,7 @@ def test_exceptions_inside_modules_are_chained(registry: ModuleRegistry) -> None
     err = caught.value
     assert isinstance(err.__cause__, KeyError)
     assert err.__cause__.args == ("missing-key",)
-    assert err.module == "broken" and err.version == "2.0.0" and err.operation == "process"  # type: ignore[attr-defined]
+    assert err.module == "broken" and err.version == "2.0.0" and err.operation == "process"
     assert "broken@2.0.0" in str(err)
     # The instance and the registry keep working.
     assert len(registry) == 1
@@ -135,7 +135,7 @@ def test_exceptions_inside_modules_are_chained(registry: ModuleRegistry) -> None
     with pytest.raises(mr.ModuleFailedError) as caught:
         registry.create("bad-init")
     assert isinstance(caught.value.__cause__, RuntimeError)
-    assert caught.value.operation == "init"  # type: ignore[attr-defined]
+    assert caught.value.operation == "init"
 
     class BadCtor:
         def __init__(self, config: Any) -> None:
@@ -164,7 +164,7 @@ def test_create_errors(registry: ModuleRegistry) -> None:
         registry.create("nope")
     with pytest.raises(mr.UnknownModuleError, match=r"\^2") as caught:
         registry.create("m", "^2")
-    assert caught.value.requirement == "^2"  # type: ignore[attr-defined]
+    assert caught.value.requirement == "^2"
     with pytest.raises(mr.ValidationError):
         registry.create("m", "not-a-req")
     with pytest.raises(mr.NoImplementationError):

@@ -77,7 +77,7 @@ def test_scripts_call_python_modules_and_python_calls_scripts(registry: mr.Modul
 def test_script_errors_name_the_script_and_position(registry: mr.ModuleRegistry) -> None:
     with pytest.raises(mr.ScriptError, match=r"<source> at 2:\d+: syntax error") as caught:
         registry.register_script('const MODULE = #{ name: "x" };\nfn process(x) { x + }')
-    assert caught.value.line == 2  # type: ignore[attr-defined]
+    assert caught.value.line == 2
     registry.register_script('const MODULE = #{ name: "bad-prop" };\nfn process(x) {\n  x.nope\n}')
     with pytest.raises(mr.ScriptError, match=r"at 3:\d+") as caught:
         registry.create("bad-prop").process(1)

@@ -117,7 +117,7 @@ def test_failures_raise_workflow_error_with_the_cause(registry: mr.ModuleRegistr
     with pytest.raises(mr.WorkflowError, match='step "broken"') as caught:
         registry.run_workflow(wf, 1)
     err = caught.value
-    assert err.step == "broken" and err.workflow == "pipeline"  # type: ignore[attr-defined]
+    assert err.step == "broken" and err.workflow == "pipeline"
     assert isinstance(err.__cause__, mr.ModuleFailedError)
     assert isinstance(err.__cause__.__cause__, ZeroDivisionError)
     skip = Workflow("w").then("add-one").then("broken", on_error="skip").then("add-one")
@@ -175,7 +175,7 @@ def test_invalid_workflows_name_the_step(registry: mr.ModuleRegistry) -> None:
     for wf, step in cases:
         with pytest.raises(mr.WorkflowError) as caught:
             registry.run_workflow(wf, 1)
-        assert caught.value.step == step  # type: ignore[attr-defined]
+        assert caught.value.step == step
         with pytest.raises(mr.WorkflowError):
             registry.check_workflow(wf)
     with pytest.raises(ValueError, match="on_error"):
