@@ -334,6 +334,17 @@ impl AuditLog {
         let file = match path {
             None => None,
             Some(p) => {
+                // Opening a FIFO or a device for writing can block forever
+                // (until a reader comes): only regular files are audit files.
+                if let Ok(meta) = std::fs::metadata(p) {
+                    if !meta.is_file() {
+                        return Err(crate::error::Error::InvalidConfig {
+                            name: p.display().to_string(),
+                            reason: "an audit file must be a regular file (not a folder, FIFO or device)"
+                                .into(),
+                        });
+                    }
+                }
                 let f = std::fs::OpenOptions::new()
                     .create(true)
                     .append(true)

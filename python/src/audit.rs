@@ -65,8 +65,10 @@ impl From<AuditEvent> for PyAuditEvent {
 impl PyModuleRegistry {
     /// Append every audit event from now on to `path` as JSON lines (None stops).
     #[pyo3(signature = (path))]
-    fn set_audit_file(&self, path: Option<PathBuf>) -> PyResult<()> {
-        self.inner.set_audit_file(path.as_deref()).map_err(to_pyerr)
+    fn set_audit_file(&self, py: Python<'_>, path: Option<PathBuf>) -> PyResult<()> {
+        // Opening a file may wait on the file system: not while holding the GIL.
+        py.detach(|| self.inner.set_audit_file(path.as_deref()))
+            .map_err(to_pyerr)
     }
 
     /// The audit events kept (oldest first).

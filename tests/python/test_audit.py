@@ -60,3 +60,13 @@ def test_an_audit_file_with_an_impossible_time_is_a_validation_error(tmp_path: P
     path.write_text(json.dumps(line) + "\n")
     with pytest.raises(mr.ValidationError, match="not a time"):
         mr.read_audit_file(path)
+
+
+def test_a_fifo_is_not_an_audit_file(tmp_path: Path) -> None:
+    import os
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    registry = mr.ModuleRegistry()
+    with pytest.raises(mr.ValidationError, match="regular file"):
+        registry.set_audit_file(fifo)

@@ -100,3 +100,23 @@ fn an_audit_file_with_an_impossible_time_is_an_error_not_a_panic() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[cfg(unix)]
+#[test]
+fn an_audit_file_must_be_a_regular_file() {
+    let dir = temp("audit-fifo");
+    let fifo = dir.join("pipe");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo runs");
+    assert!(made.success());
+    let r = ModuleRegistry::new();
+    // A FIFO without a reader would block the open forever: refused at once.
+    let err = r.set_audit_file(Some(&fifo)).unwrap_err();
+    assert!(err.to_string().contains("regular file"), "{err}");
+    let err = r.set_audit_file(Some(&dir)).unwrap_err();
+    assert!(err.to_string().contains("regular file"), "{err}");
+    assert!(r.audit_log().file().is_none());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
