@@ -192,6 +192,28 @@ impl TryFrom<Line> for AuditEvent {
     }
 }
 
+/// The most bytes of an error message an audit event keeps (in the ring
+/// and in the file): a log of 10,000 events stays tens of megabytes however
+/// long the messages of the failures it records.
+pub const MAX_DETAIL_BYTES: usize = 4096;
+
+/// `detail` cut to [`MAX_DETAIL_BYTES`] at a character boundary, saying how
+/// much was left out.
+fn bounded_detail(mut detail: String) -> String {
+    if detail.len() <= MAX_DETAIL_BYTES {
+        return detail;
+    }
+    let mut end = MAX_DETAIL_BYTES;
+    while !detail.is_char_boundary(end) {
+        end -= 1;
+    }
+    let cut = detail.len() - end;
+    detail.truncate(end);
+    detail.push_str(&format!("... ({cut} more bytes not kept)"));
+    detail.shrink_to_fit();
+    detail
+}
+
 impl Default for AuditLog {
     fn default() -> Self {
         Self::with_capacity(DEFAULT_AUDIT_CAPACITY)
@@ -284,6 +306,7 @@ impl AuditLog {
         outcome: Outcome,
         detail: Option<String>,
     ) {
+        let detail = detail.map(bounded_detail);
         let mut ring = self.ring.lock();
         let sequence = self.sequence.fetch_add(1, Ordering::Relaxed) + 1;
         if ring.capacity == 0 && ring.file.is_none() {

@@ -120,3 +120,34 @@ fn an_audit_file_must_be_a_regular_file() {
     assert!(r.audit_log().file().is_none());
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn audit_events_keep_a_bounded_part_of_long_messages() {
+    let r = ModuleRegistry::new();
+    let long = "é".repeat(8 * 1024 * 1024); // 16 MiB of two-byte characters
+    r.register(
+        ModuleConfig::new()
+            .with_name("loud")
+            .with_handler(move |_| Err(module_registry::Error::invalid_input(long.clone()))),
+    )
+    .unwrap();
+    let instance = r.create("loud").unwrap();
+    for _ in 0..20 {
+        assert!(instance.process(()).is_err());
+    }
+    let events = r.audit_events();
+    let failures: Vec<_> = events
+        .iter()
+        .filter(|e| e.outcome == Outcome::Error)
+        .collect();
+    assert_eq!(failures.len(), 20);
+    for e in failures {
+        let detail = e.detail.as_deref().unwrap();
+        assert!(
+            detail.len() <= module_registry::audit::MAX_DETAIL_BYTES + 64,
+            "{}",
+            detail.len()
+        );
+        assert!(detail.ends_with("more bytes not kept)"), "says it was cut");
+    }
+}
