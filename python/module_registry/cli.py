@@ -57,15 +57,19 @@ def _jsonable(value: Any, raw_bytes: bool) -> Any:
 def _read_input(source: Optional[str]) -> Any:
     if source is None:
         return None
+    where = "stdin" if source == "-" else source
     try:
         text = sys.stdin.read() if source == "-" else open(source, encoding="utf-8").read()
     except OSError as exc:
         raise CliError(f"cannot read input {source}: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise CliError(f"input {where} is not UTF-8 text: {exc.reason} at byte {exc.start}") from exc
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        where = "stdin" if source == "-" else source
         raise CliError(f"input {where} is not JSON: {exc}") from exc
+    except RecursionError as exc:
+        raise CliError(f"input {where} nests too deeply to read") from exc
 
 
 def _write(value: Any, raw: bool) -> None:
@@ -203,7 +207,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
-    except (ModuleRegistryError, CliError, OSError) as exc:
+    except (ModuleRegistryError, CliError, OSError, ValueError, RecursionError) as exc:
         message = " ".join(str(exc).split())
         print(f"{PROG}: error: {message}", file=sys.stderr)
         return 1

@@ -136,6 +136,41 @@ fn refuse_async(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<()> {
     Ok(())
 }
 
+/// Whether building an instance of `cls` takes the module's config: its
+/// constructor accepts one positional argument (a class whose `__init__`
+/// takes none is built without it).
+fn takes_an_argument(cls: &Bound<'_, PyType>) -> PyResult<bool> {
+    let py = cls.py();
+    let object_init = py.get_type::<pyo3::types::PyAny>().getattr("__init__")?;
+    if cls.getattr("__init__")?.is(&object_init) {
+        return Ok(false);
+    }
+    let inspect = py.import("inspect")?;
+    let Ok(signature) = inspect.call_method1("signature", (cls,)) else {
+        // No signature to read (some extension types): pass the config.
+        return Ok(true);
+    };
+    let parameter = inspect.getattr("Parameter")?;
+    let positional = [
+        parameter.getattr("POSITIONAL_ONLY")?,
+        parameter.getattr("POSITIONAL_OR_KEYWORD")?,
+        parameter.getattr("VAR_POSITIONAL")?,
+    ];
+    for p in signature
+        .getattr("parameters")?
+        .call_method0("values")?
+        .try_iter()?
+    {
+        let kind = p?.getattr("kind")?;
+        for k in &positional {
+            if kind.eq(k)? {
+                return Ok(true);
+            }
+        }
+    }
+    Ok(false)
+}
+
 fn with_handler(config: ModuleConfig, handler: &Bound<'_, PyAny>) -> PyResult<ModuleConfig> {
     if let Ok(cls) = handler.cast::<PyType>() {
         if !cls.hasattr("process")? {
@@ -148,11 +183,7 @@ fn with_handler(config: ModuleConfig, handler: &Bound<'_, PyAny>) -> PyResult<Mo
             &cls.getattr("process")?,
             &format!("{}.process", cls.name()?),
         )?;
-        let object_init = handler
-            .py()
-            .get_type::<pyo3::types::PyAny>()
-            .getattr("__init__")?;
-        let takes_config = !cls.getattr("__init__")?.is(&object_init);
+        let takes_config = takes_an_argument(cls)?;
         let cls: Py<PyAny> = cls.clone().into_any().unbind();
         return Ok(config.with_factory(move |cfg| {
             Python::attach(|py| {

@@ -111,3 +111,20 @@ def test_script_runs_an_orchestration_script() -> None:
     assert json.loads(proc.stdout)["path"] == "posts/hi-there.html"
     proc = run("script", str(SCRIPTS / "orchestration" / "publish.rhai"), "--input", "-", stdin="5")
     assert proc.returncode == 1 and "publish.rhai" in proc.stderr and "input must be" in proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"\xff\xfe not text", "not UTF-8 text"),
+        (b"[" * 100_000 + b"]" * 100_000, "nests too deeply"),
+        (b"[" * 300 + b"]" * 300, "nests deeper than 256 levels"),
+    ],
+)
+def test_hostile_input_files_give_one_line(tmp_path: Path, content: bytes, message: str) -> None:
+    path = tmp_path / "input.json"
+    path.write_bytes(content)
+    proc = run("run", str(WORKFLOW), "--scripts", str(SCRIPTS), "--input", str(path))
+    assert proc.returncode == 1
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("module-registry: error:") and message in lines[0], proc.stderr

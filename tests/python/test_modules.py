@@ -325,3 +325,33 @@ def test_async_handlers_are_refused_at_registration(registry: ModuleRegistry) ->
         with pytest.raises(TypeError, match="async"):
             registry.register(ModuleConfig(name="async-one"), bad)
     assert "async-one" not in registry
+
+
+def test_a_class_whose_init_takes_no_config_is_built_without_one(registry: ModuleRegistry) -> None:
+    class NoConfig:
+        def __init__(self) -> None:
+            self.step = 10
+
+        def process(self, v: int) -> int:
+            return v + self.step
+
+    class KeywordOnly:
+        def __init__(self, *, step: int = 5) -> None:
+            self.step = step
+
+        def process(self, v: int) -> int:
+            return v + self.step
+
+    class TakesConfig:
+        def __init__(self, config: mr.ModuleConfig) -> None:
+            self.name = config.name
+
+        def process(self, v: Any) -> Any:
+            return self.name
+
+    registry.register(ModuleConfig(name="no-config"), NoConfig)
+    registry.register(ModuleConfig(name="keyword-only"), KeywordOnly)
+    registry.register(ModuleConfig(name="takes-config"), TakesConfig)
+    assert registry.create("no-config").process(1) == 11
+    assert registry.create("keyword-only").process(1) == 6
+    assert registry.create("takes-config").process(None) == "takes-config"
