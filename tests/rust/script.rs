@@ -728,3 +728,35 @@ fn a_script_never_silently_replaces_another_kind_of_module() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn sleeping_does_not_outlast_the_time_limit() {
+    let registry = ModuleRegistry::new();
+    registry
+        .set_script_limits(ScriptLimits {
+            timeout: Some(Duration::from_millis(200)),
+            ..ScriptLimits::default()
+        })
+        .unwrap();
+    let start = Instant::now();
+    let err = registry.run_script("sleep(8); 1", ()).unwrap_err();
+    assert!(
+        matches!(&err, Error::Script { message, .. } if message.contains("timed out")),
+        "{err}"
+    );
+    registry
+        .register_script(r#"const MODULE = #{ name: "sleeper" }; fn process(s) { sleep(s); s }"#)
+        .unwrap();
+    let sleeper = registry.create("sleeper").unwrap();
+    let err = sleeper.process(100i64).unwrap_err();
+    assert!(err.to_string().contains("timed out"), "{err}");
+    // Both ended at the deadline, not after 8 and 100 seconds.
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        start.elapsed()
+    );
+    // A short sleep, a zero or a negative one just return.
+    assert_eq!(sleeper.process(0.01f64).unwrap(), Value::Float(0.01));
+    assert_eq!(sleeper.process(-1i64).unwrap(), Value::Int(-1));
+}

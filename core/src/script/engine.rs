@@ -125,5 +125,34 @@ pub(crate) fn build_engine(limits: &ScriptLimits, resolver: Option<FolderResolve
         eprintln!("[rhai debug] {}{pos:?}: {text}", source.unwrap_or(""))
     });
     api::register(&mut engine);
+    // Rhai's own `sleep` waits without operations, so the progress callback
+    // never sees the deadline pass: this one waits at most until the deadline.
+    engine.register_fn("sleep", |seconds: f64| sleep_within_deadline(seconds));
+    engine.register_fn("sleep", |seconds: rhai::INT| {
+        sleep_within_deadline(seconds as f64)
+    });
     engine
+}
+
+/// Sleeps `seconds` (nothing for zero, negative or NaN), or until this
+/// thread's script deadline and then ends the script as timed out.
+fn sleep_within_deadline(seconds: f64) -> Result<(), Box<EvalAltResult>> {
+    if seconds.is_nan() || seconds <= 0.0 {
+        return Ok(());
+    }
+    let wanted = Duration::try_from_secs_f64(seconds).unwrap_or(Duration::MAX);
+    let Some(deadline) = DEADLINE.with(Cell::get) else {
+        std::thread::sleep(wanted);
+        return Ok(());
+    };
+    let left = deadline.saturating_duration_since(Instant::now());
+    if wanted < left {
+        std::thread::sleep(wanted);
+        return Ok(());
+    }
+    std::thread::sleep(left);
+    Err(Box::new(EvalAltResult::ErrorTerminated(
+        Dynamic::from(TIMEOUT_TOKEN),
+        Position::NONE,
+    )))
 }
