@@ -5,7 +5,7 @@
 use std::sync::{Arc, Weak};
 
 use module_registry::{
-    Error, Factory, Implementation, Module, ModuleConfig, ModuleContext, Result, Value,
+    Error, Factory, FactoryFn, Implementation, Module, ModuleConfig, ModuleContext, Result, Value,
 };
 use parking_lot::Mutex;
 use pyo3::exceptions::PyTypeError;
@@ -14,8 +14,6 @@ use pyo3::types::PyType;
 
 use crate::config::PyModuleConfig;
 use crate::conversion::{py_to_value, value_to_py};
-
-type FactoryFn = dyn Fn(&ModuleConfig) -> Result<Box<dyn Module>> + Send + Sync;
 
 /// The factory made for the last function registered, so that one function
 /// registered under many names shares one factory. It is held weakly: while

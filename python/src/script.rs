@@ -60,14 +60,14 @@ impl PyScriptLimits {
     pub fn to_core(&self) -> PyResult<ScriptLimits> {
         let timeout = match self.timeout {
             None => None,
-            Some(t) if t > 0.0 && Duration::try_from_secs_f64(t).is_ok() => {
-                Some(Duration::from_secs_f64(t))
-            }
-            Some(t) => {
-                return Err(PyValueError::new_err(format!(
-                    "timeout must be a positive number of seconds or None, not {t}"
-                )))
-            }
+            Some(t) => match Duration::try_from_secs_f64(t) {
+                Ok(d) if t > 0.0 => Some(d),
+                _ => {
+                    return Err(PyValueError::new_err(format!(
+                        "timeout must be a positive number of seconds or None, not {t}"
+                    )))
+                }
+            },
         };
         Ok(ScriptLimits {
             max_operations: self.max_operations,

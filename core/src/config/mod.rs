@@ -62,7 +62,10 @@ pub struct ScriptSource {
 }
 
 /// Builds a module instance from its declaration.
-pub type Factory = Arc<dyn Fn(&ModuleConfig) -> Result<Box<dyn Module>> + Send + Sync + 'static>;
+pub type Factory = Arc<FactoryFn>;
+
+/// The function a [`Factory`] shares (for holding one weakly, say).
+pub type FactoryFn = dyn Fn(&ModuleConfig) -> Result<Box<dyn Module>> + Send + Sync + 'static;
 
 /// The declaration of a module: who it is, what it can do, what it needs and
 /// (optionally) how to build it.

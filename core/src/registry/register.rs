@@ -24,6 +24,29 @@ pub(crate) enum Replace {
     Scripts,
 }
 
+impl Replace {
+    /// Whether `existing` (same kind, name and version) may be replaced.
+    fn allows(self, existing: &ModuleInfo) -> bool {
+        match self {
+            Replace::No => false,
+            Replace::Any => true,
+            Replace::Scripts => matches!(
+                existing.implementation(),
+                crate::config::Implementation::Rhai(_)
+            ),
+        }
+    }
+}
+
+/// The error for a registration `replace` may not take the place of.
+fn already_registered(existing: &ModuleInfo) -> Error {
+    Error::AlreadyRegistered {
+        kind: existing.kind(),
+        name: existing.name().to_string(),
+        version: existing.version().to_string(),
+    }
+}
+
 impl ModuleRegistry {
     /// Registers a module. Fails if the same name and version is already
     /// registered as a module, or if any field is invalid; on failure the
@@ -108,25 +131,29 @@ impl ModuleRegistry {
         let mut state = self.inner.state.write();
         let existing = state.find_version(config.kind, config.name(), &version);
         if let Some(id) = existing {
-            let replaceable = match replace {
-                Replace::No => false,
-                Replace::Any => true,
-                Replace::Scripts => matches!(
-                    state.info(id).implementation(),
-                    crate::config::Implementation::Rhai(_)
-                ),
-            };
-            if !replaceable {
-                let e = Error::AlreadyRegistered {
-                    kind: config.kind,
-                    name: config.name().to_string(),
-                    version: state.info(id).version().to_string(),
-                };
-                return Err((e, Box::new(config)));
+            if !replace.allows(state.info(id)) {
+                return Err((already_registered(state.info(id)), Box::new(config)));
             }
             state.remove(config.kind, id);
         }
         Ok(state.insert(config, version))
+    }
+
+    /// Fails as registering `config` (validated, at `version`) with
+    /// `replace` would because of what is registered now, without
+    /// registering: a batch checks every member before registering any.
+    #[cfg_attr(not(feature = "scripts"), allow(dead_code))]
+    pub(crate) fn check_replace(
+        &self,
+        config: &ModuleConfig,
+        version: &semver::Version,
+        replace: Replace,
+    ) -> Result<()> {
+        let state = self.inner.state.read();
+        match state.find_version(config.kind, config.name(), version) {
+            Some(id) if !replace.allows(state.info(id)) => Err(already_registered(state.info(id))),
+            _ => Ok(()),
+        }
     }
 
     /// Removes one version of a module. Instances already created keep working.

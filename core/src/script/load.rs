@@ -146,20 +146,7 @@ impl ModuleRegistry {
         // lot if one would take the place of a module that is not a script.
         for config in &configs {
             let version = config.clone().validate()?;
-            let taken = self
-                .versions(config.kind(), config.name())
-                .into_iter()
-                .find(|i| {
-                    i.version().cmp_precedence(&version) == std::cmp::Ordering::Equal
-                        && !matches!(i.implementation(), crate::config::Implementation::Rhai(_))
-                });
-            if let Some(taken) = taken {
-                return Err(Error::AlreadyRegistered {
-                    kind: taken.kind(),
-                    name: taken.name().to_string(),
-                    version: taken.version_text().to_string(),
-                });
-            }
+            self.check_replace(config, &version, Replace::Scripts)?;
         }
         configs
             .into_iter()
