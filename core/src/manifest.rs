@@ -221,6 +221,7 @@ impl ModuleRegistry {
             config.clone().validate()?;
             configs.push(config);
         }
+        manifest.settings.script_limits.validate()?;
         self.apply_settings(
             manifest.settings.workflow_orchestration,
             manifest.settings.plugin_marketplace,

@@ -191,7 +191,8 @@ class AuditEvent:
 
 @final
 class ScriptLimits:
-    """Limits every script runs under; None means no limit, `timeout` is in seconds."""
+    """Limits every script runs under; None means no limit (for the depths: the most
+    a script stack holds), `timeout` is in seconds; 0 is refused except for max_call_depth."""
 
     max_operations: Optional[int]
     max_call_depth: Optional[int]

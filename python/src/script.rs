@@ -13,8 +13,11 @@ use crate::errors::to_pyerr;
 use crate::info::{infos, PyModuleInfo};
 use crate::registry::PyModuleRegistry;
 
-/// Limits every script runs under. Each field is a number or None (no limit);
-/// `timeout` is in seconds. `ScriptLimits()` gives the safe defaults,
+/// Limits every script runs under. Each field is a number or None (no limit;
+/// for the two depths, the most a script stack holds: 4096 calls, 1024
+/// expression levels); `timeout` is in seconds. Zero is refused
+/// (ValidationError), except `max_call_depth=0`, which forbids calling script
+/// functions. `ScriptLimits()` gives the safe defaults,
 /// `ScriptLimits.unlimited()` lifts every limit.
 #[pyclass(
     name = "ScriptLimits",
@@ -69,7 +72,7 @@ impl PyScriptLimits {
                 }
             },
         };
-        Ok(ScriptLimits {
+        let limits = ScriptLimits {
             max_operations: self.max_operations,
             max_call_depth: self.max_call_depth,
             max_expr_depth: self.max_expr_depth,
@@ -77,7 +80,9 @@ impl PyScriptLimits {
             max_array_size: self.max_array_size,
             max_map_size: self.max_map_size,
             timeout,
-        })
+        };
+        limits.validate().map_err(to_pyerr)?;
+        Ok(limits)
     }
 }
 

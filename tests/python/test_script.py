@@ -179,3 +179,49 @@ def test_a_timeout_too_large_for_a_clock_is_a_clear_error() -> None:
     for bad in (1e20, float("inf"), float("nan"), -1.0, 0.0):
         with pytest.raises(ValueError, match="timeout must be a positive number of seconds"):
             mr.ScriptLimits(timeout=bad)
+
+
+DEEP = "let a = []; for i in 0..8000 { a = [take(a)]; }"
+
+
+@pytest.mark.parametrize("stack_kib", [None, 256])
+def test_deep_values_and_calls_inside_a_script_do_not_crash(stack_kib: int | None) -> None:
+    """Printing, comparing and dropping a value 8,000 levels deep recurses in
+    Rhai (about 13 MiB of stack): it runs on a stack sized for the limits,
+    whatever the calling thread has (the main thread, or a 256 KiB one)."""
+    out: list[Any] = []
+
+    def run() -> None:
+        registry = mr.ModuleRegistry(script_limits=mr.ScriptLimits(max_call_depth=3000))
+        out.append(registry.run_script(DEEP + " let b = a; [a == b, a.to_string().len()]"))
+        recursion = "fn f(n) { if n == 0 { 0 } else { 1 + f(n - 1) } } f(2990)"
+        out.append(registry.run_script(recursion))
+        registry.register_script('const MODULE = #{ name: "hoarder" }; fn process(x) { ' + DEEP + " this.kept = a; 1 }")
+        hoarder = registry.create("hoarder")
+        out.append(hoarder.process(None))
+        del hoarder
+
+    if stack_kib is None:
+        run()
+    else:
+        previous = threading.stack_size(stack_kib * 1024)
+        try:
+            thread = threading.Thread(target=run)
+            thread.start()
+            thread.join()
+        finally:
+            threading.stack_size(previous)
+    assert out == [[True, 16002], 2990, 1]
+
+
+def test_limits_that_cannot_mean_what_they_say_are_refused() -> None:
+    for field in ("max_operations", "max_expr_depth", "max_string_size", "max_array_size", "max_map_size"):
+        with pytest.raises(mr.ValidationError, match=f"{field} of 0 would stop every script"):
+            mr.ScriptLimits(**{field: 0})
+    with pytest.raises(mr.ValidationError, match="at most 4096"):
+        mr.ScriptLimits(max_call_depth=100_000)
+    # Zero calls is a real limit: no script function may be called.
+    registry = mr.ModuleRegistry(script_limits=mr.ScriptLimits(max_call_depth=0))
+    assert registry.run_script("1 + 1") == 2
+    with pytest.raises(mr.ScriptError, match="call stack overflow"):
+        registry.run_script("fn f() { 1 } f()")

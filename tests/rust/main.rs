@@ -14,6 +14,8 @@ mod examples;
 mod index;
 mod instance;
 #[cfg(feature = "scripts")]
+mod limits;
+#[cfg(feature = "scripts")]
 mod manifest;
 mod native;
 mod query;

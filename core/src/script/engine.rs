@@ -12,6 +12,7 @@ use rhai::{
 };
 
 use super::api;
+use crate::error::Result;
 pub use crate::limits::ScriptLimits;
 
 thread_local! {
@@ -42,6 +43,12 @@ pub(crate) fn with_deadline<T>(timeout: Option<Duration>, f: impl FnOnce() -> T)
     }
     let _restore = Restore(previous);
     f()
+}
+
+/// Runs script work `f` under `limits`: on a stack big enough for them
+/// (see [`super::stack`]) and with their wall-clock deadline.
+pub(crate) fn run_limited<T>(limits: &ScriptLimits, f: impl FnOnce() -> T) -> Result<T> {
+    super::stack::on_script_stack(limits.stack_bytes(), || with_deadline(limits.timeout, f))
 }
 
 /// [`TIMEOUT_TOKEN`] when this thread's script deadline has passed.
@@ -100,8 +107,9 @@ pub(crate) fn build_engine(limits: &ScriptLimits, resolver: Option<FolderResolve
         Some(r) => engine.set_module_resolver(r),
         None => engine.set_module_resolver(rhai::module_resolvers::DummyModuleResolver::new()),
     };
-    engine.set_max_call_levels(limits.max_call_depth.unwrap_or(usize::MAX));
-    let depth = limits.max_expr_depth.unwrap_or(0);
+    // `None` depths are the most a script stack holds (see `ScriptLimits::stack_bytes`).
+    engine.set_max_call_levels(limits.call_depth());
+    let depth = limits.expr_depth();
     engine.set_max_expr_depths(depth, depth);
     engine.set_max_string_size(limits.max_string_size.unwrap_or(0));
     engine.set_max_array_size(limits.max_array_size.unwrap_or(0));

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use rhai::{Dynamic, Scope};
 
 use super::convert::{from_dynamic, to_dynamic};
-use super::engine::with_deadline;
+use super::engine::run_limited;
 use super::module::script_error;
 use super::{folder_of, host, not_a_module, prepare_pinned, read, ScriptLimits, ScriptRegistry};
 use crate::config::ModuleConfig;
@@ -46,6 +46,7 @@ impl ModuleRegistry {
     /// instances created from now on.
     pub fn set_script_limits(&self, limits: ScriptLimits) -> Result<()> {
         self.authorize(crate::access::Permission::Admin, "set_script_limits", None)?;
+        limits.validate()?;
         host(self).set_limits(limits);
         Ok(())
     }
@@ -174,15 +175,19 @@ impl ModuleRegistry {
         };
         let compiled = host.compile(&label, &source, folder.as_deref())?;
         let engine = host.engine();
-        let mut scope = Scope::new();
-        scope.push("registry", ScriptRegistry(self.clone()));
-        scope.push("input", to_dynamic(input.into()));
-        let result = with_deadline(host.limits().timeout, || {
-            engine.eval_ast_with_scope::<Dynamic>(&mut scope, &compiled.ast)
-        });
-        let result = result
-            .map_err(|e| script_error(&label, &e, &host))
-            .and_then(|out| from_dynamic(out).map_err(|e| in_script(&label, e)));
+        let input = input.into();
+        // Evaluating, converting the result and dropping the scope all
+        // recurse through nested values: all on the script stack.
+        let result = run_limited(&host.limits(), || {
+            let mut scope = Scope::new();
+            scope.push("registry", ScriptRegistry(self.clone()));
+            scope.push("input", to_dynamic(input));
+            engine
+                .eval_ast_with_scope::<Dynamic>(&mut scope, &compiled.ast)
+                .map_err(|e| script_error(&label, &e, &host))
+                .and_then(|out| from_dynamic(out).map_err(|e| in_script(&label, e)))
+        })
+        .and_then(|r| r);
         self.audit_log().push(
             "run_script",
             crate::config::ModuleKind::Module,

@@ -41,6 +41,7 @@ mod convert;
 mod engine;
 mod load;
 mod module;
+mod stack;
 #[cfg(feature = "workflows")]
 mod workflow_api;
 
@@ -56,7 +57,7 @@ pub use engine::ScriptLimits;
 #[cfg(feature = "workflows")]
 pub use workflow_api::ScriptWorkflow;
 
-use self::engine::{build_engine, with_deadline, FolderResolver};
+use self::engine::{build_engine, run_limited, FolderResolver};
 use self::module::{declaration, parse_error, script_error, CompiledScript, ScriptModule};
 use crate::config::ModuleConfig;
 use crate::error::{Error, Result};
@@ -108,12 +109,14 @@ impl ScriptHost {
                 &shared
             }
         };
-        // Surface syntax errors with their position first.
-        engine.compile(source).map_err(|e| parse_error(label, &e))?;
-        let mut ast = with_deadline(limits.timeout, || {
-            engine.compile_into_self_contained(&Scope::new(), source)
-        })
-        .map_err(|e| script_error(label, &e, self))?;
+        // The parser recurses once per level of nesting: it runs on the
+        // script stack too. Syntax errors surface first, with their position.
+        let mut ast = run_limited(&limits, || {
+            engine.compile(source).map_err(|e| parse_error(label, &e))?;
+            engine
+                .compile_into_self_contained(&Scope::new(), source)
+                .map_err(|e| script_error(label, &e, self))
+        })??;
         ast.set_source(label.to_string());
         let has = |name: &str| ast.iter_functions().any(|f| f.name == name);
         let (has_init, has_shutdown) = (has("init"), has("shutdown"));

@@ -7,7 +7,7 @@ use parking_lot::Mutex;
 use rhai::{CallFnOptions, Dynamic, EvalAltResult, Map, Position, Scope, AST};
 
 use super::convert::{from_dynamic, to_dynamic};
-use super::engine::{with_deadline, TIMEOUT_TOKEN};
+use super::engine::{run_limited, TIMEOUT_TOKEN};
 use super::ScriptHost;
 use crate::config::ModuleConfig;
 use crate::error::{Error, Result};
@@ -73,7 +73,7 @@ pub(crate) fn script_error_in(
         ),
         EvalAltResult::ErrorStackOverflow(_) => format!(
             "call stack overflow: exceeded the limit of {} nested calls (runaway recursion?)",
-            limits.max_call_depth.unwrap_or_default()
+            limits.call_depth()
         ),
         EvalAltResult::ErrorDataTooLarge(what, _) => format!("{what} exceeds the size limit"),
         other => strip_position(other.to_string()),
@@ -229,59 +229,82 @@ pub(crate) struct ScriptModule {
     script: Arc<CompiledScript>,
     host: Arc<ScriptHost>,
     engine: Arc<rhai::Engine>,
-    timeout: Option<std::time::Duration>,
+    limits: crate::limits::ScriptLimits,
     state: Mutex<Dynamic>,
 }
 
 impl ScriptModule {
     pub(crate) fn new(script: Arc<CompiledScript>, host: Arc<ScriptHost>) -> Self {
         let engine = host.engine();
-        let timeout = host.limits().timeout;
+        let limits = host.limits();
         ScriptModule {
             script,
             host,
             engine,
-            timeout,
+            limits,
             state: Mutex::new(Dynamic::from_map(Map::new())),
         }
     }
 
-    fn call(&self, name: &str, args: impl rhai::FuncArgs) -> Result<Dynamic> {
+    /// Calls script function `name` on the script stack, with the deadline,
+    /// and hands its result to `then` there (converting or dropping a deeply
+    /// nested result recurses too).
+    fn call<T>(
+        &self,
+        name: &str,
+        args: impl FnOnce() -> Vec<Dynamic>,
+        then: impl FnOnce(Dynamic) -> Result<T>,
+    ) -> Result<T> {
         let mut state = self.state.lock();
-        let mut scope = Scope::new();
-        let options = CallFnOptions::new()
-            .eval_ast(self.script.needs_eval)
-            .rewind_scope(true)
-            .bind_this_ptr(&mut state);
-        with_deadline(self.timeout, || {
-            self.engine.call_fn_with_options::<Dynamic>(
-                options,
-                &mut scope,
-                &self.script.ast,
-                name,
-                args,
-            )
-        })
-        .map_err(|e| script_error_in(&self.script.label, &e, &self.host, Some(name)))
+        run_limited(&self.limits, || {
+            let mut scope = Scope::new();
+            let options = CallFnOptions::new()
+                .eval_ast(self.script.needs_eval)
+                .rewind_scope(true)
+                .bind_this_ptr(&mut state);
+            let out = self
+                .engine
+                .call_fn_with_options::<Dynamic>(
+                    options,
+                    &mut scope,
+                    &self.script.ast,
+                    name,
+                    args(),
+                )
+                .map_err(|e| script_error_in(&self.script.label, &e, &self.host, Some(name)))?;
+            then(out)
+        })?
     }
 }
 
 impl Module for ScriptModule {
     fn init(&self, context: &ModuleContext) -> Result<()> {
         if self.script.has_init {
-            let _ = self.call("init", (to_dynamic(context.config().clone()),))?;
+            let config = || vec![to_dynamic(context.config().clone())];
+            self.call("init", config, |_| Ok(()))?;
         }
         Ok(())
     }
 
     fn process(&self, input: crate::Value) -> Result<crate::Value> {
-        from_dynamic(self.call("process", (to_dynamic(input),))?)
+        self.call("process", || vec![to_dynamic(input)], from_dynamic)
     }
 
     fn shutdown(&self) -> Result<()> {
         if self.script.has_shutdown {
-            let _ = self.call("shutdown", ())?;
+            self.call("shutdown", Vec::new, |_| Ok(()))?;
         }
         Ok(())
+    }
+}
+
+impl Drop for ScriptModule {
+    /// An instance's state may nest as deep as its limits allow: it is
+    /// dropped on the script stack too.
+    fn drop(&mut self) {
+        let state = std::mem::take(self.state.get_mut());
+        if run_limited(&self.limits, move || drop(state)).is_err() {
+            // No stack could be reserved: the state was dropped where we are.
+        }
     }
 }
