@@ -68,6 +68,7 @@ pub use info::ModuleInfo;
 pub use instance::{InstanceState, ModuleInstance};
 pub use kind::{ModuleKind, ModuleType, PluginType};
 pub use limits::ScriptLimits;
+pub use manifest::ManifestOptions;
 pub use marketplace::PluginMarketplace;
 pub use module::{FnModule, Module, ModuleContext};
 pub use native::NativeModule;

@@ -10,6 +10,7 @@
 //! Python modules.
 
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -124,8 +125,14 @@ impl ModuleRegistry {
     /// A new registry rebuilt from a manifest. Python modules and factories
     /// given in code cannot be rebuilt here: see [`load_manifest`](Self::load_manifest).
     pub fn from_manifest(text: &str) -> Result<ModuleRegistry> {
+        Self::from_manifest_with(text, &ManifestOptions::default())
+    }
+
+    /// [`from_manifest`](Self::from_manifest) with script folders the
+    /// manifest's scripts may import from.
+    pub fn from_manifest_with(text: &str, options: &ManifestOptions) -> Result<ModuleRegistry> {
         let registry = ModuleRegistry::new();
-        registry.load_manifest(text, |config, import_path| {
+        registry.load_manifest_with(text, options, |config, import_path| {
             let what = match import_path {
                 Some(path) => format!("a Python object ({path})"),
                 None => "a factory given in code (custom)".to_string(),
@@ -138,14 +145,35 @@ impl ModuleRegistry {
         Ok(registry)
     }
 
-    /// Applies a manifest to this registry: its settings and policy, then
-    /// every module. `resolve(config, import_path)` attaches the
-    /// implementation of Python modules (`import_path` is `Some`) and of
-    /// factories given in code (`None`). Everything is checked before
-    /// anything is registered; then modules are registered in order.
+    /// [`load_manifest_with`](Self::load_manifest_with) with the default
+    /// options: no Python import allowed, no script folder readable.
     pub fn load_manifest(
         &self,
         text: &str,
+        resolve: impl FnMut(ModuleConfig, Option<&str>) -> Result<ModuleConfig>,
+    ) -> Result<()> {
+        self.load_manifest_with(text, &ManifestOptions::default(), resolve)
+    }
+
+    /// Applies a manifest to this registry: its modules, settings and policy,
+    /// all or nothing. A manifest is data, read in three steps:
+    ///
+    /// 1. everything is checked without running anything from outside it:
+    ///    the format, every declaration, native modules linked in, scripts
+    ///    compiled and checked against their digests (their imports read
+    ///    only from `options.script_folders`), the limits, the policy, and
+    ///    every Python import path against `options.allow_imports`;
+    /// 2. only then `resolve(config, import_path)` attaches the
+    ///    implementation of Python modules (`import_path` is `Some`) and of
+    ///    factories given in code (`None`);
+    /// 3. the modules are registered together (none if one cannot be), then
+    ///    the settings and the policy are applied.
+    ///
+    /// On any error the registry is as it was.
+    pub fn load_manifest_with(
+        &self,
+        text: &str,
+        options: &ManifestOptions,
         mut resolve: impl FnMut(ModuleConfig, Option<&str>) -> Result<ModuleConfig>,
     ) -> Result<()> {
         self.authorize(Permission::Admin, "load_manifest", None)?;
@@ -160,8 +188,11 @@ impl ModuleRegistry {
                 ),
             });
         }
+        manifest.settings.script_limits.validate()?;
+        let policy = manifest.policy.map(|p| p.compiled()).transpose()?;
         let natives = crate::native::native_modules();
-        let mut configs = Vec::with_capacity(manifest.modules.len());
+        // 1. Check everything; what needs resolving waits.
+        let mut pending = Vec::with_capacity(manifest.modules.len());
         for entry in manifest.modules {
             let mut config = ModuleConfig::new()
                 .with_kind(entry.kind)
@@ -175,8 +206,9 @@ impl ModuleRegistry {
             for (k, v) in entry.dependencies {
                 config = config.with_dependency(k, v);
             }
-            let config = match entry.implementation {
-                Impl::Declaration => config,
+            config.clone().validate()?;
+            let (config, import) = match entry.implementation {
+                Impl::Declaration => (config, None),
                 Impl::Native => {
                     let native = natives
                         .iter()
@@ -193,9 +225,10 @@ impl ModuleRegistry {
                             ),
                         })?;
                     let fresh = native.to_config();
-                    config
+                    let config = config
                         .with_factory_of(&fresh)
-                        .with_implementation(Implementation::Native)
+                        .with_implementation(Implementation::Native);
+                    (config, None)
                 }
                 Impl::Rhai {
                     source,
@@ -203,25 +236,49 @@ impl ModuleRegistry {
                     sha256,
                 } => {
                     let label = path.clone().unwrap_or_else(|| "<source>".to_string());
-                    let scripted = rebuild_script(self, &label, &source, path.as_deref(), &sha256)?;
-                    config
-                        .with_factory_of(&scripted)
-                        .with_implementation(Implementation::Rhai(Arc::new(ScriptSource {
+                    let folder = path
+                        .as_deref()
+                        .and_then(|p| options.script_folder_of(Path::new(p)));
+                    let scripted = rebuild_script(self, &label, &source, folder.as_deref(), &sha256)
+                        .map_err(|e| match (&folder, &path) {
+                            (None, Some(p)) if source.contains("import") => Error::InvalidConfig {
+                                name: entry.name.clone(),
+                                reason: format!(
+                                    "its script imports from its folder, and {p:?} is not inside the script folders given ({:?}): {e}",
+                                    options.script_folders
+                                ),
+                            },
+                            _ => e,
+                        })?;
+                    let config = config.with_factory_of(&scripted).with_implementation(
+                        Implementation::Rhai(Arc::new(ScriptSource {
                             source,
                             path,
                             sha256,
-                        })))
+                        })),
+                    );
+                    (config, None)
                 }
                 Impl::Python { import_path } => {
-                    let resolved = resolve(config, Some(&import_path))?;
-                    resolved.with_implementation(Implementation::Python(Some(import_path.into())))
+                    options.check_import(&entry.name, &import_path)?;
+                    (config, Some(Some(import_path)))
                 }
-                Impl::Custom => resolve(config, None)?,
+                Impl::Custom => (config, Some(None)),
             };
-            config.clone().validate()?;
-            configs.push(config);
+            pending.push((config, import));
         }
-        manifest.settings.script_limits.validate()?;
+        // 2. Resolve (this may import code), now that everything else holds.
+        let mut configs = Vec::with_capacity(pending.len());
+        for (config, import) in pending {
+            configs.push(match import {
+                None => config,
+                Some(None) => resolve(config, None)?,
+                Some(Some(import_path)) => resolve(config, Some(&import_path))?
+                    .with_implementation(Implementation::Python(Some(import_path.into()))),
+            });
+        }
+        // 3. Apply: the modules together, then what cannot fail.
+        self.register_all_with(configs, crate::registry::Replace::Any, "load_manifest")?;
         self.apply_settings(
             manifest.settings.workflow_orchestration,
             manifest.settings.plugin_marketplace,
@@ -229,13 +286,59 @@ impl ModuleRegistry {
         );
         #[cfg(feature = "scripts")]
         crate::script::host(self).set_limits(manifest.settings.script_limits);
-        if let Some(policy) = manifest.policy {
-            self.set_policy(Some(policy.compiled()?))?;
-        }
-        for config in configs {
-            self.register_with_operation(config, crate::registry::Replace::Any, "load_manifest")?;
+        if let Some(policy) = policy {
+            self.set_policy(Some(policy))?;
         }
         Ok(())
+    }
+}
+
+/// What a manifest may reach beyond its own text. A manifest is data: by
+/// default it imports no Python and reads no file.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ManifestOptions {
+    /// Module prefixes whose Python objects a manifest may name: `"myapp"`
+    /// allows `myapp:f` and `myapp.sub:f`, not `myapplication:f`.
+    pub allow_imports: Vec<String>,
+    /// Folders whose scripts may `import` from their own folder when
+    /// rebuilt: a script entry recorded with a path inside one of them
+    /// resolves its imports there (symbolic links followed, so a link
+    /// pointing out does not count as inside).
+    pub script_folders: Vec<PathBuf>,
+}
+
+impl ManifestOptions {
+    /// Refuses `import_path` unless its module is under an allowed prefix.
+    fn check_import(&self, name: &str, import_path: &str) -> Result<()> {
+        let module = import_path.split(':').next().unwrap_or_default();
+        let allowed = self.allow_imports.iter().any(|prefix| {
+            let prefix = prefix.trim_end_matches('.');
+            !prefix.is_empty()
+                && (module == prefix
+                    || module
+                        .strip_prefix(prefix)
+                        .is_some_and(|rest| rest.starts_with('.')))
+        });
+        if allowed {
+            return Ok(());
+        }
+        Err(Error::InvalidConfig {
+            name: name.to_string(),
+            reason: format!(
+                "it names the Python object {import_path:?}, and {module:?} is not under allow_imports {:?}: a manifest imports only what its reader allows",
+                self.allow_imports
+            ),
+        })
+    }
+
+    /// The folder of script `path`, when it lies inside a script folder.
+    fn script_folder_of(&self, path: &Path) -> Option<PathBuf> {
+        let folder = path.parent()?.canonicalize().ok()?;
+        self.script_folders
+            .iter()
+            .filter_map(|root| root.canonicalize().ok())
+            .any(|root| folder.starts_with(&root))
+            .then_some(folder)
     }
 }
 
@@ -253,10 +356,10 @@ fn rebuild_script(
     registry: &ModuleRegistry,
     label: &str,
     source: &str,
-    path: Option<&str>,
+    folder: Option<&Path>,
     sha256: &str,
 ) -> Result<ModuleConfig> {
-    registry.prepare_script(label, source, path, sha256)
+    registry.prepare_script(label, source, folder, sha256)
 }
 
 /// Without the `scripts` feature a script module cannot be rebuilt.
@@ -265,7 +368,7 @@ fn rebuild_script(
     _registry: &ModuleRegistry,
     label: &str,
     _source: &str,
-    _path: Option<&str>,
+    _folder: Option<&Path>,
     _sha256: &str,
 ) -> Result<ModuleConfig> {
     Err(Error::InvalidConfig {

@@ -3,6 +3,7 @@ Python has (decorators and installed packages' entry points)."""
 
 from __future__ import annotations
 
+import os
 import sys
 
 from . import _core
@@ -130,17 +131,24 @@ class ModuleRegistry(_core.ModuleRegistry):
         ``refresh=True`` scans the installed packages again regardless."""
         report = EntryPointReport()
         for ep in sorted(_entry_points(group, refresh), key=lambda e: e.name):
-            before = {(i.kind, i.name, i.version) for i in self.list()}
-            try:
-                register = ep.load()
-                if not callable(register):
-                    raise TypeError(f"entry point {ep.name} ({ep.value}) is not callable")
-                register(self)
-            except Exception as exc:  # noqa: BLE001 - one broken package must not stop the others
-                for info in self.list():
-                    if (info.kind, info.name, info.version) not in before:
-                        self.unregister(info.name, info.version, kind=info.kind)
-                report.failed.append((ep.name, exc))
+            failure: list[BaseException] = []
+
+            def install(ep: Any = ep) -> None:
+                try:
+                    register = ep.load()
+                    if not callable(register):
+                        raise TypeError(f"entry point {ep.name} ({ep.value}) is not callable")
+                    register(self)
+                except Exception as exc:  # noqa: BLE001 - one broken package must not stop the others
+                    failure.append(exc)
+
+            # Exactly what this package registered, from this thread: what
+            # other threads register meanwhile is never undone.
+            _, registered = self._recording_registrations(install)
+            if failure:
+                for info in registered:
+                    self._unregister_exact(info)
+                report.failed.append((ep.name, failure[0]))
             else:
                 report.loaded.append(ep.name)
         return report
@@ -163,12 +171,26 @@ class ModuleRegistry(_core.ModuleRegistry):
         return RegistryView(self, principal)
 
     @classmethod
-    def from_manifest(cls, text: str) -> "ModuleRegistry":
+    def from_manifest(
+        cls,
+        text: str,
+        *,
+        allow_imports: Iterable[str] = (),
+        script_folders: Iterable[Union[str, os.PathLike[str]]] = (),
+    ) -> "ModuleRegistry":
         """A registry rebuilt from ``export_manifest()``: declarations,
-        native modules, scripts (digest-checked), Python modules (imported
-        by their import path) and settings."""
+        native modules, scripts (digest-checked), Python modules and settings.
+
+        A manifest is data. Its Python modules are imported only when their
+        module is under one of ``allow_imports`` (``"myapp"`` allows
+        ``myapp:f`` and ``myapp.sub:f``; nothing by default), and only after
+        the whole manifest has been checked; its scripts resolve ``import``
+        only when recorded inside one of ``script_folders``. All or nothing:
+        on any error nothing is registered."""
         registry = cls()
-        registry._load_manifest(text, _resolve_python)
+        registry._load_manifest(
+            text, _resolve_python, [str(p) for p in allow_imports], [os.fspath(p) for p in script_folders]
+        )
         return registry
 
     def __repr__(self) -> str:

@@ -1,5 +1,8 @@
 //! Manifests for Python: `export_manifest` and the hook `load_manifest` uses.
 
+use std::path::PathBuf;
+
+use module_registry::ManifestOptions;
 use pyo3::prelude::*;
 
 use crate::errors::to_pyerr;
@@ -13,11 +16,24 @@ impl PyModuleRegistry {
         self.inner.export_manifest().map_err(to_pyerr)
     }
 
-    /// Apply a manifest to this registry; `resolve(import_path)` returns the
-    /// handler of each Python module (None for factories given in code).
-    fn _load_manifest(&self, text: &str, resolve: &Bound<'_, PyAny>) -> PyResult<()> {
+    /// Apply a manifest to this registry, all or nothing; `resolve(name,
+    /// import_path)` returns the handler of each Python module (import_path
+    /// None for factories given in code), called only once the whole
+    /// manifest is checked and its import paths are under `allow_imports`.
+    #[pyo3(signature = (text, resolve, allow_imports = Vec::new(), script_folders = Vec::new()))]
+    fn _load_manifest(
+        &self,
+        text: &str,
+        resolve: &Bound<'_, PyAny>,
+        allow_imports: Vec<String>,
+        script_folders: Vec<PathBuf>,
+    ) -> PyResult<()> {
+        let options = ManifestOptions {
+            allow_imports,
+            script_folders,
+        };
         self.inner
-            .load_manifest(text, |config, import_path| {
+            .load_manifest_with(text, &options, |config, import_path| {
                 let handler = resolve
                     .call1((config.name(), import_path))
                     .map_err(module_registry::Error::external)?;

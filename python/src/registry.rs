@@ -225,6 +225,26 @@ impl PyModuleRegistry {
         Ok(infos(removed))
     }
 
+    /// Call `f()`; return its result and what this thread registered on this
+    /// registry meanwhile (other threads' registrations are not included).
+    fn _recording_registrations(
+        &self,
+        f: &Bound<'_, PyAny>,
+    ) -> PyResult<(Py<PyAny>, Vec<PyModuleInfo>)> {
+        let (out, registered) = self.inner.recording_registrations(|| f.call0());
+        Ok((out?.unbind(), infos(registered)))
+    }
+
+    /// Remove the registration `info` describes if it is still that very
+    /// registration; whether it was removed.
+    fn _unregister_exact(&self, info: PyRef<'_, PyModuleInfo>) -> PyResult<bool> {
+        let removed = self.inner.unregister_exact(&info.inner).map_err(to_pyerr)?;
+        if removed {
+            self.objects.forget(std::slice::from_ref(&info.inner));
+        }
+        Ok(removed)
+    }
+
     /// Remove `version` of plugin `name`, or every version when `version` is None.
     #[pyo3(signature = (name, version=None))]
     fn unregister_plugin(&self, name: &str, version: Option<&str>) -> PyResult<Vec<PyModuleInfo>> {

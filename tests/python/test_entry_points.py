@@ -107,3 +107,43 @@ def test_refresh_rescans_what_the_cache_cannot_see(site: Path) -> None:
     assert mr.ModuleRegistry().load_entry_points(group=GROUP).loaded == ["third"]
     assert mr.ModuleRegistry().load_entry_points(group=GROUP, refresh=True).loaded == ["again", "third"]
     sys.modules.pop("mr_third_pkg", None)
+
+
+def test_rollback_undoes_only_the_failing_packages_own_work(site: Path) -> None:
+    """While a package installs (and then fails), another thread registers a
+    module: the rollback removes the package's module, never the other."""
+    _install(
+        site,
+        "slow-pkg",
+        "mr_slow_pkg",
+        """
+        import threading
+        import module_registry as mr
+
+        started = threading.Event()
+        proceed = threading.Event()
+
+        def register(registry):
+            registry.register(mr.ModuleConfig(name="slow-first"))
+            started.set()
+            proceed.wait(10)
+            raise RuntimeError("failed after registering")
+        """,
+        "slow = mr_slow_pkg:register",
+    )
+    import threading
+
+    registry = mr.ModuleRegistry()
+    reports: list[mr.EntryPointReport] = []
+    loader = threading.Thread(target=lambda: reports.append(registry.load_entry_points(group=GROUP)))
+    loader.start()
+    import mr_slow_pkg  # type: ignore[import-not-found]
+
+    assert mr_slow_pkg.started.wait(10)
+    registry.register(mr.ModuleConfig(name="other-thread"))
+    mr_slow_pkg.proceed.set()
+    loader.join()
+    sys.modules.pop("mr_slow_pkg", None)
+    assert [name for name, _ in reports[0].failed] == ["slow"]
+    assert "slow-first" not in registry
+    assert "other-thread" in registry

@@ -30,7 +30,10 @@ def test_manifest_round_trip_with_python_modules(tmp_path: Path) -> None:
     registry.register(mr.ModuleConfig(name="declared", metadata={"k": "v"}))
     text = registry.export_manifest()
     assert json.loads(text)["format"] == 1
-    back = mr.ModuleRegistry.from_manifest(text)
+    # A manifest imports nothing unless its reader allows the module.
+    with pytest.raises(mr.ValidationError, match="allow_imports"):
+        mr.ModuleRegistry.from_manifest(text)
+    back = mr.ModuleRegistry.from_manifest(text, allow_imports=[__name__])
     assert isinstance(back, mr.ModuleRegistry)
     assert [repr(i) for i in back.list()] == [repr(i) for i in registry.list()]
     assert back.create("double").process(21) == 42
@@ -42,3 +45,57 @@ def test_manifest_round_trip_with_python_modules(tmp_path: Path) -> None:
     local.register(mr.ModuleConfig(name="anon"), lambda x: x)
     with pytest.raises(mr.ValidationError, match="anon"):
         mr.ModuleRegistry.from_manifest(local.export_manifest())
+
+
+def _manifest_importing(*import_paths: str) -> str:
+    registry = mr.ModuleRegistry()
+    for i, path in enumerate(import_paths):
+        registry.register(mr.ModuleConfig(name=f"m{i}"), double)
+    data = json.loads(registry.export_manifest())
+    for entry, path in zip(data["modules"], import_paths):
+        entry["implementation"]["import_path"] = path
+    return json.dumps(data)
+
+
+def test_an_untrusted_manifest_runs_no_code(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Importing this module would leave a mark: it must never be imported.
+    (tmp_path / "mr_marker_mod.py").write_text("import builtins\nbuiltins.mr_marker_imported = True\nf = len\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import builtins
+
+    for text in (
+        _manifest_importing("os:system"),
+        _manifest_importing("mr_marker_mod:f"),
+        # Allowed first entry, refused second: nothing is imported at all.
+        _manifest_importing("mr_marker_mod:f", "subprocess:run"),
+    ):
+        with pytest.raises(mr.ValidationError, match="allow_imports"):
+            mr.ModuleRegistry.from_manifest(text, allow_imports=["mr_marker_mod"] if "subprocess" in text else ())
+        assert not hasattr(builtins, "mr_marker_imported")
+    # A manifest whose last entry is broken imports nothing either.
+    data = json.loads(_manifest_importing("mr_marker_mod:f", "mr_marker_mod:f"))
+    data["modules"][1]["name"] = "Bad Name"
+    with pytest.raises(mr.ValidationError):
+        mr.ModuleRegistry.from_manifest(json.dumps(data), allow_imports=["mr_marker_mod"])
+    assert not hasattr(builtins, "mr_marker_imported")
+    # `os` does not allow `osx`, and a prefix allows its submodules.
+    with pytest.raises(mr.ValidationError, match="allow_imports"):
+        mr.ModuleRegistry.from_manifest(_manifest_importing("os_extra:f"), allow_imports=["os"])
+    back = mr.ModuleRegistry.from_manifest(_manifest_importing("os.path:basename"), allow_imports=["os"])
+    assert back.create("m0").process("/a/b") == "b"
+
+
+def test_manifest_scripts_import_only_from_named_folders(tmp_path: Path) -> None:
+    (tmp_path / "lib.rhai").write_text("fn twice(x) { x * 2 }")
+    (tmp_path / "user.rhai").write_text('import "lib" as lib;\nconst MODULE = #{ name: "user" };\nfn process(x) { lib::twice(x) }')
+    registry = mr.ModuleRegistry()
+    registry.load_scripts(tmp_path)
+    text = registry.export_manifest()
+    with pytest.raises(mr.ValidationError, match="script folders"):
+        mr.ModuleRegistry.from_manifest(text)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    with pytest.raises(mr.ValidationError, match="script folders"):
+        mr.ModuleRegistry.from_manifest(text, script_folders=[elsewhere])
+    back = mr.ModuleRegistry.from_manifest(text, script_folders=[tmp_path])
+    assert back.create("user").process(21) == 42

@@ -1,7 +1,8 @@
 //! Manifests: a registry exported and rebuilt exactly.
 
 use module_registry::{
-    Error, ModuleConfig, ModuleRegistry, Permission, PluginConfig, ScriptLimits, Value,
+    Error, ManifestOptions, ModuleConfig, ModuleRegistry, Permission, PluginConfig, ScriptLimits,
+    Value,
 };
 
 use crate::common::{policy, temp};
@@ -48,7 +49,18 @@ fn manifests_rebuild_the_registry_exactly() {
     r.set_policy(Some(policy())).unwrap();
     let text = r.export_manifest().unwrap();
 
-    let back = ModuleRegistry::from_manifest(&text).unwrap();
+    // A manifest is data: the script that imports from its folder is rebuilt
+    // only when the reader names that folder.
+    let err = ModuleRegistry::from_manifest(&text).unwrap_err();
+    assert!(
+        matches!(&err, Error::InvalidConfig { name, reason } if name == "doubler" && reason.contains("script folders")),
+        "{err}"
+    );
+    let options = ManifestOptions {
+        script_folders: vec![dir.clone()],
+        ..ManifestOptions::default()
+    };
+    let back = ModuleRegistry::from_manifest_with(&text, &options).unwrap();
     let describe =
         |r: &ModuleRegistry| -> Vec<String> { r.list().iter().map(|i| format!("{i:?}")).collect() };
     assert_eq!(describe(&back), describe(&r));
@@ -93,7 +105,7 @@ fn manifests_rebuild_the_registry_exactly() {
     // A tampered script is refused.
     let tampered = text.replace("x + 1", "x + 2");
     assert!(matches!(
-        ModuleRegistry::from_manifest(&tampered),
+        ModuleRegistry::from_manifest_with(&tampered, &options),
         Err(Error::Integrity { .. })
     ));
     assert!(ModuleRegistry::from_manifest("{").is_err());
@@ -101,4 +113,136 @@ fn manifests_rebuild_the_registry_exactly() {
         ModuleRegistry::from_manifest(&text.replace("\"format\": 1", "\"format\": 99")).is_err()
     );
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// What a registry holds, for before/after comparisons.
+fn snapshot(r: &ModuleRegistry) -> (Vec<String>, ScriptLimits, bool, usize) {
+    (
+        r.list().iter().map(|i| format!("{i:?}")).collect(),
+        r.script_limits(),
+        r.policy().is_some(),
+        r.audit_log().capacity(),
+    )
+}
+
+#[test]
+fn a_manifest_failing_on_its_last_entry_changes_nothing() {
+    let source = ModuleRegistry::with_native_modules().with_audit_capacity(50);
+    source
+        .set_script_limits(ScriptLimits {
+            max_operations: Some(777),
+            ..ScriptLimits::default()
+        })
+        .unwrap();
+    source.set_policy(Some(policy())).unwrap();
+    source
+        .register(
+            ModuleConfig::new()
+                .with_name("zz-last")
+                .with_version("1.0.0"),
+        )
+        .unwrap();
+    let text = source.export_manifest().unwrap();
+
+    let target = ModuleRegistry::new();
+    target
+        .register(ModuleConfig::new().with_name("keep").with_handler(Ok))
+        .unwrap();
+    let before = snapshot(&target);
+    let events_before = target.audit_events().len();
+    for (broken, what) in [
+        // The last module: a name the registry refuses.
+        (text.replace("\"zz-last\"", "\"ZZ Last\""), "ZZ Last"),
+        // A native module this program does not link.
+        (text.replace("\"identity\"", "\"not-linked\""), "not-linked"),
+        // Limits that cannot hold.
+        (
+            text.replace("\"max_operations\": 777", "\"max_operations\": 0"),
+            "max_operations",
+        ),
+        // A Python module no resolver may import.
+        (
+            text.replace(
+                "\"kind\": \"declaration\"",
+                "\"kind\": \"python\", \"import_path\": \"os:system\"",
+            ),
+            "allow_imports",
+        ),
+    ] {
+        let err = target.load_manifest(&broken, |c, _| Ok(c)).unwrap_err();
+        assert!(err.to_string().contains(what), "{what}: {err}");
+        assert_eq!(
+            snapshot(&target),
+            before,
+            "{what}: the registry is as it was"
+        );
+    }
+    // Only the failures were added to the audit history; nothing was wiped.
+    assert!(target.audit_events().len() >= events_before);
+    // The intact manifest applies whole.
+    target.load_manifest(&text, |c, _| Ok(c)).unwrap();
+    assert_eq!(target.script_limits().max_operations, Some(777));
+    assert!(target.get("zz-last").is_some() && target.get("keep").is_some());
+}
+
+#[test]
+fn python_entries_are_resolved_only_when_allowed_and_after_every_check() {
+    let text = r#"{"format": 1, "settings": {"workflow_orchestration": true, "plugin_marketplace": false,
+        "audit_capacity": 100, "script_limits": {"max_operations": null, "max_call_depth": null,
+        "max_expr_depth": null, "max_string_size": null, "max_array_size": null, "max_map_size": null,
+        "timeout_ms": null}},
+      "modules": [
+        {"kind": "module", "name": "a", "version": "1.0.0", "type": "x", "capabilities": [], "metadata": {},
+         "dependencies": {}, "implementation": {"kind": "python", "import_path": "myapp.mods:a"}},
+        {"kind": "module", "name": "b", "version": "1.0.0", "type": "x", "capabilities": [], "metadata": {},
+         "dependencies": {}, "implementation": {"kind": "python", "import_path": "myapplication:b"}}]}"#;
+    let resolved = std::cell::RefCell::new(Vec::new());
+    let resolve = |c: ModuleConfig, path: Option<&str>| {
+        resolved.borrow_mut().push(path.unwrap().to_string());
+        Ok(c.with_handler(Ok))
+    };
+    let r = ModuleRegistry::new();
+    let options = ManifestOptions {
+        allow_imports: vec!["myapp".into()],
+        ..ManifestOptions::default()
+    };
+    // `myapplication` is not under `myapp`: refused before `a` is resolved.
+    let err = r.load_manifest_with(text, &options, resolve).unwrap_err();
+    assert!(err.to_string().contains("myapplication"), "{err}");
+    assert!(resolved.borrow().is_empty() && r.is_empty());
+    let options = ManifestOptions {
+        allow_imports: vec!["myapp".into(), "myapplication".into()],
+        ..ManifestOptions::default()
+    };
+    r.load_manifest_with(text, &options, resolve).unwrap();
+    assert_eq!(*resolved.borrow(), ["myapp.mods:a", "myapplication:b"]);
+    assert_eq!(r.len(), 2);
+}
+
+#[test]
+fn a_batch_registers_all_or_none() {
+    let r = ModuleRegistry::new();
+    r.register(ModuleConfig::new().with_name("taken").with_handler(Ok))
+        .unwrap();
+    let batch = |names: &[&str]| -> Vec<ModuleConfig> {
+        names
+            .iter()
+            .map(|n| ModuleConfig::new().with_name(*n).with_handler(Ok))
+            .collect()
+    };
+    assert!(matches!(
+        r.register_all(batch(&["one", "two", "taken"])),
+        Err(Error::AlreadyRegistered { .. })
+    ));
+    assert!(matches!(
+        r.register_all(batch(&["one", "one"])),
+        Err(Error::InvalidConfig { .. })
+    ));
+    assert!(matches!(
+        r.register_all(batch(&["one", "Bad Name"])),
+        Err(Error::InvalidName { .. })
+    ));
+    assert_eq!(r.len(), 1);
+    assert_eq!(r.register_all(batch(&["one", "two"])).unwrap().len(), 2);
+    assert_eq!(r.len(), 3);
 }

@@ -567,6 +567,33 @@ fn imports_stay_inside_the_folder() {
     assert_eq!(run(&r, "user", 21i64), Value::Int(42));
     let (_, _, _, message) = script_err(r.load_script(dir.join("sub/escape.rhai")));
     assert!(message.contains("imports must stay inside"), "{message}");
+    // Nor through a symbolic link, to a file or a folder outside.
+    #[cfg(unix)]
+    {
+        let outside = dir.join("outside");
+        std::fs::create_dir_all(outside.join("secret")).unwrap();
+        std::fs::write(outside.join("secret.rhai"), "fn twice(x) { x * 2 }").unwrap();
+        std::fs::write(outside.join("secret/lib.rhai"), "fn twice(x) { x * 2 }").unwrap();
+        let linked = dir.join("linked");
+        std::fs::create_dir_all(&linked).unwrap();
+        std::os::unix::fs::symlink(outside.join("secret.rhai"), linked.join("lib.rhai")).unwrap();
+        std::os::unix::fs::symlink(outside.join("secret"), linked.join("dir")).unwrap();
+        for import in ["lib", "dir/lib"] {
+            std::fs::write(
+                linked.join("user.rhai"),
+                format!("import \"{import}\" as lib;\nconst MODULE = #{{ name: \"linked\" }};\nfn process(x) {{ lib::twice(x) }}"),
+            )
+            .unwrap();
+            let (_, _, _, message) = script_err(r.load_script(linked.join("user.rhai")));
+            assert!(
+                message.contains("imports must stay inside"),
+                "{import}: {message}"
+            );
+        }
+        assert!(r.get("linked").is_none());
+        std::fs::remove_dir_all(&outside).unwrap();
+        std::fs::remove_dir_all(&linked).unwrap();
+    }
     // Source text has no folder to import from.
     assert!(r
         .register_script(

@@ -38,6 +38,14 @@ impl Replace {
     }
 }
 
+thread_local! {
+    /// Registrations this thread makes while
+    /// [`ModuleRegistry::recording_registrations`] runs: the registry
+    /// (its address) and what was registered on it.
+    static RECORDING: std::cell::RefCell<Option<(usize, Vec<ModuleInfo>)>> =
+        const { std::cell::RefCell::new(None) };
+}
+
 /// The error for a registration `replace` may not take the place of.
 fn already_registered(existing: &ModuleInfo) -> Error {
     Error::AlreadyRegistered {
@@ -48,6 +56,73 @@ fn already_registered(existing: &ModuleInfo) -> Error {
 }
 
 impl ModuleRegistry {
+    fn address(&self) -> usize {
+        std::sync::Arc::as_ptr(&self.inner) as *const () as usize
+    }
+
+    /// Notes `info` for a recording running on this thread for this registry.
+    fn note(&self, info: &ModuleInfo) {
+        RECORDING.with(|r| {
+            if let Some((registry, infos)) = r.borrow_mut().as_mut() {
+                if *registry == self.address() {
+                    infos.push(info.clone());
+                }
+            }
+        });
+    }
+
+    /// Runs `f` and returns, with its result, what this thread registered
+    /// on this registry meanwhile (what other threads register is not
+    /// included): an installer can undo exactly its own work with
+    /// [`unregister_exact`](Self::unregister_exact).
+    pub fn recording_registrations<T>(&self, f: impl FnOnce() -> T) -> (T, Vec<ModuleInfo>) {
+        let outer = RECORDING.with(|r| r.borrow_mut().replace((self.address(), Vec::new())));
+        struct Restore(Option<Option<(usize, Vec<ModuleInfo>)>>);
+        impl Drop for Restore {
+            fn drop(&mut self) {
+                if let Some(outer) = self.0.take() {
+                    RECORDING.with(|r| *r.borrow_mut() = outer);
+                }
+            }
+        }
+        let mut restore = Restore(Some(outer));
+        let out = f();
+        let (_, mine) = RECORDING
+            .with(|r| r.borrow_mut().take())
+            .unwrap_or_default();
+        // An outer recording of the same registry sees these too.
+        let mut outer = restore.0.take().flatten();
+        if let Some((registry, infos)) = outer.as_mut() {
+            if *registry == self.address() {
+                infos.extend(mine.iter().cloned());
+            }
+        }
+        RECORDING.with(|r| *r.borrow_mut() = outer);
+        (out, mine)
+    }
+
+    /// Removes the registration `info` describes, only if it is still that
+    /// very registration (not one registered in its place since). Returns
+    /// whether it was removed.
+    pub fn unregister_exact(&self, info: &ModuleInfo) -> Result<bool> {
+        self.authorize(Permission::Unregister, "unregister", Some(info.name()))?;
+        let removed = {
+            let mut state = self.inner.state.write();
+            match state.find_version(info.kind(), info.name(), info.version()) {
+                Some(id) if state.info(id).same_registration(info) => {
+                    Some(state.remove(info.kind(), id))
+                }
+                _ => None,
+            }
+        };
+        if let Some(removed) = &removed {
+            self.inner
+                .audit
+                .record(Outcome::Ok, "unregister", removed.subject(), None);
+        }
+        Ok(removed.is_some())
+    }
+
     /// Registers a module. Fails if the same name and version is already
     /// registered as a module, or if any field is invalid; on failure the
     /// registry is unchanged.
@@ -96,6 +171,7 @@ impl ModuleRegistry {
                 self.inner
                     .audit
                     .record(Outcome::Ok, operation, info.subject(), None);
+                self.note(&info);
                 Ok(info)
             }
             Err((e, config)) => {
@@ -139,21 +215,87 @@ impl ModuleRegistry {
         Ok(state.insert(config, version))
     }
 
-    /// Fails as registering `config` (validated, at `version`) with
-    /// `replace` would because of what is registered now, without
-    /// registering: a batch checks every member before registering any.
-    #[cfg_attr(not(feature = "scripts"), allow(dead_code))]
-    pub(crate) fn check_replace(
+    /// Registers every one of `configs`, or none: each is authorized and
+    /// validated, two declaring the same kind, name and version are refused,
+    /// and then, under one write lock (so another thread registering
+    /// meanwhile cannot make a later one fail), each is checked against what
+    /// is registered and all are inserted. Audited as `operation`.
+    pub fn register_all(&self, configs: Vec<ModuleConfig>) -> Result<Vec<ModuleInfo>> {
+        self.register_all_with(configs, Replace::No, "register")
+    }
+
+    /// [`register_all`](Self::register_all) with a replace rule.
+    pub(crate) fn register_all_with(
         &self,
-        config: &ModuleConfig,
-        version: &semver::Version,
+        configs: Vec<ModuleConfig>,
         replace: Replace,
-    ) -> Result<()> {
-        let state = self.inner.state.read();
-        match state.find_version(config.kind, config.name(), version) {
-            Some(id) if !replace.allows(state.info(id)) => Err(already_registered(state.info(id))),
-            _ => Ok(()),
+        operation: &'static str,
+    ) -> Result<Vec<ModuleInfo>> {
+        let fail = |e: Error, config: &ModuleConfig| {
+            self.inner.audit.push(
+                operation,
+                config.kind,
+                config.name(),
+                Some(config.version().to_string()),
+                Outcome::Error,
+                Some(e.to_string()),
+            );
+            e
+        };
+        let mut checked = Vec::with_capacity(configs.len());
+        for mut config in configs {
+            self.authorize(Permission::Register, operation, Some(config.name()))?;
+            let version = config
+                .validate()
+                .and_then(|version| {
+                    if config.kind == ModuleKind::Plugin && self.plugin_marketplace_enabled() {
+                        marketplace::validate_listing(&config)?;
+                    }
+                    Ok(version)
+                })
+                .map_err(|e| fail(e, &config))?;
+            let twice = checked
+                .iter()
+                .any(|(c, v): &(ModuleConfig, semver::Version)| {
+                    c.kind == config.kind && c.name() == config.name() && *v == version
+                });
+            if twice {
+                let e = Error::InvalidConfig {
+                    name: config.name().to_string(),
+                    reason: format!("{}@{version} is declared twice in one batch", config.name()),
+                };
+                return Err(fail(e, &config));
+            }
+            checked.push((config, version));
         }
+        let infos = {
+            let mut state = self.inner.state.write();
+            for (config, version) in &checked {
+                if let Some(id) = state.find_version(config.kind, config.name(), version) {
+                    if !replace.allows(state.info(id)) {
+                        let e = already_registered(state.info(id));
+                        drop(state);
+                        return Err(fail(e, config));
+                    }
+                }
+            }
+            checked
+                .into_iter()
+                .map(|(config, version)| {
+                    if let Some(id) = state.find_version(config.kind, config.name(), &version) {
+                        state.remove(config.kind, id);
+                    }
+                    state.insert(config, version)
+                })
+                .collect::<Vec<_>>()
+        };
+        for info in &infos {
+            self.inner
+                .audit
+                .record(Outcome::Ok, operation, info.subject(), None);
+            self.note(info);
+        }
+        Ok(infos)
     }
 
     /// Removes one version of a module. Instances already created keep working.

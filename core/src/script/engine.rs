@@ -86,7 +86,14 @@ impl ModuleResolver for FolderResolver {
         let escapes = Path::new(path)
             .components()
             .any(|c| !matches!(c, Component::Normal(_) | Component::CurDir));
-        if escapes {
+        // Symbolic links are followed: a link inside the folder pointing
+        // out of it (to a file or a folder) escapes it as `..` would.
+        let file = self.inner.get_file_path(path, None);
+        let outside = match (file.canonicalize(), self.root.canonicalize()) {
+            (Ok(file), Ok(root)) => !file.starts_with(root),
+            _ => false, // missing: the resolver says so
+        };
+        if escapes || outside {
             return Err(Box::new(EvalAltResult::ErrorModuleNotFound(
                 format!("{path} (imports must stay inside {})", self.root.display()),
                 pos,

@@ -16,25 +16,17 @@ use crate::registry::{ModuleRegistry, RegistryView, Replace};
 use crate::value::Value;
 
 impl ModuleRegistry {
-    /// Compiles a script module recorded in a manifest, checking its digest.
+    /// Compiles a script module recorded in a manifest, checking its digest;
+    /// its imports resolve in `folder` (none without one).
     pub(crate) fn prepare_script(
         &self,
         label: &str,
         source: &str,
-        path: Option<&str>,
+        folder: Option<&Path>,
         sha256: &str,
     ) -> Result<ModuleConfig> {
-        let path = path.map(Path::new);
-        let folder = path.map(folder_of).filter(|f| f.is_dir());
-        prepare_pinned(
-            &host(self),
-            label,
-            source,
-            folder.as_deref(),
-            path,
-            Some(sha256),
-        )?
-        .ok_or_else(|| not_a_module(label))
+        prepare_pinned(&host(self), label, source, folder, None, Some(sha256))?
+            .ok_or_else(|| not_a_module(label))
     }
 
     /// The limits scripts run under on this registry.
@@ -143,16 +135,9 @@ impl ModuleRegistry {
                 configs.push(config);
             }
         }
-        // Validate every declaration before registering any, and refuse the
-        // lot if one would take the place of a module that is not a script.
-        for config in &configs {
-            let version = config.clone().validate()?;
-            self.check_replace(config, &version, Replace::Scripts)?;
-        }
-        configs
-            .into_iter()
-            .map(|c| self.register_with_operation(c, Replace::Scripts, "load_script"))
-            .collect()
+        // All or none, also against another thread registering meanwhile;
+        // none if one would take the place of a module that is not a script.
+        self.register_all_with(configs, Replace::Scripts, "load_script")
     }
 
     /// Runs an orchestration script (a path to a `.rhai` file, or source
