@@ -4,7 +4,7 @@
 
 use std::fmt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use indexmap::IndexMap;
@@ -105,6 +105,10 @@ pub struct ModuleInstance {
     module: Box<dyn Module>,
     state: AtomicU8,
     closed: AtomicBool,
+    /// Calls of `process` running now.
+    calls: AtomicUsize,
+    /// `close` came while calls ran: the last call to finish shuts down.
+    shutdown_pending: AtomicBool,
     dependencies: Vec<Arc<ModuleInstance>>,
     audit: Arc<AuditLog>,
 }
@@ -142,6 +146,8 @@ impl ModuleInstance {
             module,
             state: AtomicU8::new(0),
             closed: AtomicBool::new(false),
+            calls: AtomicUsize::new(0),
+            shutdown_pending: AtomicBool::new(false),
             dependencies: owned,
             audit,
         };
@@ -201,7 +207,11 @@ impl ModuleInstance {
 
     /// [`process`](Self::process) without the conversion.
     pub fn process_value(&self, input: Value) -> Result<Value> {
-        if self.closed.load(Ordering::Acquire) {
+        // Counted first, then checked: `close` either sees this call or
+        // this call sees `close`.
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        if self.closed.load(Ordering::SeqCst) {
+            self.call_ended();
             return Err(Error::InstanceClosed {
                 module: self.info.name().to_string(),
                 version: self.info.version_text().to_string(),
@@ -216,15 +226,46 @@ impl ModuleInstance {
         if let Err(e) = &result {
             self.audit.record_error("process", self.info.subject(), e);
         }
+        self.call_ended();
         result
+    }
+
+    /// The end of a call: the last one out runs a `close` that waited for it.
+    fn call_ended(&self) {
+        if self.calls.fetch_sub(1, Ordering::SeqCst) == 1
+            && self.shutdown_pending.swap(false, Ordering::SeqCst)
+        {
+            let _ = self.shut_down();
+        }
     }
 
     /// Runs `shutdown` (once; later calls do nothing and return `Ok`), then
     /// closes the dependency instances built for this one, last built first.
+    ///
+    /// `shutdown` never runs under a call of `process`: while calls run (a
+    /// call abandoned at a workflow step's timeout, say), it is left to the
+    /// last of them to finish, and `close` returns at once (a failing
+    /// `shutdown` then reaches only the audit log).
     pub fn close(&self) -> Result<()> {
-        if self.closed.swap(true, Ordering::AcqRel) {
+        if self.closed.swap(true, Ordering::SeqCst) {
             return Ok(());
         }
+        self.shutdown_pending.store(true, Ordering::SeqCst);
+        if self.calls.load(Ordering::SeqCst) > 0 {
+            // The last call to end sees the pending shutdown and runs it.
+            return Ok(());
+        }
+        // No call runs; one starting now sees `closed` and may race us for
+        // the shutdown: exactly one of us takes it.
+        if self.shutdown_pending.swap(false, Ordering::SeqCst) {
+            self.shut_down()
+        } else {
+            Ok(())
+        }
+    }
+
+    /// `shutdown`, then the dependencies' `close`.
+    fn shut_down(&self) -> Result<()> {
         let result = guarded(&self.info, "shutdown", || self.module.shutdown());
         self.state
             .store(if result.is_ok() { 3 } else { 4 }, Ordering::Release);

@@ -1,11 +1,11 @@
 //! Workflows: definition, checks, execution, policies, files and pictures.
 
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use module_registry::{
-    Error, ModuleConfig, ModuleRegistry, StepStatus, Value, Workflow, WorkflowStep,
+    Error, Module, ModuleConfig, ModuleRegistry, StepStatus, Value, Workflow, WorkflowStep,
 };
 
 fn registry() -> ModuleRegistry {
@@ -677,4 +677,125 @@ fn a_stop_request_is_not_retried_skipped_or_replaced() {
     let result = r.run_workflow(&wf, 1i64).unwrap();
     assert_eq!(failures.load(Ordering::SeqCst), 3);
     assert_eq!(result.steps[0].status, StepStatus::Skipped);
+}
+
+/// A workflow of `width` parallel branches of `module`, joined.
+fn fan_out(name: &str, width: usize, module: &str) -> Workflow {
+    let mut wf = Workflow::new(name);
+    for b in 0..width {
+        wf = wf.step(WorkflowStep::module(format!("b{b}"), module).after(Vec::<String>::new()));
+    }
+    let all: Vec<String> = (0..width).map(|b| format!("b{b}")).collect();
+    wf.step(WorkflowStep::module("join", "identity").after(all))
+}
+
+#[test]
+fn nested_parallel_workflows_do_not_starve_the_pool() {
+    // Twice as many outer branches as pool threads, each running an inner
+    // parallel workflow: every pool thread ends up waiting on inner
+    // branches queued behind it. Waiting runs queued work, so it finishes.
+    let registry = ModuleRegistry::with_native_modules();
+    let inner_registry = registry.clone();
+    let inner = fan_out("inner", 3, "identity");
+    registry
+        .register(
+            ModuleConfig::new()
+                .with_name("nests")
+                .with_handler(move |input| Ok(inner_registry.run_workflow(&inner, input)?.output)),
+        )
+        .unwrap();
+    let outer = fan_out(
+        "outer",
+        2 * module_registry::workflow::worker_threads(),
+        "nests",
+    );
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(
+            registry
+                .run_workflow(&outer, Value::Int(7))
+                .map(|r| r.steps.len()),
+        );
+    });
+    let steps = rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("nested parallel workflows finish (no pool starvation)")
+        .unwrap();
+    assert_eq!(steps, 2 * module_registry::workflow::worker_threads() + 1);
+}
+
+/// Blocks in `process` until released; records whether `shutdown` ever ran
+/// while a call was in flight.
+struct Stuck {
+    release: Arc<std::sync::Mutex<std::sync::mpsc::Receiver<()>>>,
+    in_call: Arc<AtomicBool>,
+    shutdown_during_call: Arc<AtomicBool>,
+    shut_down: Arc<AtomicBool>,
+}
+
+impl Module for Stuck {
+    fn process(&self, input: Value) -> module_registry::Result<Value> {
+        self.in_call.store(true, Ordering::SeqCst);
+        let _ = self
+            .release
+            .lock()
+            .unwrap()
+            .recv_timeout(Duration::from_secs(30));
+        self.in_call.store(false, Ordering::SeqCst);
+        Ok(input)
+    }
+
+    fn shutdown(&self) -> module_registry::Result<()> {
+        if self.in_call.load(Ordering::SeqCst) {
+            self.shutdown_during_call.store(true, Ordering::SeqCst);
+        }
+        self.shut_down.store(true, Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+#[test]
+fn a_timed_out_call_is_never_shut_down_under() {
+    let registry = ModuleRegistry::with_native_modules();
+    let (release, rx) = std::sync::mpsc::channel();
+    let rx = Arc::new(std::sync::Mutex::new(rx));
+    let flags: [Arc<AtomicBool>; 3] = Default::default();
+    let [in_call, during, shut_down] = flags.clone();
+    registry
+        .register(
+            ModuleConfig::new()
+                .with_name("stuck")
+                .with_factory(move |_| {
+                    Ok(Box::new(Stuck {
+                        release: rx.clone(),
+                        in_call: in_call.clone(),
+                        shutdown_during_call: during.clone(),
+                        shut_down: shut_down.clone(),
+                    }) as Box<dyn Module>)
+                }),
+        )
+        .unwrap();
+    let wf = Workflow::new("t").step(WorkflowStep::module("s", "stuck").timeout_ms(100));
+    let err = registry.run_workflow(&wf, Value::Int(1)).unwrap_err();
+    assert!(err.to_string().contains("timed out"), "{err}");
+    // The run is over and its instances closed, but the abandoned call still
+    // runs: its shutdown waits for it.
+    assert!(
+        flags[0].load(Ordering::SeqCst),
+        "the call is still in flight"
+    );
+    assert!(
+        !flags[2].load(Ordering::SeqCst),
+        "no shutdown under a running call"
+    );
+    release.send(()).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !flags[2].load(Ordering::SeqCst) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(
+        flags[2].load(Ordering::SeqCst),
+        "shut down once the call ended"
+    );
+    assert!(!flags[1].load(Ordering::SeqCst));
 }

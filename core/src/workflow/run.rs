@@ -233,9 +233,11 @@ type Job = Box<dyn FnOnce() + Send + 'static>;
 pub(crate) const MODULE_THREAD_STACK: usize = 64 * 1024 * 1024;
 
 /// The shared worker pool: at least four threads whatever the core count,
-/// since steps often wait on I/O.
-fn pool() -> &'static Sender<Job> {
-    static POOL: OnceLock<Sender<Job>> = OnceLock::new();
+/// since steps often wait on I/O. Its queue is shared too: a run waiting for
+/// its branches runs queued jobs meanwhile (see [`wait_helping`]), so nested
+/// parallel workflows cannot starve the pool.
+fn pool() -> &'static (Sender<Job>, Receiver<Job>) {
+    static POOL: OnceLock<(Sender<Job>, Receiver<Job>)> = OnceLock::new();
     POOL.get_or_init(|| {
         let (tx, rx): (Sender<Job>, Receiver<Job>) = crossbeam_channel::unbounded();
         let threads = worker_threads();
@@ -251,8 +253,44 @@ fn pool() -> &'static Sender<Job> {
                 })
                 .expect("spawn a workflow worker thread");
         }
-        tx
+        (tx, rx)
     })
+}
+
+/// Waits for the next message on `results`, running jobs from the pool's
+/// queue while none has come. A run whose branches wait in the queue (every
+/// worker busy, say with steps that themselves run parallel workflows) thus
+/// runs them itself: a caller never blocks while work it waits for is queued.
+fn wait_helping<T>(results: &Receiver<T>) -> Option<T> {
+    let jobs = &pool().1;
+    loop {
+        crossbeam_channel::select_biased! {
+            recv(results) -> message => return message.ok(),
+            recv(jobs) -> job => {
+                if let Ok(job) = job {
+                    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+                }
+            }
+        }
+    }
+}
+
+/// Starts `job` now: on its own thread when it has a time limit (its time
+/// counts from now, not from when a busy pool gets to it), else on the pool.
+fn dispatch(job: Job, timed: bool) -> Result<()> {
+    if timed {
+        std::thread::Builder::new()
+            .name("module-registry-timed-step".into())
+            .stack_size(MODULE_THREAD_STACK)
+            .spawn(job)
+            .map(drop)
+            .map_err(|e| Error::invalid_input(format!("cannot start a thread for a step: {e}")))
+    } else {
+        pool()
+            .0
+            .send(job)
+            .map_err(|_| Error::invalid_input("the workflow worker pool is gone"))
+    }
 }
 
 /// How many worker threads run parallel branches.
@@ -463,6 +501,7 @@ pub(crate) fn execute(
                     &mut ready,
                 )?;
             } else {
+                let timed = plan.steps[i].timeout.is_some();
                 let (plan, instances, registry, tx) = (
                     plan.clone(),
                     instances.clone(),
@@ -483,17 +522,14 @@ pub(crate) fn execute(
                     });
                     let _ = tx.send((i, outcome));
                 });
-                pool()
-                    .send(job)
-                    .map_err(|_| Error::invalid_input("the workflow worker pool is gone"))?;
+                dispatch(job, timed)?;
             }
         }
         if in_flight == 0 {
             break;
         }
-        let (i, outcome) = rx
-            .recv()
-            .map_err(|_| Error::invalid_input("a workflow worker stopped"))?;
+        let (i, outcome) =
+            wait_helping(&rx).ok_or_else(|| Error::invalid_input("a workflow worker stopped"))?;
         in_flight -= 1;
         settle(
             plan,
