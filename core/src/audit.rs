@@ -132,6 +132,8 @@ struct Ring {
     file: Option<(std::path::PathBuf, std::fs::File)>,
     /// Events that could not be written to the file.
     file_failures: u64,
+    /// Whether the last write failed (a warning is given once per streak).
+    failing: bool,
 }
 
 /// One line of the audit file.
@@ -229,6 +231,7 @@ impl AuditLog {
                 capacity,
                 file: None,
                 file_failures: 0,
+                failing: false,
             }),
             sequence: AtomicU64::new(0),
         }
@@ -330,12 +333,21 @@ impl AuditLog {
             let line = Line::from(AuditEvent::from(&kept));
             let mut line = serde_json::to_string(&line).unwrap_or_default();
             line.push('\n');
-            if file
-                .write_all(line.as_bytes())
-                .and_then(|()| file.flush())
-                .is_err()
-            {
-                ring.file_failures += 1;
+            match file.write_all(line.as_bytes()).and_then(|()| file.flush()) {
+                Ok(()) => ring.failing = false,
+                Err(e) => {
+                    ring.file_failures += 1;
+                    if !ring.failing {
+                        // Once per run of failures (a full disk fails every
+                        // write): the count says how many were lost.
+                        ring.failing = true;
+                        let path = ring.file.as_ref().map(|(p, _)| p.display().to_string());
+                        eprintln!(
+                            "module-registry: warning: cannot write to the audit file {}: {e}; events are lost until a write succeeds (AuditLog::file_failures counts them)",
+                            path.unwrap_or_default()
+                        );
+                    }
+                }
             }
         }
         if ring.capacity == 0 {

@@ -71,6 +71,13 @@ impl PyModuleRegistry {
             .map_err(to_pyerr)
     }
 
+    /// How many audit events could not be written to the audit file (a full
+    /// disk, say); the first failure of a run also warns on stderr.
+    #[getter]
+    fn audit_file_failures(&self) -> u64 {
+        self.inner.audit_log().file_failures()
+    }
+
     /// The audit events kept (oldest first).
     fn audit_events(&self) -> Vec<PyAuditEvent> {
         self.inner

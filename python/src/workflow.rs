@@ -189,13 +189,14 @@ impl PyWorkflow {
         self.inner.to_dot().map_err(to_pyerr)
     }
 
-    /// An SVG picture (laid out without any system binary).
-    fn to_svg(&self) -> PyResult<String> {
-        self.inner.to_svg().map_err(to_pyerr)
+    /// An SVG picture (laid out without any system binary). Laying out a
+    /// big workflow takes a while: other Python threads run meanwhile.
+    fn to_svg(&self, py: Python<'_>) -> PyResult<String> {
+        py.detach(|| self.inner.to_svg()).map_err(to_pyerr)
     }
 
-    fn _repr_svg_(&self) -> PyResult<String> {
-        self.to_svg()
+    fn _repr_svg_(&self, py: Python<'_>) -> PyResult<String> {
+        self.to_svg(py)
     }
 
     fn __repr__(&self) -> String {

@@ -70,3 +70,29 @@ def test_a_fifo_is_not_an_audit_file(tmp_path: Path) -> None:
     registry = mr.ModuleRegistry()
     with pytest.raises(mr.ValidationError, match="regular file"):
         registry.set_audit_file(fifo)
+
+
+def test_audit_file_write_failures_are_counted_and_warned(tmp_path: Path) -> None:
+    """A full disk, played by a file-size limit in a child process: every
+    lost event is counted, and the first failure warns on stderr."""
+    import subprocess
+    import sys
+
+    code = f"""
+import resource, signal
+import module_registry as mr
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+resource.setrlimit(resource.RLIMIT_FSIZE, (2000, 2000))
+registry = mr.ModuleRegistry()
+registry.set_audit_file({str(tmp_path / "audit.jsonl")!r})
+for i in range(50):
+    registry.register(mr.ModuleConfig(name=f"m{{i}}"))
+print(registry.audit_file_failures, len(registry.audit_events()))
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    failures, kept = map(int, done.stdout.split())
+    assert kept == 50 and 0 < failures < 50
+    assert done.stderr.count("cannot write to the audit file") == 1, done.stderr
+    # What was written reads back whole.
+    assert len(mr.read_audit_file(tmp_path / "audit.jsonl")) == 50 - failures

@@ -225,3 +225,25 @@ def test_limits_that_cannot_mean_what_they_say_are_refused() -> None:
     assert registry.run_script("1 + 1") == 2
     with pytest.raises(mr.ScriptError, match="call stack overflow"):
         registry.run_script("fn f() { 1 } f()")
+
+
+def test_a_slow_python_module_called_from_a_script_ends_at_the_scripts_deadline() -> None:
+    released = threading.Event()
+    calls: list[str] = []
+
+    def slow(x: Any) -> Any:
+        calls.append("started")
+        released.wait(30)
+        calls.append("finished")
+        return x
+
+    registry = mr.ModuleRegistry(script_limits=mr.ScriptLimits(timeout=0.3))
+    registry.register(mr.ModuleConfig(name="slow"), slow)
+    with pytest.raises(mr.ScriptError, match="timed out"):
+        registry.run_script('registry.create("slow").process(1)')
+    # The script ended while the module was still running.
+    assert calls == ["started"]
+    released.set()
+    # A quick Python module called from a script still answers.
+    registry.register(mr.ModuleConfig(name="quick"), lambda x: x + 1)
+    assert registry.run_script('registry.create("quick").process(41)') == 42

@@ -224,3 +224,28 @@ def test_the_shipped_workflow(registry: mr.ModuleRegistry) -> None:
     wf = Workflow.load(ROOT / "examples" / "workflows" / "text-report.toml")
     out = registry.run_workflow(wf, {"title": "Hello There", "body": "one two\nthree"}).output
     assert out.startswith("hello-there: 3 words on 2 lines; sha256 ")
+
+
+def test_drawing_a_big_workflow_lets_other_threads_run() -> None:
+    import sys
+
+    wf = mr.Workflow("big")
+    for _ in range(300):
+        wf = wf.then("identity")
+    go = threading.Event()
+    ran: list[bool] = []
+    other = threading.Thread(target=lambda: (go.wait(), ran.append(True)))
+    other.start()
+    interval = sys.getswitchinterval()
+    # The GIL now changes hands only when a thread lets it go: the other
+    # thread can run before this one checks only if `to_svg` released it.
+    sys.setswitchinterval(1000)
+    try:
+        go.set()
+        svg = wf.to_svg()
+        ran_during = bool(ran)
+    finally:
+        sys.setswitchinterval(interval)
+    other.join()
+    assert svg.count("<rect") >= 300
+    assert ran_during, "to_svg kept the GIL"

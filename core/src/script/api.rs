@@ -142,9 +142,8 @@ pub(crate) fn register(engine: &mut Engine) {
         .register_fn(
             "process",
             |i: &mut ScriptInstance, input: Dynamic| -> Res<Dynamic> {
-                let out =
-                    i.0.process_value(from_dynamic(input).map_err(fail)?)
-                        .map_err(fail)?;
+                let input = from_dynamic(input).map_err(fail)?;
+                let out = super::engine::call_within_deadline(&i.0, input)?.map_err(fail)?;
                 Ok(to_dynamic(out))
             },
         )
