@@ -23,17 +23,29 @@ pub type ValueMap = IndexMap<String, Value>;
 /// `Arc<dyn Any + Send + Sync>`) that passes through modules unchanged and
 /// uncopied. Two opaque values are equal when they are the same object.
 #[derive(Clone)]
-pub struct Opaque(Arc<dyn Any + Send + Sync>);
+pub struct Opaque(Arc<dyn Any + Send + Sync>, Arc<str>);
 
 impl Opaque {
     /// Wrap any shareable value.
     pub fn new<T: Any + Send + Sync>(value: T) -> Self {
-        Opaque(Arc::new(value))
+        Opaque(Arc::new(value), Arc::from(std::any::type_name::<T>()))
     }
 
-    /// Wrap an existing `Arc` without copying.
+    /// Wrap an existing `Arc` without copying (its type is named by what it
+    /// is known as here: use [`named`](Self::named) to say more).
     pub fn from_arc(value: Arc<dyn Any + Send + Sync>) -> Self {
-        Opaque(value)
+        Opaque(value, Arc::from("an opaque value"))
+    }
+
+    /// Wrap `value`, naming its type for errors and debugging (a binding
+    /// names the foreign type it holds, such as a Python class).
+    pub fn named(value: Arc<dyn Any + Send + Sync>, type_name: impl Into<Arc<str>>) -> Self {
+        Opaque(value, type_name.into())
+    }
+
+    /// The name of the wrapped value's type, as errors give it.
+    pub fn type_name(&self) -> &str {
+        &self.1
     }
 
     /// Borrow the inner value as `T`, if it is one.
@@ -54,7 +66,7 @@ impl Opaque {
 
 impl fmt::Debug for Opaque {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Opaque({:p})", Arc::as_ptr(&self.0) as *const ())
+        write!(f, "Opaque<{}>({:p})", self.1, Arc::as_ptr(&self.0) as *const ())
     }
 }
 
@@ -211,8 +223,11 @@ impl Value {
                     .map(|(k, v)| Ok((k.clone(), v.to_json()?)))
                     .collect::<Result<_>>()?,
             ),
-            Value::Opaque(_) => {
-                return Err(Error::invalid_input("an opaque value has no JSON form"))
+            Value::Opaque(o) => {
+                return Err(Error::invalid_input(format!(
+                    "an opaque value ({}) has no JSON form",
+                    o.type_name()
+                )))
             }
         })
     }
@@ -309,7 +324,10 @@ impl Serialize for Value {
                 }
                 map.end()
             }
-            Value::Opaque(_) => Err(ser::Error::custom("an opaque value cannot be serialized")),
+            Value::Opaque(o) => Err(ser::Error::custom(format!(
+                "an opaque value ({}) cannot be serialized",
+                o.type_name()
+            ))),
         }
     }
 }
@@ -423,7 +441,11 @@ mod tests {
     #[test]
     fn opaque_does_not_serialize() {
         let err = serde_json::to_string(&Value::Opaque(Opaque::new(1u8))).unwrap_err();
-        assert!(err.to_string().contains("opaque"));
+        assert!(err.to_string().contains("opaque value (u8)"), "{err}");
+        let err = Value::Opaque(Opaque::new(std::time::Instant::now()))
+            .to_json()
+            .unwrap_err();
+        assert!(err.to_string().contains("std::time::Instant"), "{err}");
         assert!(Value::Bytes(vec![1]).to_json().is_err());
     }
 }

@@ -29,14 +29,25 @@ pub struct PyOpaqueValue {
 impl PyOpaqueValue {
     fn __repr__(&self) -> String {
         format!(
-            "<OpaqueValue {:p}>",
+            "<OpaqueValue {} {:p}>",
+            self.inner.type_name(),
             Arc::as_ptr(self.inner.as_arc()) as *const ()
         )
     }
 }
 
 fn opaque(obj: &Bound<'_, PyAny>) -> Value {
-    Value::Opaque(Opaque::new(PyHandle(obj.clone().unbind())))
+    // Named after the Python class, so errors about it say what it is.
+    let class = obj.get_type();
+    let name = match (class.module(), class.qualname()) {
+        (Ok(m), Ok(q)) if m.to_string() != "builtins" => format!("Python {m}.{q}"),
+        (_, Ok(q)) => format!("Python {q}"),
+        _ => "a Python object".to_string(),
+    };
+    Value::Opaque(Opaque::named(
+        Arc::new(PyHandle(obj.clone().unbind())),
+        name,
+    ))
 }
 
 /// Python object -> `Value`.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from typing import Any
 
@@ -72,3 +73,13 @@ json_like = st.recursive(
 @given(json_like)
 def test_conversion_is_lossless(value: Any) -> None:
     assert roundtrip(value) == value
+
+
+def test_errors_about_opaque_values_name_their_type(native: mr.ModuleRegistry) -> None:
+    class Frame:
+        pass
+
+    with pytest.raises(mr.ModuleFailedError, match=r"opaque value \(Python .*Frame\) has no JSON form"):
+        native.create("json-encode").process({"frame": Frame()})
+    with pytest.raises(mr.ModuleFailedError, match=r"opaque value \(Python _thread.lock\)"):
+        native.create("json-encode").process(threading.Lock())
