@@ -178,6 +178,25 @@ impl AccessPolicy {
         })
     }
 
+    /// Refuses a policy giving roles to a name no view may act as: `system`
+    /// (the registry acting for itself, as the audit log names it) or an
+    /// empty name.
+    pub(crate) fn check_principals(&self) -> Result<()> {
+        match self
+            .principals
+            .keys()
+            .find(|p| p.is_empty() || *p == SYSTEM)
+        {
+            Some(p) => Err(crate::error::Error::InvalidConfig {
+                name: format!("principal {p:?}"),
+                reason: format!(
+                    "the name is reserved: {SYSTEM:?} is the registry itself, which needs no grant"
+                ),
+            }),
+            None => Ok(()),
+        }
+    }
+
     /// The roles of `principal`.
     pub fn roles_of(&self, principal: &str) -> &[String] {
         self.principals.get(principal).map_or(&[], Vec::as_slice)
@@ -193,6 +212,10 @@ impl AccessPolicy {
         Ok(self)
     }
 }
+
+/// The name the audit log gives the registry acting for itself (no view);
+/// no policy may give it roles, and no Python view may take it.
+pub const SYSTEM: &str = "system";
 
 thread_local! {
     static PRINCIPAL: RefCell<Option<Arc<str>>> = const { RefCell::new(None) };

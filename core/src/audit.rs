@@ -18,7 +18,7 @@ use crate::kind::ModuleKind;
 pub const DEFAULT_AUDIT_CAPACITY: usize = 10_000;
 
 /// The principal of operations made on the registry directly.
-pub const SYSTEM_PRINCIPAL: &str = "system";
+pub const SYSTEM_PRINCIPAL: &str = crate::access::SYSTEM;
 
 /// How an audited operation ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -452,8 +452,11 @@ impl AuditLog {
         self.sequence.load(Ordering::Relaxed)
     }
 
-    /// Forget every kept event.
-    pub fn clear(&self) {
+    /// Forget every kept event ([`ModuleRegistry::clear_audit`] checks the
+    /// permission first).
+    ///
+    /// [`ModuleRegistry::clear_audit`]: crate::ModuleRegistry::clear_audit
+    pub(crate) fn clear(&self) {
         self.ring.lock().events.clear();
     }
 }

@@ -66,7 +66,12 @@ impl Opaque {
 
 impl fmt::Debug for Opaque {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Opaque<{}>({:p})", self.1, Arc::as_ptr(&self.0) as *const ())
+        write!(
+            f,
+            "Opaque<{}>({:p})",
+            self.1,
+            Arc::as_ptr(&self.0) as *const ()
+        )
     }
 }
 

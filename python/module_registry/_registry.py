@@ -167,7 +167,10 @@ class ModuleRegistry(_core.ModuleRegistry):
 
     def as_principal(self, principal: str) -> "RegistryView":
         """A view with the registry's methods, each acting as ``principal``
-        and checked against the policy set with ``set_policy``."""
+        and checked against the policy set with ``set_policy``. The name
+        ``system`` is reserved (the registry itself, in the audit log)."""
+        if not principal or principal == "system":
+            raise _core.ValidationError(f"principal {principal!r} is reserved: a view needs a name of its own")
         return RegistryView(self, principal)
 
     @classmethod

@@ -78,6 +78,11 @@ impl PyModuleRegistry {
         self.inner.audit_log().file_failures()
     }
 
+    /// Forget every kept audit event (needs admin on "*"; the audit file keeps its lines).
+    fn clear_audit(&self) -> PyResult<()> {
+        self.inner.clear_audit().map_err(to_pyerr)
+    }
+
     /// The audit events kept (oldest first).
     fn audit_events(&self) -> Vec<PyAuditEvent> {
         self.inner

@@ -102,3 +102,25 @@ def test_a_scoped_admin_cannot_take_over_the_registry() -> None:
         carol.set_script_limits(mr.ScriptLimits.unlimited())
     assert "sha256" not in registry.as_principal("nobody")
     assert "sha256" in registry
+
+
+def test_system_is_reserved_and_the_audit_log_is_cleared_by_admins_only(tmp_path: Path) -> None:
+    registry = mr.ModuleRegistry()
+    for name in ("system", ""):
+        with pytest.raises(mr.ValidationError, match="reserved"):
+            registry.as_principal(name)
+    with pytest.raises(mr.ValidationError, match="reserved"):
+        registry.set_policy(mr.AccessPolicy().grant("root", ["admin"]).assign("system", "root"))
+    registry.set_policy(
+        mr.AccessPolicy().grant("root", ["admin"]).assign("ops", "root").grant("user", ["discover"]).assign("ann", "user")
+    )
+    registry.register(mr.ModuleConfig(name="m"))
+    with pytest.raises(mr.PermissionDeniedError):
+        registry.as_principal("ann").clear_audit()
+    script = tmp_path / "s.rhai"
+    script.write_text("1 + 1")
+    with pytest.raises(mr.PermissionDeniedError):
+        registry.as_principal("ann").run_script(script)
+    assert registry.as_principal("ops").run_script(script) == 2
+    registry.as_principal("ops").clear_audit()
+    assert [e.operation for e in registry.audit_events()] == ["clear_audit"]

@@ -283,3 +283,78 @@ fn a_principal_learns_nothing_of_modules_it_may_not_discover() {
         2
     );
 }
+
+#[test]
+fn system_is_reserved_and_clearing_the_audit_log_needs_admin() {
+    let registry = ModuleRegistry::new();
+    let mut impostor = policy();
+    impostor.assign("system", "root");
+    let err = registry.set_policy(Some(impostor)).unwrap_err();
+    assert!(
+        matches!(&err, Error::InvalidConfig { reason, .. } if reason.contains("reserved")),
+        "{err}"
+    );
+    assert!(registry.policy().is_none());
+    registry.set_policy(Some(policy())).unwrap();
+    registry
+        .register(ModuleConfig::new().with_name("m"))
+        .unwrap();
+    let before = registry.audit_events().len();
+    let (principal, operation, _) =
+        denied(registry.as_principal("alice").with(|r| r.clear_audit()));
+    assert_eq!(
+        (principal.as_str(), operation.as_str()),
+        ("alice", "clear_audit")
+    );
+    assert!(
+        registry.audit_events().len() > before,
+        "the denial is recorded, nothing cleared"
+    );
+    registry
+        .as_principal("root")
+        .with(|r| r.clear_audit())
+        .unwrap();
+    let events = registry.audit_events();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].operation, "clear_audit");
+    assert_eq!(events[0].principal, "root");
+}
+
+#[test]
+fn reading_script_files_is_for_administrators() {
+    let dir = temp("file-read");
+    std::fs::write(dir.join("hello.rhai"), "40 + 2").unwrap();
+    std::fs::write(dir.join("plain"), "secret text").unwrap();
+    let registry = ModuleRegistry::new();
+    registry.set_policy(Some(policy())).unwrap();
+    let script = dir.join("hello.rhai").display().to_string();
+    let alice = registry.as_principal("alice");
+    let (_, operation, _) = denied(alice.run_script(&script, ()));
+    assert_eq!(operation, "run_script");
+    let (_, operation, _) = denied(alice.load_script(&script));
+    assert_eq!(operation, "load_script");
+    let (_, operation, _) = denied(alice.with(|r| r.load_scripts(&dir)));
+    assert_eq!(operation, "load_scripts");
+    // A path not ending in .rhai is source text to her: whether the file
+    // exists makes no difference she can see.
+    let plain = dir.join("plain").display().to_string();
+    let missing = dir.join("missing").display().to_string();
+    let said = |p: &str| match alice.run_script(p, ()) {
+        Err(Error::Script { message, .. }) => message,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        said(&plain).replace(&plain, ""),
+        said(&missing).replace(&missing, "")
+    );
+    // Administrators and the registry itself read files.
+    assert_eq!(
+        registry
+            .as_principal("root")
+            .run_script(&script, ())
+            .unwrap(),
+        Value::Int(42)
+    );
+    assert_eq!(registry.run_script(&script, ()).unwrap(), Value::Int(42));
+    std::fs::remove_dir_all(&dir).unwrap();
+}

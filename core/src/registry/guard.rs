@@ -14,6 +14,9 @@ impl ModuleRegistry {
     /// Set (or, with `None`, remove) the access policy. Needs `admin`.
     pub fn set_policy(&self, policy: Option<AccessPolicy>) -> Result<()> {
         self.authorize(Permission::Admin, "set_policy", None)?;
+        if let Some(p) = &policy {
+            p.check_principals()?;
+        }
         *self.inner.policy.write() = policy.map(Arc::new);
         Ok(())
     }
@@ -52,8 +55,8 @@ impl ModuleRegistry {
         if self.allowed(permission, module) {
             return Ok(());
         }
-        let principal =
-            access::current_principal().map_or_else(|| "system".to_string(), |p| p.to_string());
+        let principal = access::current_principal()
+            .map_or_else(|| access::SYSTEM.to_string(), |p| p.to_string());
         let module = module.unwrap_or("*");
         let error = Error::PermissionDenied {
             principal,

@@ -217,7 +217,23 @@ impl ModuleRegistry {
         self.inner.audit.set_file(path)
     }
 
-    /// The audit log itself (capacity, totals, clearing).
+    /// Forgets every kept audit event (the audit file keeps its lines).
+    /// Needs `admin` on `*`; the clearing itself is the first event after.
+    pub fn clear_audit(&self) -> Result<()> {
+        self.authorize(Permission::Admin, "clear_audit", None)?;
+        self.inner.audit.clear();
+        self.inner.audit.push(
+            "clear_audit",
+            crate::kind::ModuleKind::Module,
+            "*",
+            None,
+            crate::audit::Outcome::Ok,
+            None,
+        );
+        Ok(())
+    }
+
+    /// The audit log itself (capacity, totals).
     pub fn audit_log(&self) -> &AuditLog {
         &self.inner.audit
     }

@@ -29,6 +29,13 @@ impl ModuleRegistry {
             .ok_or_else(|| not_a_module(label))
     }
 
+    /// Reading a file names what the process may read, not what a principal
+    /// was granted: under a policy, a view needs `admin` on `*` to load or
+    /// run a script from a path (source text needs only the usual grants).
+    fn authorize_file_read(&self, operation: &'static str) -> Result<()> {
+        self.authorize(crate::access::Permission::Admin, operation, None)
+    }
+
     /// The limits scripts run under on this registry.
     pub fn script_limits(&self) -> ScriptLimits {
         host(self).limits()
@@ -75,6 +82,7 @@ impl ModuleRegistry {
     ) -> Result<ModuleInfo> {
         let path = path.as_ref();
         let label = path.display().to_string();
+        self.authorize_file_read("load_script")?;
         let source = read(path)?;
         let host = host(self);
         let config = prepare_pinned(
@@ -95,6 +103,7 @@ impl ModuleRegistry {
     /// checked before any is registered: on error nothing is registered.
     pub fn load_scripts(&self, dir: impl AsRef<Path>) -> Result<Vec<ModuleInfo>> {
         let dir = dir.as_ref();
+        self.authorize_file_read("load_scripts")?;
         let entries = std::fs::read_dir(dir).map_err(|source| Error::Io {
             path: dir.display().to_string(),
             source,
@@ -149,7 +158,10 @@ impl ModuleRegistry {
         let host = host(self);
         let path = Path::new(source_or_path);
         let looks_like_path = !source_or_path.contains('\n') && source_or_path.ends_with(".rhai");
-        let (label, source, folder) = if looks_like_path || path.is_file() {
+        // Only who may read files learns whether one exists.
+        let may_read = self.allowed(crate::access::Permission::Admin, None);
+        let (label, source, folder) = if looks_like_path || (may_read && path.is_file()) {
+            self.authorize_file_read("run_script")?;
             (
                 source_or_path.to_string(),
                 read(path)?,
