@@ -9,6 +9,10 @@
 
 use module_registry::{ModuleRegistry, ScriptLimits};
 
+/// As in the Python wheel: the allocator that counts script memory.
+#[global_allocator]
+static ALLOCATOR: module_registry::ScriptAllocator = module_registry::ScriptAllocator;
+
 fn main() {
     let (Some(file), Some(mode)) = (
         std::env::var_os("MR_RHAI_FILE"),

@@ -76,6 +76,8 @@ pub use native::NativeModule;
 pub use orchestration::WorkflowOrchestration;
 pub use query::{CapabilityQuery, PluginDiscoveryQuery, ServiceDiscoveryQuery};
 pub use registry::{ModuleRegistry, RegistryView};
+#[cfg(feature = "scripts")]
+pub use script::{memory_limit_enforced, ScriptAllocator};
 pub use value::{Opaque, Value, ValueMap};
 #[cfg(feature = "workflows")]
 pub use workflow::{OnError, StepReport, StepStatus, Workflow, WorkflowResult, WorkflowStep};

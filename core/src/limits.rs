@@ -33,9 +33,22 @@ pub struct ScriptLimits {
     pub max_array_size: Option<usize>,
     /// Entries in an object map.
     pub max_map_size: Option<usize>,
+    /// Bytes a call may hold at once beyond what it started with (strings,
+    /// arrays, maps and everything else it allocates, on its own thread),
+    /// checked at every operation. Enforced where the counting allocator
+    /// [`ScriptAllocator`](crate::ScriptAllocator) is the program's global
+    /// allocator (the Python package installs it); see
+    /// [`memory_limit_enforced`](crate::memory_limit_enforced).
+    #[serde(default = "default_max_memory")]
+    pub max_memory: Option<usize>,
     /// Wall-clock time per call (`timeout_ms` in serialised forms).
     #[serde(rename = "timeout_ms", with = "millis")]
     pub timeout: Option<Duration>,
+}
+
+/// 256 MiB per call.
+fn default_max_memory() -> Option<usize> {
+    Some(256 << 20)
 }
 
 /// `Option<Duration>` as whole milliseconds.
@@ -64,6 +77,7 @@ impl Default for ScriptLimits {
             max_string_size: Some(16 * 1024 * 1024),
             max_array_size: Some(100_000),
             max_map_size: Some(100_000),
+            max_memory: default_max_memory(),
             timeout: Some(Duration::from_secs(5)),
         }
     }
@@ -79,6 +93,7 @@ impl ScriptLimits {
             max_string_size: None,
             max_array_size: None,
             max_map_size: None,
+            max_memory: None,
             timeout: None,
         }
     }
@@ -176,6 +191,7 @@ impl ScriptLimits {
             ("max_string_size", self.max_string_size == Some(0)),
             ("max_array_size", self.max_array_size == Some(0)),
             ("max_map_size", self.max_map_size == Some(0)),
+            ("max_memory", self.max_memory == Some(0)),
             ("timeout", self.timeout == Some(Duration::ZERO)),
         ];
         if let Some((name, _)) = zero.iter().find(|(_, is_zero)| *is_zero) {

@@ -200,6 +200,7 @@ class ScriptLimits:
     max_string_size: Optional[int]
     max_array_size: Optional[int]
     max_map_size: Optional[int]
+    max_memory: Optional[int]
     timeout: Optional[float]
     def __new__(
         cls,
@@ -210,6 +211,7 @@ class ScriptLimits:
         max_string_size: Optional[int] = ...,
         max_array_size: Optional[int] = ...,
         max_map_size: Optional[int] = ...,
+        max_memory: Optional[int] = ...,
         timeout: Optional[float] = ...,
     ) -> ScriptLimits: ...
     @staticmethod

@@ -40,7 +40,7 @@ fn opaque(obj: &Bound<'_, PyAny>) -> Value {
     // Named after the Python class, so errors about it say what it is.
     let class = obj.get_type();
     let name = match (class.module(), class.qualname()) {
-        (Ok(m), Ok(q)) if m.to_string() != "builtins" => format!("Python {m}.{q}"),
+        (Ok(m), Ok(q)) if m != "builtins" => format!("Python {m}.{q}"),
         (_, Ok(q)) => format!("Python {q}"),
         _ => "a Python object".to_string(),
     };

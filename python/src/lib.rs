@@ -1,6 +1,10 @@
 //! `module_registry._core`: the Python extension. It converts and delegates;
 //! every piece of registry logic lives in the `module-registry` crate.
 
+/// Counts what script calls allocate, so that `ScriptLimits.max_memory` holds.
+#[global_allocator]
+static ALLOCATOR: module_registry::ScriptAllocator = module_registry::ScriptAllocator;
+
 mod access;
 mod audit;
 mod config;

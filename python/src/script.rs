@@ -15,7 +15,8 @@ use crate::registry::PyModuleRegistry;
 
 /// Limits every script runs under. Each field is a number or None (no limit;
 /// for the two depths, the most a script stack holds: 4096 calls, 1024
-/// expression levels); `timeout` is in seconds. Zero is refused
+/// expression levels); `timeout` is in seconds, `max_memory` in bytes held
+/// at once by a call. Zero is refused
 /// (ValidationError), except `max_call_depth=0`, which forbids calling script
 /// functions. `ScriptLimits()` gives the safe defaults,
 /// `ScriptLimits.unlimited()` lifts every limit.
@@ -40,6 +41,8 @@ pub struct PyScriptLimits {
     pub max_array_size: Option<usize>,
     /// Entries in an object map.
     pub max_map_size: Option<usize>,
+    /// Bytes a call may hold at once (beyond what it started with).
+    pub max_memory: Option<usize>,
     /// Wall-clock seconds per call.
     pub timeout: Option<f64>,
 }
@@ -53,6 +56,7 @@ impl From<ScriptLimits> for PyScriptLimits {
             max_string_size: l.max_string_size,
             max_array_size: l.max_array_size,
             max_map_size: l.max_map_size,
+            max_memory: l.max_memory,
             timeout: l.timeout.map(|d| d.as_secs_f64()),
         }
     }
@@ -79,6 +83,7 @@ impl PyScriptLimits {
             max_string_size: self.max_string_size,
             max_array_size: self.max_array_size,
             max_map_size: self.max_map_size,
+            max_memory: self.max_memory,
             timeout,
         };
         limits.validate().map_err(to_pyerr)?;
@@ -102,6 +107,7 @@ impl PyScriptLimits {
                     "max_string_size" => limits.max_string_size = value.extract()?,
                     "max_array_size" => limits.max_array_size = value.extract()?,
                     "max_map_size" => limits.max_map_size = value.extract()?,
+                    "max_memory" => limits.max_memory = value.extract()?,
                     "timeout" => limits.timeout = value.extract()?,
                     other => {
                         return Err(pyo3::exceptions::PyTypeError::new_err(format!(
@@ -124,13 +130,14 @@ impl PyScriptLimits {
     fn __repr__(&self) -> String {
         let show = |v: Option<String>| v.unwrap_or_else(|| "None".into());
         format!(
-            "ScriptLimits(max_operations={}, max_call_depth={}, max_expr_depth={}, max_string_size={}, max_array_size={}, max_map_size={}, timeout={})",
+            "ScriptLimits(max_operations={}, max_call_depth={}, max_expr_depth={}, max_string_size={}, max_array_size={}, max_map_size={}, max_memory={}, timeout={})",
             show(self.max_operations.map(|v| v.to_string())),
             show(self.max_call_depth.map(|v| v.to_string())),
             show(self.max_expr_depth.map(|v| v.to_string())),
             show(self.max_string_size.map(|v| v.to_string())),
             show(self.max_array_size.map(|v| v.to_string())),
             show(self.max_map_size.map(|v| v.to_string())),
+            show(self.max_memory.map(|v| v.to_string())),
             show(self.timeout.map(|v| v.to_string())),
         )
     }

@@ -247,3 +247,13 @@ def test_a_slow_python_module_called_from_a_script_ends_at_the_scripts_deadline(
     # A quick Python module called from a script still answers.
     registry.register(mr.ModuleConfig(name="quick"), lambda x: x + 1)
     assert registry.run_script('registry.create("quick").process(41)') == 42
+
+
+def test_a_script_holding_too_much_memory_ends() -> None:
+    hoard = 'let m = #{}; for i in 0..1000 { let s = "yy"; for j in 0..19 { s += s; } m["k" + i] = s; } m.len()'
+    registry = mr.ModuleRegistry(script_limits=mr.ScriptLimits(max_memory=32 << 20))
+    with pytest.raises(mr.ScriptError, match="out of memory: held more than the limit of 33554432 bytes"):
+        registry.run_script(hoard)
+    assert mr.ScriptLimits().max_memory == 256 << 20
+    with pytest.raises(mr.ValidationError, match="max_memory of 0"):
+        mr.ScriptLimits(max_memory=0)

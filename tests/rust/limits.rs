@@ -191,3 +191,50 @@ fn the_stack_a_script_needs_grows_with_its_limits() {
     };
     assert_eq!(by_ops.data_depth(), 500);
 }
+
+#[test]
+fn a_call_holding_more_memory_than_its_limit_ends() {
+    assert!(module_registry::memory_limit_enforced());
+    let registry = ModuleRegistry::new();
+    registry
+        .set_script_limits(ScriptLimits {
+            max_memory: Some(64 << 20),
+            ..ScriptLimits::default()
+        })
+        .unwrap();
+    // Each string is within the string limit; the map grows by indexing,
+    // which Rhai does not size-check: only the memory count stops it.
+    let hoard = r#"let m = #{}; for i in 0..1000 { let s = "yy"; for j in 0..19 { s += s; } m["k" + i] = s; } m.len()"#;
+    let err = registry.run_script(hoard, ()).unwrap_err();
+    assert!(err.to_string().contains("out of memory"), "{err}");
+    // Memory given back counts no more: a loop that drops what it makes runs.
+    let churn = r#"let n = 0; for i in 0..200 { let s = "yy"; for j in 0..19 { s += s; } n += s.len(); } n"#;
+    assert_eq!(
+        registry.run_script(churn, ()).unwrap(),
+        Value::Int(200 << 20)
+    );
+    // The same limit holds in a script module's calls.
+    registry
+        .register_script(&format!(
+            "const MODULE = #{{ name: \"hoarder2\" }}; fn process(x) {{ {} }}",
+            hoard
+        ))
+        .unwrap();
+    let err = registry
+        .create("hoarder2")
+        .unwrap()
+        .process(())
+        .unwrap_err();
+    assert!(err.to_string().contains("out of memory"), "{err}");
+    // Without a memory limit (and a string limit, which Rhai applies to a
+    // map's strings together when it checks), 80 MiB is held to the end.
+    registry
+        .set_script_limits(ScriptLimits {
+            max_memory: None,
+            max_string_size: None,
+            ..ScriptLimits::default()
+        })
+        .unwrap();
+    let small = hoard.replace("0..1000", "0..80");
+    assert_eq!(registry.run_script(&small, ()).unwrap(), Value::Int(80));
+}

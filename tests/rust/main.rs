@@ -2,6 +2,11 @@
 //! domain word (ARCHITECTURE.md), plus the shipped natives, concurrency,
 //! settings and the examples.
 
+/// Script memory limits are enforced where this is the global allocator.
+#[cfg(feature = "scripts")]
+#[global_allocator]
+static ALLOCATOR: module_registry::ScriptAllocator = module_registry::ScriptAllocator;
+
 mod common;
 
 #[cfg(all(feature = "scripts", feature = "workflows"))]

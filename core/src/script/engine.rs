@@ -48,8 +48,17 @@ pub(crate) fn with_deadline<T>(timeout: Option<Duration>, f: impl FnOnce() -> T)
 /// Runs script work `f` under `limits`: on a stack big enough for them
 /// (see [`super::stack`]) and with their wall-clock deadline.
 pub(crate) fn run_limited<T>(limits: &ScriptLimits, f: impl FnOnce() -> T) -> Result<T> {
-    super::stack::on_script_stack(limits.stack_bytes(), || with_deadline(limits.timeout, f))
+    super::stack::on_script_stack(limits.stack_bytes(), || {
+        with_deadline(limits.timeout, || match limits.max_memory {
+            Some(_) => super::memory::counting(f),
+            None => f(),
+        })
+    })
 }
+
+/// The value `on_progress` returns when a call holds more memory than its
+/// limit; recognised when mapping the error.
+pub(crate) const MEMORY_TOKEN: &str = "module-registry: script over its memory limit";
 
 /// A module called from a script: a script module inherits the caller's
 /// deadline and a native one is trusted to return, so both run here; any
@@ -170,15 +179,29 @@ pub(crate) fn build_engine(limits: &ScriptLimits, resolver: Option<FolderResolve
     engine.set_max_map_size(limits.max_map_size.unwrap_or(0));
     engine.set_max_modules(64);
     engine.set_max_operations(limits.max_operations.unwrap_or(0));
-    if limits.timeout.is_some() {
-        // Rhai calls this on every operation: the common path is one test.
-        // Reading the clock every time would triple a script's cost, so the
-        // deadline is looked at every 4,096 operations.
-        engine.on_progress(|ops| {
-            if ops & 0xFFF != 0 {
-                None
-            } else {
+    let timed = limits.timeout.is_some();
+    let budget = limits
+        .max_memory
+        .map(|b| isize::try_from(b).unwrap_or(isize::MAX));
+    if timed || budget.is_some() {
+        // Rhai calls this on every operation: the common path is one or two
+        // tests. Reading the clock every time would triple a script's cost,
+        // so the deadline is looked at every 4,096 operations; the memory
+        // count (a thread-local read) every 8, so a call overshoots its
+        // limit by at most what 8 operations allocate (each bounded by the
+        // size limits).
+        engine.on_progress(move |ops| {
+            if ops & 0x7 == 0 {
+                if let Some(budget) = budget {
+                    if super::memory::held() > budget {
+                        return Some(Dynamic::from(MEMORY_TOKEN));
+                    }
+                }
+            }
+            if timed && ops & 0xFFF == 0 {
                 past_deadline()
+            } else {
+                None
             }
         });
     }

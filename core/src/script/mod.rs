@@ -40,6 +40,7 @@ mod api;
 mod convert;
 mod engine;
 mod load;
+mod memory;
 mod module;
 mod stack;
 #[cfg(feature = "workflows")]
@@ -54,6 +55,7 @@ use rhai::{Engine, Scope};
 pub use api::{ScriptInstance, ScriptRegistry};
 pub use convert::{from_dynamic, to_dynamic, OpaqueHandle};
 pub use engine::ScriptLimits;
+pub use memory::{memory_limit_enforced, ScriptAllocator};
 #[cfg(feature = "workflows")]
 pub use workflow_api::ScriptWorkflow;
 

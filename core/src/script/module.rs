@@ -7,7 +7,7 @@ use parking_lot::Mutex;
 use rhai::{CallFnOptions, Dynamic, EvalAltResult, Map, Position, Scope, AST};
 
 use super::convert::{from_dynamic, to_dynamic};
-use super::engine::{run_limited, TIMEOUT_TOKEN};
+use super::engine::{run_limited, MEMORY_TOKEN, TIMEOUT_TOKEN};
 use super::ScriptHost;
 use crate::config::ModuleConfig;
 use crate::error::{Error, Result};
@@ -66,6 +66,10 @@ pub(crate) fn script_error_in(
         _ if terminated_by(TIMEOUT_TOKEN) => format!(
             "timed out: ran longer than the limit of {:?} per call",
             limits.timeout.unwrap_or_default()
+        ),
+        _ if terminated_by(MEMORY_TOKEN) => format!(
+            "out of memory: held more than the limit of {} bytes per call",
+            limits.max_memory.unwrap_or_default()
         ),
         EvalAltResult::ErrorTooManyOperations(_) => format!(
             "too many operations: exceeded the limit of {} per call (an endless loop?)",
