@@ -187,11 +187,11 @@ pub(crate) fn build_engine(limits: &ScriptLimits, resolver: Option<FolderResolve
         // Rhai calls this on every operation: the common path is one or two
         // tests. Reading the clock every time would triple a script's cost,
         // so the deadline is looked at every 4,096 operations; the memory
-        // count (a thread-local read) every 8, so a call overshoots its
-        // limit by at most what 8 operations allocate (each bounded by the
+        // count (a thread-local read) every 16, so a call overshoots its
+        // limit by at most what 16 operations allocate (each bounded by the
         // size limits).
         engine.on_progress(move |ops| {
-            if ops & 0x7 == 0 {
+            if ops & 0xF == 0 {
                 if let Some(budget) = budget {
                     if super::memory::held() > budget {
                         return Some(Dynamic::from(MEMORY_TOKEN));

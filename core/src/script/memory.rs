@@ -17,10 +17,13 @@ static COUNTING_CALLS: AtomicUsize = AtomicUsize::new(0);
 /// Whether [`ScriptAllocator`] is the global allocator (it has allocated).
 static INSTALLED: AtomicBool = AtomicBool::new(false);
 
+/// [`NET`] of a thread that runs no counted script call.
+const NOT_COUNTING: isize = isize::MIN;
+
 thread_local! {
-    /// Whether this thread runs a counted script call, and its net bytes.
-    static COUNTING: Cell<bool> = const { Cell::new(false) };
-    static NET: Cell<isize> = const { Cell::new(0) };
+    /// The net bytes of the counted script call this thread runs (one
+    /// thread-local, so one access per allocation), or [`NOT_COUNTING`].
+    static NET: Cell<isize> = const { Cell::new(NOT_COUNTING) };
 }
 
 /// The system allocator, counting what script calls allocate so that
@@ -37,9 +40,10 @@ pub struct ScriptAllocator;
 fn note(bytes: isize) {
     if COUNTING_CALLS.load(Ordering::Relaxed) != 0 {
         // `try_with`: a thread being torn down has no counter, and needs none.
-        let _ = COUNTING.try_with(|counting| {
-            if counting.get() {
-                let _ = NET.try_with(|net| net.set(net.get().saturating_add(bytes)));
+        let _ = NET.try_with(|net| {
+            let held = net.get();
+            if held != NOT_COUNTING {
+                net.set(held.saturating_add(bytes).max(NOT_COUNTING + 1));
             }
         });
     }
@@ -92,24 +96,26 @@ pub fn memory_limit_enforced() -> bool {
 /// counts from zero too, and what it still holds at its end is added to the
 /// outer count).
 pub(crate) fn counting<T>(f: impl FnOnce() -> T) -> T {
-    struct Restore(bool, isize);
+    struct Restore(isize);
     impl Drop for Restore {
         fn drop(&mut self) {
-            COUNTING.with(|c| c.set(self.0));
-            NET.with(|n| n.set(self.1.saturating_add(n.get())));
+            NET.with(|n| {
+                let mine = n.get();
+                n.set(match self.0 {
+                    NOT_COUNTING => NOT_COUNTING,
+                    outer => outer.saturating_add(mine).max(NOT_COUNTING + 1),
+                });
+            });
             COUNTING_CALLS.fetch_sub(1, Ordering::Relaxed);
         }
     }
     COUNTING_CALLS.fetch_add(1, Ordering::Relaxed);
-    let _restore = Restore(
-        COUNTING.with(|c| c.replace(true)),
-        NET.with(|n| n.replace(0)),
-    );
+    let _restore = Restore(NET.with(|n| n.replace(0)));
     f()
 }
 
-/// Net bytes the script call on this thread holds now.
+/// Net bytes the script call on this thread holds now (0 outside one).
 #[inline]
 pub(crate) fn held() -> isize {
-    NET.with(Cell::get)
+    NET.with(Cell::get).max(0)
 }
