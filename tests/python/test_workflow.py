@@ -234,7 +234,11 @@ def test_drawing_a_big_workflow_lets_other_threads_run() -> None:
         wf = wf.then("identity")
     go = threading.Event()
     ran: list[bool] = []
-    other = threading.Thread(target=lambda: (go.wait(), ran.append(True)))
+    def mark() -> None:
+        go.wait()
+        ran.append(True)
+
+    other = threading.Thread(target=mark)
     other.start()
     interval = sys.getswitchinterval()
     # The GIL now changes hands only when a thread lets it go: the other
