@@ -799,3 +799,61 @@ fn a_timed_out_call_is_never_shut_down_under() {
     );
     assert!(!flags[1].load(Ordering::SeqCst));
 }
+
+#[test]
+fn a_run_is_not_held_up_by_another_runs_blocked_steps() {
+    // Run A fills every pool thread (and queues more) with steps blocked
+    // until released; run B, parallel, one branch timed, finishes meanwhile:
+    // it runs its own queued branch itself and its timed branch starts at
+    // once, and it never takes up A's work.
+    let registry = ModuleRegistry::with_native_modules();
+    let (release, gate) = std::sync::mpsc::channel::<()>();
+    let gate = Arc::new(std::sync::Mutex::new(gate));
+    let waiting = Arc::new(AtomicU32::new(0));
+    let (g, w) = (gate.clone(), waiting.clone());
+    registry
+        .register(
+            ModuleConfig::new()
+                .with_name("blocked")
+                .with_handler(move |v| {
+                    w.fetch_add(1, Ordering::SeqCst);
+                    let _ = g.lock().unwrap().recv_timeout(Duration::from_secs(60));
+                    Ok(v)
+                }),
+        )
+        .unwrap();
+    let width = 2 * module_registry::workflow::worker_threads();
+    let a = fan_out("a", width, "blocked");
+    let a_registry = registry.clone();
+    let a_run = std::thread::spawn(move || a_registry.run_workflow(&a, Value::Int(1)).is_ok());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while waiting.load(Ordering::SeqCst) == 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let b = Workflow::new("b")
+        .step(WorkflowStep::module("x", "identity").after(Vec::<String>::new()))
+        .step(
+            WorkflowStep::module("y", "identity")
+                .after(Vec::<String>::new())
+                .timeout_ms(5_000),
+        )
+        .step(WorkflowStep::module("z", "identity").after(["x", "y"]));
+    let (tx, rx) = std::sync::mpsc::channel();
+    let b_registry = registry.clone();
+    std::thread::spawn(move || {
+        let _ = tx.send(
+            b_registry
+                .run_workflow(&b, Value::Int(2))
+                .map(|r| r.steps.len()),
+        );
+    });
+    let b_done = rx.recv_timeout(Duration::from_secs(30));
+    for _ in 0..width {
+        let _ = release.send(());
+    }
+    assert_eq!(
+        b_done.expect("run B finished while A was blocked").unwrap(),
+        3
+    );
+    assert!(a_run.join().unwrap());
+}

@@ -233,11 +233,10 @@ type Job = Box<dyn FnOnce() + Send + 'static>;
 pub(crate) const MODULE_THREAD_STACK: usize = 64 * 1024 * 1024;
 
 /// The shared worker pool: at least four threads whatever the core count,
-/// since steps often wait on I/O. Its queue is shared too: a run waiting for
-/// its branches runs queued jobs meanwhile (see [`wait_helping`]), so nested
-/// parallel workflows cannot starve the pool.
-fn pool() -> &'static (Sender<Job>, Receiver<Job>) {
-    static POOL: OnceLock<(Sender<Job>, Receiver<Job>)> = OnceLock::new();
+/// since steps often wait on I/O. It runs tickets: each takes one job from
+/// one run's own queue, if the run has not taken it already (see [`RunQueue`]).
+fn pool() -> &'static Sender<Job> {
+    static POOL: OnceLock<Sender<Job>> = OnceLock::new();
     POOL.get_or_init(|| {
         let (tx, rx): (Sender<Job>, Receiver<Job>) = crossbeam_channel::unbounded();
         let threads = worker_threads();
@@ -253,43 +252,67 @@ fn pool() -> &'static (Sender<Job>, Receiver<Job>) {
                 })
                 .expect("spawn a workflow worker thread");
         }
-        (tx, rx)
+        tx
     })
 }
 
-/// Waits for the next message on `results`, running jobs from the pool's
-/// queue while none has come. A run whose branches wait in the queue (every
-/// worker busy, say with steps that themselves run parallel workflows) thus
-/// runs them itself: a caller never blocks while work it waits for is queued.
-fn wait_helping<T>(results: &Receiver<T>) -> Option<T> {
-    let jobs = &pool().1;
-    loop {
-        crossbeam_channel::select_biased! {
-            recv(results) -> message => return message.ok(),
-            recv(jobs) -> job => {
-                if let Ok(job) = job {
-                    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+/// One run's parallel branches not started yet. A branch is queued here and
+/// a ticket for it goes to the shared pool; whichever comes first runs it:
+/// a pool thread, or the run itself while it waits (caller-runs). So a run
+/// never blocks while its own work is queued (nested parallel workflows
+/// cannot starve the pool), and it never runs another run's work (its
+/// latency does not hang on someone else's slow step).
+struct RunQueue {
+    jobs: Sender<Job>,
+    pending: Receiver<Job>,
+}
+
+impl RunQueue {
+    fn new() -> Self {
+        let (jobs, pending) = crossbeam_channel::unbounded();
+        RunQueue { jobs, pending }
+    }
+
+    /// Starts `job` soon: on its own thread at once when it has a time limit
+    /// (its time counts from now, not from when a busy pool gets to it),
+    /// else through the queue.
+    fn dispatch(&self, job: Job, timed: bool) -> Result<()> {
+        if timed {
+            return std::thread::Builder::new()
+                .name("module-registry-timed-step".into())
+                .stack_size(MODULE_THREAD_STACK)
+                .spawn(job)
+                .map(drop)
+                .map_err(|e| {
+                    Error::invalid_input(format!("cannot start a thread for a step: {e}"))
+                });
+        }
+        self.jobs
+            .send(job)
+            .map_err(|_| Error::invalid_input("a workflow run's queue is gone"))?;
+        let pending = self.pending.clone();
+        pool()
+            .send(Box::new(move || {
+                if let Ok(job) = pending.try_recv() {
+                    job();
+                }
+            }))
+            .map_err(|_| Error::invalid_input("the workflow worker pool is gone"))
+    }
+
+    /// Waits for the next message on `results`, running this run's queued
+    /// branches meanwhile.
+    fn wait<T>(&self, results: &Receiver<T>) -> Option<T> {
+        loop {
+            crossbeam_channel::select_biased! {
+                recv(results) -> message => return message.ok(),
+                recv(self.pending) -> job => {
+                    if let Ok(job) = job {
+                        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+                    }
                 }
             }
         }
-    }
-}
-
-/// Starts `job` now: on its own thread when it has a time limit (its time
-/// counts from now, not from when a busy pool gets to it), else on the pool.
-fn dispatch(job: Job, timed: bool) -> Result<()> {
-    if timed {
-        std::thread::Builder::new()
-            .name("module-registry-timed-step".into())
-            .stack_size(MODULE_THREAD_STACK)
-            .spawn(job)
-            .map(drop)
-            .map_err(|e| Error::invalid_input(format!("cannot start a thread for a step: {e}")))
-    } else {
-        pool()
-            .0
-            .send(job)
-            .map_err(|_| Error::invalid_input("the workflow worker pool is gone"))
     }
 }
 
@@ -451,6 +474,7 @@ pub(crate) fn execute(
         .filter(|i| **i == StepInput::Workflow)
         .count();
     let (tx, rx) = crossbeam_channel::unbounded::<(usize, Outcome)>();
+    let queue = RunQueue::new();
     let mut in_flight = 0usize;
 
     let mut take = |u: usize, outputs: &mut Vec<Option<Value>>| -> Value {
@@ -522,14 +546,15 @@ pub(crate) fn execute(
                     });
                     let _ = tx.send((i, outcome));
                 });
-                dispatch(job, timed)?;
+                queue.dispatch(job, timed)?;
             }
         }
         if in_flight == 0 {
             break;
         }
-        let (i, outcome) =
-            wait_helping(&rx).ok_or_else(|| Error::invalid_input("a workflow worker stopped"))?;
+        let (i, outcome) = queue
+            .wait(&rx)
+            .ok_or_else(|| Error::invalid_input("a workflow worker stopped"))?;
         in_flight -= 1;
         settle(
             plan,
