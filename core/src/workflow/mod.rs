@@ -39,14 +39,16 @@
 
 mod batch;
 mod graph;
+mod pool;
 mod run;
 
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+pub use pool::worker_threads;
 pub(crate) use run::{execute, instantiate, plan};
-pub use run::{worker_threads, StepReport, StepStatus, WorkflowResult};
+pub use run::{StepReport, StepStatus, WorkflowResult};
 
 use crate::error::{Error, Result};
 use crate::value::Value;

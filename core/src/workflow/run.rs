@@ -9,12 +9,12 @@
 //! never returns (its late result is discarded).
 
 use std::collections::VecDeque;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use crossbeam_channel::{Receiver, Sender};
 use serde::{Deserialize, Serialize};
 
+use super::pool::{Job, RunQueue, MODULE_THREAD_STACK};
 use super::{OnError, StepInput, Structure, Workflow};
 use crate::error::{Error, Result};
 use crate::info::ModuleInfo;
@@ -222,105 +222,6 @@ pub(crate) fn instantiate(
         }
     }
     Ok(out)
-}
-
-type Job = Box<dyn FnOnce() + Send + 'static>;
-
-/// The stack of every thread that runs module code: as large as a main
-/// thread's, so that a script at its call-depth limit, or a value at the
-/// conversion depth limit, fits as it does in the caller's thread (Rust's
-/// default for spawned threads is 2 MiB). Only the pages used are committed.
-pub(crate) const MODULE_THREAD_STACK: usize = 64 * 1024 * 1024;
-
-/// The shared worker pool: at least four threads whatever the core count,
-/// since steps often wait on I/O. It runs tickets: each takes one job from
-/// one run's own queue, if the run has not taken it already (see [`RunQueue`]).
-fn pool() -> &'static Sender<Job> {
-    static POOL: OnceLock<Sender<Job>> = OnceLock::new();
-    POOL.get_or_init(|| {
-        let (tx, rx): (Sender<Job>, Receiver<Job>) = crossbeam_channel::unbounded();
-        let threads = worker_threads();
-        for i in 0..threads {
-            let rx = rx.clone();
-            std::thread::Builder::new()
-                .name(format!("module-registry-worker-{i}"))
-                .stack_size(MODULE_THREAD_STACK)
-                .spawn(move || {
-                    for job in rx {
-                        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
-                    }
-                })
-                .expect("spawn a workflow worker thread");
-        }
-        tx
-    })
-}
-
-/// One run's parallel branches not started yet. A branch is queued here and
-/// a ticket for it goes to the shared pool; whichever comes first runs it:
-/// a pool thread, or the run itself while it waits (caller-runs). So a run
-/// never blocks while its own work is queued (nested parallel workflows
-/// cannot starve the pool), and it never runs another run's work (its
-/// latency does not hang on someone else's slow step).
-struct RunQueue {
-    jobs: Sender<Job>,
-    pending: Receiver<Job>,
-}
-
-impl RunQueue {
-    fn new() -> Self {
-        let (jobs, pending) = crossbeam_channel::unbounded();
-        RunQueue { jobs, pending }
-    }
-
-    /// Starts `job` soon: on its own thread at once when it has a time limit
-    /// (its time counts from now, not from when a busy pool gets to it),
-    /// else through the queue.
-    fn dispatch(&self, job: Job, timed: bool) -> Result<()> {
-        if timed {
-            return std::thread::Builder::new()
-                .name("module-registry-timed-step".into())
-                .stack_size(MODULE_THREAD_STACK)
-                .spawn(job)
-                .map(drop)
-                .map_err(|e| {
-                    Error::invalid_input(format!("cannot start a thread for a step: {e}"))
-                });
-        }
-        self.jobs
-            .send(job)
-            .map_err(|_| Error::invalid_input("a workflow run's queue is gone"))?;
-        let pending = self.pending.clone();
-        pool()
-            .send(Box::new(move || {
-                if let Ok(job) = pending.try_recv() {
-                    job();
-                }
-            }))
-            .map_err(|_| Error::invalid_input("the workflow worker pool is gone"))
-    }
-
-    /// Waits for the next message on `results`, running this run's queued
-    /// branches meanwhile.
-    fn wait<T>(&self, results: &Receiver<T>) -> Option<T> {
-        loop {
-            crossbeam_channel::select_biased! {
-                recv(results) -> message => return message.ok(),
-                recv(self.pending) -> job => {
-                    if let Ok(job) = job {
-                        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// How many worker threads run parallel branches.
-pub fn worker_threads() -> usize {
-    std::thread::available_parallelism()
-        .map_or(4, |n| n.get())
-        .max(4)
 }
 
 /// One call of `instance`, abandoned at `timeout` if it has not returned.
