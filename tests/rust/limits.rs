@@ -124,31 +124,19 @@ fn none_is_the_deepest_the_stack_holds_and_more_is_refused() {
 #[test]
 fn a_limit_of_zero_is_refused_not_unlimited() {
     let registry = ModuleRegistry::new();
+    let with = |set: fn(&mut ScriptLimits)| {
+        let mut limits = ScriptLimits::default();
+        set(&mut limits);
+        limits
+    };
     let zeroes = [
-        ScriptLimits {
-            max_operations: Some(0),
-            ..ScriptLimits::default()
-        },
-        ScriptLimits {
-            max_expr_depth: Some(0),
-            ..ScriptLimits::default()
-        },
-        ScriptLimits {
-            max_string_size: Some(0),
-            ..ScriptLimits::default()
-        },
-        ScriptLimits {
-            max_array_size: Some(0),
-            ..ScriptLimits::default()
-        },
-        ScriptLimits {
-            max_map_size: Some(0),
-            ..ScriptLimits::default()
-        },
-        ScriptLimits {
-            timeout: Some(std::time::Duration::ZERO),
-            ..ScriptLimits::default()
-        },
+        with(|l| l.max_operations = Some(0)),
+        with(|l| l.max_expr_depth = Some(0)),
+        with(|l| l.max_string_size = Some(0)),
+        with(|l| l.max_array_size = Some(0)),
+        with(|l| l.max_map_size = Some(0)),
+        with(|l| l.max_memory = Some(0)),
+        with(|l| l.timeout = Some(std::time::Duration::ZERO)),
     ];
     for limits in zeroes {
         let err = registry.set_script_limits(limits).unwrap_err();

@@ -174,18 +174,31 @@ impl ModuleRegistry {
                 self.note(&info);
                 Ok(info)
             }
-            Err((e, config)) => {
-                self.inner.audit.push(
-                    operation,
-                    config.kind,
-                    config.name(),
-                    Some(config.version().to_string()),
-                    Outcome::Error,
-                    Some(e.to_string()),
-                );
-                Err(e)
-            }
+            Err((e, config)) => Err(self.failed(operation, &config, e)),
         }
+    }
+
+    /// Audits the failure `e` to register `config`, and returns it.
+    fn failed(&self, operation: &'static str, config: &ModuleConfig, e: Error) -> Error {
+        self.inner.audit.push(
+            operation,
+            config.kind,
+            config.name(),
+            Some(config.version().to_string()),
+            Outcome::Error,
+            Some(e.to_string()),
+        );
+        e
+    }
+
+    /// Validates `config` (and, for a plugin while the marketplace is on,
+    /// its listing); its version.
+    fn checked_version(&self, config: &mut ModuleConfig) -> Result<semver::Version> {
+        let version = config.validate()?;
+        if config.kind == ModuleKind::Plugin && self.plugin_marketplace_enabled() {
+            marketplace::validate_listing(config)?;
+        }
+        Ok(version)
     }
 
     /// Registers `config`; on failure, hands it back with the error (for
@@ -195,12 +208,7 @@ impl ModuleRegistry {
         mut config: ModuleConfig,
         replace: Replace,
     ) -> std::result::Result<ModuleInfo, (Error, Box<ModuleConfig>)> {
-        let version = match config.validate().and_then(|version| {
-            if config.kind == ModuleKind::Plugin && self.plugin_marketplace_enabled() {
-                marketplace::validate_listing(&config)?;
-            }
-            Ok(version)
-        }) {
+        let version = match self.checked_version(&mut config) {
             Ok(version) => version,
             Err(e) => return Err((e, Box::new(config))),
         };
@@ -231,28 +239,12 @@ impl ModuleRegistry {
         replace: Replace,
         operation: &'static str,
     ) -> Result<Vec<ModuleInfo>> {
-        let fail = |e: Error, config: &ModuleConfig| {
-            self.inner.audit.push(
-                operation,
-                config.kind,
-                config.name(),
-                Some(config.version().to_string()),
-                Outcome::Error,
-                Some(e.to_string()),
-            );
-            e
-        };
+        let fail = |e: Error, config: &ModuleConfig| self.failed(operation, config, e);
         let mut checked = Vec::with_capacity(configs.len());
         for mut config in configs {
             self.authorize(Permission::Register, operation, Some(config.name()))?;
-            let version = config
-                .validate()
-                .and_then(|version| {
-                    if config.kind == ModuleKind::Plugin && self.plugin_marketplace_enabled() {
-                        marketplace::validate_listing(&config)?;
-                    }
-                    Ok(version)
-                })
+            let version = self
+                .checked_version(&mut config)
                 .map_err(|e| fail(e, &config))?;
             let twice = checked
                 .iter()
