@@ -36,6 +36,37 @@ fn external(err: PyErr) -> Error {
     }
 }
 
+/// Runs Python code `f` with the GIL. Python code never runs on a script
+/// stack (a script calling a Python module with no deadline to keep runs it
+/// where it is): CPython may judge its own recursion by where the thread's
+/// stack is, so there it goes to a helper thread, acting as the same
+/// principal.
+fn attach<T: Send>(f: impl FnOnce(Python<'_>) -> PyResult<T> + Send) -> PyResult<T> {
+    if !module_registry::script::running_on_script_stack() {
+        return Python::attach(f);
+    }
+    let principal = module_registry::access::current_principal();
+    std::thread::scope(|scope| {
+        let helper = std::thread::Builder::new()
+            .name("module-registry-python-call".into())
+            .stack_size(PYTHON_THREAD_STACK)
+            .spawn_scoped(scope, move || {
+                module_registry::access::with_principal(principal, || Python::attach(f))
+            })
+            .map_err(|e| {
+                pyo3::exceptions::PyRuntimeError::new_err(format!(
+                    "cannot start a thread to call Python: {e}"
+                ))
+            })?;
+        helper
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    })
+}
+
+/// The stack of that helper thread: a main thread's.
+const PYTHON_THREAD_STACK: usize = 8 * 1024 * 1024;
+
 /// A module that calls one Python function.
 pub struct PyFunctionModule {
     func: Py<PyAny>,
@@ -43,7 +74,7 @@ pub struct PyFunctionModule {
 
 impl Module for PyFunctionModule {
     fn process(&self, input: Value) -> Result<Value> {
-        Python::attach(|py| {
+        attach(|py| {
             let arg = value_to_py(py, input)?;
             let out = self.func.bind(py).call1((arg,))?;
             py_to_value(&out)
@@ -59,7 +90,7 @@ pub struct PyObjectModule {
 
 impl Module for PyObjectModule {
     fn init(&self, context: &ModuleContext) -> Result<()> {
-        Python::attach(|py| {
+        attach(|py| {
             let obj = self.obj.bind(py);
             if obj.hasattr("init")? {
                 let config = value_to_py(py, context.config().clone())?;
@@ -71,7 +102,7 @@ impl Module for PyObjectModule {
     }
 
     fn process(&self, input: Value) -> Result<Value> {
-        Python::attach(|py| {
+        attach(|py| {
             let arg = value_to_py(py, input)?;
             let out = self.obj.bind(py).call_method1("process", (arg,))?;
             py_to_value(&out)
@@ -80,7 +111,7 @@ impl Module for PyObjectModule {
     }
 
     fn shutdown(&self) -> Result<()> {
-        Python::attach(|py| {
+        attach(|py| {
             // Dropping an instance runs this, also while the exception its
             // `process` raised is on its way out (`create(..).process(..)`):
             // set that exception aside, or calling Python would lose it.
@@ -184,7 +215,7 @@ fn with_handler(config: ModuleConfig, handler: &Bound<'_, PyAny>) -> PyResult<Mo
         let takes_config = takes_an_argument(cls)?;
         let cls: Py<PyAny> = cls.clone().into_any().unbind();
         return Ok(config.with_factory(move |cfg| {
-            Python::attach(|py| {
+            attach(|py| {
                 let cls = cls.bind(py);
                 let obj = if takes_config {
                     cls.call1((PyModuleConfig { inner: cfg.clone() },))?

@@ -257,3 +257,24 @@ def test_a_script_holding_too_much_memory_ends() -> None:
     assert mr.ScriptLimits().max_memory == 256 << 20
     with pytest.raises(mr.ValidationError, match="max_memory of 0"):
         mr.ScriptLimits(max_memory=0)
+
+
+def test_python_called_from_a_script_never_runs_on_the_script_stack() -> None:
+    """With no deadline, a script calls a Python module where it is; Python
+    code then runs on a helper thread, not on the stack reserved for the
+    script (CPython may judge recursion by the thread's stack)."""
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("thread names read from /proc")
+    seen: list[str] = []
+
+    def where(x: Any) -> Any:
+        comm = Path(f"/proc/self/task/{threading.get_native_id()}/comm").read_text().strip()
+        seen.append(comm)
+        return registry.run_script("input * 2", x) if x < 3 else x
+
+    registry = mr.ModuleRegistry(script_limits=mr.ScriptLimits(timeout=None))
+    registry.register(mr.ModuleConfig(name="where"), where)
+    assert registry.run_script('registry.create("where").process(1)') == 2
+    assert seen == ["module-registry"]

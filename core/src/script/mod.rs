@@ -56,6 +56,7 @@ pub use api::{ScriptInstance, ScriptRegistry};
 pub use convert::{from_dynamic, to_dynamic, OpaqueHandle};
 pub use engine::ScriptLimits;
 pub use memory::{memory_limit_enforced, ScriptAllocator};
+pub use stack::running_on_script_stack;
 #[cfg(feature = "workflows")]
 pub use workflow_api::ScriptWorkflow;
 

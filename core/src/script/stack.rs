@@ -14,6 +14,13 @@
 
 use crate::{Error, Result};
 
+/// Whether this thread runs on a stack reserved for scripts now (code that
+/// judges its depth by where the thread's stack is, such as CPython's
+/// recursion check, should run elsewhere).
+pub fn running_on_script_stack() -> bool {
+    imp::running_on_script_stack()
+}
+
 /// Runs `f` on a stack with at least `need` bytes free.
 pub(crate) fn on_script_stack<T>(need: usize, f: impl FnOnce() -> T) -> Result<T> {
     imp::on_stack(need, f)
@@ -31,6 +38,10 @@ mod imp {
         /// The lowest usable address of the reserved stack this thread runs
         /// on now (0: its own stack).
         static LOW: Cell<usize> = const { Cell::new(0) };
+    }
+
+    pub(super) fn running_on_script_stack() -> bool {
+        LOW.with(Cell::get) != 0
     }
 
     /// Bytes left below the stack pointer on the stack this thread runs on.
@@ -167,6 +178,11 @@ mod imp {
 mod imp {
     use super::Result;
 
+    /// Elsewhere stacker's stacks are not told apart from the thread's.
+    pub(super) fn running_on_script_stack() -> bool {
+        false
+    }
+
     /// Elsewhere stacker reserves a stack for each call that needs one.
     pub(super) fn on_stack<T>(need: usize, f: impl FnOnce() -> T) -> Result<T> {
         Ok(stacker::maybe_grow(need, need, f))
@@ -206,6 +222,12 @@ mod tests {
         })
         .unwrap();
         assert_eq!(inner, 1010);
+        // Only code on a reserved stack is told it is on one.
+        #[cfg(unix)]
+        {
+            assert!(!super::running_on_script_stack());
+            assert!(on_script_stack(256 << 20, super::running_on_script_stack).unwrap());
+        }
         let caught = std::panic::catch_unwind(|| {
             on_script_stack(256 << 20, || -> usize { panic!("inside") })
         });
