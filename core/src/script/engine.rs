@@ -62,50 +62,37 @@ pub(crate) const MEMORY_TOKEN: &str = "module-registry: script over its memory l
 
 /// A module called from a script: a script module inherits the caller's
 /// deadline and a native one is trusted to return, so both run here; any
-/// other (a Python module, a factory given in code) runs on a helper thread
-/// and is abandoned when the calling script's deadline passes, which then
-/// ends the script as timed out. The abandoned call finishes on its own (the
-/// instance shuts down after it).
+/// other (a Python module, a factory given in code) runs on this thread's
+/// helper thread (kept between calls), so that it is abandoned when the
+/// calling script's deadline passes (which ends the script as timed out)
+/// and so that Python never runs on the script's stack. An abandoned call
+/// finishes on its own, its helper is not reused, and the instance shuts
+/// down after it.
 pub(crate) fn call_within_deadline(
     instance: &std::sync::Arc<crate::ModuleInstance>,
     input: crate::Value,
 ) -> Result<Result<crate::Value>, Box<EvalAltResult>> {
     use crate::config::Implementation;
-    let deadline = DEADLINE.with(Cell::get);
-    let inline = matches!(
+    if matches!(
         instance.info().implementation(),
         Implementation::Native | Implementation::Rhai(_)
-    );
-    let Some(deadline) = deadline.filter(|_| !inline) else {
+    ) {
         return Ok(instance.process_value(input));
-    };
-    let (tx, rx) = std::sync::mpsc::sync_channel(1);
-    let (inst, principal) = (instance.clone(), crate::access::current_principal());
-    let spawned = std::thread::Builder::new()
-        .name(format!("module-registry-call-{}", instance.name()))
-        .stack_size(CALL_THREAD_STACK)
-        .spawn(move || {
-            let out = crate::access::with_principal(principal, || inst.process_value(input));
-            let _ = tx.send(out);
-        });
-    if let Err(e) = spawned {
-        return Ok(Err(crate::Error::invalid_input(format!(
-            "cannot start a thread to call {}: {e}",
-            instance.name()
-        ))));
     }
-    match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+    let (inst, principal) = (instance.clone(), crate::access::current_principal());
+    let call = move || crate::access::with_principal(principal, || inst.process_value(input));
+    match super::helper::run(call, DEADLINE.with(Cell::get)) {
         Ok(out) => Ok(out),
-        Err(_) => Err(Box::new(EvalAltResult::ErrorTerminated(
+        Err(super::helper::NotDone::TimedOut) => Err(Box::new(EvalAltResult::ErrorTerminated(
             Dynamic::from(TIMEOUT_TOKEN),
             Position::NONE,
         ))),
+        Err(super::helper::NotDone::NoThread(e)) => Ok(Err(crate::Error::invalid_input(format!(
+            "cannot start a thread to call {}: {e}",
+            instance.name()
+        )))),
     }
 }
-
-/// The stack of a helper thread calling a module for a script (a main
-/// thread's; only the pages used are committed).
-const CALL_THREAD_STACK: usize = 8 * 1024 * 1024;
 
 /// [`TIMEOUT_TOKEN`] when this thread's script deadline has passed.
 #[cold]

@@ -39,6 +39,7 @@
 mod api;
 mod convert;
 mod engine;
+mod helper;
 mod load;
 mod memory;
 mod module;

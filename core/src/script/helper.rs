@@ -1,0 +1,86 @@
+//! One helper thread per thread that calls modules from scripts, kept
+//! between calls: a call handed to it can be abandoned at a deadline, and
+//! runs on an ordinary thread stack (not the script's reserved one). Handing
+//! a call over costs a few microseconds; a new thread per call cost ten
+//! times more.
+
+use std::cell::RefCell;
+use std::sync::mpsc::{self, RecvTimeoutError, Sender};
+use std::time::Instant;
+
+type Job = Box<dyn FnOnce() + Send + 'static>;
+
+/// The stack of a helper thread: a main thread's (only the pages used are
+/// committed).
+const HELPER_STACK: usize = 8 * 1024 * 1024;
+
+thread_local! {
+    /// This thread's idle helper, if it has one.
+    static HELPER: RefCell<Option<Sender<Job>>> = const { RefCell::new(None) };
+}
+
+/// Why [`run`] has no result.
+pub(crate) enum NotDone {
+    /// The deadline passed first; the call goes on alone.
+    TimedOut,
+    /// No helper thread could be started.
+    NoThread(std::io::Error),
+}
+
+fn spawn() -> std::io::Result<Sender<Job>> {
+    let (tx, rx) = mpsc::channel::<Job>();
+    std::thread::Builder::new()
+        .name("module-registry-call".into())
+        .stack_size(HELPER_STACK)
+        .spawn(move || {
+            for job in rx {
+                job();
+            }
+        })?;
+    Ok(tx)
+}
+
+/// Runs `f` on this thread's helper and waits for it, at most until
+/// `deadline`. The helper is taken while it works (a nested call gets its
+/// own), given back after, and dropped when abandoned (it ends once its
+/// call returns).
+pub(crate) fn run<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+    deadline: Option<Instant>,
+) -> Result<T, NotDone> {
+    let helper = match HELPER.with(|h| h.borrow_mut().take()) {
+        Some(helper) => helper,
+        None => spawn().map_err(NotDone::NoThread)?,
+    };
+    let (done, result) = mpsc::sync_channel(1);
+    let job: Job = Box::new(move || {
+        let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+        let _ = done.send(out);
+    });
+    if let Err(mpsc::SendError(job)) = helper.send(job) {
+        // The helper is gone (it cannot be, short of a panic outside a
+        // job): start another.
+        let fresh = spawn().map_err(NotDone::NoThread)?;
+        let _ = fresh.send(job);
+        return finish(fresh, &result, deadline);
+    }
+    finish(helper, &result, deadline)
+}
+
+fn finish<T>(
+    helper: Sender<Job>,
+    result: &mpsc::Receiver<std::thread::Result<T>>,
+    deadline: Option<Instant>,
+) -> Result<T, NotDone> {
+    let out = match deadline {
+        None => result.recv().map_err(|_| RecvTimeoutError::Disconnected),
+        Some(d) => result.recv_timeout(d.saturating_duration_since(Instant::now())),
+    };
+    match out {
+        Ok(out) => {
+            HELPER.with(|h| *h.borrow_mut() = Some(helper));
+            out.map_err(|panic| std::panic::resume_unwind(panic))
+        }
+        Err(_) => Err(NotDone::TimedOut),
+    }
+}
