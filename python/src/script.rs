@@ -121,6 +121,26 @@ impl PyScriptLimits {
         Ok(limits)
     }
 
+    /// Pickling: rebuilt by keyword from its fields (checked again on load).
+    fn __getnewargs_ex__<'py>(
+        &self,
+        py: Python<'py>,
+    ) -> PyResult<(
+        Bound<'py, pyo3::types::PyTuple>,
+        Bound<'py, pyo3::types::PyDict>,
+    )> {
+        let fields = pyo3::types::PyDict::new(py);
+        fields.set_item("max_operations", self.max_operations)?;
+        fields.set_item("max_call_depth", self.max_call_depth)?;
+        fields.set_item("max_expr_depth", self.max_expr_depth)?;
+        fields.set_item("max_string_size", self.max_string_size)?;
+        fields.set_item("max_array_size", self.max_array_size)?;
+        fields.set_item("max_map_size", self.max_map_size)?;
+        fields.set_item("max_memory", self.max_memory)?;
+        fields.set_item("timeout", self.timeout)?;
+        Ok((pyo3::types::PyTuple::empty(py), fields))
+    }
+
     /// No limit at all.
     #[staticmethod]
     fn unlimited() -> Self {

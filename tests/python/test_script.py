@@ -278,3 +278,12 @@ def test_python_called_from_a_script_never_runs_on_the_script_stack() -> None:
     registry.register(mr.ModuleConfig(name="where"), where)
     assert registry.run_script('registry.create("where").process(1)') == 2
     assert seen == ["module-registry"]
+
+
+def test_script_limits_pickle() -> None:
+    import pickle
+
+    for limits in (mr.ScriptLimits(), mr.ScriptLimits.unlimited(), mr.ScriptLimits(max_memory=1 << 20, timeout=0.25)):
+        for protocol in range(2, pickle.HIGHEST_PROTOCOL + 1):
+            back = pickle.loads(pickle.dumps(limits, protocol=protocol))
+            assert back == limits and back is not limits
