@@ -191,6 +191,11 @@ impl ModuleRegistry {
         manifest.settings.script_limits.validate()?;
         let policy = manifest.policy.map(|p| p.compiled()).transpose()?;
         let natives = crate::native::native_modules();
+        let script_roots: Vec<PathBuf> = options
+            .script_folders
+            .iter()
+            .filter_map(|root| root.canonicalize().ok())
+            .collect();
         // 1. Check everything; what needs resolving waits.
         let mut pending = Vec::with_capacity(manifest.modules.len());
         for entry in manifest.modules {
@@ -238,7 +243,7 @@ impl ModuleRegistry {
                     let label = path.clone().unwrap_or_else(|| "<source>".to_string());
                     let folder = path
                         .as_deref()
-                        .and_then(|p| options.script_folder_of(Path::new(p)));
+                        .and_then(|p| script_folder_of(&script_roots, Path::new(p)));
                     let scripted = rebuild_script(self, &label, &source, folder.as_deref(), &sha256)
                         .map_err(|e| match (&folder, &path) {
                             (None, Some(p)) if source.contains("import") => Error::InvalidConfig {
@@ -330,16 +335,16 @@ impl ManifestOptions {
             ),
         })
     }
+}
 
-    /// The folder of script `path`, when it lies inside a script folder.
-    fn script_folder_of(&self, path: &Path) -> Option<PathBuf> {
-        let folder = path.parent()?.canonicalize().ok()?;
-        self.script_folders
-            .iter()
-            .filter_map(|root| root.canonicalize().ok())
-            .any(|root| folder.starts_with(&root))
-            .then_some(folder)
-    }
+/// The folder of script `path`, when it lies inside one of `roots` (script
+/// folders with their symbolic links resolved).
+fn script_folder_of(roots: &[PathBuf], path: &Path) -> Option<PathBuf> {
+    let folder = path.parent()?.canonicalize().ok()?;
+    roots
+        .iter()
+        .any(|root| folder.starts_with(root))
+        .then_some(folder)
 }
 
 impl ModuleConfig {

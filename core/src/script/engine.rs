@@ -61,27 +61,30 @@ pub(crate) fn run_limited<T>(limits: &ScriptLimits, f: impl FnOnce() -> T) -> Re
 pub(crate) const MEMORY_TOKEN: &str = "module-registry: script over its memory limit";
 
 /// A module called from a script: a script module inherits the caller's
-/// deadline and a native one is trusted to return, so both run here; any
-/// other (a Python module, a factory given in code) runs on this thread's
-/// helper thread (kept between calls), so that it is abandoned when the
-/// calling script's deadline passes (which ends the script as timed out)
-/// and so that Python never runs on the script's stack. An abandoned call
-/// finishes on its own, its helper is not reused, and the instance shuts
-/// down after it.
+/// deadline and a native one is trusted to return, so both run here, as
+/// does anything when there is no deadline; any other (a Python module, a
+/// factory given in code) runs on this thread's helper thread (kept between
+/// calls), so that it is abandoned when the calling script's deadline
+/// passes, which ends the script as timed out. An abandoned call finishes
+/// on its own, its helper is not reused, and the instance shuts down after
+/// it. (That Python never runs on a script's stack is the Python binding's
+/// own rule, wherever Python is called from.)
 pub(crate) fn call_within_deadline(
     instance: &std::sync::Arc<crate::ModuleInstance>,
     input: crate::Value,
 ) -> Result<Result<crate::Value>, Box<EvalAltResult>> {
     use crate::config::Implementation;
-    if matches!(
+    let deadline = DEADLINE.with(Cell::get);
+    let trusted = matches!(
         instance.info().implementation(),
         Implementation::Native | Implementation::Rhai(_)
-    ) {
+    );
+    let Some(deadline) = deadline.filter(|_| !trusted) else {
         return Ok(instance.process_value(input));
-    }
+    };
     let (inst, principal) = (instance.clone(), crate::access::current_principal());
     let call = move || crate::access::with_principal(principal, || inst.process_value(input));
-    match super::helper::run(call, DEADLINE.with(Cell::get)) {
+    match super::helper::run(call, deadline) {
         Ok(out) => Ok(out),
         Err(super::helper::NotDone::TimedOut) => Err(Box::new(EvalAltResult::ErrorTerminated(
             Dynamic::from(TIMEOUT_TOKEN),
@@ -106,6 +109,8 @@ fn past_deadline() -> Option<Dynamic> {
 /// absolute or climb out with `..` are refused.
 pub(crate) struct FolderResolver {
     root: PathBuf,
+    /// `root` with its symbolic links resolved (once), if it exists.
+    real_root: Option<PathBuf>,
     inner: FileModuleResolver,
 }
 
@@ -113,6 +118,7 @@ impl FolderResolver {
     pub(crate) fn new(root: &Path) -> Self {
         FolderResolver {
             root: root.to_path_buf(),
+            real_root: root.canonicalize().ok(),
             inner: FileModuleResolver::new_with_path(root),
         }
     }
@@ -132,8 +138,8 @@ impl ModuleResolver for FolderResolver {
         // Symbolic links are followed: a link inside the folder pointing
         // out of it (to a file or a folder) escapes it as `..` would.
         let file = self.inner.get_file_path(path, None);
-        let outside = match (file.canonicalize(), self.root.canonicalize()) {
-            (Ok(file), Ok(root)) => !file.starts_with(root),
+        let outside = match (file.canonicalize(), &self.real_root) {
+            (Ok(file), Some(root)) => !file.starts_with(root),
             _ => false, // missing: the resolver says so
         };
         if escapes || outside {

@@ -1,11 +1,9 @@
-//! One helper thread per thread that calls modules from scripts, kept
-//! between calls: a call handed to it can be abandoned at a deadline, and
-//! runs on an ordinary thread stack (not the script's reserved one). Handing
-//! a call over costs a few microseconds; a new thread per call cost ten
-//! times more.
+//! One helper thread per thread that calls modules from scripts under a
+//! deadline, kept between calls: a call handed to it can be abandoned when
+//! the deadline passes, without starting a thread per call.
 
 use std::cell::RefCell;
-use std::sync::mpsc::{self, RecvTimeoutError, Sender};
+use std::sync::mpsc::{self, Sender};
 use std::time::Instant;
 
 type Job = Box<dyn FnOnce() + Send + 'static>;
@@ -46,7 +44,7 @@ fn spawn() -> std::io::Result<Sender<Job>> {
 /// call returns).
 pub(crate) fn run<T: Send + 'static>(
     f: impl FnOnce() -> T + Send + 'static,
-    deadline: Option<Instant>,
+    deadline: Instant,
 ) -> Result<T, NotDone> {
     let helper = match HELPER.with(|h| h.borrow_mut().take()) {
         Some(helper) => helper,
@@ -57,26 +55,12 @@ pub(crate) fn run<T: Send + 'static>(
         let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
         let _ = done.send(out);
     });
-    if let Err(mpsc::SendError(job)) = helper.send(job) {
-        // The helper is gone (it cannot be, short of a panic outside a
-        // job): start another.
-        let fresh = spawn().map_err(NotDone::NoThread)?;
-        let _ = fresh.send(job);
-        return finish(fresh, &result, deadline);
-    }
-    finish(helper, &result, deadline)
-}
-
-fn finish<T>(
-    helper: Sender<Job>,
-    result: &mpsc::Receiver<std::thread::Result<T>>,
-    deadline: Option<Instant>,
-) -> Result<T, NotDone> {
-    let out = match deadline {
-        None => result.recv().map_err(|_| RecvTimeoutError::Disconnected),
-        Some(d) => result.recv_timeout(d.saturating_duration_since(Instant::now())),
-    };
-    match out {
+    // A helper's loop ends only when its sender is dropped, and each job
+    // catches its own panic: a kept helper always takes the job.
+    helper
+        .send(job)
+        .map_err(|_| NotDone::NoThread(std::io::Error::other("the helper thread is gone")))?;
+    match result.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
         Ok(out) => {
             HELPER.with(|h| *h.borrow_mut() = Some(helper));
             out.map_err(|panic| std::panic::resume_unwind(panic))
