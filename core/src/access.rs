@@ -133,8 +133,16 @@ impl Grant {
     }
 }
 
+impl PartialEq for Grant {
+    /// Grants are equal when they allow the same permissions on the same
+    /// glob (the compiled glob follows from the text).
+    fn eq(&self, other: &Self) -> bool {
+        self.permissions == other.permissions && self.modules == other.modules
+    }
+}
+
 /// Roles (each a list of grants) and the roles of each principal.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct AccessPolicy {
     roles: BTreeMap<String, Vec<Grant>>,
     principals: BTreeMap<String, Vec<String>>,
@@ -200,6 +208,20 @@ impl AccessPolicy {
     /// The roles of `principal`.
     pub fn roles_of(&self, principal: &str) -> &[String] {
         self.principals.get(principal).map_or(&[], Vec::as_slice)
+    }
+
+    /// The policy as JSON (what manifests record).
+    pub fn to_json(&self) -> Result<String> {
+        Ok(serde_json::to_string(self)?)
+    }
+
+    /// A policy from [`to_json`](Self::to_json)'s form, its globs checked.
+    pub fn from_json(text: &str) -> Result<Self> {
+        let policy: AccessPolicy =
+            serde_json::from_str(text).map_err(|e| crate::error::Error::Serialization {
+                message: format!("invalid access policy: {e}"),
+            })?;
+        policy.compiled()
     }
 
     /// Recompiles the globs after deserialising.

@@ -352,6 +352,26 @@ impl Error {
         }
     }
 
+    /// This error as the failure of input `index` of a batch: a workflow
+    /// error's message starts with `input #index: `; other errors are
+    /// returned as they are.
+    pub fn at_input(self, index: usize) -> Error {
+        match self {
+            Error::Workflow {
+                workflow,
+                step,
+                message,
+                source,
+            } => Error::Workflow {
+                workflow,
+                step,
+                message: format!("input #{index}: {message}"),
+                source,
+            },
+            other => other,
+        }
+    }
+
     /// The [`Error::Interrupted`] this error is or wraps (through module
     /// failures and workflow steps), if any.
     pub fn interruption(&self) -> Option<&Error> {

@@ -26,6 +26,25 @@ impl ModuleInfo {
         ModuleInfo(Arc::new(Entry { config, version }))
     }
 
+    /// A record held by no registry (what a pickled record becomes): `config`
+    /// checked as registering it would be. When it names an implementation
+    /// it still says so, but it cannot build instances: its registry does.
+    pub fn detached(config: ModuleConfig) -> crate::error::Result<Self> {
+        let mut config = config;
+        let version = config.validate()?;
+        if *config.implementation() != Implementation::Declaration && !config.has_factory() {
+            config.set_factory(Some(Arc::new(|config: &ModuleConfig| {
+                Err(crate::error::Error::InvalidConfig {
+                    name: config.name().to_string(),
+                    reason: "this record is held by no registry (it was unpickled or built \
+                             alone): create the module from the registry that holds it"
+                        .into(),
+                })
+            })));
+        }
+        Ok(ModuleInfo::new(config, version))
+    }
+
     pub(crate) fn entry(&self) -> &Entry {
         &self.0
     }

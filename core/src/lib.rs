@@ -61,7 +61,9 @@ pub mod workflow;
 
 pub use access::{AccessPolicy, Permission};
 pub use audit::{AuditEvent, AuditLog, Outcome};
-pub use config::{Factory, FactoryFn, Implementation, ModuleConfig, PluginConfig, ScriptSource};
+pub use config::{
+    Factory, FactoryFn, Implementation, ModuleConfig, Origin, PluginConfig, ScriptSource,
+};
 pub use deps::Resolution;
 pub use error::{Error, Result};
 pub use info::ModuleInfo;

@@ -122,6 +122,32 @@ impl ModuleRegistry {
         Ok(serde_json::to_string_pretty(&manifest)?)
     }
 
+    /// A digest (hex SHA-256) of what rebuilding this registry from its
+    /// manifest would give: every declaration, script source, setting and
+    /// the policy (needs `admin`, as the manifest does). A registry and one
+    /// rebuilt from its manifest have the same fingerprint. Modules built by
+    /// code given at run time (Python handlers, factories) are recorded by
+    /// name and version only: a binding adds what identifies their code.
+    pub fn fingerprint(&self) -> Result<String> {
+        let manifest = self.export_manifest()?;
+        Ok(crate::native::sha256_hex(manifest.as_bytes()))
+    }
+
+    /// The registrations a manifest records without their code (Python
+    /// handlers, factories given in code), in the registry's order: what a
+    /// binding carries beside the manifest to rebuild them (needs `admin`).
+    pub fn code_modules(&self) -> Result<Vec<crate::info::ModuleInfo>> {
+        self.authorize(Permission::Admin, "export_manifest", None)?;
+        let mut found = self.list();
+        found.retain(|info| {
+            matches!(
+                info.implementation(),
+                Implementation::Python(_) | Implementation::Custom
+            )
+        });
+        Ok(found)
+    }
+
     /// A new registry rebuilt from a manifest. Python modules and factories
     /// given in code cannot be rebuilt here: see [`load_manifest`](Self::load_manifest).
     pub fn from_manifest(text: &str) -> Result<ModuleRegistry> {

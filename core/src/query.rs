@@ -11,7 +11,8 @@ use crate::validate::validate_name;
 ///
 /// An empty query matches everything. Results are ordered by name ascending,
 /// then version descending (then modules before plugins).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct CapabilityQuery {
     pub(crate) required: Vec<String>,
     pub(crate) any: Vec<String>,

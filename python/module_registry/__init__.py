@@ -43,6 +43,7 @@ from ._core import (
     read_audit_file,
 )
 from ._registry import EntryPointReport, ModuleRegistry, RegistryView
+from . import _pickling  # noqa: F401 - exceptions keep their cause through a pickle
 
 #: Plugins use the same vocabulary of types as modules.
 PluginType = ModuleType

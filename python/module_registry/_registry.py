@@ -154,16 +154,62 @@ class ModuleRegistry(_core.ModuleRegistry):
         return report
 
     def run_workflow_batch(
-        self, workflow: _core.Workflow, inputs: Iterable[Any], progress: bool = False
-    ) -> list[_core.WorkflowResult]:
-        """Run ``workflow`` on every input, reusing one set of instances;
-        results in input order. ``progress=True`` shows a progress bar (tqdm
-        when it is installed, a plain text bar on stderr otherwise)."""
-        items = list(inputs)
-        if not progress:
-            return self._run_workflow_batch(workflow, items)
-        with _progress_bar(len(items), workflow.name) as advance:
-            return self._run_workflow_batch(workflow, items, advance)
+        self,
+        workflow: _core.Workflow,
+        inputs: Iterable[Any],
+        *,
+        progress: bool = False,
+        executor: Any = None,
+        chunk_size: Optional[int] = None,
+        errors: str = "raise",
+    ) -> list[Any]:
+        """Run ``workflow`` on every input; results in input order.
+
+        ``executor=None`` runs here, one set of instances for the batch. An
+        ``executor`` (a ``dask.distributed.Client`` or any
+        ``concurrent.futures.Executor``) gets the inputs in chunks of
+        ``chunk_size`` (default: about four chunks per worker), one task
+        each; each worker process rebuilds the registry from its pickle
+        once (see ``fingerprint``) and runs a chunk with one set of
+        instances. A view's batch runs as its principal on the workers too.
+
+        ``errors="raise"``: the first failing input (in input order) raises
+        its ``WorkflowError``, whose ``index`` is its position in
+        ``inputs``, and the remaining work is cancelled. ``errors="return"``:
+        the slot of each failed input holds its ``WorkflowError`` and every
+        other input completes. ``progress=True`` shows a progress bar (tqdm
+        when it is installed, a text bar on stderr otherwise)."""
+        from ._batch import run_batch
+
+        return run_batch(self, workflow, inputs, progress, executor, chunk_size, errors)
+
+    def fingerprint(self) -> str:
+        """A hex digest of what this registry would rebuild from its pickle:
+        declarations, script sources, settings, policy, and the code of its
+        Python modules. It changes whenever any of these changes, and is the
+        same for a registry and its unpickled copy."""
+        from ._pickling import fingerprint
+
+        return fingerprint(self)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickles as what rebuilds it (see ``module_registry._pickling``):
+        the audit log and instances stay behind. Unpickling runs code, as
+        any pickle does: only from a source you trust."""
+        from ._pickling import rebuild_registry, registry_state
+
+        return (rebuild_registry, (type(self), registry_state(self)))
+
+    def __eq__(self, other: object) -> bool:
+        """Registries are equal when they would rebuild the same (same ``fingerprint``)."""
+        if not isinstance(other, _core.ModuleRegistry):
+            return NotImplemented
+        from ._pickling import fingerprint
+
+        return other is self or fingerprint(self) == fingerprint(other)
+
+    # Equal by content but changing: not hashable, as a list is not.
+    __hash__ = None  # type: ignore[assignment]
 
     def as_principal(self, principal: str) -> "RegistryView":
         """A view with the registry's methods, each acting as ``principal``
@@ -200,7 +246,7 @@ class ModuleRegistry(_core.ModuleRegistry):
         return f"<ModuleRegistry with {len(self)} registrations>"
 
 
-def _resolve_python(name: str, import_path: Optional[str]) -> Any:
+def _resolve_python(name: str, import_path: Optional[str], version: str = "", kind: str = "module") -> Any:
     """The handler of a Python module recorded in a manifest."""
     if import_path is None:
         raise _core.ValidationError(
@@ -262,41 +308,3 @@ class RegistryView:
 
     def __repr__(self) -> str:
         return f"<RegistryView of {self._registry!r} as {self._principal!r}>"
-
-
-class _TextBar:
-    """A minimal progress bar on stderr, for when tqdm is not installed."""
-
-    def __init__(self, total: int, label: str) -> None:
-        self.total, self.label = total, label
-
-    def __call__(self, done: int, total: int) -> None:
-        width = 30
-        filled = width * done // max(total, 1)
-        end = "\n" if done >= total else ""
-        sys.stderr.write(f"\r{self.label} [{'#' * filled}{'.' * (width - filled)}] {done}/{total}{end}")
-        sys.stderr.flush()
-
-
-class _progress_bar:
-    """Context manager yielding an ``advance(done, total)`` callback."""
-
-    def __init__(self, total: int, label: str) -> None:
-        self.total, self.label = total, label
-        self.bar: Any = None
-
-    def __enter__(self) -> Callable[[int, int], None]:
-        try:
-            from tqdm.auto import tqdm
-        except ImportError:
-            return _TextBar(self.total, self.label)
-        self.bar = tqdm(total=self.total, desc=self.label)
-
-        def advance(done: int, total: int) -> None:
-            self.bar.update(done - self.bar.n)
-
-        return advance
-
-    def __exit__(self, *exc: object) -> None:
-        if self.bar is not None:
-            self.bar.close()

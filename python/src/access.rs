@@ -63,6 +63,22 @@ impl PyAccessPolicy {
     fn roles_of(&self, principal: &str) -> Vec<String> {
         self.inner.roles_of(principal).to_vec()
     }
+
+    fn __eq__(&self, other: &Bound<'_, PyAny>) -> bool {
+        other
+            .cast::<Self>()
+            .is_ok_and(|o| o.borrow().inner == self.inner)
+    }
+
+    /// Pickled as JSON (the form manifests record).
+    fn __getstate__(&self) -> PyResult<String> {
+        self.inner.to_json().map_err(to_pyerr)
+    }
+
+    fn __setstate__(&mut self, state: &str) -> PyResult<()> {
+        self.inner = AccessPolicy::from_json(state).map_err(to_pyerr)?;
+        Ok(())
+    }
 }
 
 /// Calls `func(*args, **kwargs)` acting as `principal`: every registry call
@@ -76,6 +92,25 @@ pub fn call_as<'py>(
     kwargs: Option<&Bound<'py, PyDict>>,
 ) -> PyResult<Bound<'py, PyAny>> {
     with_principal(Some(principal.into()), || func.call(args, kwargs))
+}
+
+/// The principal the calling thread acts as (None: the registry's owner).
+#[pyfunction]
+pub fn _current_principal() -> Option<String> {
+    module_registry::access::current_principal().map(|p| p.to_string())
+}
+
+/// Call `func(*args, **kwargs)` as the registry's owner (no principal):
+/// what a batch needs to pickle the registry of a view, whose work then
+/// runs as the view's principal on the workers.
+#[pyfunction]
+#[pyo3(signature = (func, *args, **kwargs))]
+pub fn _as_owner<'py>(
+    func: &Bound<'py, PyAny>,
+    args: &Bound<'py, PyTuple>,
+    kwargs: Option<&Bound<'py, PyDict>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    with_principal(None, || func.call(args, kwargs))
 }
 
 #[pymethods]

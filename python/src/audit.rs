@@ -3,7 +3,8 @@
 use std::path::PathBuf;
 use std::time::UNIX_EPOCH;
 
-use module_registry::AuditEvent;
+use module_registry::audit::Outcome;
+use module_registry::{AuditEvent, ModuleKind};
 use pyo3::prelude::*;
 
 use crate::errors::to_pyerr;
@@ -32,8 +33,103 @@ pub struct PyAuditEvent {
     detail: Option<String>,
 }
 
+/// The `&'static str` among `known` equal to `text`.
+pub(crate) fn known_str(text: &str, known: &[&'static str], what: &str) -> PyResult<&'static str> {
+    known.iter().copied().find(|k| *k == text).ok_or_else(|| {
+        to_pyerr(module_registry::Error::Serialization {
+            message: format!("{what} must be one of {known:?}, not {text:?}"),
+        })
+    })
+}
+
+/// The constructor's arguments (what a pickled event holds).
+type EventArgs = (
+    u64,
+    f64,
+    String,
+    String,
+    &'static str,
+    String,
+    Option<String>,
+    &'static str,
+    Option<String>,
+);
+
 #[pymethods]
 impl PyAuditEvent {
+    /// An event as `audit_events()` gives them (what unpickling builds).
+    #[new]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        sequence: u64,
+        time: f64,
+        operation: String,
+        principal: String,
+        kind: &str,
+        module: String,
+        version: Option<String>,
+        outcome: &str,
+        detail: Option<String>,
+    ) -> PyResult<Self> {
+        Ok(PyAuditEvent {
+            sequence,
+            time,
+            operation,
+            principal,
+            kind: known_str(
+                kind,
+                &[ModuleKind::Module, ModuleKind::Plugin].map(ModuleKind::as_str),
+                "kind",
+            )?,
+            module,
+            version,
+            outcome: known_str(
+                outcome,
+                &[Outcome::Ok, Outcome::Denied, Outcome::Error].map(Outcome::as_str),
+                "outcome",
+            )?,
+            detail,
+        })
+    }
+
+    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> (Bound<'py, pyo3::types::PyType>, EventArgs) {
+        let e = slf.get();
+        (
+            slf.get_type(),
+            (
+                e.sequence,
+                e.time,
+                e.operation.clone(),
+                e.principal.clone(),
+                e.kind,
+                e.module.clone(),
+                e.version.clone(),
+                e.outcome,
+                e.detail.clone(),
+            ),
+        )
+    }
+
+    fn __eq__(&self, other: &Bound<'_, PyAny>) -> bool {
+        other.cast::<Self>().is_ok_and(|o| {
+            let o = o.get();
+            (
+                o.sequence,
+                o.time.to_bits(),
+                &o.operation,
+                &o.principal,
+                o.kind,
+            ) == (
+                self.sequence,
+                self.time.to_bits(),
+                &self.operation,
+                &self.principal,
+                self.kind,
+            ) && (&o.module, &o.version, o.outcome, &o.detail)
+                == (&self.module, &self.version, self.outcome, &self.detail)
+        })
+    }
+
     fn __repr__(&self) -> String {
         format!(
             "AuditEvent(operation={:?}, module={:?}, version={:?}, outcome={:?})",

@@ -89,6 +89,14 @@ impl PyModuleType {
     fn __str__(&self) -> &str {
         self.inner.name()
     }
+
+    /// Pickles as `ModuleType.custom(name)` (which gives named types back).
+    fn __reduce__<'py>(&self, py: Python<'py>) -> PyResult<(Bound<'py, PyAny>, (String,))> {
+        Ok((
+            py.get_type::<Self>().getattr("custom")?,
+            (self.inner.name().to_string(),),
+        ))
+    }
 }
 
 impl From<ModuleType> for PyModuleType {
@@ -166,6 +174,28 @@ fn describe(config: &ModuleConfig) -> String {
         config.version(),
         config.module_type(),
         caps
+    )
+}
+
+/// A config's constructor arguments: name, version, type, capabilities,
+/// metadata, dependencies.
+pub type ConfigArgs = (
+    Option<String>,
+    String,
+    String,
+    Vec<String>,
+    BTreeMap<String, String>,
+    BTreeMap<String, String>,
+);
+
+pub fn config_args(config: &ModuleConfig) -> ConfigArgs {
+    (
+        Some(config.name().to_string()).filter(|n| !n.is_empty()),
+        config.version().to_string(),
+        config.module_type().name().to_string(),
+        config.capabilities().map(str::to_string).collect(),
+        config.metadata().clone(),
+        config.dependencies().clone(),
     )
 }
 
@@ -300,6 +330,16 @@ macro_rules! config_class {
 
             fn __repr__(&self) -> String {
                 format!("{}({})", $pyname, describe(&self.inner))
+            }
+
+            fn __eq__(&self, other: &Bound<'_, PyAny>) -> bool {
+                other.cast::<Self>().is_ok_and(|o| o.borrow().inner == self.inner)
+            }
+
+            /// Pickles as the constructor's arguments.
+            #[allow(clippy::type_complexity)]
+            fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<(Bound<'py, pyo3::types::PyType>, ConfigArgs)> {
+                Ok((slf.get_type(), config_args(&slf.borrow().inner)))
             }
         }
     };

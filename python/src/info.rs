@@ -1,10 +1,12 @@
 //! `ModuleInfo` for Python: the read-only record of one registration.
 
-use module_registry::ModuleInfo;
+use std::sync::Arc;
+
+use module_registry::{Implementation, ModuleConfig, ModuleInfo, ModuleType, ScriptSource};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyFrozenSet};
 
-use crate::config::PyModuleType;
+use crate::config::{config_args, ConfigArgs, PyModuleType};
 
 /// A registered module or plugin (read-only). Discovery, `get`, `list` and
 /// `versions` hand out one object per registration, so the same registration
@@ -90,12 +92,88 @@ impl PyModuleInfo {
             .is_ok_and(|o| o.get().inner == self.inner)
     }
 
+    /// Pickles as its declaration and implementation; unpickled, it is a
+    /// record held by no registry (its registry builds the module).
+    fn __reduce__<'py>(&self, py: Python<'py>) -> PyResult<(Bound<'py, PyAny>, InfoState)> {
+        let config = self.inner.config();
+        let implementation = match config.implementation() {
+            Implementation::Rhai(s) => (
+                "rhai",
+                Some(s.source.clone()),
+                s.path.clone(),
+                Some(s.sha256.clone()),
+            ),
+            Implementation::Python(path) => {
+                ("python", path.as_deref().map(str::to_string), None, None)
+            }
+            other => (other.kind(), None, None, None),
+        };
+        let rebuild = py
+            .import("module_registry._core")?
+            .getattr("_module_info")?;
+        Ok((rebuild, (self.kind(), config_args(config), implementation)))
+    }
+
     fn __hash__(&self) -> u64 {
         use std::hash::{Hash, Hasher};
         let mut h = std::collections::hash_map::DefaultHasher::new();
         (self.inner.kind(), self.inner.name(), self.inner.version()).hash(&mut h);
         h.finish()
     }
+}
+
+/// What a pickled `ModuleInfo` holds: kind, the config's arguments, and the
+/// implementation (its kind and up to three texts).
+type InfoState = (
+    &'static str,
+    ConfigArgs,
+    (&'static str, Option<String>, Option<String>, Option<String>),
+);
+
+/// Rebuilds a pickled `ModuleInfo` (a record held by no registry).
+#[pyfunction]
+pub fn _module_info(
+    kind: &str,
+    config: ConfigArgs,
+    implementation: (String, Option<String>, Option<String>, Option<String>),
+) -> PyResult<PyModuleInfo> {
+    let (name, version, module_type, capabilities, metadata, dependencies) = config;
+    let mut c = ModuleConfig::new()
+        .with_kind(crate::registry::parse_kind(kind)?)
+        .with_name(name.unwrap_or_default())
+        .with_version(version)
+        .with_type(ModuleType::custom(module_type))
+        .add_capabilities(capabilities);
+    for (k, v) in metadata {
+        c = c.with_metadata(k, v);
+    }
+    for (k, v) in dependencies {
+        c = c.with_dependency(k, v);
+    }
+    let (kind, a, b, c3) = implementation;
+    let implementation = match (kind.as_str(), a, c3) {
+        ("declaration", ..) => Implementation::Declaration,
+        ("native", ..) => Implementation::Native,
+        ("custom", ..) => Implementation::Custom,
+        ("python", path, _) => Implementation::Python(path.map(Into::into)),
+        ("rhai", Some(source), Some(sha256)) => Implementation::Rhai(Arc::new(ScriptSource {
+            source,
+            path: b,
+            sha256,
+        })),
+        (other, ..) => {
+            return Err(crate::errors::to_pyerr(
+                module_registry::Error::Serialization {
+                    message: format!(
+                        "a pickled ModuleInfo names an unknown implementation {other:?}"
+                    ),
+                },
+            ))
+        }
+    };
+    let inner = ModuleInfo::detached(c.with_implementation(implementation))
+        .map_err(crate::errors::to_pyerr)?;
+    Ok(PyModuleInfo { inner })
 }
 
 pub(crate) fn infos(list: Vec<ModuleInfo>) -> Vec<PyModuleInfo> {

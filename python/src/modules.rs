@@ -140,7 +140,21 @@ pub fn with_python_handler(
     handler: &Bound<'_, PyAny>,
 ) -> PyResult<ModuleConfig> {
     let implementation = Implementation::Python(import_path(handler).map(Into::into));
-    Ok(with_handler(config, handler)?.with_implementation(implementation))
+    let origin = PythonHandler(handler.clone().unbind());
+    Ok(with_handler(config, handler)?
+        .with_implementation(implementation)
+        .with_origin(Arc::new(origin)))
+}
+
+/// The Python object a module was registered with, kept as the config's
+/// origin so that a registry can be pickled.
+pub struct PythonHandler(pub Py<PyAny>);
+
+/// The Python object `config` was registered with, if it is a Python module.
+pub fn python_handler<'py>(py: Python<'py>, config: &ModuleConfig) -> Option<Bound<'py, PyAny>> {
+    let origin = config.origin()?;
+    let handler = origin.downcast_ref::<PythonHandler>()?;
+    Some(handler.0.bind(py).clone())
 }
 
 /// `module:qualified.name` when `obj` can be imported back by that path.

@@ -7,6 +7,7 @@ use module_registry::{CapabilityQuery, ModuleKind};
 use pyo3::prelude::*;
 
 use crate::config::{extract_strings, extract_type};
+use crate::errors::to_pyerr;
 
 /// A discovery query over modules and plugins.
 #[pyclass(name = "CapabilityQuery", module = "module_registry._core", subclass)]
@@ -89,6 +90,28 @@ impl PyCapabilityQuery {
     ) -> PyRefMut<'_, Self> {
         slf.update(|q| q.with_metadata(key, value));
         slf
+    }
+
+    /// Queries of the same class asking the same.
+    fn __eq__(slf: &Bound<'_, Self>, other: &Bound<'_, PyAny>) -> bool {
+        other.get_type().is(slf.get_type())
+            && other
+                .cast::<Self>()
+                .is_ok_and(|o| o.borrow().inner == slf.borrow().inner)
+    }
+
+    /// Pickled as JSON.
+    fn __getstate__(&self) -> PyResult<String> {
+        serde_json::to_string(&self.inner).map_err(|e| to_pyerr(e.into()))
+    }
+
+    fn __setstate__(&mut self, state: &str) -> PyResult<()> {
+        self.inner = serde_json::from_str(state).map_err(|e| {
+            to_pyerr(module_registry::Error::Serialization {
+                message: format!("invalid pickled query: {e}"),
+            })
+        })?;
+        Ok(())
     }
 
     fn __repr__(slf: &Bound<'_, Self>) -> PyResult<String> {

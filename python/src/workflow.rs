@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use module_registry::{OnError, Value, Workflow, WorkflowResult, WorkflowStep};
+use module_registry::{OnError, StepStatus, Value, Workflow, WorkflowResult, WorkflowStep};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyList;
@@ -199,6 +199,24 @@ impl PyWorkflow {
         self.to_svg(py)
     }
 
+    /// Pickled as its name (for the constructor) and its JSON form.
+    fn __getnewargs__(&self) -> (String,) {
+        (self.inner.name.clone(),)
+    }
+
+    fn __getstate__(&self) -> PyResult<String> {
+        self.inner.to_json().map_err(to_pyerr)
+    }
+
+    fn __setstate__(&mut self, state: &str) -> PyResult<()> {
+        self.inner = serde_json::from_str(state).map_err(|e| {
+            to_pyerr(module_registry::Error::Serialization {
+                message: format!("invalid pickled workflow: {e}"),
+            })
+        })?;
+        Ok(())
+    }
+
     fn __repr__(&self) -> String {
         let steps: Vec<String> = self
             .inner
@@ -235,8 +253,86 @@ pub struct PyStepReport {
     error: Option<String>,
 }
 
+/// A step report's constructor arguments.
+type ReportArgs = (
+    String,
+    String,
+    String,
+    &'static str,
+    u32,
+    f64,
+    f64,
+    Option<String>,
+);
+
 #[pymethods]
 impl PyStepReport {
+    /// A report as runs give them (what unpickling builds).
+    #[new]
+    #[pyo3(signature = (id, module, version, status, attempts, start, duration, error=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        id: String,
+        module: String,
+        version: String,
+        status: &str,
+        attempts: u32,
+        start: f64,
+        duration: f64,
+        error: Option<String>,
+    ) -> PyResult<Self> {
+        let statuses = [
+            StepStatus::Ok,
+            StepStatus::Skipped,
+            StepStatus::Fallback,
+            StepStatus::Failed,
+        ]
+        .map(StepStatus::as_str);
+        Ok(PyStepReport {
+            id,
+            module,
+            version,
+            status: crate::audit::known_str(status, &statuses, "status")?,
+            attempts,
+            start,
+            duration,
+            error,
+        })
+    }
+
+    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> (Bound<'py, pyo3::types::PyType>, ReportArgs) {
+        let r = slf.get();
+        (
+            slf.get_type(),
+            (
+                r.id.clone(),
+                r.module.clone(),
+                r.version.clone(),
+                r.status,
+                r.attempts,
+                r.start,
+                r.duration,
+                r.error.clone(),
+            ),
+        )
+    }
+
+    fn __eq__(&self, other: &Bound<'_, PyAny>) -> bool {
+        other.cast::<Self>().is_ok_and(|o| {
+            let o = o.get();
+            (&o.id, &o.module, &o.version, o.status, o.attempts)
+                == (
+                    &self.id,
+                    &self.module,
+                    &self.version,
+                    self.status,
+                    self.attempts,
+                )
+                && (o.start.to_bits(), o.duration.to_bits(), &o.error)
+                    == (self.start.to_bits(), self.duration.to_bits(), &self.error)
+        })
+    }
+
     fn __repr__(&self) -> String {
         format!(
             "StepReport(id={:?}, module={:?}, version={:?}, status={:?}, attempts={}, duration={:.6})",
@@ -289,6 +385,47 @@ impl PyWorkflowResult {
 
 #[pymethods]
 impl PyWorkflowResult {
+    /// A result as runs give them (what unpickling builds): the output,
+    /// the `StepReport`s and the seconds the run took.
+    #[new]
+    fn __new__(
+        py: Python<'_>,
+        output: Py<PyAny>,
+        steps: Vec<Py<PyStepReport>>,
+        duration: f64,
+    ) -> PyResult<Self> {
+        Ok(PyWorkflowResult {
+            output,
+            steps: PyList::new(py, steps)?.unbind(),
+            duration,
+        })
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn __reduce__<'py>(
+        slf: &Bound<'py, Self>,
+    ) -> PyResult<(
+        Bound<'py, pyo3::types::PyType>,
+        (Py<PyAny>, Bound<'py, PyList>, f64),
+    )> {
+        let py = slf.py();
+        let r = slf.get();
+        // A copy of the list: the result's own list can be changed in place.
+        let steps = PyList::new(py, r.steps.bind(py).iter())?;
+        Ok((slf.get_type(), (r.output.clone_ref(py), steps, r.duration)))
+    }
+
+    /// Same output (by `==`), same reports, same duration.
+    fn __eq__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<bool> {
+        let Ok(other) = other.cast::<Self>() else {
+            return Ok(false);
+        };
+        let o = other.get();
+        Ok(self.duration.to_bits() == o.duration.to_bits()
+            && self.output.bind(py).eq(o.output.bind(py))?
+            && self.steps.bind(py).eq(o.steps.bind(py))?)
+    }
+
     /// The output step's output.
     #[getter]
     fn output(&self, py: Python<'_>) -> Py<PyAny> {
@@ -399,26 +536,31 @@ impl PyModuleRegistry {
         PyWorkflowResult::new(py, result)
     }
 
-    /// Run a workflow on each input (one set of instances for the batch);
-    /// results in input order. `on_progress(done, total)` is called after each run.
-    #[pyo3(signature = (workflow, inputs, on_progress=None))]
+    /// Run a workflow on each input (one set of instances for the batch),
+    /// in input order: a `WorkflowResult` per input, or for a failed input
+    /// its `WorkflowError` (with `index`: its position, counted from
+    /// `first_index`), where the list ends unless `keep_going`.
+    /// `on_progress(done, total)` is called after each input.
+    #[pyo3(signature = (workflow, inputs, on_progress=None, keep_going=false, first_index=0))]
     fn _run_workflow_batch(
         &self,
         py: Python<'_>,
         workflow: PyRef<'_, PyWorkflow>,
         inputs: &Bound<'_, PyAny>,
         on_progress: Option<Py<PyAny>>,
-    ) -> PyResult<Vec<PyWorkflowResult>> {
+        keep_going: bool,
+        first_index: usize,
+    ) -> PyResult<Vec<Py<PyAny>>> {
         let wf = workflow.inner.clone();
         drop(workflow);
         let values = inputs
             .try_iter()?
             .map(|i| py_to_value(&i?))
             .collect::<PyResult<Vec<Value>>>()?;
-        let results = py
+        let outcomes = py
             .detach(|| {
                 self.inner
-                    .run_workflow_batch_with_progress(&wf, values, |done, total| {
+                    .run_workflow_each(&wf, values, keep_going, |done, total| {
                         if let Some(cb) = &on_progress {
                             Python::attach(|py| {
                                 if let Err(e) = cb.call1(py, (done, total)) {
@@ -429,10 +571,19 @@ impl PyModuleRegistry {
                     })
             })
             .map_err(to_pyerr)?;
-        results
-            .into_iter()
-            .map(|r| PyWorkflowResult::new(py, r))
-            .collect()
+        let mut out = Vec::with_capacity(outcomes.len());
+        for (n, outcome) in outcomes.into_iter().enumerate() {
+            let index = first_index + n;
+            out.push(match outcome {
+                Ok(result) => Py::new(py, PyWorkflowResult::new(py, result)?)?.into_any(),
+                Err(error) => {
+                    let exc = to_pyerr(error.at_input(index)).into_value(py);
+                    exc.bind(py).setattr("index", index)?;
+                    exc.into_any()
+                }
+            });
+        }
+        Ok(out)
     }
 
     /// A workflow chaining `modules`, each step taking the previous output.

@@ -246,3 +246,87 @@ fn a_batch_registers_all_or_none() {
     assert_eq!(r.register_all(batch(&["one", "two"])).unwrap().len(), 2);
     assert_eq!(r.len(), 3);
 }
+
+#[test]
+fn a_fingerprint_follows_what_a_manifest_rebuilds() {
+    let r = ModuleRegistry::with_native_modules();
+    r.register_script(r#"const MODULE = #{ name: "s", version: "1.0.0" }; fn process(x) { x }"#)
+        .unwrap();
+    r.register(ModuleConfig::new().with_name("decl").add_capability("c"))
+        .unwrap();
+    let first = r.fingerprint().unwrap();
+    assert_eq!(first.len(), 64);
+    let rebuilt = ModuleRegistry::from_manifest(&r.export_manifest().unwrap()).unwrap();
+    assert_eq!(rebuilt.fingerprint().unwrap(), first);
+    r.create("s").unwrap(); // instances and the audit log are not part of it
+    assert_eq!(r.fingerprint().unwrap(), first);
+    r.register(ModuleConfig::new().with_name("decl").with_version("2.0.0"))
+        .unwrap();
+    assert_ne!(r.fingerprint().unwrap(), first);
+    // Modules built by code given at run time are listed for a binding to carry.
+    r.register(ModuleConfig::new().with_name("code").with_handler(Ok))
+        .unwrap();
+    let code: Vec<String> = r
+        .code_modules()
+        .unwrap()
+        .iter()
+        .map(|i| i.name().to_string())
+        .collect();
+    assert_eq!(code, ["code"]);
+    // Both need admin, as the manifest does.
+    r.set_policy(Some(policy())).unwrap();
+    let bob = r.as_principal("bob");
+    assert!(matches!(
+        bob.with(|r| r.fingerprint()),
+        Err(Error::PermissionDenied { .. })
+    ));
+    assert!(matches!(
+        bob.with(|r| r.code_modules()),
+        Err(Error::PermissionDenied { .. })
+    ));
+}
+
+#[test]
+fn a_policy_travels_as_json_and_compares_by_content() {
+    let p = policy();
+    let back = module_registry::AccessPolicy::from_json(&p.to_json().unwrap()).unwrap();
+    assert_eq!(back, p);
+    assert!(back.allows("alice", Permission::Create, Some("text-upper")));
+    assert!(!back.allows("bob", Permission::Create, Some("text-upper")));
+    assert!(matches!(
+        module_registry::AccessPolicy::from_json(
+            r#"{"roles": {"r": [{"permissions": ["create"], "modules": "["}]}, "principals": {}}"#
+        ),
+        Err(Error::InvalidConfig { .. })
+    ));
+    assert!(matches!(
+        module_registry::AccessPolicy::from_json("[]"),
+        Err(Error::Serialization { .. })
+    ));
+}
+
+#[test]
+fn a_detached_record_names_its_implementation_but_builds_nothing() {
+    let r = ModuleRegistry::with_native_modules();
+    let info = r.get("identity").unwrap();
+    let detached = module_registry::ModuleInfo::detached(info.config().clone()).unwrap();
+    assert_eq!(detached, info);
+    assert!(detached.has_implementation());
+    assert!(!detached.same_registration(&info));
+    let plain = module_registry::ModuleInfo::detached(ModuleConfig::new().with_name("d")).unwrap();
+    assert!(!plain.has_implementation());
+    assert!(
+        module_registry::ModuleInfo::detached(ModuleConfig::new().with_name("Bad Name")).is_err()
+    );
+    // Equal declarations compare equal; code (factory, origin) is not compared.
+    let a = ModuleConfig::new().with_name("x").add_capability("c");
+    let b = a
+        .clone()
+        .with_origin(std::sync::Arc::new(5_u8))
+        .with_handler(Ok);
+    assert_ne!(a, b, "a handler makes it a custom implementation");
+    let c = a.clone().with_origin(std::sync::Arc::new(5_u8));
+    assert_eq!(a, c);
+    assert_eq!(c.origin().and_then(|o| o.downcast_ref::<u8>()), Some(&5));
+    assert_ne!(a, a.clone().with_version("2.0.0"));
+}

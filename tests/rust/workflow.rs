@@ -857,3 +857,44 @@ fn a_run_is_not_held_up_by_another_runs_blocked_steps() {
     );
     assert!(a_run.join().unwrap());
 }
+
+#[test]
+fn a_batch_can_give_each_input_its_own_outcome() {
+    let r = registry();
+    r.register(
+        ModuleConfig::new()
+            .with_name("odd-only")
+            .with_handler(|v| match v.as_int() {
+                Some(n) if n % 2 == 1 => Ok(Value::Int(n)),
+                _ => Err(Error::invalid_input("even")),
+            }),
+    )
+    .unwrap();
+    let wf = Workflow::pipeline("odd", ["odd-only"]);
+    let inputs: Vec<Value> = (0..5).map(Value::Int).collect();
+    let all = r
+        .run_workflow_each(&wf, inputs.clone(), true, |_, _| {})
+        .unwrap();
+    assert_eq!(all.len(), 5);
+    let failed: Vec<usize> = (0..5).filter(|&i| all[i].is_err()).collect();
+    assert_eq!(failed, [0, 2, 4]);
+    assert_eq!(all[3].as_ref().unwrap().output, Value::Int(3));
+    // Without keep_going the list ends at the first failure.
+    let stopped = r
+        .run_workflow_each(&wf, inputs.clone(), false, |_, _| {})
+        .unwrap();
+    assert_eq!(stopped.len(), 1);
+    // The batch form says which input failed.
+    let err = r.run_workflow_batch(&wf, inputs).unwrap_err();
+    assert!(err.to_string().contains("input #0: "), "{err}");
+    let err = Error::invalid_input("x").at_input(3);
+    assert!(
+        !err.to_string().contains("input #3"),
+        "only workflow errors are renamed"
+    );
+    // A workflow that cannot be planned is the batch's error, not an input's.
+    let missing = Workflow::pipeline("missing", ["no-such-module"]);
+    assert!(r
+        .run_workflow_each(&missing, vec![Value::Int(1)], true, |_, _| {})
+        .is_err());
+}

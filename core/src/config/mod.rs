@@ -64,6 +64,11 @@ pub struct ScriptSource {
 /// Builds a module instance from its declaration.
 pub type Factory = Arc<FactoryFn>;
 
+/// The object a binding built a module from (for Python, its handler),
+/// kept with the declaration and handed back by [`ModuleConfig::origin`]:
+/// the core never looks inside it.
+pub type Origin = Arc<dyn std::any::Any + Send + Sync>;
+
 /// The function a [`Factory`] shares (for holding one weakly, say).
 pub type FactoryFn = dyn Fn(&ModuleConfig) -> Result<Box<dyn Module>> + Send + Sync + 'static;
 
@@ -111,6 +116,22 @@ impl Default for ModuleConfig {
             capabilities: Vec::new(),
             extras: None,
         }
+    }
+}
+
+impl PartialEq for ModuleConfig {
+    /// Equal declarations: kind, name, version, type, capabilities (as
+    /// added), metadata, dependencies and implementation. The factory and
+    /// the origin are code, not compared.
+    fn eq(&self, other: &Self) -> bool {
+        self.kind == other.kind
+            && self.name_text() == other.name_text()
+            && self.version_text() == other.version_text()
+            && self.get_type() == other.get_type()
+            && self.capabilities == other.capabilities
+            && self.get_metadata() == other.get_metadata()
+            && self.get_dependencies() == other.get_dependencies()
+            && self.get_implementation() == other.get_implementation()
     }
 }
 
@@ -329,6 +350,18 @@ macro_rules! builder_methods {
             self $($inner)* .get_implementation()
         }
 
+        /// Keep `origin`, the object a binding built the module from (the
+        /// Python binding keeps each module's handler, to pickle it).
+        pub fn with_origin(mut self, origin: Origin) -> Self {
+            self $($inner)* .extras_mut().rare_mut().origin = Some(origin);
+            self
+        }
+
+        /// The object given to [`with_origin`](Self::with_origin), if any.
+        pub fn origin(&self) -> Option<&Origin> {
+            self $($inner)* .rare().and_then(|r| r.origin.as_ref())
+        }
+
         /// Implement the module with a plain function called on every `process`.
         pub fn with_handler<F>(self, handler: F) -> Self
         where
@@ -453,7 +486,7 @@ impl ModuleConfig {
 /// The declaration of a plugin: the same fields and builders as
 /// [`ModuleConfig`], registered in the registry's plugin namespace with
 /// [`register_plugin`](crate::ModuleRegistry::register_plugin).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct PluginConfig {
     inner: ModuleConfig,
 }

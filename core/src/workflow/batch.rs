@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::{execute, instantiate, plan, Workflow, WorkflowResult};
 use crate::audit::Outcome;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::kind::ModuleKind;
 use crate::registry::{ModuleRegistry, RegistryView};
 use crate::value::Value;
@@ -51,63 +51,87 @@ impl ModuleRegistry {
         &self,
         workflow: &Workflow,
         inputs: I,
-        mut on_progress: impl FnMut(usize, usize),
+        on_progress: impl FnMut(usize, usize),
     ) -> Result<Vec<WorkflowResult>>
     where
         I: IntoIterator<Item = V>,
         V: Into<Value>,
     {
-        self.require_orchestration()?;
         let inputs: Vec<Value> = inputs.into_iter().map(Into::into).collect();
+        let total = inputs.len();
+        let outcomes = self.run_workflow_each(workflow, inputs, false, on_progress)?;
+        let mut out = Vec::with_capacity(outcomes.len());
+        for (n, outcome) in outcomes.into_iter().enumerate() {
+            match outcome {
+                Ok(result) => out.push(result),
+                Err(e) if total > 1 => return Err(e.at_input(n)),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Runs a workflow on each input in turn with one set of instances,
+    /// giving each input its own outcome, in input order. With `keep_going`
+    /// a failed input does not stop the ones after it; without, the list
+    /// ends at the first failure. The outer error is what stops the whole
+    /// batch: the workflow cannot be planned, its instances cannot be built,
+    /// or a module asked to stop ([`Error::Interrupted`], which is never
+    /// kept as one input's outcome). `on_progress(done, total)` is called
+    /// after each input.
+    pub fn run_workflow_each(
+        &self,
+        workflow: &Workflow,
+        inputs: Vec<Value>,
+        keep_going: bool,
+        mut on_progress: impl FnMut(usize, usize),
+    ) -> Result<Vec<Result<WorkflowResult>>> {
+        self.require_orchestration()?;
+        let mut failed = None;
         let result = (|| {
             let plan = Arc::new(plan(self, workflow)?);
             let instances = Arc::new(instantiate(self, &plan)?);
             let total = inputs.len();
             let mut out = Vec::with_capacity(total);
-            let mut outcome = Ok(());
+            let mut stop = Ok(());
             for (n, input) in inputs.into_iter().enumerate() {
-                match execute(self, &plan, &instances, input) {
-                    Ok(r) => out.push(r),
-                    Err(e) => {
-                        outcome = Err(if total > 1 {
-                            match e {
-                                Error::Workflow {
-                                    workflow,
-                                    step,
-                                    message,
-                                    source,
-                                } => Error::Workflow {
-                                    workflow,
-                                    step,
-                                    message: format!("input #{n}: {message}"),
-                                    source,
-                                },
-                                other => other,
-                            }
-                        } else {
-                            e
-                        });
+                let outcome = execute(self, &plan, &instances, input);
+                match outcome {
+                    Err(e) if e.interruption().is_some() => {
+                        stop = Err(e);
                         break;
                     }
+                    Err(e) => {
+                        failed.get_or_insert_with(|| e.to_string());
+                        out.push(Err(e));
+                        if !keep_going {
+                            break;
+                        }
+                    }
+                    Ok(r) => out.push(Ok(r)),
                 }
                 on_progress(n + 1, total);
             }
             for instance in instances.iter().rev() {
                 let _ = instance.close();
             }
-            outcome.map(|()| out)
+            stop.map(|()| out)
         })();
+        let detail = match (&result, failed) {
+            (Err(e), _) => Some(e.to_string()),
+            (Ok(_), failed) => failed,
+        };
         self.audit_log().push(
             "run_workflow",
             ModuleKind::Module,
             &workflow.name,
             None,
-            if result.is_ok() {
+            if detail.is_none() {
                 Outcome::Ok
             } else {
                 Outcome::Error
             },
-            result.as_ref().err().map(ToString::to_string),
+            detail,
         );
         result
     }
