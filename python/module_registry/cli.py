@@ -6,7 +6,8 @@ Rhai script modules of each ``--scripts DIR``.
 
     module-registry list [--scripts DIR]...
     module-registry discover --capability C [--capability C]... [--scripts DIR]...
-    module-registry run WORKFLOW_FILE [--scripts DIR]... [--input FILE|-] [--raw] [--batch] [--progress]
+    module-registry run WORKFLOW_FILE [--scripts DIR]... [--input FILE|-] [--raw]
+                        [--batch [--progress] [--scheduler ADDRESS | --workers N]]
     module-registry script SCRIPT_FILE [--scripts DIR]... [--input FILE|-] [--raw]
     module-registry graph WORKFLOW_FILE [--format mermaid|dot|svg]
     module-registry check [--scripts DIR]... [WORKFLOW_FILE]...
@@ -101,17 +102,92 @@ def cmd_discover(args: argparse.Namespace) -> int:
     return 0 if found else 1
 
 
+def _read_lines(source: str) -> list[Any]:
+    """One JSON value per non-empty line of a ``.jsonl`` file."""
+    try:
+        with open(source, encoding="utf-8") as f:
+            lines = list(f)
+    except OSError as exc:
+        raise CliError(f"cannot read input {source}: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise CliError(f"input {source} is not UTF-8 text: {exc.reason} at byte {exc.start}") from exc
+    values = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            values.append(json.loads(line))
+        except json.JSONDecodeError as exc:
+            raise CliError(f"input {source}, line {number}, is not JSON: {exc}") from exc
+        except RecursionError as exc:
+            raise CliError(f"input {source}, line {number}, nests too deeply to read") from exc
+    return values
+
+
+class _Executor:
+    """The Dask client a batch runs on, if any: one at ``--scheduler``, or a
+    local cluster of ``--workers`` processes started for the run."""
+
+    def __init__(self, scheduler: Optional[str], workers: Optional[int]) -> None:
+        self.scheduler, self.workers = scheduler, workers
+        self.cluster: Any = None
+        self.client: Any = None
+
+    def __enter__(self) -> Any:
+        if self.scheduler is None and self.workers is None:
+            return None
+        try:
+            import distributed
+        except ImportError as exc:
+            raise CliError("--scheduler and --workers need Dask: pip install 'module-registry[dask]'") from exc
+        if self.workers is not None:
+            self.cluster = distributed.LocalCluster(
+                n_workers=self.workers,
+                threads_per_worker=1,
+                processes=True,
+                host="127.0.0.1",
+                dashboard_address=None,
+                silence_logs=40,  # errors only
+            )
+            self.client = distributed.Client(self.cluster)
+        else:
+            try:
+                # Dask's own setting says how long to try (distributed.comm.timeouts.connect).
+                self.client = distributed.Client(self.scheduler)
+            except OSError as exc:
+                raise CliError(f"cannot reach the Dask scheduler at {self.scheduler}: {exc}") from exc
+        return self.client
+
+    def __exit__(self, *exc: object) -> None:
+        if self.client is not None:
+            self.client.close()
+        if self.cluster is not None:
+            self.cluster.close()
+
+
 def cmd_run(args: argparse.Namespace) -> int:
+    if (args.scheduler or args.workers is not None) and not args.batch:
+        raise CliError("--scheduler and --workers run a --batch")
+    if args.workers is not None and args.workers < 1:
+        raise CliError(f"--workers must be at least 1, not {args.workers}")
     registry = _registry(args.scripts)
     workflow = Workflow.load(args.workflow)
-    data = _read_input(args.input)
-    if args.batch:
-        if not isinstance(data, list):
-            raise CliError("--batch needs a JSON array of inputs")
-        results = registry.run_workflow_batch(workflow, data, progress=args.progress)
-        _write([r.output for r in results], raw=False)
-    else:
+    lines = args.batch and args.input not in (None, "-") and args.input.endswith(".jsonl")
+    data = _read_lines(args.input) if lines else _read_input(args.input)
+    if not args.batch:
         _write(registry.run_workflow(workflow, data).output, raw=args.raw)
+        return 0
+    if not isinstance(data, list):
+        raise CliError("--batch needs a JSON array of inputs (or a .jsonl file, one input per line)")
+    with _Executor(args.scheduler, args.workers) as executor:
+        results = registry.run_workflow_batch(workflow, data, progress=args.progress, executor=executor)
+    outputs = [r.output for r in results]
+    if lines:
+        for output in outputs:
+            json.dump(_jsonable(output, False), sys.stdout, ensure_ascii=False)
+            sys.stdout.write("\n")
+    else:
+        _write(outputs, raw=False)
     return 0
 
 
@@ -172,8 +248,15 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("workflow", metavar="WORKFLOW_FILE")
     sp.add_argument("--input", metavar="FILE", help="JSON input file, or - for stdin (default: null)")
     sp.add_argument("--raw", action="store_true", help="write bytes or text output as-is instead of JSON")
-    sp.add_argument("--batch", action="store_true", help="the input is a JSON array: run once per item")
+    sp.add_argument(
+        "--batch",
+        action="store_true",
+        help="the input is a JSON array, or a .jsonl file of one input per line (then one output per line): run once per item",
+    )
     sp.add_argument("--progress", action="store_true", help="show a progress bar for --batch")
+    where = sp.add_mutually_exclusive_group()
+    where.add_argument("--scheduler", metavar="ADDRESS", help="run the --batch on the Dask scheduler at ADDRESS")
+    where.add_argument("--workers", type=int, metavar="N", help="run the --batch on a local Dask cluster of N processes")
     scripts_option(sp)
     sp.set_defaults(func=cmd_run)
 

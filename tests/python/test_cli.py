@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -18,8 +19,10 @@ SCRIPTS = ROOT / "scripts"
 
 
 def run(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    # A scheduler that cannot be reached is given up on after 2 s (Dask's setting).
+    env = {**os.environ, "DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT": "2s"}
     return subprocess.run(
-        [sys.executable, "-m", "module_registry", *args], input=stdin, capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "module_registry", *args], input=stdin, capture_output=True, text=True, timeout=120, env=env
     )
 
 
@@ -128,3 +131,54 @@ def test_hostile_input_files_give_one_line(tmp_path: Path, content: bytes, messa
     assert proc.returncode == 1
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("module-registry: error:") and message in lines[0], proc.stderr
+
+
+def test_batch_reads_and_writes_json_lines_on_a_local_dask_cluster(tmp_path: Path) -> None:
+    wf = tmp_path / "slug.toml"
+    wf.write_text('name = "slug"\n[[steps]]\nid = "slug"\nmodule = "slugify"\n')
+    inputs = tmp_path / "in.jsonl"
+    inputs.write_text("".join(json.dumps(f"Line {n} Here") + "\n" for n in range(12)) + "\n")
+    expected = [f"line-{n}-here" for n in range(12)]
+    here = run("run", str(wf), "--scripts", str(SCRIPTS), "--input", str(inputs), "--batch")
+    assert here.returncode == 0, here.stderr
+    assert [json.loads(line) for line in here.stdout.splitlines()] == expected
+    cluster = run("run", str(wf), "--scripts", str(SCRIPTS), "--input", str(inputs), "--batch", "--workers", "2")
+    assert cluster.returncode == 0, cluster.stderr
+    assert cluster.stdout == here.stdout
+
+
+def test_batch_on_a_running_scheduler(tmp_path: Path) -> None:
+    distributed = pytest.importorskip("distributed")
+    wf = tmp_path / "enc.toml"
+    wf.write_text('name = "enc"\n[[steps]]\nid = "enc"\nmodule = "text-encode"\n')
+    data = tmp_path / "in.json"
+    data.write_text('["a", "b", "c"]')
+    with distributed.LocalCluster(
+        n_workers=1, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
+    ) as cluster:
+        proc = run("run", str(wf), "--input", str(data), "--batch", "--scheduler", cluster.scheduler_address)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout) == ["YQ==", "Yg==", "Yw=="]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--workers", "2"], "run a --batch"),
+        (["--batch", "--workers", "0"], "at least 1"),
+        (["--batch", "--scheduler", "tcp://127.0.0.1:9"], "cannot reach the Dask scheduler"),
+    ],
+)
+def test_executor_options_are_checked(tmp_path: Path, args: list[str], message: str) -> None:
+    data = tmp_path / "in.jsonl"
+    data.write_text('"a"\n')
+    proc = run("run", str(WORKFLOW), "--scripts", str(SCRIPTS), "--input", str(data), *args)
+    assert proc.returncode == 1
+    assert message in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+
+
+def test_a_broken_json_line_is_named(tmp_path: Path) -> None:
+    data = tmp_path / "in.jsonl"
+    data.write_text('"a"\n\n{broken\n')
+    proc = run("run", str(WORKFLOW), "--scripts", str(SCRIPTS), "--input", str(data), "--batch")
+    assert proc.returncode == 1 and "line 3, is not JSON" in proc.stderr, proc.stderr
