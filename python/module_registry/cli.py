@@ -141,7 +141,7 @@ class _Executor:
         except ImportError as exc:
             raise CliError("--scheduler and --workers need Dask: pip install 'module-registry[dask]'") from exc
         if self.workers is not None:
-            self.cluster = distributed.LocalCluster(
+            self.cluster = distributed.LocalCluster(  # type: ignore[no-untyped-call]
                 n_workers=self.workers,
                 threads_per_worker=1,
                 processes=True,
@@ -149,11 +149,11 @@ class _Executor:
                 dashboard_address=None,
                 silence_logs=40,  # errors only
             )
-            self.client = distributed.Client(self.cluster)
+            self.client = distributed.Client(self.cluster)  # type: ignore[no-untyped-call]
         else:
             try:
                 # Dask's own setting says how long to try (distributed.comm.timeouts.connect).
-                self.client = distributed.Client(self.scheduler)
+                self.client = distributed.Client(self.scheduler)  # type: ignore[no-untyped-call]
             except OSError as exc:
                 raise CliError(f"cannot reach the Dask scheduler at {self.scheduler}: {exc}") from exc
         return self.client
