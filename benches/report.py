@@ -249,6 +249,17 @@ def targets(py: dict[str, float], extra: dict[str, float], memory: dict[str, flo
     rows.append(("Workflow overhead per step, Rust (10-step chain)", "≤ 2 µs",
                  f"{fmt(per_step)} (whole run: check, build, run, close)",
                  f"{fmt(per_step_batch)} with instances reused across a batch", under(per_step, 2000)))
+    local, dask = py.get("test_cpu_batch_local"), py.get("test_cpu_batch_dask")
+    rows.append(("CPU-bound pure-Python module, 2,000 inputs: a 2-worker Dask `LocalCluster` vs the local batch", "≥ 1.6x the throughput",
+                 "n/a" if local is None or dask is None else f"{local / dask:.2f}x ({fmt(dask)} vs {fmt(local)})",
+                 "the local batch holds the GIL on one core", None if local is None or dask is None else local / dask >= 1.6))
+    local, dask = py.get("test_trivial_batch_local"), py.get("test_trivial_batch_dask")
+    per_input = None if local is None or dask is None else (dask - local) / 20_000
+    rows.append(("Per-input overhead through Dask (chunked), trivial workflow", "≤ 50 µs above the local batch", fmt(per_input),
+                 f"local batch: {fmt(None if local is None else local / 20_000)} per input", under(per_input, 50_000)))
+    x = py.get("test_rebuild_registry_on_a_worker")
+    rows.append(("Rebuilding a registry of 1,000 declarations and 10 scripts on a worker (once per worker)", "≤ 20 ms",
+                 with_min("test_rebuild_registry_on_a_worker"), "", under(x, 20e6)))
     out = ["Python figures are pytest-benchmark medians (the fastest round beside them), Rust ones criterion medians;",
            "a figure is met when its median is.", "",
            "| figure | target | measured | beside it | met |", "|---|---|---|---|---|"]
@@ -377,6 +388,23 @@ def page(py: dict[str, float], extra: dict[str, float]) -> str:
         f"| `create`, native | {fmt(py.get('test_create_native'))} |",
         f"| `create`, script | {fmt(py.get('test_create_script'))} |",
         f"| `register(ModuleConfig(name=..., capabilities=[...]))` | {fmt(py.get('test_register_one_module'))} |",
+        "",
+        "## Scale out: batches on Dask beside the local batch (pytest-benchmark medians)",
+        "",
+        "A `LocalCluster` of 2 worker processes with 1 thread each on 127.0.0.1, default chunking (about four chunks per",
+        "worker); the registry is pickled once per batch and rebuilt once per worker process (`benches/python/test_bench_scaleout.py`).",
+        "",
+        "| batch | local | 2 Dask workers | local per input | Dask per input |",
+        "|---|---|---|---|---|",
+    ]
+    for label, key, n in [("2,000 inputs, pure-Python prime count (CPU-bound, holds the GIL)", "cpu", 2_000),
+                          ("20,000 inputs, native `identity` (trivial)", "trivial", 20_000)]:
+        local, dask = py.get(f"test_{key}_batch_local"), py.get(f"test_{key}_batch_dask")
+        lines.append(f"| {label} | {fmt(local)} | {fmt(dask)} | {fmt(None if local is None else local / n)} | "
+                     f"{fmt(None if dask is None else dask / n)} |")
+    lines += [
+        "",
+        f"Rebuilding a registry of 1,000 declarations and 10 scripts from its pickle: {fmt(py.get('test_rebuild_registry_on_a_worker'))}.",
         "",
         "## Discovery scaling (Rust, criterion medians)",
         "",

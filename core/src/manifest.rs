@@ -97,11 +97,14 @@ impl ModuleRegistry {
                         path: s.path.clone(),
                         sha256: s.sha256.clone(),
                     },
-                    Implementation::Python(Some(p)) => Impl::Python {
-                        import_path: p.to_string(),
+                    Implementation::Python(code) => match &code.import_path {
+                        Some(p) => Impl::Python {
+                            import_path: p.to_string(),
+                        },
+                        // No import path: only a resolver given in code can rebuild it.
+                        None => Impl::Custom,
                     },
-                    // No import path: only a resolver given in code can rebuild it.
-                    Implementation::Python(None) | Implementation::Custom => Impl::Custom,
+                    Implementation::Custom => Impl::Custom,
                 },
             })
             .collect();
@@ -304,8 +307,20 @@ impl ModuleRegistry {
             configs.push(match import {
                 None => config,
                 Some(None) => resolve(config, None)?,
-                Some(Some(import_path)) => resolve(config, Some(&import_path))?
-                    .with_implementation(Implementation::Python(Some(import_path.into()))),
+                Some(Some(import_path)) => {
+                    let config = resolve(config, Some(&import_path))?;
+                    // The resolver's object, known by the manifest's path.
+                    let origin = match config.implementation() {
+                        Implementation::Python(code) => code.origin.clone(),
+                        _ => None,
+                    };
+                    config.with_implementation(Implementation::Python(Arc::new(
+                        crate::config::PythonCode {
+                            import_path: Some(import_path.into()),
+                            origin,
+                        },
+                    )))
+                }
             });
         }
         // 3. Apply: the modules together, then what cannot fail.

@@ -103,9 +103,12 @@ impl PyModuleInfo {
                 s.path.clone(),
                 Some(s.sha256.clone()),
             ),
-            Implementation::Python(path) => {
-                ("python", path.as_deref().map(str::to_string), None, None)
-            }
+            Implementation::Python(code) => (
+                "python",
+                code.import_path.as_deref().map(str::to_string),
+                None,
+                None,
+            ),
             other => (other.kind(), None, None, None),
         };
         let rebuild = py
@@ -155,7 +158,7 @@ pub fn _module_info(
         ("declaration", ..) => Implementation::Declaration,
         ("native", ..) => Implementation::Native,
         ("custom", ..) => Implementation::Custom,
-        ("python", path, _) => Implementation::Python(path.map(Into::into)),
+        ("python", path, _) => Implementation::python(path.as_deref()),
         ("rhai", Some(source), Some(sha256)) => Implementation::Rhai(Arc::new(ScriptSource {
             source,
             path: b,

@@ -5,7 +5,8 @@
 use std::sync::{Arc, Weak};
 
 use module_registry::{
-    Error, Factory, FactoryFn, Implementation, Module, ModuleConfig, ModuleContext, Result, Value,
+    Error, Factory, FactoryFn, Implementation, Module, ModuleConfig, ModuleContext, PythonCode,
+    Result, Value,
 };
 use parking_lot::Mutex;
 use pyo3::exceptions::PyTypeError;
@@ -15,11 +16,13 @@ use pyo3::types::PyType;
 use crate::config::PyModuleConfig;
 use crate::conversion::{py_to_value, value_to_py};
 
-/// The factory made for the last function registered, so that one function
-/// registered under many names shares one factory. It is held weakly: while
-/// it is alive it holds the function, so the address still names that very
-/// object.
-static LAST_FUNCTION: Mutex<Option<(usize, Weak<FactoryFn>)>> = Mutex::new(None);
+/// The factory and implementation record made for the last function
+/// registered, so that one function registered under many names shares
+/// them. They are held weakly: while the factory is alive it holds the
+/// function, so the address still names that very object.
+static LAST_FUNCTION: Mutex<Option<SharedParts>> = Mutex::new(None);
+
+type SharedParts = (usize, Weak<FactoryFn>, Weak<PythonCode>);
 
 /// A Python exception as a core error: `KeyboardInterrupt` and `SystemExit`
 /// are stop requests ([`Error::Interrupted`]), which workflows do not retry,
@@ -134,26 +137,27 @@ impl Module for PyObjectModule {
 
 /// Attaches a Python handler to a config: a class is constructed per
 /// instance (with the config when its `__init__` takes it), anything else
-/// callable is called on every `process`.
+/// callable is called on every `process`. The handler is kept as the
+/// implementation's origin, so that the registry can be pickled.
 pub fn with_python_handler(
     config: ModuleConfig,
     handler: &Bound<'_, PyAny>,
 ) -> PyResult<ModuleConfig> {
-    let implementation = Implementation::Python(import_path(handler).map(Into::into));
-    let origin = PythonHandler(handler.clone().unbind());
-    Ok(with_handler(config, handler)?
-        .with_implementation(implementation)
-        .with_origin(Arc::new(origin)))
+    let (factory, code) = handler_parts(handler)?;
+    Ok(config
+        .with_shared_factory(factory)
+        .with_implementation(Implementation::Python(code)))
 }
 
-/// The Python object a module was registered with, kept as the config's
-/// origin so that a registry can be pickled.
-pub struct PythonHandler(pub Py<PyAny>);
+/// The Python object a module was registered with (its [`PythonCode`]'s origin).
+struct PythonHandler(Py<PyAny>);
 
 /// The Python object `config` was registered with, if it is a Python module.
 pub fn python_handler<'py>(py: Python<'py>, config: &ModuleConfig) -> Option<Bound<'py, PyAny>> {
-    let origin = config.origin()?;
-    let handler = origin.downcast_ref::<PythonHandler>()?;
+    let Implementation::Python(code) = config.implementation() else {
+        return None;
+    };
+    let handler = code.origin.as_ref()?.downcast_ref::<PythonHandler>()?;
     Some(handler.0.bind(py).clone())
 }
 
@@ -214,7 +218,15 @@ fn takes_an_argument(cls: &Bound<'_, PyType>) -> PyResult<bool> {
     Ok(false)
 }
 
-fn with_handler(config: ModuleConfig, handler: &Bound<'_, PyAny>) -> PyResult<ModuleConfig> {
+/// The factory and the implementation record of `handler`. One function
+/// registered under many names shares both (the last function's are kept).
+fn handler_parts(handler: &Bound<'_, PyAny>) -> PyResult<(Factory, Arc<PythonCode>)> {
+    let code = || {
+        Arc::new(PythonCode {
+            import_path: import_path(handler).map(Into::into),
+            origin: Some(Arc::new(PythonHandler(handler.clone().unbind()))),
+        })
+    };
     if let Ok(cls) = handler.cast::<PyType>() {
         if !cls.hasattr("process")? {
             return Err(PyTypeError::new_err(format!(
@@ -228,7 +240,7 @@ fn with_handler(config: ModuleConfig, handler: &Bound<'_, PyAny>) -> PyResult<Mo
         )?;
         let takes_config = takes_an_argument(cls)?;
         let cls: Py<PyAny> = cls.clone().into_any().unbind();
-        return Ok(config.with_factory(move |cfg| {
+        let factory: Factory = Arc::new(move |cfg: &ModuleConfig| {
             attach(|py| {
                 let cls = cls.bind(py);
                 let obj = if takes_config {
@@ -239,17 +251,18 @@ fn with_handler(config: ModuleConfig, handler: &Bound<'_, PyAny>) -> PyResult<Mo
                 Ok(Box::new(PyObjectModule { obj: obj.unbind() }) as Box<dyn Module>)
             })
             .map_err(external)
-        }));
+        });
+        return Ok((factory, code()));
     }
     if handler.is_callable() {
         let key = handler.as_ptr() as usize;
-        if let Some(factory) = LAST_FUNCTION
+        if let Some(shared) = LAST_FUNCTION
             .lock()
             .as_ref()
-            .filter(|(k, _)| *k == key)
-            .and_then(|(_, weak)| weak.upgrade())
+            .filter(|(k, ..)| *k == key)
+            .and_then(|(_, factory, code)| Some((factory.upgrade()?, code.upgrade()?)))
         {
-            return Ok(config.with_shared_factory(factory));
+            return Ok(shared);
         }
         // Checked once per function: a cached factory's function passed.
         refuse_async(handler, "the handler")?;
@@ -258,8 +271,9 @@ fn with_handler(config: ModuleConfig, handler: &Bound<'_, PyAny>) -> PyResult<Mo
             let func = Python::attach(|py| func.clone_ref(py));
             Ok(Box::new(PyFunctionModule { func }) as Box<dyn Module>)
         });
-        *LAST_FUNCTION.lock() = Some((key, Arc::downgrade(&factory)));
-        return Ok(config.with_shared_factory(factory));
+        let code = code();
+        *LAST_FUNCTION.lock() = Some((key, Arc::downgrade(&factory), Arc::downgrade(&code)));
+        return Ok((factory, code));
     }
     Err(PyTypeError::new_err(format!(
         "handler must be a function or a class, not {}",

@@ -23,3 +23,7 @@ def test_notebook_runs(path: Path) -> None:
         assert "text/html" in kinds, "the report is a table"
         text = " ".join(o.get("data", {}).get("text/plain", "") for o in outputs)
         assert "notes-on-foxes: 12 words" in text
+    if path.name == "dask.ipynb":
+        text = " ".join(o.get("text", "") + o.get("data", {}).get("text/plain", "") for o in outputs)
+        assert "2262 PRIMES!" in text and "speed-up" in text
+        assert "('WorkflowError', 1)" in text

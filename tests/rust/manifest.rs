@@ -320,13 +320,26 @@ fn a_detached_record_names_its_implementation_but_builds_nothing() {
     );
     // Equal declarations compare equal; code (factory, origin) is not compared.
     let a = ModuleConfig::new().with_name("x").add_capability("c");
-    let b = a
-        .clone()
-        .with_origin(std::sync::Arc::new(5_u8))
-        .with_handler(Ok);
+    let b = a.clone().with_handler(Ok);
     assert_ne!(a, b, "a handler makes it a custom implementation");
-    let c = a.clone().with_origin(std::sync::Arc::new(5_u8));
-    assert_eq!(a, c);
-    assert_eq!(c.origin().and_then(|o| o.downcast_ref::<u8>()), Some(&5));
+    // A Python object is compared by its import path, not by the object.
+    let python = |origin: u8| {
+        a.clone()
+            .with_implementation(module_registry::Implementation::Python(
+                std::sync::Arc::new(module_registry::PythonCode {
+                    import_path: Some("pkg:f".into()),
+                    origin: Some(std::sync::Arc::new(origin)),
+                }),
+            ))
+    };
+    assert_eq!(python(5), python(6));
+    assert_ne!(python(5), a);
+    let module_registry::Implementation::Python(code) = python(5).implementation().clone() else {
+        unreachable!()
+    };
+    assert_eq!(
+        code.origin.as_ref().and_then(|o| o.downcast_ref::<u8>()),
+        Some(&5)
+    );
     assert_ne!(a, a.clone().with_version("2.0.0"));
 }

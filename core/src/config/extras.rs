@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use super::{Factory, Implementation, Origin};
+use super::{Factory, Implementation};
 use crate::kind::ModuleType;
 
 #[derive(Clone, Default)]
@@ -27,14 +27,11 @@ pub(super) struct Rare {
     /// The dependencies' requirements, parsed (in the map's order) when the
     /// config is validated.
     pub(super) requirements: Box<[semver::VersionReq]>,
-    /// The object a binding built the module from (a Python handler),
-    /// opaque to the core: handed back so the binding can pickle it.
-    pub(super) origin: Option<Origin>,
 }
 
 impl Rare {
     pub(super) fn is_empty(&self) -> bool {
-        self.custom_type.is_none() && self.dependencies.is_empty() && self.origin.is_none()
+        self.custom_type.is_none() && self.dependencies.is_empty()
     }
 }
 

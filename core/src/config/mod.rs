@@ -29,15 +29,39 @@ pub enum Implementation {
     Native,
     /// A Rhai script (its source travels with it).
     Rhai(Arc<ScriptSource>),
-    /// A Python object: by import path (`package.module:qualified.name`)
-    /// when it can be imported back by one, else `None` (a lambda, a
-    /// function defined in `__main__`).
-    Python(Option<Arc<str>>),
+    /// A Python object (see [`PythonCode`]).
+    Python(Arc<PythonCode>),
     /// A factory given in code, which a manifest cannot carry.
     Custom,
 }
 
+/// The Python object a module is built from, as the core keeps it.
+#[derive(Debug, Clone, Default)]
+pub struct PythonCode {
+    /// `package.module:qualified.name` when the object can be imported back
+    /// by that path, else `None` (a lambda, a function defined in `__main__`).
+    pub import_path: Option<Arc<str>>,
+    /// The object itself, opaque to the core: the binding that registered
+    /// it gets it back (to pickle the registry, say).
+    pub origin: Option<Origin>,
+}
+
+impl PartialEq for PythonCode {
+    /// By import path: the objects themselves are code, not compared.
+    fn eq(&self, other: &Self) -> bool {
+        self.import_path == other.import_path
+    }
+}
+
 impl Implementation {
+    /// A Python object known by `import_path` (if any), the object itself not kept.
+    pub fn python(import_path: Option<&str>) -> Self {
+        Implementation::Python(Arc::new(PythonCode {
+            import_path: import_path.map(Into::into),
+            origin: None,
+        }))
+    }
+
     /// `"declaration"`, `"native"`, `"rhai"`, `"python"` or `"custom"`.
     pub fn kind(&self) -> &'static str {
         match self {
@@ -65,8 +89,7 @@ pub struct ScriptSource {
 pub type Factory = Arc<FactoryFn>;
 
 /// The object a binding built a module from (for Python, its handler),
-/// kept with the declaration and handed back by [`ModuleConfig::origin`]:
-/// the core never looks inside it.
+/// kept in [`PythonCode`]: the core never looks inside it.
 pub type Origin = Arc<dyn std::any::Any + Send + Sync>;
 
 /// The function a [`Factory`] shares (for holding one weakly, say).
@@ -348,18 +371,6 @@ macro_rules! builder_methods {
         /// How the module is implemented.
         pub fn implementation(&self) -> &Implementation {
             self $($inner)* .get_implementation()
-        }
-
-        /// Keep `origin`, the object a binding built the module from (the
-        /// Python binding keeps each module's handler, to pickle it).
-        pub fn with_origin(mut self, origin: Origin) -> Self {
-            self $($inner)* .extras_mut().rare_mut().origin = Some(origin);
-            self
-        }
-
-        /// The object given to [`with_origin`](Self::with_origin), if any.
-        pub fn origin(&self) -> Option<&Origin> {
-            self $($inner)* .rare().and_then(|r| r.origin.as_ref())
         }
 
         /// Implement the module with a plain function called on every `process`.

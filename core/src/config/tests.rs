@@ -93,7 +93,7 @@ fn label_only_metadata_is_shared_until_changed() {
     // User metadata set first is kept beside the label.
     let d = ModuleConfig::new()
         .with_metadata("origin", "test")
-        .with_implementation(Implementation::Python(None));
+        .with_implementation(Implementation::python(None));
     assert_eq!(d.metadata()["origin"], "test");
     assert_eq!(d.metadata()["implementation"], "python");
     // A custom type and dependencies live in the rarely used part, and
