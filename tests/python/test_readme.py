@@ -14,6 +14,8 @@ def test_readme_python_quickstart_runs(capsys: pytest.CaptureFixture[str]) -> No
     blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
     assert blocks, "the README has a Python example"
     for block in blocks:
+        if "Client()" in block:
+            continue  # the Dask recipe runs in test_readme_dask_recipe_runs
         exec(compile(block, str(README), "exec"), {})
     out = capsys.readouterr().out.splitlines()
     assert out[0] == "['word-count']"
@@ -22,3 +24,23 @@ def test_readme_python_quickstart_runs(capsys: pytest.CaptureFixture[str]) -> No
     assert out[4] == "['digest', 'size']"
     assert out[5] == "[('zip', 'ok', 1), ('digest', 'ok', 1), ('size', 'ok', 1), ('both', 'ok', 1)]"
     assert out[6] == "aGk="
+
+
+def test_readme_dask_recipe_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    """The Scale out recipe, on a cluster of two processes on 127.0.0.1
+    instead of Dask's default (all cores, a dashboard port)."""
+    pytest.importorskip("distributed")
+    blocks = [b for b in re.findall(r"```python\n(.*?)```", README.read_text(), re.S) if "Client()" in b]
+    assert len(blocks) == 1
+    local = 'Client(LocalCluster(n_workers=2, threads_per_worker=1, host="127.0.0.1", dashboard_address=None))'
+    code = "from dask.distributed import LocalCluster\n" + blocks[0].replace("Client()", local)
+    scope: dict[str, object] = {}
+    try:
+        exec(compile(code, str(README), "exec"), scope)
+        assert capsys.readouterr().out.splitlines()[-1] == "3"
+    finally:
+        client = scope.get("client")
+        if client is not None:
+            cluster = client.cluster  # type: ignore[attr-defined]
+            client.close()  # type: ignore[attr-defined]
+            cluster.close()
