@@ -62,8 +62,8 @@ pub mod workflow;
 pub use access::{AccessPolicy, Permission};
 pub use audit::{AuditEvent, AuditLog, Outcome};
 pub use config::{
-    Factory, FactoryFn, Implementation, ModuleConfig, Origin, PluginConfig, PythonCode,
-    ScriptSource,
+    Factory, FactoryFn, Implementation, ImportedScript, ModuleConfig, Origin, PluginConfig,
+    PythonCode, ScriptSource,
 };
 pub use deps::Resolution;
 pub use error::{Error, Result};

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::access::{AccessPolicy, Permission};
-use crate::config::{Implementation, ModuleConfig, ScriptSource};
+use crate::config::{Implementation, ImportedScript, ModuleConfig};
 use crate::error::{Error, Result};
 use crate::kind::{ModuleKind, ModuleType};
 use crate::limits::ScriptLimits;
@@ -67,6 +67,11 @@ enum Impl {
         source: String,
         path: Option<String>,
         sha256: String,
+        /// The scripts it imports, as read when it was compiled (a manifest
+        /// written before they were recorded has none: then they are read
+        /// from its folder, if the reader allows).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        imports: Vec<ImportedScript>,
     },
     Python {
         import_path: String,
@@ -96,6 +101,7 @@ impl ModuleRegistry {
                         source: s.source.clone(),
                         path: s.path.clone(),
                         sha256: s.sha256.clone(),
+                        imports: s.imports.clone(),
                     },
                     Implementation::Python(code) => match &code.import_path {
                         Some(p) => Impl::Python {
@@ -268,29 +274,41 @@ impl ModuleRegistry {
                     source,
                     path,
                     sha256,
+                    imports,
                 } => {
                     let label = path.clone().unwrap_or_else(|| "<source>".to_string());
-                    let folder = path
-                        .as_deref()
-                        .and_then(|p| script_folder_of(&script_roots, Path::new(p)));
-                    let scripted = rebuild_script(self, &label, &source, folder.as_deref(), &sha256)
-                        .map_err(|e| match (&folder, &path) {
-                            (None, Some(p)) if source.contains("import") => Error::InvalidConfig {
+                    // Recorded imports travel with the script; else its folder
+                    // is read, when the reader named it.
+                    let folder = match imports.is_empty() {
+                        true => path
+                            .as_deref()
+                            .and_then(|p| script_folder_of(&script_roots, Path::new(p))),
+                        false => None,
+                    };
+                    let scripted = rebuild_script(
+                        self,
+                        &label,
+                        &source,
+                        &imports,
+                        folder.as_deref(),
+                        path.as_deref().map(Path::new),
+                        &sha256,
+                    )
+                    .map_err(|e| match (&folder, &path) {
+                        (None, Some(p)) if imports.is_empty() && source.contains("import") => {
+                            Error::InvalidConfig {
                                 name: entry.name.clone(),
                                 reason: format!(
                                     "its script imports from its folder, and {p:?} is not inside the script folders given ({:?}): {e}",
                                     options.script_folders
                                 ),
-                            },
-                            _ => e,
-                        })?;
-                    let config = config.with_factory_of(&scripted).with_implementation(
-                        Implementation::Rhai(Arc::new(ScriptSource {
-                            source,
-                            path,
-                            sha256,
-                        })),
-                    );
+                            }
+                        }
+                        _ => e,
+                    })?;
+                    let config = config
+                        .with_factory_of(&scripted)
+                        .with_implementation(scripted.implementation().clone());
                     (config, None)
                 }
                 Impl::Python { import_path } => {
@@ -396,16 +414,23 @@ impl ModuleConfig {
     }
 }
 
-/// The script module a manifest records, compiled and checked against its digest.
+/// The script module a manifest records, compiled and checked against its
+/// digest: its imports come from the record (`imports`) or from `folder`.
 #[cfg(feature = "scripts")]
 fn rebuild_script(
     registry: &ModuleRegistry,
     label: &str,
     source: &str,
+    imports: &[ImportedScript],
     folder: Option<&Path>,
+    path: Option<&Path>,
     sha256: &str,
 ) -> Result<ModuleConfig> {
-    registry.prepare_script(label, source, folder, sha256)
+    let from = match imports {
+        [] => folder.into(),
+        recorded => crate::script::Imports::Recorded(recorded),
+    };
+    registry.prepare_script(label, source, from, path, sha256)
 }
 
 /// Without the `scripts` feature a script module cannot be rebuilt.
@@ -414,7 +439,9 @@ fn rebuild_script(
     _registry: &ModuleRegistry,
     label: &str,
     _source: &str,
+    _imports: &[ImportedScript],
     _folder: Option<&Path>,
+    _path: Option<&Path>,
     _sha256: &str,
 ) -> Result<ModuleConfig> {
     Err(Error::InvalidConfig {

@@ -1,7 +1,8 @@
 """Pickling a registry, and the digest of Python code its fingerprint uses.
 
 A registry pickles as what rebuilds it: the manifest the core writes
-(declarations, natives by name, script sources, settings, policy) plus the
+(declarations, natives by name, script sources with the scripts they
+import, settings, policy) plus the
 handler of each Python module, by reference when it can be imported back and
 by value through ``cloudpickle`` when it cannot (a lambda, a closure, a
 function defined in a notebook). Unpickling runs that code, as any pickle
@@ -90,17 +91,14 @@ def registry_state(registry: _core.ModuleRegistry) -> tuple[Any, ...]:
                 f"{subject} is built by a factory given in Rust code, which cannot be pickled"
             )
         code.append((kind, name, version, _portable(handler, subject)))
-    # What the manifest may reach when it is rebuilt: the modules its Python
-    # entries name, and the folders its scripts import from.
+    # The Python modules the manifest names by import path (their handlers
+    # travel beside it). Scripts carry the scripts they import.
     allow_imports: set[str] = set()
-    script_folders: set[str] = set()
     for entry in json.loads(manifest)["modules"]:
         implementation = entry["implementation"]
         if implementation["kind"] == "python":
             allow_imports.add(implementation["import_path"].partition(":")[0])
-        elif implementation["kind"] == "rhai" and implementation.get("path"):
-            script_folders.add(os.path.dirname(os.path.abspath(implementation["path"])))
-    return (STATE_FORMAT, manifest, code, sorted(allow_imports), sorted(script_folders))
+    return (STATE_FORMAT, manifest, code, sorted(allow_imports))
 
 
 def rebuild_registry(cls: type, state: tuple[Any, ...]) -> Any:
@@ -112,7 +110,7 @@ def rebuild_registry(cls: type, state: tuple[Any, ...]) -> Any:
             f"this pickle holds a registry in another layout ({state[:1]!r}); "
             f"this version of module_registry reads layout {STATE_FORMAT}"
         )
-    _, manifest, code, allow_imports, script_folders = state
+    _, manifest, code, allow_imports = state
     handlers: dict[tuple[str, str, str], Any] = {}
     for kind, name, version, (how, payload) in code:
         handlers[(kind, name, version)] = pickle.loads(payload) if how == "value" else payload
@@ -126,7 +124,7 @@ def rebuild_registry(cls: type, state: tuple[Any, ...]) -> Any:
             ) from None
 
     registry = cls()
-    registry._load_manifest(manifest, resolve, allow_imports, script_folders)
+    registry._load_manifest(manifest, resolve, allow_imports)
     return registry
 
 

@@ -2,7 +2,9 @@
 
 use std::sync::Arc;
 
-use module_registry::{Implementation, ModuleConfig, ModuleInfo, ModuleType, ScriptSource};
+use module_registry::{
+    Implementation, ImportedScript, ModuleConfig, ModuleInfo, ModuleType, ScriptSource,
+};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyFrozenSet};
 
@@ -102,14 +104,19 @@ impl PyModuleInfo {
                 Some(s.source.clone()),
                 s.path.clone(),
                 Some(s.sha256.clone()),
+                s.imports
+                    .iter()
+                    .map(|i| (i.path.clone(), i.source.clone(), i.sha256.clone()))
+                    .collect(),
             ),
             Implementation::Python(code) => (
                 "python",
                 code.import_path.as_deref().map(str::to_string),
                 None,
                 None,
+                Vec::new(),
             ),
-            other => (other.kind(), None, None, None),
+            other => (other.kind(), None, None, None, Vec::new()),
         };
         let rebuild = py
             .import("module_registry._core")?
@@ -126,11 +133,16 @@ impl PyModuleInfo {
 }
 
 /// What a pickled `ModuleInfo` holds: kind, the config's arguments, and the
-/// implementation (its kind and up to three texts).
-type InfoState = (
-    &'static str,
-    ConfigArgs,
-    (&'static str, Option<String>, Option<String>, Option<String>),
+/// implementation (its kind, up to three texts, and a script's imports as
+/// `(path, source, sha256)`).
+type InfoState = (&'static str, ConfigArgs, ImplementationState<&'static str>);
+
+type ImplementationState<K> = (
+    K,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Vec<(String, String, String)>,
 );
 
 /// Rebuilds a pickled `ModuleInfo` (a record held by no registry).
@@ -138,7 +150,7 @@ type InfoState = (
 pub fn _module_info(
     kind: &str,
     config: ConfigArgs,
-    implementation: (String, Option<String>, Option<String>, Option<String>),
+    implementation: ImplementationState<String>,
 ) -> PyResult<PyModuleInfo> {
     let (name, version, module_type, capabilities, metadata, dependencies) = config;
     let mut c = ModuleConfig::new()
@@ -153,7 +165,7 @@ pub fn _module_info(
     for (k, v) in dependencies {
         c = c.with_dependency(k, v);
     }
-    let (kind, a, b, c3) = implementation;
+    let (kind, a, b, c3, imports) = implementation;
     let implementation = match (kind.as_str(), a, c3) {
         ("declaration", ..) => Implementation::Declaration,
         ("native", ..) => Implementation::Native,
@@ -163,6 +175,14 @@ pub fn _module_info(
             source,
             path: b,
             sha256,
+            imports: imports
+                .into_iter()
+                .map(|(path, source, sha256)| ImportedScript {
+                    path,
+                    source,
+                    sha256,
+                })
+                .collect(),
         })),
         (other, ..) => {
             return Err(crate::errors::to_pyerr(

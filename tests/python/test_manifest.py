@@ -90,7 +90,14 @@ def test_manifest_scripts_import_only_from_named_folders(tmp_path: Path) -> None
     (tmp_path / "user.rhai").write_text('import "lib" as lib;\nconst MODULE = #{ name: "user" };\nfn process(x) { lib::twice(x) }')
     registry = mr.ModuleRegistry()
     registry.load_scripts(tmp_path)
-    text = registry.export_manifest()
+    recorded = registry.export_manifest()
+    # The imported script travels in the manifest: nothing is read.
+    assert mr.ModuleRegistry.from_manifest(recorded).create("user").process(21) == 42
+    # A manifest without recorded imports reads them only from a folder its reader names.
+    data = json.loads(recorded)
+    for entry in data["modules"]:
+        entry["implementation"].pop("imports", None)
+    text = json.dumps(data)
     with pytest.raises(mr.ValidationError, match="script folders"):
         mr.ModuleRegistry.from_manifest(text)
     elsewhere = tmp_path / "elsewhere"

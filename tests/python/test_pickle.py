@@ -344,8 +344,36 @@ def test_a_tampered_pickle_is_refused_as_a_whole() -> None:
     registry = mr.ModuleRegistry()
     registry.register_script('const MODULE = #{ name: "s", version: "1.0.0" }; fn process(x) { x }')
     cls, (kind, state) = registry.__reduce__()
-    fmt, manifest, code, allow, folders = state
+    fmt, manifest, code, allow = state
     with pytest.raises(pickle.UnpicklingError, match="another layout"):
-        cls(kind, (99, manifest, code, allow, folders))
+        cls(kind, (99, manifest, code, allow))
     with pytest.raises(mr.ValidationError, match="sha256|digest|integrity|expected"):
-        cls(kind, (fmt, manifest.replace("fn process(x) { x }", "fn process(x) { x + 1 }"), code, allow, folders))
+        cls(kind, (fmt, manifest.replace("fn process(x) { x }", "fn process(x) { x + 1 }"), code, allow))
+
+
+def test_a_script_travels_with_the_scripts_it_imports(tmp_path: Path) -> None:
+    (tmp_path / "lib.rhai").write_text("fn twice(x) { x * 2 }")
+    (tmp_path / "mid.rhai").write_text('import "lib" as lib; fn quad(x) { lib::twice(lib::twice(x)) }')
+    (tmp_path / "top.rhai").write_text(
+        'import "mid" as mid; const MODULE = #{ name: "top", version: "1.0.0" }; fn process(x) { mid::quad(x) }'
+    )
+    registry = mr.ModuleRegistry()
+    registry.load_scripts(tmp_path)
+    blob = pickle.dumps(registry)
+    before = registry.fingerprint()
+    for f in tmp_path.iterdir():
+        f.unlink()
+    tmp_path.rmdir()
+    back = pickle.loads(blob)  # the folder is gone: the imports travelled
+    assert back.create("top").process(3) == 12
+    assert back.fingerprint() == before
+    # Editing an imported file (through another script) changes the fingerprint.
+    tmp_path.mkdir()
+    (tmp_path / "lib.rhai").write_text("fn twice(x) { x * 2 + 0 }")
+    (tmp_path / "mid.rhai").write_text('import "lib" as lib; fn quad(x) { lib::twice(lib::twice(x)) }')
+    (tmp_path / "top.rhai").write_text(
+        'import "mid" as mid; const MODULE = #{ name: "top", version: "1.0.0" }; fn process(x) { mid::quad(x) }'
+    )
+    edited = mr.ModuleRegistry()
+    edited.load_scripts(tmp_path)
+    assert edited.fingerprint() != before

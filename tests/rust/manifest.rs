@@ -49,9 +49,33 @@ fn manifests_rebuild_the_registry_exactly() {
     r.set_policy(Some(policy())).unwrap();
     let text = r.export_manifest().unwrap();
 
-    // A manifest is data: the script that imports from its folder is rebuilt
-    // only when the reader names that folder.
-    let err = ModuleRegistry::from_manifest(&text).unwrap_err();
+    // The scripts a script imports travel in the manifest: no file is read.
+    assert!(text.contains("fn twice(x)"), "the imported library is recorded");
+    let back = ModuleRegistry::from_manifest(&text).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(
+        back.create("doubler").unwrap().process(2i64).unwrap(),
+        Value::Int(4)
+    );
+    // A changed import is refused as a changed script is.
+    let tampered_import = text.replace("x * 2", "x * 3");
+    assert!(matches!(
+        ModuleRegistry::from_manifest(&tampered_import),
+        Err(Error::Integrity { .. })
+    ));
+    // A manifest without recorded imports (written before they were
+    // recorded) reads them from the script's folder, only when the reader
+    // names that folder.
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("lib.rhai"), "fn twice(x) { x * 2 }").unwrap();
+    let mut json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    for entry in json["modules"].as_array_mut().unwrap() {
+        if let Some(implementation) = entry["implementation"].as_object_mut() {
+            implementation.remove("imports");
+        }
+    }
+    let older = serde_json::to_string(&json).unwrap();
+    let err = ModuleRegistry::from_manifest(&older).unwrap_err();
     assert!(
         matches!(&err, Error::InvalidConfig { name, reason } if name == "doubler" && reason.contains("script folders")),
         "{err}"
@@ -60,7 +84,12 @@ fn manifests_rebuild_the_registry_exactly() {
         script_folders: vec![dir.clone()],
         ..ManifestOptions::default()
     };
-    let back = ModuleRegistry::from_manifest_with(&text, &options).unwrap();
+    let from_folder = ModuleRegistry::from_manifest_with(&older, &options).unwrap();
+    assert_eq!(
+        from_folder.export_manifest().unwrap(),
+        text,
+        "read from the folder, the imports are recorded again"
+    );
     let describe =
         |r: &ModuleRegistry| -> Vec<String> { r.list().iter().map(|i| format!("{i:?}")).collect() };
     assert_eq!(describe(&back), describe(&r));

@@ -83,6 +83,21 @@ pub struct ScriptSource {
     pub path: Option<String>,
     /// Lower-case hex SHA-256 of `source`.
     pub sha256: String,
+    /// Every script it imports, directly or through others, by import path.
+    pub imports: Vec<ImportedScript>,
+}
+
+/// A script another script imports (`import "html"`), as it was read when
+/// the importing script was compiled.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImportedScript {
+    /// The path as the `import` names it (`"html"`).
+    pub path: String,
+    /// The script text.
+    pub source: String,
+    /// Lower-case hex SHA-256 of `source`.
+    pub sha256: String,
 }
 
 /// Builds a module instance from its declaration.

@@ -2,8 +2,12 @@
 //! wall-clock deadline and the host functions scripts may call.
 
 use std::cell::Cell;
+use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
 
 use rhai::module_resolvers::FileModuleResolver;
 use rhai::packages::{Package, StandardPackage};
@@ -12,6 +16,7 @@ use rhai::{
 };
 
 use super::api;
+use crate::config::ImportedScript;
 use crate::error::Result;
 pub use crate::limits::ScriptLimits;
 
@@ -105,58 +110,120 @@ fn past_deadline() -> Option<Dynamic> {
     (Instant::now() >= deadline).then(|| Dynamic::from(TIMEOUT_TOKEN))
 }
 
-/// Resolves `import "name"` to `name.rhai` inside one folder; paths that are
-/// absolute or climb out with `..` are refused.
-pub(crate) struct FolderResolver {
-    root: PathBuf,
-    /// `root` with its symbolic links resolved (once), if it exists.
-    real_root: Option<PathBuf>,
-    inner: FileModuleResolver,
+/// Resolves a script's `import "name"` while it is compiled: to `name.rhai`
+/// inside one folder (paths that are absolute or climb out with `..`, or
+/// symbolic links pointing out, are refused), or to the sources recorded
+/// when it was first compiled (a manifest's or a pickle's). Either way it
+/// records what it served, so that a compiled script knows every script it
+/// imports (directly or through others).
+pub(crate) struct ImportResolver {
+    from: ImportsFrom,
+    served: Arc<Mutex<BTreeMap<String, String>>>,
 }
 
-impl FolderResolver {
-    pub(crate) fn new(root: &Path) -> Self {
-        FolderResolver {
+enum ImportsFrom {
+    Folder {
+        root: PathBuf,
+        /// `root` with its symbolic links resolved (once), if it exists.
+        real_root: Option<PathBuf>,
+        files: FileModuleResolver,
+    },
+    Recorded(BTreeMap<String, String>),
+}
+
+impl ImportResolver {
+    /// Imports read from files in `root`.
+    pub(crate) fn folder(root: &Path) -> Self {
+        Self::new(ImportsFrom::Folder {
             root: root.to_path_buf(),
             real_root: root.canonicalize().ok(),
-            inner: FileModuleResolver::new_with_path(root),
+            files: FileModuleResolver::new_with_path(root),
+        })
+    }
+
+    /// Imports served from recorded sources (checked by the caller).
+    pub(crate) fn recorded(imports: &[ImportedScript]) -> Self {
+        Self::new(ImportsFrom::Recorded(
+            imports
+                .iter()
+                .map(|i| (i.path.clone(), i.source.clone()))
+                .collect(),
+        ))
+    }
+
+    fn new(from: ImportsFrom) -> Self {
+        ImportResolver {
+            from,
+            served: Arc::default(),
+        }
+    }
+
+    /// What this resolver has served: each import path with its source.
+    pub(crate) fn served(&self) -> Arc<Mutex<BTreeMap<String, String>>> {
+        self.served.clone()
+    }
+
+    /// The source of `import path`, read from the folder or the record.
+    fn source_of(&self, path: &str, pos: Position) -> Result<String, Box<EvalAltResult>> {
+        let not_found = |why: String| Box::new(EvalAltResult::ErrorModuleNotFound(why, pos));
+        match &self.from {
+            ImportsFrom::Recorded(sources) => sources
+                .get(path)
+                .cloned()
+                .ok_or_else(|| not_found(format!("{path} (not among the recorded imports)"))),
+            ImportsFrom::Folder {
+                root,
+                real_root,
+                files,
+            } => {
+                let escapes = Path::new(path)
+                    .components()
+                    .any(|c| !matches!(c, Component::Normal(_) | Component::CurDir));
+                // Symbolic links are followed: a link inside the folder pointing
+                // out of it (to a file or a folder) escapes it as `..` would.
+                let file = files.get_file_path(path, None);
+                let outside = match (file.canonicalize(), real_root) {
+                    (Ok(file), Some(root)) => !file.starts_with(root),
+                    _ => false, // missing: reading it says so
+                };
+                if escapes || outside {
+                    return Err(not_found(format!(
+                        "{path} (imports must stay inside {})",
+                        root.display()
+                    )));
+                }
+                std::fs::read_to_string(&file).map_err(|_| not_found(path.to_string()))
+            }
         }
     }
 }
 
-impl ModuleResolver for FolderResolver {
+impl ModuleResolver for ImportResolver {
     fn resolve(
         &self,
         engine: &Engine,
-        source: Option<&str>,
+        _source: Option<&str>,
         path: &str,
         pos: Position,
     ) -> Result<Shared<RhaiModule>, Box<EvalAltResult>> {
-        let escapes = Path::new(path)
-            .components()
-            .any(|c| !matches!(c, Component::Normal(_) | Component::CurDir));
-        // Symbolic links are followed: a link inside the folder pointing
-        // out of it (to a file or a folder) escapes it as `..` would.
-        let file = self.inner.get_file_path(path, None);
-        let outside = match (file.canonicalize(), &self.real_root) {
-            (Ok(file), Some(root)) => !file.starts_with(root),
-            _ => false, // missing: the resolver says so
+        let text = self.source_of(path, pos)?;
+        let in_module = |e: Box<EvalAltResult>| {
+            Box::new(EvalAltResult::ErrorInModule(path.to_string(), e, pos))
         };
-        if escapes || outside {
-            return Err(Box::new(EvalAltResult::ErrorModuleNotFound(
-                format!("{path} (imports must stay inside {})", self.root.display()),
-                pos,
-            )));
-        }
-        self.inner.resolve(engine, source, path, pos)
+        let mut ast = engine.compile(&text).map_err(|e| in_module(e.into()))?;
+        ast.set_source(path);
+        let module =
+            RhaiModule::eval_ast_as_new(rhai::Scope::new(), &ast, engine).map_err(in_module)?;
+        self.served.lock().insert(path.to_string(), text);
+        Ok(module.into())
     }
 }
 
 /// Builds an engine with the standard package (no file, network or process
 /// access), every limit family set from `limits`, the deadline check, and
-/// the registry API. `resolver` roots `import` in a folder (used only while
-/// compiling; at run time imports come from the compiled script).
-pub(crate) fn build_engine(limits: &ScriptLimits, resolver: Option<FolderResolver>) -> Engine {
+/// the registry API. `resolver` serves `import` (used only while compiling;
+/// at run time imports come from the compiled script).
+pub(crate) fn build_engine(limits: &ScriptLimits, resolver: Option<ImportResolver>) -> Engine {
     let mut engine = Engine::new_raw();
     engine.register_global_module(StandardPackage::new().as_shared_module());
     match resolver {

@@ -8,7 +8,9 @@ use rhai::{Dynamic, Scope};
 use super::convert::{from_dynamic, to_dynamic};
 use super::engine::run_limited;
 use super::module::script_error;
-use super::{folder_of, host, not_a_module, prepare_pinned, read, ScriptLimits, ScriptRegistry};
+use super::{
+    folder_of, host, not_a_module, prepare_pinned, read, Imports, ScriptLimits, ScriptRegistry,
+};
 use crate::config::ModuleConfig;
 use crate::error::{Error, Result};
 use crate::info::ModuleInfo;
@@ -16,16 +18,18 @@ use crate::registry::{ModuleRegistry, RegistryView, Replace};
 use crate::value::Value;
 
 impl ModuleRegistry {
-    /// Compiles a script module recorded in a manifest, checking its digest;
-    /// its imports resolve in `folder` (none without one).
+    /// Compiles a script module recorded in a manifest, checking its digest
+    /// (and its recorded imports' digests); `imports` are what it imports
+    /// from, `path` the file it was loaded from.
     pub(crate) fn prepare_script(
         &self,
         label: &str,
         source: &str,
-        folder: Option<&Path>,
+        imports: Imports<'_>,
+        path: Option<&Path>,
         sha256: &str,
     ) -> Result<ModuleConfig> {
-        prepare_pinned(&host(self), label, source, folder, None, Some(sha256))?
+        prepare_pinned(&host(self), label, source, imports, path, Some(sha256))?
             .ok_or_else(|| not_a_module(label))
     }
 
@@ -62,7 +66,7 @@ impl ModuleRegistry {
     /// [`Error::Integrity`] (and registering nothing) unless its SHA-256 is `sha256`.
     pub fn register_script_pinned(&self, source: &str, sha256: Option<&str>) -> Result<ModuleInfo> {
         let host = host(self);
-        let config = prepare_pinned(&host, "<source>", source, None, None, sha256)?
+        let config = prepare_pinned(&host, "<source>", source, Imports::None, None, sha256)?
             .ok_or_else(|| not_a_module("<source>"))?;
         self.register_with_operation(config, Replace::Scripts, "register_script")
     }
@@ -89,7 +93,7 @@ impl ModuleRegistry {
             &host,
             &label,
             &source,
-            Some(&folder_of(path)),
+            Imports::Folder(&folder_of(path)),
             Some(path),
             sha256,
         )?
@@ -117,9 +121,14 @@ impl ModuleRegistry {
         let mut configs: Vec<ModuleConfig> = Vec::new();
         for path in &paths {
             let label = path.display().to_string();
-            if let Some(config) =
-                prepare_pinned(&host, &label, &read(path)?, Some(dir), Some(path), None)?
-            {
+            if let Some(config) = prepare_pinned(
+                &host,
+                &label,
+                &read(path)?,
+                Imports::Folder(dir),
+                Some(path),
+                None,
+            )? {
                 let clash = configs.iter().find(|c| {
                     c.name() == config.name()
                         && c.version() == config.version()
@@ -170,7 +179,7 @@ impl ModuleRegistry {
         } else {
             ("<script>".to_string(), source_or_path.to_string(), None)
         };
-        let compiled = host.compile(&label, &source, folder.as_deref())?;
+        let compiled = host.compile(&label, &source, folder.as_deref().into())?;
         let engine = host.engine();
         let input = input.into();
         // Evaluating, converting the result and dropping the scope all

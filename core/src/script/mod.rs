@@ -61,9 +61,9 @@ pub use stack::running_on_script_stack;
 #[cfg(feature = "workflows")]
 pub use workflow_api::ScriptWorkflow;
 
-use self::engine::{build_engine, run_limited, FolderResolver};
+use self::engine::{build_engine, run_limited, ImportResolver};
 use self::module::{declaration, parse_error, script_error, CompiledScript, ScriptModule};
-use crate::config::ModuleConfig;
+use crate::config::{ImportedScript, ModuleConfig};
 use crate::error::{Error, Result};
 use crate::module::Module;
 use crate::registry::ModuleRegistry;
@@ -97,16 +97,27 @@ impl ScriptHost {
             .clone()
     }
 
-    /// Compiles `source`; `folder` roots its imports (resolved now and
-    /// embedded in the compiled script).
-    fn compile(&self, label: &str, source: &str, folder: Option<&Path>) -> Result<AstAndFlags> {
+    /// Compiles `source`; its imports are resolved now (from `imports`) and
+    /// embedded in the compiled script, which also lists them.
+    fn compile(&self, label: &str, source: &str, imports: Imports<'_>) -> Result<AstAndFlags> {
         let limits = self.limits();
-        let folder_engine;
+        let resolver = match imports {
+            Imports::None => None,
+            Imports::Folder(dir) => Some(ImportResolver::folder(dir)),
+            Imports::Recorded(list) => {
+                for import in list {
+                    check_pin(&import.path, &import.source, Some(&import.sha256))?;
+                }
+                Some(ImportResolver::recorded(list))
+            }
+        };
+        let served = resolver.as_ref().map(ImportResolver::served);
+        let own_engine;
         let shared;
-        let engine: &Engine = match folder {
-            Some(dir) => {
-                folder_engine = build_engine(&limits, Some(FolderResolver::new(dir)));
-                &folder_engine
+        let engine: &Engine = match resolver {
+            Some(resolver) => {
+                own_engine = build_engine(&limits, Some(resolver));
+                &own_engine
             }
             None => {
                 shared = self.engine();
@@ -124,12 +135,42 @@ impl ScriptHost {
         ast.set_source(label.to_string());
         let has = |name: &str| ast.iter_functions().any(|f| f.name == name);
         let (has_init, has_shutdown) = (has("init"), has("shutdown"));
+        let imports = served.map_or_else(Vec::new, |served| {
+            let served = served.lock();
+            served
+                .iter()
+                .map(|(path, source)| ImportedScript {
+                    path: path.clone(),
+                    sha256: crate::native::sha256_hex(source.as_bytes()),
+                    source: source.clone(),
+                })
+                .collect()
+        });
         Ok(AstAndFlags {
             ast,
             needs_eval: source.contains("import"),
             has_init,
             has_shutdown,
+            imports,
         })
+    }
+}
+
+/// Where a script's `import`s come from while it is compiled.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Imports<'a> {
+    /// Nowhere: a script that imports fails to compile.
+    None,
+    /// The scripts of a folder.
+    Folder(&'a Path),
+    /// Sources recorded when it was first compiled (each checked against
+    /// its digest first).
+    Recorded(&'a [ImportedScript]),
+}
+
+impl<'a> From<Option<&'a Path>> for Imports<'a> {
+    fn from(folder: Option<&'a Path>) -> Self {
+        folder.map_or(Imports::None, Imports::Folder)
     }
 }
 
@@ -138,6 +179,7 @@ struct AstAndFlags {
     needs_eval: bool,
     has_init: bool,
     has_shutdown: bool,
+    imports: Vec<ImportedScript>,
 }
 
 /// The script host of `registry`.
@@ -173,12 +215,12 @@ fn prepare_pinned(
     host: &Arc<ScriptHost>,
     label: &str,
     source: &str,
-    folder: Option<&Path>,
+    imports: Imports<'_>,
     path: Option<&Path>,
     sha256: Option<&str>,
 ) -> Result<Option<ModuleConfig>> {
     let digest = check_pin(label, source, sha256)?;
-    let compiled = host.compile(label, source, folder)?;
+    let compiled = host.compile(label, source, imports)?;
     let Some(config) = declaration(label, &compiled.ast)? else {
         return Ok(None);
     };
@@ -200,6 +242,7 @@ fn prepare_pinned(
                 source: source.to_string(),
                 path: path.map(|p| p.display().to_string()),
                 sha256: digest,
+                imports: compiled.imports,
             },
         )));
     Ok(Some(config))
