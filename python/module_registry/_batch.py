@@ -76,11 +76,11 @@ def run_chunk(
     if not isinstance(source, _core.ModuleRegistry):
         # The errors go back through a pickle (the executor's, which may be
         # another library's): a cause that cannot travel goes as its text.
-        from ._pickling import portable_cause
+        from ._pickling import make_portable
 
         for outcome in out:
             if isinstance(outcome, BaseException):
-                outcome.__cause__ = portable_cause(outcome)
+                make_portable(outcome)
     return out
 
 

@@ -257,6 +257,17 @@ def portable_cause(exc: BaseException) -> Optional[BaseException]:
     return cause
 
 
+def make_portable(exc: BaseException, depth: int = 0) -> None:
+    """Replace, along ``exc``'s chain of causes, the first cause that cannot
+    be pickled (alone) by its text, keeping every link above it as it is."""
+    cause = exc.__cause__
+    if cause is None:
+        return
+    if depth < 64:
+        make_portable(cause, depth + 1)
+    exc.__cause__ = portable_cause(exc)
+
+
 def _reduce_error(exc: BaseException) -> tuple[Any, ...]:
     return (_rebuild_error, (type(exc), exc.args, dict(vars(exc)) or None, portable_cause(exc)))
 

@@ -241,3 +241,19 @@ def test_importing_module_registry_does_not_import_dask() -> None:
 
     code = "import sys, module_registry; print(any(m.split('.')[0] in ('dask', 'distributed') for m in sys.modules))"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"
+
+
+def test_a_failure_whose_cause_is_a_local_class_keeps_its_chain(client: Any) -> None:
+    class Odd(Exception):
+        pass
+
+    def fail(x: Any) -> Any:
+        raise Odd(f"odd input {x}")
+
+    registry = mr.ModuleRegistry()
+    registry.register(mr.ModuleConfig(name="fail"), fail)
+    out = registry.run_workflow_batch(mr.Workflow("w").then("fail"), [1, 2], executor=client, errors="return")
+    assert [r.index for r in out] == [0, 1]
+    module_error = out[1].__cause__
+    assert isinstance(module_error, mr.ModuleFailedError) and module_error.module == "fail"
+    assert "odd input 2" in str(module_error.__cause__)

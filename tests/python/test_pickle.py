@@ -377,3 +377,46 @@ def test_a_script_travels_with_the_scripts_it_imports(tmp_path: Path) -> None:
     edited = mr.ModuleRegistry()
     edited.load_scripts(tmp_path)
     assert edited.fingerprint() != before
+
+
+values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**63), max_value=2**63 - 1)
+    | st.floats(allow_nan=False)
+    | st.text(max_size=20)
+    | st.binary(max_size=20),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=80, deadline=None)
+@given(value=values)
+def test_results_of_any_value_roundtrip(value: Any) -> None:
+    registry = mr.ModuleRegistry(native_modules=True)
+    result = registry.run_workflow(mr.Workflow("id").then("identity"), value)
+    back = roundtrip(result)
+    assert back.output == value and back.steps == result.steps
+
+
+def test_a_worker_failure_with_a_local_exception_class_comes_back_as_text() -> None:
+    import concurrent.futures
+    import multiprocessing
+
+    class Odd(Exception):
+        pass
+
+    def fail(x: Any) -> Any:
+        raise Odd(f"odd input {x}")
+
+    registry = mr.ModuleRegistry()
+    registry.register(mr.ModuleConfig(name="fail"), fail)
+    spawn = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(1, mp_context=spawn) as pool:
+        out = registry.run_workflow_batch(mr.Workflow("w").then("fail"), [1, 2], executor=pool, errors="return")
+    assert [type(r) for r in out] == [mr.WorkflowError, mr.WorkflowError]
+    assert [r.index for r in out] == [0, 1]
+    module_error = out[1].__cause__
+    assert isinstance(module_error, mr.ModuleFailedError)
+    assert "Odd: odd input 2" in str(module_error.__cause__)
