@@ -84,6 +84,25 @@ def run_chunk(
     return out
 
 
+def run_packed_chunk(
+    fingerprint: str,
+    source: Any,
+    workflow: _core.Workflow,
+    first_index: int,
+    packed_inputs: bytes,
+    principal: Optional[str],
+    keep_going: bool,
+) -> bytes:
+    """`run_chunk` with the inputs and the outcomes as one pickle each: an
+    executor carries one bytes object much faster than a list it may
+    serialise item by item (Dask does, at ~25 µs an item)."""
+    import pickle
+
+    inputs = pickle.loads(packed_inputs)
+    out = run_chunk(fingerprint, source, workflow, first_index, inputs, principal, keep_going)
+    return pickle.dumps(out, protocol=pickle.HIGHEST_PROTOCOL)
+
+
 def snapshot(registry: Any) -> tuple[str, bytes]:
     """The registry's fingerprint and its pickle (taken as its owner)."""
     import pickle
@@ -180,13 +199,16 @@ def _on_executor(
             "executor must be a dask.distributed.Client or a concurrent.futures.Executor, "
             f"not {type(executor).__name__}"
         )
+    import pickle
+
+    # Threads share this process: nothing to pack.
+    packed = not isinstance(executor, concurrent.futures.ThreadPoolExecutor)
     futures = {}
     for start, chunk in chunks:
-        args = (fingerprint, source, workflow, start, chunk, principal, keep_going)
-        if dask:
-            future = executor.submit(run_chunk, *args, pure=False)
-        else:
-            future = executor.submit(run_chunk, *args)
+        inputs: Any = pickle.dumps(chunk, protocol=pickle.HIGHEST_PROTOCOL) if packed else chunk
+        task = run_packed_chunk if packed else run_chunk
+        args = (fingerprint, source, workflow, start, inputs, principal, keep_going)
+        future = executor.submit(task, *args, pure=False) if dask else executor.submit(task, *args)
         futures[future] = (start, len(chunk))
     results: list[Any] = [None] * len(items)
     first_failure: Optional[int] = None
@@ -203,7 +225,7 @@ def _on_executor(
                     raise concurrent.futures.CancelledError(
                         f"the executor cancelled the chunk of inputs {start} to {start + count - 1}"
                     )
-                out = future.result()
+                out = pickle.loads(future.result()) if packed else future.result()
                 results[start : start + len(out)] = out
                 done_starts.add(start)
                 finished += count

@@ -351,14 +351,21 @@ def test_a_tampered_pickle_is_refused_as_a_whole() -> None:
         cls(kind, (fmt, manifest.replace("fn process(x) { x }", "fn process(x) { x + 1 }"), code, allow))
 
 
-def test_a_script_travels_with_the_scripts_it_imports(tmp_path: Path) -> None:
-    (tmp_path / "lib.rhai").write_text("fn twice(x) { x * 2 }")
-    (tmp_path / "mid.rhai").write_text('import "lib" as lib; fn quad(x) { lib::twice(lib::twice(x)) }')
-    (tmp_path / "top.rhai").write_text(
+def load_importing_scripts(folder: Path, twice: str) -> mr.ModuleRegistry:
+    """`top` imports `mid`, which imports `lib` (whose `twice` is given)."""
+    folder.mkdir(exist_ok=True)
+    (folder / "lib.rhai").write_text(f"fn twice(x) {{ {twice} }}")
+    (folder / "mid.rhai").write_text('import "lib" as lib; fn quad(x) { lib::twice(lib::twice(x)) }')
+    (folder / "top.rhai").write_text(
         'import "mid" as mid; const MODULE = #{ name: "top", version: "1.0.0" }; fn process(x) { mid::quad(x) }'
     )
     registry = mr.ModuleRegistry()
-    registry.load_scripts(tmp_path)
+    registry.load_scripts(folder)
+    return registry
+
+
+def test_a_script_travels_with_the_scripts_it_imports(tmp_path: Path) -> None:
+    registry = load_importing_scripts(tmp_path, "x * 2")
     blob = pickle.dumps(registry)
     before = registry.fingerprint()
     for f in tmp_path.iterdir():
@@ -368,15 +375,9 @@ def test_a_script_travels_with_the_scripts_it_imports(tmp_path: Path) -> None:
     assert back.create("top").process(3) == 12
     assert back.fingerprint() == before
     # Editing an imported file (through another script) changes the fingerprint.
-    tmp_path.mkdir()
-    (tmp_path / "lib.rhai").write_text("fn twice(x) { x * 2 + 0 }")
-    (tmp_path / "mid.rhai").write_text('import "lib" as lib; fn quad(x) { lib::twice(lib::twice(x)) }')
-    (tmp_path / "top.rhai").write_text(
-        'import "mid" as mid; const MODULE = #{ name: "top", version: "1.0.0" }; fn process(x) { mid::quad(x) }'
-    )
-    edited = mr.ModuleRegistry()
-    edited.load_scripts(tmp_path)
+    edited = load_importing_scripts(tmp_path, "x * 2 + 0")
     assert edited.fingerprint() != before
+    assert load_importing_scripts(tmp_path, "x * 2").fingerprint() == before
 
 
 values = st.recursive(

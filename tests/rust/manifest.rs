@@ -50,7 +50,10 @@ fn manifests_rebuild_the_registry_exactly() {
     let text = r.export_manifest().unwrap();
 
     // The scripts a script imports travel in the manifest: no file is read.
-    assert!(text.contains("fn twice(x)"), "the imported library is recorded");
+    assert!(
+        text.contains("fn twice(x)"),
+        "the imported library is recorded"
+    );
     let back = ModuleRegistry::from_manifest(&text).unwrap();
     std::fs::remove_dir_all(&dir).unwrap();
     assert_eq!(
