@@ -99,8 +99,22 @@ def run_packed_chunk(
     import pickle
 
     inputs = pickle.loads(packed_inputs)
-    out = run_chunk(fingerprint, source, workflow, first_index, inputs, principal, keep_going)
-    return pickle.dumps(out, protocol=pickle.HIGHEST_PROTOCOL)
+    return pack(run_chunk(fingerprint, source, workflow, first_index, inputs, principal, keep_going))
+
+
+def pack(values: Any) -> bytes:
+    """One pickle of ``values``: the standard one, or cloudpickle's when they
+    hold something only it can carry (an object of a class defined in a
+    notebook, say)."""
+    import pickle
+
+    try:
+        return pickle.dumps(values, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception:  # noqa: BLE001 - any failure: let cloudpickle try, and say why if it fails too
+        import cloudpickle
+
+        packed: bytes = cloudpickle.dumps(values, protocol=pickle.HIGHEST_PROTOCOL)
+        return packed
 
 
 def snapshot(registry: Any) -> tuple[str, bytes]:
@@ -205,7 +219,7 @@ def _on_executor(
     packed = not isinstance(executor, concurrent.futures.ThreadPoolExecutor)
     futures = {}
     for start, chunk in chunks:
-        inputs: Any = pickle.dumps(chunk, protocol=pickle.HIGHEST_PROTOCOL) if packed else chunk
+        inputs: Any = pack(chunk) if packed else chunk
         task = run_packed_chunk if packed else run_chunk
         args = (fingerprint, source, workflow, start, inputs, principal, keep_going)
         future = executor.submit(task, *args, pure=False) if dask else executor.submit(task, *args)

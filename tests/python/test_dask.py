@@ -257,3 +257,14 @@ def test_a_failure_whose_cause_is_a_local_class_keeps_its_chain(client: Any) -> 
     module_error = out[1].__cause__
     assert isinstance(module_error, mr.ModuleFailedError) and module_error.module == "fail"
     assert "odd input 2" in str(module_error.__cause__)
+
+
+def test_objects_of_classes_defined_here_travel_both_ways(client: Any) -> None:
+    class Point:
+        def __init__(self, x: int) -> None:
+            self.x = x
+
+    registry = mr.ModuleRegistry()
+    registry.register(mr.ModuleConfig(name="wrap"), lambda p: Point(p.x + 1))
+    results = registry.run_workflow_batch(mr.Workflow("w").then("wrap"), [Point(1), Point(2)], executor=client)
+    assert [r.output.x for r in results] == [2, 3]
