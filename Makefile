@@ -6,7 +6,17 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 export VIRTUAL_ENV := $(abspath $(VENV))
 
-.PHONY: help demo test test-rust test-python build-dev lint stubtest examples bench bench-report fuzz clean-venv
+.PHONY: help demo test test-rust test-python build-dev sdist-check lint stubtest examples bench bench-report fuzz clean-venv
+
+# What the sdist's smoke test checks once pip has built and installed it.
+define SDIST_SMOKE
+import module_registry as mr
+registry = mr.ModuleRegistry(native_modules=True, bundled_scripts=True)
+assert registry.create("slugify").process("Hello World") == "hello-world"
+assert (mr.bundled_scripts() / "markdown.rhai").is_file()
+print("sdist: installed and working,", len(registry), "modules")
+endef
+export SDIST_SMOKE
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -30,8 +40,19 @@ $(VENV)/.deps: pyproject.toml | $(PY)
 	$(PY) -m pip install -q --group dev
 	touch $@
 
-build-dev: $(VENV)/.deps ## build the extension (release) into the project's virtualenv
-	$(VENV)/bin/maturin develop --release -q
+WHEELS := target/wheels
+
+build-dev: $(VENV)/.deps ## build the release wheel (what users install) and install it into the project's virtualenv
+	rm -f $(WHEELS)/module_registry-*.whl
+	$(VENV)/bin/maturin build --release -q -o $(WHEELS)
+	$(PY) -m pip install -q --force-reinstall --no-deps $(WHEELS)/module_registry-*.whl
+
+sdist-check: $(VENV)/.deps ## build the sdist and check that pip installs it into a fresh virtualenv
+	rm -rf target/sdist target/sdist-venv
+	$(VENV)/bin/maturin sdist -o target/sdist
+	$(PYTHON) -m venv target/sdist-venv
+	CARGO_TARGET_DIR=$(abspath target/sdist-build) target/sdist-venv/bin/python -m pip install -q target/sdist/module_registry-*.tar.gz
+	target/sdist-venv/bin/python -c "$$SDIST_SMOKE"
 
 test-python: build-dev ## pytest and the stub check
 	$(PY) -m pytest

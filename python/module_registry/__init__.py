@@ -10,6 +10,10 @@ discovery and dependency resolution, backed by a Rust core.
 
 from __future__ import annotations
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # pragma: no cover
+    import pathlib
+
 from ._core import (
     AccessPolicy,
     AlreadyRegisteredError,
@@ -48,6 +52,15 @@ from . import _pickling  # noqa: F401 - exceptions keep their cause through a pi
 #: Plugins use the same vocabulary of types as modules.
 PluginType = ModuleType
 
+
+def bundled_scripts() -> "pathlib.Path":
+    """The folder of the script modules shipped in this package (what
+    ``ModuleRegistry(bundled_scripts=True)`` registers; ``load_scripts`` it
+    to read them from the files)."""
+    import pathlib
+
+    return pathlib.Path(__file__).resolve().parent / "scripts"
+
 __all__ = [
     "AccessPolicy",
     "AlreadyRegisteredError",
@@ -82,5 +95,6 @@ __all__ = [
     "WorkflowError",
     "WorkflowResult",
     "__version__",
+    "bundled_scripts",
     "read_audit_file",
 ]

@@ -81,7 +81,9 @@ class ModuleRegistry(_core.ModuleRegistry):
 
     ``ModuleRegistry(native_modules=True)`` starts with every native module
     compiled into the extension (``identity``, JSON, text, SHA-256, gzip,
-    base64).
+    base64); ``bundled_scripts=True`` adds the script modules shipped with
+    the package (``slugify``, ``markdown``, ``csv-records``, ``template``,
+    ...; their files are in ``module_registry.bundled_scripts()``).
     """
 
     def module(

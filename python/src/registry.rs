@@ -156,10 +156,11 @@ impl PyModuleRegistry {
 #[pymethods]
 impl PyModuleRegistry {
     #[new]
-    #[pyo3(signature = (native_modules=false, script_limits=None))]
+    #[pyo3(signature = (native_modules=false, script_limits=None, bundled_scripts=false))]
     fn new(
         native_modules: bool,
         script_limits: Option<PyRef<'_, PyScriptLimits>>,
+        bundled_scripts: bool,
     ) -> PyResult<Self> {
         let inner = if native_modules {
             ModuleRegistry::with_native_modules()
@@ -170,6 +171,10 @@ impl PyModuleRegistry {
             inner
                 .set_script_limits(limits.to_core()?)
                 .map_err(to_pyerr)?;
+        }
+        if bundled_scripts {
+            // Compiled in: the same files as `module_registry.bundled_scripts()`.
+            inner.load_bundled_scripts().map_err(to_pyerr)?;
         }
         Ok(PyModuleRegistry {
             inner,

@@ -201,6 +201,15 @@ impl PyModuleRegistry {
         Ok(infos(loaded))
     }
 
+    /// Register the script modules shipped with the package (compiled in;
+    /// the files are in `module_registry.bundled_scripts()`).
+    fn load_bundled_scripts(&self, py: Python<'_>) -> PyResult<Vec<PyModuleInfo>> {
+        let loaded = py
+            .detach(|| self.inner.load_bundled_scripts())
+            .map_err(to_pyerr)?;
+        Ok(infos(loaded))
+    }
+
     /// Register a script module given as source text (refused unless its
     /// SHA-256 is `sha256`, when given).
     #[pyo3(signature = (source, sha256=None))]

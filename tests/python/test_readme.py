@@ -18,12 +18,13 @@ def test_readme_python_quickstart_runs(capsys: pytest.CaptureFixture[str]) -> No
             continue  # the Dask recipe runs in test_readme_dask_recipe_runs
         exec(compile(block, str(README), "exec"), {})
     out = capsys.readouterr().out.splitlines()
-    assert out[0] == "['word-count']"
+    assert out[0] == "['text-stats', 'word-count']"
     assert out[1] == "4"
     assert len(out[2]) == 64
-    assert out[4] == "['digest', 'size']"
-    assert out[5] == "[('zip', 'ok', 1), ('digest', 'ok', 1), ('size', 'ok', 1), ('both', 'ok', 1)]"
-    assert out[6] == "aGk="
+    assert out[4] == "hello-world"
+    assert out[5] == "['digest', 'size']"
+    assert out[6] == "[('zip', 'ok', 1), ('digest', 'ok', 1), ('size', 'ok', 1), ('both', 'ok', 1)]"
+    assert out[7] == "aGk="
 
 
 def test_readme_dask_recipe_runs(capsys: pytest.CaptureFixture[str]) -> None:

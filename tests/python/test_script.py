@@ -287,3 +287,19 @@ def test_script_limits_pickle() -> None:
         for protocol in range(2, pickle.HIGHEST_PROTOCOL + 1):
             back = pickle.loads(pickle.dumps(limits, protocol=protocol))
             assert back == limits and back is not limits
+
+
+def test_bundled_scripts_come_with_the_installed_package() -> None:
+    folder = mr.bundled_scripts()
+    # `make test` tests the wheel users install, not the source tree.
+    assert "site-packages" in folder.parts, folder
+    assert folder.parent == Path(mr.__file__).resolve().parent
+    assert (folder / "markdown.rhai").is_file() and (folder / "html.rhai").is_file()
+    bundled = mr.ModuleRegistry(native_modules=True, bundled_scripts=True)
+    from_files = mr.ModuleRegistry()
+    from_files.load_scripts(folder)
+    scripts = [(i.name, i.version) for i in bundled.list() if i.metadata.get("implementation") == "rhai"]
+    assert scripts == [(i.name, i.version) for i in from_files.list()]
+    assert bundled.create("markdown").process("# Hi") == from_files.create("markdown").process("# Hi")
+    assert bundled.get("identity") is not None
+    assert mr.ModuleRegistry(bundled_scripts=True).get("identity") is None

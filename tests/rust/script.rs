@@ -787,3 +787,40 @@ fn sleeping_does_not_outlast_the_time_limit() {
     assert_eq!(sleeper.process(0.01f64).unwrap(), Value::Float(0.01));
     assert_eq!(sleeper.process(-1i64).unwrap(), Value::Int(-1));
 }
+
+#[test]
+fn bundled_scripts_are_the_shipped_folder_compiled_in() {
+    let r = ModuleRegistry::with_bundled_scripts();
+    let from_folder = ModuleRegistry::new();
+    let loaded = from_folder.load_scripts(scripts_dir()).unwrap();
+    let bundled: Vec<_> = r
+        .list()
+        .into_iter()
+        .filter(|i| i.implementation().kind() == "rhai")
+        .collect();
+    assert!(!bundled.is_empty());
+    let names = |infos: &[module_registry::ModuleInfo]| -> Vec<String> {
+        infos
+            .iter()
+            .map(|i| format!("{}@{}", i.name(), i.version()))
+            .collect()
+    };
+    assert_eq!(names(&bundled), names(&loaded));
+    // `markdown` imports `html`: served from the compiled-in scripts.
+    let html = r.create("markdown").unwrap().process("# Title").unwrap();
+    assert_eq!(
+        html,
+        from_folder
+            .create("markdown")
+            .unwrap()
+            .process("# Title")
+            .unwrap()
+    );
+    assert!(r.get("identity").is_some(), "the native modules too");
+    // Loading them again replaces them (as loading a folder again does).
+    assert_eq!(r.load_bundled_scripts().unwrap().len(), bundled.len());
+    assert_eq!(
+        r.list().len(),
+        bundled.len() + ModuleRegistry::with_native_modules().list().len()
+    );
+}

@@ -11,6 +11,9 @@ use super::module::script_error;
 use super::{
     folder_of, host, not_a_module, prepare_pinned, read, Imports, ScriptLimits, ScriptRegistry,
 };
+use crate::config::ImportedScript;
+
+include!(concat!(env!("OUT_DIR"), "/bundled_scripts.rs"));
 use crate::config::ModuleConfig;
 use crate::error::{Error, Result};
 use crate::info::ModuleInfo;
@@ -117,45 +120,92 @@ impl ModuleRegistry {
             .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "rhai"))
             .collect();
         paths.sort();
+        let mut scripts = Vec::with_capacity(paths.len());
+        for path in paths {
+            let source = read(&path)?;
+            scripts.push((path.display().to_string(), source, Some(path)));
+        }
+        self.register_script_set(scripts, Imports::Folder(dir), "load_script")
+    }
+
+    /// A registry holding the native modules and the script modules shipped
+    /// with this crate (see [`load_bundled_scripts`](Self::load_bundled_scripts)).
+    pub fn with_bundled_scripts() -> Self {
+        let registry = Self::with_native_modules();
+        registry
+            .load_bundled_scripts()
+            .expect("the shipped scripts compile and do not clash (checked by the tests)");
+        registry
+    }
+
+    /// Registers the script modules shipped with this crate, compiled into
+    /// the program (the Python package carries the same files, see
+    /// `module_registry.bundled_scripts()`): text tools such as `slugify`,
+    /// `markdown` (which imports the `html` library), `csv-records` and
+    /// `template`. They import only one another; nothing is read from disk.
+    pub fn load_bundled_scripts(&self) -> Result<Vec<ModuleInfo>> {
+        let libraries: Vec<ImportedScript> = BUNDLED_SCRIPTS
+            .iter()
+            .map(|(file, source)| ImportedScript {
+                path: file.trim_end_matches(".rhai").to_string(),
+                source: source.to_string(),
+                sha256: crate::native::sha256_hex(source.as_bytes()),
+            })
+            .collect();
+        let scripts = BUNDLED_SCRIPTS
+            .iter()
+            .map(|(file, source)| (format!("bundled:{file}"), source.to_string(), None))
+            .collect();
+        self.register_script_set(
+            scripts,
+            Imports::Recorded(&libraries),
+            "load_bundled_scripts",
+        )
+    }
+
+    /// Compiles every `(label, source, file)` script, then registers the
+    /// modules among them all together (none if one fails; libraries, with
+    /// no `MODULE` and no `process`, are skipped).
+    fn register_script_set(
+        &self,
+        scripts: Vec<(String, String, Option<PathBuf>)>,
+        imports: Imports<'_>,
+        operation: &'static str,
+    ) -> Result<Vec<ModuleInfo>> {
         let host = host(self);
         let mut configs: Vec<ModuleConfig> = Vec::new();
-        for path in &paths {
-            let label = path.display().to_string();
-            if let Some(config) = prepare_pinned(
-                &host,
-                &label,
-                &read(path)?,
-                Imports::Folder(dir),
-                Some(path),
-                None,
-            )? {
-                let clash = configs.iter().find(|c| {
-                    c.name() == config.name()
-                        && c.version() == config.version()
-                        && c.kind() == config.kind()
+        for (label, source, path) in &scripts {
+            let Some(config) =
+                prepare_pinned(&host, label, source, imports, path.as_deref(), None)?
+            else {
+                continue;
+            };
+            let clash = configs.iter().find(|c| {
+                c.name() == config.name()
+                    && c.version() == config.version()
+                    && c.kind() == config.kind()
+            });
+            if let Some(first) = clash {
+                return Err(Error::Script {
+                    script: label.clone(),
+                    line: None,
+                    column: None,
+                    message: format!(
+                        "declares {}@{}, already declared by {}",
+                        config.name(),
+                        config.version(),
+                        first
+                            .metadata()
+                            .get("script")
+                            .map_or("another script", String::as_str)
+                    ),
                 });
-                if let Some(first) = clash {
-                    return Err(Error::Script {
-                        script: label,
-                        line: None,
-                        column: None,
-                        message: format!(
-                            "declares {}@{}, already declared by {}",
-                            config.name(),
-                            config.version(),
-                            first
-                                .metadata()
-                                .get("script")
-                                .map_or("another script", String::as_str)
-                        ),
-                    });
-                }
-                configs.push(config);
             }
+            configs.push(config);
         }
         // All or none, also against another thread registering meanwhile;
         // none if one would take the place of a module that is not a script.
-        self.register_all_with(configs, Replace::Scripts, "load_script")
+        self.register_all_with(configs, Replace::Scripts, operation)
     }
 
     /// Runs an orchestration script (a path to a `.rhai` file, or source
