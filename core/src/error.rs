@@ -258,6 +258,26 @@ pub enum Error {
         actual: String,
     },
 
+    /// A signature does not verify (or is missing) for content that a
+    /// trusted key must have signed.
+    #[error("signature check failed for {subject}: {reason}")]
+    Signature {
+        /// What was checked (an index URL).
+        subject: String,
+        /// Why it failed.
+        reason: String,
+    },
+
+    /// Something could not be downloaded or read (a package index, a
+    /// package file): unreachable, refused, too big, too slow.
+    #[error("cannot fetch {url}: {reason}")]
+    Fetch {
+        /// The URL or path.
+        url: String,
+        /// Why it failed.
+        reason: String,
+    },
+
     /// A call did not return before its deadline and was abandoned (its
     /// late result is discarded).
     #[error("timed out after {after_ms} ms (the call was abandoned)")]
@@ -413,6 +433,8 @@ impl Error {
             Error::PermissionDenied { .. } => "permission_denied",
             Error::Timeout { .. } => "timeout",
             Error::Integrity { .. } => "integrity",
+            Error::Signature { .. } => "signature",
+            Error::Fetch { .. } => "fetch",
             Error::Interrupted { .. } => "interrupted",
             Error::External { .. } => "external",
         }

@@ -51,6 +51,8 @@ pub mod native;
 // The store, its indexes and the facade.
 pub mod registry;
 // Layers that use the registry through its API.
+#[cfg(feature = "distribution")]
+pub mod distribution;
 pub mod manifest;
 #[cfg(feature = "workflows")]
 pub mod orchestration;

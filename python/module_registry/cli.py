@@ -11,6 +11,13 @@ Rhai script modules of each ``--scripts DIR``.
     module-registry script SCRIPT_FILE [--scripts DIR]... [--input FILE|-] [--raw]
     module-registry graph WORKFLOW_FILE [--format mermaid|dot|svg]
     module-registry check [--scripts DIR]... [WORKFLOW_FILE]...
+    module-registry index build DIR [--base-url URL]
+    module-registry index yank NAME VERSION --index DIR/index.json
+    module-registry index sign DIR/index.json --key PREFIX.key
+    module-registry keygen --out PREFIX
+    module-registry search TEXT --index URL
+    module-registry install NAME[@REQUIREMENT]... --index URL --into DIR [--trusted-key PREFIX.pub]
+    module-registry install --locked --index URL --into DIR [--trusted-key PREFIX.pub]
 
 Errors print one line on stderr and exit with status 1 (2 for bad usage).
 """
@@ -20,6 +27,7 @@ from __future__ import annotations
 import argparse
 import base64
 import json
+import os
 import sys
 from typing import Any, Optional, Sequence
 
@@ -220,6 +228,67 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def cmd_index_build(args: argparse.Namespace) -> int:
+    from . import _core
+
+    count = _core._build_index(args.dir, args.base_url)
+    print(f"wrote {os.path.join(args.dir, 'index.json')}: {count} packages")
+    return 0
+
+
+def cmd_index_yank(args: argparse.Namespace) -> int:
+    from . import _core
+
+    _core._yank(args.index, args.name, args.version)
+    print(f"yanked {args.name}@{args.version} in {args.index}")
+    return 0
+
+
+def cmd_index_sign(args: argparse.Namespace) -> int:
+    from . import _core
+
+    print(f"wrote {_core._sign(args.index, args.key)}")
+    return 0
+
+
+def cmd_keygen(args: argparse.Namespace) -> int:
+    from . import _core
+
+    secret, public = _core._keygen(args.out)
+    print(f"wrote {secret} (the secret key, not encrypted: keep it private) and {public}")
+    return 0
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    index = ModuleRegistry().package_index(args.index)
+    found = index.search(args.text)
+    _table(
+        ["name", "version", "license", "capabilities", "description"],
+        [(p.name, p.version, p.license, ", ".join(p.capabilities), p.description) for p in found],
+    )
+    return 0 if found else 1
+
+
+def _request(text: str) -> tuple[str, str]:
+    name, _, requirement = text.partition("@")
+    return name, requirement or "*"
+
+
+def cmd_install(args: argparse.Namespace) -> int:
+    from . import _core
+
+    if args.locked and args.packages:
+        raise CliError("--locked installs what the lockfile says: name no packages")
+    if not args.locked and not args.packages:
+        raise CliError("name at least one package to install (NAME or NAME@REQUIREMENT), or give --locked")
+    installed = _core._install_packages(
+        [_request(p) for p in args.packages], args.index, args.into, args.trusted_key, args.locked
+    )
+    for name, version, files in installed:
+        print(f"installed {name}@{version}: {', '.join(files)}")
+    return 0
+
+
 def _table(header: list[str], rows: Sequence[tuple[str, ...]]) -> None:
     widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(header)]
     for row in [tuple(header), *rows]:
@@ -276,6 +345,38 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("workflows", nargs="*", metavar="WORKFLOW_FILE")
     scripts_option(sp)
     sp.set_defaults(func=cmd_check)
+
+    index = sub.add_parser("index", help="build, yank in and sign a package index").add_subparsers(dest="action", required=True)
+    sp = index.add_parser("build", help="write DIR/index.json for the script modules in DIR (extending an existing one)")
+    sp.add_argument("dir", metavar="DIR")
+    sp.add_argument("--base-url", metavar="URL", help="where the files will be served (default: relative to the index)")
+    sp.set_defaults(func=cmd_index_build)
+    sp = index.add_parser("yank", help="mark a version yanked: resolution skips it unless a lockfile pins it")
+    sp.add_argument("name", metavar="NAME")
+    sp.add_argument("version", metavar="VERSION")
+    sp.add_argument("--index", required=True, metavar="DIR/index.json")
+    sp.set_defaults(func=cmd_index_yank)
+    sp = index.add_parser("sign", help="write INDEX.minisig with a minisign secret key")
+    sp.add_argument("index", metavar="DIR/index.json")
+    sp.add_argument("--key", required=True, metavar="PREFIX.key")
+    sp.set_defaults(func=cmd_index_sign)
+
+    sp = sub.add_parser("keygen", help="write a minisign key pair PREFIX.key (not encrypted) and PREFIX.pub")
+    sp.add_argument("--out", required=True, metavar="PREFIX")
+    sp.set_defaults(func=cmd_keygen)
+
+    sp = sub.add_parser("search", help="find packages in an index by name, description or capability")
+    sp.add_argument("text", metavar="TEXT")
+    sp.add_argument("--index", required=True, metavar="URL")
+    sp.set_defaults(func=cmd_search)
+
+    sp = sub.add_parser("install", help="install script module packages (and their dependencies) into a folder")
+    sp.add_argument("packages", nargs="*", metavar="NAME[@REQUIREMENT]")
+    sp.add_argument("--index", required=True, metavar="URL")
+    sp.add_argument("--into", required=True, metavar="DIR")
+    sp.add_argument("--trusted-key", metavar="PREFIX.pub", help="refuse an index not signed by this minisign key")
+    sp.add_argument("--locked", action="store_true", help="install exactly what DIR/module-registry.lock says")
+    sp.set_defaults(func=cmd_install)
     return p
 
 

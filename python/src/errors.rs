@@ -83,6 +83,18 @@ create_exception!(
 );
 create_exception!(
     module_registry,
+    IntegrityError,
+    ValidationError,
+    "Content does not match its digest, or a signature does not verify."
+);
+create_exception!(
+    module_registry,
+    FetchError,
+    ModuleRegistryError,
+    "A package index or file could not be downloaded or read."
+);
+create_exception!(
+    module_registry,
     PermissionDeniedError,
     ModuleRegistryError,
     "The principal lacks the permission for the operation."
@@ -179,7 +191,12 @@ fn convert(py: Python<'_>, err: Error) -> PyErr {
             let _ = value.setattr("module", module);
             exc
         }
-        Error::Integrity { .. } => ValidationError::new_err(message),
+        Error::Integrity { .. } | Error::Signature { .. } => IntegrityError::new_err(message),
+        Error::Fetch { url, .. } => {
+            let exc = FetchError::new_err(message);
+            let _ = exc.value(py).setattr("url", url);
+            exc
+        }
         Error::Panic { .. } => ModuleFailedError::new_err(message),
         Error::NotFound {
             name, requirement, ..
@@ -235,6 +252,8 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     )?;
     m.add("ScriptError", py.get_type::<ScriptError>())?;
     m.add("WorkflowError", py.get_type::<WorkflowError>())?;
+    m.add("IntegrityError", py.get_type::<IntegrityError>())?;
+    m.add("FetchError", py.get_type::<FetchError>())?;
     m.add(
         "PermissionDeniedError",
         py.get_type::<PermissionDeniedError>(),

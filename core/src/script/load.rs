@@ -163,6 +163,23 @@ impl ModuleRegistry {
         )
     }
 
+    /// The declaration of the script at `path` (its imports read from
+    /// `dir`), with the scripts it imports recorded; `None` for a library
+    /// (no `MODULE`, no `process`). Nothing is registered.
+    #[cfg(feature = "distribution")]
+    pub(crate) fn describe_script(&self, path: &Path, dir: &Path) -> Result<Option<ModuleConfig>> {
+        let source = read(path)?;
+        let label = path.display().to_string();
+        prepare_pinned(
+            &host(self),
+            &label,
+            &source,
+            Imports::Folder(dir),
+            Some(path),
+            None,
+        )
+    }
+
     /// Compiles every `(label, source, file)` script, then registers the
     /// modules among them all together (none if one fails; libraries, with
     /// no `MODULE` and no `process`, are skipped).

@@ -1,0 +1,364 @@
+//! The package index: one JSON file listing every version of every script
+//! module package, with each file's digest.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use super::fetch::{Location, MAX_INDEX_BYTES};
+use crate::config::Implementation;
+use crate::error::{Error, Result};
+use crate::registry::ModuleRegistry;
+
+/// The index format this version writes and reads.
+pub const INDEX_FORMAT: u32 = 1;
+
+/// A package index (`index.json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PackageIndex {
+    /// [`INDEX_FORMAT`].
+    pub format: u32,
+    /// When it was written (RFC 3339).
+    pub generated: String,
+    /// Every version of each package, by name.
+    pub packages: BTreeMap<String, Vec<PackageInfo>>,
+    /// Where it was read from (relative file URLs resolve against it).
+    #[serde(skip)]
+    pub(crate) location: Option<Location>,
+}
+
+/// One version of one package: a script module and the scripts it imports.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PackageInfo {
+    /// The module's name (filled in from the index's key when read).
+    #[serde(skip)]
+    pub name: String,
+    /// Its version.
+    pub version: String,
+    /// Its type.
+    #[serde(rename = "type")]
+    pub module_type: String,
+    /// Its capabilities.
+    pub capabilities: Vec<String>,
+    /// The `description` of its `MODULE`'s metadata.
+    #[serde(default)]
+    pub description: String,
+    /// The `license` of its `MODULE`'s metadata.
+    #[serde(default)]
+    pub license: String,
+    /// The module's file first, then each script it imports.
+    pub files: Vec<PackageFile>,
+    /// Its dependencies: name to semver requirement.
+    #[serde(default)]
+    pub dependencies: BTreeMap<String, String>,
+    /// A yanked version is skipped by resolution unless a lockfile pins it.
+    #[serde(default)]
+    pub yanked: bool,
+}
+
+/// One file of a package.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PackageFile {
+    /// Where it is written, relative to the folder installed into.
+    pub path: String,
+    /// Where it is read: relative to the index, or `http(s)://`, or `file://`.
+    pub url: String,
+    /// Lower-case hex SHA-256 of its content.
+    pub sha256: String,
+}
+
+impl PackageIndex {
+    /// An empty index.
+    pub fn new() -> Self {
+        PackageIndex {
+            format: INDEX_FORMAT,
+            generated: now(),
+            packages: BTreeMap::new(),
+            location: None,
+        }
+    }
+
+    /// Parses an index's text; `location` is where it came from.
+    pub(crate) fn parse(text: &[u8], location: Option<Location>) -> Result<Self> {
+        let where_ = location
+            .as_ref()
+            .map_or_else(|| "index".to_string(), Location::url);
+        let mut index: PackageIndex =
+            serde_json::from_slice(text).map_err(|e| Error::Serialization {
+                message: format!("{where_} is not a package index: {e}"),
+            })?;
+        if index.format != INDEX_FORMAT {
+            return Err(Error::Serialization {
+                message: format!(
+                    "{where_} has index format {}; this version reads {INDEX_FORMAT}",
+                    index.format
+                ),
+            });
+        }
+        for (name, versions) in &mut index.packages {
+            crate::validate::validate_name("package name", name)?;
+            for package in versions.iter_mut() {
+                package.name = name.clone();
+                crate::validate::parse_version(name, &package.version)?;
+                for file in &package.files {
+                    super::install::check_relative(name, &file.path)?;
+                }
+                if package.files.is_empty() {
+                    return Err(Error::Serialization {
+                        message: format!("{where_}: {name}@{} has no files", package.version),
+                    });
+                }
+            }
+        }
+        index.location = location;
+        Ok(index)
+    }
+
+    /// Reads the index at `url` (`http(s)://`, `file://` or a path).
+    pub fn load(url: &str) -> Result<Self> {
+        let location = Location::parse(url)?;
+        let text = location.read(MAX_INDEX_BYTES)?;
+        Self::parse(&text, Some(location))
+    }
+
+    /// The index as JSON (what `index.json` holds).
+    pub fn to_json(&self) -> Result<String> {
+        Ok(serde_json::to_string_pretty(self)? + "\n")
+    }
+
+    /// The highest version of each package that is not yanked, by name.
+    pub fn packages(&self) -> Vec<&PackageInfo> {
+        self.packages
+            .values()
+            .filter_map(|versions| {
+                versions
+                    .iter()
+                    .filter(|p| !p.yanked)
+                    .max_by(|a, b| version_of(a).cmp(&version_of(b)))
+            })
+            .collect()
+    }
+
+    /// [`packages`](Self::packages) whose name, description or a capability
+    /// holds `text` (any case).
+    pub fn search(&self, text: &str) -> Vec<&PackageInfo> {
+        let needle = text.to_lowercase();
+        self.packages()
+            .into_iter()
+            .filter(|p| {
+                p.name.to_lowercase().contains(&needle)
+                    || p.description.to_lowercase().contains(&needle)
+                    || p.capabilities
+                        .iter()
+                        .any(|c| c.to_lowercase().contains(&needle))
+            })
+            .collect()
+    }
+
+    /// [`packages`](Self::packages) under `license` (any case).
+    pub fn by_license(&self, license: &str) -> Vec<&PackageInfo> {
+        self.packages()
+            .into_iter()
+            .filter(|p| p.license.eq_ignore_ascii_case(license))
+            .collect()
+    }
+
+    /// Every license named by [`packages`](Self::packages), sorted, once each.
+    pub fn licenses(&self) -> Vec<String> {
+        let mut found: Vec<String> = self
+            .packages()
+            .into_iter()
+            .map(|p| p.license.clone())
+            .filter(|l| !l.is_empty())
+            .collect();
+        found.sort();
+        found.dedup();
+        found
+    }
+
+    /// Marks `name@version` yanked (resolution skips it unless a lockfile pins it).
+    pub fn yank(&mut self, name: &str, version: &str) -> Result<()> {
+        let available: Vec<String> = self
+            .packages
+            .get(name)
+            .map(|v| v.iter().map(|p| p.version.clone()).collect())
+            .unwrap_or_default();
+        let package = self
+            .packages
+            .get_mut(name)
+            .and_then(|versions| versions.iter_mut().find(|p| p.version == version))
+            .ok_or_else(|| Error::NotFound {
+                kind: crate::kind::ModuleKind::Module,
+                name: name.to_string(),
+                requirement: Some(format!("={version}")),
+                available,
+            })?;
+        package.yanked = true;
+        self.generated = now();
+        Ok(())
+    }
+}
+
+impl Default for PackageIndex {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+pub(crate) fn version_of(package: &PackageInfo) -> semver::Version {
+    semver::Version::parse(&package.version).unwrap_or(semver::Version::new(0, 0, 0))
+}
+
+/// The time now, RFC 3339 in UTC.
+fn now() -> String {
+    humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
+}
+
+/// Builds (or extends) `dir/index.json` from every script module in `dir`:
+/// each module is a package of its file and the scripts it imports (read
+/// without running the module); a script without `MODULE` is a library,
+/// only a file of the packages that import it. Each version's files are
+/// copied to `dir/NAME/VERSION/` and listed from there. Versions the index
+/// already lists are kept; a listed version whose files changed is
+/// refused. File URLs are relative to the index, or under `base_url`.
+pub fn build_index(dir: &Path, base_url: Option<&str>) -> Result<PackageIndex> {
+    let index_path = dir.join("index.json");
+    let mut index = if index_path.exists() {
+        PackageIndex::parse(
+            &std::fs::read(&index_path).map_err(|source| Error::Io {
+                path: index_path.display().to_string(),
+                source,
+            })?,
+            Some(Location::File(index_path.clone())),
+        )?
+    } else {
+        PackageIndex::new()
+    };
+    let registry = ModuleRegistry::new();
+    let mut paths: Vec<_> = std::fs::read_dir(dir)
+        .map_err(|source| Error::Io {
+            path: dir.display().to_string(),
+            source,
+        })?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "rhai"))
+        .collect();
+    paths.sort();
+    let url_of = |file: &str| match base_url {
+        Some(base) => format!("{}/{file}", base.trim_end_matches('/')),
+        None => file.to_string(),
+    };
+    for path in paths {
+        let Some(config) = registry.describe_script(&path, dir)? else {
+            continue; // a library
+        };
+        let Implementation::Rhai(script) = config.implementation() else {
+            unreachable!("a script's declaration records its source");
+        };
+        let file_name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_string();
+        // Each version's files are kept under `name/version/` (written once,
+        // never changed), so every listed version stays installable after
+        // the scripts in DIR move on.
+        let release = format!("{}/{}", config.name(), config.version());
+        let mut contents = vec![(file_name, script.source.clone(), script.sha256.clone())];
+        for import in &script.imports {
+            contents.push((
+                format!("{}.rhai", import.path),
+                import.source.clone(),
+                import.sha256.clone(),
+            ));
+        }
+        let mut files = Vec::with_capacity(contents.len());
+        for (file, source, sha256) in contents {
+            let stored = format!("{release}/{file}");
+            keep_release_file(config.name(), &dir.join(&stored), source.as_bytes())?;
+            files.push(PackageFile {
+                url: url_of(&stored),
+                path: file,
+                sha256,
+            });
+        }
+        let metadata = config.metadata();
+        let package = PackageInfo {
+            name: config.name().to_string(),
+            version: config.version().to_string(),
+            module_type: config.module_type().name().to_string(),
+            capabilities: config.capabilities().map(str::to_string).collect(),
+            description: metadata.get("description").cloned().unwrap_or_default(),
+            license: metadata.get("license").cloned().unwrap_or_default(),
+            files,
+            dependencies: config.dependencies().clone(),
+            yanked: false,
+        };
+        let versions = index.packages.entry(package.name.clone()).or_default();
+        match versions.iter().find(|p| p.version == package.version) {
+            Some(listed) if listed.files.iter().map(|f| (&f.path, &f.sha256)).eq(package
+                .files
+                .iter()
+                .map(|f| (&f.path, &f.sha256))) => {}
+            Some(_) => {
+                return Err(Error::InvalidConfig {
+                    name: package.name.clone(),
+                    reason: format!(
+                        "version {} is already in the index with other contents ({}): publish a new version",
+                        package.version,
+                        path.display()
+                    ),
+                })
+            }
+            None => versions.push(package),
+        }
+        versions.sort_by_key(|p| std::cmp::Reverse(version_of(p)));
+    }
+    index.generated = now();
+    let text = index.to_json()?;
+    write_replacing(&index_path, text.as_bytes())?;
+    index.location = Some(Location::File(index_path));
+    Ok(index)
+}
+
+/// Writes a released file once: refuses to change one already written.
+fn keep_release_file(package: &str, path: &Path, bytes: &[u8]) -> Result<()> {
+    match std::fs::read(path) {
+        Ok(existing) if existing == bytes => Ok(()),
+        Ok(_) => Err(Error::InvalidConfig {
+            name: package.to_string(),
+            reason: format!(
+                "{} was released with other contents: publish a new version",
+                path.display()
+            ),
+        }),
+        Err(_) => {
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent).map_err(|source| Error::Io {
+                    path: parent.display().to_string(),
+                    source,
+                })?;
+            }
+            write_replacing(path, bytes)
+        }
+    }
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same folder
+/// and a rename, so a reader sees the old file or the new one.
+pub(crate) fn write_replacing(path: &Path, bytes: &[u8]) -> Result<()> {
+    let io = |source| Error::Io {
+        path: path.display().to_string(),
+        source,
+    };
+    let temporary = path.with_extension(format!("tmp-{}", std::process::id()));
+    std::fs::write(&temporary, bytes).map_err(io)?;
+    std::fs::rename(&temporary, path).map_err(|e| {
+        let _ = std::fs::remove_file(&temporary);
+        io(e)
+    })
+}

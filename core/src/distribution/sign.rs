@@ -1,0 +1,95 @@
+//! Index signatures in the minisign format: keys and signatures that the
+//! standard `minisign` tool reads and writes too.
+
+use std::io::Cursor;
+use std::path::Path;
+
+use crate::error::{Error, Result};
+
+/// Writes a new key pair: `PREFIX.key` (the secret key, not encrypted: no
+/// password is asked, so it works in scripts and CI; keep it as you would
+/// any secret) and `PREFIX.pub`. Refuses to overwrite either.
+pub fn keygen(prefix: &Path) -> Result<(std::path::PathBuf, std::path::PathBuf)> {
+    let secret_path = prefix.with_extension("key");
+    let public_path = prefix.with_extension("pub");
+    for path in [&secret_path, &public_path] {
+        if path.exists() {
+            return Err(Error::InvalidInput {
+                message: format!("{} exists: a key is never overwritten", path.display()),
+            });
+        }
+    }
+    let failed = |e: minisign::PError| Error::InvalidInput {
+        message: format!("cannot make a key pair: {e}"),
+    };
+    let pair = minisign::KeyPair::generate_unencrypted_keypair().map_err(failed)?;
+    let secret = pair
+        .sk
+        .to_box(Some("module-registry secret key (not encrypted)"))
+        .map_err(failed)?
+        .into_string();
+    let public = pair.pk.to_box().map_err(failed)?.into_string();
+    write_new(&secret_path, secret.as_bytes())?;
+    write_new(&public_path, public.as_bytes())?;
+    Ok((secret_path, public_path))
+}
+
+/// Signs `data` with the secret key in `key_file`; the signature's text.
+pub fn sign(data: &[u8], key_file: &Path) -> Result<String> {
+    let text = read_text(key_file)?;
+    let bad = |e: minisign::PError| Error::InvalidInput {
+        message: format!(
+            "{} is not a usable minisign secret key: {e}",
+            key_file.display()
+        ),
+    };
+    let secret = minisign::SecretKeyBox::from_string(&text)
+        .and_then(minisign::SecretKeyBox::into_unencrypted_secret_key)
+        .map_err(bad)?;
+    let signature = minisign::sign(None, &secret, Cursor::new(data), None, None).map_err(bad)?;
+    Ok(signature.into_string())
+}
+
+/// Checks that `signature` (minisign text) signs `data` with the public key
+/// in `public_key_file`; `subject` names the data in the error.
+pub fn verify(data: &[u8], signature: &str, public_key_file: &Path, subject: &str) -> Result<()> {
+    let refused = |reason: String| Error::Signature {
+        subject: subject.to_string(),
+        reason,
+    };
+    let text = read_text(public_key_file)?;
+    let public = minisign::PublicKeyBox::from_string(&text)
+        .and_then(minisign::PublicKeyBox::into_public_key)
+        .map_err(|e| {
+            refused(format!(
+                "{} is not a minisign public key: {e}",
+                public_key_file.display()
+            ))
+        })?;
+    let signature = minisign::SignatureBox::from_string(signature)
+        .map_err(|e| refused(format!("the signature cannot be read: {e}")))?;
+    minisign::verify(&public, &signature, Cursor::new(data), true, false, false)
+        .map_err(|e| refused(format!("it was not signed by the trusted key: {e}")))
+}
+
+fn read_text(path: &Path) -> Result<String> {
+    std::fs::read_to_string(path).map_err(|source| Error::Io {
+        path: path.display().to_string(),
+        source,
+    })
+}
+
+/// Creates `path` with `bytes`, failing if it exists.
+fn write_new(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let io = |source| Error::Io {
+        path: path.display().to_string(),
+        source,
+    };
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .map_err(io)?;
+    file.write_all(bytes).map_err(io)
+}

@@ -1,0 +1,283 @@
+"""Script modules shared through a package index served over HTTP on
+127.0.0.1: build, yank, sign, search, install with a lockfile."""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import json
+import shutil
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+import module_registry as mr
+
+HTML = 'fn h1(text) { "<h1>" + text + "</h1>" }'
+
+
+def page(version: str, extra: str = "") -> str:
+    return (
+        'import "html" as html;\n'
+        f'const MODULE = #{{ name: "page", version: "{version}", capabilities: ["html", "pages"],\n'
+        '    metadata: #{ description: "Pages of text", license: "MIT" } };\n'
+        f"fn process(x) {{ html::h1(x){extra} }}"
+    )
+
+
+REPORT = (
+    'const MODULE = #{ name: "report", version: "1.0.0", capabilities: ["reports"],\n'
+    '    dependencies: #{ page: "^1" }, metadata: #{ description: "Monthly report", license: "Apache-2.0" } };\n'
+    'fn process(x) { "<p>report: " + x + "</p>" }'
+)
+BROKEN = (
+    'const MODULE = #{ name: "broken", version: "1.0.0", dependencies: #{ report: "^1", page: "^3" } };\n'
+    "fn process(x) { x }"
+)
+
+
+def publish(folder: Path) -> Path:
+    """An index of page 1.0.0, 1.1.0 (yanked) and 2.0.0, report 1.0.0
+    (needs page ^1) and broken 1.0.0 (needs page ^3)."""
+    folder.mkdir(exist_ok=True)
+    (folder / "html.rhai").write_text(HTML)
+    for version, extra in [("1.0.0", ""), ("1.1.0", ' + "!"'), ("2.0.0", ' + "v2"')]:
+        (folder / "page.rhai").write_text(page(version, extra))
+        mr._core._build_index(folder)
+    (folder / "report.rhai").write_text(REPORT)
+    (folder / "broken.rhai").write_text(BROKEN)
+    assert mr._core._build_index(folder) == 3
+    mr._core._yank(folder / "index.json", "page", "1.1.0")
+    return folder / "index.json"
+
+
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[tuple[Path, str]]:
+    """The published folder and its index's URL on 127.0.0.1."""
+    folder = tmp_path / "served"
+    publish(folder)
+    handler = functools.partial(QuietHandler, directory=str(folder))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield folder, f"http://127.0.0.1:{server.server_address[1]}/index.json"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()} if folder.exists() else {}
+
+
+def test_the_index_has_the_exact_shape(served: tuple[Path, str]) -> None:
+    folder, _ = served
+    data = json.loads((folder / "index.json").read_text())
+    assert data["format"] == 1 and data["generated"].endswith("Z")
+    versions = data["packages"]["page"]
+    assert [v["version"] for v in versions] == ["2.0.0", "1.1.0", "1.0.0"]
+    first = versions[-1]
+    assert set(first) == {"version", "type", "capabilities", "description", "license", "files", "dependencies", "yanked"}
+    assert [f["path"] for f in first["files"]] == ["page.rhai", "html.rhai"]  # the module, then what it imports
+    assert first["files"][0]["url"] == "page/1.0.0/page.rhai"
+    assert (first["description"], first["license"], first["yanked"]) == ("Pages of text", "MIT", False)
+    assert versions[1]["yanked"] is True
+    assert data["packages"]["report"][0]["dependencies"] == {"page": "^1"}
+    assert "html" not in data["packages"], "a library is only a file of the packages that import it"
+
+
+def test_install_resolves_downloads_verifies_and_registers(served: tuple[Path, str], tmp_path: Path) -> None:
+    _, url = served
+    into = tmp_path / "modules"
+    registry = mr.ModuleRegistry()
+    installed = registry.install("report", "^1", index=url, into=into)
+    assert [(i.name, i.version) for i in installed] == [("page", "1.0.0"), ("report", "1.0.0")]
+    assert registry.create("report").process("Hi") == "<p>report: Hi</p>"
+    assert registry.create("page").process("Hi") == "<h1>Hi</h1>"  # its import came along
+    assert sorted(p.name for p in into.iterdir()) == ["html.rhai", "module-registry.lock", "page.rhai", "report.rhai"]
+    lock = (into / "module-registry.lock").read_text()
+    assert 'name = "page"' in lock and 'version = "1.0.0"' in lock and "sha256" in lock and url.rsplit("/", 1)[0] in lock
+    # The highest version not yanked: 2.0.0 when nothing holds it back.
+    other = tmp_path / "other"
+    assert [i.version for i in mr.ModuleRegistry().install("page", index=url, into=other)] == ["2.0.0"]
+
+
+def test_a_conflict_names_the_chain(served: tuple[Path, str], tmp_path: Path) -> None:
+    _, url = served
+    into = tmp_path / "modules"
+    with pytest.raises(mr.DependencyError, match="broken") as info:
+        mr.ModuleRegistry().install("broken", index=url, into=into)
+    assert "page" in str(info.value)
+    assert not into.exists()
+
+
+def test_a_tampered_file_is_refused_and_nothing_is_written(served: tuple[Path, str], tmp_path: Path) -> None:
+    folder, url = served
+    into = tmp_path / "modules"
+    into.mkdir()
+    (into / "mine.rhai").write_text("fn keep() { 1 }")
+    before = snapshot(into)
+    stored = folder / "page" / "1.0.0" / "html.rhai"
+    data = bytearray(stored.read_bytes())
+    data[-2] ^= 1  # one byte
+    stored.write_bytes(bytes(data))
+    registry = mr.ModuleRegistry()
+    with pytest.raises(mr.IntegrityError, match="html.rhai"):
+        registry.install("report", index=url, into=into)
+    assert snapshot(into) == before
+    assert len(registry) == 0
+
+
+def test_a_signed_index_is_checked_against_the_trusted_key(served: tuple[Path, str], tmp_path: Path) -> None:
+    folder, url = served
+    secret, public = mr._core._keygen(tmp_path / "team")
+    assert Path(secret).read_text().startswith("untrusted comment:")
+    with pytest.raises(mr.ValidationError, match="never overwritten"):
+        mr._core._keygen(tmp_path / "team")
+    into = tmp_path / "modules"
+    with pytest.raises(mr.IntegrityError, match="no signature"):
+        mr.ModuleRegistry().install("page", "^1", index=url, into=into, trusted_key=public)
+    mr._core._sign(folder / "index.json", secret)
+    assert [i.name for i in mr.ModuleRegistry().install("page", "^1", index=url, into=into, trusted_key=public)] == ["page"]
+    # The index changed after it was signed: refused.
+    index = folder / "index.json"
+    index.write_text(index.read_text().replace("Pages of text", "Pages of text (improved)"))
+    elsewhere = tmp_path / "elsewhere"
+    with pytest.raises(mr.IntegrityError, match="not signed by the trusted key"):
+        mr.ModuleRegistry().install("page", "^1", index=url, into=elsewhere, trusted_key=public)
+    assert not elsewhere.exists()
+    # Another key's signature is refused too.
+    _, stranger = mr._core._keygen(tmp_path / "stranger")
+    mr._core._sign(index, secret)
+    with pytest.raises(mr.IntegrityError):
+        mr.ModuleRegistry().install("page", "^1", index=url, into=elsewhere, trusted_key=stranger)
+
+
+def test_locked_installs_reproduce_the_lockfile(served: tuple[Path, str], tmp_path: Path) -> None:
+    folder, url = served
+    into = tmp_path / "modules"
+    mr._core._install_packages([("report", "*")], url, into)
+    locked = (into / "module-registry.lock").read_text()
+    # A newer page 1.x is published; --locked still installs what the lock says.
+    (folder / "page.rhai").write_text(page("1.5.0", ' + "?"'))
+    mr._core._build_index(folder)
+    again = tmp_path / "again"
+    again.mkdir()
+    shutil.copy(into / "module-registry.lock", again)
+    installed = mr._core._install_packages([], url, again, None, True)
+    assert [(n, v) for n, v, _ in installed] == [("page", "1.0.0"), ("report", "1.0.0")]
+    assert (again / "module-registry.lock").read_text() == locked
+    assert snapshot(again) == snapshot(into)
+    # Without --locked the lock is not binding: page 1.5.0 now.
+    fresh = tmp_path / "fresh"
+    assert ("page", "1.5.0") in [(n, v) for n, v, _ in mr._core._install_packages([("report", "*")], url, fresh)]
+    # A locked digest that differs from the index's is refused.
+    tampered = tmp_path / "tampered"
+    tampered.mkdir()
+    lock_text = locked.replace(locked.split('sha256 = "')[1][:8], "00000000", 1)
+    (tampered / "module-registry.lock").write_text(lock_text)
+    with pytest.raises(mr.IntegrityError, match="locked"):
+        mr._core._install_packages([], url, tampered, None, True)
+
+
+def test_yanked_versions_are_skipped_unless_locked(served: tuple[Path, str], tmp_path: Path) -> None:
+    _, url = served
+    into = tmp_path / "m"
+    with pytest.raises(mr.DependencyError):
+        mr._core._install_packages([("page", "=1.1.0")], url, into)
+    # Pinned by a lockfile, a yanked version still resolves.
+    into.mkdir()
+    (into / "module-registry.lock").write_text('version = 1\n[[package]]\nname = "page"\nversion = "1.1.0"\nfiles = []\n')
+    assert [v for _, v, _ in mr._core._install_packages([("page", "=1.1.0")], url, into)] == ["1.1.0"]
+
+
+def test_search_and_licenses(served: tuple[Path, str]) -> None:
+    _, url = served
+    index = mr.ModuleRegistry().package_index(url)
+    assert isinstance(index, mr.PackageIndex) and len(index) == 3
+    assert {(p.name, p.version) for p in index.packages()} == {("page", "2.0.0"), ("report", "1.0.0"), ("broken", "1.0.0")}
+    assert [p.name for p in index.search("MONTHLY")] == ["report"]
+    assert [p.name for p in index.search("pages")] == ["page"]  # a capability
+    assert index.licenses() == ["Apache-2.0", "MIT"]
+    assert [p.name for p in index.by_license("mit")] == ["page"]
+    assert [v.yanked for v in index.versions("page")] == [False, True, False]
+    page_info = index.search("page")[0]
+    assert page_info.files[0]["path"] == "page.rhai" and len(page_info.files[0]["sha256"]) == 64
+
+
+@pytest.mark.parametrize(
+    ("change", "error"),
+    [
+        (lambda d: d["packages"]["page"][0]["files"][0].update(path="../escape.rhai"), "outside the install folder"),
+        (lambda d: d["packages"]["page"][0]["files"][0].update(path="/etc/passwd"), "outside the install folder"),
+        (lambda d: d.update(format=2), "index format 2"),
+        (lambda d: d["packages"].update({"Bad Name": []}), "Bad Name"),
+    ],
+)
+def test_a_hostile_index_is_refused(served: tuple[Path, str], tmp_path: Path, change: Any, error: str) -> None:
+    folder, url = served
+    data = json.loads((folder / "index.json").read_text())
+    change(data)
+    (folder / "index.json").write_text(json.dumps(data))
+    into = tmp_path / "m"
+    with pytest.raises(mr.ValidationError, match=error):
+        mr.ModuleRegistry().install("page", index=url, into=into)
+    assert not into.exists()
+
+
+def test_unreachable_and_oversized_sources_are_fetch_errors(tmp_path: Path) -> None:
+    with pytest.raises(mr.FetchError, match="127.0.0.1:9") as info:
+        mr.ModuleRegistry().package_index("http://127.0.0.1:9/index.json")
+    assert info.value.url == "http://127.0.0.1:9/index.json"
+    with pytest.raises(mr.FetchError, match="only http"):
+        mr.ModuleRegistry().package_index("ftp://example/index.json")
+    big = tmp_path / "index.json"
+    with big.open("wb") as f:
+        f.truncate(17 * 1024 * 1024)
+    with pytest.raises(mr.FetchError, match="larger than the limit"):
+        mr.ModuleRegistry().package_index(str(big))
+
+
+def test_a_released_version_cannot_change(tmp_path: Path) -> None:
+    folder = tmp_path / "pub"
+    publish(folder)
+    (folder / "report.rhai").write_text(REPORT.replace("<p>report: ", "<p>changed: "))
+    with pytest.raises(mr.ValidationError, match="publish a new version"):
+        mr._core._build_index(folder)
+
+
+def test_the_cli_builds_signs_searches_and_installs(tmp_path: Path) -> None:
+    folder = tmp_path / "pub"
+    folder.mkdir()
+    (folder / "html.rhai").write_text(HTML)
+    (folder / "page.rhai").write_text(page("1.0.0"))
+    (folder / "report.rhai").write_text(REPORT)
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "module_registry", *args], capture_output=True, text=True, timeout=120)
+
+    assert cli("index", "build", str(folder)).returncode == 0
+    keygen = cli("keygen", "--out", str(tmp_path / "k"))
+    assert keygen.returncode == 0 and "not encrypted" in keygen.stdout
+    assert cli("index", "sign", str(folder / "index.json"), "--key", str(tmp_path / "k.key")).returncode == 0
+    found = cli("search", "monthly", "--index", str(folder / "index.json"))
+    assert found.returncode == 0 and "report" in found.stdout and "Apache-2.0" in found.stdout
+    into = tmp_path / "into"
+    installed = cli("install", "report@^1", "--index", str(folder / "index.json"), "--into", str(into), "--trusted-key", str(tmp_path / "k.pub"))
+    assert installed.returncode == 0, installed.stderr
+    assert "installed page@1.0.0" in installed.stdout and "installed report@1.0.0" in installed.stdout
+    again = cli("install", "--locked", "--index", str(folder / "index.json"), "--into", str(into))
+    assert again.returncode == 0, again.stderr
+    yank = cli("index", "yank", "page", "9.9.9", "--index", str(folder / "index.json"))
+    assert yank.returncode == 1 and "page" in yank.stderr
+    assert cli("install", "--index", str(folder / "index.json"), "--into", str(into)).returncode == 1
