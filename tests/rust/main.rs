@@ -14,6 +14,8 @@ mod access;
 mod audit;
 mod concurrency;
 mod deps;
+#[cfg(feature = "distribution")]
+mod distribution;
 #[cfg(all(feature = "scripts", feature = "workflows", feature = "compression"))]
 mod examples;
 mod index;
