@@ -197,3 +197,48 @@ impl MkDir for std::path::PathBuf {
         self
     }
 }
+
+#[test]
+fn two_packages_writing_one_file_differently_conflict() {
+    let dir = temp("dist-files").join("pub").tap_mkdir();
+    std::fs::write(dir.join("lib.rhai"), LIB).unwrap();
+    std::fs::write(
+        dir.join("double.rhai"),
+        module("double", "1.0.0", "", "lib::twice(x)"),
+    )
+    .unwrap();
+    build_index(&dir, None).unwrap();
+    // The library changed before `triple` was released (`double` 1.0.0 is
+    // kept in the index and under double/1.0.0/): both packages carry a
+    // `lib.rhai`, with other contents.
+    std::fs::remove_file(dir.join("double.rhai")).unwrap();
+    std::fs::write(dir.join("lib.rhai"), "fn twice(x) { x + x }").unwrap();
+    std::fs::write(
+        dir.join("triple.rhai"),
+        module("triple", "1.0.0", "", "lib::twice(x) + x"),
+    )
+    .unwrap();
+    let index = build_index(&dir, None).unwrap();
+    assert_eq!(index.packages.len(), 2);
+    let into = dir.join("../into");
+    let both = [
+        ("double".to_string(), "*".to_string()),
+        ("triple".to_string(), "*".to_string()),
+    ];
+    let err = install(
+        &both,
+        &options(&dir.join("index.json").display().to_string(), &into),
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string().contains("lib.rhai") && err.to_string().contains("another package"),
+        "{err}"
+    );
+    assert!(!into.exists());
+    // Each alone installs.
+    install(
+        &both[..1],
+        &options(&dir.join("index.json").display().to_string(), &into),
+    )
+    .unwrap();
+}
