@@ -51,6 +51,8 @@ pub mod native;
 // The store, its indexes and the facade.
 pub mod registry;
 // Layers that use the registry through its API.
+#[cfg(feature = "workflows")]
+pub mod cache;
 #[cfg(feature = "distribution")]
 pub mod distribution;
 pub mod manifest;
@@ -63,6 +65,8 @@ pub mod workflow;
 
 pub use access::{AccessPolicy, Permission};
 pub use audit::{AuditEvent, AuditLog, Outcome};
+#[cfg(feature = "workflows")]
+pub use cache::{CacheSettings, CacheStats, CacheStatus};
 pub use config::{
     Factory, FactoryFn, Implementation, ImportedScript, ModuleConfig, Origin, PluginConfig,
     PythonCode, ScriptSource,

@@ -7,6 +7,7 @@ static ALLOCATOR: module_registry::ScriptAllocator = module_registry::ScriptAllo
 
 mod access;
 mod audit;
+mod cache;
 mod config;
 mod conversion;
 mod deps;
@@ -18,6 +19,7 @@ mod manifest;
 mod modules;
 mod query;
 mod registry;
+mod result;
 mod script;
 mod workflow;
 
@@ -40,8 +42,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<conversion::PyOpaqueValue>()?;
     m.add_class::<script::PyScriptLimits>()?;
     m.add_class::<workflow::PyWorkflow>()?;
-    m.add_class::<workflow::PyWorkflowResult>()?;
-    m.add_class::<workflow::PyStepReport>()?;
+    m.add_class::<result::PyWorkflowResult>()?;
+    m.add_class::<result::PyStepReport>()?;
     m.add_function(wrap_pyfunction!(conversion::_roundtrip, m)?)?;
     m.add_function(wrap_pyfunction!(access::call_as, m)?)?;
     m.add_function(wrap_pyfunction!(access::_current_principal, m)?)?;

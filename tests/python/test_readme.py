@@ -25,6 +25,7 @@ def test_readme_python_quickstart_runs(capsys: pytest.CaptureFixture[str]) -> No
     assert out[5] == "['digest', 'size']"
     assert out[6] == "[('zip', 'ok', 1), ('digest', 'ok', 1), ('size', 'ok', 1), ('both', 'ok', 1)]"
     assert out[7] == "aGk="
+    assert out[8] == "miss hit 1"
 
 
 def test_readme_dask_recipe_runs(capsys: pytest.CaptureFixture[str]) -> None:

@@ -34,6 +34,7 @@ fn run_workflow(r: &mut ScriptRegistry, wf: ScriptWorkflow, input: Dynamic) -> R
             m.insert("version".into(), Dynamic::from(s.version.clone()));
             m.insert("status".into(), Dynamic::from(s.status.as_str()));
             m.insert("attempts".into(), Dynamic::from_int(i64::from(s.attempts)));
+            m.insert("cache".into(), Dynamic::from(s.cache.as_str()));
             m.insert(
                 "duration".into(),
                 Dynamic::from_float(s.duration.as_secs_f64()),

@@ -134,6 +134,10 @@ pub struct WorkflowStep {
     /// The module to run when `on_error` is `fallback`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fallback: Option<String>,
+    /// Reuse the output of an earlier run on the same input, code and
+    /// config from the registry's cache (see [`crate::cache`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cache: bool,
 }
 
 impl WorkflowStep {
@@ -178,6 +182,12 @@ impl WorkflowStep {
     /// Per-instance config.
     pub fn config(mut self, config: impl Into<Value>) -> Self {
         self.config = Some(config.into());
+        self
+    }
+
+    /// Reuse cached outputs (when the registry has a cache).
+    pub fn cache(mut self, cache: bool) -> Self {
+        self.cache = cache;
         self
     }
 

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use super::pool::{Job, RunQueue, MODULE_THREAD_STACK};
 use super::{OnError, StepInput, Structure, Workflow};
+use crate::cache::{CacheStatus, Key, StepCache};
 use crate::error::{Error, Result};
 use crate::info::ModuleInfo;
 use crate::instance::ModuleInstance;
@@ -69,6 +70,9 @@ pub struct StepReport {
     pub duration: Duration,
     /// The last error, if any attempt failed.
     pub error: Option<String>,
+    /// What caching did.
+    #[serde(default)]
+    pub cache: CacheStatus,
 }
 
 /// The output of a run and a report per step (in definition order).
@@ -98,6 +102,7 @@ pub(crate) struct PlannedStep {
     pub info: ModuleInfo,
     pub fallback: Option<ModuleInfo>,
     pub config: Value,
+    pub cache: bool,
     pub retries: u32,
     pub timeout: Option<Duration>,
     pub on_error: OnError,
@@ -187,6 +192,7 @@ pub(crate) fn plan(registry: &ModuleRegistry, workflow: &Workflow) -> Result<Pla
             info,
             fallback,
             config: step.config.clone().unwrap_or(Value::Null),
+            cache: step.cache,
             retries: step.retries,
             timeout: step.timeout_ms.map(Duration::from_millis),
             on_error: step.on_error,
@@ -267,6 +273,26 @@ fn run_step(
     run_start: Instant,
 ) -> Outcome {
     let start = Instant::now();
+    // The cache first: a hit does not run the module.
+    let (cache_status, cached) = consult_cache(registry, step, &input);
+    if let (Some((cache, key)), CacheStatus::Miss) = (&cached, cache_status) {
+        if let Some(output) = cache.get(key, &step.info) {
+            return Outcome {
+                result: Ok(output),
+                report: StepReport {
+                    id: step.id.clone(),
+                    module: step.info.name().to_string(),
+                    version: step.info.version_text().to_string(),
+                    status: StepStatus::Ok,
+                    attempts: 0,
+                    start: start - run_start,
+                    duration: start.elapsed(),
+                    error: None,
+                    cache: CacheStatus::Hit,
+                },
+            };
+        }
+    }
     let keep_input = step.retries > 0 || step.on_error != OnError::Fail;
     let mut attempts = 0;
     let mut last_error = None;
@@ -280,6 +306,9 @@ fn run_step(
         };
         match call(instance, arg, step.timeout, &step.id) {
             Ok(v) => {
+                if let Some((cache, key)) = cached {
+                    cache.put(key, v.clone(), &step.info);
+                }
                 return Outcome {
                     result: Ok(v),
                     report: StepReport {
@@ -291,8 +320,9 @@ fn run_step(
                         start: start - run_start,
                         duration: start.elapsed(),
                         error: last_error.as_ref().map(ToString::to_string),
+                        cache: cache_status,
                     },
-                }
+                };
             }
             Err(e) => {
                 // A stop request from the host ends the step: no retry.
@@ -315,6 +345,7 @@ fn run_step(
         start: start - run_start,
         duration: Duration::ZERO,
         error: Some(error.to_string()),
+        cache: cache_status,
     };
     let result = match (step.on_error, &step.fallback) {
         // Nor is a stop request skipped or handed to a fallback.
@@ -348,6 +379,28 @@ fn run_step(
     };
     report.duration = start.elapsed();
     Outcome { result, report }
+}
+
+/// What the cache says of `step` on `input`: its status, and (for a step
+/// whose output may be kept) the cache and the key to look up and keep.
+fn consult_cache(
+    registry: &ModuleRegistry,
+    step: &PlannedStep,
+    input: &Value,
+) -> (CacheStatus, Option<(Arc<StepCache>, Key)>) {
+    if !step.cache || !crate::cache::cacheable(&step.info) {
+        return (CacheStatus::Off, None);
+    }
+    let Some(cache) = registry.step_cache() else {
+        return (CacheStatus::Off, None);
+    };
+    match crate::cache::step_key(&step.info, &step.config, input) {
+        Some(key) => (CacheStatus::Miss, Some((cache, key))),
+        None => {
+            cache.count_unhashable();
+            (CacheStatus::Unhashable, None)
+        }
+    }
 }
 
 /// Executes a plan with already-built instances.

@@ -1,0 +1,296 @@
+//! Step results kept for reuse: a workflow step marked `cache` that already
+//! ran on this input, with this code and this config, is not run again.
+//!
+//! The key is a BLAKE3 digest of the module's kind, name and exact version,
+//! its implementation (a script's SHA-256 and those of every script it
+//! imports; a native module's crate version; a `code_version` metadata value
+//! when the module declares one; otherwise, for Python modules and
+//! factories given in code, the registration itself), the step's config and
+//! a canonical encoding of the input (maps in their order, floats by their
+//! bits). An input holding an opaque host object has no such encoding: the
+//! step runs and reports `unhashable`. Only successful runs of the step's
+//! own module are kept; a module whose metadata says `cacheable = "false"`
+//! is never cached.
+
+use std::num::NonZeroUsize;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use parking_lot::{Mutex, RwLock};
+use serde::{Deserialize, Serialize};
+
+use crate::access::Permission;
+use crate::config::Implementation;
+use crate::error::{Error, Result};
+use crate::info::ModuleInfo;
+use crate::registry::ModuleRegistry;
+use crate::value::Value;
+
+/// What caching did for one step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CacheStatus {
+    /// Not cached: the step did not ask, the registry has no cache, or the
+    /// module is not cacheable.
+    #[default]
+    Off,
+    /// The output came from the cache; the module did not run.
+    Hit,
+    /// The module ran (and its output was kept, if it succeeded).
+    Miss,
+    /// The input holds an opaque host object, which has no stable digest:
+    /// the module ran, nothing was kept.
+    Unhashable,
+}
+
+impl CacheStatus {
+    /// `"off"`, `"hit"`, `"miss"` or `"unhashable"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CacheStatus::Off => "off",
+            CacheStatus::Hit => "hit",
+            CacheStatus::Miss => "miss",
+            CacheStatus::Unhashable => "unhashable",
+        }
+    }
+}
+
+/// How the registry's cache is set up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CacheSettings {
+    /// Outputs kept in memory (least recently used dropped first).
+    pub memory_items: usize,
+}
+
+impl Default for CacheSettings {
+    fn default() -> Self {
+        CacheSettings {
+            memory_items: 10_000,
+        }
+    }
+}
+
+/// The cache's counters (reset by [`ModuleRegistry::clear_cache`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CacheStats {
+    /// Steps answered from the cache.
+    pub hits: u64,
+    /// Cached steps that ran.
+    pub misses: u64,
+    /// Steps that ran because their input had no digest.
+    pub unhashable: u64,
+    /// Outputs held now.
+    pub entries: u64,
+}
+
+/// A cache key: the BLAKE3 digest of everything a step's output depends on.
+pub(crate) type Key = [u8; 32];
+
+struct Entry {
+    output: Value,
+    /// The registration that produced it: held, so that a key naming a
+    /// registration cannot be reused by another one while the entry lives.
+    info: ModuleInfo,
+}
+
+/// The registry's step cache.
+pub(crate) struct StepCache {
+    memory: Mutex<lru::LruCache<Key, Entry>>,
+    hits: AtomicU64,
+    misses: AtomicU64,
+    unhashable: AtomicU64,
+}
+
+impl StepCache {
+    fn new(settings: CacheSettings) -> Result<Self> {
+        let items = NonZeroUsize::new(settings.memory_items).ok_or_else(|| {
+            Error::invalid_input("memory_items must be at least 1 (leave the cache unset for none)")
+        })?;
+        Ok(StepCache {
+            memory: Mutex::new(lru::LruCache::new(items)),
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+            unhashable: AtomicU64::new(0),
+        })
+    }
+
+    /// The kept output for `key`, if it was produced by `info`'s registration.
+    pub(crate) fn get(&self, key: &Key, info: &ModuleInfo) -> Option<Value> {
+        let mut memory = self.memory.lock();
+        let found = memory
+            .get(key)
+            .filter(|e| e.info.same_registration(info) || e.info == *info)
+            .map(|e| e.output.clone());
+        drop(memory);
+        match found {
+            Some(_) => self.hits.fetch_add(1, Ordering::Relaxed),
+            None => self.misses.fetch_add(1, Ordering::Relaxed),
+        };
+        found
+    }
+
+    /// Keeps `output` for `key`.
+    pub(crate) fn put(&self, key: Key, output: Value, info: &ModuleInfo) {
+        self.memory.lock().put(
+            key,
+            Entry {
+                output,
+                info: info.clone(),
+            },
+        );
+    }
+
+    /// Counts a step that ran because its input had no digest.
+    pub(crate) fn count_unhashable(&self) {
+        self.unhashable.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn stats(&self) -> CacheStats {
+        CacheStats {
+            hits: self.hits.load(Ordering::Relaxed),
+            misses: self.misses.load(Ordering::Relaxed),
+            unhashable: self.unhashable.load(Ordering::Relaxed),
+            entries: self.memory.lock().len() as u64,
+        }
+    }
+
+    fn clear(&self) {
+        self.memory.lock().clear();
+        for counter in [&self.hits, &self.misses, &self.unhashable] {
+            counter.store(0, Ordering::Relaxed);
+        }
+    }
+}
+
+/// The registry's cache slot (an extension): empty until `set_cache`.
+#[derive(Default)]
+struct CacheSlot(RwLock<Option<Arc<StepCache>>>);
+
+impl ModuleRegistry {
+    /// Gives the registry a step cache (replacing any it had, and what that
+    /// held). Workflow steps marked `cache` use it. Needs `admin`.
+    pub fn set_cache(&self, settings: CacheSettings) -> Result<()> {
+        self.authorize(Permission::Admin, "set_cache", None)?;
+        let cache = StepCache::new(settings)?;
+        *self.extension::<CacheSlot>().0.write() = Some(Arc::new(cache));
+        Ok(())
+    }
+
+    /// The cache's counters; `None` when the registry has no cache.
+    pub fn cache_stats(&self) -> Option<CacheStats> {
+        self.step_cache().map(|c| c.stats())
+    }
+
+    /// Empties the cache and resets its counters. Needs `admin`.
+    pub fn clear_cache(&self) -> Result<()> {
+        self.authorize(Permission::Admin, "clear_cache", None)?;
+        if let Some(cache) = self.step_cache() {
+            cache.clear();
+        }
+        Ok(())
+    }
+
+    /// The cache steps use, if one is set.
+    pub(crate) fn step_cache(&self) -> Option<Arc<StepCache>> {
+        self.extension::<CacheSlot>().0.read().clone()
+    }
+}
+
+/// Whether `info`'s metadata allows caching it.
+pub(crate) fn cacheable(info: &ModuleInfo) -> bool {
+    info.metadata().get("cacheable").map(String::as_str) != Some("false")
+}
+
+/// The key of running `info` with `config` on `input`; `None` when the
+/// input (or the config) holds an opaque host object.
+pub(crate) fn step_key(info: &ModuleInfo, config: &Value, input: &Value) -> Option<Key> {
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(b"module-registry step cache 1\0");
+    text(&mut hasher, info.kind().as_str());
+    text(&mut hasher, info.name());
+    text(&mut hasher, info.version_text());
+    implementation(&mut hasher, info);
+    encode(&mut hasher, config)?;
+    encode(&mut hasher, input)?;
+    Some(*hasher.finalize().as_bytes())
+}
+
+/// What identifies the module's code.
+fn implementation(hasher: &mut blake3::Hasher, info: &ModuleInfo) {
+    if let Some(version) = info.metadata().get("code_version") {
+        text(hasher, "code_version");
+        text(hasher, version);
+    }
+    match info.implementation() {
+        Implementation::Rhai(script) => {
+            text(hasher, "rhai");
+            text(hasher, &script.sha256);
+            for import in &script.imports {
+                text(hasher, &import.path);
+                text(hasher, &import.sha256);
+            }
+        }
+        Implementation::Native => {
+            text(hasher, "native");
+            text(hasher, env!("CARGO_PKG_VERSION"));
+        }
+        // Code given at run time: this very registration (its entries hold
+        // it, so the number is not reused meanwhile).
+        other => {
+            text(hasher, other.kind());
+            hasher.update(&(info.registration_key() as u64).to_le_bytes());
+        }
+    }
+}
+
+fn text(hasher: &mut blake3::Hasher, s: &str) {
+    hasher.update(&(s.len() as u64).to_le_bytes());
+    hasher.update(s.as_bytes());
+}
+
+/// The canonical encoding of `value`: a tag, then lengths and contents;
+/// maps in their order; floats by their bits. `None` for an opaque object.
+fn encode(hasher: &mut blake3::Hasher, value: &Value) -> Option<()> {
+    match value {
+        Value::Null => {
+            hasher.update(&[0]);
+        }
+        Value::Bool(b) => {
+            hasher.update(&[1, u8::from(*b)]);
+        }
+        Value::Int(i) => {
+            hasher.update(&[2]);
+            hasher.update(&i.to_le_bytes());
+        }
+        Value::Float(f) => {
+            hasher.update(&[3]);
+            hasher.update(&f.to_bits().to_le_bytes());
+        }
+        Value::Str(s) => {
+            hasher.update(&[4]);
+            text(hasher, s);
+        }
+        Value::Bytes(b) => {
+            hasher.update(&[5]);
+            hasher.update(&(b.len() as u64).to_le_bytes());
+            hasher.update(b);
+        }
+        Value::List(items) => {
+            hasher.update(&[6]);
+            hasher.update(&(items.len() as u64).to_le_bytes());
+            for item in items {
+                encode(hasher, item)?;
+            }
+        }
+        Value::Map(map) => {
+            hasher.update(&[7]);
+            hasher.update(&(map.len() as u64).to_le_bytes());
+            for (key, item) in map {
+                text(hasher, key);
+                encode(hasher, item)?;
+            }
+        }
+        Value::Opaque(_) => return None,
+    }
+    Some(())
+}

@@ -1,0 +1,116 @@
+"""The step cache from Python: hits and misses, what the key covers, what
+is never kept, and the shipped workflows giving the same results cached."""
+
+from __future__ import annotations
+
+import json
+import pickle
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import module_registry as mr
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_cached_steps_hit_on_the_second_run(registry: mr.ModuleRegistry) -> None:
+    calls: list[Any] = []
+
+    def double(x: Any) -> Any:
+        calls.append(x)
+        return x * 2
+
+    registry.register(mr.ModuleConfig(name="double"), double)
+    wf = mr.Workflow("w").then("double", cache=True)
+    assert registry.run_workflow(wf, 2).steps[0].cache == "off"  # no cache set yet
+    assert registry.cache_stats() == {"hits": 0, "misses": 0, "unhashable": 0, "entries": 0, "enabled": False}
+    registry.set_cache(memory_items=100)
+    first, second = registry.run_workflow(wf, 21), registry.run_workflow(wf, 21)
+    assert (first.steps[0].cache, second.steps[0].cache) == ("miss", "hit")
+    assert first.output == second.output == 42 and second.steps[0].attempts == 0
+    assert calls == [2, 21]
+    stats = registry.cache_stats()
+    assert (stats["hits"], stats["misses"], stats["entries"], stats["enabled"]) == (1, 1, 1, True)
+    # The step's config is part of the key.
+    assert registry.run_workflow(mr.Workflow("w").then("double", cache=True, config={"k": 1}), 21).steps[0].cache == "miss"
+    # New code under the same name and version: a miss, the new output.
+    registry.replace(mr.ModuleConfig(name="double"), lambda x: x * 3)
+    again = registry.run_workflow(wf, 21)
+    assert (again.steps[0].cache, again.output) == ("miss", 63)
+    registry.clear_cache()
+    assert registry.cache_stats()["entries"] == 0 and registry.cache_stats()["hits"] == 0
+
+
+def test_opaque_inputs_failures_and_uncacheable_modules(registry: mr.ModuleRegistry) -> None:
+    registry.set_cache()
+
+    class Thing:
+        pass
+
+    registry.register(mr.ModuleConfig(name="same"), lambda x: x)
+    wf = mr.Workflow("w").then("same", cache=True)
+    thing = Thing()
+    out = registry.run_workflow(wf, thing)
+    assert out.output is thing and out.steps[0].cache == "unhashable"
+    assert registry.cache_stats()["unhashable"] == 1
+    attempts: list[int] = []
+
+    def flaky(x: Any) -> Any:
+        attempts.append(x)
+        if len(attempts) == 1:
+            raise RuntimeError("first call fails")
+        return x
+
+    registry.register(mr.ModuleConfig(name="flaky"), flaky)
+    flaky_wf = mr.Workflow("f").then("flaky", cache=True)
+    with pytest.raises(mr.WorkflowError):
+        registry.run_workflow(flaky_wf, 1)
+    assert registry.run_workflow(flaky_wf, 1).steps[0].cache == "miss"  # the failure was not kept
+    assert registry.run_workflow(flaky_wf, 1).steps[0].cache == "hit"
+    registry.register(mr.ModuleConfig(name="clock", metadata={"cacheable": "false"}), lambda x: x)
+    assert registry.run_workflow(mr.Workflow("c").then("clock", cache=True), 1).steps[0].cache == "off"
+
+
+def test_bad_settings_and_reports(registry: mr.ModuleRegistry) -> None:
+    with pytest.raises(mr.ValidationError, match="memory_items"):
+        registry.set_cache(memory_items=0)
+    with pytest.raises(OverflowError):
+        registry.set_cache(memory_items=-1)
+    report = mr.StepReport("a", "m", "1.0.0", "ok", 0, 0.0, 0.0, None, "hit")
+    assert pickle.loads(pickle.dumps(report)) == report and report.cache == "hit"
+    with pytest.raises(mr.ValidationError, match="cache must be one of"):
+        mr.StepReport("a", "m", "1.0.0", "ok", 0, 0.0, 0.0, None, "maybe")
+    wf = mr.Workflow("w").then("identity", cache=True)
+    assert "cache = true" in wf.to_toml() and wf.to_dict()["steps"][0]["cache"] is True
+    assert "cache" not in mr.Workflow("w").then("identity").to_toml()
+
+
+def test_a_view_needs_admin_to_set_the_cache(native: mr.ModuleRegistry) -> None:
+    native.set_policy(mr.AccessPolicy().grant("r", ["discover", "create"]).assign("alice", "r"))
+    with pytest.raises(mr.PermissionDeniedError):
+        native.as_principal("alice").set_cache()
+    with pytest.raises(mr.PermissionDeniedError):
+        native.as_principal("alice").clear_cache()
+
+
+@pytest.mark.parametrize(
+    "path", sorted(p for p in (ROOT / "examples" / "workflows").iterdir() if p.name != "input.json"), ids=lambda p: p.name
+)
+def test_shipped_workflows_give_the_same_results_cached(path: Path) -> None:
+    registry = mr.ModuleRegistry(native_modules=True, bundled_scripts=True)
+    data = mr.Workflow.load(path).to_dict()
+    for step in data["steps"]:
+        step["cache"] = True
+    cached = mr.Workflow.from_dict(data)
+    plain = mr.Workflow.load(path)
+    # Each shipped workflow with the input it is documented with.
+    inputs = {"text-report.toml": json.loads((path.parent / "input.json").read_text()), "pack.json": "some text to pack"}
+    value = inputs[path.name]
+    expected = registry.run_workflow(plain, value).output
+    registry.set_cache()
+    first = registry.run_workflow(cached, value)
+    second = registry.run_workflow(cached, value)
+    assert first.output == expected and second.output == expected
+    assert {s.cache for s in second.steps} == {"hit"}

@@ -1,0 +1,233 @@
+//! The step cache: hits, misses, what the key covers, what is never kept.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use module_registry::{
+    CacheSettings, CacheStatus, Error, ModuleConfig, ModuleRegistry, Value, Workflow, WorkflowStep,
+};
+
+use crate::common::temp;
+
+/// A registry with `count` (counts its runs, doubles its input).
+fn counting() -> (ModuleRegistry, Arc<AtomicUsize>) {
+    let r = ModuleRegistry::with_native_modules();
+    let runs = Arc::new(AtomicUsize::new(0));
+    let seen = runs.clone();
+    r.register(
+        ModuleConfig::new()
+            .with_name("count")
+            .with_handler(move |v| {
+                seen.fetch_add(1, Ordering::SeqCst);
+                match v {
+                    Value::Opaque(_) => Ok(Value::Null),
+                    other => Ok(Value::Int(other.as_int().unwrap_or(0) * 2)),
+                }
+            }),
+    )
+    .unwrap();
+    (r, runs)
+}
+
+fn cached(module: &str) -> Workflow {
+    Workflow::new("w").step(WorkflowStep::module("s", module).cache(true))
+}
+
+#[test]
+fn a_cached_step_runs_once_per_input() {
+    let (r, runs) = counting();
+    let wf = cached("count");
+    // No cache set: the step runs and says so.
+    let first = r.run_workflow(&wf, 2i64).unwrap();
+    assert_eq!(first.steps[0].cache, CacheStatus::Off);
+    assert!(r.cache_stats().is_none());
+    r.set_cache(CacheSettings::default()).unwrap();
+    let miss = r.run_workflow(&wf, 2i64).unwrap();
+    let hit = r.run_workflow(&wf, 2i64).unwrap();
+    assert_eq!(
+        (miss.steps[0].cache, hit.steps[0].cache),
+        (CacheStatus::Miss, CacheStatus::Hit)
+    );
+    assert_eq!(hit.output, miss.output);
+    assert_eq!(hit.steps[0].attempts, 0);
+    assert_eq!(runs.load(Ordering::SeqCst), 2);
+    // Another input, another config, or a step that does not ask: runs.
+    assert_eq!(
+        r.run_workflow(&wf, 3i64).unwrap().steps[0].cache,
+        CacheStatus::Miss
+    );
+    let configured = Workflow::new("w").step(
+        WorkflowStep::module("s", "count")
+            .cache(true)
+            .config(Value::from("other")),
+    );
+    assert_eq!(
+        r.run_workflow(&configured, 2i64).unwrap().steps[0].cache,
+        CacheStatus::Miss
+    );
+    let plain = Workflow::new("w").step(WorkflowStep::module("s", "count"));
+    assert_eq!(
+        r.run_workflow(&plain, 2i64).unwrap().steps[0].cache,
+        CacheStatus::Off
+    );
+    let stats = r.cache_stats().unwrap();
+    assert_eq!((stats.hits, stats.misses, stats.entries), (1, 3, 3));
+    r.clear_cache().unwrap();
+    assert_eq!(r.cache_stats().unwrap(), Default::default());
+    assert_eq!(
+        r.run_workflow(&wf, 2i64).unwrap().steps[0].cache,
+        CacheStatus::Miss
+    );
+    // Floats by their bits: 0.0 and -0.0 are two inputs.
+    r.run_workflow(&wf, 0.0f64).unwrap();
+    assert_eq!(
+        r.run_workflow(&wf, -0.0f64).unwrap().steps[0].cache,
+        CacheStatus::Miss
+    );
+}
+
+#[test]
+fn a_new_version_or_new_code_misses() {
+    let (r, _) = counting();
+    r.set_cache(CacheSettings::default()).unwrap();
+    let dir = temp("cache-scripts");
+    std::fs::write(dir.join("lib.rhai"), "fn twice(x) { x * 2 }").unwrap();
+    let module = |version: &str| {
+        format!("import \"lib\" as lib; const MODULE = #{{ name: \"s\", version: \"{version}\" }}; fn process(x) {{ lib::twice(x) }}")
+    };
+    std::fs::write(dir.join("s.rhai"), module("1.0.0")).unwrap();
+    r.load_scripts(&dir).unwrap();
+    let wf = cached("s");
+    r.run_workflow(&wf, 5i64).unwrap();
+    assert_eq!(
+        r.run_workflow(&wf, 5i64).unwrap().steps[0].cache,
+        CacheStatus::Hit
+    );
+    // The imported library changed (the module did not): a miss, and the new output.
+    std::fs::write(dir.join("lib.rhai"), "fn twice(x) { x + x + 1 }").unwrap();
+    r.load_scripts(&dir).unwrap();
+    let after = r.run_workflow(&wf, 5i64).unwrap();
+    assert_eq!(
+        (after.steps[0].cache, after.output.clone()),
+        (CacheStatus::Miss, Value::Int(11))
+    );
+    // A new version is another key too.
+    std::fs::write(dir.join("s.rhai"), module("1.1.0")).unwrap();
+    r.load_scripts(&dir).unwrap();
+    assert_eq!(
+        r.run_workflow(&wf, 5i64).unwrap().steps[0].cache,
+        CacheStatus::Miss
+    );
+    // Code given at run time: a replaced registration is new code.
+    let replaced = cached("count");
+    r.run_workflow(&replaced, 1i64).unwrap();
+    r.replace(
+        ModuleConfig::new()
+            .with_name("count")
+            .with_handler(|_| Ok(Value::Int(-1))),
+    )
+    .unwrap();
+    let out = r.run_workflow(&replaced, 1i64).unwrap();
+    assert_eq!(
+        (out.steps[0].cache, out.output),
+        (CacheStatus::Miss, Value::Int(-1))
+    );
+}
+
+#[test]
+fn failures_opaque_inputs_and_uncacheable_modules_are_never_kept() {
+    let (r, runs) = counting();
+    r.set_cache(CacheSettings { memory_items: 2 }).unwrap();
+    let failures = Arc::new(AtomicUsize::new(0));
+    let seen = failures.clone();
+    r.register(
+        ModuleConfig::new()
+            .with_name("flaky")
+            .with_handler(move |v| {
+                if seen.fetch_add(1, Ordering::SeqCst) == 0 {
+                    Err(Error::invalid_input("first call fails"))
+                } else {
+                    Ok(v)
+                }
+            }),
+    )
+    .unwrap();
+    assert!(r.run_workflow(&cached("flaky"), 1i64).is_err());
+    assert_eq!(
+        r.run_workflow(&cached("flaky"), 1i64).unwrap().steps[0].cache,
+        CacheStatus::Miss
+    );
+    assert_eq!(
+        r.run_workflow(&cached("flaky"), 1i64).unwrap().steps[0].cache,
+        CacheStatus::Hit
+    );
+    let opaque = Value::Opaque(module_registry::value::Opaque::new(5_u8));
+    let before = runs.load(Ordering::SeqCst);
+    for _ in 0..2 {
+        let out = r.run_workflow(&cached("count"), opaque.clone()).unwrap();
+        assert_eq!(out.steps[0].cache, CacheStatus::Unhashable);
+    }
+    assert_eq!(runs.load(Ordering::SeqCst), before + 2);
+    assert_eq!(r.cache_stats().unwrap().unhashable, 2);
+    r.register(
+        ModuleConfig::new()
+            .with_name("fresh")
+            .with_metadata("cacheable", "false")
+            .with_handler(Ok),
+    )
+    .unwrap();
+    assert_eq!(
+        r.run_workflow(&cached("fresh"), 1i64).unwrap().steps[0].cache,
+        CacheStatus::Off
+    );
+    // At most `memory_items` outputs are held.
+    for n in 0..5i64 {
+        r.run_workflow(&cached("count"), n).unwrap();
+    }
+    assert_eq!(r.cache_stats().unwrap().entries, 2);
+    assert!(r.set_cache(CacheSettings { memory_items: 0 }).is_err());
+}
+
+#[test]
+fn workflow_files_and_policy() {
+    let wf: Workflow = Workflow::from_toml(
+        "name = \"w\"\n[[steps]]\nid = \"s\"\nmodule = \"count\"\ncache = true\n",
+    )
+    .unwrap();
+    assert!(wf.steps[0].cache);
+    assert!(wf.to_toml().unwrap().contains("cache = true"));
+    assert!(!Workflow::pipeline("p", ["count"])
+        .to_toml()
+        .unwrap()
+        .contains("cache"));
+    let (r, _) = counting();
+    r.set_policy(Some(crate::common::policy())).unwrap();
+    let bob = r.as_principal("bob");
+    assert!(matches!(
+        bob.with(|r| r.set_cache(CacheSettings::default())),
+        Err(Error::PermissionDenied { .. })
+    ));
+    assert!(matches!(
+        bob.with(|r| r.clear_cache()),
+        Err(Error::PermissionDenied { .. })
+    ));
+}
+
+#[test]
+fn scripts_mark_steps_cached_too() {
+    let (r, runs) = counting();
+    r.set_cache(CacheSettings::default()).unwrap();
+    let script = r#"
+        let wf = workflow("w");
+        wf.step(#{ id: "s", "module": "count", cache: true });
+        let a = registry.run_workflow(wf, 4);
+        let b = registry.run_workflow(wf, 4);
+        [a.steps[0].cache, b.steps[0].cache, b.output]
+    "#;
+    let out = r.run_script(script, Value::Null).unwrap();
+    assert_eq!(
+        out,
+        Value::List(vec![Value::from("miss"), Value::from("hit"), Value::Int(8)])
+    );
+    assert_eq!(runs.load(Ordering::SeqCst), 1);
+}
