@@ -7,8 +7,9 @@
 //! when the module declares one; otherwise, for Python modules and
 //! factories given in code, the registration itself), the step's config and
 //! a canonical encoding of the input (maps in their order, floats by their
-//! bits). An input holding an opaque host object has no such encoding: the
-//! step runs and reports `unhashable`. Only successful runs of the step's
+//! bits). An input holding an opaque host object is encoded by the token
+//! its binding gives it ([`ModuleRegistry::set_opaque_token`]); without one
+//! the step runs and reports `unhashable`. Only successful runs of the step's
 //! own module are kept; a module whose metadata says `cacheable = "false"`
 //! is never cached.
 
@@ -24,7 +25,7 @@ use crate::config::Implementation;
 use crate::error::{Error, Result};
 use crate::info::ModuleInfo;
 use crate::registry::ModuleRegistry;
-use crate::value::Value;
+use crate::value::{Opaque, Value};
 
 /// What caching did for one step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -166,6 +167,14 @@ impl StepCache {
 #[derive(Default)]
 struct CacheSlot(RwLock<Option<Arc<StepCache>>>);
 
+/// What gives an opaque host object a stable digest (a binding's objects:
+/// for Python, the object's `__module_registry_token__()`): its bytes, or
+/// `None` when the object has none (the step is then `unhashable`).
+pub type OpaqueToken = dyn Fn(&Opaque) -> Option<Vec<u8>> + Send + Sync;
+
+#[derive(Default)]
+struct TokenSlot(RwLock<Option<Arc<OpaqueToken>>>);
+
 impl ModuleRegistry {
     /// Gives the registry a step cache (replacing any it had, and what that
     /// held). Workflow steps marked `cache` use it. Needs `admin`.
@@ -190,6 +199,17 @@ impl ModuleRegistry {
         Ok(())
     }
 
+    /// How opaque host objects in cached steps' inputs are digested (see
+    /// [`OpaqueToken`]); without one they are `unhashable`.
+    pub fn set_opaque_token(&self, token: Arc<OpaqueToken>) {
+        *self.extension::<TokenSlot>().0.write() = Some(token);
+    }
+
+    /// The opaque-object digester, if one is set.
+    pub(crate) fn opaque_token(&self) -> Option<Arc<OpaqueToken>> {
+        self.extension::<TokenSlot>().0.read().clone()
+    }
+
     /// The cache steps use, if one is set.
     pub(crate) fn step_cache(&self) -> Option<Arc<StepCache>> {
         self.extension::<CacheSlot>().0.read().clone()
@@ -202,16 +222,22 @@ pub(crate) fn cacheable(info: &ModuleInfo) -> bool {
 }
 
 /// The key of running `info` with `config` on `input`; `None` when the
-/// input (or the config) holds an opaque host object.
-pub(crate) fn step_key(info: &ModuleInfo, config: &Value, input: &Value) -> Option<Key> {
+/// input (or the config) holds an opaque host object that `token` gives no
+/// digest for.
+pub(crate) fn step_key(
+    info: &ModuleInfo,
+    config: &Value,
+    input: &Value,
+    token: Option<&OpaqueToken>,
+) -> Option<Key> {
     let mut hasher = blake3::Hasher::new();
     hasher.update(b"module-registry step cache 1\0");
     text(&mut hasher, info.kind().as_str());
     text(&mut hasher, info.name());
     text(&mut hasher, info.version_text());
     implementation(&mut hasher, info);
-    encode(&mut hasher, config)?;
-    encode(&mut hasher, input)?;
+    encode(&mut hasher, config, token)?;
+    encode(&mut hasher, input, token)?;
     Some(*hasher.finalize().as_bytes())
 }
 
@@ -249,8 +275,9 @@ fn text(hasher: &mut blake3::Hasher, s: &str) {
 }
 
 /// The canonical encoding of `value`: a tag, then lengths and contents;
-/// maps in their order; floats by their bits. `None` for an opaque object.
-fn encode(hasher: &mut blake3::Hasher, value: &Value) -> Option<()> {
+/// maps in their order; floats by their bits; an opaque object by its type
+/// and its token. `None` for an opaque object without a token.
+fn encode(hasher: &mut blake3::Hasher, value: &Value, token: Option<&OpaqueToken>) -> Option<()> {
     match value {
         Value::Null => {
             hasher.update(&[0]);
@@ -279,7 +306,7 @@ fn encode(hasher: &mut blake3::Hasher, value: &Value) -> Option<()> {
             hasher.update(&[6]);
             hasher.update(&(items.len() as u64).to_le_bytes());
             for item in items {
-                encode(hasher, item)?;
+                encode(hasher, item, token)?;
             }
         }
         Value::Map(map) => {
@@ -287,10 +314,16 @@ fn encode(hasher: &mut blake3::Hasher, value: &Value) -> Option<()> {
             hasher.update(&(map.len() as u64).to_le_bytes());
             for (key, item) in map {
                 text(hasher, key);
-                encode(hasher, item)?;
+                encode(hasher, item, token)?;
             }
         }
-        Value::Opaque(_) => return None,
+        Value::Opaque(object) => {
+            let bytes = token.and_then(|t| t(object))?;
+            hasher.update(&[8]);
+            text(hasher, object.type_name());
+            hasher.update(&(bytes.len() as u64).to_le_bytes());
+            hasher.update(&bytes);
+        }
     }
     Some(())
 }

@@ -67,6 +67,30 @@ fn attach<T: Send>(f: impl FnOnce(Python<'_>) -> PyResult<T> + Send) -> PyResult
     })
 }
 
+/// The stable digest of an opaque Python object for the step cache: what
+/// its `__module_registry_token__()` returns (bytes, or text as UTF-8).
+/// `None` (the step is `unhashable`) when it has no such method, or the
+/// method fails or returns something else: never an error.
+pub fn python_token(object: &module_registry::Opaque) -> Option<Vec<u8>> {
+    let handle = object.downcast_ref::<crate::conversion::PyHandle>()?;
+    attach(|py| {
+        let obj = handle.0.bind(py);
+        let Ok(method) = obj.getattr("__module_registry_token__") else {
+            return Ok(None);
+        };
+        let token = method.call0()?;
+        if let Ok(bytes) = token.cast::<pyo3::types::PyBytes>() {
+            return Ok(Some(bytes.as_bytes().to_vec()));
+        }
+        if let Ok(text) = token.cast::<pyo3::types::PyString>() {
+            return Ok(Some(text.to_cow()?.as_bytes().to_vec()));
+        }
+        Ok(None)
+    })
+    .ok()
+    .flatten()
+}
+
 /// The stack of that helper thread: a main thread's.
 const PYTHON_THREAD_STACK: usize = 8 * 1024 * 1024;
 

@@ -172,6 +172,9 @@ impl PyModuleRegistry {
                 .set_script_limits(limits.to_core()?)
                 .map_err(to_pyerr)?;
         }
+        // Opaque Python objects in cached steps' inputs are digested by
+        // their `__module_registry_token__()`.
+        inner.set_opaque_token(std::sync::Arc::new(crate::modules::python_token));
         if bundled_scripts {
             // Compiled in: the same files as `module_registry.bundled_scripts()`.
             inner.load_bundled_scripts().map_err(to_pyerr)?;

@@ -114,3 +114,34 @@ def test_shipped_workflows_give_the_same_results_cached(path: Path) -> None:
     second = registry.run_workflow(cached, value)
     assert first.output == expected and second.output == expected
     assert {s.cache for s in second.steps} == {"hit"}
+
+
+def test_opaque_objects_with_a_token_are_cached(registry: mr.ModuleRegistry) -> None:
+    registry.set_cache()
+    runs: list[Any] = []
+
+    class Frame:
+        def __init__(self, rows: int) -> None:
+            self.rows = rows
+
+        def __module_registry_token__(self) -> bytes:
+            return f"frame:{self.rows}".encode()
+
+    class Broken:
+        def __module_registry_token__(self) -> bytes:
+            raise RuntimeError("no token today")
+
+    def size(frame: Any) -> Any:
+        runs.append(frame)
+        return getattr(frame, "rows", None)
+
+    registry.register(mr.ModuleConfig(name="size"), size)
+    wf = mr.Workflow("w").then("size", cache=True)
+    assert registry.run_workflow(wf, Frame(3)).steps[0].cache == "miss"
+    hit = registry.run_workflow(wf, Frame(3))  # another object, the same token
+    assert (hit.steps[0].cache, hit.output) == ("hit", 3)
+    assert registry.run_workflow(wf, Frame(4)).steps[0].cache == "miss"
+    # A token that fails is no error: the step runs, unhashable.
+    assert registry.run_workflow(wf, Broken()).steps[0].cache == "unhashable"
+    assert registry.run_workflow(wf, [Frame(3), 1]).steps[0].cache == "miss"  # nested
+    assert len(runs) == 4

@@ -231,3 +231,34 @@ fn scripts_mark_steps_cached_too() {
     );
     assert_eq!(runs.load(Ordering::SeqCst), 1);
 }
+
+#[test]
+fn opaque_inputs_with_a_token_are_cached() {
+    let (r, runs) = counting();
+    r.set_cache(CacheSettings::default()).unwrap();
+    r.set_opaque_token(Arc::new(|o: &module_registry::value::Opaque| {
+        o.downcast_ref::<u32>().map(|n| n.to_le_bytes().to_vec())
+    }));
+    let wf = cached("count");
+    let seven = || Value::Opaque(module_registry::value::Opaque::new(7_u32));
+    assert_eq!(
+        r.run_workflow(&wf, seven()).unwrap().steps[0].cache,
+        CacheStatus::Miss
+    );
+    assert_eq!(
+        r.run_workflow(&wf, seven()).unwrap().steps[0].cache,
+        CacheStatus::Hit
+    );
+    let eight = Value::Opaque(module_registry::value::Opaque::new(8_u32));
+    assert_eq!(
+        r.run_workflow(&wf, eight).unwrap().steps[0].cache,
+        CacheStatus::Miss
+    );
+    // No token for this type: unhashable.
+    let other = Value::Opaque(module_registry::value::Opaque::new("text"));
+    assert_eq!(
+        r.run_workflow(&wf, other).unwrap().steps[0].cache,
+        CacheStatus::Unhashable
+    );
+    assert_eq!(runs.load(Ordering::SeqCst), 3);
+}

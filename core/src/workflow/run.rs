@@ -394,7 +394,8 @@ fn consult_cache(
     let Some(cache) = registry.step_cache() else {
         return (CacheStatus::Off, None);
     };
-    match crate::cache::step_key(&step.info, &step.config, input) {
+    let token = registry.opaque_token();
+    match crate::cache::step_key(&step.info, &step.config, input, token.as_deref()) {
         Some(key) => (CacheStatus::Miss, Some((cache, key))),
         None => {
             cache.count_unhashable();
