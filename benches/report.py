@@ -260,6 +260,19 @@ def targets(py: dict[str, float], extra: dict[str, float], memory: dict[str, flo
     x = py.get("test_rebuild_registry_on_a_worker")
     rows.append(("Rebuilding a registry of 1,000 declarations and 10 scripts on a worker (once per worker)", "≤ 20 ms",
                  with_min("test_rebuild_registry_on_a_worker"), "", under(x, 20e6)))
+    key, hit, plain = c("cache", "key of a small input"), c("cache", "1-step workflow, memory hit"), c("cache", "1-step workflow, uncached")
+    call = c("process", "native identity")
+    lookup = None if None in (key, hit, plain, call) else hit - plain + call - key  # type: ignore[operator]
+    rows.append(("Memory-cache hit on a small input, above hashing the input (Rust)", "≤ 1 µs",
+                 fmt(lookup), f"key of the input: {fmt(key)}; a 1-step run: {fmt(plain)} uncached, {fmt(hit)} from the cache",
+                 under(lookup, 1000)))
+    x = c("cache", "key of a 1 MiB bytes input")
+    rows.append(("Hashing a 1 MiB bytes input for the cache key (BLAKE3)", "≤ 1 ms", fmt(x), "", under(x, 1e6)))
+    rows.append(("Disk-cache hit, 1 KiB output", "≤ 50 µs", "n/a: the disk cache is not built yet", "", None))
+    cold, warm = c("cache", "10 steps of 100 us, uncached"), c("cache", "10 steps of 100 us, all cached")
+    rows.append(("10-step workflow of 100 µs steps re-run with every step cached", "≥ 10x faster",
+                 "n/a" if cold is None or warm is None else f"{cold / warm:.0f}x ({fmt(warm)} vs {fmt(cold)})", "",
+                 None if cold is None or warm is None else cold / warm >= 10))
     out = ["Python figures are pytest-benchmark medians (the fastest round beside them), Rust ones criterion medians;",
            "a figure is met when its median is.", "",
            "| figure | target | measured | beside it | met |", "|---|---|---|---|---|"]

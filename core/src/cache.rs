@@ -223,8 +223,8 @@ pub(crate) fn cacheable(info: &ModuleInfo) -> bool {
 
 /// The key of running `info` with `config` on `input`; `None` when the
 /// input (or the config) holds an opaque host object that `token` gives no
-/// digest for.
-pub(crate) fn step_key(
+/// digest for. (Public to show what a key covers, and to measure it.)
+pub fn step_key(
     info: &ModuleInfo,
     config: &Value,
     input: &Value,
