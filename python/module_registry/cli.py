@@ -14,6 +14,7 @@ Rhai script modules of each ``--scripts DIR``.
     module-registry index build DIR [--base-url URL]
     module-registry index yank NAME VERSION --index DIR/index.json
     module-registry index sign DIR/index.json --key PREFIX.key
+    module-registry cache stats DIR | cache clear DIR
     module-registry keygen --out PREFIX
     module-registry search TEXT --index URL
     module-registry install NAME[@REQUIREMENT]... --index URL --into DIR [--trusted-key PREFIX.pub]
@@ -180,6 +181,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise CliError(f"--workers must be at least 1, not {args.workers}")
     registry = _registry(args.scripts)
     workflow = Workflow.load(args.workflow)
+    if args.cache:
+        # Every step is cached, in this folder (shared with other runs).
+        registry.set_cache(path=args.cache)
+        form = workflow.to_dict()
+        for step in form["steps"]:
+            step["cache"] = True
+        workflow = Workflow.from_dict(form)
     lines = args.batch and args.input not in (None, "-") and args.input.endswith(".jsonl")
     data = _read_lines(args.input) if lines else _read_input(args.input)
     if not args.batch:
@@ -226,6 +234,20 @@ def cmd_check(args: argparse.Namespace) -> int:
         else:
             print(f"ok: {path}")
     return 1 if failed else 0
+
+
+def cmd_cache(args: argparse.Namespace) -> int:
+    if not os.path.isdir(args.dir):
+        raise CliError(f"{args.dir} is not a cache folder")
+    registry = ModuleRegistry()
+    registry.set_cache(path=args.dir)
+    if args.action == "clear":
+        registry.clear_cache()
+        print(f"cleared {args.dir}")
+    else:
+        stats = registry.cache_stats()
+        print(f"{args.dir}: {stats['entries']} entries, {stats['bytes']} bytes")
+    return 0
 
 
 def cmd_index_build(args: argparse.Namespace) -> int:
@@ -323,6 +345,7 @@ def parser() -> argparse.ArgumentParser:
         help="the input is a JSON array, or a .jsonl file of one input per line (then one output per line): run once per item",
     )
     sp.add_argument("--progress", action="store_true", help="show a progress bar for --batch")
+    sp.add_argument("--cache", metavar="DIR", help="cache every step's output in DIR (kept between runs, shared by processes)")
     where = sp.add_mutually_exclusive_group()
     where.add_argument("--scheduler", metavar="ADDRESS", help="run the --batch on the Dask scheduler at ADDRESS")
     where.add_argument("--workers", type=int, metavar="N", help="run the --batch on a local Dask cluster of N processes")
@@ -360,6 +383,12 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("index", metavar="DIR/index.json")
     sp.add_argument("--key", required=True, metavar="PREFIX.key")
     sp.set_defaults(func=cmd_index_sign)
+
+    cache = sub.add_parser("cache", help="look into or empty a step cache folder").add_subparsers(dest="action", required=True)
+    for action, what in [("stats", "entries and size of the cache in DIR"), ("clear", "empty the cache in DIR")]:
+        sp = cache.add_parser(action, help=what)
+        sp.add_argument("dir", metavar="DIR")
+        sp.set_defaults(func=cmd_cache)
 
     sp = sub.add_parser("keygen", help="write a minisign key pair PREFIX.key (not encrypted) and PREFIX.pub")
     sp.add_argument("--out", required=True, metavar="PREFIX")

@@ -10,17 +10,29 @@ use crate::registry::PyModuleRegistry;
 
 #[pymethods]
 impl PyModuleRegistry {
-    /// Give the registry a step cache holding up to `memory_items`
-    /// outputs (replacing any it had). Steps marked `cache=True` use it.
-    #[pyo3(signature = (memory_items=10_000))]
-    fn set_cache(&self, memory_items: usize) -> PyResult<()> {
-        self.inner
-            .set_cache(CacheSettings { memory_items })
+    /// Give the registry a step cache (replacing any it had): up to
+    /// `memory_items` outputs in memory and, with `path`, a folder for a
+    /// cache on disk that survives the process and that processes share,
+    /// holding at most `max_bytes`. Steps marked `cache=True` use it.
+    #[pyo3(signature = (memory_items=10_000, path=None, max_bytes=None))]
+    fn set_cache(
+        &self,
+        py: Python<'_>,
+        memory_items: usize,
+        path: Option<std::path::PathBuf>,
+        max_bytes: Option<u64>,
+    ) -> PyResult<()> {
+        let settings = CacheSettings {
+            memory_items,
+            path,
+            max_bytes,
+        };
+        py.detach(|| self.inner.set_cache(settings))
             .map_err(to_pyerr)
     }
 
-    /// The cache's counters: `hits`, `misses`, `unhashable`, `entries`
-    /// (all 0 without a cache), and `enabled`.
+    /// The cache's counters: `hits`, `misses`, `unhashable`, `entries`,
+    /// `bytes` (on disk; all 0 without a cache), and `enabled`.
     fn cache_stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let stats = self.inner.cache_stats();
         let d = PyDict::new(py);
@@ -29,6 +41,7 @@ impl PyModuleRegistry {
         d.set_item("misses", s.misses)?;
         d.set_item("unhashable", s.unhashable)?;
         d.set_item("entries", s.entries)?;
+        d.set_item("bytes", s.bytes)?;
         d.set_item("enabled", stats.is_some())?;
         Ok(d)
     }

@@ -25,7 +25,7 @@ def test_cached_steps_hit_on_the_second_run(registry: mr.ModuleRegistry) -> None
     registry.register(mr.ModuleConfig(name="double"), double)
     wf = mr.Workflow("w").then("double", cache=True)
     assert registry.run_workflow(wf, 2).steps[0].cache == "off"  # no cache set yet
-    assert registry.cache_stats() == {"hits": 0, "misses": 0, "unhashable": 0, "entries": 0, "enabled": False}
+    assert registry.cache_stats() == {"hits": 0, "misses": 0, "unhashable": 0, "entries": 0, "bytes": 0, "enabled": False}
     registry.set_cache(memory_items=100)
     first, second = registry.run_workflow(wf, 21), registry.run_workflow(wf, 21)
     assert (first.steps[0].cache, second.steps[0].cache) == ("miss", "hit")
@@ -145,3 +145,79 @@ def test_opaque_objects_with_a_token_are_cached(registry: mr.ModuleRegistry) -> 
     assert registry.run_workflow(wf, Broken()).steps[0].cache == "unhashable"
     assert registry.run_workflow(wf, [Frame(3), 1]).steps[0].cache == "miss"  # nested
     assert len(runs) == 4
+
+
+WRITER = """
+import sys
+import module_registry as mr
+registry = mr.ModuleRegistry()
+registry.register_script('const MODULE = #{ name: "sq", version: "1.0.0" }; fn process(x) { x * x }')
+registry.set_cache(path=sys.argv[1])
+wf = mr.Workflow("w").then("sq", cache=True)
+start = int(sys.argv[2])
+for n in range(start, start + 300):
+    assert registry.run_workflow(wf, n).output == n * n
+print(registry.cache_stats()["misses"])
+"""
+
+
+def test_two_processes_share_one_cache_folder(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    folder = tmp_path / "cache"
+    # Overlapping inputs, written at the same time.
+    procs = [subprocess.Popen([sys.executable, "-c", WRITER, str(folder), str(start)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for start in (0, 150)]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert all(p.returncode == 0 for p in procs), outs
+    assert not any("warning" in err for _, err in outs), outs
+    reader = mr.ModuleRegistry()
+    reader.register_script('const MODULE = #{ name: "sq", version: "1.0.0" }; fn process(x) { x * x }')
+    reader.set_cache(path=folder)
+    assert reader.cache_stats()["entries"] == 450  # nothing lost
+    wf = mr.Workflow("w").then("sq", cache=True)
+    results = [reader.run_workflow(wf, n) for n in (0, 299, 449)]
+    assert [r.steps[0].cache for r in results] == ["hit", "hit", "hit"]
+    assert [r.output for r in results] == [0, 299 * 299, 449 * 449]
+
+
+def test_a_truncated_cache_file_gives_a_fresh_cache(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    registry = mr.ModuleRegistry(native_modules=True)
+    registry.set_cache(path=tmp_path)
+    wf = mr.Workflow("w").then("sha256", cache=True)
+    for n in range(20):
+        registry.run_workflow(wf, f"input {n}")
+    del registry
+    import gc
+
+    gc.collect()
+    file = tmp_path / "steps-v1.sqlite"
+    file.write_bytes(file.read_bytes()[:1000])
+    fresh = mr.ModuleRegistry(native_modules=True)
+    fresh.set_cache(path=tmp_path)
+    assert "a fresh cache is started" in capfd.readouterr().err
+    out = fresh.run_workflow(wf, "input 3")
+    assert out.steps[0].cache == "miss" and len(out.output) == 64
+    assert fresh.run_workflow(wf, "input 3").steps[0].cache == "hit"
+
+
+def test_the_cli_caches_runs_in_a_folder(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "module_registry", *args], capture_output=True, text=True, timeout=120)
+
+    workflow = ROOT / "examples" / "workflows" / "text-report.toml"
+    args = ["run", str(workflow), "--scripts", str(ROOT / "scripts"), "--input", str(ROOT / "examples" / "workflows" / "input.json")]
+    plain = cli(*args)
+    first = cli(*args, "--cache", str(tmp_path / "c"))
+    second = cli(*args, "--cache", str(tmp_path / "c"))
+    assert plain.returncode == first.returncode == second.returncode == 0, first.stderr
+    assert plain.stdout == first.stdout == second.stdout
+    stats = cli("cache", "stats", str(tmp_path / "c"))
+    assert stats.returncode == 0 and " 0 entries" not in stats.stdout and "entries" in stats.stdout
+    assert cli("cache", "clear", str(tmp_path / "c")).returncode == 0
+    assert " 0 entries" in cli("cache", "stats", str(tmp_path / "c")).stdout
+    missing = cli("cache", "stats", str(tmp_path / "nowhere"))
+    assert missing.returncode == 1 and "not a cache folder" in missing.stderr

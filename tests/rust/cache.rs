@@ -137,7 +137,11 @@ fn a_new_version_or_new_code_misses() {
 #[test]
 fn failures_opaque_inputs_and_uncacheable_modules_are_never_kept() {
     let (r, runs) = counting();
-    r.set_cache(CacheSettings { memory_items: 2 }).unwrap();
+    r.set_cache(CacheSettings {
+        memory_items: 2,
+        ..Default::default()
+    })
+    .unwrap();
     let failures = Arc::new(AtomicUsize::new(0));
     let seen = failures.clone();
     r.register(
@@ -185,7 +189,12 @@ fn failures_opaque_inputs_and_uncacheable_modules_are_never_kept() {
         r.run_workflow(&cached("count"), n).unwrap();
     }
     assert_eq!(r.cache_stats().unwrap().entries, 2);
-    assert!(r.set_cache(CacheSettings { memory_items: 0 }).is_err());
+    assert!(r
+        .set_cache(CacheSettings {
+            memory_items: 0,
+            ..Default::default()
+        })
+        .is_err());
 }
 
 #[test]
@@ -261,4 +270,104 @@ fn opaque_inputs_with_a_token_are_cached() {
         CacheStatus::Unhashable
     );
     assert_eq!(runs.load(Ordering::SeqCst), 3);
+}
+
+fn on_disk(dir: &std::path::Path, max_bytes: Option<u64>) -> CacheSettings {
+    CacheSettings {
+        path: Some(dir.to_path_buf()),
+        max_bytes,
+        ..CacheSettings::default()
+    }
+}
+
+#[test]
+fn the_disk_cache_outlives_the_registry() {
+    let dir = temp("cache-disk");
+    let _ = std::fs::remove_dir_all(&dir);
+    let script = r#"const MODULE = #{ name: "inc", version: "1.0.0" }; fn process(x) { x + 1 }"#;
+    let wf = cached("inc");
+    {
+        let r = ModuleRegistry::new();
+        r.register_script(script).unwrap();
+        r.set_cache(on_disk(&dir, None)).unwrap();
+        assert_eq!(
+            r.run_workflow(&wf, 1i64).unwrap().steps[0].cache,
+            CacheStatus::Miss
+        );
+        let stats = r.cache_stats().unwrap();
+        assert_eq!(stats.entries, 1);
+        assert!(stats.bytes > 0);
+    }
+    // Another registry (as another process would): the same script, a hit.
+    let r = ModuleRegistry::new();
+    r.register_script(script).unwrap();
+    r.set_cache(on_disk(&dir, None)).unwrap();
+    let out = r.run_workflow(&wf, 1i64).unwrap();
+    assert_eq!(
+        (out.steps[0].cache, out.output),
+        (CacheStatus::Hit, Value::Int(2))
+    );
+    // Code known only by its registration stays in memory: a new registry misses.
+    let (code, _) = counting();
+    code.set_cache(on_disk(&dir, None)).unwrap();
+    code.run_workflow(&cached("count"), 5i64).unwrap();
+    let (again, _) = counting();
+    again.set_cache(on_disk(&dir, None)).unwrap();
+    assert_eq!(
+        again.run_workflow(&cached("count"), 5i64).unwrap().steps[0].cache,
+        CacheStatus::Miss
+    );
+    // ... unless it declares its code_version.
+    let versioned = || {
+        let r = ModuleRegistry::new();
+        r.register(
+            ModuleConfig::new()
+                .with_name("v")
+                .with_metadata("code_version", "7")
+                .with_handler(|v| Ok(Value::Int(v.as_int().unwrap_or(0) * 10))),
+        )
+        .unwrap();
+        r.set_cache(on_disk(&dir, None)).unwrap();
+        r
+    };
+    versioned().run_workflow(&cached("v"), 3i64).unwrap();
+    let out = versioned().run_workflow(&cached("v"), 3i64).unwrap();
+    assert_eq!(
+        (out.steps[0].cache, out.output),
+        (CacheStatus::Hit, Value::Int(30))
+    );
+    r.clear_cache().unwrap();
+    assert_eq!(r.cache_stats().unwrap().entries, 0);
+}
+
+#[test]
+fn a_damaged_cache_file_is_replaced_and_eviction_keeps_the_bound() {
+    let dir = temp("cache-damaged");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join(module_registry::cache::FILE_NAME);
+    std::fs::write(&file, b"SQLite format 3\0 but then nothing more").unwrap();
+    let r = ModuleRegistry::new();
+    r.register_script(r#"const MODULE = #{ name: "blob", version: "1.0.0" }; fn process(n) { let s = ""; s.pad(n, 'x'); s }"#)
+        .unwrap();
+    r.set_cache(on_disk(&dir, Some(64 * 1024))).unwrap();
+    assert!(
+        std::fs::read_dir(&dir).unwrap().any(|e| e
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .contains("damaged")),
+        "the damaged file is set aside"
+    );
+    let wf = cached("blob");
+    for n in 0..60i64 {
+        r.run_workflow(&wf, 2000 + n).unwrap();
+    }
+    let stats = r.cache_stats().unwrap();
+    assert!(stats.bytes <= 64 * 1024, "{stats:?}");
+    assert!(stats.entries < 60, "older entries were dropped: {stats:?}");
+    drop(r);
+    // Closed, the file itself keeps within the bound (its own pages included).
+    let size = std::fs::metadata(&file).unwrap().len();
+    assert!(size <= 64 * 1024, "{size} bytes");
 }

@@ -275,8 +275,9 @@ fn run_step(
     let start = Instant::now();
     // The cache first: a hit does not run the module.
     let (cache_status, cached) = consult_cache(registry, step, &input);
+    let persistent = crate::cache::persistent(&step.info);
     if let (Some((cache, key)), CacheStatus::Miss) = (&cached, cache_status) {
-        if let Some(output) = cache.get(key, &step.info) {
+        if let Some(output) = cache.get(key, &step.info, persistent) {
             return Outcome {
                 result: Ok(output),
                 report: StepReport {
@@ -307,7 +308,7 @@ fn run_step(
         match call(instance, arg, step.timeout, &step.id) {
             Ok(v) => {
                 if let Some((cache, key)) = cached {
-                    cache.put(key, v.clone(), &step.info);
+                    cache.put(key, v.clone(), &step.info, persistent);
                 }
                 return Outcome {
                     result: Ok(v),

@@ -13,7 +13,13 @@
 //! own module are kept; a module whose metadata says `cacheable = "false"`
 //! is never cached.
 
+mod codec;
+mod disk;
+
+pub use self::disk::FILE_NAME;
+
 use std::num::NonZeroUsize;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -57,16 +63,27 @@ impl CacheStatus {
 }
 
 /// How the registry's cache is set up.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CacheSettings {
     /// Outputs kept in memory (least recently used dropped first).
     pub memory_items: usize,
+    /// A folder for a cache on disk that survives the process and is shared
+    /// by every process using the same folder. Only outputs of code with a
+    /// stable digest (scripts, natives, modules declaring `code_version`)
+    /// and with a binary form (no opaque objects) are written there.
+    pub path: Option<PathBuf>,
+    /// The most the disk cache holds, in bytes (least recently used dropped
+    /// first); the file may pass it by its own pages and, while open, its
+    /// journal.
+    pub max_bytes: Option<u64>,
 }
 
 impl Default for CacheSettings {
     fn default() -> Self {
         CacheSettings {
             memory_items: 10_000,
+            path: None,
+            max_bytes: None,
         }
     }
 }
@@ -80,8 +97,10 @@ pub struct CacheStats {
     pub misses: u64,
     /// Steps that ran because their input had no digest.
     pub unhashable: u64,
-    /// Outputs held now.
+    /// Outputs held now (on disk when the cache has a folder, else in memory).
     pub entries: u64,
+    /// Bytes the disk cache holds (0 without one).
+    pub bytes: u64,
 }
 
 /// A cache key: the BLAKE3 digest of everything a step's output depends on.
@@ -97,32 +116,53 @@ struct Entry {
 /// The registry's step cache.
 pub(crate) struct StepCache {
     memory: Mutex<lru::LruCache<Key, Entry>>,
+    disk: Option<disk::DiskStore>,
     hits: AtomicU64,
     misses: AtomicU64,
     unhashable: AtomicU64,
 }
 
 impl StepCache {
-    fn new(settings: CacheSettings) -> Result<Self> {
+    fn new(settings: &CacheSettings) -> Result<Self> {
         let items = NonZeroUsize::new(settings.memory_items).ok_or_else(|| {
             Error::invalid_input("memory_items must be at least 1 (leave the cache unset for none)")
         })?;
+        if settings.max_bytes == Some(0) {
+            return Err(Error::invalid_input(
+                "max_bytes must be at least 1 (or None for no bound)",
+            ));
+        }
+        let disk = settings
+            .path
+            .as_deref()
+            .map(|folder| disk::DiskStore::open(folder, settings.max_bytes))
+            .transpose()?;
         Ok(StepCache {
             memory: Mutex::new(lru::LruCache::new(items)),
+            disk,
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
             unhashable: AtomicU64::new(0),
         })
     }
 
-    /// The kept output for `key`, if it was produced by `info`'s registration.
-    pub(crate) fn get(&self, key: &Key, info: &ModuleInfo) -> Option<Value> {
+    /// The kept output for `key` (in memory, else on disk when `persistent`).
+    pub(crate) fn get(&self, key: &Key, info: &ModuleInfo, persistent: bool) -> Option<Value> {
         let mut memory = self.memory.lock();
-        let found = memory
+        let mut found = memory
             .get(key)
             .filter(|e| e.info.same_registration(info) || e.info == *info)
             .map(|e| e.output.clone());
         drop(memory);
+        if found.is_none() && persistent {
+            if let Some(disk) = &self.disk {
+                // A damaged entry is a miss (and is written again).
+                found = disk.get(key).and_then(|bytes| codec::decode(&bytes).ok());
+                if let Some(output) = &found {
+                    self.remember(*key, output.clone(), info);
+                }
+            }
+        }
         match found {
             Some(_) => self.hits.fetch_add(1, Ordering::Relaxed),
             None => self.misses.fetch_add(1, Ordering::Relaxed),
@@ -130,8 +170,18 @@ impl StepCache {
         found
     }
 
-    /// Keeps `output` for `key`.
-    pub(crate) fn put(&self, key: Key, output: Value, info: &ModuleInfo) {
+    /// Keeps `output` for `key` (on disk too when `persistent` and it has
+    /// a binary form).
+    pub(crate) fn put(&self, key: Key, output: Value, info: &ModuleInfo, persistent: bool) {
+        if persistent {
+            if let (Some(disk), Some(bytes)) = (&self.disk, codec::encode(&output)) {
+                disk.put(&key, &bytes);
+            }
+        }
+        self.remember(key, output, info);
+    }
+
+    fn remember(&self, key: Key, output: Value, info: &ModuleInfo) {
         self.memory.lock().put(
             key,
             Entry {
@@ -147,16 +197,24 @@ impl StepCache {
     }
 
     fn stats(&self) -> CacheStats {
+        let (entries, bytes) = match &self.disk {
+            Some(disk) => disk.size(),
+            None => (self.memory.lock().len() as u64, 0),
+        };
         CacheStats {
             hits: self.hits.load(Ordering::Relaxed),
             misses: self.misses.load(Ordering::Relaxed),
             unhashable: self.unhashable.load(Ordering::Relaxed),
-            entries: self.memory.lock().len() as u64,
+            entries,
+            bytes,
         }
     }
 
     fn clear(&self) {
         self.memory.lock().clear();
+        if let Some(disk) = &self.disk {
+            disk.clear();
+        }
         for counter in [&self.hits, &self.misses, &self.unhashable] {
             counter.store(0, Ordering::Relaxed);
         }
@@ -180,7 +238,7 @@ impl ModuleRegistry {
     /// held). Workflow steps marked `cache` use it. Needs `admin`.
     pub fn set_cache(&self, settings: CacheSettings) -> Result<()> {
         self.authorize(Permission::Admin, "set_cache", None)?;
-        let cache = StepCache::new(settings)?;
+        let cache = StepCache::new(&settings)?;
         *self.extension::<CacheSlot>().0.write() = Some(Arc::new(cache));
         Ok(())
     }
@@ -241,6 +299,18 @@ pub fn step_key(
     Some(*hasher.finalize().as_bytes())
 }
 
+/// Whether `info`'s key means the same code in every process (a script's
+/// digest, a native's crate version, a declared `code_version`), so that its
+/// outputs may be kept on disk; code given at run time is known only by its
+/// registration, which another process does not share.
+pub fn persistent(info: &ModuleInfo) -> bool {
+    info.metadata().contains_key("code_version")
+        || matches!(
+            info.implementation(),
+            Implementation::Rhai(_) | Implementation::Native
+        )
+}
+
 /// What identifies the module's code.
 fn implementation(hasher: &mut blake3::Hasher, info: &ModuleInfo) {
     if let Some(version) = info.metadata().get("code_version") {
@@ -260,8 +330,10 @@ fn implementation(hasher: &mut blake3::Hasher, info: &ModuleInfo) {
             text(hasher, "native");
             text(hasher, env!("CARGO_PKG_VERSION"));
         }
-        // Code given at run time: this very registration (its entries hold
-        // it, so the number is not reused meanwhile).
+        // Code given at run time and declaring its `code_version`: that.
+        other if info.metadata().contains_key("code_version") => text(hasher, other.kind()),
+        // Otherwise this very registration (its entries hold it, so the
+        // number is not reused meanwhile).
         other => {
             text(hasher, other.kind());
             hasher.update(&(info.registration_key() as u64).to_le_bytes());
