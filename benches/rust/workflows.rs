@@ -63,7 +63,7 @@ fn cache(c: &mut Criterion) {
     registry.run_workflow(&cached, small.clone()).unwrap();
     let mut group = c.benchmark_group("cache");
     group.bench_function("key of a small input", |b| {
-        b.iter(|| module_registry::cache::step_key(&identity, &Value::Null, &small, None))
+        b.iter(|| module_registry::cache::step_key(&identity, &Value::Null, &small, None, None))
     });
     group.bench_function("1-step workflow, uncached", |b| {
         b.iter(|| registry.run_workflow(&plain, small.clone()).unwrap().output)
@@ -78,7 +78,7 @@ fn cache(c: &mut Criterion) {
     });
     let big = Value::Bytes(vec![7u8; 1 << 20]);
     group.bench_function("key of a 1 MiB bytes input", |b| {
-        b.iter(|| module_registry::cache::step_key(&identity, &Value::Null, &big, None))
+        b.iter(|| module_registry::cache::step_key(&identity, &Value::Null, &big, None, None))
     });
     let chain = |cache: bool| {
         (0..10).fold(Workflow::new("busy"), |wf, n| {

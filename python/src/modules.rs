@@ -91,6 +91,23 @@ pub fn python_token(object: &module_registry::Opaque) -> Option<Vec<u8>> {
     .flatten()
 }
 
+/// The digest of a Python module's code for the step cache: what
+/// `module_registry._pickling.code_digest` gives for its handler (bytecode,
+/// constants, names, nested code, defaults, closure values). `None` for
+/// anything else, or when it fails.
+pub fn python_code_digest(info: &module_registry::ModuleInfo) -> Option<String> {
+    let Implementation::Python(code) = info.implementation() else {
+        return None;
+    };
+    let handler = code.origin.as_ref()?.downcast_ref::<PythonHandler>()?;
+    attach(|py| {
+        py.import("module_registry._pickling")?
+            .call_method1("code_digest", (handler.0.bind(py),))?
+            .extract::<String>()
+    })
+    .ok()
+}
+
 /// The stack of that helper thread: a main thread's.
 const PYTHON_THREAD_STACK: usize = 8 * 1024 * 1024;
 

@@ -175,6 +175,8 @@ impl PyModuleRegistry {
         // Opaque Python objects in cached steps' inputs are digested by
         // their `__module_registry_token__()`.
         inner.set_opaque_token(std::sync::Arc::new(crate::modules::python_token));
+        // Python modules are known in cache keys by their code's digest.
+        inner.set_code_digest(std::sync::Arc::new(crate::modules::python_code_digest));
         if bundled_scripts {
             // Compiled in: the same files as `module_registry.bundled_scripts()`.
             inner.load_bundled_scripts().map_err(to_pyerr)?;

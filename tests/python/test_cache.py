@@ -221,3 +221,26 @@ def test_the_cli_caches_runs_in_a_folder(tmp_path: Path) -> None:
     assert " 0 entries" in cli("cache", "stats", str(tmp_path / "c")).stdout
     missing = cli("cache", "stats", str(tmp_path / "nowhere"))
     assert missing.returncode == 1 and "not a cache folder" in missing.stderr
+
+
+def test_python_modules_are_keyed_by_their_code_on_disk(tmp_path: Path) -> None:
+    def triple(x: Any) -> Any:
+        return x * 3
+
+    def quadruple(x: Any) -> Any:
+        return x * 4
+
+    def run(handler: Any, metadata: dict[str, str] | None = None) -> mr.WorkflowResult:
+        registry = mr.ModuleRegistry()
+        registry.register(mr.ModuleConfig(name="f", metadata=metadata or {}), handler)
+        registry.set_cache(path=tmp_path)
+        return registry.run_workflow(mr.Workflow("w").then("f", cache=True), 7)
+
+    assert run(triple).steps[0].cache == "miss"
+    again = run(triple)  # a new registry, as a new process: the same code
+    assert (again.steps[0].cache, again.output) == ("hit", 21)
+    other = run(quadruple)  # other code under the same name and version
+    assert (other.steps[0].cache, other.output) == ("miss", 28)
+    # A declared code_version wins: the code behind it is not looked at.
+    run(triple, {"code_version": "2024-1"})
+    assert run(quadruple, {"code_version": "2024-1"}).output == 21

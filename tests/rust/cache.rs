@@ -371,3 +371,38 @@ fn a_damaged_cache_file_is_replaced_and_eviction_keeps_the_bound() {
     let size = std::fs::metadata(&file).unwrap().len();
     assert!(size <= 64 * 1024, "{size} bytes");
 }
+
+#[test]
+fn code_given_at_run_time_with_a_digest_goes_to_disk() {
+    let dir = temp("cache-digest");
+    let _ = std::fs::remove_dir_all(&dir);
+    let asked = Arc::new(AtomicUsize::new(0));
+    let make = |digest: &'static str| {
+        let (r, _) = counting();
+        r.set_cache(on_disk(&dir, None)).unwrap();
+        let seen = asked.clone();
+        r.set_code_digest(Arc::new(move |_| {
+            seen.fetch_add(1, Ordering::SeqCst);
+            Some(digest.to_string())
+        }));
+        r
+    };
+    make("code-a").run_workflow(&cached("count"), 4i64).unwrap();
+    let again = make("code-a");
+    let out = again.run_workflow(&cached("count"), 4i64).unwrap();
+    assert_eq!(
+        (out.steps[0].cache, out.output),
+        (CacheStatus::Hit, Value::Int(8))
+    );
+    again.run_workflow(&cached("count"), 5i64).unwrap();
+    assert_eq!(asked.load(Ordering::SeqCst), 2, "once per registration");
+    // Other code under the same name and version: a miss.
+    assert_eq!(
+        make("code-b")
+            .run_workflow(&cached("count"), 4i64)
+            .unwrap()
+            .steps[0]
+            .cache,
+        CacheStatus::Miss
+    );
+}

@@ -117,6 +117,9 @@ struct Entry {
 pub(crate) struct StepCache {
     memory: Mutex<lru::LruCache<Key, Entry>>,
     disk: Option<disk::DiskStore>,
+    /// Code digests of registrations, computed once each (the record held,
+    /// so that its number is not reused meanwhile).
+    digests: Mutex<std::collections::HashMap<usize, (ModuleInfo, Option<String>)>>,
     hits: AtomicU64,
     misses: AtomicU64,
     unhashable: AtomicU64,
@@ -140,6 +143,7 @@ impl StepCache {
         Ok(StepCache {
             memory: Mutex::new(lru::LruCache::new(items)),
             disk,
+            digests: Mutex::default(),
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
             unhashable: AtomicU64::new(0),
@@ -191,6 +195,29 @@ impl StepCache {
         );
     }
 
+    /// The digest of `info`'s code given at run time (computed once per
+    /// registration by `digest`), when it has no `code_version`.
+    pub(crate) fn code_of(&self, info: &ModuleInfo, digest: Option<&CodeDigest>) -> Option<String> {
+        let runtime_code = matches!(
+            info.implementation(),
+            Implementation::Python(_) | Implementation::Custom
+        );
+        if !runtime_code || info.metadata().contains_key("code_version") {
+            return None;
+        }
+        let digest = digest?;
+        let number = info.registration_key();
+        if let Some((_, known)) = self.digests.lock().get(&number) {
+            return known.clone();
+        }
+        // Computed without the lock: it may call into the binding.
+        let found = digest(info);
+        self.digests
+            .lock()
+            .insert(number, (info.clone(), found.clone()));
+        found
+    }
+
     /// Counts a step that ran because its input had no digest.
     pub(crate) fn count_unhashable(&self) {
         self.unhashable.fetch_add(1, Ordering::Relaxed);
@@ -212,6 +239,7 @@ impl StepCache {
 
     fn clear(&self) {
         self.memory.lock().clear();
+        self.digests.lock().clear();
         if let Some(disk) = &self.disk {
             disk.clear();
         }
@@ -232,6 +260,13 @@ pub type OpaqueToken = dyn Fn(&Opaque) -> Option<Vec<u8>> + Send + Sync;
 
 #[derive(Default)]
 struct TokenSlot(RwLock<Option<Arc<OpaqueToken>>>);
+
+/// What identifies code given at run time in every process (a binding's
+/// digest of it: for Python, of the handler's code object), or `None`.
+pub type CodeDigest = dyn Fn(&ModuleInfo) -> Option<String> + Send + Sync;
+
+#[derive(Default)]
+struct DigestSlot(RwLock<Option<Arc<CodeDigest>>>);
 
 impl ModuleRegistry {
     /// Gives the registry a step cache (replacing any it had, and what that
@@ -263,6 +298,18 @@ impl ModuleRegistry {
         *self.extension::<TokenSlot>().0.write() = Some(token);
     }
 
+    /// How code given at run time is identified in cache keys (see
+    /// [`CodeDigest`]); without one (or when it gives `None`) such code is
+    /// known by its registration, in memory only.
+    pub fn set_code_digest(&self, digest: Arc<CodeDigest>) {
+        *self.extension::<DigestSlot>().0.write() = Some(digest);
+    }
+
+    /// The code digester, if one is set.
+    pub(crate) fn code_digest(&self) -> Option<Arc<CodeDigest>> {
+        self.extension::<DigestSlot>().0.read().clone()
+    }
+
     /// The opaque-object digester, if one is set.
     pub(crate) fn opaque_token(&self) -> Option<Arc<OpaqueToken>> {
         self.extension::<TokenSlot>().0.read().clone()
@@ -287,24 +334,27 @@ pub fn step_key(
     config: &Value,
     input: &Value,
     token: Option<&OpaqueToken>,
+    code: Option<&str>,
 ) -> Option<Key> {
     let mut hasher = blake3::Hasher::new();
     hasher.update(b"module-registry step cache 1\0");
     text(&mut hasher, info.kind().as_str());
     text(&mut hasher, info.name());
     text(&mut hasher, info.version_text());
-    implementation(&mut hasher, info);
+    implementation(&mut hasher, info, code);
     encode(&mut hasher, config, token)?;
     encode(&mut hasher, input, token)?;
     Some(*hasher.finalize().as_bytes())
 }
 
 /// Whether `info`'s key means the same code in every process (a script's
-/// digest, a native's crate version, a declared `code_version`), so that its
-/// outputs may be kept on disk; code given at run time is known only by its
+/// digest, a native's crate version, a declared `code_version`, the digest
+/// `code` of code given at run time), so that its outputs may be kept on
+/// disk; without one, code given at run time is known only by its
 /// registration, which another process does not share.
-pub fn persistent(info: &ModuleInfo) -> bool {
-    info.metadata().contains_key("code_version")
+pub fn persistent(info: &ModuleInfo, code: Option<&str>) -> bool {
+    code.is_some()
+        || info.metadata().contains_key("code_version")
         || matches!(
             info.implementation(),
             Implementation::Rhai(_) | Implementation::Native
@@ -312,7 +362,7 @@ pub fn persistent(info: &ModuleInfo) -> bool {
 }
 
 /// What identifies the module's code.
-fn implementation(hasher: &mut blake3::Hasher, info: &ModuleInfo) {
+fn implementation(hasher: &mut blake3::Hasher, info: &ModuleInfo, code: Option<&str>) {
     if let Some(version) = info.metadata().get("code_version") {
         text(hasher, "code_version");
         text(hasher, version);
@@ -332,6 +382,11 @@ fn implementation(hasher: &mut blake3::Hasher, info: &ModuleInfo) {
         }
         // Code given at run time and declaring its `code_version`: that.
         other if info.metadata().contains_key("code_version") => text(hasher, other.kind()),
+        // Code given at run time that its binding can digest: the digest.
+        other if code.is_some() => {
+            text(hasher, other.kind());
+            text(hasher, code.unwrap_or_default());
+        }
         // Otherwise this very registration (its entries hold it, so the
         // number is not reused meanwhile).
         other => {

@@ -275,9 +275,8 @@ fn run_step(
     let start = Instant::now();
     // The cache first: a hit does not run the module.
     let (cache_status, cached) = consult_cache(registry, step, &input);
-    let persistent = crate::cache::persistent(&step.info);
-    if let (Some((cache, key)), CacheStatus::Miss) = (&cached, cache_status) {
-        if let Some(output) = cache.get(key, &step.info, persistent) {
+    if let (Some((cache, key, persistent)), CacheStatus::Miss) = (&cached, cache_status) {
+        if let Some(output) = cache.get(key, &step.info, *persistent) {
             return Outcome {
                 result: Ok(output),
                 report: StepReport {
@@ -307,7 +306,7 @@ fn run_step(
         };
         match call(instance, arg, step.timeout, &step.id) {
             Ok(v) => {
-                if let Some((cache, key)) = cached {
+                if let Some((cache, key, persistent)) = cached {
                     cache.put(key, v.clone(), &step.info, persistent);
                 }
                 return Outcome {
@@ -383,12 +382,13 @@ fn run_step(
 }
 
 /// What the cache says of `step` on `input`: its status, and (for a step
-/// whose output may be kept) the cache and the key to look up and keep.
+/// whose output may be kept) the cache, the key to look up and keep, and
+/// whether the key may be kept on disk.
 fn consult_cache(
     registry: &ModuleRegistry,
     step: &PlannedStep,
     input: &Value,
-) -> (CacheStatus, Option<(Arc<StepCache>, Key)>) {
+) -> (CacheStatus, Option<(Arc<StepCache>, Key, bool)>) {
     if !step.cache || !crate::cache::cacheable(&step.info) {
         return (CacheStatus::Off, None);
     }
@@ -396,8 +396,16 @@ fn consult_cache(
         return (CacheStatus::Off, None);
     };
     let token = registry.opaque_token();
-    match crate::cache::step_key(&step.info, &step.config, input, token.as_deref()) {
-        Some(key) => (CacheStatus::Miss, Some((cache, key))),
+    let code = cache.code_of(&step.info, registry.code_digest().as_deref());
+    let persistent = crate::cache::persistent(&step.info, code.as_deref());
+    match crate::cache::step_key(
+        &step.info,
+        &step.config,
+        input,
+        token.as_deref(),
+        code.as_deref(),
+    ) {
+        Some(key) => (CacheStatus::Miss, Some((cache, key, persistent))),
         None => {
             cache.count_unhashable();
             (CacheStatus::Unhashable, None)
