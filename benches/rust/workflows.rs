@@ -93,7 +93,38 @@ fn cache(c: &mut Criterion) {
     group.bench_function("10 steps of 100 us, all cached", |b| {
         b.iter(|| registry.run_workflow(&busy_cached, 1i64).unwrap().output)
     });
+    // A disk hit: one output in memory, so two alternating inputs are read
+    // back from the file each time.
+    let dir = std::env::temp_dir().join(format!("mr-bench-cache-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let disk = ModuleRegistry::new();
+    disk.register_script(
+        r#"const MODULE = #{ name: "kib", version: "1.0.0" }; fn process(x) { let s = ""; s.pad(1024, 'x'); s }"#,
+    )
+    .unwrap();
+    disk.set_cache(CacheSettings {
+        memory_items: 1,
+        path: Some(dir.clone()),
+        max_bytes: None,
+    })
+    .unwrap();
+    let kib = Workflow::new("kib").step(WorkflowStep::module("s", "kib").cache(true));
+    let kib_plain = Workflow::new("kib").step(WorkflowStep::module("s", "kib"));
+    for n in 0..2i64 {
+        disk.run_workflow(&kib, n).unwrap();
+    }
+    let mut n = 0i64;
+    group.bench_function("1-step workflow, disk hit (1 KiB output)", |b| {
+        b.iter(|| {
+            n = 1 - n;
+            disk.run_workflow(&kib, n).unwrap().output
+        })
+    });
+    group.bench_function("1-step workflow, uncached (1 KiB output)", |b| {
+        b.iter(|| disk.run_workflow(&kib_plain, 0i64).unwrap().output)
+    });
     group.finish();
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 criterion_group!(benches, workflows, cache);

@@ -2,7 +2,8 @@
 
 A registry pickles as what rebuilds it: the manifest the core writes
 (declarations, natives by name, script sources with the scripts they
-import, settings, policy) plus the
+import, settings, policy), the step cache's settings (not its contents: a
+folder on disk is shared by the workers of one machine) plus the
 handler of each Python module, by reference when it can be imported back and
 by value through ``cloudpickle`` when it cannot (a lambda, a closure, a
 function defined in a notebook). Unpickling runs that code, as any pickle
@@ -98,7 +99,12 @@ def registry_state(registry: _core.ModuleRegistry) -> tuple[Any, ...]:
         implementation = entry["implementation"]
         if implementation["kind"] == "python":
             allow_imports.add(implementation["import_path"].partition(":")[0])
-    return (STATE_FORMAT, manifest, code, sorted(allow_imports))
+    # The cache's settings (not its contents): workers on one machine share
+    # its folder.
+    cache = registry._cache_settings()
+    if cache is not None:
+        cache = (cache[0], None if cache[1] is None else str(cache[1]), cache[2])
+    return (STATE_FORMAT, manifest, code, sorted(allow_imports), cache)
 
 
 def rebuild_registry(cls: type, state: tuple[Any, ...]) -> Any:
@@ -110,7 +116,7 @@ def rebuild_registry(cls: type, state: tuple[Any, ...]) -> Any:
             f"this pickle holds a registry in another layout ({state[:1]!r}); "
             f"this version of module_registry reads layout {STATE_FORMAT}"
         )
-    _, manifest, code, allow_imports = state
+    _, manifest, code, allow_imports, cache = state
     handlers: dict[tuple[str, str, str], Any] = {}
     for kind, name, version, (how, payload) in code:
         handlers[(kind, name, version)] = pickle.loads(payload) if how == "value" else payload
@@ -125,6 +131,9 @@ def rebuild_registry(cls: type, state: tuple[Any, ...]) -> Any:
 
     registry = cls()
     registry._load_manifest(manifest, resolve, allow_imports)
+    if cache is not None:
+        memory_items, path, max_bytes = cache
+        registry.set_cache(memory_items=memory_items, path=path, max_bytes=max_bytes)
     return registry
 
 
@@ -221,11 +230,14 @@ def fingerprint(registry: _core.ModuleRegistry) -> str:
     """The core's fingerprint, extended with each Python handler's token."""
     core = registry._fingerprint()
     code = registry._code_modules()
-    if not code:
+    cache = registry._cache_settings()
+    if not code and cache is None:
         return core
     import hashlib
 
     digest = hashlib.sha256(core.encode())
+    if cache is not None:
+        digest.update(f"\0cache\0{cache[0]}\0{cache[1]}\0{cache[2]}".encode())
     for kind, name, version, handler in code:
         token = "rust-factory" if handler is None else handler_token(handler)
         digest.update(f"\0{kind}\0{name}\0{version}\0{token}".encode())

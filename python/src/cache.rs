@@ -46,6 +46,16 @@ impl PyModuleRegistry {
         Ok(d)
     }
 
+    /// `(memory_items, path, max_bytes)` as the cache was set, or None:
+    /// what a pickled registry carries, so that workers on one machine
+    /// share the folder.
+    #[allow(clippy::type_complexity)]
+    fn _cache_settings(&self) -> Option<(usize, Option<std::path::PathBuf>, Option<u64>)> {
+        self.inner
+            .cache_settings()
+            .map(|s| (s.memory_items, s.path, s.max_bytes))
+    }
+
     /// Empty the cache and reset its counters.
     fn clear_cache(&self) -> PyResult<()> {
         self.inner.clear_cache().map_err(to_pyerr)

@@ -268,3 +268,26 @@ def test_objects_of_classes_defined_here_travel_both_ways(client: Any) -> None:
     registry.register(mr.ModuleConfig(name="wrap"), lambda p: Point(p.x + 1))
     results = registry.run_workflow_batch(mr.Workflow("w").then("wrap"), [Point(1), Point(2)], executor=client)
     assert [r.output.x for r in results] == [2, 3]
+
+
+def test_workers_share_the_cache_folder(client: Any, tmp_path: Path) -> None:
+    registry = mr.ModuleRegistry()
+
+    def square(n: int) -> int:
+        return n * n
+
+    registry.register(mr.ModuleConfig(name="square"), square)
+    registry.set_cache(path=tmp_path / "cache")
+    before = registry.fingerprint()
+    workflow = mr.Workflow("w").then("square", cache=True)
+    first = registry.run_workflow_batch(workflow, range(20), executor=client, chunk_size=5)
+    assert {r.steps[0].cache for r in first} == {"miss"}
+    # The workers wrote into the folder: here, and on the cluster again, all hits.
+    assert registry.cache_stats()["entries"] == 20
+    local = registry.run_workflow_batch(workflow, range(20))
+    assert {r.steps[0].cache for r in local} == {"hit"}
+    again = registry.run_workflow_batch(workflow, range(20), executor=client, chunk_size=5)
+    assert {r.steps[0].cache for r in again} == {"hit"}
+    assert [r.output for r in again] == [n * n for n in range(20)]
+    registry.set_cache(path=tmp_path / "other")
+    assert registry.fingerprint() != before

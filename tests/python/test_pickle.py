@@ -344,11 +344,11 @@ def test_a_tampered_pickle_is_refused_as_a_whole() -> None:
     registry = mr.ModuleRegistry()
     registry.register_script('const MODULE = #{ name: "s", version: "1.0.0" }; fn process(x) { x }')
     cls, (kind, state) = registry.__reduce__()
-    fmt, manifest, code, allow = state
+    fmt, manifest, code, allow, cache = state
     with pytest.raises(pickle.UnpicklingError, match="another layout"):
-        cls(kind, (99, manifest, code, allow))
+        cls(kind, (99, manifest, code, allow, cache))
     with pytest.raises(mr.ValidationError, match="sha256|digest|integrity|expected"):
-        cls(kind, (fmt, manifest.replace("fn process(x) { x }", "fn process(x) { x + 1 }"), code, allow))
+        cls(kind, (fmt, manifest.replace("fn process(x) { x }", "fn process(x) { x + 1 }"), code, allow, cache))
 
 
 def load_importing_scripts(folder: Path, twice: str) -> mr.ModuleRegistry:

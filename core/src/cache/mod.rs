@@ -115,6 +115,7 @@ struct Entry {
 
 /// The registry's step cache.
 pub(crate) struct StepCache {
+    settings: CacheSettings,
     memory: Mutex<lru::LruCache<Key, Entry>>,
     disk: Option<disk::DiskStore>,
     /// Code digests of registrations, computed once each (the record held,
@@ -141,6 +142,7 @@ impl StepCache {
             .map(|folder| disk::DiskStore::open(folder, settings.max_bytes))
             .transpose()?;
         Ok(StepCache {
+            settings: settings.clone(),
             memory: Mutex::new(lru::LruCache::new(items)),
             disk,
             digests: Mutex::default(),
@@ -276,6 +278,11 @@ impl ModuleRegistry {
         let cache = StepCache::new(&settings)?;
         *self.extension::<CacheSlot>().0.write() = Some(Arc::new(cache));
         Ok(())
+    }
+
+    /// How the cache was set up; `None` when the registry has no cache.
+    pub fn cache_settings(&self) -> Option<CacheSettings> {
+        self.step_cache().map(|c| c.settings.clone())
     }
 
     /// The cache's counters; `None` when the registry has no cache.
