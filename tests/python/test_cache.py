@@ -244,3 +244,13 @@ def test_python_modules_are_keyed_by_their_code_on_disk(tmp_path: Path) -> None:
     # A declared code_version wins: the code behind it is not looked at.
     run(triple, {"code_version": "2024-1"})
     assert run(quadruple, {"code_version": "2024-1"}).output == 21
+
+
+def test_a_cache_path_that_is_a_file_is_a_typed_error(tmp_path: Path, registry: mr.ModuleRegistry) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("x")
+    with pytest.raises(mr.ModuleRegistryError, match="not-a-folder"):
+        registry.set_cache(path=blocker)
+    assert registry.cache_stats()["enabled"] is False  # the registry is as it was
+    with pytest.raises(mr.ValidationError, match="max_bytes"):
+        registry.set_cache(path=tmp_path / "c", max_bytes=0)

@@ -281,3 +281,12 @@ def test_the_cli_builds_signs_searches_and_installs(tmp_path: Path) -> None:
     yank = cli("index", "yank", "page", "9.9.9", "--index", str(folder / "index.json"))
     assert yank.returncode == 1 and "page" in yank.stderr
     assert cli("install", "--index", str(folder / "index.json"), "--into", str(into)).returncode == 1
+
+
+def test_an_oversized_download_is_cut_off(served: tuple[Path, str], tmp_path: Path) -> None:
+    folder, url = served
+    (folder / "page" / "1.0.0" / "html.rhai").write_bytes(b"x" * (5 * 1024 * 1024))
+    into = tmp_path / "m"
+    with pytest.raises(mr.FetchError, match="larger than the limit"):
+        mr.ModuleRegistry().install("page", "^1", index=url, into=into)
+    assert not into.exists()

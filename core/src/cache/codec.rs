@@ -162,3 +162,63 @@ impl Reader<'_> {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_round_trip() {
+        let mut map = ValueMap::new();
+        map.insert("b".into(), Value::Bytes(vec![0, 255, 7]));
+        map.insert(
+            "a".into(),
+            Value::List(vec![Value::Float(-0.0), Value::Int(i64::MIN)]),
+        );
+        let value = Value::List(vec![
+            Value::Null,
+            Value::Bool(true),
+            Value::Str("é".repeat(200)),
+            Value::Map(map),
+        ]);
+        assert_eq!(decode(&encode(&value).unwrap()).unwrap(), value);
+        assert!(encode(&Value::Opaque(crate::value::Opaque::new(1u8))).is_none());
+    }
+
+    /// A damaged entry is an error, never a crash, a hang or a huge allocation.
+    #[test]
+    fn damaged_bytes_are_refused() {
+        let good = encode(&Value::List(vec![Value::Str("text".into()); 3])).unwrap();
+        for cut in 0..good.len() {
+            assert!(decode(&good[..cut]).is_err(), "cut at {cut}");
+        }
+        let mut trailing = good.clone();
+        trailing.push(0);
+        assert!(decode(&trailing).is_err());
+        // Deeper than any value may nest: refused before the stack is at risk.
+        let deep = [6u8, 1].repeat(100_000);
+        assert!(decode(&deep)
+            .unwrap_err()
+            .to_string()
+            .contains("nests too deeply"));
+        // A list claiming 2^62 items, a length that never ends, an unknown tag.
+        let mut huge = vec![6u8];
+        huge.extend([0xff; 8]);
+        huge.push(0x3f);
+        assert!(decode(&huge).is_err());
+        assert!(decode(&[5u8, 0x80, 0x80, 0x80]).is_err());
+        assert!(decode(
+            &[5u8; 1]
+                .iter()
+                .chain([0xff; 11].iter())
+                .copied()
+                .collect::<Vec<_>>()
+        )
+        .is_err());
+        assert!(decode(&[9u8]).is_err());
+        assert!(decode(&[4u8, 2, 0xff, 0xfe])
+            .unwrap_err()
+            .to_string()
+            .contains("UTF-8"));
+    }
+}

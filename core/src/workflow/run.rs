@@ -264,6 +264,31 @@ struct Outcome {
     report: StepReport,
 }
 
+impl PlannedStep {
+    /// The report of this step's own module: started at `start`, finished now.
+    fn report(
+        &self,
+        status: StepStatus,
+        attempts: u32,
+        start: Instant,
+        run_start: Instant,
+        error: Option<String>,
+        cache: CacheStatus,
+    ) -> StepReport {
+        StepReport {
+            id: self.id.clone(),
+            module: self.info.name().to_string(),
+            version: self.info.version_text().to_string(),
+            status,
+            attempts,
+            start: start - run_start,
+            duration: start.elapsed(),
+            error,
+            cache,
+        }
+    }
+}
+
 /// Runs one step: attempts, then the error policy.
 fn run_step(
     registry: &ModuleRegistry,
@@ -279,17 +304,7 @@ fn run_step(
         if let Some(output) = cache.get(key, &step.info, *persistent) {
             return Outcome {
                 result: Ok(output),
-                report: StepReport {
-                    id: step.id.clone(),
-                    module: step.info.name().to_string(),
-                    version: step.info.version_text().to_string(),
-                    status: StepStatus::Ok,
-                    attempts: 0,
-                    start: start - run_start,
-                    duration: start.elapsed(),
-                    error: None,
-                    cache: CacheStatus::Hit,
-                },
+                report: step.report(StepStatus::Ok, 0, start, run_start, None, CacheStatus::Hit),
             };
         }
     }
@@ -311,17 +326,14 @@ fn run_step(
                 }
                 return Outcome {
                     result: Ok(v),
-                    report: StepReport {
-                        id: step.id.clone(),
-                        module: step.info.name().to_string(),
-                        version: step.info.version_text().to_string(),
-                        status: StepStatus::Ok,
+                    report: step.report(
+                        StepStatus::Ok,
                         attempts,
-                        start: start - run_start,
-                        duration: start.elapsed(),
-                        error: last_error.as_ref().map(ToString::to_string),
-                        cache: cache_status,
-                    },
+                        start,
+                        run_start,
+                        last_error.as_ref().map(ToString::to_string),
+                        cache_status,
+                    ),
                 };
             }
             Err(e) => {
@@ -336,17 +348,14 @@ fn run_step(
     }
     let error = last_error.expect("at least one attempt failed");
     let interrupted = error.interruption().is_some();
-    let mut report = StepReport {
-        id: step.id.clone(),
-        module: step.info.name().to_string(),
-        version: step.info.version_text().to_string(),
-        status: StepStatus::Failed,
+    let mut report = step.report(
+        StepStatus::Failed,
         attempts,
-        start: start - run_start,
-        duration: Duration::ZERO,
-        error: Some(error.to_string()),
-        cache: cache_status,
-    };
+        start,
+        run_start,
+        Some(error.to_string()),
+        cache_status,
+    );
     let result = match (step.on_error, &step.fallback) {
         // Nor is a stop request skipped or handed to a fallback.
         _ if interrupted => Err(error),
