@@ -263,6 +263,60 @@ pub fn with_principal<T>(principal: Option<Arc<str>>, f: impl FnOnce() -> T) -> 
     f()
 }
 
+thread_local! {
+    static AMBIENT: RefCell<Option<Ambient>> = const { RefCell::new(None) };
+}
+
+/// A value a binding attaches to a call, which travels with it to every
+/// thread the call's work runs on (workflow branches, timed steps, helper
+/// threads), as the principal does: the Python binding passes the event
+/// loop an `async def` module is awaited on. The core never looks inside.
+pub type Ambient = Arc<dyn std::any::Any + Send + Sync>;
+
+/// The [`Ambient`] value of the current call, if any.
+pub fn ambient() -> Option<Ambient> {
+    AMBIENT.with(|a| a.borrow().clone())
+}
+
+/// Runs `f` with `value` as the call's [`Ambient`] value, restoring the
+/// previous one after.
+pub fn with_ambient<T>(value: Option<Ambient>, f: impl FnOnce() -> T) -> T {
+    struct Restore(Option<Ambient>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let previous = self.0.take();
+            AMBIENT.with(|a| *a.borrow_mut() = previous);
+        }
+    }
+    let previous = AMBIENT.with(|a| std::mem::replace(&mut *a.borrow_mut(), value));
+    let _restore = Restore(previous);
+    f()
+}
+
+/// Who a call acts as and what travels with it: taken on the thread that
+/// hands work off, entered on the thread that does it.
+#[derive(Clone, Default)]
+pub struct Caller {
+    principal: Option<Arc<str>>,
+    ambient: Option<Ambient>,
+}
+
+impl Caller {
+    /// The current thread's principal and ambient value.
+    pub fn current() -> Self {
+        Caller {
+            principal: current_principal(),
+            ambient: ambient(),
+        }
+    }
+
+    /// Runs `f` as this caller.
+    pub fn enter<T>(self, f: impl FnOnce() -> T) -> T {
+        let Caller { principal, ambient } = self;
+        with_principal(principal, || with_ambient(ambient, f))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -296,5 +350,25 @@ mod tests {
             assert_eq!(current_principal().as_deref(), Some("a"));
         });
         assert!(current_principal().is_none());
+    }
+
+    #[test]
+    fn the_caller_travels_to_another_thread() {
+        let value: Ambient = Arc::new(7u32);
+        let caller = with_principal(Some("a".into()), || {
+            with_ambient(Some(value), Caller::current)
+        });
+        assert!(ambient().is_none());
+        let seen = std::thread::spawn(move || {
+            caller.enter(|| {
+                (
+                    current_principal().map(|p| p.to_string()),
+                    ambient().and_then(|a| a.downcast_ref::<u32>().copied()),
+                )
+            })
+        })
+        .join()
+        .unwrap();
+        assert_eq!(seen, (Some("a".to_string()), Some(7)));
     }
 }

@@ -286,6 +286,16 @@ pub enum Error {
         after_ms: u64,
     },
 
+    /// An instance pool has no instance to call: every provider is cooling
+    /// down after repeated failures (its circuit is open), or it was closed.
+    #[error("{subject} is unavailable: {reason}")]
+    Unavailable {
+        /// The pool (its target).
+        subject: String,
+        /// Why, and for how long.
+        reason: String,
+    },
+
     /// The host asked to stop while a module ran (Python's `KeyboardInterrupt`
     /// or `SystemExit` inside a module): a workflow step failing with it is
     /// not retried, skipped or replaced by its fallback, and the run ends.
@@ -435,6 +445,7 @@ impl Error {
             Error::Integrity { .. } => "integrity",
             Error::Signature { .. } => "signature",
             Error::Fetch { .. } => "fetch",
+            Error::Unavailable { .. } => "unavailable",
             Error::Interrupted { .. } => "interrupted",
             Error::External { .. } => "external",
         }

@@ -55,6 +55,7 @@ pub mod registry;
 pub mod cache;
 #[cfg(feature = "distribution")]
 pub mod distribution;
+pub mod live;
 pub mod manifest;
 #[cfg(feature = "workflows")]
 pub mod orchestration;
@@ -77,6 +78,9 @@ pub use info::ModuleInfo;
 pub use instance::{InstanceState, ModuleInstance};
 pub use kind::{ModuleKind, ModuleType, PluginType};
 pub use limits::ScriptLimits;
+pub use live::{InstancePool, PoolOptions, Strategy};
+#[cfg(feature = "watch")]
+pub use live::{ReloadEvent, ReloadKind, ScriptWatcher};
 pub use manifest::ManifestOptions;
 pub use marketplace::PluginMarketplace;
 pub use module::{FnModule, Module, ModuleContext};
@@ -89,7 +93,9 @@ pub use registry::{ModuleRegistry, RegistryView};
 pub use script::{memory_limit_enforced, ScriptAllocator};
 pub use value::{Opaque, Value, ValueMap};
 #[cfg(feature = "workflows")]
-pub use workflow::{OnError, StepReport, StepStatus, Workflow, WorkflowResult, WorkflowStep};
+pub use workflow::{
+    CancelToken, OnError, StepReport, StepStatus, Workflow, WorkflowResult, WorkflowStep,
+};
 
 #[doc(hidden)]
 pub use inventory;

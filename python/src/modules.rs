@@ -48,14 +48,12 @@ fn attach<T: Send>(f: impl FnOnce(Python<'_>) -> PyResult<T> + Send) -> PyResult
     if !module_registry::script::running_on_script_stack() {
         return Python::attach(f);
     }
-    let principal = module_registry::access::current_principal();
+    let caller = module_registry::access::Caller::current();
     std::thread::scope(|scope| {
         let helper = std::thread::Builder::new()
             .name("module-registry-python-call".into())
             .stack_size(PYTHON_THREAD_STACK)
-            .spawn_scoped(scope, move || {
-                module_registry::access::with_principal(principal, || Python::attach(f))
-            })
+            .spawn_scoped(scope, move || caller.enter(|| Python::attach(f)))
             .map_err(|e| {
                 pyo3::exceptions::PyRuntimeError::new_err(format!(
                     "cannot start a thread to call Python: {e}"

@@ -24,6 +24,7 @@ mod index;
 mod instance;
 #[cfg(feature = "scripts")]
 mod limits;
+mod live;
 #[cfg(feature = "scripts")]
 mod manifest;
 mod native;
@@ -33,5 +34,7 @@ mod registry;
 mod script;
 #[cfg(feature = "workflows")]
 mod settings;
+#[cfg(feature = "watch")]
+mod watch;
 #[cfg(feature = "workflows")]
 mod workflow;

@@ -102,7 +102,6 @@ impl ModuleRegistry {
 
     /// Creates an instance of exactly this registration (dependencies
     /// first), audited as `create`.
-    #[cfg(feature = "workflows")]
     pub(crate) fn instantiate(&self, root: ModuleInfo, config: Value) -> Result<ModuleInstance> {
         self.authorize(Permission::Create, "create", Some(root.name()))?;
         let subject = root.clone();

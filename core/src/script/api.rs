@@ -13,6 +13,7 @@
 //! | `wf.step(#{ id: .., "module": .., after: [..], retries: .., ... })` | adds a step in place (the file form's keys) |
 //! | `wf.output = "id"` | chooses the output step |
 //! | `wf.to_json()`, `wf.to_mermaid()`, `wf.to_dot()` | the file form and pictures |
+//! | `registry.pool(target, size)` | an instance pool (see `pool_api.rs`) |
 //! | `registry.run_workflow(wf, input)` | `#{ output, steps: [#{ id, module, version, status, attempts, duration, error }] }` |
 
 use std::sync::Arc;
@@ -155,6 +156,7 @@ pub(crate) fn register(engine: &mut Engine) {
             i.0.version().to_string()
         });
     engine.register_type_with_name::<super::convert::OpaqueHandle>("Opaque");
+    super::pool_api::register(engine);
     #[cfg(feature = "workflows")]
     super::workflow_api::register(engine);
 }

@@ -79,16 +79,26 @@ pub(crate) fn call_within_deadline(
     input: crate::Value,
 ) -> Result<Result<crate::Value>, Box<EvalAltResult>> {
     use crate::config::Implementation;
-    let deadline = DEADLINE.with(Cell::get);
     let trusted = matches!(
         instance.info().implementation(),
         Implementation::Native | Implementation::Rhai(_)
     );
+    let inst = instance.clone();
+    run_within_deadline(trusted, instance.name(), move || inst.process_value(input))
+}
+
+/// [`call_within_deadline`] for any call: `trusted` calls run here.
+pub(crate) fn run_within_deadline(
+    trusted: bool,
+    what: &str,
+    call: impl FnOnce() -> Result<crate::Value> + Send + 'static,
+) -> Result<Result<crate::Value>, Box<EvalAltResult>> {
+    let deadline = DEADLINE.with(Cell::get);
     let Some(deadline) = deadline.filter(|_| !trusted) else {
-        return Ok(instance.process_value(input));
+        return Ok(call());
     };
-    let (inst, principal) = (instance.clone(), crate::access::current_principal());
-    let call = move || crate::access::with_principal(principal, || inst.process_value(input));
+    let caller = crate::access::Caller::current();
+    let call = move || caller.enter(call);
     match super::helper::run(call, deadline) {
         Ok(out) => Ok(out),
         Err(super::helper::NotDone::TimedOut) => Err(Box::new(EvalAltResult::ErrorTerminated(
@@ -96,8 +106,7 @@ pub(crate) fn call_within_deadline(
             Position::NONE,
         ))),
         Err(super::helper::NotDone::NoThread(e)) => Ok(Err(crate::Error::invalid_input(format!(
-            "cannot start a thread to call {}: {e}",
-            instance.name()
+            "cannot start a thread to call {what}: {e}"
         )))),
     }
 }

@@ -39,7 +39,7 @@ impl ModuleRegistry {
     /// Reading a file names what the process may read, not what a principal
     /// was granted: under a policy, a view needs `admin` on `*` to load or
     /// run a script from a path (source text needs only the usual grants).
-    fn authorize_file_read(&self, operation: &'static str) -> Result<()> {
+    pub(crate) fn authorize_file_read(&self, operation: &'static str) -> Result<()> {
         self.authorize(crate::access::Permission::Admin, operation, None)
     }
 
@@ -169,11 +169,21 @@ impl ModuleRegistry {
     #[cfg(feature = "distribution")]
     pub(crate) fn describe_script(&self, path: &Path, dir: &Path) -> Result<Option<ModuleConfig>> {
         let source = read(path)?;
+        self.describe_script_source(path, &source, dir)
+    }
+
+    /// [`describe_script`](Self::describe_script) for `source`, already read from `path`.
+    pub(crate) fn describe_script_source(
+        &self,
+        path: &Path,
+        source: &str,
+        dir: &Path,
+    ) -> Result<Option<ModuleConfig>> {
         let label = path.display().to_string();
         prepare_pinned(
             &host(self),
             &label,
-            &source,
+            source,
             Imports::Folder(dir),
             Some(path),
             None,

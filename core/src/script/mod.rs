@@ -43,6 +43,7 @@ mod helper;
 mod load;
 mod memory;
 mod module;
+mod pool_api;
 mod stack;
 #[cfg(feature = "workflows")]
 mod workflow_api;
@@ -57,6 +58,7 @@ pub use api::{ScriptInstance, ScriptRegistry};
 pub use convert::{from_dynamic, to_dynamic, OpaqueHandle};
 pub use engine::ScriptLimits;
 pub use memory::{memory_limit_enforced, ScriptAllocator};
+pub use pool_api::ScriptPool;
 pub use stack::running_on_script_stack;
 #[cfg(feature = "workflows")]
 pub use workflow_api::ScriptWorkflow;
@@ -258,7 +260,7 @@ fn not_a_module(label: &str) -> Error {
     }
 }
 
-fn read(path: &Path) -> Result<String> {
+pub(crate) fn read(path: &Path) -> Result<String> {
     std::fs::read_to_string(path).map_err(|source| Error::Io {
         path: path.display().to_string(),
         source,

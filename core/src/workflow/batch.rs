@@ -3,6 +3,9 @@
 
 use std::sync::Arc;
 
+use super::cancel::CancelToken;
+use super::instances::StepInstance;
+use super::run::Plan;
 use super::{execute, instantiate, plan, Workflow, WorkflowResult};
 use crate::audit::Outcome;
 use crate::error::Result;
@@ -29,6 +32,32 @@ impl ModuleRegistry {
         let mut results =
             self.run_workflow_batch_with_progress(workflow, [input.into()], |_, _| {})?;
         Ok(results.remove(0))
+    }
+
+    /// [`run_workflow`](Self::run_workflow) stopped by `cancel`: the steps
+    /// running when it is cancelled finish, the others are reported
+    /// skipped (see [`CancelToken`]).
+    pub fn run_workflow_cancellable(
+        &self,
+        workflow: &Workflow,
+        input: impl Into<Value>,
+        cancel: &CancelToken,
+    ) -> Result<WorkflowResult> {
+        let mut outcomes = self.run_workflow_each_cancellable(
+            workflow,
+            vec![input.into()],
+            false,
+            |_, _| {},
+            Some(cancel),
+        )?;
+        match outcomes.pop() {
+            Some(outcome) => outcome,
+            // Cancelled before it began: every step skipped.
+            None => {
+                let plan = plan(self, workflow)?;
+                Ok(super::cancel::skipped_run(&plan))
+            }
+        }
     }
 
     /// Runs a workflow on each input in turn, reusing one set of instances;
@@ -78,29 +107,64 @@ impl ModuleRegistry {
     /// batch: the workflow cannot be planned, its instances cannot be built,
     /// or a module asked to stop ([`Error::Interrupted`], which is never
     /// kept as one input's outcome). `on_progress(done, total)` is called
-    /// after each input.
+    /// after each input. When a step runs on a pool (`pool = N`), up to the
+    /// largest such `N` inputs run at once.
     pub fn run_workflow_each(
         &self,
         workflow: &Workflow,
         inputs: Vec<Value>,
         keep_going: bool,
+        on_progress: impl FnMut(usize, usize),
+    ) -> Result<Vec<Result<WorkflowResult>>> {
+        self.run_workflow_each_cancellable(workflow, inputs, keep_going, on_progress, None)
+    }
+
+    /// [`run_workflow_each`](Self::run_workflow_each) stopped by `cancel`:
+    /// no input starts after it is cancelled (the list ends with the inputs
+    /// that ran), and the run in progress skips its steps not started.
+    pub fn run_workflow_each_cancellable(
+        &self,
+        workflow: &Workflow,
+        inputs: Vec<Value>,
+        keep_going: bool,
         mut on_progress: impl FnMut(usize, usize),
+        cancel: Option<&CancelToken>,
     ) -> Result<Vec<Result<WorkflowResult>>> {
         self.require_orchestration()?;
         let mut failed = None;
         let result = (|| {
             let plan = Arc::new(plan(self, workflow)?);
             let instances = Arc::new(instantiate(self, &plan)?);
-            let total = inputs.len();
-            let mut out = Vec::with_capacity(total);
-            let mut stop = Ok(());
-            for (n, input) in inputs.into_iter().enumerate() {
-                let outcome = execute(self, &plan, &instances, input);
+            let width = plan.steps.iter().map(|s| s.pool).max().unwrap_or(1);
+            let outcomes = if width > 1 && inputs.len() > 1 {
+                each_at_once(
+                    self,
+                    &plan,
+                    &instances,
+                    inputs,
+                    width,
+                    keep_going,
+                    &mut on_progress,
+                    cancel,
+                )
+            } else {
+                each_in_turn(
+                    self,
+                    &plan,
+                    &instances,
+                    inputs,
+                    keep_going,
+                    &mut on_progress,
+                    cancel,
+                )
+            };
+            for instance in instances.iter().rev() {
+                instance.close();
+            }
+            let mut out = Vec::with_capacity(outcomes.len());
+            for outcome in outcomes {
                 match outcome {
-                    Err(e) if e.interruption().is_some() => {
-                        stop = Err(e);
-                        break;
-                    }
+                    Err(e) if e.interruption().is_some() => return Err(e),
                     Err(e) => {
                         failed.get_or_insert_with(|| e.to_string());
                         out.push(Err(e));
@@ -110,12 +174,8 @@ impl ModuleRegistry {
                     }
                     Ok(r) => out.push(Ok(r)),
                 }
-                on_progress(n + 1, total);
             }
-            for instance in instances.iter().rev() {
-                let _ = instance.close();
-            }
-            stop.map(|()| out)
+            Ok(out)
         })();
         let detail = match (&result, failed) {
             (Err(e), _) => Some(e.to_string()),
@@ -155,4 +215,112 @@ impl RegistryView {
     ) -> Result<WorkflowResult> {
         self.with(|r| r.run_workflow(workflow, input))
     }
+}
+
+/// Each input in turn (stopping at the first failure unless `keep_going`).
+fn each_in_turn(
+    registry: &ModuleRegistry,
+    plan: &Arc<Plan>,
+    instances: &Arc<Vec<StepInstance>>,
+    inputs: Vec<Value>,
+    keep_going: bool,
+    on_progress: &mut impl FnMut(usize, usize),
+    cancel: Option<&CancelToken>,
+) -> Vec<Result<WorkflowResult>> {
+    let total = inputs.len();
+    let mut out = Vec::with_capacity(total);
+    for (n, input) in inputs.into_iter().enumerate() {
+        if n > 0 && cancel.is_some_and(CancelToken::is_cancelled) {
+            break;
+        }
+        let outcome = execute(registry, plan, instances, input, cancel);
+        let stop = match &outcome {
+            Err(e) => e.interruption().is_some() || !keep_going,
+            Ok(_) => false,
+        };
+        out.push(outcome);
+        on_progress(n + 1, total);
+        if stop {
+            break;
+        }
+    }
+    out
+}
+
+#[allow(clippy::too_many_arguments)]
+/// Up to `width` inputs at once (a step runs on a pool that wide), each on
+/// a thread of its own; outcomes in input order.
+fn each_at_once(
+    registry: &ModuleRegistry,
+    plan: &Arc<Plan>,
+    instances: &Arc<Vec<StepInstance>>,
+    inputs: Vec<Value>,
+    width: usize,
+    keep_going: bool,
+    on_progress: &mut impl FnMut(usize, usize),
+    cancel: Option<&CancelToken>,
+) -> Vec<Result<WorkflowResult>> {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let total = inputs.len();
+    let inputs: Vec<parking_lot::Mutex<Option<Value>>> = inputs
+        .into_iter()
+        .map(|v| parking_lot::Mutex::new(Some(v)))
+        .collect();
+    let next = AtomicUsize::new(0);
+    let stop = AtomicBool::new(false);
+    let (tx, rx) = crossbeam_channel::unbounded::<(usize, Result<WorkflowResult>)>();
+    let mut slots: Vec<Option<Result<WorkflowResult>>> = (0..total).map(|_| None).collect();
+    std::thread::scope(|scope| {
+        for t in 0..width.min(total) {
+            let (tx, inputs, next, stop) = (tx.clone(), &inputs, &next, &stop);
+            let caller = crate::access::Caller::current();
+            let spawned = std::thread::Builder::new()
+                .name(format!("module-registry-batch-{t}"))
+                .stack_size(super::pool::MODULE_THREAD_STACK)
+                .spawn_scoped(scope, move || {
+                    caller.enter(|| loop {
+                        let n = next.fetch_add(1, Ordering::Relaxed);
+                        if n >= total
+                            || stop.load(Ordering::Acquire)
+                            || cancel.is_some_and(CancelToken::is_cancelled)
+                        {
+                            break;
+                        }
+                        let input = inputs[n].lock().take().unwrap_or_default();
+                        let outcome = execute(registry, plan, instances, input, cancel);
+                        if outcome
+                            .as_ref()
+                            .is_err_and(|e| !keep_going || e.interruption().is_some())
+                        {
+                            stop.store(true, Ordering::Release);
+                        }
+                        if tx.send((n, outcome)).is_err() {
+                            break;
+                        }
+                    })
+                });
+            if spawned.is_err() {
+                break;
+            }
+        }
+        drop(tx);
+        let mut done = 0;
+        for (n, outcome) in rx.iter() {
+            slots[n] = Some(outcome);
+            done += 1;
+            on_progress(done, total);
+        }
+    });
+    if slots.iter().all(Option::is_none)
+        && total > 0
+        && !cancel.is_some_and(CancelToken::is_cancelled)
+    {
+        let inputs = inputs
+            .into_iter()
+            .map(|m| m.into_inner().unwrap_or_default())
+            .collect();
+        return each_in_turn(registry, plan, instances, inputs, true, on_progress, cancel);
+    }
+    // In input order, up to the first input that did not run (cancelled or stopped).
+    slots.into_iter().map_while(|s| s).collect()
 }

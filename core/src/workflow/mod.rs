@@ -38,7 +38,9 @@
 //! ```
 
 mod batch;
+mod cancel;
 mod graph;
+mod instances;
 mod pool;
 mod run;
 
@@ -46,8 +48,10 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+pub use cancel::CancelToken;
+pub(crate) use instances::instantiate;
 pub use pool::worker_threads;
-pub(crate) use run::{execute, instantiate, plan};
+pub(crate) use run::{execute, plan};
 pub use run::{StepReport, StepStatus, WorkflowResult};
 
 use crate::error::{Error, Result};
@@ -138,6 +142,11 @@ pub struct WorkflowStep {
     /// config from the registry's cache (see [`crate::cache`]).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub cache: bool,
+    /// Run the step on a pool of this many instances (see
+    /// [`InstancePool`](crate::InstancePool)); a batch then runs that many
+    /// inputs at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pool: Option<u32>,
 }
 
 impl WorkflowStep {
@@ -188,6 +197,12 @@ impl WorkflowStep {
     /// Reuse cached outputs (when the registry has a cache).
     pub fn cache(mut self, cache: bool) -> Self {
         self.cache = cache;
+        self
+    }
+
+    /// Run on a pool of `size` instances (a batch runs `size` inputs at once).
+    pub fn pool(mut self, size: u32) -> Self {
+        self.pool = Some(size);
         self
     }
 

@@ -14,12 +14,13 @@ use std::time::{Duration, Instant, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
-use super::pool::{Job, RunQueue, MODULE_THREAD_STACK};
+use super::cancel::{CancelToken, CANCELLED};
+use super::instances::{call, StepInstance};
+use super::pool::{Job, RunQueue};
 use super::{OnError, StepInput, Structure, Workflow};
 use crate::cache::{CacheStatus, Key, StepCache};
 use crate::error::{Error, Result};
 use crate::info::ModuleInfo;
-use crate::instance::ModuleInstance;
 use crate::kind::ModuleKind;
 use crate::query::CapabilityQuery;
 use crate::registry::ModuleRegistry;
@@ -106,6 +107,8 @@ pub(crate) struct PlannedStep {
     pub retries: u32,
     pub timeout: Option<Duration>,
     pub on_error: OnError,
+    /// Instances to run on (1: no pool).
+    pub pool: usize,
 }
 
 /// A workflow checked against a registry, ready to run.
@@ -116,7 +119,12 @@ pub(crate) struct Plan {
     pub structure: Structure,
 }
 
-fn step_error(plan_name: &str, step: &str, message: String, source: Option<Error>) -> Error {
+pub(crate) fn step_error(
+    plan_name: &str,
+    step: &str,
+    message: String,
+    source: Option<Error>,
+) -> Error {
     Error::Workflow {
         workflow: plan_name.to_string(),
         step: Some(step.to_string()),
@@ -196,6 +204,19 @@ pub(crate) fn plan(registry: &ModuleRegistry, workflow: &Workflow) -> Result<Pla
             retries: step.retries,
             timeout: step.timeout_ms.map(Duration::from_millis),
             on_error: step.on_error,
+            pool: match step.pool {
+                None => 1,
+                Some(n) if n >= 1 && n as usize <= crate::live::pool::MAX_POOL_SIZE => n as usize,
+                Some(n) => {
+                    return Err(fail(
+                        format!(
+                            "pool must be between 1 and {}, not {n}",
+                            crate::live::pool::MAX_POOL_SIZE
+                        ),
+                        None,
+                    ))
+                }
+            },
         });
     }
     Ok(Plan {
@@ -205,60 +226,6 @@ pub(crate) fn plan(registry: &ModuleRegistry, workflow: &Workflow) -> Result<Pla
     })
 }
 
-/// Builds one instance per step; closes what was built if one fails.
-pub(crate) fn instantiate(
-    registry: &ModuleRegistry,
-    plan: &Plan,
-) -> Result<Vec<Arc<ModuleInstance>>> {
-    let mut out = Vec::with_capacity(plan.steps.len());
-    for step in &plan.steps {
-        match registry.instantiate(step.info.clone(), step.config.clone()) {
-            Ok(i) => out.push(Arc::new(i)),
-            Err(e) => {
-                for built in out.iter().rev() {
-                    let _ = ModuleInstance::close(built);
-                }
-                return Err(step_error(
-                    &plan.name,
-                    &step.id,
-                    format!("cannot create {}: {e}", step.info),
-                    Some(e),
-                ));
-            }
-        }
-    }
-    Ok(out)
-}
-
-/// One call of `instance`, abandoned at `timeout` if it has not returned.
-fn call(
-    instance: &Arc<ModuleInstance>,
-    input: Value,
-    timeout: Option<Duration>,
-    id: &str,
-) -> Result<Value> {
-    let Some(timeout) = timeout else {
-        return instance.process_value(input);
-    };
-    let (tx, rx) = crossbeam_channel::bounded(1);
-    let inst = instance.clone();
-    let principal = crate::access::current_principal();
-    std::thread::Builder::new()
-        .name(format!("module-registry-step-{id}"))
-        .stack_size(MODULE_THREAD_STACK)
-        .spawn(move || {
-            let result = crate::access::with_principal(principal, || inst.process_value(input));
-            let _ = tx.send(result);
-        })
-        .map_err(|e| Error::invalid_input(format!("cannot start a thread for step {id}: {e}")))?;
-    match rx.recv_timeout(timeout) {
-        Ok(result) => result,
-        Err(_) => Err(Error::Timeout {
-            after_ms: timeout.as_millis() as u64,
-        }),
-    }
-}
-
 struct Outcome {
     result: Result<Value>,
     report: StepReport,
@@ -266,7 +233,7 @@ struct Outcome {
 
 impl PlannedStep {
     /// The report of this step's own module: started at `start`, finished now.
-    fn report(
+    pub(crate) fn report(
         &self,
         status: StepStatus,
         attempts: u32,
@@ -293,7 +260,7 @@ impl PlannedStep {
 fn run_step(
     registry: &ModuleRegistry,
     step: &PlannedStep,
-    instance: &Arc<ModuleInstance>,
+    instance: &StepInstance,
     input: Value,
     run_start: Instant,
 ) -> Outcome {
@@ -366,7 +333,7 @@ fn run_step(
         (OnError::Fallback, Some(fallback)) => {
             let outcome = registry
                 .instantiate(fallback.clone(), Value::Null)
-                .map(Arc::new)
+                .map(|f| StepInstance::One(Arc::new(f)))
                 .and_then(|f| call(&f, input.unwrap_or_default(), step.timeout, &step.id));
             match outcome {
                 Ok(v) => {
@@ -426,8 +393,9 @@ fn consult_cache(
 pub(crate) fn execute(
     registry: &ModuleRegistry,
     plan: &Arc<Plan>,
-    instances: &Arc<Vec<Arc<ModuleInstance>>>,
+    instances: &Arc<Vec<StepInstance>>,
     input: Value,
+    cancel: Option<&CancelToken>,
 ) -> Result<WorkflowResult> {
     let started_at = SystemTime::now();
     let run_start = Instant::now();
@@ -459,8 +427,13 @@ pub(crate) fn execute(
         }
     };
 
+    let cancelled = || cancel.is_some_and(CancelToken::is_cancelled);
     loop {
         while let Some(i) = ready.pop_front() {
+            if cancelled() {
+                // Not started: reported as skipped below.
+                continue;
+            }
             let step_input = match &s.inputs[i] {
                 StepInput::Workflow => {
                     workflow_input_readers -= 1;
@@ -506,9 +479,9 @@ pub(crate) fn execute(
                     tx.clone(),
                 );
                 in_flight += 1;
-                let principal = crate::access::current_principal();
+                let caller = crate::access::Caller::current();
                 let job: Job = Box::new(move || {
-                    let outcome = crate::access::with_principal(principal, || {
+                    let outcome = caller.enter(|| {
                         run_step(
                             &registry,
                             &plan.steps[i],
@@ -544,7 +517,20 @@ pub(crate) fn execute(
         output,
         steps: reports
             .into_iter()
-            .map(|r| r.expect("every step ran"))
+            .zip(&plan.steps)
+            .map(|(r, step)| {
+                r.unwrap_or_else(|| {
+                    let now = Instant::now();
+                    step.report(
+                        StepStatus::Skipped,
+                        0,
+                        now,
+                        run_start,
+                        Some(CANCELLED.to_string()),
+                        CacheStatus::Off,
+                    )
+                })
+            })
             .collect(),
         started_at,
         duration: run_start.elapsed(),

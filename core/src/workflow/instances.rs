@@ -1,0 +1,103 @@
+//! What runs a planned step: one instance, or a pool of them (`pool = N`);
+//! built together for a run or a batch, closed together after.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::pool::MODULE_THREAD_STACK;
+use super::run::{step_error, Plan};
+use crate::error::{Error, Result};
+use crate::instance::ModuleInstance;
+use crate::live::{InstancePool, PoolOptions};
+use crate::registry::ModuleRegistry;
+use crate::value::Value;
+
+/// The instance (or pool) a step runs on.
+#[derive(Clone)]
+pub(crate) enum StepInstance {
+    One(Arc<ModuleInstance>),
+    Pool(InstancePool),
+}
+
+impl StepInstance {
+    fn process(&self, input: Value) -> Result<Value> {
+        match self {
+            StepInstance::One(instance) => instance.process_value(input),
+            StepInstance::Pool(pool) => pool.process_value(input),
+        }
+    }
+
+    pub(crate) fn close(&self) {
+        match self {
+            StepInstance::One(instance) => {
+                let _ = instance.close();
+            }
+            StepInstance::Pool(pool) => {
+                let _ = pool.close();
+            }
+        }
+    }
+}
+
+/// Builds what each step runs on; closes what was built if one fails.
+pub(crate) fn instantiate(registry: &ModuleRegistry, plan: &Plan) -> Result<Vec<StepInstance>> {
+    let mut out: Vec<StepInstance> = Vec::with_capacity(plan.steps.len());
+    for step in &plan.steps {
+        let built = if step.pool > 1 {
+            registry
+                .pool(
+                    step.info.clone(),
+                    PoolOptions::new(step.pool).config(step.config.clone()),
+                )
+                .map(StepInstance::Pool)
+        } else {
+            registry
+                .instantiate(step.info.clone(), step.config.clone())
+                .map(|i| StepInstance::One(Arc::new(i)))
+        };
+        match built {
+            Ok(i) => out.push(i),
+            Err(e) => {
+                for built in out.iter().rev() {
+                    built.close();
+                }
+                return Err(step_error(
+                    &plan.name,
+                    &step.id,
+                    format!("cannot create {}: {e}", step.info),
+                    Some(e),
+                ));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// One call of `instance`, abandoned at `timeout` if it has not returned.
+pub(crate) fn call(
+    instance: &StepInstance,
+    input: Value,
+    timeout: Option<Duration>,
+    id: &str,
+) -> Result<Value> {
+    let Some(timeout) = timeout else {
+        return instance.process(input);
+    };
+    let (tx, rx) = crossbeam_channel::bounded(1);
+    let inst = instance.clone();
+    let caller = crate::access::Caller::current();
+    std::thread::Builder::new()
+        .name(format!("module-registry-step-{id}"))
+        .stack_size(MODULE_THREAD_STACK)
+        .spawn(move || {
+            let result = caller.enter(|| inst.process(input));
+            let _ = tx.send(result);
+        })
+        .map_err(|e| Error::invalid_input(format!("cannot start a thread for step {id}: {e}")))?;
+    match rx.recv_timeout(timeout) {
+        Ok(result) => result,
+        Err(_) => Err(Error::Timeout {
+            after_ms: timeout.as_millis() as u64,
+        }),
+    }
+}

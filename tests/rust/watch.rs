@@ -1,0 +1,315 @@
+//! Script folders watched and reloaded as their files change.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use module_registry::{ModuleRegistry, ReloadEvent, ReloadKind, Value};
+use parking_lot::Mutex;
+
+use crate::common::temp;
+
+fn script(name: &str, version: &str, answer: &str) -> String {
+    format!(
+        "const MODULE = #{{ name: \"{name}\", version: \"{version}\" }};\n\
+         fn process(input) {{ \"{answer}\" }}\n"
+    )
+}
+
+/// Waits up to 5 s for `f` to hold.
+fn eventually(what: &str, f: impl Fn() -> bool) {
+    let start = Instant::now();
+    while !f() {
+        assert!(start.elapsed() < Duration::from_secs(5), "never: {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn answer(registry: &ModuleRegistry, name: &str) -> Option<String> {
+    let out = registry.create(name).ok()?.process(()).ok()?;
+    match out {
+        Value::Str(s) => Some(s.to_string()),
+        _ => None,
+    }
+}
+
+type Events = Arc<Mutex<Vec<ReloadEvent>>>;
+
+fn recording() -> (Events, impl Fn(&ReloadEvent) + Send + Sync + 'static) {
+    let events: Events = Arc::default();
+    let sink = events.clone();
+    (events, move |e: &ReloadEvent| sink.lock().push(e.clone()))
+}
+
+fn kinds(events: &Events, path: &Path) -> Vec<ReloadKind> {
+    events
+        .lock()
+        .iter()
+        .filter(|e| e.path.file_name() == path.file_name())
+        .map(|e| e.kind)
+        .collect()
+}
+
+/// Replaces `path` as an editor saving by rename does.
+fn write_by_rename(path: &PathBuf, text: &str) {
+    let tmp = path.with_extension("rhai.swp");
+    std::fs::write(&tmp, text).unwrap();
+    std::fs::rename(&tmp, path).unwrap();
+}
+
+#[test]
+fn a_folder_is_loaded_then_followed() {
+    let dir = temp("watch-follow");
+    let a = dir.join("a.rhai");
+    std::fs::write(&a, script("wa", "1.0.0", "one")).unwrap();
+    std::fs::write(dir.join("notes.txt"), "not a script").unwrap();
+    let registry = ModuleRegistry::new();
+    let (events, sink) = recording();
+    let watcher = registry.watch_scripts(&dir, sink).unwrap();
+    assert_eq!(kinds(&events, &a), [ReloadKind::Loaded]);
+    assert_eq!(answer(&registry, "wa").as_deref(), Some("one"));
+    let old = registry.create("wa").unwrap();
+
+    // Same version: replaced for new instances; the old instance keeps its code.
+    write_by_rename(&a, &script("wa", "1.0.0", "two"));
+    eventually("reloaded", || {
+        answer(&registry, "wa").as_deref() == Some("two")
+    });
+    assert_eq!(old.process(()).unwrap(), Value::from("one"));
+    assert_eq!(
+        registry
+            .versions(module_registry::ModuleKind::Module, "wa")
+            .len(),
+        1
+    );
+
+    // A new version is registered beside the old.
+    std::fs::write(&a, script("wa", "2.0.0", "three")).unwrap();
+    eventually("new version", || {
+        answer(&registry, "wa").as_deref() == Some("three")
+    });
+    assert_eq!(
+        registry
+            .versions(module_registry::ModuleKind::Module, "wa")
+            .len(),
+        2
+    );
+
+    // A new file is loaded.
+    let b = dir.join("b.rhai");
+    std::fs::write(&b, script("wb", "1.0.0", "bee")).unwrap();
+    eventually("new file", || {
+        answer(&registry, "wb").as_deref() == Some("bee")
+    });
+    assert_eq!(kinds(&events, &b), [ReloadKind::Loaded]);
+
+    // A deleted file's modules are unregistered (every version it made).
+    std::fs::remove_file(&a).unwrap();
+    eventually("removed", || !registry.contains("wa"));
+    let a_kinds = kinds(&events, &a);
+    assert_eq!(a_kinds.last(), Some(&ReloadKind::Removed), "{a_kinds:?}");
+    assert!(
+        a_kinds
+            .iter()
+            .filter(|k| **k == ReloadKind::Reloaded)
+            .count()
+            >= 2
+    );
+
+    // Delete-and-create, as some editors save: the module is still there after.
+    std::fs::remove_file(&b).unwrap();
+    std::fs::write(&b, script("wb", "1.0.0", "bee again")).unwrap();
+    eventually("recreated", || {
+        answer(&registry, "wb").as_deref() == Some("bee again")
+    });
+
+    watcher.stop();
+    assert!(!watcher.is_running());
+    std::fs::write(&b, script("wb", "1.0.0", "after stop")).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(answer(&registry, "wb").as_deref(), Some("bee again"));
+}
+
+#[test]
+fn a_bad_edit_is_rejected_and_the_old_code_keeps_serving() {
+    let dir = temp("watch-reject");
+    let a = dir.join("a.rhai");
+    std::fs::write(&a, script("wr", "1.0.0", "good")).unwrap();
+    let registry = ModuleRegistry::new();
+    let (events, sink) = recording();
+    let _watcher = registry.watch_scripts(&dir, sink).unwrap();
+
+    std::fs::write(
+        &a,
+        "const MODULE = #{ name: \"wr\", version: \"1.0.0\" };\nfn process(x) { x +* }",
+    )
+    .unwrap();
+    eventually("rejected", || {
+        kinds(&events, &a).contains(&ReloadKind::Rejected)
+    });
+    assert_eq!(answer(&registry, "wr").as_deref(), Some("good"));
+    let event = events
+        .lock()
+        .iter()
+        .find(|e| e.kind == ReloadKind::Rejected)
+        .cloned()
+        .unwrap();
+    assert_eq!(event.name.as_deref(), Some("wr"));
+    assert!(
+        event.error.as_deref().unwrap().contains("a.rhai"),
+        "{event:?}"
+    );
+    assert!(registry
+        .audit_events()
+        .iter()
+        .any(|e| e.operation == "reload-rejected" && e.module == "wr"));
+
+    // Another name in the same file: rejected too.
+    let before = events.lock().len();
+    std::fs::write(&a, script("renamed", "1.0.0", "x")).unwrap();
+    eventually("rename rejected", || events.lock().len() > before);
+    assert_eq!(events.lock().last().unwrap().kind, ReloadKind::Rejected);
+    assert!(!registry.contains("renamed"));
+    assert_eq!(answer(&registry, "wr").as_deref(), Some("good"));
+
+    // A second file declaring the same name and version: rejected.
+    let twin = dir.join("twin.rhai");
+    std::fs::write(&twin, script("wr", "1.0.0", "twin")).unwrap();
+    eventually("twin rejected", || {
+        kinds(&events, &twin) == [ReloadKind::Rejected]
+    });
+    assert_eq!(answer(&registry, "wr").as_deref(), Some("good"));
+
+    // Fixed: applied.
+    std::fs::write(&a, script("wr", "1.0.0", "fixed")).unwrap();
+    eventually("fixed", || {
+        answer(&registry, "wr").as_deref() == Some("fixed")
+    });
+}
+
+#[test]
+fn a_library_change_reloads_its_importers() {
+    let dir = temp("watch-library");
+    std::fs::write(dir.join("lib.rhai"), "fn word() { \"old\" }").unwrap();
+    let user = dir.join("user.rhai");
+    std::fs::write(
+        &user,
+        "import \"lib\" as lib;\nconst MODULE = #{ name: \"wl\", version: \"1.0.0\" };\nfn process(x) { lib::word() }",
+    )
+    .unwrap();
+    let registry = ModuleRegistry::new();
+    let _watcher = registry.watch_scripts(&dir, |_| {}).unwrap();
+    assert_eq!(answer(&registry, "wl").as_deref(), Some("old"));
+    std::fs::write(dir.join("lib.rhai"), "fn word() { \"new\" }").unwrap();
+    eventually("importer reloaded", || {
+        answer(&registry, "wl").as_deref() == Some("new")
+    });
+}
+
+#[test]
+fn reload_under_load_never_fails_a_call() {
+    let dir = temp("watch-load");
+    let a = dir.join("a.rhai");
+    std::fs::write(&a, script("wl2", "1.0.0", "old")).unwrap();
+    let registry = ModuleRegistry::new();
+    let _watcher = registry.watch_scripts(&dir, |_| {}).unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let calls = Arc::new(AtomicUsize::new(0));
+    let held = Arc::new(registry.create("wl2").unwrap());
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            let (registry, stop, calls, held) =
+                (registry.clone(), stop.clone(), calls.clone(), held.clone());
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::SeqCst) {
+                    let out = if t % 2 == 0 {
+                        registry.create("wl2").and_then(|i| i.process(()))
+                    } else {
+                        held.process(())
+                    };
+                    let out = out.unwrap_or_else(|e| panic!("a call failed during reloads: {e}"));
+                    assert!(
+                        out == Value::from("old") || out == Value::from("new"),
+                        "{out:?}"
+                    );
+                    calls.fetch_add(1, Ordering::SeqCst);
+                }
+            })
+        })
+        .collect();
+    for i in 0..100 {
+        let answer = if i % 2 == 0 { "new" } else { "old" };
+        let text = script("wl2", "1.0.0", answer);
+        if i % 3 == 0 {
+            std::fs::write(&a, text).unwrap();
+        } else {
+            write_by_rename(&a, &text);
+        }
+        std::thread::sleep(Duration::from_millis(3));
+    }
+    std::fs::write(&a, script("wl2", "1.0.0", "new")).unwrap();
+    eventually("final code", || {
+        answer(&registry, "wl2").as_deref() == Some("new")
+    });
+    stop.store(true, Ordering::SeqCst);
+    for t in threads {
+        t.join().unwrap();
+    }
+    assert!(calls.load(Ordering::SeqCst) > 100);
+    // The instance held from the start still runs the code it was built with.
+    assert_eq!(held.process(()).unwrap(), Value::from("old"));
+}
+
+#[test]
+fn watching_needs_a_folder_and_stops_from_its_own_callback() {
+    let registry = ModuleRegistry::new();
+    assert!(registry.watch_scripts("/no/such/folder", |_| {}).is_err());
+    let dir = temp("watch-self-stop");
+    let file = dir.join("f.rhai");
+    std::fs::write(&file, "not a script at all ((").unwrap();
+    let (events, sink) = recording();
+    let watcher = registry.watch_scripts(&dir, sink).unwrap();
+    assert_eq!(kinds(&events, &file), [ReloadKind::Rejected]);
+    assert!(
+        registry.watch_scripts(&file, |_| {}).is_err(),
+        "a file is not a folder"
+    );
+
+    // A callback that stops its own watcher (and panics) does not hang or crash.
+    let holder: Arc<Mutex<Option<module_registry::ScriptWatcher>>> = Arc::default();
+    let h = holder.clone();
+    let seen = Arc::new(AtomicUsize::new(0));
+    let s = seen.clone();
+    let dir2 = temp("watch-self-stop-2");
+    let w = registry
+        .watch_scripts(&dir2, move |_| {
+            s.fetch_add(1, Ordering::SeqCst);
+            if let Some(w) = h.lock().as_ref() {
+                w.stop();
+            }
+            panic!("a careless callback");
+        })
+        .unwrap();
+    *holder.lock() = Some(w);
+    std::fs::write(dir2.join("g.rhai"), script("wg", "1.0.0", "g")).unwrap();
+    eventually("callback ran", || seen.load(Ordering::SeqCst) == 1);
+    eventually("stopped", || !holder.lock().as_ref().unwrap().is_running());
+    drop(holder.lock().take());
+    drop(watcher);
+}
+
+#[test]
+fn a_view_without_admin_may_not_watch() {
+    let registry = ModuleRegistry::new();
+    registry.set_policy(Some(crate::common::policy())).unwrap();
+    let dir = temp("watch-denied");
+    let err = registry
+        .as_principal("alice")
+        .with(|r| r.watch_scripts(&dir, |_| {}).map(drop))
+        .unwrap_err();
+    assert!(
+        matches!(err, module_registry::Error::PermissionDenied { .. }),
+        "{err}"
+    );
+}
