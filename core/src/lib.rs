@@ -79,8 +79,6 @@ pub use instance::{InstanceState, ModuleInstance};
 pub use kind::{ModuleKind, ModuleType, PluginType};
 pub use limits::ScriptLimits;
 pub use live::{InstancePool, PoolOptions, Strategy};
-#[cfg(feature = "watch")]
-pub use live::{ReloadEvent, ReloadKind, ScriptWatcher};
 pub use manifest::ManifestOptions;
 pub use marketplace::PluginMarketplace;
 pub use module::{FnModule, Module, ModuleContext};
@@ -89,6 +87,8 @@ pub use native::NativeModule;
 pub use orchestration::WorkflowOrchestration;
 pub use query::{CapabilityQuery, PluginDiscoveryQuery, ServiceDiscoveryQuery};
 pub use registry::{ModuleRegistry, RegistryView};
+#[cfg(feature = "watch")]
+pub use script::watch::{ReloadEvent, ReloadKind, ScriptWatcher};
 #[cfg(feature = "scripts")]
 pub use script::{memory_limit_enforced, ScriptAllocator};
 pub use value::{Opaque, Value, ValueMap};

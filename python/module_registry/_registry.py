@@ -12,7 +12,7 @@ from ._core import ModuleConfig, ModuleType, PluginConfig
 # `typing` and `dataclasses` cost tens of milliseconds to import: only type checkers read these.
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # pragma: no cover
-    from typing import Any, Callable, Iterable, Mapping, Optional, TypeVar, Union
+    from typing import Any, Callable, Coroutine, Iterable, Mapping, Optional, TypeVar, Union
 
     T = TypeVar("T")
 
@@ -184,6 +184,28 @@ class ModuleRegistry(_core.ModuleRegistry):
         from ._batch import run_batch
 
         return run_batch(self, workflow, inputs, progress, executor, chunk_size, errors)
+
+    def arun_workflow(self, workflow: _core.Workflow, input: Any = None) -> Coroutine[Any, Any, _core.WorkflowResult]:
+        """``await registry.arun_workflow(workflow, input)``: ``run_workflow``
+        on the extension's worker threads, the event loop running
+        meanwhile; ``async def`` modules are awaited on this loop.
+        Cancelling the awaiting task lets the steps running finish and
+        skips the others; the ``CancelledError`` raised carries the run's
+        ``WorkflowResult`` as ``result`` (its skipped steps say
+        ``"cancelled before it started"``)."""
+        from ._async import run_workflow
+
+        return run_workflow(self, _core._current_principal(), workflow, input)
+
+    def arun_workflow_batch(
+        self, workflow: _core.Workflow, inputs: Iterable[Any], *, errors: str = "raise"
+    ) -> Coroutine[Any, Any, list[Any]]:
+        """``await registry.arun_workflow_batch(workflow, inputs)``: the
+        local ``run_workflow_batch`` (one set of instances, ``errors`` as
+        there) on a worker thread. Cancelling it starts no more inputs."""
+        from ._async import run_workflow_batch
+
+        return run_workflow_batch(self, _core._current_principal(), workflow, inputs, errors)
 
     def fingerprint(self) -> str:
         """A hex digest of what this registry would rebuild from its pickle:

@@ -95,6 +95,12 @@ create_exception!(
 );
 create_exception!(
     module_registry,
+    UnavailableError,
+    ModuleRegistryError,
+    "An instance pool has no instance to call: closed, or every provider is cooling down."
+);
+create_exception!(
+    module_registry,
     PermissionDeniedError,
     ModuleRegistryError,
     "The principal lacks the permission for the operation."
@@ -221,6 +227,11 @@ fn convert(py: Python<'_>, err: Error) -> PyErr {
         Error::NoImplementation { .. } => NoImplementationError::new_err(message),
         Error::InstanceClosed { .. } => InstanceClosedError::new_err(message),
         Error::FeatureDisabled { .. } => FeatureDisabledError::new_err(message),
+        Error::Unavailable { subject, .. } => {
+            let exc = UnavailableError::new_err(message);
+            let _ = exc.value(py).setattr("subject", subject);
+            exc
+        }
         _ => ModuleRegistryError::new_err(message),
     }
 }
@@ -254,6 +265,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("WorkflowError", py.get_type::<WorkflowError>())?;
     m.add("IntegrityError", py.get_type::<IntegrityError>())?;
     m.add("FetchError", py.get_type::<FetchError>())?;
+    m.add("UnavailableError", py.get_type::<UnavailableError>())?;
     m.add(
         "PermissionDeniedError",
         py.get_type::<PermissionDeniedError>(),

@@ -1,5 +1,7 @@
 //! `ModuleInstance` for Python: a built module, used as a context manager.
 
+use std::sync::Arc;
+
 use module_registry::{Implementation, ModuleInstance, Value};
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
@@ -11,7 +13,7 @@ use crate::info::PyModuleInfo;
 /// A built module. Use it as a context manager, or call `close()`.
 #[pyclass(name = "ModuleInstance", module = "module_registry._core", frozen)]
 pub struct PyModuleInstance {
-    inner: ModuleInstance,
+    inner: Arc<ModuleInstance>,
     gil: GilPolicy,
 }
 
@@ -38,7 +40,15 @@ impl PyModuleInstance {
             Implementation::Native => GilPolicy::ReleaseForLargeInputs,
             _ => GilPolicy::Release,
         };
-        PyModuleInstance { inner, gil }
+        PyModuleInstance {
+            inner: Arc::new(inner),
+            gil,
+        }
+    }
+
+    /// The instance, shared with work running elsewhere (`aprocess`).
+    pub(crate) fn shared(&self) -> Arc<ModuleInstance> {
+        self.inner.clone()
     }
 }
 

@@ -6,6 +6,7 @@
 static ALLOCATOR: module_registry::ScriptAllocator = module_registry::ScriptAllocator;
 
 mod access;
+mod aio;
 mod audit;
 mod cache;
 mod config;
@@ -15,6 +16,7 @@ mod distribution;
 mod errors;
 mod info;
 mod instance;
+mod live;
 mod manifest;
 mod modules;
 mod query;
@@ -58,6 +60,12 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(distribution::_install_packages, m)?)?;
     m.add_function(wrap_pyfunction!(audit::read_audit_file, m)?)?;
     m.add_class::<access::PyAccessPolicy>()?;
+    m.add_class::<live::PyInstancePool>()?;
+    m.add_class::<live::PyScriptWatcher>()?;
+    m.add_class::<live::PyReloadEvent>()?;
+    m.add_class::<aio::_Pending>()?;
+    m.add_class::<aio::_Completions>()?;
+    m.add_class::<aio::PyCancelToken>()?;
     errors::register(m)?;
     Ok(())
 }

@@ -118,7 +118,7 @@ impl Module for PyFunctionModule {
     fn process(&self, input: Value) -> Result<Value> {
         attach(|py| {
             let arg = value_to_py(py, input)?;
-            let out = self.func.bind(py).call1((arg,))?;
+            let out = crate::aio::settle(self.func.bind(py).call1((arg,))?)?;
             py_to_value(&out)
         })
         .map_err(external)
@@ -136,7 +136,7 @@ impl Module for PyObjectModule {
             let obj = self.obj.bind(py);
             if obj.hasattr("init")? {
                 let config = value_to_py(py, context.config().clone())?;
-                obj.call_method1("init", (config,))?;
+                crate::aio::settle(obj.call_method1("init", (config,))?)?;
             }
             Ok(())
         })
@@ -146,7 +146,7 @@ impl Module for PyObjectModule {
     fn process(&self, input: Value) -> Result<Value> {
         attach(|py| {
             let arg = value_to_py(py, input)?;
-            let out = self.obj.bind(py).call_method1("process", (arg,))?;
+            let out = crate::aio::settle(self.obj.bind(py).call_method1("process", (arg,))?)?;
             py_to_value(&out)
         })
         .map_err(external)
@@ -161,7 +161,7 @@ impl Module for PyObjectModule {
             let obj = self.obj.bind(py);
             let result = obj.hasattr("shutdown").and_then(|has| {
                 if has {
-                    obj.call_method0("shutdown")?;
+                    crate::aio::settle(obj.call_method0("shutdown")?)?;
                 }
                 Ok(())
             });
@@ -207,17 +207,19 @@ fn import_path(obj: &Bound<'_, PyAny>) -> Option<String> {
     (!qualname.contains('<') && module != "__main__").then(|| format!("{module}:{qualname}"))
 }
 
-/// A `TypeError` for an `async def` (or async generator) handler: its call
-/// would return a coroutine that nothing awaits, not the module's output.
+/// A `TypeError` for an async generator handler: its call would return a
+/// generator nothing iterates, not the module's output. (`async def`
+/// handlers are awaited: see `aio::settle`.)
 fn refuse_async(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<()> {
     let inspect = obj.py().import("inspect")?;
-    for check in ["iscoroutinefunction", "isasyncgenfunction"] {
-        if inspect.call_method1(check, (obj,))?.is_truthy()? {
-            return Err(PyTypeError::new_err(format!(
-                "{what} is an async function; module handlers are called synchronously \
-                 (wrap it: `lambda x: asyncio.run(handler(x))`)"
-            )));
-        }
+    if inspect
+        .call_method1("isasyncgenfunction", (obj,))?
+        .is_truthy()?
+    {
+        return Err(PyTypeError::new_err(format!(
+            "{what} is an async generator; a module handler returns one output \
+             (a function, or an async def awaited for its result)"
+        )));
     }
     Ok(())
 }

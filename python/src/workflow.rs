@@ -44,7 +44,7 @@ impl PyWorkflow {
     /// picks the highest-version module having all of them). `after`: None
     /// means the previous step, [] the workflow input, one id its output, two
     /// or more a dict from id to output. Returns the workflow.
-    #[pyo3(signature = (id, module=None, *, capabilities=None, version=None, after=None, config=None, retries=0, timeout_ms=None, on_error="fail", fallback=None, cache=false))]
+    #[pyo3(signature = (id, module=None, *, capabilities=None, version=None, after=None, config=None, retries=0, timeout_ms=None, on_error="fail", fallback=None, cache=false, pool=None))]
     #[allow(clippy::too_many_arguments)]
     fn step<'py>(
         mut slf: PyRefMut<'py, Self>,
@@ -59,6 +59,7 @@ impl PyWorkflow {
         on_error: &str,
         fallback: Option<String>,
         cache: bool,
+        pool: Option<u32>,
     ) -> PyResult<PyRefMut<'py, Self>> {
         let step = WorkflowStep {
             id,
@@ -77,6 +78,7 @@ impl PyWorkflow {
             on_error: on_error.parse::<OnError>().map_err(PyValueError::new_err)?,
             fallback,
             cache,
+            pool,
         };
         slf.inner.add_step(step);
         Ok(slf)
@@ -84,7 +86,7 @@ impl PyWorkflow {
 
     /// Append `module` after the last step (its id is the module's name,
     /// numbered if it repeats). Returns the workflow.
-    #[pyo3(signature = (module, *, id=None, version=None, config=None, retries=0, timeout_ms=None, on_error="fail", fallback=None, cache=false))]
+    #[pyo3(signature = (module, *, id=None, version=None, config=None, retries=0, timeout_ms=None, on_error="fail", fallback=None, cache=false, pool=None))]
     #[allow(clippy::too_many_arguments)]
     fn then<'py>(
         slf: PyRefMut<'py, Self>,
@@ -97,6 +99,7 @@ impl PyWorkflow {
         on_error: &str,
         fallback: Option<String>,
         cache: bool,
+        pool: Option<u32>,
     ) -> PyResult<PyRefMut<'py, Self>> {
         let id = id.unwrap_or_else(|| next_id(&slf.inner, &module));
         Self::step(
@@ -112,6 +115,7 @@ impl PyWorkflow {
             on_error,
             fallback,
             cache,
+            pool,
         )
     }
 
@@ -315,19 +319,7 @@ impl PyModuleRegistry {
                     })
             })
             .map_err(to_pyerr)?;
-        let mut out = Vec::with_capacity(outcomes.len());
-        for (n, outcome) in outcomes.into_iter().enumerate() {
-            let index = first_index + n;
-            out.push(match outcome {
-                Ok(result) => Py::new(py, PyWorkflowResult::new(py, result)?)?.into_any(),
-                Err(error) => {
-                    let exc = to_pyerr(error.at_input(index)).into_value(py);
-                    exc.bind(py).setattr("index", index)?;
-                    exc.into_any()
-                }
-            });
-        }
-        Ok(out)
+        outcomes_to_py(py, outcomes, first_index)
     }
 
     /// A workflow chaining `modules`, each step taking the previous output.
@@ -337,4 +329,26 @@ impl PyModuleRegistry {
             inner: self.inner.pipeline(modules),
         }
     }
+}
+
+/// A batch's outcomes for Python: each a `WorkflowResult`, or the input's
+/// `WorkflowError` with its `index` (counted from `first_index`).
+pub(crate) fn outcomes_to_py(
+    py: Python<'_>,
+    outcomes: Vec<module_registry::Result<module_registry::WorkflowResult>>,
+    first_index: usize,
+) -> PyResult<Vec<Py<PyAny>>> {
+    let mut out = Vec::with_capacity(outcomes.len());
+    for (n, outcome) in outcomes.into_iter().enumerate() {
+        let index = first_index + n;
+        out.push(match outcome {
+            Ok(result) => Py::new(py, PyWorkflowResult::new(py, result)?)?.into_any(),
+            Err(error) => {
+                let exc = to_pyerr(error.at_input(index)).into_value(py);
+                exc.bind(py).setattr("index", index)?;
+                exc.into_any()
+            }
+        });
+    }
+    Ok(out)
 }

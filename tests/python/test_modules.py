@@ -310,21 +310,29 @@ def test_a_stop_request_inside_a_module_stops_the_caller(registry: ModuleRegistr
         assert calls == [1]
 
 
-def test_async_handlers_are_refused_at_registration(registry: ModuleRegistry) -> None:
+def test_async_generators_are_refused_and_async_defs_awaited(registry: ModuleRegistry) -> None:
     async def handler(value: Any) -> Any:
         return value
 
     async def agen(value: Any) -> Any:
         yield value
 
+    class AsyncGenProcess:
+        async def process(self, value: Any) -> Any:
+            yield value
+
     class AsyncProcess:
         async def process(self, value: Any) -> Any:
             return value
 
-    for bad in (handler, agen, AsyncProcess):
-        with pytest.raises(TypeError, match="async"):
+    for bad in (agen, AsyncGenProcess):
+        with pytest.raises(TypeError, match="async generator"):
             registry.register(ModuleConfig(name="async-one"), bad)
     assert "async-one" not in registry
+    registry.register(ModuleConfig(name="async-fn"), handler)
+    registry.register(ModuleConfig(name="async-cls"), AsyncProcess)
+    assert registry.create("async-fn").process(3) == 3
+    assert registry.create("async-cls").process("x") == "x"
 
 
 def test_a_class_whose_init_takes_no_config_is_built_without_one(registry: ModuleRegistry) -> None:

@@ -45,6 +45,8 @@ mod memory;
 mod module;
 mod pool_api;
 mod stack;
+#[cfg(feature = "watch")]
+pub mod watch;
 #[cfg(feature = "workflows")]
 mod workflow_api;
 

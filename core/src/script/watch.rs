@@ -30,6 +30,10 @@ use crate::info::ModuleInfo;
 use crate::kind::ModuleKind;
 use crate::registry::{ModuleRegistry, Replace};
 
+/// The stack of the watcher's thread, which compiles scripts: a main
+/// thread's size (only the pages used are committed).
+const WATCH_THREAD_STACK: usize = 64 * 1024 * 1024;
+
 /// How long a file must be quiet before its events are acted on.
 pub const DEBOUNCE: Duration = Duration::from_millis(50);
 
@@ -418,7 +422,7 @@ impl ModuleRegistry {
         let flag = stopped.clone();
         let worker = std::thread::Builder::new()
             .name("module-registry-watch".into())
-            .stack_size(crate::live::WATCH_THREAD_STACK)
+            .stack_size(WATCH_THREAD_STACK)
             .spawn(move || caller.enter(|| run(folder, rx, &flag)))
             .map_err(|e| Error::invalid_input(format!("cannot start the watcher thread: {e}")))?;
         Ok(ScriptWatcher {
