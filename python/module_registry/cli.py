@@ -11,6 +11,7 @@ Rhai script modules of each ``--scripts DIR``.
     module-registry script SCRIPT_FILE [--scripts DIR]... [--input FILE|-] [--raw]
     module-registry graph WORKFLOW_FILE [--format mermaid|dot|svg]
     module-registry check [--scripts DIR]... [WORKFLOW_FILE]...
+    module-registry watch --scripts DIR [--scripts DIR]... [--duration SECONDS]
     module-registry index build DIR [--base-url URL]
     module-registry index yank NAME VERSION --index DIR/index.json
     module-registry index sign DIR/index.json --key PREFIX.key
@@ -311,6 +312,43 @@ def cmd_install(args: argparse.Namespace) -> int:
     return 0
 
 
+def _event_line(event: Any) -> str:
+    """One line per reload event: ``kind name@version path[: error]``."""
+    what = f"{event.name}@{event.version}" if event.name else "-"
+    line = f"{event.kind:<9} {what} {event.path}"
+    return f"{line}: {event.error}" if event.error else line
+
+
+def cmd_watch(args: argparse.Namespace) -> int:
+    import time
+
+    if not args.scripts:
+        raise CliError("name at least one --scripts DIR to watch")
+    if args.duration is not None and not args.duration > 0:
+        raise CliError(f"--duration must be a positive number of seconds, not {args.duration}")
+    registry = ModuleRegistry(native_modules=True)
+
+    def show(event: Any) -> None:
+        print(_event_line(event), flush=True)
+
+    watchers = []
+    try:
+        for folder in args.scripts:
+            watchers.append(registry.watch_scripts(folder, on_event=show))
+        print(f"{PROG}: watching {', '.join(w.folder for w in watchers)} (Ctrl-C to stop)", file=sys.stderr, flush=True)
+        if args.duration is None:
+            while True:
+                time.sleep(3600)
+        else:
+            time.sleep(args.duration)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for watcher in watchers:
+            watcher.stop()
+    return 0
+
+
 def _table(header: list[str], rows: Sequence[tuple[str, ...]]) -> None:
     widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(header)]
     for row in [tuple(header), *rows]:
@@ -368,6 +406,11 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("workflows", nargs="*", metavar="WORKFLOW_FILE")
     scripts_option(sp)
     sp.set_defaults(func=cmd_check)
+
+    sp = sub.add_parser("watch", help="load script folders and reload their modules as files change, printing each event")
+    scripts_option(sp)
+    sp.add_argument("--duration", type=float, metavar="SECONDS", help="stop after this long (default: until Ctrl-C)")
+    sp.set_defaults(func=cmd_watch)
 
     index = sub.add_parser("index", help="build, yank in and sign a package index").add_subparsers(dest="action", required=True)
     sp = index.add_parser("build", help="write DIR/index.json for the script modules in DIR (extending an existing one)")

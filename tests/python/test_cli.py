@@ -182,3 +182,37 @@ def test_a_broken_json_line_is_named(tmp_path: Path) -> None:
     data.write_text('"a"\n\n{broken\n')
     proc = run("run", str(WORKFLOW), "--scripts", str(SCRIPTS), "--input", str(data), "--batch")
     assert proc.returncode == 1 and "line 3, is not JSON" in proc.stderr, proc.stderr
+
+
+def test_watch_prints_each_event_as_it_happens(tmp_path: Path) -> None:
+    import time
+
+    (tmp_path / "a.rhai").write_text('const MODULE = #{ name: "wa", version: "1.0.0" };\nfn process(x) { 1 }\n')
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "module_registry", "watch", "--scripts", str(tmp_path), "--duration", "20"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()
+        assert first.split()[:2] == ["loaded", "wa@1.0.0"] and first.rstrip().endswith("a.rhai")
+        def save(text: str) -> None:  # as an editor saving by rename
+            (tmp_path / "a.rhai.tmp").write_text(text)
+            os.replace(tmp_path / "a.rhai.tmp", tmp_path / "a.rhai")
+
+        save('const MODULE = #{ name: "wa", version: "1.1.0" };\nfn process(x) { 2 }\n')
+        assert proc.stdout.readline().split()[:2] == ["reloaded", "wa@1.1.0"]
+        save("fn process(x) { ")
+        rejected = proc.stdout.readline()
+        assert rejected.startswith("rejected") and "wa@1.1.0" in rejected and ": " in rejected
+        time.sleep(0.1)
+        (tmp_path / "a.rhai").unlink()
+        assert proc.stdout.readline().split()[:2] == ["removed", "wa@1.1.0"]
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=30)
+    assert run("watch").returncode == 1
+    missing = run("watch", "--scripts", str(tmp_path / "missing"), "--duration", "1")
+    assert missing.returncode == 1 and "missing" in missing.stderr

@@ -149,6 +149,15 @@ fn a_bad_edit_is_rejected_and_the_old_code_keeps_serving() {
         kinds(&events, &a).contains(&ReloadKind::Rejected)
     });
     assert_eq!(answer(&registry, "wr").as_deref(), Some("good"));
+    // The same broken text saved again is not rejected again.
+    let bad = std::fs::read_to_string(&a).unwrap();
+    std::fs::write(&a, &bad).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let rejections = kinds(&events, &a)
+        .iter()
+        .filter(|k| **k == ReloadKind::Rejected)
+        .count();
+    assert_eq!(rejections, 1, "{:?}", events.lock());
     let event = events
         .lock()
         .iter()

@@ -18,7 +18,7 @@ use std::sync::{mpsc, Arc};
 use std::thread::{JoinHandle, ThreadId};
 use std::time::Duration;
 
-use notify_debouncer_full::notify::{RecommendedWatcher, RecursiveMode};
+use notify_debouncer_full::notify::{EventKind, RecommendedWatcher, RecursiveMode};
 use notify_debouncer_full::{new_debouncer, DebounceEventResult, Debouncer, RecommendedCache};
 use parking_lot::Mutex;
 
@@ -138,6 +138,9 @@ struct Folder {
     registry: ModuleRegistry,
     dir: PathBuf,
     files: HashMap<PathBuf, Tracked>,
+    /// The digest of the text last rejected for a file: the same text is
+    /// not rejected again (an editor's save can arrive as several events).
+    rejected: HashMap<PathBuf, String>,
     callback: Option<ReloadCallback>,
 }
 
@@ -196,6 +199,12 @@ impl Folder {
         });
     }
 
+    /// Rejects the text of digest `sha256` at `path`, once.
+    fn reject_text(&mut self, path: &Path, sha256: String, error: String) {
+        self.rejected.insert(path.to_path_buf(), sha256);
+        self.rejected(path, error);
+    }
+
     /// Applies what `path` now holds; `force` reloads even unchanged text
     /// (a library it imports changed).
     fn apply(&mut self, path: &Path, force: bool) {
@@ -208,21 +217,25 @@ impl Folder {
             Err(e) => return self.rejected(path, e.to_string()),
         };
         let sha256 = crate::native::sha256_hex(source.as_bytes());
-        if !force && self.files.get(path).is_some_and(|t| t.sha256 == sha256) {
+        if !force
+            && (self.files.get(path).is_some_and(|t| t.sha256 == sha256)
+                || self.rejected.get(path) == Some(&sha256))
+        {
             return;
         }
+        self.rejected.remove(path);
         let config = match self
             .registry
             .describe_script_source(path, &source, &self.dir)
         {
             Ok(config) => config,
-            Err(e) => return self.rejected(path, e.to_string()),
+            Err(e) => return self.reject_text(path, sha256, e.to_string()),
         };
         let Some(config) = config else {
             return self.apply_library(path, sha256);
         };
         if let Some(error) = self.conflict(path, &config) {
-            return self.rejected(path, error);
+            return self.reject_text(path, sha256, error);
         }
         let existed = self.files.get(path).is_some_and(|t| t.module.is_some());
         let operation = if existed { "reload" } else { "load_script" };
@@ -231,7 +244,7 @@ impl Folder {
             .register_with_operation(config, Replace::Scripts, operation)
         {
             Ok(info) => info,
-            Err(e) => return self.rejected(path, e.to_string()),
+            Err(e) => return self.reject_text(path, sha256, e.to_string()),
         };
         let tracked = self.files.entry(path.to_path_buf()).or_insert(Tracked {
             sha256: String::new(),
@@ -294,8 +307,9 @@ impl Folder {
     /// A file without `MODULE`: a library, or a module file emptied.
     fn apply_library(&mut self, path: &Path, sha256: String) {
         if self.files.get(path).is_some_and(|t| t.module.is_some()) {
-            return self.rejected(
+            return self.reject_text(
                 path,
+                sha256,
                 "the file no longer declares a MODULE (delete it to remove the module)".into(),
             );
         }
@@ -329,6 +343,7 @@ impl Folder {
     /// `path` is gone: its modules are unregistered (a library's importers
     /// are reloaded, and so rejected while they need it).
     fn remove(&mut self, path: &Path) {
+        self.rejected.remove(path);
         let Some(tracked) = self.files.remove(path) else {
             return;
         };
@@ -406,6 +421,7 @@ impl ModuleRegistry {
             registry: self.clone(),
             dir: dir.clone(),
             files: HashMap::new(),
+            rejected: HashMap::new(),
             callback: on_event,
         };
         let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
@@ -442,8 +458,11 @@ fn run(mut folder: Folder, rx: mpsc::Receiver<DebounceEventResult>, stopped: &At
             break;
         }
         let Ok(events) = batch else { continue };
+        // Reading a file is an event too (`Access`): reacting to it would
+        // read the file again, forever.
         let paths: BTreeSet<PathBuf> = events
             .iter()
+            .filter(|e| !matches!(e.kind, EventKind::Access(_)))
             .flat_map(|e| e.paths.iter())
             .filter(|p| is_script(p) && p.parent() == Some(folder.dir.as_path()))
             .cloned()
