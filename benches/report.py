@@ -275,6 +275,18 @@ def targets(py: dict[str, float], extra: dict[str, float], memory: dict[str, flo
     rows.append(("10-step workflow of 100 µs steps re-run with every step cached", "≥ 10x faster",
                  "n/a" if cold is None or warm is None else f"{cold / warm:.0f}x ({fmt(warm)} vs {fmt(cold)})", "",
                  None if cold is None or warm is None else cold / warm >= 10))
+    pooled, single = c("pool", "pool.process, native identity (4 instances)"), c("pool", "instance.process, native identity")
+    over = None if pooled is None or single is None else pooled - single
+    rows.append(("`pool.process(x)` overhead over `instance.process(x)`, Rust (native identity)", "≤ 200 ns", fmt(over),
+                 f"`instance.process`: {fmt(single)}; through a pool of 4: {fmt(pooled)}", under(over, 200)))
+    x = c("reload", "write to visible in create")
+    rows.append(("A reload visible to new `create` calls after the file's last write", "≤ 200 ms", fmt(x),
+                 "the watcher waits 50 ms for a change to settle", under(x, 200e6)))
+    gathered, one, sync = (py.get(k) for k in ("test_aprocess_gathered", "test_aprocess_awaited_one_at_a_time", "test_process_in_a_loop_baseline"))
+    per_call = None if gathered is None or sync is None else (gathered - sync) / 1000
+    rows.append(("`await instance.aprocess(x)` overhead per call (1,000 calls gathered on one loop)", "≤ 20 µs", fmt(per_call),
+                 f"awaited one at a time: {fmt(None if one is None else one / 1000)} per call (two thread wake-ups)",
+                 under(per_call, 20_000)))
     out = ["Python figures are pytest-benchmark medians (the fastest round beside them), Rust ones criterion medians;",
            "a figure is met when its median is.", "",
            "| figure | target | measured | beside it | met |", "|---|---|---|---|---|"]
@@ -482,7 +494,7 @@ def page(py: dict[str, float], extra: dict[str, float]) -> str:
     if rows_rhai:
         lines += ["", "| Rhai's own script | bare engine | registry, every limit on |", "|---|---|---|", *rows_rhai]
     lines += ["", "## Commands", "", "```sh", "cargo bench -p module-registry --bench registry", "cargo bench -p module-registry --bench scripts",
-              "cargo bench -p module-registry --bench workflows", "make bench   # the Python benchmarks", "```", ""]
+              "cargo bench -p module-registry --bench workflows", "cargo bench -p module-registry --bench live", "make bench   # the Python benchmarks", "```", ""]
     return "\n".join(lines)
 
 
@@ -494,7 +506,7 @@ def main() -> None:
         scripts = Path(os.environ.get("MR_RHAI_SCRIPTS", ROOT / "target" / "rhai-scripts")).resolve()
         if scripts.is_dir():
             os.environ["MR_RHAI_SCRIPTS"] = str(scripts)
-        for bench in ["registry", "scripts", "workflows"]:
+        for bench in ["registry", "scripts", "workflows", "live"]:
             run(["cargo", "bench", "-p", "module-registry", "--bench", bench, "--", "--warm-up-time", "1", "--measurement-time", "3"])
         if scripts.is_dir():
             rhai_instructions(scripts)

@@ -14,8 +14,9 @@
 //! cannot starve the workers.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::{Arc, OnceLock};
+
+use crossbeam_channel::{Receiver, Sender};
 
 use module_registry::access::{with_ambient, Caller};
 use module_registry::workflow::CancelToken;
@@ -44,7 +45,7 @@ const MAX_WORKERS: usize = 1024;
 
 struct Workers {
     jobs: Sender<Job>,
-    receiver: Arc<std::sync::Mutex<Receiver<Job>>>,
+    receiver: Receiver<Job>,
     base: usize,
     threads: AtomicUsize,
     blocked: AtomicUsize,
@@ -57,10 +58,10 @@ thread_local! {
 fn workers() -> &'static Workers {
     static WORKERS: OnceLock<Workers> = OnceLock::new();
     WORKERS.get_or_init(|| {
-        let (jobs, receiver) = channel::<Job>();
+        let (jobs, receiver) = crossbeam_channel::unbounded::<Job>();
         let workers = Workers {
             jobs,
-            receiver: Arc::new(std::sync::Mutex::new(receiver)),
+            receiver,
             base: std::thread::available_parallelism()
                 .map_or(4, |n| n.get())
                 .max(4),
@@ -82,12 +83,7 @@ fn spawn_worker(workers: &Workers) {
         .stack_size(WORKER_STACK)
         .spawn(move || {
             IS_WORKER.with(|w| w.set(true));
-            loop {
-                let job = match receiver.lock() {
-                    Ok(rx) => rx.recv(),
-                    Err(_) => return,
-                };
-                let Ok(job) = job else { return };
+            for job in receiver {
                 let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
             }
         });

@@ -26,6 +26,9 @@ def test_readme_python_quickstart_runs(capsys: pytest.CaptureFixture[str]) -> No
     assert out[6] == "[('zip', 'ok', 1), ('digest', 'ok', 1), ('size', 'ok', 1), ('both', 'ok', 1)]"
     assert out[7] == "aGk="
     assert out[8] == "miss hit 1"
+    # The hot-reload recipe watches the shipped scripts folder: one event per module.
+    loaded = [line for line in out[9:] if line.startswith("<ReloadEvent loaded")]
+    assert any("slugify@" in line for line in loaded), out[9:]
 
 
 def test_readme_dask_recipe_runs(capsys: pytest.CaptureFixture[str]) -> None:
