@@ -30,14 +30,18 @@ fn reload(c: &mut Criterion) {
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("hot.rhai");
     let text = |n: u64| {
-        format!("const MODULE = #{{ name: \"hot\", version: \"1.0.0\" }};\nfn process(x) {{ {n} }}\n")
+        format!(
+            "const MODULE = #{{ name: \"hot\", version: \"1.0.0\" }};\nfn process(x) {{ {n} }}\n"
+        )
     };
     std::fs::write(&file, text(0)).unwrap();
     let registry = ModuleRegistry::new();
     let watcher = registry.watch_scripts(&dir, |_| {}).unwrap();
     let mut n = 0u64;
     let mut group = c.benchmark_group("reload");
-    group.sample_size(10).measurement_time(Duration::from_secs(10));
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(10));
     group.bench_function("write to visible in create", |b| {
         b.iter_custom(|iters| {
             let mut total = Duration::ZERO;

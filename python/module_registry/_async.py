@@ -96,7 +96,7 @@ async def run_workflow_batch(registry: Any, principal: Optional[str], workflow: 
         if principal
         else start(workflow, items, keep_going, loop, future)
     )
-    outcomes = list(await _until_done(future, token))
+    outcomes: list[Any] = await _until_done(future, token)
     if not keep_going:
         for item in outcomes:
             if isinstance(item, BaseException):

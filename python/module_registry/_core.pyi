@@ -600,7 +600,7 @@ class _Pending:
 
 @final
 class _Completions:
-    def __call__(self) -> None: ...
+    def __call__(self, *args: Any, **kwargs: Any) -> None: ...
 
 @final
 class _CancelToken:

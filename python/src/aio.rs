@@ -25,7 +25,7 @@ use parking_lot::Mutex;
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyTuple, PyType};
+use pyo3::types::{PyList, PyType};
 
 use crate::conversion::{py_to_value, value_to_py};
 use crate::errors::to_pyerr;
@@ -343,7 +343,7 @@ impl PyModuleRegistry {
             Box::new(move |py| {
                 let outcomes = outcomes.map_err(to_pyerr)?;
                 let list = outcomes_to_py(py, outcomes, 0)?;
-                Ok(PyTuple::new(py, list)?.into_any().unbind())
+                Ok(PyList::new(py, list)?.into_any().unbind())
             })
         })?;
         Ok(PyCancelToken { inner: token })

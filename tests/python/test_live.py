@@ -231,7 +231,6 @@ def test_reload_under_load_never_fails_a_call(tmp_path: Path) -> None:
     stop = threading.Event()
     answers: set[Any] = set()
     errors: list[BaseException] = []
-    held = registry.create("busy") if "busy" in registry else None
     with registry.watch_scripts(tmp_path):
         held = registry.create("busy")
 
@@ -420,11 +419,15 @@ def test_cancelling_a_run_skips_the_steps_not_started() -> None:
         return x
 
     registry.register(mr.ModuleConfig(name="slow"), slow)
-    registry.register(mr.ModuleConfig(name="after"), lambda x: ran.append("after") or x)
+    def after(x: Any) -> Any:
+        ran.append("after")
+        return x
+
+    registry.register(mr.ModuleConfig(name="after"), after)
     wf = Workflow("cancel-me").then("slow").then("after").then("after", id="last")
 
     async def main() -> Any:
-        task = asyncio.create_task(registry.arun_workflow(wf, 1))
+        task: asyncio.Task[Any] = asyncio.create_task(registry.arun_workflow(wf, 1))
         while not started.is_set():
             await asyncio.sleep(0.005)
         task.cancel()
@@ -434,7 +437,7 @@ def test_cancelling_a_run_skips_the_steps_not_started() -> None:
 
     cancelled = asyncio.run(main())
     assert ran == ["slow"]
-    result = cancelled.result  # type: ignore[attr-defined]
+    result = getattr(cancelled, "result")
     assert [(s.id, s.status) for s in result.steps] == [("slow", "ok"), ("after", "skipped"), ("last", "skipped")]
     assert result.steps[1].error == "cancelled before it started"
 
@@ -461,3 +464,30 @@ def test_async_batches_raise_or_return_and_views_keep_their_principal() -> None:
         assert (await registry.arun_workflow(wf, 4)).output == 0.25
 
     asyncio.run(main())
+
+
+def test_cancelling_a_batch_starts_no_more_inputs() -> None:
+    registry = mr.ModuleRegistry()
+    seen: list[int] = []
+    started = threading.Event()
+
+    def slow(x: int) -> int:
+        seen.append(x)
+        started.set()
+        time.sleep(0.2)
+        return x
+
+    registry.register(mr.ModuleConfig(name="slow"), slow)
+
+    async def main() -> Any:
+        task: asyncio.Task[Any] = asyncio.create_task(registry.arun_workflow_batch(Workflow("b").then("slow"), [1, 2, 3, 4]))
+        while not started.is_set():
+            await asyncio.sleep(0.005)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError) as e:
+            await task
+        return getattr(e.value, "result")
+
+    outcomes = asyncio.run(main())
+    assert seen == [1]
+    assert [r.output for r in outcomes] == [1]
