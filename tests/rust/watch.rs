@@ -322,3 +322,26 @@ fn a_view_without_admin_may_not_watch() {
         "{err}"
     );
 }
+
+#[test]
+fn orchestration_scripts_see_reloads_and_use_pools() {
+    let dir = temp("watch-orchestration");
+    let a = dir.join("a.rhai");
+    std::fs::write(&a, script("wo", "1.0.0", "before")).unwrap();
+    let registry = ModuleRegistry::new();
+    let _watcher = registry.watch_scripts(&dir, |_| {}).unwrap();
+    let run = || {
+        registry
+            .run_script(
+                r#"let p = registry.pool("wo", 2); let out = [p.process(()), p.process(())]; p.close(); out"#,
+                (),
+            )
+            .unwrap()
+    };
+    assert_eq!(run(), Value::List(vec!["before".into(), "before".into()]));
+    write_by_rename(&a, &script("wo", "1.0.0", "after"));
+    eventually("reloaded", || {
+        answer(&registry, "wo").as_deref() == Some("after")
+    });
+    assert_eq!(run(), Value::List(vec!["after".into(), "after".into()]));
+}
