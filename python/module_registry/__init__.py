@@ -13,6 +13,9 @@ from __future__ import annotations
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # pragma: no cover
     import pathlib
+    from typing import Iterable
+
+    from ._display import Timeline
 
 from ._core import (
     AccessPolicy,
@@ -54,11 +57,23 @@ from ._core import (
     __version__,
     read_audit_file,
 )
+from ._display import ModuleList
 from ._registry import EntryPointReport, ModuleRegistry, RegistryView
 from . import _pickling  # noqa: F401 - exceptions keep their cause through a pickle
 
 #: Plugins use the same vocabulary of types as modules.
 PluginType = ModuleType
+
+
+def timeline(results: "Iterable[WorkflowResult | BaseException]") -> "Timeline":
+    """A batch's runs drawn over time (a notebook shows it as a picture):
+    one bar per run, one lane per worker thread or Dask worker process that
+    ran it (``WorkflowResult.worker``). Failed inputs of an
+    ``errors="return"`` batch have no timing and are left out. For one
+    run's steps, see ``WorkflowResult.timeline()``."""
+    from ._display import batch_timeline
+
+    return batch_timeline(results)
 
 
 def bundled_scripts() -> "pathlib.Path":
@@ -85,6 +100,7 @@ __all__ = [
     "ModuleFailedError",
     "ModuleInfo",
     "ModuleInstance",
+    "ModuleList",
     "ModuleRegistry",
     "ModuleRegistryError",
     "ModuleType",
@@ -113,4 +129,5 @@ __all__ = [
     "__version__",
     "bundled_scripts",
     "read_audit_file",
+    "timeline",
 ]

@@ -207,6 +207,12 @@ class ModuleRegistry(_core.ModuleRegistry):
 
         return run_workflow_batch(self, _core._current_principal(), workflow, inputs, errors)
 
+    def _repr_html_(self) -> str:
+        """The registrations as a table grouped by name (in a notebook)."""
+        from ._display import modules_html
+
+        return modules_html(self.list())
+
     def fingerprint(self) -> str:
         """A hex digest of what this registry would rebuild from its pickle:
         declarations, script sources, settings, policy, and the code of its
@@ -332,3 +338,9 @@ class RegistryView:
 
     def __repr__(self) -> str:
         return f"<RegistryView of {self._registry!r} as {self._principal!r}>"
+
+    def _repr_html_(self) -> str:
+        """What this principal may discover, as a table (in a notebook)."""
+        from ._display import modules_html
+
+        return modules_html(self._as(self._registry.list)(), f"seen by {self._principal}")

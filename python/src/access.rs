@@ -20,6 +20,11 @@ pub struct PyAccessPolicy {
 
 #[pymethods]
 impl PyAccessPolicy {
+    /// Its roles' grants and its principals' roles, as tables (in a notebook).
+    fn _repr_html_(slf: &Bound<'_, Self>) -> PyResult<String> {
+        crate::result::display(slf.py(), "policy_html", slf.as_any())
+    }
+
     #[new]
     fn new() -> Self {
         Self::default()

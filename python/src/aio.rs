@@ -305,7 +305,7 @@ impl PyModuleRegistry {
         submit(py, event_loop, future, Caller::current(), move || {
             let result = registry.run_workflow_cancellable(&wf, input, &cancel);
             Box::new(move |py| match result {
-                Ok(result) => Ok(Py::new(py, PyWorkflowResult::new(py, result)?)?.into_any()),
+                Ok(result) => Ok(Py::new(py, PyWorkflowResult::of(py, result, &wf)?)?.into_any()),
                 Err(e) => Err(to_pyerr(e)),
             })
         })?;
@@ -342,7 +342,7 @@ impl PyModuleRegistry {
             );
             Box::new(move |py| {
                 let outcomes = outcomes.map_err(to_pyerr)?;
-                let list = outcomes_to_py(py, outcomes, 0)?;
+                let list = outcomes_to_py(py, outcomes, 0, &wf)?;
                 Ok(PyList::new(py, list)?.into_any().unbind())
             })
         })?;

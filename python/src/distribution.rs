@@ -118,6 +118,11 @@ impl PyPackageIndex {
         self.inner.packages.len()
     }
 
+    /// A table of its package versions (in a notebook).
+    fn _repr_html_(slf: &Bound<'_, Self>) -> PyResult<String> {
+        crate::result::display(slf.py(), "index_html", slf.as_any())
+    }
+
     fn __repr__(&self) -> String {
         format!("<PackageIndex of {} packages>", self.inner.packages.len())
     }

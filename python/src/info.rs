@@ -76,6 +76,17 @@ impl PyModuleInfo {
         self.inner.has_implementation()
     }
 
+    /// `"declaration"`, `"native"`, `"rhai"`, `"python"` or `"custom"`.
+    #[getter]
+    fn implementation(&self) -> &'static str {
+        self.inner.implementation().kind()
+    }
+
+    /// A table of its fields (in a notebook).
+    fn _repr_html_(slf: &Bound<'_, Self>) -> PyResult<String> {
+        crate::result::display(slf.py(), "info_html", slf.as_any())
+    }
+
     fn __repr__(&self) -> String {
         let caps: Vec<&str> = self.inner.capabilities().iter().map(|c| &**c).collect();
         format!(
@@ -203,4 +214,11 @@ pub(crate) fn infos(list: Vec<ModuleInfo>) -> Vec<PyModuleInfo> {
     list.into_iter()
         .map(|inner| PyModuleInfo { inner })
         .collect()
+}
+
+/// A `module_registry.ModuleList` of `items` (a list a notebook shows as a table).
+pub(crate) fn module_list(py: Python<'_>, items: Vec<Py<PyModuleInfo>>) -> PyResult<Py<PyAny>> {
+    static CLASS: pyo3::sync::PyOnceLock<Py<pyo3::types::PyType>> = pyo3::sync::PyOnceLock::new();
+    let class = CLASS.import(py, "module_registry._display", "ModuleList")?;
+    Ok(class.call1((pyo3::types::PyList::new(py, items)?,))?.unbind())
 }

@@ -141,6 +141,11 @@ impl PyModuleInstance {
             .collect()
     }
 
+    /// Name, version, state and dependencies (in a notebook).
+    fn _repr_html_(slf: &Bound<'_, Self>) -> PyResult<String> {
+        crate::result::display(slf.py(), "instance_html", slf.as_any())
+    }
+
     fn __repr__(&self) -> String {
         format!(
             "<ModuleInstance {}@{} {}>",

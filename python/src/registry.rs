@@ -146,10 +146,10 @@ impl PyModuleRegistry {
         &self,
         py: Python<'_>,
         query: &PyCapabilityQuery,
-    ) -> PyResult<Vec<Py<PyModuleInfo>>> {
+    ) -> PyResult<Py<PyAny>> {
         let query = &query.inner;
         let found = py.detach(|| self.inner.discover(query)).map_err(to_pyerr)?;
-        self.objects.get(py, &self.inner, found)
+        crate::info::module_list(py, self.objects.get(py, &self.inner, found)?)
     }
 }
 
@@ -294,15 +294,15 @@ impl PyModuleRegistry {
 
     /// Every version of `name`, highest first.
     #[pyo3(signature = (name, kind="module"))]
-    fn versions(&self, py: Python<'_>, name: &str, kind: &str) -> PyResult<Vec<Py<PyModuleInfo>>> {
+    fn versions(&self, py: Python<'_>, name: &str, kind: &str) -> PyResult<Py<PyAny>> {
         let found = self.inner.versions(parse_kind(kind)?, name);
-        self.objects.get(py, &self.inner, found)
+        crate::info::module_list(py, self.objects.get(py, &self.inner, found)?)
     }
 
     /// Every registration, by name then version descending.
-    fn list(&self, py: Python<'_>) -> PyResult<Vec<Py<PyModuleInfo>>> {
+    fn list(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         let all = py.detach(|| self.inner.list());
-        self.objects.get(py, &self.inner, all)
+        crate::info::module_list(py, self.objects.get(py, &self.inner, all)?)
     }
 
     fn __len__(&self) -> usize {
@@ -321,7 +321,7 @@ impl PyModuleRegistry {
         &self,
         py: Python<'_>,
         query: PyRef<'_, PyCapabilityQuery>,
-    ) -> PyResult<Vec<Py<PyModuleInfo>>> {
+    ) -> PyResult<Py<PyAny>> {
         self.run_query(py, &query)
     }
 
@@ -330,7 +330,7 @@ impl PyModuleRegistry {
         &self,
         py: Python<'_>,
         query: PyRef<'_, PyServiceDiscoveryQuery>,
-    ) -> PyResult<Vec<Py<PyModuleInfo>>> {
+    ) -> PyResult<Py<PyAny>> {
         self.run_query(py, query.as_super())
     }
 
@@ -339,7 +339,7 @@ impl PyModuleRegistry {
         &self,
         py: Python<'_>,
         query: PyRef<'_, PyPluginDiscoveryQuery>,
-    ) -> PyResult<Vec<Py<PyModuleInfo>>> {
+    ) -> PyResult<Py<PyAny>> {
         self.run_query(py, query.as_super())
     }
 
@@ -361,7 +361,7 @@ impl PyModuleRegistry {
         version: Option<String>,
         metadata: Option<&Bound<'_, PyAny>>,
         kind: Option<&str>,
-    ) -> PyResult<Vec<Py<PyModuleInfo>>> {
+    ) -> PyResult<Py<PyAny>> {
         let mut q = CapabilityQuery::new();
         if let Some(c) = capabilities {
             q = q.with_required_capabilities(extract_strings(c, "capabilities")?);
@@ -434,9 +434,13 @@ impl PyModuleRegistry {
     }
 
     /// The marketplace catalogue: plugins with metadata `marketplace = "true"`.
-    fn plugin_marketplace(&self) -> PyResult<Vec<PyModuleInfo>> {
+    fn plugin_marketplace(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         let market = self.inner.plugin_marketplace().map_err(to_pyerr)?;
-        Ok(infos(market.plugins().to_vec()))
+        let objects = infos(market.plugins().to_vec())
+            .into_iter()
+            .map(|i| Py::new(py, i))
+            .collect::<PyResult<Vec<_>>>()?;
+        crate::info::module_list(py, objects)
     }
 
     /// Names of every native module compiled into the extension.

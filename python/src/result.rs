@@ -1,10 +1,11 @@
 //! `WorkflowResult` and `StepReport` for Python: what a run gives back.
 
-use module_registry::{CacheStatus, StepStatus, WorkflowResult};
+use module_registry::{CacheStatus, StepStatus, Workflow, WorkflowResult};
 use pyo3::prelude::*;
 use pyo3::types::PyList;
 
 use crate::conversion::value_to_py;
+use crate::workflow::PyWorkflow;
 
 /// What happened in one step.
 #[pyclass(name = "StepReport", module = "module_registry._core", frozen, get_all)]
@@ -139,15 +140,30 @@ pub struct PyWorkflowResult {
     output: Py<PyAny>,
     steps: Py<PyList>,
     duration: f64,
+    /// Seconds since the epoch when the run started.
+    started_at: f64,
+    /// `pid:thread` of the thread that ran it.
+    worker: String,
+    /// The workflow that ran (a copy), for the run's picture.
+    workflow: Option<Workflow>,
 }
 
-fn html_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
+/// `module_registry._display.<function>(object)`: the notebook displays are
+/// written once, in Python.
+pub(crate) fn display(py: Python<'_>, function: &str, object: &Bound<'_, PyAny>) -> PyResult<String> {
+    py.import("module_registry._display")?
+        .call_method1(function, (object,))?
+        .extract()
 }
 
 impl PyWorkflowResult {
+    /// The result of a run of `workflow`.
+    pub fn of(py: Python<'_>, result: WorkflowResult, workflow: &Workflow) -> PyResult<Self> {
+        let mut out = Self::new(py, result)?;
+        out.workflow = Some(workflow.clone());
+        Ok(out)
+    }
+
     pub fn new(py: Python<'_>, result: WorkflowResult) -> PyResult<Self> {
         let reports: Vec<PyStepReport> = result
             .steps
@@ -172,6 +188,12 @@ impl PyWorkflowResult {
             output: value_to_py(py, result.output)?.unbind(),
             steps: steps.unbind(),
             duration: result.duration.as_secs_f64(),
+            started_at: result
+                .started_at
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0.0, |d| d.as_secs_f64()),
+            worker: format!("{}:{}", std::process::id(), result.worker),
+            workflow: None,
         })
     }
 }
@@ -179,18 +201,26 @@ impl PyWorkflowResult {
 #[pymethods]
 impl PyWorkflowResult {
     /// A result as runs give them (what unpickling builds): the output,
-    /// the `StepReport`s and the seconds the run took.
+    /// the `StepReport`s, the seconds the run took, when it started
+    /// (seconds since the epoch), the worker that ran it and its workflow.
     #[new]
+    #[pyo3(signature = (output, steps, duration, started_at=0.0, worker=String::new(), workflow=None))]
     fn __new__(
         py: Python<'_>,
         output: Py<PyAny>,
         steps: Vec<Py<PyStepReport>>,
         duration: f64,
+        started_at: f64,
+        worker: String,
+        workflow: Option<PyRef<'_, PyWorkflow>>,
     ) -> PyResult<Self> {
         Ok(PyWorkflowResult {
             output,
             steps: PyList::new(py, steps)?.unbind(),
             duration,
+            started_at,
+            worker,
+            workflow: workflow.map(|w| w.inner.clone()),
         })
     }
 
@@ -199,13 +229,59 @@ impl PyWorkflowResult {
         slf: &Bound<'py, Self>,
     ) -> PyResult<(
         Bound<'py, pyo3::types::PyType>,
-        (Py<PyAny>, Bound<'py, PyList>, f64),
+        (Py<PyAny>, Bound<'py, PyList>, f64, f64, String, Option<PyWorkflow>),
     )> {
         let py = slf.py();
         let r = slf.get();
         // A copy of the list: the result's own list can be changed in place.
         let steps = PyList::new(py, r.steps.bind(py).iter())?;
-        Ok((slf.get_type(), (r.output.clone_ref(py), steps, r.duration)))
+        Ok((
+            slf.get_type(),
+            (
+                r.output.clone_ref(py),
+                steps,
+                r.duration,
+                r.started_at,
+                r.worker.clone(),
+                r.workflow.clone().map(|inner| PyWorkflow { inner }),
+            ),
+        ))
+    }
+
+    /// When the run started, in seconds since the epoch.
+    #[getter]
+    fn started_at(&self) -> f64 {
+        self.started_at
+    }
+
+    /// `pid:thread` of the thread that ran it: in a batch, which worker
+    /// took which input (`module_registry.timeline` draws one lane each).
+    #[getter]
+    fn worker(&self) -> &str {
+        &self.worker
+    }
+
+    /// The workflow that ran (a copy), or None for a result built by hand.
+    #[getter]
+    fn workflow(&self) -> Option<PyWorkflow> {
+        self.workflow.clone().map(|inner| PyWorkflow { inner })
+    }
+
+    /// The run drawn as SVG: the workflow with each step coloured by its
+    /// outcome (ok, failed, skipped, fell back, cached), its attempts and
+    /// duration written on it, and its error on hover.
+    fn to_svg(slf: &Bound<'_, Self>) -> PyResult<String> {
+        display(slf.py(), "run_svg", slf.as_any())
+    }
+
+    /// A timeline of the run (a notebook shows it as a picture): one bar per
+    /// step from its start to its end, one lane per step running at once.
+    fn timeline(slf: &Bound<'_, Self>) -> PyResult<Py<PyAny>> {
+        let py = slf.py();
+        Ok(py
+            .import("module_registry._display")?
+            .call_method1("run_timeline", (slf,))?
+            .unbind())
     }
 
     /// Same output (by `==`), same reports, same duration.
@@ -248,31 +324,9 @@ impl PyWorkflowResult {
         Ok(None)
     }
 
-    fn _repr_html_(&self, py: Python<'_>) -> PyResult<String> {
-        let mut html = String::from(
-            "<table><thead><tr><th>step</th><th>module</th><th>version</th><th>status</th><th>attempts</th><th>start (ms)</th><th>duration (ms)</th><th>error</th></tr></thead><tbody>",
-        );
-        for item in self.steps.bind(py).iter() {
-            let r = item.cast_into::<PyStepReport>()?;
-            let r = r.get();
-            html.push_str(&format!(
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.3}</td><td>{:.3}</td><td>{}</td></tr>",
-                html_escape(&r.id),
-                html_escape(&r.module),
-                html_escape(&r.version),
-                r.status,
-                r.attempts,
-                r.start * 1e3,
-                r.duration * 1e3,
-                html_escape(r.error.as_deref().unwrap_or(""))
-            ));
-        }
-        html.push_str(&format!(
-            "</tbody></table><p>output: <code>{}</code> in {:.3} ms</p>",
-            html_escape(&self.output.bind(py).repr()?.to_string()),
-            self.duration * 1e3
-        ));
-        Ok(html)
+    /// The run's picture above its table of steps.
+    fn _repr_html_(slf: &Bound<'_, Self>) -> PyResult<String> {
+        display(slf.py(), "result_html", slf.as_any())
     }
 
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {

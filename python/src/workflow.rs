@@ -187,6 +187,11 @@ impl PyWorkflow {
         self.inner.to_json().map_err(to_pyerr)
     }
 
+    /// The edges as `(from, to)` pairs: `"input"`, step ids and `"output"`.
+    fn edges(&self) -> PyResult<Vec<(String, String)>> {
+        self.inner.edges().map_err(to_pyerr)
+    }
+
     /// A Mermaid flowchart.
     fn to_mermaid(&self) -> PyResult<String> {
         self.inner.to_mermaid().map_err(to_pyerr)
@@ -281,7 +286,7 @@ impl PyModuleRegistry {
         let result = py
             .detach(|| self.inner.run_workflow(&wf, input))
             .map_err(to_pyerr)?;
-        PyWorkflowResult::new(py, result)
+        PyWorkflowResult::of(py, result, &wf)
     }
 
     /// Run a workflow on each input (one set of instances for the batch),
@@ -319,7 +324,7 @@ impl PyModuleRegistry {
                     })
             })
             .map_err(to_pyerr)?;
-        outcomes_to_py(py, outcomes, first_index)
+        outcomes_to_py(py, outcomes, first_index, &wf)
     }
 
     /// A workflow chaining `modules`, each step taking the previous output.
@@ -337,12 +342,13 @@ pub(crate) fn outcomes_to_py(
     py: Python<'_>,
     outcomes: Vec<module_registry::Result<module_registry::WorkflowResult>>,
     first_index: usize,
+    workflow: &Workflow,
 ) -> PyResult<Vec<Py<PyAny>>> {
     let mut out = Vec::with_capacity(outcomes.len());
     for (n, outcome) in outcomes.into_iter().enumerate() {
         let index = first_index + n;
         out.push(match outcome {
-            Ok(result) => Py::new(py, PyWorkflowResult::new(py, result)?)?.into_any(),
+            Ok(result) => Py::new(py, PyWorkflowResult::of(py, result, workflow)?)?.into_any(),
             Err(error) => {
                 let exc = to_pyerr(error.at_input(index)).into_value(py);
                 exc.bind(py).setattr("index", index)?;

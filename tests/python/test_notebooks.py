@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import re
+import xml.etree.ElementTree as ET
 from pathlib import Path
+from typing import Any
 
 import nbformat
 import pytest
@@ -23,7 +26,61 @@ def test_notebook_runs(path: Path) -> None:
         assert "text/html" in kinds, "the report is a table"
         text = " ".join(o.get("data", {}).get("text/plain", "") for o in outputs)
         assert "notes-on-foxes: 12 words" in text
+        check_displays(nb)
+
     if path.name == "dask.ipynb":
         text = " ".join(o.get("text", "") + o.get("data", {}).get("text/plain", "") for o in outputs)
         assert "2262 PRIMES!" in text and "speed-up" in text
         assert "('WorkflowError', 1)" in text
+
+
+def shown(nb: Any, starts: str, mimetype: str) -> str:
+    """What the code cell starting with ``starts`` displayed as ``mimetype``."""
+    for cell in nb.cells:
+        if cell.cell_type == "code" and cell.source.startswith(starts):
+            for o in cell.get("outputs", []):
+                if mimetype in o.get("data", {}):
+                    return str(o["data"][mimetype])
+    raise AssertionError(f"no {mimetype} from the cell starting {starts!r}")
+
+
+def svgs_in(html: str) -> list[ET.Element]:
+    """Every SVG picture in ``html``, parsed (so each is valid XML)."""
+    return [ET.fromstring(m) for m in re.findall(r"<svg.*?</svg>", html, re.S)]
+
+
+def check_displays(nb: Any) -> None:
+    """Each display of the notebook experience, by mimetype and content."""
+    ns = "{http://www.w3.org/2000/svg}"
+
+    def groups(svg: ET.Element, cls: str) -> list[ET.Element]:
+        return [g for g in svg.iter(f"{ns}g") if g.get("class") == cls]
+
+    assert "<table" in shown(nb, "registry", "text/html") and "slugify" in shown(nb, "registry", "text/html")
+    assert "<table" in shown(nb, "found = registry.discover", "text/html")
+    assert "headline" in shown(nb, "@registry.module(name='headline'", "text/html")
+    instance = shown(nb, "instance = registry.create", "text/html")
+    assert "slugify" in instance and "initialized" in instance
+    # The run: its picture (one node per step, each ok) above the table.
+    (run,) = svgs_in(shown(nb, "post = {", "text/html"))
+    steps = groups(run, "step")
+    assert len(steps) == 6 and {g.get("data-outcome") for g in steps} == {"ok"}
+    # Its timeline: one bar per step; the parallel branches take several lanes.
+    timeline = ET.fromstring(shown(nb, "result.timeline()", "image/svg+xml"))
+    assert len(groups(timeline, "bar")) == 6
+    # Outcomes other than ok, with the error on hover.
+    (shaky,) = svgs_in(shown(nb, "@registry.module(name='flaky'", "text/html"))
+    outcomes = {g.get("data-step"): g.get("data-outcome") for g in groups(shaky, "step")}
+    assert outcomes == {"slug": "ok", "try": "skipped", "other": "fallback", "both": "ok"}
+    tips = [g.findtext(f"{ns}title") or "" for g in groups(shaky, "step")]
+    assert any("flaky is down today" in t for t in tips)
+    (cached,) = svgs_in(shown(nb, "registry.set_cache", "text/html"))
+    assert {g.get("data-outcome") for g in groups(cached, "step")} == {"cached"}
+    # A batch on a pool of three: one bar per input, one lane per worker.
+    batch = ET.fromstring(shown(nb, "wide = ", "image/svg+xml"))
+    assert len(groups(batch, "bar")) == 12
+    assert "3 workers" in (batch.findtext(f"{ns}text") or "")
+    policy = shown(nb, "policy = (", "text/html")
+    assert "alice" in policy and "text-*" in policy
+    index = shown(nb, "import tempfile", "text/html")
+    assert "slugify" in index and "text-stats" in index

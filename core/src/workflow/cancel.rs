@@ -56,5 +56,6 @@ pub(crate) fn skipped_run(plan: &Plan) -> WorkflowResult {
             .collect(),
         started_at: SystemTime::now(),
         duration: std::time::Duration::ZERO,
+        worker: super::run::worker_label(),
     }
 }

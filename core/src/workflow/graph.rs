@@ -15,8 +15,9 @@ fn esc_mermaid(s: &str) -> String {
 }
 
 impl Workflow {
-    /// Edges as (from, to) labels: `input`, step ids, `output`.
-    fn edges(&self) -> Result<Vec<(String, String)>> {
+    /// The workflow's edges as `(from, to)`: `"input"`, step ids and
+    /// `"output"` (what the pictures draw).
+    pub fn edges(&self) -> Result<Vec<(String, String)>> {
         let s = self.structure()?;
         let mut edges = Vec::new();
         for (i, input) in s.inputs.iter().enumerate() {

@@ -87,6 +87,17 @@ pub struct WorkflowResult {
     pub started_at: SystemTime,
     /// How long the whole run took.
     pub duration: Duration,
+    /// The thread that ran it (its name, else its id): in a batch, which
+    /// worker took which input.
+    pub worker: String,
+}
+
+/// The name of the current thread, else its id.
+pub(crate) fn worker_label() -> String {
+    let thread = std::thread::current();
+    thread
+        .name()
+        .map_or_else(|| format!("{:?}", thread.id()), str::to_string)
 }
 
 impl WorkflowResult {
@@ -534,6 +545,7 @@ pub(crate) fn execute(
             .collect(),
         started_at,
         duration: run_start.elapsed(),
+        worker: worker_label(),
     })
 }
 
