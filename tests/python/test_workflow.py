@@ -39,7 +39,7 @@ def test_builder_runs_and_reports(registry: mr.ModuleRegistry) -> None:
     assert all(s.duration >= 0 and s.error is None for s in result.steps)
     assert result.step("nope") is None
     html = result._repr_html_()
-    assert "<table>" in html and "add-ten" in html
+    assert "<table" in html and "<svg" in html and "add-ten" in html
     assert "WorkflowResult(output=21" in repr(result)
 
 
