@@ -220,5 +220,7 @@ pub(crate) fn infos(list: Vec<ModuleInfo>) -> Vec<PyModuleInfo> {
 pub(crate) fn module_list(py: Python<'_>, items: Vec<Py<PyModuleInfo>>) -> PyResult<Py<PyAny>> {
     static CLASS: pyo3::sync::PyOnceLock<Py<pyo3::types::PyType>> = pyo3::sync::PyOnceLock::new();
     let class = CLASS.import(py, "module_registry._display", "ModuleList")?;
-    Ok(class.call1((pyo3::types::PyList::new(py, items)?,))?.unbind())
+    Ok(class
+        .call1((pyo3::types::PyList::new(py, items)?,))?
+        .unbind())
 }

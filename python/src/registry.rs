@@ -142,11 +142,7 @@ impl PyModuleRegistry {
 
     /// The one discovery path: every discovery method and `discover(...)`
     /// end here.
-    fn run_query(
-        &self,
-        py: Python<'_>,
-        query: &PyCapabilityQuery,
-    ) -> PyResult<Py<PyAny>> {
+    fn run_query(&self, py: Python<'_>, query: &PyCapabilityQuery) -> PyResult<Py<PyAny>> {
         let query = &query.inner;
         let found = py.detach(|| self.inner.discover(query)).map_err(to_pyerr)?;
         crate::info::module_list(py, self.objects.get(py, &self.inner, found)?)

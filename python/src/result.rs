@@ -150,7 +150,11 @@ pub struct PyWorkflowResult {
 
 /// `module_registry._display.<function>(object)`: the notebook displays are
 /// written once, in Python.
-pub(crate) fn display(py: Python<'_>, function: &str, object: &Bound<'_, PyAny>) -> PyResult<String> {
+pub(crate) fn display(
+    py: Python<'_>,
+    function: &str,
+    object: &Bound<'_, PyAny>,
+) -> PyResult<String> {
     py.import("module_registry._display")?
         .call_method1(function, (object,))?
         .extract()
@@ -229,7 +233,14 @@ impl PyWorkflowResult {
         slf: &Bound<'py, Self>,
     ) -> PyResult<(
         Bound<'py, pyo3::types::PyType>,
-        (Py<PyAny>, Bound<'py, PyList>, f64, f64, String, Option<PyWorkflow>),
+        (
+            Py<PyAny>,
+            Bound<'py, PyList>,
+            f64,
+            f64,
+            String,
+            Option<PyWorkflow>,
+        ),
     )> {
         let py = slf.py();
         let r = slf.get();
