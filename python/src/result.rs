@@ -208,7 +208,10 @@ impl PyWorkflowResult {
     /// the `StepReport`s, the seconds the run took, when it started
     /// (seconds since the epoch), the worker that ran it and its workflow.
     #[new]
-    #[pyo3(signature = (output, steps, duration, started_at=0.0, worker=String::new(), workflow=None))]
+    #[pyo3(
+        signature = (output, steps, duration, started_at=0.0, worker=String::new(), workflow=None),
+        text_signature = "(output, steps, duration, started_at=0.0, worker='', workflow=None)"
+    )]
     fn __new__(
         py: Python<'_>,
         output: Py<PyAny>,
