@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 export VIRTUAL_ENV := $(abspath $(VENV))
 
-.PHONY: help demo test test-rust test-python build-dev sdist-check lint stubtest examples bench bench-report fuzz clean-venv
+.PHONY: help demo test test-rust test-python build-dev dist dist-check sdist-check lint stubtest examples bench bench-report fuzz clean-venv
 
 # What the sdist's smoke test checks once pip has built and installed it.
 define SDIST_SMOKE
@@ -40,18 +40,34 @@ $(VENV)/.deps: pyproject.toml | $(PY)
 	$(PY) -m pip install -q --group dev
 	touch $@
 
-WHEELS := target/wheels
 
-build-dev: $(VENV)/.deps ## build the release wheel (what users install) and install it into the project's virtualenv
-	rm -f $(WHEELS)/module_registry-*.whl
-	$(VENV)/bin/maturin build --release -q -o $(WHEELS)
-	$(PY) -m pip install -q --force-reinstall --no-deps $(WHEELS)/module_registry-*.whl
+DIST := dist
 
-sdist-check: $(VENV)/.deps ## build the sdist and check that pip installs it into a fresh virtualenv
-	rm -rf target/sdist target/sdist-venv
-	$(VENV)/bin/maturin sdist -o target/sdist
+build-dev: dist ## build the release wheel (what users install) and install it into the project's virtualenv
+	$(PY) -m pip install -q --force-reinstall --no-deps $(DIST)/module_registry-*.whl
+
+# The wheel is linked against glibc 2.17 (manylinux2014) with zig as the
+# linker, so it installs on most Linux distributions, not only on ones as
+# new as the build machine; abi3: one wheel for CPython 3.10 and later.
+dist: $(VENV)/.deps ## the wheel (abi3, manylinux2014, stripped) and the sdist, in dist/
+	rm -rf $(DIST)
+	PATH="$(abspath $(VENV))/bin:$$PATH" $(VENV)/bin/maturin build --release -q --zig --compatibility manylinux2014 -o $(DIST)
+	$(VENV)/bin/maturin sdist -o $(DIST)
+
+dist-check: $(VENV)/.deps ## check dist/ as the package index and users will: ABI, glibc symbols, size, metadata, the release workflow
+	$(VENV)/bin/abi3audit --strict --report $(DIST)/module_registry-*.whl
+	$(VENV)/bin/auditwheel show $(DIST)/module_registry-*.whl | tee target/auditwheel.txt
+	grep -q 'manylinux_2_17_x86_64' target/auditwheel.txt
+	$(PY) -c "import glob, os, sys; w = glob.glob('$(DIST)/module_registry-*.whl')[0]; size = os.path.getsize(w); print(f'{w}: {size / 1e6:.2f} MB'); sys.exit(size > 4_000_000)"
+	$(PY) -c "import glob, sys, zipfile; names = zipfile.ZipFile(glob.glob('$(DIST)/module_registry-*.whl')[0]).namelist(); missing = [n for n in ('licenses/LICENSE-MIT', 'licenses/LICENSE-APACHE', 'module_registry/py.typed', 'module_registry/_core.pyi') if not any(x.endswith(n) for x in names)]; print('wheel contents: missing', missing or 'nothing'); sys.exit(bool(missing))"
+	$(VENV)/bin/twine check --strict $(DIST)/*
+	$(VENV)/bin/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/release.yml
+
+sdist-check: $(VENV)/.deps ## check that pip builds and installs dist/'s sdist into a fresh virtualenv
+	test -f $(DIST)/module_registry-*.tar.gz || $(VENV)/bin/maturin sdist -q -o $(DIST)
+	rm -rf target/sdist-venv
 	$(PYTHON) -m venv target/sdist-venv
-	CARGO_TARGET_DIR=$(abspath target/sdist-build) target/sdist-venv/bin/python -m pip install -q target/sdist/module_registry-*.tar.gz
+	CARGO_TARGET_DIR=$(abspath target/sdist-build) target/sdist-venv/bin/python -m pip install -q $(DIST)/module_registry-*.tar.gz
 	target/sdist-venv/bin/python -c "$$SDIST_SMOKE"
 
 test-python: build-dev ## pytest and the stub check

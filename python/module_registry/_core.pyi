@@ -1,5 +1,6 @@
 """Type stubs for the compiled extension `module_registry._core`."""
 
+import builtins
 from os import PathLike
 from typing import Any, Callable, Generator, Iterable, Mapping, Optional, Sequence, Union, final
 
@@ -8,6 +9,10 @@ from typing_extensions import Self, disjoint_base
 from ._display import ModuleList, Timeline
 
 __version__: str
+
+#: Several strings, as a list (or tuple, set): a bare `str` is refused, since
+#: iterating it gives its letters (`capabilities="text"` is a mistake).
+_Strings = Union[list[str], tuple[str, ...], set[str], frozenset[str]]
 
 @final
 class ModuleType:
@@ -42,7 +47,7 @@ class ModuleConfig:
         name: Optional[str] = None,
         version: Optional[str] = None,
         type: Optional[_TypeArg] = None,
-        capabilities: Optional[Sequence[str]] = None,
+        capabilities: Optional[_Strings] = None,
         metadata: Optional[Mapping[str, str]] = None,
         dependencies: Optional[Mapping[str, str]] = None,
     ) -> ModuleConfig: ...
@@ -78,7 +83,7 @@ class PluginConfig:
         name: Optional[str] = None,
         version: Optional[str] = None,
         type: Optional[_TypeArg] = None,
-        capabilities: Optional[Sequence[str]] = None,
+        capabilities: Optional[_Strings] = None,
         metadata: Optional[Mapping[str, str]] = None,
         dependencies: Optional[Mapping[str, str]] = None,
     ) -> PluginConfig: ...
@@ -110,9 +115,9 @@ class CapabilityQuery:
     """A discovery query over modules and plugins."""
 
     def __new__(cls) -> Self: ...
-    def with_required_capabilities(self, capabilities: Sequence[str]) -> Self: ...
-    def with_any_capabilities(self, capabilities: Sequence[str]) -> Self: ...
-    def with_excluded_capabilities(self, capabilities: Sequence[str]) -> Self: ...
+    def with_required_capabilities(self, capabilities: _Strings) -> Self: ...
+    def with_any_capabilities(self, capabilities: _Strings) -> Self: ...
+    def with_excluded_capabilities(self, capabilities: _Strings) -> Self: ...
     def with_type(self, type: _TypeArg) -> Self: ...
     def with_version(self, requirement: str) -> Self: ...
     def with_metadata(self, key: str, value: str) -> Self: ...
@@ -259,9 +264,9 @@ class Workflow:
         id: str,
         module: Optional[str] = None,
         *,
-        capabilities: Optional[Sequence[str]] = None,
+        capabilities: Optional[_Strings] = None,
         version: Optional[str] = None,
-        after: Optional[Sequence[str]] = None,
+        after: Optional[_Strings] = None,
         config: Any = None,
         retries: int = 0,
         timeout_ms: Optional[int] = None,
@@ -385,7 +390,7 @@ class AccessPolicy:
     """Roles of permissions on module-name globs, and each principal's roles."""
 
     def __new__(cls) -> AccessPolicy: ...
-    def grant(self, role: str, permissions: Sequence[str], modules: str = "*") -> Self: ...
+    def grant(self, role: str, permissions: _Strings, modules: str = "*") -> Self: ...
     def assign(self, principal: str, role: str) -> Self: ...
     def allows(self, principal: str, permission: str, module: Optional[str] = None) -> bool: ...
     def roles_of(self, principal: str) -> list[str]: ...
@@ -458,7 +463,6 @@ class OpaqueValue:
     """A Rust-side value Python cannot look into; passes back in unchanged."""
 
 _Infos = list[ModuleInfo]
-_Strings = list[str]
 _Events = list[AuditEvent]
 _Outcomes = list[Union[WorkflowResult, "WorkflowError"]]
 
@@ -526,9 +530,9 @@ class ModuleRegistry:
     def discover_plugins(self, query: PluginDiscoveryQuery) -> ModuleList: ...
     def discover(
         self,
-        capabilities: Optional[Sequence[str]] = None,
-        any: Optional[Sequence[str]] = None,
-        exclude: Optional[Sequence[str]] = None,
+        capabilities: Optional[_Strings] = None,
+        any: Optional[_Strings] = None,
+        exclude: Optional[_Strings] = None,
         type: Optional[_TypeArg] = None,
         version: Optional[str] = None,
         metadata: Optional[Mapping[str, str]] = None,
@@ -540,7 +544,7 @@ class ModuleRegistry:
     def with_workflow_orchestration(self, enabled: bool) -> Self: ...
     def with_plugin_marketplace(self, enabled: bool) -> Self: ...
     def plugin_marketplace(self) -> ModuleList: ...
-    def orchestrate(self, modules: Sequence[str], input: Any) -> Any: ...
+    def orchestrate(self, modules: _Strings, input: Any) -> Any: ...
     def check_workflow(self, workflow: Workflow) -> None: ...
     def run_workflow(self, workflow: Workflow, input: Any = None) -> WorkflowResult: ...
     def _run_workflow_batch(
@@ -571,7 +575,7 @@ class ModuleRegistry:
     def pipeline(self, *modules: str) -> Workflow: ...
     def audit_events(self) -> _Events: ...
     @staticmethod
-    def native_module_names() -> _Strings: ...
+    def native_module_names() -> builtins.list[str]: ...
 
 def _roundtrip(value: Any) -> Any: ...
 

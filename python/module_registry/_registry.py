@@ -91,7 +91,7 @@ class ModuleRegistry(_core.ModuleRegistry):
         name: Optional[str] = None,
         version: str = "0.1.0",
         type: Union[ModuleType, str] = ModuleType.DataProcessor,
-        capabilities: Iterable[str] = (),
+        capabilities: Union[list[str], tuple[str, ...], set[str], frozenset[str]] = (),
         metadata: Optional[Mapping[str, str]] = None,
         dependencies: Optional[Mapping[str, str]] = None,
         kind: str = "module",
@@ -292,7 +292,16 @@ def _resolve_python(name: str, import_path: Optional[str], version: str = "", ki
     return obj
 
 
-class RegistryView:
+if TYPE_CHECKING:  # pragma: no cover
+    # Type checkers see a view as having the registry's whole typed surface
+    # (a typo such as `view.crate("x")` is reported); at run time it
+    # forwards each call (`__getattr__`), acting as its principal.
+    _ViewSurface = ModuleRegistry
+else:
+    _ViewSurface = object
+
+
+class RegistryView(_ViewSurface):
     """A registry seen by one principal: the registry's methods, each call
     checked against the registry's ``AccessPolicy``; denial raises
     ``PermissionDeniedError``. Scripts and workflows run through a view have
@@ -326,9 +335,11 @@ class RegistryView:
         decorate: Callable[[T], T] = self._as(self._registry.module)(*args, **kwargs)
         return decorate
 
-    def __getattr__(self, name: str) -> Any:
-        attr = getattr(self._registry, name)
-        return self._as(attr) if callable(attr) else attr
+    if not TYPE_CHECKING:
+
+        def __getattr__(self, name: str) -> Any:
+            attr = getattr(self._registry, name)
+            return self._as(attr) if callable(attr) else attr
 
     def __len__(self) -> int:
         return len(self._as(self._registry.list)())

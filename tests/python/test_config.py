@@ -78,7 +78,7 @@ def test_plugin_config_is_a_plugin() -> None:
 @pytest.mark.parametrize(
     ("call", "exc"),
     [
-        (lambda: ModuleConfig(capabilities="abc"), TypeError),
+        (lambda: ModuleConfig(capabilities="abc"), TypeError),  # type: ignore[arg-type]
         (lambda: ModuleConfig(capabilities=["ok", 3]), TypeError),  # type: ignore[list-item]
         (lambda: ModuleConfig(metadata={"k": 1}), TypeError),  # type: ignore[dict-item]
         (lambda: ModuleConfig(metadata=["k"]), TypeError),  # type: ignore[arg-type]

@@ -163,7 +163,7 @@ def test_discovery_forms(registry: ModuleRegistry) -> None:
     with pytest.raises(mr.ValidationError):
         registry.discover(version="nonsense")
     with pytest.raises(TypeError):
-        registry.discover(capabilities="markdown")
+        registry.discover(capabilities="markdown")  # type: ignore[arg-type]
     with pytest.raises(mr.ValidationError):
         registry.discover(kind="thing")
 
