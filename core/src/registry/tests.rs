@@ -75,7 +75,7 @@ fn name_table_tracks_versions_through_churn() {
         x ^= x << 13;
         x ^= x >> 7;
         x ^= x << 17;
-        let kind = if x % 5 == 0 {
+        let kind = if x.is_multiple_of(5) {
             ModuleKind::Plugin
         } else {
             ModuleKind::Module
