@@ -8,20 +8,20 @@ call: each round awaits `CALLS` calls on one running loop.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, Callable, Coroutine
 
 import module_registry as mr
 
 CALLS = 1000
 
 
-def _loop_runner(make: Any) -> Any:
+def _on_a_loop(benchmark: Any, calls: Callable[[], Coroutine[Any, Any, int]]) -> None:
+    """Benchmarks running ``calls()`` on one event loop kept for every round."""
     loop = asyncio.new_event_loop()
-
-    def run() -> Any:
-        return loop.run_until_complete(make())
-
-    return loop, run
+    try:
+        assert benchmark(lambda: loop.run_until_complete(calls())) == CALLS
+    finally:
+        loop.close()
 
 
 def test_aprocess_awaited_one_at_a_time(benchmark: Any) -> None:
@@ -32,11 +32,7 @@ def test_aprocess_awaited_one_at_a_time(benchmark: Any) -> None:
             assert await inst.aprocess(i) == i
         return CALLS
 
-    loop, run = _loop_runner(calls)
-    try:
-        assert benchmark(run) == CALLS
-    finally:
-        loop.close()
+    _on_a_loop(benchmark, calls)
 
 
 def test_aprocess_gathered(benchmark: Any) -> None:
@@ -47,11 +43,7 @@ def test_aprocess_gathered(benchmark: Any) -> None:
         assert out == list(range(CALLS))
         return CALLS
 
-    loop, run = _loop_runner(calls)
-    try:
-        assert benchmark(run) == CALLS
-    finally:
-        loop.close()
+    _on_a_loop(benchmark, calls)
 
 
 def test_process_in_a_loop_baseline(benchmark: Any) -> None:
@@ -63,11 +55,7 @@ def test_process_in_a_loop_baseline(benchmark: Any) -> None:
             assert inst.process(i) == i
         return CALLS
 
-    loop, run = _loop_runner(calls)
-    try:
-        assert benchmark(run) == CALLS
-    finally:
-        loop.close()
+    _on_a_loop(benchmark, calls)
 
 
 def test_pool_process_native_identity(benchmark: Any) -> None:

@@ -20,7 +20,6 @@ use crossbeam_channel::{Receiver, Sender};
 
 use module_registry::access::{with_ambient, Caller};
 use module_registry::workflow::CancelToken;
-use module_registry::Value;
 use parking_lot::Mutex;
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
@@ -32,7 +31,7 @@ use crate::errors::to_pyerr;
 use crate::instance::PyModuleInstance;
 use crate::registry::PyModuleRegistry;
 use crate::result::PyWorkflowResult;
-use crate::workflow::{outcomes_to_py, PyWorkflow};
+use crate::workflow::{batch_inputs, outcomes_to_py, PyWorkflow};
 
 /// What a finished job hands the loop: builds the Python result there.
 type Produce = Box<dyn FnOnce(Python<'_>) -> PyResult<Py<PyAny>> + Send>;
@@ -325,10 +324,7 @@ impl PyModuleRegistry {
     ) -> PyResult<PyCancelToken> {
         let wf = workflow.inner.clone();
         drop(workflow);
-        let values = inputs
-            .try_iter()?
-            .map(|i| py_to_value(&i?))
-            .collect::<PyResult<Vec<Value>>>()?;
+        let values = batch_inputs(inputs)?;
         let registry = self.inner.clone();
         let token = CancelToken::new();
         let cancel = token.clone();

@@ -306,10 +306,7 @@ impl PyModuleRegistry {
     ) -> PyResult<Vec<Py<PyAny>>> {
         let wf = workflow.inner.clone();
         drop(workflow);
-        let values = inputs
-            .try_iter()?
-            .map(|i| py_to_value(&i?))
-            .collect::<PyResult<Vec<Value>>>()?;
+        let values = batch_inputs(inputs)?;
         let outcomes = py
             .detach(|| {
                 self.inner
@@ -357,4 +354,9 @@ pub(crate) fn outcomes_to_py(
         });
     }
     Ok(out)
+}
+
+/// A batch's inputs (any iterable) as values.
+pub(crate) fn batch_inputs(inputs: &Bound<'_, PyAny>) -> PyResult<Vec<Value>> {
+    inputs.try_iter()?.map(|i| py_to_value(&i?)).collect()
 }
