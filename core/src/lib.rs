@@ -91,7 +91,16 @@ pub use registry::{ModuleRegistry, RegistryView};
 pub use script::watch::{ReloadEvent, ReloadKind, ScriptWatcher};
 #[cfg(feature = "scripts")]
 pub use script::{memory_limit_enforced, ScriptAllocator};
-pub use value::{Opaque, Value, ValueMap};
+pub use value::{from_value, to_value, Opaque, Value, ValueMap};
+
+/// Re-exported: `ValueMap` is an `IndexMap`.
+pub use indexmap;
+/// Re-exported with the `scripts` feature: script functions registered by
+/// embedders take a `rhai::Engine`, and script values are `rhai::Dynamic`.
+#[cfg(feature = "scripts")]
+pub use rhai;
+/// Re-exported: its types appear in this crate's API (versions, requirements).
+pub use semver;
 #[cfg(feature = "workflows")]
 pub use workflow::{
     CancelToken, OnError, StepReport, StepStatus, Workflow, WorkflowResult, WorkflowStep,

@@ -34,6 +34,7 @@ mod registry;
 mod script;
 #[cfg(feature = "workflows")]
 mod settings;
+mod values;
 #[cfg(feature = "watch")]
 mod watch;
 #[cfg(feature = "workflows")]

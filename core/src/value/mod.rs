@@ -1,5 +1,8 @@
 //! [`Value`]: what flows between modules.
 
+mod convert;
+
+pub use convert::{from_value, to_value};
 use std::any::Any;
 use std::fmt;
 use std::sync::Arc;
