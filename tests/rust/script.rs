@@ -824,3 +824,61 @@ fn bundled_scripts_are_the_shipped_folder_compiled_in() {
         bundled.len() + ModuleRegistry::with_native_modules().list().len()
     );
 }
+
+#[test]
+fn embedders_add_rust_functions_to_scripts() {
+    use module_registry::rhai::Engine;
+
+    let registry = ModuleRegistry::new();
+    registry
+        .register_script(
+            r#"const MODULE = #{ name: "early", version: "1.0.0" }; fn process(x) { triple(x) }"#,
+        )
+        .unwrap();
+    let before = registry.create("early").unwrap();
+    let seen = registry.clone();
+    registry
+        .register_script_functions(move |engine: &mut Engine| {
+            // A setup may use the registry (it runs with no lock held).
+            let _ = seen.len();
+            engine.register_fn("triple", |x: i64| x * 3);
+        })
+        .unwrap();
+    // Scripts loaded before: instances created from now on see the function.
+    assert_eq!(
+        registry.create("early").unwrap().process(2i64).unwrap(),
+        Value::Int(6)
+    );
+    // An instance built before keeps the engine it was built with.
+    assert!(before.process(2i64).is_err());
+    // Scripts loaded later, and orchestration scripts, see it too.
+    registry
+        .register_script(r#"const MODULE = #{ name: "late", version: "1.0.0" }; fn process(x) { triple(x) + 1 }"#)
+        .unwrap();
+    assert_eq!(
+        registry.create("late").unwrap().process(2i64).unwrap(),
+        Value::Int(7)
+    );
+    assert_eq!(
+        registry.run_script("triple(input)", 5i64).unwrap(),
+        Value::Int(15)
+    );
+    // A setup that panics is refused, and nothing changes.
+    let err = registry
+        .register_script_functions(|_: &mut Engine| panic!("a careless setup"))
+        .unwrap_err();
+    assert!(err.to_string().contains("panicked"), "{err}");
+    assert_eq!(
+        registry.create("late").unwrap().process(1i64).unwrap(),
+        Value::Int(4)
+    );
+    // Extending scripts is an administrator's act.
+    registry.set_policy(Some(crate::common::policy())).unwrap();
+    let denied = registry
+        .as_principal("alice")
+        .with(|r| r.register_script_functions(|_: &mut Engine| {}));
+    assert!(matches!(
+        denied,
+        Err(module_registry::Error::PermissionDenied { .. })
+    ));
+}

@@ -80,7 +80,13 @@ use crate::registry::ModuleRegistry;
 pub(crate) struct ScriptHost {
     limits: RwLock<ScriptLimits>,
     engine: RwLock<Option<Arc<Engine>>>,
+    /// What the embedder adds to every engine (see
+    /// [`ModuleRegistry::register_script_functions`]), in order.
+    setups: RwLock<Vec<EngineSetup>>,
 }
+
+/// A function that adds Rust functions or types to a script engine.
+pub type EngineSetup = Arc<dyn Fn(&mut Engine) + Send + Sync>;
 
 impl ScriptHost {
     pub(crate) fn limits(&self) -> ScriptLimits {
@@ -96,9 +102,27 @@ impl ScriptHost {
         if let Some(e) = self.engine.read().as_ref() {
             return e.clone();
         }
-        let mut slot = self.engine.write();
-        slot.get_or_insert_with(|| Arc::new(build_engine(&self.limits(), None)))
-            .clone()
+        // Built with no lock held: an embedder's setup may use the registry.
+        let built = Arc::new(self.build(&self.limits(), None));
+        self.engine.write().get_or_insert(built).clone()
+    }
+
+    /// An engine with these limits and imports, and the embedder's setups.
+    fn build(&self, limits: &ScriptLimits, resolver: Option<ImportResolver>) -> Engine {
+        let mut engine = build_engine(limits, resolver);
+        let setups = self.setups.read().clone();
+        for setup in setups {
+            // Each setup was tried once when it was added; one that panics
+            // now is left out rather than taking the caller down.
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| setup(&mut engine)));
+        }
+        engine
+    }
+
+    /// Adds `setup` to every engine built from now on.
+    fn add_setup(&self, setup: EngineSetup) {
+        self.setups.write().push(setup);
+        *self.engine.write() = None;
     }
 
     /// Compiles `source`; its imports are resolved now (from `imports`) and
@@ -120,7 +144,7 @@ impl ScriptHost {
         let shared;
         let engine: &Engine = match resolver {
             Some(resolver) => {
-                own_engine = build_engine(&limits, Some(resolver));
+                own_engine = self.build(&limits, Some(resolver));
                 &own_engine
             }
             None => {
@@ -273,4 +297,44 @@ fn folder_of(path: &Path) -> PathBuf {
     path.parent()
         .filter(|p| !p.as_os_str().is_empty())
         .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+}
+
+impl ModuleRegistry {
+    /// Adds Rust functions (or types) to the scripts of this registry:
+    /// `setup` runs on every script engine the registry builds from now on,
+    /// so scripts loaded later, and instances created later of scripts
+    /// loaded before, can call them. Needs `admin` under a policy. A
+    /// `setup` that panics is refused (it is tried once on a scratch engine).
+    ///
+    /// ```
+    /// use module_registry::{ModuleRegistry, Value};
+    ///
+    /// let registry = ModuleRegistry::new();
+    /// registry.register_script_functions(|engine: &mut module_registry::rhai::Engine| {
+    ///     engine.register_fn("double", |x: i64| x * 2);
+    /// })?;
+    /// registry.register_script(r#"
+    ///     const MODULE = #{ name: "doubler", version: "1.0.0" };
+    ///     fn process(x) { double(x) }
+    /// "#)?;
+    /// assert_eq!(registry.create("doubler")?.process(21i64)?, Value::Int(42));
+    /// # Ok::<(), module_registry::Error>(())
+    /// ```
+    pub fn register_script_functions(
+        &self,
+        setup: impl Fn(&mut Engine) + Send + Sync + 'static,
+    ) -> Result<()> {
+        self.authorize(
+            crate::access::Permission::Admin,
+            "register_script_functions",
+            None,
+        )?;
+        let setup: EngineSetup = Arc::new(setup);
+        let mut scratch = Engine::new_raw();
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| setup(&mut scratch))).map_err(
+            |_| Error::invalid_input("the script functions' setup panicked; nothing was added"),
+        )?;
+        host(self).add_setup(setup);
+        Ok(())
+    }
 }
