@@ -275,3 +275,33 @@ fn gzip_decompresses_every_member() {
         Value::Bytes(b"first, second".to_vec())
     );
 }
+
+// A typed module type, checked by the compiler.
+native_module!(
+    NativeModule::new("test-store", "1.0.0-beta.1+build.5", reverse)
+        .with_type(module_registry::ModuleType::Storage)
+);
+
+#[test]
+fn declarations_are_checked_and_typed() {
+    let registry = ModuleRegistry::try_with_native_modules().unwrap();
+    let store = registry.get("test-store").unwrap();
+    assert_eq!(store.module_type(), &module_registry::ModuleType::Storage);
+    assert_eq!(store.version_text(), "1.0.0-beta.1+build.5");
+    // What a constant refuses at compile time, a call at run time refuses by panicking.
+    for (name, version) in [
+        ("Bad_Name", "1.0.0"),
+        ("", "1.0.0"),
+        ("ok", "1.0"),
+        ("ok", "01.0.0"),
+        ("ok", "1.0.0 "),
+    ] {
+        let made = std::panic::catch_unwind(|| NativeModule::new(name, version, reverse));
+        assert!(made.is_err(), "{name:?} {version:?} accepted");
+    }
+    let custom = NativeModule::new("ok", "1.0.0", reverse).with_custom_type("Video");
+    assert_eq!(
+        custom.to_config().module_type(),
+        &module_registry::ModuleType::custom("Video")
+    );
+}

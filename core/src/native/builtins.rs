@@ -20,6 +20,7 @@ use sha2::{Digest, Sha256};
 
 use crate::config::ModuleConfig;
 use crate::error::{Error, Result};
+use crate::kind::ModuleType;
 use crate::module::{Module, ModuleContext};
 use crate::native::NativeModule;
 use crate::native_module;
@@ -246,7 +247,7 @@ fn sha256(_: &ModuleConfig) -> Result<Box<dyn Module>> {
 }
 
 native_module!(NativeModule::new("sha256", "1.0.0", sha256)
-    .with_type("Security")
+    .with_type(ModuleType::Security)
     .with_capabilities(&["digest", "hash", "sha256"])
     .with_metadata(&[(
         "description",

@@ -54,13 +54,89 @@ pub struct NativeModule {
     pub factory: fn(&ModuleConfig) -> Result<Box<dyn Module>>,
 }
 
+/// Whether `name` follows the naming rule (`[a-z0-9][a-z0-9._-]{0,127}`),
+/// checked in a constant context.
+const fn valid_name(name: &str) -> bool {
+    let b = name.as_bytes();
+    if b.is_empty() || b.len() > crate::validate::MAX_NAME_LEN {
+        return false;
+    }
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        let ok = c.is_ascii_lowercase()
+            || c.is_ascii_digit()
+            || (i > 0 && matches!(c, b'.' | b'_' | b'-'));
+        if !ok {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+/// Whether `version` is `MAJOR.MINOR.PATCH` (numbers without leading
+/// zeros), optionally followed by `-pre` and `+build` parts of ASCII
+/// letters, digits, `.` and `-`: semver's shape, checked in a constant
+/// context (the registry parses it fully when registering).
+const fn valid_version(version: &str) -> bool {
+    let b = version.as_bytes();
+    let mut i = 0;
+    let mut part = 0;
+    while part < 3 {
+        let start = i;
+        while i < b.len() && b[i].is_ascii_digit() {
+            i += 1;
+        }
+        if i == start || (i - start > 1 && b[start] == b'0') {
+            return false;
+        }
+        part += 1;
+        if part < 3 {
+            if i >= b.len() || b[i] != b'.' {
+                return false;
+            }
+            i += 1;
+        }
+    }
+    if i < b.len() && !matches!(b[i], b'-' | b'+') {
+        return false;
+    }
+    while i < b.len() {
+        let c = b[i];
+        if !(c.is_ascii_alphanumeric() || matches!(c, b'.' | b'-' | b'+')) {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
 impl NativeModule {
     /// A `DataProcessor` module with no capabilities, metadata or dependencies.
+    ///
+    /// An invalid name or version is refused where it is written: inside
+    /// [`native_module!`](crate::native_module) (a constant) it is a compile
+    /// error; called at run time, this panics.
+    ///
+    /// ```compile_fail
+    /// use module_registry::{native_module, FnModule, Module, ModuleConfig, NativeModule, Result};
+    /// fn make(_: &ModuleConfig) -> Result<Box<dyn Module>> { Ok(Box::new(FnModule::new(Ok))) }
+    /// native_module!(NativeModule::new("Bad_Name", "1.0.0", make)); // error: invalid name
+    /// ```
     pub const fn new(
         name: &'static str,
         version: &'static str,
         factory: fn(&ModuleConfig) -> Result<Box<dyn Module>>,
     ) -> Self {
+        assert!(
+            valid_name(name),
+            "invalid native module name: use 1 to 128 of lowercase ASCII letters, digits, '.', '_' and '-', starting with a letter or digit"
+        );
+        assert!(
+            valid_version(version),
+            "invalid native module version: use semver, MAJOR.MINOR.PATCH with optional -pre and +build parts"
+        );
         NativeModule {
             name,
             version,
@@ -97,9 +173,30 @@ impl NativeModule {
         self
     }
 
-    /// Set the type by name.
-    pub const fn with_type(mut self, module_type: &'static str) -> Self {
-        self.module_type = module_type;
+    /// Set the type. A custom type is given by name with
+    /// [`with_custom_type`](Self::with_custom_type) (a constant needs a
+    /// `&'static str`); `ModuleType::Custom` here is a compile error.
+    pub const fn with_type(mut self, module_type: ModuleType) -> Self {
+        self.module_type = match &module_type {
+            ModuleType::DataProcessor => "DataProcessor",
+            ModuleType::Security => "Security",
+            ModuleType::Network => "Network",
+            ModuleType::Storage => "Storage",
+            ModuleType::Compute => "Compute",
+            ModuleType::Analytics => "Analytics",
+            ModuleType::Monitoring => "Monitoring",
+            ModuleType::Integration => "Integration",
+            ModuleType::Custom(_) => {
+                panic!("a native module's custom type is set with with_custom_type(\"Name\")")
+            }
+        };
+        std::mem::forget(module_type);
+        self
+    }
+
+    /// Set a custom type by name.
+    pub const fn with_custom_type(mut self, name: &'static str) -> Self {
+        self.module_type = name;
         self
     }
 

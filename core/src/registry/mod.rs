@@ -34,7 +34,7 @@ use parking_lot::RwLock;
 
 use crate::access::{AccessPolicy, Permission};
 use crate::audit::AuditLog;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::info::ModuleInfo;
 use crate::native;
 
@@ -99,15 +99,42 @@ impl ModuleRegistry {
     }
 
     /// A registry holding every native module linked into the program (see
-    /// [`native_module!`](crate::native_module)). A native module whose
-    /// name and version is declared twice is registered once; the clash is
-    /// recorded as a failed `register` audit event.
+    /// [`native_module!`](crate::native_module)).
+    ///
+    /// # Panics
+    /// When a declaration is wrong in a way the compiler could not see (two
+    /// declarations of one name and version, an invalid capability or
+    /// dependency), with the report of
+    /// [`try_with_native_modules`](Self::try_with_native_modules), which
+    /// returns it instead.
+    ///
+    /// A native module is found only if its crate is linked: a plugin crate
+    /// that nothing in the program references is left out by the linker;
+    /// reference it with `use plugin_crate as _;`.
     pub fn with_native_modules() -> Self {
+        Self::try_with_native_modules().unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// A registry holding every native module linked into the program, or
+    /// an error listing every declaration that cannot be registered (all of
+    /// them, not only the first).
+    pub fn try_with_native_modules() -> Result<Self> {
         let registry = Self::new();
+        let mut problems = Vec::new();
         for config in native::configs() {
-            let _ = registry.register_config(config, false);
+            let what = format!("{}@{}", config.name(), config.version());
+            if let Err(e) = registry.register_config(config, false) {
+                problems.push(format!("{what}: {e}"));
+            }
         }
-        registry
+        if problems.is_empty() {
+            Ok(registry)
+        } else {
+            Err(Error::invalid_input(format!(
+                "native modules that cannot be registered: {}",
+                problems.join("; ")
+            )))
+        }
     }
 
     /// Registers every native module linked into the program, failing on the
