@@ -94,10 +94,11 @@ test-python: build-dev ## pytest and the stub check
 stubtest: ## check the hand-written stubs against the built extension
 	$(PY) -m mypy.stubtest module_registry._core --allowlist tests/python/stubtest-allowlist.txt
 
-lint: $(VENV)/.deps ## rustfmt check, clippy with warnings as errors (all features and none), mypy --strict
+lint: $(VENV)/.deps ## rustfmt check, clippy with warnings as errors (all features and none), rustdoc without warnings, mypy --strict
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) clippy -p module-registry --no-default-features --all-targets -- -D warnings
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc -p module-registry --no-deps -q
 	$(PY) -m mypy
 
 examples: ## run every Rust example

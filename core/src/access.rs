@@ -4,7 +4,7 @@
 //! With no policy the registry is open. With a policy, calls made through a
 //! view bound to a principal ([`ModuleRegistry::as_principal`](crate::ModuleRegistry::as_principal))
 //! are checked; anything not granted is refused with
-//! [`Error::PermissionDenied`](crate::Error::PermissionDenied) and audited as
+//! [`crate::Error::PermissionDenied`] and audited as
 //! `denied`. The registry used directly acts as the principal `system`, with
 //! every permission. The principal travels with the call on its thread (and
 //! into workflow worker threads), so a script or a workflow run by a

@@ -106,7 +106,7 @@ impl WorkflowOrchestration {
 impl ModuleRegistry {
     /// Runs a sequential chain of modules: each step's output is the next
     /// step's input. Every step's instance is created, used once and closed.
-    /// Fails with [`Error::FeatureDisabled`] when workflow orchestration is off.
+    /// Fails with [`Error::FeatureDisabled`](crate::Error::FeatureDisabled) when workflow orchestration is off.
     pub fn orchestrate(
         &self,
         orchestration: &WorkflowOrchestration,

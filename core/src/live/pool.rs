@@ -90,7 +90,7 @@ impl fmt::Debug for InstancePool {
 
 impl ModuleRegistry {
     /// A pool of instances of `target` (a module name, or a
-    /// [`CapabilityQuery`]: then `options.size` instances of every provider
+    /// [`CapabilityQuery`](crate::CapabilityQuery): then `options.size` instances of every provider
     /// it discovers). Every instance is created now; if one cannot be, those
     /// built are closed and the error is returned.
     ///

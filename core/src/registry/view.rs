@@ -13,7 +13,7 @@ use crate::query::CapabilityQuery;
 
 /// A view of a registry bound to a principal: every call acts as that
 /// principal and is checked against the registry's
-/// [`AccessPolicy`]. Made by [`ModuleRegistry::as_principal`].
+/// [`AccessPolicy`](crate::AccessPolicy). Made by [`ModuleRegistry::as_principal`].
 #[derive(Clone)]
 pub struct RegistryView {
     registry: ModuleRegistry,

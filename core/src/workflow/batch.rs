@@ -105,7 +105,7 @@ impl ModuleRegistry {
     /// a failed input does not stop the ones after it; without, the list
     /// ends at the first failure. The outer error is what stops the whole
     /// batch: the workflow cannot be planned, its instances cannot be built,
-    /// or a module asked to stop ([`Error::Interrupted`], which is never
+    /// or a module asked to stop ([`Error::Interrupted`](crate::Error::Interrupted), which is never
     /// kept as one input's outcome). `on_progress(done, total)` is called
     /// after each input. When a step runs on a pool (`pool = N`), up to the
     /// largest such `N` inputs run at once.
