@@ -131,8 +131,8 @@ fn scripts_and_workflows_run_with_the_principals_permissions() {
     );
     // Workflows: every step's module needs create, also on worker threads.
     let ok = Workflow::new("w")
-        .step(WorkflowStep::module("a", "text-encode").after(Vec::<String>::new()))
-        .step(WorkflowStep::module("b", "text-encode").after(Vec::<String>::new()));
+        .step(WorkflowStep::module("a", "text-encode").after([]))
+        .step(WorkflowStep::module("b", "text-encode").after([]));
     assert!(alice.run_workflow(&ok, "x").is_ok());
     let bad = Workflow::new("w").step(WorkflowStep::module("a", "sha256"));
     assert_eq!(denied(alice.run_workflow(&bad, "x")).2, "sha256");
@@ -150,8 +150,8 @@ fn scripts_and_workflows_run_with_the_principals_permissions() {
     )
     .unwrap();
     let sneaky = Workflow::new("w")
-        .step(WorkflowStep::module("a", "text-sneaky").after(Vec::<String>::new()))
-        .step(WorkflowStep::module("b", "text-encode").after(Vec::<String>::new()));
+        .step(WorkflowStep::module("a", "text-sneaky").after([]))
+        .step(WorkflowStep::module("b", "text-encode").after([]));
     let err = alice.run_workflow(&sneaky, "x").unwrap_err();
     assert!(
         err.to_string().contains("may not create \"sha256\""),

@@ -683,10 +683,10 @@ fn deeply_nested_script_values_are_typed_errors_on_every_thread() {
     let registry = ModuleRegistry::new();
     registry.register_script(&deep_nester(2_000)).unwrap();
     let wf = module_registry::Workflow::new("deep")
-        .step(module_registry::WorkflowStep::module("a", "nester").after(Vec::<String>::new()))
+        .step(module_registry::WorkflowStep::module("a", "nester").after([]))
         .step(
             module_registry::WorkflowStep::module("b", "nester")
-                .after(Vec::<String>::new())
+                .after([])
                 .timeout_ms(60_000),
         );
     let err = registry.run_workflow(&wf, ()).unwrap_err();

@@ -60,7 +60,7 @@ fn inputs_fan_out_and_fan_in() {
     let r = registry();
     let wf = Workflow::new("diamond")
         .step(WorkflowStep::module("one", "add-one"))
-        .step(WorkflowStep::module("ten", "add-ten").after(Vec::<String>::new()))
+        .step(WorkflowStep::module("ten", "add-ten").after([]))
         .step(WorkflowStep::module("both", "sum").after(["one", "ten"]))
         .step(WorkflowStep::module("again", "add-one").after(["one"]));
     let result = r
@@ -115,8 +115,8 @@ fn independent_branches_run_in_parallel() {
     r.register(ModuleConfig::new().with_name("join").with_handler(Ok))
         .unwrap();
     let wf = Workflow::new("parallel")
-        .step(WorkflowStep::module("l", "left").after(Vec::<String>::new()))
-        .step(WorkflowStep::module("r", "right").after(Vec::<String>::new()))
+        .step(WorkflowStep::module("l", "left").after([]))
+        .step(WorkflowStep::module("r", "right").after([]))
         .step(WorkflowStep::module("j", "join").after(["l", "r"]));
     let result = r.run_workflow(&wf, 1i64).unwrap();
     assert_eq!(
@@ -409,7 +409,7 @@ fallback = "identity"
         )
         .step(
             WorkflowStep::capabilities("count", ["math"])
-                .after(Vec::<String>::new())
+                .after([])
                 .fallback("identity"),
         );
     assert_eq!(from_toml, built);
@@ -575,11 +575,7 @@ fn batches_reuse_instances_and_keep_input_order() {
 fn pictures_show_every_step_and_edge() {
     let wf = Workflow::new("diamond")
         .step(WorkflowStep::module("one", "add-one"))
-        .step(
-            WorkflowStep::module("ten", "add-ten")
-                .after(Vec::<String>::new())
-                .retries(2),
-        )
+        .step(WorkflowStep::module("ten", "add-ten").after([]).retries(2))
         .step(
             WorkflowStep::module("both", "sum")
                 .after(["one", "ten"])
@@ -683,7 +679,7 @@ fn a_stop_request_is_not_retried_skipped_or_replaced() {
 fn fan_out(name: &str, width: usize, module: &str) -> Workflow {
     let mut wf = Workflow::new(name);
     for b in 0..width {
-        wf = wf.step(WorkflowStep::module(format!("b{b}"), module).after(Vec::<String>::new()));
+        wf = wf.step(WorkflowStep::module(format!("b{b}"), module).after([]));
     }
     let all: Vec<String> = (0..width).map(|b| format!("b{b}")).collect();
     wf.step(WorkflowStep::module("join", "identity").after(all))
@@ -831,10 +827,10 @@ fn a_run_is_not_held_up_by_another_runs_blocked_steps() {
         std::thread::sleep(Duration::from_millis(2));
     }
     let b = Workflow::new("b")
-        .step(WorkflowStep::module("x", "identity").after(Vec::<String>::new()))
+        .step(WorkflowStep::module("x", "identity").after([]))
         .step(
             WorkflowStep::module("y", "identity")
-                .after(Vec::<String>::new())
+                .after([])
                 .timeout_ms(5_000),
         )
         .step(WorkflowStep::module("z", "identity").after(["x", "y"]));

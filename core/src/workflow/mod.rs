@@ -103,6 +103,44 @@ fn is_fail(e: &OnError) -> bool {
     *e == OnError::Fail
 }
 
+/// Step ids for [`WorkflowStep::after`]: an array or slice of `&str`, or a
+/// `Vec` of `&str` or `String`. (Not any iterator: then `after([])` could not
+/// tell what it holds.)
+pub trait StepIds {
+    /// The ids.
+    fn into_ids(self) -> Vec<String>;
+}
+
+impl<const N: usize> StepIds for [&str; N] {
+    fn into_ids(self) -> Vec<String> {
+        self.iter().map(|s| s.to_string()).collect()
+    }
+}
+
+impl StepIds for &[&str] {
+    fn into_ids(self) -> Vec<String> {
+        self.iter().map(|s| s.to_string()).collect()
+    }
+}
+
+impl StepIds for &[String] {
+    fn into_ids(self) -> Vec<String> {
+        self.to_vec()
+    }
+}
+
+impl StepIds for Vec<&str> {
+    fn into_ids(self) -> Vec<String> {
+        self.into_iter().map(str::to_string).collect()
+    }
+}
+
+impl StepIds for Vec<String> {
+    fn into_ids(self) -> Vec<String> {
+        self
+    }
+}
+
 /// One step of a workflow.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -178,13 +216,30 @@ impl WorkflowStep {
         self
     }
 
-    /// Take input from these steps (empty: the workflow input).
-    pub fn after<I, S>(mut self, ids: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        self.after = Some(ids.into_iter().map(Into::into).collect());
+    /// Take input from these steps; `after([])` takes the workflow input.
+    ///
+    /// ```
+    /// use module_registry::WorkflowStep;
+    ///
+    /// let first = WorkflowStep::module("a", "identity").after([]);
+    /// let join = WorkflowStep::module("j", "identity").after(["a", "b"]);
+    /// let built = WorkflowStep::module("k", "identity").after(vec!["a".to_string()]);
+    /// assert_eq!(first.after, Some(vec![]));
+    /// assert_eq!(join.after.unwrap().len(), 2);
+    /// assert_eq!(built.after.unwrap(), ["a"]);
+    /// ```
+    pub fn after(mut self, ids: impl StepIds) -> Self {
+        self.after = Some(ids.into_ids());
+        self
+    }
+
+    /// Deadline per attempt (kept in milliseconds; see [`timeout_ms`](Self::timeout_ms)).
+    pub fn timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.timeout_ms = Some(
+            u64::try_from(timeout.as_millis())
+                .unwrap_or(u64::MAX)
+                .max(1),
+        );
         self
     }
 
