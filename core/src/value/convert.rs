@@ -68,88 +68,38 @@ from_lists!(&str, String, i64, f64, bool);
 
 /// The error of a `TryFrom<Value>` that found another kind of value.
 fn expected(what: &str, found: &Value) -> Error {
-    Error::invalid_input(format!("expected {what}, found {}", found.kind_name()))
+    Error::invalid_input(format!("expected {what}, found {}", found.type_name()))
 }
 
-impl Value {
-    /// `"null"`, `"bool"`, `"int"`, `"float"`, `"str"`, `"bytes"`, `"list"`,
-    /// `"map"` or `"opaque"`.
-    pub fn kind_name(&self) -> &'static str {
-        match self {
-            Value::Null => "null",
-            Value::Bool(_) => "bool",
-            Value::Int(_) => "int",
-            Value::Float(_) => "float",
-            Value::Str(_) => "str",
-            Value::Bytes(_) => "bytes",
-            Value::List(_) => "list",
-            Value::Map(_) => "map",
-            Value::Opaque(_) => "opaque",
-        }
-    }
+/// `TryFrom<&Value>` through the value's own accessor (`as_int`, ...).
+macro_rules! try_from_ref {
+    ($($t:ty => $what:literal, |$v:ident| $get:expr;)*) => {
+        $(impl TryFrom<&Value> for $t {
+            type Error = Error;
+            fn try_from($v: &Value) -> Result<$t> {
+                $get.ok_or_else(|| expected($what, $v))
+            }
+        })*
+    };
 }
 
-impl TryFrom<&Value> for i64 {
-    type Error = Error;
-    fn try_from(v: &Value) -> Result<i64> {
-        match v {
-            Value::Int(i) => Ok(*i),
-            other => Err(expected("an integer", other)),
-        }
-    }
+try_from_ref! {
+    i64 => "an integer", |v| v.as_int();
+    f64 => "a number", |v| v.as_float();
+    bool => "a bool", |v| v.as_bool();
+    String => "a string", |v| v.as_str().map(str::to_string);
+    Vec<u8> => "bytes", |v| v.as_bytes().map(<[u8]>::to_vec);
 }
 
 impl TryFrom<&Value> for u64 {
     type Error = Error;
     fn try_from(v: &Value) -> Result<u64> {
-        match v {
-            Value::Int(i) => u64::try_from(*i).map_err(|_| {
-                Error::invalid_input(format!("expected a non-negative integer, found {i}"))
-            }),
-            other => Err(expected("a non-negative integer", other)),
-        }
-    }
-}
-
-impl TryFrom<&Value> for f64 {
-    type Error = Error;
-    /// A float, or an integer (as `f64`).
-    fn try_from(v: &Value) -> Result<f64> {
-        match v {
-            Value::Float(f) => Ok(*f),
-            Value::Int(i) => Ok(*i as f64),
-            other => Err(expected("a number", other)),
-        }
-    }
-}
-
-impl TryFrom<&Value> for bool {
-    type Error = Error;
-    fn try_from(v: &Value) -> Result<bool> {
-        match v {
-            Value::Bool(b) => Ok(*b),
-            other => Err(expected("a bool", other)),
-        }
-    }
-}
-
-impl TryFrom<&Value> for String {
-    type Error = Error;
-    fn try_from(v: &Value) -> Result<String> {
-        match v {
-            Value::Str(s) => Ok(s.clone()),
-            other => Err(expected("a string", other)),
-        }
-    }
-}
-
-impl TryFrom<&Value> for Vec<u8> {
-    type Error = Error;
-    fn try_from(v: &Value) -> Result<Vec<u8>> {
-        match v {
-            Value::Bytes(b) => Ok(b.clone()),
-            other => Err(expected("bytes", other)),
-        }
+        let i = v
+            .as_int()
+            .ok_or_else(|| expected("a non-negative integer", v))?;
+        u64::try_from(i).map_err(|_| {
+            Error::invalid_input(format!("expected a non-negative integer, found {i}"))
+        })
     }
 }
 
