@@ -108,25 +108,20 @@ def instance_html(instance: Any) -> str:
 
 
 def policy_html(policy: Any) -> str:
-    """An access policy: each role's grants, and each principal's roles."""
+    """An access policy: each role's grants, and each principal's roles
+    (read from its JSON form, ``{"roles": {role: [{"permissions", "modules"}]},
+    "principals": {principal: [role]}}``)."""
     state = json.loads(policy.__getstate__())
-    grants = state.get("grants", state.get("roles", {}))
-    role_rows = []
-    if isinstance(grants, dict):
-        for role, items in sorted(grants.items()):
-            shown = []
-            for g in items if isinstance(items, list) else [items]:
-                if isinstance(g, dict):
-                    perms = g.get("permissions", g.get("permission", []))
-                    perms = perms if isinstance(perms, list) else [perms]
-                    shown.append(f"{', '.join(escape(str(p)) for p in perms)} on {_code(g.get('modules', '*'))}")
-                else:
-                    shown.append(escape(str(g)))
-            role_rows.append((f"<b>{escape(role)}</b>", "; ".join(shown)))
-    principals = state.get("principals", state.get("assignments", {}))
-    principal_rows = []
-    if isinstance(principals, dict):
-        principal_rows = [(escape(p), ", ".join(escape(r) for r in roles)) for p, roles in sorted(principals.items())]
+    role_rows = [
+        (
+            f"<b>{escape(role)}</b>",
+            "; ".join(
+                f"{', '.join(escape(p) for p in g['permissions'])} on {_code(g['modules'])}" for g in grants
+            ),
+        )
+        for role, grants in sorted(state["roles"].items())
+    ]
+    principal_rows = [(escape(p), ", ".join(escape(r) for r in roles)) for p, roles in sorted(state["principals"].items())]
     return (
         "<p>roles</p>"
         + _table(("role", "grants"), role_rows[:MAX_ROWS], len(role_rows), "roles")

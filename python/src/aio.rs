@@ -283,6 +283,21 @@ impl PyCancelToken {
     }
 }
 
+/// [`submit`]s a run that `cancel`ling the returned token stops between steps.
+fn submit_run(
+    py: Python<'_>,
+    event_loop: &Bound<'_, PyAny>,
+    future: Py<PyAny>,
+    run: impl FnOnce(&CancelToken) -> Produce + Send + 'static,
+) -> PyResult<PyCancelToken> {
+    let token = CancelToken::new();
+    let cancel = token.clone();
+    submit(py, event_loop, future, Caller::current(), move || {
+        run(&cancel)
+    })?;
+    Ok(PyCancelToken { inner: token })
+}
+
 #[pymethods]
 impl PyModuleRegistry {
     /// Starts `workflow` on `input` on a worker thread; its `WorkflowResult`
@@ -299,16 +314,13 @@ impl PyModuleRegistry {
         drop(workflow);
         let input = py_to_value(input)?;
         let registry = self.inner.clone();
-        let token = CancelToken::new();
-        let cancel = token.clone();
-        submit(py, event_loop, future, Caller::current(), move || {
-            let result = registry.run_workflow_cancellable(&wf, input, &cancel);
+        submit_run(py, event_loop, future, move |cancel| {
+            let result = registry.run_workflow_cancellable(&wf, input, cancel);
             Box::new(move |py| match result {
                 Ok(result) => Ok(Py::new(py, PyWorkflowResult::of(py, result, &wf)?)?.into_any()),
                 Err(e) => Err(to_pyerr(e)),
             })
-        })?;
-        Ok(PyCancelToken { inner: token })
+        })
     }
 
     /// Starts a batch (as `_run_workflow_batch`) on a worker thread; the
@@ -326,23 +338,20 @@ impl PyModuleRegistry {
         drop(workflow);
         let values = batch_inputs(inputs)?;
         let registry = self.inner.clone();
-        let token = CancelToken::new();
-        let cancel = token.clone();
-        submit(py, event_loop, future, Caller::current(), move || {
+        submit_run(py, event_loop, future, move |cancel| {
             let outcomes = registry.run_workflow_each_cancellable(
                 &wf,
                 values,
                 keep_going,
                 |_, _| {},
-                Some(&cancel),
+                Some(cancel),
             );
             Box::new(move |py| {
                 let outcomes = outcomes.map_err(to_pyerr)?;
                 let list = outcomes_to_py(py, outcomes, 0, &wf)?;
                 Ok(PyList::new(py, list)?.into_any().unbind())
             })
-        })?;
-        Ok(PyCancelToken { inner: token })
+        })
     }
 }
 
