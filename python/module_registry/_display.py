@@ -9,12 +9,17 @@ any notebook front end and in a browser.
 
 from __future__ import annotations
 
-import json
-from html import escape
-
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # pragma: no cover
     from typing import Any, Iterable, Optional, Sequence
+
+def escape(text: str) -> str:
+    """``html.escape``, imported on first use: importing the package must not
+    pay for ``html`` and ``json`` (they import ``re``, several milliseconds)."""
+    from html import escape as html_escape
+
+    return html_escape(text)
+
 
 #: Rows a table shows before it says how many are left.
 MAX_ROWS = 50
@@ -111,6 +116,8 @@ def policy_html(policy: Any) -> str:
     """An access policy: each role's grants, and each principal's roles
     (read from its JSON form, ``{"roles": {role: [{"permissions", "modules"}]},
     "principals": {principal: [role]}}``)."""
+    import json
+
     state = json.loads(policy.__getstate__())
     role_rows = [
         (

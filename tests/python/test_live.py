@@ -491,3 +491,21 @@ def test_cancelling_a_batch_starts_no_more_inputs() -> None:
     outcomes = asyncio.run(main())
     assert seen == [1]
     assert [r.output for r in outcomes] == [1]
+
+
+def test_async_modules_awaiting_async_calls_do_not_starve_the_workers() -> None:
+    """30 runs at once, each an ``async def`` module that itself awaits
+    ``aprocess``: more than there are worker threads, each of which waits
+    for its coroutine; a waiting worker is replaced, so all finish."""
+    registry = mr.ModuleRegistry(native_modules=True)
+    inner = registry.create("identity")
+
+    @registry.module(name="nested")
+    async def nested(x: int) -> int:
+        return int(await inner.aprocess(x)) + 1
+
+    async def main() -> list[Any]:
+        runs = (registry.arun_workflow(Workflow("n").then("nested"), i) for i in range(30))
+        return await asyncio.wait_for(asyncio.gather(*runs), timeout=30)
+
+    assert [r.output for r in asyncio.run(main())] == [i + 1 for i in range(30)]

@@ -368,3 +368,42 @@ fn scripts_use_pools() {
         assert!(matches!(err, Error::Script { .. }), "{bad}: {err}");
     }
 }
+
+#[test]
+fn a_module_calling_its_own_full_pool_gets_an_error_not_a_hang() {
+    use std::sync::OnceLock;
+
+    for (size, answer_inside) in [(1usize, false), (2, true)] {
+        let registry = ModuleRegistry::new();
+        let own: Arc<OnceLock<module_registry::InstancePool>> = Arc::default();
+        let pool_seen = own.clone();
+        registry
+            .register(config("selfish", "1.0.0", &[]).with_handler(move |v| {
+                if v == Value::Int(0) {
+                    return Ok(Value::from("inner"));
+                }
+                // Re-enters the pool this instance belongs to.
+                let pool = pool_seen.get().expect("set");
+                Ok(match pool.process(0i64) {
+                    Ok(out) => out,
+                    Err(e) => Value::from(format!("refused: {e}")),
+                })
+            }))
+            .unwrap();
+        let pool = registry.pool("selfish", PoolOptions::new(size)).unwrap();
+        own.set(pool.clone()).ok();
+        let out = pool.process(1i64).unwrap();
+        if answer_inside {
+            // Another instance was free: the inner call runs on it.
+            assert_eq!(out, Value::from("inner"));
+        } else {
+            let text = out.as_str().unwrap().to_string();
+            assert!(
+                text.starts_with("refused") && text.contains("would wait for itself"),
+                "{text}"
+            );
+        }
+        // The pool is usable after.
+        assert_eq!(pool.process(0i64).unwrap(), Value::from("inner"));
+    }
+}

@@ -345,3 +345,27 @@ fn orchestration_scripts_see_reloads_and_use_pools() {
     });
     assert_eq!(run(), Value::List(vec!["after".into(), "after".into()]));
 }
+
+#[test]
+fn a_callback_may_use_the_registry() {
+    let dir = temp("watch-reentrant");
+    std::fs::write(dir.join("r.rhai"), script("wre", "1.0.0", "one")).unwrap();
+    let registry = ModuleRegistry::new();
+    let answers: Arc<Mutex<Vec<String>>> = Arc::default();
+    let (seen, r) = (answers.clone(), registry.clone());
+    // The callback runs with no lock held: it can create what was just loaded.
+    let _watcher = registry
+        .watch_scripts(&dir, move |e| {
+            if let Some(name) = &e.name {
+                if let Some(a) = answer(&r, name) {
+                    seen.lock().push(a);
+                }
+            }
+        })
+        .unwrap();
+    assert_eq!(*answers.lock(), ["one"]);
+    std::fs::write(dir.join("r.rhai"), script("wre", "1.0.0", "two")).unwrap();
+    eventually("callback saw the new code", || {
+        answers.lock().last().map(String::as_str) == Some("two")
+    });
+}

@@ -21,6 +21,37 @@ use crate::value::Value;
 
 pub use super::options::{PoolOptions, PoolTarget, Strategy, FAILURES_TO_OPEN, MAX_POOL_SIZE};
 
+thread_local! {
+    /// The pools (by address) this thread is running an instance of: a
+    /// module that calls its own pool must not wait for itself.
+    static HOLDING: std::cell::RefCell<Vec<usize>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Marks this thread as running an instance of the pool at `address` until dropped.
+struct Holding(usize);
+
+impl Holding {
+    fn new(address: usize) -> Self {
+        HOLDING.with(|h| h.borrow_mut().push(address));
+        Holding(address)
+    }
+
+    fn held(address: usize) -> bool {
+        HOLDING.with(|h| h.borrow().contains(&address))
+    }
+}
+
+impl Drop for Holding {
+    fn drop(&mut self) {
+        HOLDING.with(|h| {
+            let mut h = h.borrow_mut();
+            if let Some(at) = h.iter().rposition(|&a| a == self.0) {
+                h.remove(at);
+            }
+        });
+    }
+}
+
 /// One instance of a pool and its counters.
 struct Slot {
     instance: ModuleInstance,
@@ -225,6 +256,10 @@ fn retryable(error: &Error) -> bool {
 }
 
 impl Inner {
+    fn address(&self) -> usize {
+        self as *const Inner as usize
+    }
+
     fn now(&self) -> u64 {
         (self.epoch.elapsed().as_nanos() as u64).max(1)
     }
@@ -334,6 +369,16 @@ impl Inner {
             if let Some(e) = self.all_resting() {
                 return Err(e);
             }
+            if Holding::held(self.address()) {
+                // Called from inside one of this pool's instances: waiting
+                // could be waiting for that very call to end.
+                return Err(Error::Unavailable {
+                    subject: self.label.clone(),
+                    reason: "every instance is busy, and this call comes from inside one of them \
+                             (a module calling its own pool would wait for itself)"
+                        .to_string(),
+                });
+            }
             let mut guard = self.lock.lock();
             self.waiters.fetch_add(1, Ordering::SeqCst);
             // Checked again under the lock: a release now must notify us.
@@ -404,7 +449,10 @@ impl InstancePool {
                 input.take().unwrap_or_default()
             };
             provider.running.fetch_add(1, Ordering::Relaxed);
-            let result = slot.instance.process_value(arg);
+            let result = {
+                let _holding = Holding::new(inner.address());
+                slot.instance.process_value(arg)
+            };
             provider.running.fetch_sub(1, Ordering::Relaxed);
             let failed = result.as_ref().err().is_some_and(retryable);
             inner.note(i, !failed);
