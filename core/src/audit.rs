@@ -297,7 +297,7 @@ impl AuditLog {
         subject: (ModuleKind, &str, &semver::Version),
         error: &Error,
     ) {
-        self.record(Outcome::Error, operation, subject, Some(error.to_string()));
+        self.record(Outcome::Error, operation, subject, Some(error.report()));
     }
 
     fn keep(

@@ -3,6 +3,30 @@
 //! Every fallible operation returns [`Result<T>`]. Each variant stands for one
 //! cause and its message names what it concerns: the module, the version, the
 //! requirement, the chain of dependencies or the file.
+//!
+//! An error's `Display` says only its own level; what caused it is its
+//! [`source`](std::error::Error::source), down to the module's own error, so
+//! that `anyhow`'s `{:#}` and [`Error::report`] print each level once:
+//!
+//! ```
+//! use module_registry::{ModuleConfig, ModuleRegistry, Value};
+//!
+//! let registry = ModuleRegistry::new();
+//! registry.register(ModuleConfig::new().with_name("parse").with_handler(|input: Value| {
+//!     let n: i64 = input.as_str().unwrap_or_default().parse()?; // any error type
+//!     Ok(Value::from(n))
+//! }))?;
+//! let err = registry.create("parse")?.process("twelve").unwrap_err();
+//! assert_eq!(err.to_string(), "module parse@0.1.0 failed in process");
+//! assert_eq!(
+//!     err.report(),
+//!     "module parse@0.1.0 failed in process: invalid digit found in string"
+//! );
+//! // The module's own error, as it was returned:
+//! let own = err.root_cause().downcast_ref::<std::num::ParseIntError>();
+//! assert!(own.is_some());
+//! # Ok::<(), module_registry::Error>(())
+//! ```
 
 use std::fmt;
 use std::sync::Arc;
@@ -16,6 +40,13 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// raised inside a Python module). Bindings put their own error here and get it
 /// back by downcasting.
 pub type ExternalError = Arc<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Any error, boxed: what module code returns ([`Module`](crate::Module)'s
+/// methods, handlers, factories), so that `?` works on every error type
+/// (`ParseIntError`, `std::io::Error`, this crate's [`Error`], ...). The
+/// registry turns it into an [`Error`]: this crate's own errors come back
+/// as themselves, any other as [`Error::External`].
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// Everything that can go wrong in the registry.
 #[derive(Debug, thiserror::Error)]
@@ -141,7 +172,7 @@ pub enum Error {
 
     /// Code inside a module (factory, `init`, `process` or `shutdown`) failed
     /// or panicked. The module's own error is the `source`.
-    #[error("module {module}@{version} failed in {operation}: {source}")]
+    #[error("module {module}@{version} failed in {operation}")]
     ModuleFailed {
         /// The module's name.
         module: String,
@@ -196,7 +227,7 @@ pub enum Error {
     },
 
     /// A file could not be read or written.
-    #[error("i/o error on {path}: {source}")]
+    #[error("i/o error on {path}")]
     Io {
         /// The file concerned.
         path: String,
@@ -299,7 +330,7 @@ pub enum Error {
     /// The host asked to stop while a module ran (Python's `KeyboardInterrupt`
     /// or `SystemExit` inside a module): a workflow step failing with it is
     /// not retried, skipped or replaced by its fallback, and the run ends.
-    #[error("interrupted: {message}")]
+    #[error("interrupted")]
     Interrupted {
         /// A one-line description.
         message: String,
@@ -308,14 +339,13 @@ pub enum Error {
         source: ExternalError,
     },
 
-    /// An error from outside this crate (for example a Python exception),
-    /// carried unchanged so a binding can hand the original back.
-    #[error("{message}")]
+    /// An error from outside this crate (a module's `ParseIntError`, a
+    /// Python exception), carried unchanged so a binding can hand the
+    /// original back. Transparent: it reads as the original error, and its
+    /// `source` is the original's.
+    #[error(transparent)]
     External {
-        /// A one-line description.
-        message: String,
         /// The original error.
-        #[source]
         source: ExternalError,
     },
 }
@@ -360,14 +390,36 @@ impl Error {
         }
     }
 
-    /// Wrap a foreign error (keeps it as the `source`).
+    /// Wrap a foreign error ([`Error::External`]).
     pub fn external<E>(error: E) -> Self
     where
         E: std::error::Error + Send + Sync + 'static,
     {
         Error::External {
-            message: error.to_string(),
             source: Arc::new(error),
+        }
+    }
+
+    /// The error and each of its causes, joined by `": "` (as `anyhow`'s
+    /// `{:#}` prints them): `module parse@1.0.0 failed in process: invalid
+    /// digit found in string`.
+    pub fn report(&self) -> String {
+        use std::error::Error as _;
+        let mut text = self.to_string();
+        let mut cause = self.source();
+        while let Some(error) = cause {
+            text.push_str(": ");
+            text.push_str(&error.to_string());
+            cause = error.source();
+        }
+        text
+    }
+
+    /// The foreign error inside an [`Error::External`], as `T`.
+    pub fn downcast_ref<T: std::error::Error + 'static>(&self) -> Option<&T> {
+        match self {
+            Error::External { source } => source.downcast_ref::<T>(),
+            _ => None,
         }
     }
 
@@ -451,11 +503,29 @@ impl Error {
         }
     }
 
-    /// Follows `ModuleFailed` wrappers down to the error the module itself reported.
+    /// Follows module failures and failed workflow steps down to the error
+    /// the module itself reported (for a foreign error, the
+    /// [`Error::External`] carrying it: see [`downcast_ref`](Self::downcast_ref)).
     pub fn root_cause(&self) -> &Error {
         match self {
             Error::ModuleFailed { source, .. } => source.root_cause(),
+            Error::Workflow {
+                source: Some(source),
+                ..
+            } => source.root_cause(),
             other => other,
+        }
+    }
+}
+
+impl From<BoxError> for Error {
+    /// This crate's error as itself; any other as [`Error::External`].
+    fn from(error: BoxError) -> Self {
+        match error.downcast::<Error>() {
+            Ok(own) => *own,
+            Err(other) => Error::External {
+                source: Arc::from(other),
+            },
         }
     }
 }

@@ -33,13 +33,14 @@ impl ModuleInfo {
         let mut config = config;
         let version = config.validate()?;
         if *config.implementation() != Implementation::Declaration && !config.has_factory() {
-            config.set_factory(Some(Arc::new(|config: &ModuleConfig| {
+            config.set_factory(Some(Arc::new(|context: &crate::ModuleContext| {
                 Err(crate::error::Error::InvalidConfig {
-                    name: config.name().to_string(),
+                    name: context.info().name().to_string(),
                     reason: "this record is held by no registry (it was unpickled or built \
                              alone): create the module from the registry that holds it"
                         .into(),
-                })
+                }
+                .into())
             })));
         }
         Ok(ModuleInfo::new(config, version))

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use indexmap::IndexMap;
 
 use crate::audit::AuditLog;
-use crate::error::{Error, Result};
+use crate::error::{BoxError, Error, Result};
 use crate::info::ModuleInfo;
 use crate::module::{Module, ModuleContext};
 use crate::value::Value;
@@ -63,11 +63,11 @@ impl fmt::Display for InstanceState {
 pub(crate) fn guarded<T>(
     info: &ModuleInfo,
     operation: &'static str,
-    f: impl FnOnce() -> Result<T>,
+    f: impl FnOnce() -> std::result::Result<T, BoxError>,
 ) -> Result<T> {
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(Ok(v)) => Ok(v),
-        Ok(Err(e)) => Err(module_failed(info, operation, e)),
+        Ok(Err(e)) => Err(module_failed(info, operation, Error::from(e))),
         Err(payload) => Err(module_failed(
             info,
             operation,
@@ -109,7 +109,11 @@ pub struct ModuleInstance {
     calls: AtomicUsize,
     /// `close` came while calls ran: the last call to finish shuts down.
     shutdown_pending: AtomicBool,
+    /// The dependency instances it holds: the first `owned` were built for
+    /// it (closed with it), the rest are shared with other instances (kept
+    /// alive only).
     dependencies: Vec<Arc<ModuleInstance>>,
+    owned: usize,
     audit: Arc<AuditLog>,
 }
 
@@ -133,6 +137,19 @@ impl ModuleInstance {
         owned: Vec<Arc<ModuleInstance>>,
         audit: Arc<AuditLog>,
     ) -> Result<ModuleInstance> {
+        Self::build_sharing(info, config, context_deps, owned, Vec::new(), audit)
+    }
+
+    /// [`build`](Self::build), also holding `shared` dependency instances
+    /// (kept alive, never closed by this one).
+    pub(crate) fn build_sharing(
+        info: ModuleInfo,
+        config: Value,
+        context_deps: IndexMap<String, Arc<ModuleInstance>>,
+        owned: Vec<Arc<ModuleInstance>>,
+        shared: Vec<Arc<ModuleInstance>>,
+        audit: Arc<AuditLog>,
+    ) -> Result<ModuleInstance> {
         let Some(factory) = info.entry().config.get_factory().cloned() else {
             return Err(Error::NoImplementation {
                 kind: info.kind(),
@@ -140,18 +157,20 @@ impl ModuleInstance {
                 version: info.version_text().to_string(),
             });
         };
-        let module = guarded(&info, "factory", || factory(&info.entry().config))?;
+        let context = ModuleContext::new(info.clone(), config, context_deps);
+        // On failure, dropping `owned` closes the dependencies built for it.
+        let module = guarded(&info, "factory", || factory(&context))?;
         let instance = ModuleInstance {
-            info: info.clone(),
+            info,
             module,
             state: AtomicU8::new(0),
             closed: AtomicBool::new(false),
             calls: AtomicUsize::new(0),
             shutdown_pending: AtomicBool::new(false),
-            dependencies: owned,
+            owned: owned.len(),
+            dependencies: owned.into_iter().chain(shared).collect(),
             audit,
         };
-        let context = ModuleContext::new(info, config, context_deps);
         match guarded(&instance.info, "init", || instance.module.init(&context)) {
             Ok(()) => {
                 instance.state.store(1, Ordering::Release);
@@ -161,7 +180,7 @@ impl ModuleInstance {
                 instance.state.store(4, Ordering::Release);
                 // Nothing was initialised: skip `shutdown`, but close the dependencies.
                 instance.closed.store(true, Ordering::Release);
-                for dep in instance.dependencies.iter().rev() {
+                for dep in instance.dependencies[..instance.owned].iter().rev() {
                     let _ = dep.close();
                 }
                 Err(e)
@@ -194,7 +213,8 @@ impl ModuleInstance {
         self.closed.load(Ordering::Acquire)
     }
 
-    /// The dependency instances built for this one, in build order.
+    /// The dependency instances it holds: those built for it, in build
+    /// order, then those it shares with other instances.
     pub fn dependencies(&self) -> &[Arc<ModuleInstance>] {
         &self.dependencies
     }
@@ -273,7 +293,7 @@ impl ModuleInstance {
             self.audit.record_error("shutdown", self.info.subject(), e);
         }
         let mut first_dep_error = None;
-        for dep in self.dependencies.iter().rev() {
+        for dep in self.dependencies[..self.owned].iter().rev() {
             if let Err(e) = dep.close() {
                 first_dep_error.get_or_insert(e);
             }

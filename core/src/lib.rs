@@ -73,7 +73,7 @@ pub use config::{
     PythonCode, ScriptSource,
 };
 pub use deps::Resolution;
-pub use error::{Error, Result};
+pub use error::{BoxError, Error, ExternalError, Result};
 pub use info::ModuleInfo;
 pub use instance::{InstanceState, ModuleInstance};
 pub use kind::{ModuleKind, ModuleType, PluginType};
@@ -81,12 +81,12 @@ pub use limits::ScriptLimits;
 pub use live::{InstancePool, PoolOptions, Strategy};
 pub use manifest::ManifestOptions;
 pub use marketplace::PluginMarketplace;
-pub use module::{FnModule, Module, ModuleContext};
-pub use native::NativeModule;
+pub use module::{FnModule, Handler, Module, ModuleContext};
+pub use native::{NativeFactory, NativeModule};
 #[cfg(feature = "workflows")]
 pub use orchestration::WorkflowOrchestration;
 pub use query::{CapabilityQuery, PluginDiscoveryQuery, ServiceDiscoveryQuery};
-pub use registry::{ModuleRegistry, RegistryView};
+pub use registry::{InstanceBuilder, ModuleRegistry, RegistryView};
 #[cfg(feature = "watch")]
 pub use script::watch::{ReloadEvent, ReloadKind, ScriptWatcher};
 #[cfg(feature = "scripts")]

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use indexmap::IndexMap;
 
-use crate::error::Result;
+use crate::error::BoxError;
 use crate::info::ModuleInfo;
 pub use crate::instance::{InstanceState, ModuleInstance};
 use crate::value::Value;
@@ -13,50 +13,91 @@ use crate::value::Value;
 /// A module's behaviour. Implement `process`; `init` and `shutdown` are optional.
 ///
 /// Every method takes `&self`: an instance may be called from several threads
-/// at once, so per-instance state lives behind a lock or an atomic.
+/// at once, so per-instance state lives behind a lock or an atomic. Each
+/// returns any error through `?` ([`BoxError`]); the registry reports it as
+/// [`Error::ModuleFailed`](crate::Error::ModuleFailed) naming the module,
+/// with the module's own error as its source. A panic is caught and
+/// reported the same way.
+///
+/// ```
+/// use module_registry::{BoxError, Module, ModuleConfig, ModuleRegistry, Value};
+///
+/// struct Scale(f64);
+///
+/// impl Module for Scale {
+///     fn process(&self, input: Value) -> Result<Value, BoxError> {
+///         let x: f64 = input.try_into()?;
+///         Ok(Value::from(x * self.0))
+///     }
+/// }
+///
+/// let registry = ModuleRegistry::new();
+/// registry.register(
+///     ModuleConfig::new()
+///         .with_name("scale")
+///         .with_version("1.0.0")
+///         .with_factory(|context| {
+///             let factor = context.config().get("factor").and_then(Value::as_float);
+///             Ok(Box::new(Scale(factor.unwrap_or(2.0))))
+///         }),
+/// )?;
+/// let doubled = registry.create("scale")?.process(21.0)?;
+/// assert_eq!(doubled, Value::from(42.0));
+/// let tripled = registry
+///     .instance("scale")
+///     .config(module_registry::to_value(&serde_json::json!({"factor": 3.0}))?)
+///     .create()?;
+/// assert_eq!(tripled.process(2.0)?, Value::from(6.0));
+/// # Ok::<(), module_registry::Error>(())
+/// ```
 pub trait Module: Send + Sync {
     /// Called once, before the first `process`, with the per-instance config
-    /// and the instances of the module's dependencies.
-    fn init(&self, _context: &ModuleContext) -> Result<()> {
+    /// and the instances of the module's dependencies (which the factory
+    /// was given too).
+    fn init(&self, _context: &ModuleContext) -> Result<(), BoxError> {
         Ok(())
     }
 
     /// Turns an input into an output.
-    fn process(&self, input: Value) -> Result<Value>;
+    fn process(&self, input: Value) -> Result<Value, BoxError>;
 
     /// Called exactly once when the instance is closed or dropped.
-    fn shutdown(&self) -> Result<()> {
+    fn shutdown(&self) -> Result<(), BoxError> {
         Ok(())
     }
 }
 
+/// What a module's handler is: a function of the input.
+pub type Handler = dyn Fn(Value) -> Result<Value, BoxError> + Send + Sync;
+
 /// A module made of one function.
 pub struct FnModule {
-    handler: Arc<dyn Fn(Value) -> Result<Value> + Send + Sync>,
+    handler: Arc<Handler>,
 }
 
 impl FnModule {
     /// Wrap a function.
-    pub fn new<F: Fn(Value) -> Result<Value> + Send + Sync + 'static>(f: F) -> Self {
+    pub fn new<F: Fn(Value) -> Result<Value, BoxError> + Send + Sync + 'static>(f: F) -> Self {
         FnModule {
             handler: Arc::new(f),
         }
     }
 
     /// Wrap a shared function.
-    pub fn from_arc(handler: Arc<dyn Fn(Value) -> Result<Value> + Send + Sync>) -> Self {
+    pub fn from_arc(handler: Arc<Handler>) -> Self {
         FnModule { handler }
     }
 }
 
 impl Module for FnModule {
-    fn process(&self, input: Value) -> Result<Value> {
+    fn process(&self, input: Value) -> Result<Value, BoxError> {
         (self.handler)(input)
     }
 }
 
-/// What a module gets in `init`: its declaration, its per-instance config and
-/// its dependencies' instances (built before it, shut down after it).
+/// What a module's factory and its `init` get: its declaration, its
+/// per-instance config and its dependencies' instances (built before it,
+/// shut down after it).
 pub struct ModuleContext {
     info: ModuleInfo,
     config: Value,
@@ -89,6 +130,29 @@ impl ModuleContext {
     /// The instance of dependency `name`, if the module declared it.
     pub fn dependency(&self, name: &str) -> Option<&Arc<ModuleInstance>> {
         self.dependencies.get(name)
+    }
+
+    /// The instance of dependency `name`, or an error saying the module
+    /// declares no such dependency: for a factory, `context.require("db")?`.
+    pub fn require(&self, name: &str) -> crate::error::Result<Arc<ModuleInstance>> {
+        self.dependencies
+            .get(name)
+            .cloned()
+            .ok_or_else(|| crate::error::Error::InvalidConfig {
+                name: self.info.name().to_string(),
+                reason: format!(
+                    "it declares no dependency named {name:?} (declared: {})",
+                    if self.dependencies.is_empty() {
+                        "none".to_string()
+                    } else {
+                        self.dependencies
+                            .keys()
+                            .map(String::as_str)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    }
+                ),
+            })
     }
 
     /// Every dependency instance by name.

@@ -4,11 +4,11 @@
 //! Run: `cargo run -p module-registry --example content_management`
 
 use module_registry::{
-    CapabilityQuery, Error, ModuleConfig, ModuleRegistry, ModuleType, Result, Value,
+    BoxError, CapabilityQuery, Error, ModuleConfig, ModuleRegistry, ModuleType, Result, Value,
 };
 
 /// A tiny Markdown subset: `# heading`, `*emphasis*`, paragraphs.
-fn markdown(input: Value) -> Result<Value> {
+fn markdown(input: Value) -> std::result::Result<Value, BoxError> {
     let text = String::from_utf8_lossy(input.bytes_or_text()?).into_owned();
     let mut html = String::new();
     for block in text.split("\n\n").map(str::trim).filter(|b| !b.is_empty()) {
@@ -32,7 +32,7 @@ fn markdown(input: Value) -> Result<Value> {
 }
 
 /// Fits `{width, height}` into `max` pixels, keeping the aspect ratio.
-fn resize(input: Value) -> Result<Value> {
+fn resize(input: Value) -> std::result::Result<Value, BoxError> {
     let dim = |k: &str| {
         input
             .get(k)
@@ -48,7 +48,7 @@ fn resize(input: Value) -> Result<Value> {
 }
 
 /// Plans HLS segments for a video of `seconds`.
-fn transcode_plan(input: Value) -> Result<Value> {
+fn transcode_plan(input: Value) -> std::result::Result<Value, BoxError> {
     let seconds = input
         .as_int()
         .ok_or_else(|| Error::invalid_input("expected the duration in seconds"))?;
@@ -60,7 +60,7 @@ fn transcode_plan(input: Value) -> Result<Value> {
 }
 
 /// Extracts the text shown by `(...) Tj` operators of a PDF content stream.
-fn pdf_text(input: Value) -> Result<Value> {
+fn pdf_text(input: Value) -> std::result::Result<Value, BoxError> {
     let data = String::from_utf8_lossy(input.bytes_or_text()?).into_owned();
     let mut out = Vec::new();
     for line in data.lines() {
@@ -72,7 +72,7 @@ fn pdf_text(input: Value) -> Result<Value> {
 }
 
 /// A processor's implementation.
-type Processor = fn(Value) -> Result<Value>;
+type Processor = fn(Value) -> std::result::Result<Value, BoxError>;
 
 fn main() -> Result<()> {
     let registry = ModuleRegistry::new();

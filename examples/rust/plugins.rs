@@ -7,12 +7,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use module_registry::{
-    Error, ModuleRegistry, PluginConfig, PluginDiscoveryQuery, PluginType, Result, Value,
+    BoxError, Error, ModuleRegistry, PluginConfig, PluginDiscoveryQuery, PluginType, Result, Value,
 };
 use sha2::{Digest, Sha256};
 
 /// Normalises text: trims, collapses whitespace, lower-cases.
-fn transform(input: Value) -> Result<Value> {
+fn transform(input: Value) -> std::result::Result<Value, BoxError> {
     let text = String::from_utf8_lossy(input.bytes_or_text()?).into_owned();
     Ok(Value::Str(
         text.split_whitespace()
@@ -99,9 +99,8 @@ fn main() -> Result<()> {
             "compression-plugin" => {
                 config
                     .with_dependency("gzip-compress", "^1")
-                    .with_factory(|_| {
-                        Ok(Box::new(Compressor(Default::default()))
-                            as Box<dyn module_registry::Module>)
+                    .with_factory(|context| {
+                        Ok(Box::new(Compressor(context.require("gzip-compress")?)))
                     })
             }
             _ => {
@@ -162,19 +161,11 @@ fn main() -> Result<()> {
     Ok(())
 }
 
-struct Compressor(parking_lot::Mutex<Option<Arc<module_registry::ModuleInstance>>>);
+/// Compresses through the `gzip-compress` instance its factory was given.
+struct Compressor(Arc<module_registry::ModuleInstance>);
 
 impl module_registry::Module for Compressor {
-    fn init(&self, ctx: &module_registry::ModuleContext) -> Result<()> {
-        *self.0.lock() = ctx.dependency("gzip-compress").cloned();
-        Ok(())
-    }
-    fn process(&self, input: Value) -> Result<Value> {
-        let gzip = self
-            .0
-            .lock()
-            .clone()
-            .ok_or_else(|| Error::invalid_input("not initialised"))?;
-        gzip.process(input)
+    fn process(&self, input: Value) -> std::result::Result<Value, BoxError> {
+        Ok(self.0.process(input)?)
     }
 }

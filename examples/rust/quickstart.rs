@@ -4,30 +4,19 @@
 //! Run: `cargo run -p module-registry --example quickstart`
 
 use module_registry::{
-    CapabilityQuery, Error, Module, ModuleConfig, ModuleContext, ModuleInstance, ModuleRegistry,
-    ModuleType, Result, Value, WorkflowOrchestration,
+    BoxError, CapabilityQuery, Module, ModuleConfig, ModuleInstance, ModuleRegistry, ModuleType,
+    Result, Value, WorkflowOrchestration,
 };
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 /// Counts words, using its `text-decode` dependency to accept bytes.
-#[derive(Default)]
 struct WordCount {
-    decoder: OnceLock<Arc<ModuleInstance>>,
+    decoder: Arc<ModuleInstance>,
 }
 
 impl Module for WordCount {
-    fn init(&self, ctx: &ModuleContext) -> Result<()> {
-        let decoder = ctx
-            .dependency("text-decode")
-            .expect("declared dependency")
-            .clone();
-        self.decoder
-            .set(decoder)
-            .map_err(|_| Error::invalid_input("init ran twice"))
-    }
-
-    fn process(&self, input: Value) -> Result<Value> {
-        let text = self.decoder.get().expect("initialised").process(input)?;
+    fn process(&self, input: Value) -> std::result::Result<Value, BoxError> {
+        let text = self.decoder.process(input)?;
         let words = text.as_str().unwrap_or_default().split_whitespace().count();
         Ok(Value::Int(words as i64))
     }
@@ -44,7 +33,10 @@ fn main() -> Result<()> {
             .with_type(ModuleType::Analytics)
             .add_capability("text-statistics")
             .with_dependency("text-decode", "^1")
-            .with_factory(|_| Ok(Box::<WordCount>::default() as Box<dyn Module>)),
+            .with_factory(|context| {
+                let decoder = context.require("text-decode")?;
+                Ok(Box::new(WordCount { decoder }))
+            }),
     )?;
 
     let query = CapabilityQuery::new().with_required_capabilities(vec!["compression"]);

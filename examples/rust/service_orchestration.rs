@@ -4,11 +4,11 @@
 //! Run: `cargo run -p module-registry --example service_orchestration`
 
 use module_registry::{
-    Error, ModuleConfig, ModuleRegistry, ModuleType, Result, Value, WorkflowOrchestration,
+    BoxError, Error, ModuleConfig, ModuleRegistry, ModuleType, Result, Value, WorkflowOrchestration,
 };
 
 /// Parses `item=qty,item=qty` into an order map, or passes a map through.
-fn order(input: Value) -> Result<Value> {
+fn order(input: Value) -> std::result::Result<Value, BoxError> {
     if input.as_map().is_some() {
         return Ok(input);
     }
@@ -30,7 +30,7 @@ fn price(item: &str) -> i64 {
 }
 
 /// Adds the total in cents.
-fn payment(input: Value) -> Result<Value> {
+fn payment(input: Value) -> std::result::Result<Value, BoxError> {
     let mut order = input
         .as_map()
         .cloned()
@@ -50,7 +50,7 @@ fn payment(input: Value) -> Result<Value> {
 }
 
 /// Reserves stock: refuses orders of more than 10 of anything.
-fn inventory(input: Value) -> Result<Value> {
+fn inventory(input: Value) -> std::result::Result<Value, BoxError> {
     let mut order = input
         .as_map()
         .cloned()
@@ -72,7 +72,7 @@ fn inventory(input: Value) -> Result<Value> {
 }
 
 /// Renders the customer notification.
-fn notification(input: Value) -> Result<Value> {
+fn notification(input: Value) -> std::result::Result<Value, BoxError> {
     let total = input.get("total").and_then(Value::as_int).unwrap_or(0);
     let reserved = input
         .get("reserved")
@@ -91,7 +91,7 @@ fn notification(input: Value) -> Result<Value> {
 }
 
 /// One workflow module's implementation.
-type Step = fn(Value) -> Result<Value>;
+type Step = fn(Value) -> std::result::Result<Value, BoxError>;
 
 fn main() -> Result<()> {
     let registry = ModuleRegistry::new().with_workflow_orchestration(true);

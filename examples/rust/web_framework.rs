@@ -6,7 +6,10 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use module_registry::{Error, ModuleConfig, ModuleRegistry, ModuleType, Result, Value};
+use module_registry::{
+    BoxError, Error, Module, ModuleConfig, ModuleInstance, ModuleRegistry, ModuleType, Result,
+    Value,
+};
 use parking_lot::RwLock;
 
 fn field<'a>(v: &'a Value, key: &str) -> Result<&'a str> {
@@ -87,8 +90,11 @@ fn main() -> Result<()> {
             _ => config
                 .with_dependency("auth-module", "^1")
                 .with_dependency("content-module", "^1")
-                .with_factory(|_| {
-                    Ok(Box::new(Gateway::default()) as Box<dyn module_registry::Module>)
+                .with_factory(|context| {
+                    Ok(Box::new(Gateway {
+                        auth: context.require("auth-module")?,
+                        content: context.require("content-module")?,
+                    }))
                 }),
         };
         registry.register(config)?;
@@ -125,41 +131,25 @@ fn main() -> Result<()> {
         .collect();
     println!(
         "api-module with a forged token -> {:?}",
-        api_module.process(forged).map_err(|e| e.to_string())
+        api_module.process(forged).map_err(|e| e.report())
     );
     println!("posts: {:?}", posts.read());
     Ok(())
 }
 
-/// Routes a request: authenticate, then publish.
-#[derive(Default)]
+/// Routes a request: authenticate, then publish. Its factory is handed the
+/// dependency instances the registry built for it.
 struct Gateway {
-    deps: parking_lot::Mutex<
-        Option<(
-            Arc<module_registry::ModuleInstance>,
-            Arc<module_registry::ModuleInstance>,
-        )>,
-    >,
+    auth: Arc<ModuleInstance>,
+    content: Arc<ModuleInstance>,
 }
 
-impl module_registry::Module for Gateway {
-    fn init(&self, ctx: &module_registry::ModuleContext) -> Result<()> {
-        let auth = ctx.dependency("auth-module").cloned();
-        let content = ctx.dependency("content-module").cloned();
-        *self.deps.lock() = auth.zip(content);
-        Ok(())
-    }
-
-    fn process(&self, req: Value) -> Result<Value> {
-        let (auth, content) = self
-            .deps
-            .lock()
-            .clone()
-            .ok_or_else(|| Error::invalid_input("not initialised"))?;
-        if auth.process(req.clone())? != Value::Bool(true) {
-            return Err(Error::invalid_input("401: bad credentials"));
+impl Module for Gateway {
+    fn process(&self, req: Value) -> std::result::Result<Value, BoxError> {
+        if self.auth.process(req.clone())? != Value::Bool(true) {
+            return Err("401: bad credentials".into());
         }
-        let id = content.process(req)?;
+        let id = self.content.process(req)?;
         Ok(Value::from_iter([
             ("status", Value::Int(201)),
             ("post", id),

@@ -3,13 +3,51 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 
-use module_registry::distribution::{self, InstallOptions, PackageIndex, PackageInfo};
+use module_registry::distribution::{
+    self, HttpClient, HttpError, InstallOptions, PackageIndex, PackageInfo,
+};
 use pyo3::prelude::*;
+use pyo3::types::PyBytes;
 
 use crate::errors::to_pyerr;
 use crate::info::{infos, PyModuleInfo};
 use crate::registry::PyModuleRegistry;
+
+/// `http(s)://` package indexes read through Python's `urllib`
+/// (`module_registry._http.fetch`), with the proxies and certificates Python
+/// is set up with; the wheel carries no TLS stack of its own. The core calls
+/// it from threads that hold no lock of its own; it takes the GIL.
+struct PythonHttp;
+
+impl HttpClient for PythonHttp {
+    fn get(&self, url: &str, limit: u64) -> Result<Vec<u8>, HttpError> {
+        Python::attach(|py| {
+            let body = py
+                .import("module_registry._http")
+                .and_then(|http| http.getattr("fetch"))
+                .and_then(|fetch| fetch.call1((url, limit)))
+                .map_err(|err| {
+                    let reason = err
+                        .value(py)
+                        .str()
+                        .map(|text| text.to_string())
+                        .unwrap_or_else(|_| err.to_string());
+                    HttpError::Failed(reason)
+                })?;
+            let bytes = body.cast::<PyBytes>().map_err(|_| {
+                HttpError::Failed("module_registry._http.fetch returned no bytes".into())
+            })?;
+            Ok(bytes.as_bytes().to_vec())
+        })
+    }
+}
+
+/// Makes every `http(s)://` read of the process go through Python.
+pub fn install_http_client() {
+    distribution::set_http_client(Some(Arc::new(PythonHttp)));
+}
 
 /// One version of one package: a script module and the scripts it imports.
 #[pyclass(

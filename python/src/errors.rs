@@ -119,7 +119,7 @@ fn convert(py: Python<'_>, err: Error) -> PyErr {
             return original.clone_ref(py);
         }
     }
-    let message = err.to_string();
+    let message = err.report();
     match err {
         Error::External { source, .. } => match source.downcast_ref::<PyErr>() {
             Some(original) => original.clone_ref(py),

@@ -67,5 +67,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<aio::_Completions>()?;
     m.add_class::<aio::PyCancelToken>()?;
     errors::register(m)?;
+    distribution::install_http_client();
     Ok(())
 }

@@ -5,8 +5,8 @@
 use std::sync::{Arc, Weak};
 
 use module_registry::{
-    Error, Factory, FactoryFn, Implementation, Module, ModuleConfig, ModuleContext, PythonCode,
-    Result, Value,
+    BoxError, Error, Factory, FactoryFn, Implementation, Module, ModuleConfig, ModuleContext,
+    PythonCode, Value,
 };
 use parking_lot::Mutex;
 use pyo3::exceptions::PyTypeError;
@@ -37,6 +37,11 @@ fn external(err: PyErr) -> Error {
     } else {
         Error::external(err)
     }
+}
+
+/// [`external`], boxed as module code returns it.
+fn boxed(err: PyErr) -> BoxError {
+    external(err).into()
 }
 
 /// Runs Python code `f` with the GIL. Python code never runs on a script
@@ -115,13 +120,13 @@ pub struct PyFunctionModule {
 }
 
 impl Module for PyFunctionModule {
-    fn process(&self, input: Value) -> Result<Value> {
+    fn process(&self, input: Value) -> Result<Value, BoxError> {
         attach(|py| {
             let arg = value_to_py(py, input)?;
             let out = crate::aio::settle(self.func.bind(py).call1((arg,))?)?;
             py_to_value(&out)
         })
-        .map_err(external)
+        .map_err(boxed)
     }
 }
 
@@ -131,7 +136,7 @@ pub struct PyObjectModule {
 }
 
 impl Module for PyObjectModule {
-    fn init(&self, context: &ModuleContext) -> Result<()> {
+    fn init(&self, context: &ModuleContext) -> Result<(), BoxError> {
         attach(|py| {
             let obj = self.obj.bind(py);
             if obj.hasattr("init")? {
@@ -140,19 +145,19 @@ impl Module for PyObjectModule {
             }
             Ok(())
         })
-        .map_err(external)
+        .map_err(boxed)
     }
 
-    fn process(&self, input: Value) -> Result<Value> {
+    fn process(&self, input: Value) -> Result<Value, BoxError> {
         attach(|py| {
             let arg = value_to_py(py, input)?;
             let out = crate::aio::settle(self.obj.bind(py).call_method1("process", (arg,))?)?;
             py_to_value(&out)
         })
-        .map_err(external)
+        .map_err(boxed)
     }
 
-    fn shutdown(&self) -> Result<()> {
+    fn shutdown(&self) -> Result<(), BoxError> {
         attach(|py| {
             // Dropping an instance runs this, also while the exception its
             // `process` raised is on its way out (`create(..).process(..)`):
@@ -170,7 +175,7 @@ impl Module for PyObjectModule {
             }
             result
         })
-        .map_err(external)
+        .map_err(boxed)
     }
 }
 
@@ -281,17 +286,19 @@ fn handler_parts(handler: &Bound<'_, PyAny>) -> PyResult<(Factory, Arc<PythonCod
         )?;
         let takes_config = takes_an_argument(cls)?;
         let cls: Py<PyAny> = cls.clone().into_any().unbind();
-        let factory: Factory = Arc::new(move |cfg: &ModuleConfig| {
+        let factory: Factory = Arc::new(move |context: &ModuleContext| {
             attach(|py| {
                 let cls = cls.bind(py);
                 let obj = if takes_config {
-                    cls.call1((PyModuleConfig { inner: cfg.clone() },))?
+                    cls.call1((PyModuleConfig {
+                        inner: context.info().config().clone(),
+                    },))?
                 } else {
                     cls.call0()?
                 };
                 Ok(Box::new(PyObjectModule { obj: obj.unbind() }) as Box<dyn Module>)
             })
-            .map_err(external)
+            .map_err(boxed)
         });
         return Ok((factory, code()));
     }
@@ -308,7 +315,7 @@ fn handler_parts(handler: &Bound<'_, PyAny>) -> PyResult<(Factory, Arc<PythonCod
         // Checked once per function: a cached factory's function passed.
         refuse_async(handler, "the handler")?;
         let func: Py<PyAny> = handler.clone().unbind();
-        let factory: Factory = Arc::new(move |_: &ModuleConfig| {
+        let factory: Factory = Arc::new(move |_: &ModuleContext| {
             let func = Python::attach(|py| func.clone_ref(py));
             Ok(Box::new(PyFunctionModule { func }) as Box<dyn Module>)
         });

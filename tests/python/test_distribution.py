@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -290,3 +291,72 @@ def test_an_oversized_download_is_cut_off(served: tuple[Path, str], tmp_path: Pa
     with pytest.raises(mr.FetchError, match="larger than the limit"):
         mr.ModuleRegistry().install("page", "^1", index=url, into=into)
     assert not into.exists()
+
+
+class Hostile(http.server.BaseHTTPRequestHandler):
+    """A server that misbehaves by path: redirects forever, answers 404,
+    or sends its body one byte at a time."""
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        if self.path.startswith("/loop"):
+            self.send_response(302)
+            self.send_header("Location", f"/loop{len(self.path)}")
+            self.end_headers()
+        elif self.path == "/trickle":
+            self.send_response(200)
+            self.send_header("Content-Length", "100000")
+            self.end_headers()
+            try:
+                for _ in range(100000):
+                    self.wfile.write(b" ")
+                    self.wfile.flush()
+                    time.sleep(0.05)
+            except OSError:
+                pass
+        else:
+            self.send_error(404, "no such index")
+
+
+@pytest.fixture
+def hostile() -> Iterator[str]:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hostile)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_http_is_read_through_python_and_misbehaving_servers_are_fetch_errors(
+    hostile: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The wheel reads http(s) through Python's urllib (no TLS stack of its
+    own): a redirect loop, an error status and a body that never ends in
+    time each end in a FetchError naming the URL, and the registry is as it
+    was."""
+    import module_registry._http as http_client
+
+    registry = mr.ModuleRegistry()
+    with pytest.raises(mr.FetchError, match="HTTP status 302") as info:
+        registry.package_index(f"{hostile}/loop")
+    assert info.value.url == f"{hostile}/loop"
+    with pytest.raises(mr.FetchError, match="HTTP status 404"):
+        registry.package_index(f"{hostile}/index.json")
+    monkeypatch.setattr(http_client, "REQUEST_TIMEOUT", 0.5)
+    started = time.monotonic()
+    with pytest.raises(mr.FetchError, match="longer than 0.5 s"):
+        registry.package_index(f"{hostile}/trickle")
+    assert time.monotonic() - started < 10
+    assert len(registry) == 0
+
+
+def test_importing_the_package_does_not_import_urllib() -> None:
+    code = "import sys, module_registry; print('urllib.request' in sys.modules, 'ssl' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.stdout.split() == ["False", "False"], out.stderr

@@ -90,7 +90,7 @@ fn an_audit_file_with_an_impossible_time_is_an_error_not_a_panic() {
         )
         .unwrap();
         let err = AuditLog::read_file(&file).unwrap_err();
-        let message = err.to_string();
+        let message = err.report();
         assert!(
             matches!(err, module_registry::Error::Serialization { .. })
                 && message.contains(":1:")
@@ -114,9 +114,9 @@ fn an_audit_file_must_be_a_regular_file() {
     let r = ModuleRegistry::new();
     // A FIFO without a reader would block the open forever: refused at once.
     let err = r.set_audit_file(Some(&fifo)).unwrap_err();
-    assert!(err.to_string().contains("regular file"), "{err}");
+    assert!(err.report().contains("regular file"), "{err}");
     let err = r.set_audit_file(Some(&dir)).unwrap_err();
-    assert!(err.to_string().contains("regular file"), "{err}");
+    assert!(err.report().contains("regular file"), "{err}");
     assert!(r.audit_log().file().is_none());
     std::fs::remove_dir_all(&dir).unwrap();
 }
@@ -128,7 +128,7 @@ fn audit_events_keep_a_bounded_part_of_long_messages() {
     r.register(
         ModuleConfig::new()
             .with_name("loud")
-            .with_handler(move |_| Err(module_registry::Error::invalid_input(long.clone()))),
+            .with_handler(move |_| Err(module_registry::Error::invalid_input(long.clone()).into())),
     )
     .unwrap();
     let instance = r.create("loud").unwrap();

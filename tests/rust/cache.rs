@@ -149,7 +149,7 @@ fn failures_opaque_inputs_and_uncacheable_modules_are_never_kept() {
             .with_name("flaky")
             .with_handler(move |v| {
                 if seen.fetch_add(1, Ordering::SeqCst) == 0 {
-                    Err(Error::invalid_input("first call fails"))
+                    Err(Error::invalid_input("first call fails").into())
                 } else {
                     Ok(v)
                 }

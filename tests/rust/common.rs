@@ -5,8 +5,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use module_registry::{
-    AccessPolicy, Module, ModuleConfig, ModuleContext, ModuleInfo, ModuleType, Permission, Result,
-    Value,
+    AccessPolicy, Module, ModuleConfig, ModuleContext, ModuleInfo, ModuleType, Permission, Value,
 };
 
 /// A module config with a name, a version and capabilities.
@@ -38,19 +37,19 @@ pub struct Recorder {
 }
 
 impl Module for Recorder {
-    fn init(&self, ctx: &ModuleContext) -> Result<()> {
+    fn init(&self, ctx: &ModuleContext) -> std::result::Result<(), module_registry::BoxError> {
         self.counters.inits.fetch_add(1, Ordering::SeqCst);
         self.counters.init_order.lock().push(self.name.clone());
         *self.deps.lock() = ctx.dependencies().keys().cloned().collect();
         Ok(())
     }
 
-    fn process(&self, input: Value) -> Result<Value> {
+    fn process(&self, input: Value) -> std::result::Result<Value, module_registry::BoxError> {
         self.counters.processes.fetch_add(1, Ordering::SeqCst);
         Ok(Value::List(vec![Value::from(self.name.as_str()), input]))
     }
 
-    fn shutdown(&self) -> Result<()> {
+    fn shutdown(&self) -> std::result::Result<(), module_registry::BoxError> {
         self.counters.shutdowns.fetch_add(1, Ordering::SeqCst);
         self.counters.shutdown_order.lock().push(self.name.clone());
         Ok(())
@@ -62,7 +61,7 @@ pub fn recorded(name: &str, version: &str, counters: &Arc<Counters>) -> ModuleCo
     let counters = counters.clone();
     config(name, version, &[]).with_factory(move |cfg| {
         Ok(Box::new(Recorder {
-            name: cfg.name().to_string(),
+            name: cfg.info().name().to_string(),
             counters: counters.clone(),
             deps: Default::default(),
         }) as Box<dyn Module>)

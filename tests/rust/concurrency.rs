@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread;
 
-use module_registry::{CapabilityQuery, Module, ModuleRegistry, Result, Value};
+use module_registry::{CapabilityQuery, Module, ModuleRegistry, Value};
 
 use crate::common::config;
 
@@ -86,7 +86,7 @@ struct CallsBack {
 }
 
 impl Module for CallsBack {
-    fn process(&self, input: Value) -> Result<Value> {
+    fn process(&self, input: Value) -> std::result::Result<Value, module_registry::BoxError> {
         // No registry lock is held while module code runs: this must not deadlock.
         self.registry
             .register(config("made-inside", "1.0.0", &[]).with_handler(Ok))?;

@@ -4,7 +4,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use module_registry::{
-    Error, Module, ModuleContext, ModuleKind, ModuleRegistry, PluginConfig, Result, Value,
+    Error, Module, ModuleContext, ModuleKind, ModuleRegistry, PluginConfig, Value,
 };
 
 use crate::common::{config, recorded, Counters};
@@ -46,11 +46,11 @@ struct UsesDep {
 }
 
 impl Module for UsesDep {
-    fn init(&self, ctx: &ModuleContext) -> Result<()> {
+    fn init(&self, ctx: &ModuleContext) -> std::result::Result<(), module_registry::BoxError> {
         *self.dep.lock() = ctx.dependency("upper").cloned();
         Ok(())
     }
-    fn process(&self, input: Value) -> Result<Value> {
+    fn process(&self, input: Value) -> std::result::Result<Value, module_registry::BoxError> {
         let dep = self.dep.lock().clone().expect("dependency given in init");
         let upper = dep.process(input)?;
         Ok(Value::Str(format!(
@@ -106,7 +106,7 @@ fn missing_dependencies_name_the_chain() {
         }
         other => panic!("wrong error: {other}"),
     }
-    assert!(err.to_string().contains("a@1.0.0 -> b@1.2.0"), "{err}");
+    assert!(err.report().contains("a@1.0.0 -> b@1.2.0"), "{err}");
 
     r.register(config("x", "1.0.0", &[]).with_dependency("ghost", "*"))
         .unwrap();
@@ -115,7 +115,7 @@ fn missing_dependencies_name_the_chain() {
         matches!(&err, Error::MissingDependency { available, .. } if available.is_empty()),
         "{err}"
     );
-    assert!(err.to_string().contains("no module of that name"), "{err}");
+    assert!(err.report().contains("no module of that name"), "{err}");
 }
 
 #[test]
@@ -196,7 +196,7 @@ fn a_failing_dependency_closes_what_was_built() {
     r.register(
         config("broken", "1.0.0", &[])
             .with_dependency("base", "*")
-            .with_factory(|_| Err(Error::invalid_input("cannot build"))),
+            .with_factory(|_| Err(Error::invalid_input("cannot build").into())),
     )
     .unwrap();
     r.register(recorded("top", "1.0.0", &counters).with_dependency("broken", "*"))

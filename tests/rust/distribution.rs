@@ -168,7 +168,7 @@ fn conflicts_and_escapes_are_refused() {
         &options(&index, &dir.join("into")),
     )
     .unwrap_err();
-    assert!(err.to_string().contains("double"), "{err}");
+    assert!(err.report().contains("double"), "{err}");
     let text = std::fs::read_to_string(&index).unwrap().replacen(
         "\"path\": \"double.rhai\"",
         "\"path\": \"../../escape.rhai\"",
@@ -180,10 +180,7 @@ fn conflicts_and_escapes_are_refused() {
         &options(&index, &dir.join("into")),
     )
     .unwrap_err();
-    assert!(
-        err.to_string().contains("outside the install folder"),
-        "{err}"
-    );
+    assert!(err.report().contains("outside the install folder"), "{err}");
     assert!(!dir.join("into").exists());
 }
 
@@ -231,7 +228,7 @@ fn two_packages_writing_one_file_differently_conflict() {
     )
     .unwrap_err();
     assert!(
-        err.to_string().contains("lib.rhai") && err.to_string().contains("another package"),
+        err.report().contains("lib.rhai") && err.report().contains("another package"),
         "{err}"
     );
     assert!(!into.exists());

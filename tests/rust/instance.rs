@@ -4,7 +4,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use module_registry::{
-    Error, InstanceState, Module, ModuleConfig, ModuleKind, ModuleRegistry, Result, Value,
+    Error, InstanceState, Module, ModuleConfig, ModuleKind, ModuleRegistry, Value,
 };
 
 use crate::common::{config, recorded, Counters};
@@ -19,7 +19,8 @@ fn seed_create_and_process_bytes() {
                 other => Err(Error::invalid_input(format!(
                     "expected bytes, got {}",
                     other.type_name()
-                ))),
+                ))
+                .into()),
             }),
         )
         .unwrap();
@@ -94,7 +95,7 @@ fn create_picks_versions_and_reports_missing_ones() {
         "{err}"
     );
     assert!(
-        err.to_string().contains("^3") && err.to_string().contains("2.0.0, 1.5.0, 1.0.0"),
+        err.report().contains("^3") && err.report().contains("2.0.0, 1.5.0, 1.0.0"),
         "{err}"
     );
     assert!(matches!(
@@ -122,12 +123,12 @@ fn declarations_without_implementation_cannot_be_created() {
         .unwrap();
     let err = registry.create("record").unwrap_err();
     assert!(matches!(err, Error::NoImplementation { .. }), "{err}");
-    assert!(err.to_string().contains("record@1.0.0"));
+    assert!(err.report().contains("record@1.0.0"));
 }
 
 struct Panicky;
 impl Module for Panicky {
-    fn process(&self, input: Value) -> Result<Value> {
+    fn process(&self, input: Value) -> std::result::Result<Value, module_registry::BoxError> {
         if input == Value::from("boom") {
             panic!("module exploded");
         }
@@ -175,16 +176,16 @@ fn a_panic_fails_the_call_not_the_registry() {
 
 struct FailingInit;
 impl Module for FailingInit {
-    fn init(&self, ctx: &module_registry::ModuleContext) -> Result<()> {
-        Err(Error::invalid_input(format!(
-            "bad config {:?}",
-            ctx.config()
-        )))
+    fn init(
+        &self,
+        ctx: &module_registry::ModuleContext,
+    ) -> std::result::Result<(), module_registry::BoxError> {
+        Err(Error::invalid_input(format!("bad config {:?}", ctx.config())).into())
     }
-    fn process(&self, input: Value) -> Result<Value> {
+    fn process(&self, input: Value) -> std::result::Result<Value, module_registry::BoxError> {
         Ok(input)
     }
-    fn shutdown(&self) -> Result<()> {
+    fn shutdown(&self) -> std::result::Result<(), module_registry::BoxError> {
         panic!("shutdown must not run after a failed init");
     }
 }
@@ -211,14 +212,17 @@ fn a_failing_init_fails_create() {
         ),
         "{err}"
     );
-    assert!(err.to_string().contains("bad config"), "{err}");
+    assert!(err.report().contains("bad config"), "{err}");
 }
 
 #[test]
 fn per_instance_config_reaches_init() {
     struct Prefix(parking_lot::Mutex<String>);
     impl Module for Prefix {
-        fn init(&self, ctx: &module_registry::ModuleContext) -> Result<()> {
+        fn init(
+            &self,
+            ctx: &module_registry::ModuleContext,
+        ) -> std::result::Result<(), module_registry::BoxError> {
             *self.0.lock() = ctx
                 .config()
                 .get("prefix")
@@ -227,7 +231,7 @@ fn per_instance_config_reaches_init() {
                 .to_string();
             Ok(())
         }
-        fn process(&self, input: Value) -> Result<Value> {
+        fn process(&self, input: Value) -> std::result::Result<Value, module_registry::BoxError> {
             Ok(Value::Str(format!(
                 "{}{}",
                 self.0.lock(),
@@ -269,7 +273,7 @@ fn opaque_values_pass_through_uncopied() {
 fn failures_stay_inside_their_call_or_step() {
     struct Panics;
     impl Module for Panics {
-        fn process(&self, _: Value) -> Result<Value> {
+        fn process(&self, _: Value) -> std::result::Result<Value, module_registry::BoxError> {
             panic!("native module panicked")
         }
     }

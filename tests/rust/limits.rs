@@ -36,7 +36,7 @@ fn deep_data_printed_compared_and_dropped_inside_a_script_survives() {
         );
         // Returned, it is too deep to convert: a typed error.
         let err = registry.run_script(&format!("{BUILD} a"), ()).unwrap_err();
-        assert!(err.to_string().contains("nests deeper than 256"), "{err}");
+        assert!(err.report().contains("nests deeper than 256"), "{err}");
     });
 }
 
@@ -77,7 +77,7 @@ fn a_deep_call_limit_runs_on_a_stack_sized_for_it() {
             Value::Int(1_990)
         );
         let err = registry.run_script(&recursion(2_100), ()).unwrap_err();
-        assert!(err.to_string().contains("call stack overflow"), "{err}");
+        assert!(err.report().contains("call stack overflow"), "{err}");
         // A deeply nested expression parses on the script stack too.
         let nested = format!("{}1{}", "(".repeat(450), ")".repeat(450));
         assert_eq!(registry.run_script(&nested, ()).unwrap(), Value::Int(1));
@@ -92,7 +92,7 @@ fn none_is_the_deepest_the_stack_holds_and_more_is_refused() {
         let registry = ModuleRegistry::new();
         registry.set_script_limits(limits).unwrap();
         let err = registry.run_script(&recursion(100_000), ()).unwrap_err();
-        assert!(err.to_string().contains("call stack overflow"), "{err}");
+        assert!(err.report().contains("call stack overflow"), "{err}");
     });
     let registry = ModuleRegistry::new();
     let before = registry.script_limits();
@@ -141,7 +141,7 @@ fn a_limit_of_zero_is_refused_not_unlimited() {
     for limits in zeroes {
         let err = registry.set_script_limits(limits).unwrap_err();
         assert!(
-            err.to_string().contains("of 0 would stop every script"),
+            err.report().contains("of 0 would stop every script"),
             "{err}"
         );
     }
@@ -155,7 +155,7 @@ fn a_limit_of_zero_is_refused_not_unlimited() {
         .unwrap();
     assert_eq!(registry.run_script("1 + 1", ()).unwrap(), Value::Int(2));
     let err = registry.run_script(&recursion(1), ()).unwrap_err();
-    assert!(err.to_string().contains("call stack overflow"), "{err}");
+    assert!(err.report().contains("call stack overflow"), "{err}");
 }
 
 #[test]
@@ -194,7 +194,7 @@ fn a_call_holding_more_memory_than_its_limit_ends() {
     // which Rhai does not size-check: only the memory count stops it.
     let hoard = r#"let m = #{}; for i in 0..1000 { let s = "yy"; for j in 0..19 { s += s; } m["k" + i] = s; } m.len()"#;
     let err = registry.run_script(hoard, ()).unwrap_err();
-    assert!(err.to_string().contains("out of memory"), "{err}");
+    assert!(err.report().contains("out of memory"), "{err}");
     // Memory given back counts no more: a loop that drops what it makes runs.
     let churn = r#"let n = 0; for i in 0..200 { let s = "yy"; for j in 0..19 { s += s; } n += s.len(); } n"#;
     assert_eq!(
@@ -213,7 +213,7 @@ fn a_call_holding_more_memory_than_its_limit_ends() {
         .unwrap()
         .process(())
         .unwrap_err();
-    assert!(err.to_string().contains("out of memory"), "{err}");
+    assert!(err.report().contains("out of memory"), "{err}");
     // Without a memory limit (and a string limit, which Rhai applies to a
     // map's strings together when it checks), 80 MiB is held to the end.
     registry

@@ -7,7 +7,7 @@ use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
 use module_registry::live::{PoolOptions, Strategy};
-use module_registry::{CapabilityQuery, Error, Module, ModuleRegistry, Result, Value};
+use module_registry::{CapabilityQuery, Error, Module, ModuleRegistry, Value};
 
 use crate::common::config;
 
@@ -22,7 +22,7 @@ struct Tally {
 }
 
 impl Module for Tally {
-    fn process(&self, input: Value) -> Result<Value> {
+    fn process(&self, input: Value) -> std::result::Result<Value, module_registry::BoxError> {
         if self.inside.swap(true, Ordering::SeqCst) {
             self.overlapped.store(true, Ordering::SeqCst);
         }
@@ -119,7 +119,7 @@ fn flaky(failing: &Arc<AtomicBool>) -> ModuleRegistry {
     registry
         .register(config("bad", "1.0.0", &["echo"]).with_handler(move |v| {
             if failing.load(Ordering::SeqCst) {
-                Err(Error::invalid_input("bad is down"))
+                Err(Error::invalid_input("bad is down").into())
             } else {
                 Ok(Value::List(vec!["bad".into(), v]))
             }
@@ -185,7 +185,7 @@ fn a_failing_provider_rests_then_comes_back() {
     );
     let err = pool.process(Value::Null).unwrap_err();
     assert!(matches!(err, Error::Unavailable { .. }), "{err}");
-    assert!(err.to_string().contains("cooling down"), "{err}");
+    assert!(err.report().contains("cooling down"), "{err}");
     failing.store(false, Ordering::SeqCst);
     std::thread::sleep(Duration::from_millis(250));
     // After the cool-down one call tries it again, and success closes it.
@@ -228,7 +228,7 @@ fn a_closed_pool_refuses_calls_and_bad_options_are_typed_errors() {
         let err = registry
             .pool("identity", PoolOptions::new(size))
             .unwrap_err();
-        assert!(err.to_string().contains("size"), "{err}");
+        assert!(err.report().contains("size"), "{err}");
     }
     assert!(registry
         .pool("identity", PoolOptions::new(1).cooldown(Duration::ZERO))
@@ -255,10 +255,10 @@ fn a_factory_failing_midway_closes_what_was_built() {
         .register(
             config("third-fails", "1.0.0", &[]).with_factory(move |cfg| {
                 if b.fetch_add(1, Ordering::SeqCst) == 2 {
-                    return Err(Error::invalid_input("no more"));
+                    return Err(Error::invalid_input("no more").into());
                 }
                 Ok(Box::new(crate::common::Recorder {
-                    name: cfg.name().to_string(),
+                    name: cfg.info().name().to_string(),
                     counters: c.clone(),
                     deps: Default::default(),
                 }) as Box<dyn Module>)
@@ -293,7 +293,7 @@ mod workflows {
         assert!(Workflow::from_toml(&workflow.to_toml().unwrap()).unwrap() == workflow);
         let bad = Workflow::new("bad").step(WorkflowStep::module("t", "tally").pool(0));
         let err = registry.check_workflow(&bad).unwrap_err();
-        assert!(err.to_string().contains("pool"), "{err}");
+        assert!(err.report().contains("pool"), "{err}");
     }
 
     #[test]

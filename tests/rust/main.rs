@@ -18,6 +18,7 @@ mod concurrency;
 mod deps;
 #[cfg(feature = "distribution")]
 mod distribution;
+mod embedding;
 #[cfg(all(feature = "scripts", feature = "workflows", feature = "compression"))]
 mod examples;
 mod index;

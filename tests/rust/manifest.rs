@@ -131,7 +131,7 @@ fn manifests_rebuild_the_registry_exactly() {
         .unwrap();
     let err = ModuleRegistry::from_manifest(&code.export_manifest().unwrap()).unwrap_err();
     assert!(
-        err.to_string().contains("closure") && err.to_string().contains("custom"),
+        err.report().contains("closure") && err.report().contains("custom"),
         "{err}"
     );
     // A tampered script is refused.
@@ -202,7 +202,7 @@ fn a_manifest_failing_on_its_last_entry_changes_nothing() {
         ),
     ] {
         let err = target.load_manifest(&broken, |c, _| Ok(c)).unwrap_err();
-        assert!(err.to_string().contains(what), "{what}: {err}");
+        assert!(err.report().contains(what), "{what}: {err}");
         assert_eq!(
             snapshot(&target),
             before,
@@ -240,7 +240,7 @@ fn python_entries_are_resolved_only_when_allowed_and_after_every_check() {
     };
     // `myapplication` is not under `myapp`: refused before `a` is resolved.
     let err = r.load_manifest_with(text, &options, resolve).unwrap_err();
-    assert!(err.to_string().contains("myapplication"), "{err}");
+    assert!(err.report().contains("myapplication"), "{err}");
     assert!(resolved.borrow().is_empty() && r.is_empty());
     let options = ManifestOptions {
         allow_imports: vec!["myapp".into(), "myapplication".into()],

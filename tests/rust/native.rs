@@ -1,19 +1,19 @@
 //! Native modules found at compile time, and the ones that ship.
 
 use module_registry::{
-    native_module, Error, Module, ModuleConfig, ModuleKind, ModuleRegistry, NativeModule, Result,
+    native_module, Error, Module, ModuleContext, ModuleKind, ModuleRegistry, NativeModule, Result,
     Value,
 };
 
 struct Reverse;
 impl Module for Reverse {
-    fn process(&self, input: Value) -> Result<Value> {
+    fn process(&self, input: Value) -> std::result::Result<Value, module_registry::BoxError> {
         Ok(Value::Str(
             input.as_str().unwrap_or_default().chars().rev().collect(),
         ))
     }
 }
-fn reverse(_: &ModuleConfig) -> Result<Box<dyn Module>> {
+fn reverse(_: &ModuleContext) -> std::result::Result<Box<dyn Module>, module_registry::BoxError> {
     Ok(Box::new(Reverse))
 }
 
@@ -132,7 +132,7 @@ fn json_round_trips() {
     assert!(pretty.as_str().unwrap().contains('\n'));
     let err = run(&r, "json-decode", "{oops").unwrap_err();
     assert!(
-        err.to_string().contains("json-decode@1.0.0") && err.to_string().contains("line 1"),
+        err.report().contains("json-decode@1.0.0") && err.report().contains("line 1"),
         "{err}"
     );
     assert!(matches!(err.root_cause(), Error::InvalidInput { .. }));
@@ -152,7 +152,7 @@ fn text_encoding() {
         Value::from("héllo")
     );
     let err = run(&r, "text-decode", &[b'a', 0xff, b'b'][..]).unwrap_err();
-    assert!(err.to_string().contains("offset 1"), "{err}");
+    assert!(err.report().contains("offset 1"), "{err}");
     let lossy = run_with(
         &r,
         "text-decode",
@@ -212,7 +212,7 @@ fn gzip_round_trips_and_bounds_output() {
         packed,
     )
     .unwrap_err();
-    assert!(err.to_string().contains("max_size"), "{err}");
+    assert!(err.report().contains("max_size"), "{err}");
     assert!(run(&r, "gzip-decompress", b"not gzip").is_err());
     assert!(run_with(&r, "gzip-compress", cfg(&[("level", 12i64.into())]), b"x").is_err());
     assert!(run_with(&r, "gzip-compress", Value::from("not a map"), b"x").is_err());
@@ -237,7 +237,7 @@ fn json_is_exact_or_an_error() {
     let r = ModuleRegistry::with_native_modules();
     // An integer past i64 is refused, not rounded into a float.
     let err = run(&r, "json-decode", "[9223372036854775808]").unwrap_err();
-    assert!(err.to_string().contains("does not fit"), "{err}");
+    assert!(err.report().contains("does not fit"), "{err}");
     assert_eq!(
         run(
             &r,
@@ -250,7 +250,7 @@ fn json_is_exact_or_an_error() {
     // NaN and infinities have no JSON form: an error, not `null`.
     for f in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
         let err = run(&r, "json-encode", Value::List(vec![Value::Float(f)])).unwrap_err();
-        assert!(err.to_string().contains("no JSON form"), "{err}");
+        assert!(err.report().contains("no JSON form"), "{err}");
     }
     assert_eq!(
         run(&r, "json-encode", Value::Float(0.5)).unwrap(),

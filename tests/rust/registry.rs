@@ -80,7 +80,7 @@ fn duplicates_are_refused_unless_replaced() {
         .unwrap();
     let err = registry.register(config("m", "1.0.0", &["b"])).unwrap_err();
     assert!(matches!(err, Error::AlreadyRegistered { .. }), "{err}");
-    assert!(err.to_string().contains("m@1.0.0"), "{err}");
+    assert!(err.report().contains("m@1.0.0"), "{err}");
     // Unchanged: still the first registration.
     assert!(registry.get("m").unwrap().has_capability("a"));
     assert_eq!(registry.len(), 1);
@@ -142,20 +142,20 @@ fn every_kind_of_bad_input_is_a_typed_error_and_changes_nothing() {
         let shown = format!("{cfg:?}");
         let err = registry.register(cfg).unwrap_err();
         assert_eq!(err.code(), code, "{shown}: {err}");
-        assert!(!err.to_string().is_empty());
+        assert!(!err.report().is_empty());
     }
     assert_eq!(registry.list(), before);
     assert_eq!(registry.len(), 1);
     // Messages say what was wrong and where.
     let err = registry.register(config("m", "1.x.0", &[])).unwrap_err();
     assert!(
-        err.to_string().contains("\"1.x.0\"") && err.to_string().contains("\"m\""),
+        err.report().contains("\"1.x.0\"") && err.report().contains("\"m\""),
         "{err}"
     );
     let err = registry
         .register(config("m", "1.0.0", &["Caps"]))
         .unwrap_err();
-    assert!(err.to_string().contains("capability \"Caps\""), "{err}");
+    assert!(err.report().contains("capability \"Caps\""), "{err}");
 }
 
 #[test]
@@ -234,7 +234,9 @@ fn list_is_sorted_by_name_then_version_descending() {
 fn audit_records_register_unregister_create_and_failures() {
     let registry = ModuleRegistry::new();
     registry
-        .register(config("m", "1.0.0", &[]).with_handler(|_| Err(Error::invalid_input("nope"))))
+        .register(
+            config("m", "1.0.0", &[]).with_handler(|_| Err(Error::invalid_input("nope").into())),
+        )
         .unwrap();
     let _ = registry.register(config("m", "1.0.0", &[]));
     let instance = registry.create("m").unwrap();

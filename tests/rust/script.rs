@@ -292,10 +292,7 @@ fn script_api_discover_create_and_native_modules() {
         .unwrap()
         .contains(&Value::from("gzip")));
     let err = r.run_script(r#"registry.create("nope")"#, ()).unwrap_err();
-    assert!(
-        err.to_string().contains("no module named \"nope\""),
-        "{err}"
-    );
+    assert!(err.report().contains("no module named \"nope\""), "{err}");
     // Opaque values pass through scripts unchanged.
     let handle = module_registry::Opaque::new(42u32);
     match r
@@ -497,7 +494,7 @@ fn bad_scripts_are_refused_with_positions() {
     ];
     for (source, expected) in cases {
         let err = r.register_script(source).unwrap_err();
-        assert!(err.to_string().contains(expected), "{source}: {err}");
+        assert!(err.report().contains(expected), "{source}: {err}");
     }
     // Declarations are validated like any other.
     let err = r
@@ -672,7 +669,7 @@ fn deeply_nested_script_values_are_typed_errors_on_every_thread() {
             );
             registry.register_script(&deep_nester(2_000)).unwrap();
             let err = registry.create("nester").unwrap().process(()).unwrap_err();
-            assert!(err.to_string().contains("nests deeper than 256"), "{err}");
+            assert!(err.report().contains("nests deeper than 256"), "{err}");
             // At the limit it converts.
             registry.register_script(&deep_nester(255)).unwrap();
             assert!(registry.create("nester").unwrap().process(()).is_ok());
@@ -776,7 +773,7 @@ fn sleeping_does_not_outlast_the_time_limit() {
         .unwrap();
     let sleeper = registry.create("sleeper").unwrap();
     let err = sleeper.process(100i64).unwrap_err();
-    assert!(err.to_string().contains("timed out"), "{err}");
+    assert!(err.report().contains("timed out"), "{err}");
     // Both ended at the deadline, not after 8 and 100 seconds.
     assert!(
         start.elapsed() < Duration::from_secs(5),
@@ -867,7 +864,7 @@ fn embedders_add_rust_functions_to_scripts() {
     let err = registry
         .register_script_functions(|_: &mut Engine| panic!("a careless setup"))
         .unwrap_err();
-    assert!(err.to_string().contains("panicked"), "{err}");
+    assert!(err.report().contains("panicked"), "{err}");
     assert_eq!(
         registry.create("late").unwrap().process(1i64).unwrap(),
         Value::Int(4)

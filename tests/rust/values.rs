@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use module_registry::{
-    from_value, to_value, Module, ModuleConfig, ModuleContext, ModuleRegistry, Result, Value,
+    from_value, to_value, Module, ModuleConfig, ModuleContext, ModuleRegistry, Value,
 };
 use parking_lot::Mutex;
 
@@ -18,13 +18,13 @@ struct GreeterConfig {
 struct Greeter(Mutex<Option<GreeterConfig>>);
 
 impl Module for Greeter {
-    fn init(&self, context: &ModuleContext) -> Result<()> {
+    fn init(&self, context: &ModuleContext) -> std::result::Result<(), module_registry::BoxError> {
         // A module reads its config into a typed struct.
         *self.0.lock() = Some(from_value(context.config().clone())?);
         Ok(())
     }
 
-    fn process(&self, input: Value) -> Result<Value> {
+    fn process(&self, input: Value) -> std::result::Result<Value, module_registry::BoxError> {
         let name = String::try_from(input)?;
         let config = self.0.lock();
         let config = config.as_ref().expect("initialised");
@@ -59,7 +59,7 @@ fn a_module_reads_its_config_into_a_struct() {
     // A wrong input kind is a typed error naming what was expected.
     let err = greeter.process(3i64).unwrap_err();
     assert!(
-        err.to_string().contains("expected a string, found int"),
+        err.report().contains("expected a string, found int"),
         "{err}"
     );
     // A config missing a field fails in init, naming the field.
@@ -69,7 +69,7 @@ fn a_module_reads_its_config_into_a_struct() {
         None,
         Value::from(HashMap::from([("shout".to_string(), true)])),
     );
-    assert!(bad.unwrap_err().to_string().contains("greeting"));
+    assert!(bad.unwrap_err().report().contains("greeting"));
 }
 
 #[test]

@@ -29,7 +29,7 @@ fn registry() -> ModuleRegistry {
     r.register(
         ModuleConfig::new()
             .with_name("boom")
-            .with_handler(|_| Err(Error::invalid_input("always fails"))),
+            .with_handler(|_| Err(Error::invalid_input("always fails").into())),
     )
     .unwrap();
     r
@@ -136,7 +136,7 @@ fn retries_allow_n_plus_one_attempts() {
             .with_name("flaky")
             .with_handler(move |v| {
                 if c.fetch_add(1, Ordering::SeqCst) < 2 {
-                    Err(Error::invalid_input("not yet"))
+                    Err(Error::invalid_input("not yet").into())
                 } else {
                     Ok(v)
                 }
@@ -154,7 +154,7 @@ fn retries_allow_n_plus_one_attempts() {
     calls.store(0, Ordering::SeqCst);
     let short = Workflow::new("retry").step(WorkflowStep::module("f", "flaky").retries(1));
     let err = r.run_workflow(&short, "x").unwrap_err();
-    assert!(err.to_string().contains("after 2 attempts"), "{err}");
+    assert!(err.report().contains("after 2 attempts"), "{err}");
 }
 
 #[test]
@@ -176,7 +176,7 @@ fn a_timeout_fails_the_step_at_its_deadline() {
         matches!(&err, Error::Workflow { step: Some(s), .. } if s == "s"),
         "{err}"
     );
-    assert!(err.to_string().contains("timed out after 100 ms"), "{err}");
+    assert!(err.report().contains("timed out after 100 ms"), "{err}");
     // A timed-out step can still be skipped.
     let skip = Workflow::new("deadline").step(
         WorkflowStep::module("s", "slow")
@@ -361,7 +361,7 @@ fn invalid_workflows_are_rejected_before_any_step_runs() {
             other => panic!("expected a workflow error, got {other}"),
         }
         assert!(
-            err.to_string().contains(expected),
+            err.report().contains(expected),
             "{expected:?} not in: {err}"
         );
         assert!(r.check_workflow(&wf).is_err());
@@ -439,7 +439,7 @@ fallback = "identity"
     .unwrap();
     let err = Workflow::load(dir.join("bad.toml")).unwrap_err();
     assert!(
-        err.to_string().contains("bad.toml") && err.to_string().contains("colour"),
+        err.report().contains("bad.toml") && err.report().contains("colour"),
         "{err}"
     );
     assert!(matches!(
@@ -502,7 +502,7 @@ fn the_rhai_form_equals_the_rust_form_and_runs() {
             (),
         )
         .unwrap_err();
-    assert!(err.to_string().contains("colour"), "{err}");
+    assert!(err.report().contains("colour"), "{err}");
 }
 
 #[test]
@@ -568,7 +568,7 @@ fn batches_reuse_instances_and_keep_input_order() {
     let err = r
         .run_workflow_batch(&r.pipeline(["boom"]), [1i64, 2])
         .unwrap_err();
-    assert!(err.to_string().contains("input #0"), "{err}");
+    assert!(err.report().contains("input #0"), "{err}");
 }
 
 #[test]
@@ -634,7 +634,7 @@ fn a_stop_request_is_not_retried_skipped_or_replaced() {
             .with_name("stops")
             .with_handler(move |_| {
                 counted.fetch_add(1, Ordering::SeqCst);
-                Err(Error::interrupted(Stop))
+                Err(Error::interrupted(Stop).into())
             }),
     )
     .unwrap();
@@ -661,7 +661,7 @@ fn a_stop_request_is_not_retried_skipped_or_replaced() {
             .with_name("fails")
             .with_handler(move |_| {
                 f.fetch_add(1, Ordering::SeqCst);
-                Err(Error::invalid_input("no"))
+                Err(Error::invalid_input("no").into())
             }),
     )
     .unwrap();
@@ -730,7 +730,7 @@ struct Stuck {
 }
 
 impl Module for Stuck {
-    fn process(&self, input: Value) -> module_registry::Result<Value> {
+    fn process(&self, input: Value) -> Result<Value, module_registry::BoxError> {
         self.in_call.store(true, Ordering::SeqCst);
         let _ = self
             .release
@@ -741,7 +741,7 @@ impl Module for Stuck {
         Ok(input)
     }
 
-    fn shutdown(&self) -> module_registry::Result<()> {
+    fn shutdown(&self) -> Result<(), module_registry::BoxError> {
         if self.in_call.load(Ordering::SeqCst) {
             self.shutdown_during_call.store(true, Ordering::SeqCst);
         }
@@ -773,7 +773,7 @@ fn a_timed_out_call_is_never_shut_down_under() {
         .unwrap();
     let wf = Workflow::new("t").step(WorkflowStep::module("s", "stuck").timeout_ms(100));
     let err = registry.run_workflow(&wf, Value::Int(1)).unwrap_err();
-    assert!(err.to_string().contains("timed out"), "{err}");
+    assert!(err.report().contains("timed out"), "{err}");
     // The run is over and its instances closed, but the abandoned call still
     // runs: its shutdown waits for it.
     assert!(
@@ -862,7 +862,7 @@ fn a_batch_can_give_each_input_its_own_outcome() {
             .with_name("odd-only")
             .with_handler(|v| match v.as_int() {
                 Some(n) if n % 2 == 1 => Ok(Value::Int(n)),
-                _ => Err(Error::invalid_input("even")),
+                _ => Err(Error::invalid_input("even").into()),
             }),
     )
     .unwrap();
@@ -882,10 +882,10 @@ fn a_batch_can_give_each_input_its_own_outcome() {
     assert_eq!(stopped.len(), 1);
     // The batch form says which input failed.
     let err = r.run_workflow_batch(&wf, inputs).unwrap_err();
-    assert!(err.to_string().contains("input #0: "), "{err}");
+    assert!(err.report().contains("input #0: "), "{err}");
     let err = Error::invalid_input("x").at_input(3);
     assert!(
-        !err.to_string().contains("input #3"),
+        !err.report().contains("input #3"),
         "only workflow errors are renamed"
     );
     // A workflow that cannot be planned is the batch's error, not an input's.

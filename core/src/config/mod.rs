@@ -7,10 +7,10 @@ use std::sync::Arc;
 
 mod extras;
 
-use crate::error::{Error, Result};
+use crate::error::{BoxError, Error, Result};
 use crate::kind::NAMED_TYPES;
 pub use crate::kind::{ModuleKind, ModuleType, PluginType};
-use crate::module::{FnModule, Module};
+use crate::module::{FnModule, Module, ModuleContext};
 use crate::validate::validate_metadata_key;
 pub use crate::validate::{parse_requirement, parse_version, validate_name, MAX_NAME_LEN};
 use crate::value::Value;
@@ -107,8 +107,13 @@ pub type Factory = Arc<FactoryFn>;
 /// kept in [`PythonCode`]: the core never looks inside it.
 pub type Origin = Arc<dyn std::any::Any + Send + Sync>;
 
-/// The function a [`Factory`] shares (for holding one weakly, say).
-pub type FactoryFn = dyn Fn(&ModuleConfig) -> Result<Box<dyn Module>> + Send + Sync + 'static;
+/// The function a [`Factory`] shares (for holding one weakly, say): given
+/// the module's context (its declaration, the per-instance config and its
+/// dependencies' instances), it builds the module.
+pub type FactoryFn = dyn Fn(&ModuleContext) -> std::result::Result<Box<dyn Module>, BoxError>
+    + Send
+    + Sync
+    + 'static;
 
 /// The declaration of a module: who it is, what it can do, what it needs and
 /// (optionally) how to build it.
@@ -361,10 +366,12 @@ macro_rules! builder_methods {
             self
         }
 
-        /// Set the factory that builds instances of this module.
+        /// Set the factory that builds instances of this module. It gets the
+        /// module's [`ModuleContext`]: its declaration, the per-instance
+        /// config and its dependencies' instances, built before it.
         pub fn with_factory<F>(mut self, factory: F) -> Self
         where
-            F: Fn(&ModuleConfig) -> Result<Box<dyn Module>> + Send + Sync + 'static,
+            F: Fn(&ModuleContext) -> std::result::Result<Box<dyn Module>, BoxError> + Send + Sync + 'static,
         {
             self $($inner)* .set_factory(Some(Arc::new(factory)));
             self
@@ -391,7 +398,7 @@ macro_rules! builder_methods {
         /// Implement the module with a plain function called on every `process`.
         pub fn with_handler<F>(self, handler: F) -> Self
         where
-            F: Fn(Value) -> Result<Value> + Send + Sync + 'static,
+            F: Fn(Value) -> std::result::Result<Value, BoxError> + Send + Sync + 'static,
         {
             let handler = Arc::new(handler);
             self.with_factory(move |_| Ok(Box::new(FnModule::from_arc(handler.clone())) as Box<dyn Module>))

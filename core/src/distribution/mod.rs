@@ -15,7 +15,7 @@ mod index;
 mod install;
 pub mod sign;
 
-pub use self::fetch::{MAX_FILE_BYTES, MAX_INDEX_BYTES};
+pub use self::fetch::{set_http_client, HttpClient, HttpError, MAX_FILE_BYTES, MAX_INDEX_BYTES};
 pub use self::index::{build_index, PackageFile, PackageIndex, PackageInfo, INDEX_FORMAT};
 pub use self::install::{install, read_lockfile, InstallOptions, LockedPackage, LOCKFILE};
 

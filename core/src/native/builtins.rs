@@ -18,8 +18,7 @@ use std::sync::OnceLock;
 use base64::Engine as _;
 use sha2::{Digest, Sha256};
 
-use crate::config::ModuleConfig;
-use crate::error::{Error, Result};
+use crate::error::{BoxError, Error, Result};
 use crate::kind::ModuleType;
 use crate::module::{Module, ModuleContext};
 use crate::native::NativeModule;
@@ -67,12 +66,12 @@ pub(super) fn check_config_map(config: &Value) -> Result<()> {
 struct Identity;
 
 impl Module for Identity {
-    fn process(&self, input: Value) -> Result<Value> {
+    fn process(&self, input: Value) -> Result<Value, BoxError> {
         Ok(input)
     }
 }
 
-fn identity(_: &ModuleConfig) -> Result<Box<dyn Module>> {
+fn identity(_: &ModuleContext) -> Result<Box<dyn Module>, BoxError> {
     Ok(Box::new(Identity))
 }
 
@@ -88,7 +87,7 @@ struct JsonEncode {
 }
 
 impl Module for JsonEncode {
-    fn init(&self, context: &ModuleContext) -> Result<()> {
+    fn init(&self, context: &ModuleContext) -> Result<(), BoxError> {
         check_config_map(context.config())?;
         let _ = self
             .pretty
@@ -96,7 +95,7 @@ impl Module for JsonEncode {
         Ok(())
     }
 
-    fn process(&self, input: Value) -> Result<Value> {
+    fn process(&self, input: Value) -> Result<Value, BoxError> {
         let json = input.to_json()?;
         let text = if self.pretty.get().copied().unwrap_or(false) {
             serde_json::to_string_pretty(&json)?
@@ -107,7 +106,7 @@ impl Module for JsonEncode {
     }
 }
 
-fn json_encode(_: &ModuleConfig) -> Result<Box<dyn Module>> {
+fn json_encode(_: &ModuleContext) -> Result<Box<dyn Module>, BoxError> {
     Ok(Box::<JsonEncode>::default())
 }
 
@@ -118,16 +117,16 @@ native_module!(NativeModule::new("json-encode", "1.0.0", json_encode)
 struct JsonDecode;
 
 impl Module for JsonDecode {
-    fn process(&self, input: Value) -> Result<Value> {
+    fn process(&self, input: Value) -> Result<Value, BoxError> {
         let bytes = input.bytes_or_text()?;
         // Straight into a `Value`: an integer too big for 64 bits is an
         // error, not a float that rounds it.
         serde_json::from_slice::<Value>(bytes)
-            .map_err(|e| Error::invalid_input(format!("not valid JSON: {e}")))
+            .map_err(|e| Error::invalid_input(format!("not valid JSON: {e}")).into())
     }
 }
 
-fn json_decode(_: &ModuleConfig) -> Result<Box<dyn Module>> {
+fn json_decode(_: &ModuleContext) -> Result<Box<dyn Module>, BoxError> {
     Ok(Box::new(JsonDecode))
 }
 
@@ -143,18 +142,17 @@ native_module!(NativeModule::new("json-decode", "1.0.0", json_decode)
 struct TextEncode;
 
 impl Module for TextEncode {
-    fn process(&self, input: Value) -> Result<Value> {
+    fn process(&self, input: Value) -> Result<Value, BoxError> {
         match input {
             Value::Str(s) => Ok(Value::Bytes(s.into_bytes())),
-            other => Err(Error::invalid_input(format!(
-                "expected str, got {}",
-                other.type_name()
-            ))),
+            other => {
+                Err(Error::invalid_input(format!("expected str, got {}", other.type_name())).into())
+            }
         }
     }
 }
 
-fn text_encode(_: &ModuleConfig) -> Result<Box<dyn Module>> {
+fn text_encode(_: &ModuleContext) -> Result<Box<dyn Module>, BoxError> {
     Ok(Box::new(TextEncode))
 }
 
@@ -168,14 +166,14 @@ struct TextDecode {
 }
 
 impl Module for TextDecode {
-    fn init(&self, context: &ModuleContext) -> Result<()> {
+    fn init(&self, context: &ModuleContext) -> Result<(), BoxError> {
         check_config_map(context.config())?;
         let mode = config_choice(context.config(), "errors", &["strict", "replace"])?;
         let _ = self.replace.set(mode == "replace");
         Ok(())
     }
 
-    fn process(&self, input: Value) -> Result<Value> {
+    fn process(&self, input: Value) -> Result<Value, BoxError> {
         let bytes = match input {
             Value::Bytes(b) => b,
             Value::Str(s) => return Ok(Value::Str(s)),
@@ -183,7 +181,8 @@ impl Module for TextDecode {
                 return Err(Error::invalid_input(format!(
                     "expected bytes, got {}",
                     other.type_name()
-                )))
+                ))
+                .into())
             }
         };
         if self.replace.get().copied().unwrap_or(false) {
@@ -194,11 +193,12 @@ impl Module for TextDecode {
                 "not valid UTF-8: invalid byte sequence at offset {}",
                 e.utf8_error().valid_up_to()
             ))
+            .into()
         })
     }
 }
 
-fn text_decode(_: &ModuleConfig) -> Result<Box<dyn Module>> {
+fn text_decode(_: &ModuleContext) -> Result<Box<dyn Module>, BoxError> {
     Ok(Box::<TextDecode>::default())
 }
 
@@ -214,14 +214,14 @@ struct Sha256Digest {
 }
 
 impl Module for Sha256Digest {
-    fn init(&self, context: &ModuleContext) -> Result<()> {
+    fn init(&self, context: &ModuleContext) -> Result<(), BoxError> {
         check_config_map(context.config())?;
         let output = config_choice(context.config(), "output", &["hex", "bytes"])?;
         let _ = self.raw.set(output == "bytes");
         Ok(())
     }
 
-    fn process(&self, input: Value) -> Result<Value> {
+    fn process(&self, input: Value) -> Result<Value, BoxError> {
         let digest = Sha256::digest(input.bytes_or_text()?);
         if self.raw.get().copied().unwrap_or(false) {
             Ok(Value::Bytes(digest.to_vec()))
@@ -242,7 +242,7 @@ pub fn hex(bytes: &[u8]) -> String {
     out
 }
 
-fn sha256(_: &ModuleConfig) -> Result<Box<dyn Module>> {
+fn sha256(_: &ModuleContext) -> Result<Box<dyn Module>, BoxError> {
     Ok(Box::<Sha256Digest>::default())
 }
 
@@ -259,14 +259,14 @@ native_module!(NativeModule::new("sha256", "1.0.0", sha256)
 struct Base64Encode;
 
 impl Module for Base64Encode {
-    fn process(&self, input: Value) -> Result<Value> {
+    fn process(&self, input: Value) -> Result<Value, BoxError> {
         Ok(Value::Str(
             base64::engine::general_purpose::STANDARD.encode(input.bytes_or_text()?),
         ))
     }
 }
 
-fn base64_encode(_: &ModuleConfig) -> Result<Box<dyn Module>> {
+fn base64_encode(_: &ModuleContext) -> Result<Box<dyn Module>, BoxError> {
     Ok(Box::new(Base64Encode))
 }
 
@@ -280,15 +280,15 @@ native_module!(NativeModule::new("base64-encode", "1.0.0", base64_encode)
 struct Base64Decode;
 
 impl Module for Base64Decode {
-    fn process(&self, input: Value) -> Result<Value> {
+    fn process(&self, input: Value) -> Result<Value, BoxError> {
         base64::engine::general_purpose::STANDARD
             .decode(input.bytes_or_text()?)
             .map(Value::Bytes)
-            .map_err(|e| Error::invalid_input(format!("not valid base64: {e}")))
+            .map_err(|e| Error::invalid_input(format!("not valid base64: {e}")).into())
     }
 }
 
-fn base64_decode(_: &ModuleConfig) -> Result<Box<dyn Module>> {
+fn base64_decode(_: &ModuleContext) -> Result<Box<dyn Module>, BoxError> {
     Ok(Box::new(Base64Decode))
 }
 

@@ -5,8 +5,7 @@ use std::io::{Read, Write};
 use std::sync::OnceLock;
 
 use super::builtins::check_config_map;
-use crate::config::ModuleConfig;
-use crate::error::{Error, Result};
+use crate::error::{BoxError, Error, Result};
 use crate::module::{Module, ModuleContext};
 use crate::native::NativeModule;
 use crate::native_module;
@@ -37,14 +36,14 @@ struct GzipCompress {
 }
 
 impl Module for GzipCompress {
-    fn init(&self, context: &ModuleContext) -> Result<()> {
+    fn init(&self, context: &ModuleContext) -> Result<(), BoxError> {
         check_config_map(context.config())?;
         let level = config_int(context.config(), "level", 6, 0..=9)?;
         let _ = self.level.set(level as u32);
         Ok(())
     }
 
-    fn process(&self, input: Value) -> Result<Value> {
+    fn process(&self, input: Value) -> Result<Value, BoxError> {
         let data = input.bytes_or_text()?;
         let level = self.level.get().copied().unwrap_or(6);
         let mut encoder =
@@ -53,11 +52,11 @@ impl Module for GzipCompress {
             .write_all(data)
             .and_then(|_| encoder.finish())
             .map(Value::Bytes)
-            .map_err(|e| Error::invalid_input(format!("gzip compression failed: {e}")))
+            .map_err(|e| Error::invalid_input(format!("gzip compression failed: {e}")).into())
     }
 }
 
-fn gzip_compress(_: &ModuleConfig) -> Result<Box<dyn Module>> {
+fn gzip_compress(_: &ModuleContext) -> Result<Box<dyn Module>, BoxError> {
     Ok(Box::<GzipCompress>::default())
 }
 
@@ -75,7 +74,7 @@ struct GzipDecompress {
 }
 
 impl Module for GzipDecompress {
-    fn init(&self, context: &ModuleContext) -> Result<()> {
+    fn init(&self, context: &ModuleContext) -> Result<(), BoxError> {
         check_config_map(context.config())?;
         let max = config_int(
             context.config(),
@@ -87,14 +86,15 @@ impl Module for GzipDecompress {
         Ok(())
     }
 
-    fn process(&self, input: Value) -> Result<Value> {
+    fn process(&self, input: Value) -> Result<Value, BoxError> {
         let data = match &input {
             Value::Bytes(b) => b.as_slice(),
             other => {
                 return Err(Error::invalid_input(format!(
                     "expected bytes, got {}",
                     other.type_name()
-                )))
+                ))
+                .into())
             }
         };
         let max = self
@@ -111,13 +111,14 @@ impl Module for GzipDecompress {
         if out.len() as u64 > max {
             return Err(Error::invalid_input(format!(
                 "decompressed data exceeds max_size of {max} bytes"
-            )));
+            ))
+            .into());
         }
         Ok(Value::Bytes(out))
     }
 }
 
-fn gzip_decompress(_: &ModuleConfig) -> Result<Box<dyn Module>> {
+fn gzip_decompress(_: &ModuleContext) -> Result<Box<dyn Module>, BoxError> {
     Ok(Box::<GzipDecompress>::default())
 }
 

@@ -6,15 +6,15 @@
 //! the `inventory` crate, so it also works inside a Python extension.
 //!
 //! ```
-//! use module_registry::{native_module, Module, ModuleConfig, NativeModule, Result, Value, ModuleRegistry};
+//! use module_registry::{native_module, BoxError, Module, ModuleContext, NativeModule, Value, ModuleRegistry};
 //!
 //! struct Shout;
 //! impl Module for Shout {
-//!     fn process(&self, input: Value) -> Result<Value> {
+//!     fn process(&self, input: Value) -> Result<Value, BoxError> {
 //!         Ok(Value::Str(input.as_str().unwrap_or_default().to_uppercase()))
 //!     }
 //! }
-//! fn shout(_: &ModuleConfig) -> Result<Box<dyn Module>> { Ok(Box::new(Shout)) }
+//! fn shout(_: &ModuleContext) -> Result<Box<dyn Module>, BoxError> { Ok(Box::new(Shout)) }
 //!
 //! native_module!(NativeModule::new("doc-shout", "1.0.0", shout).with_capabilities(&["text"]));
 //!
@@ -29,9 +29,13 @@ mod builtins;
 mod gzip;
 
 use crate::config::ModuleConfig;
-use crate::error::Result;
+use crate::error::BoxError;
 use crate::kind::{ModuleKind, ModuleType};
-use crate::module::Module;
+use crate::module::{Module, ModuleContext};
+
+/// What builds a native module's instance: a plain function of the
+/// module's [`ModuleContext`] (config and dependencies).
+pub type NativeFactory = fn(&ModuleContext) -> std::result::Result<Box<dyn Module>, BoxError>;
 
 /// A native module's static declaration, collected at link time.
 #[derive(Debug, Clone, Copy)]
@@ -51,7 +55,7 @@ pub struct NativeModule {
     /// Dependencies: (name, requirement).
     pub dependencies: &'static [(&'static str, &'static str)],
     /// Builds an instance.
-    pub factory: fn(&ModuleConfig) -> Result<Box<dyn Module>>,
+    pub factory: NativeFactory,
 }
 
 /// Whether `name` follows the naming rule (`[a-z0-9][a-z0-9._-]{0,127}`),
@@ -120,15 +124,11 @@ impl NativeModule {
     /// error; called at run time, this panics.
     ///
     /// ```compile_fail
-    /// use module_registry::{native_module, FnModule, Module, ModuleConfig, NativeModule, Result};
-    /// fn make(_: &ModuleConfig) -> Result<Box<dyn Module>> { Ok(Box::new(FnModule::new(Ok))) }
+    /// use module_registry::{native_module, BoxError, FnModule, Module, ModuleContext, NativeModule};
+    /// fn make(_: &ModuleContext) -> Result<Box<dyn Module>, BoxError> { Ok(Box::new(FnModule::new(Ok))) }
     /// native_module!(NativeModule::new("Bad_Name", "1.0.0", make)); // error: invalid name
     /// ```
-    pub const fn new(
-        name: &'static str,
-        version: &'static str,
-        factory: fn(&ModuleConfig) -> Result<Box<dyn Module>>,
-    ) -> Self {
+    pub const fn new(name: &'static str, version: &'static str, factory: NativeFactory) -> Self {
         assert!(
             valid_name(name),
             "invalid native module name: use 1 to 128 of lowercase ASCII letters, digits, '.', '_' and '-', starting with a letter or digit"

@@ -2,9 +2,10 @@
 //! and built first (no lock held while their code runs), and the create
 //! audited.
 
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use indexmap::IndexMap;
+use parking_lot::Mutex;
 
 use super::ModuleRegistry;
 use crate::access::Permission;
@@ -77,7 +78,7 @@ impl ModuleRegistry {
                 name,
                 version.map(str::to_string),
                 Outcome::Error,
-                Some(e.to_string()),
+                Some(e.report()),
             ),
         }
     }
@@ -116,6 +117,18 @@ impl ModuleRegistry {
     }
 
     fn build(&self, root: ModuleInfo, config: Value) -> Result<ModuleInstance> {
+        self.build_with(root, config, &Sharing::default())
+    }
+
+    /// Builds `root` with `config`: its dependencies first, each with the
+    /// config `sharing` names for it (else `Null`), reusing live shared
+    /// instances when `sharing.share` says so.
+    fn build_with(
+        &self,
+        root: ModuleInfo,
+        config: Value,
+        sharing: &Sharing,
+    ) -> Result<ModuleInstance> {
         if root.entry().config.requirements().is_empty() {
             return ModuleInstance::build(
                 root,
@@ -128,34 +141,248 @@ impl ModuleRegistry {
         let resolution = deps::resolve(&*self.inner.state.read(), &root)?;
         // The lock is released: module code runs from here on.
         let modules = resolution.modules();
-        let mut built: Vec<Arc<ModuleInstance>> = Vec::with_capacity(modules.len() - 1);
+        let shared = sharing.share.then(|| self.extension::<SharedInstances>());
+        let mut built: Vec<(Arc<ModuleInstance>, bool)> = Vec::with_capacity(modules.len() - 1);
         for (i, info) in modules[..modules.len() - 1].iter().enumerate() {
+            let dep_config = sharing.config_of(info.name());
+            if let Some(live) = shared.as_ref().and_then(|s| s.find(info, &dep_config)) {
+                built.push((live, true));
+                continue;
+            }
             let context_deps = resolution
                 .dependencies_of(i)
                 .iter()
-                .map(|(dep_name, j)| (dep_name.clone(), built[*j].clone()))
+                .map(|(dep_name, j)| (dep_name.clone(), built[*j].0.clone()))
                 .collect();
-            match ModuleInstance::build(
+            // A dependency built for this create owns its own dependencies
+            // (closed with it) unless they are shared.
+            let (own, shares) = split_owned(&built, resolution.dependencies_of(i));
+            match ModuleInstance::build_sharing(
                 info.clone(),
-                Value::Null,
+                dep_config.clone(),
                 context_deps,
-                Vec::new(),
+                own,
+                shares,
                 self.inner.audit.clone(),
             ) {
-                Ok(instance) => built.push(Arc::new(instance)),
+                Ok(instance) => {
+                    let instance = Arc::new(instance);
+                    if let Some(shared) = &shared {
+                        shared.insert(info, dep_config, &instance);
+                    }
+                    built.push((instance, shared.is_some()));
+                }
                 Err(e) => {
-                    for b in built.iter().rev() {
-                        let _ = b.close();
+                    for (b, is_shared) in built.iter().rev() {
+                        if !is_shared {
+                            let _ = b.close();
+                        }
                     }
                     return Err(e);
                 }
             }
         }
+        let last = modules.len() - 1;
         let context_deps = resolution
-            .dependencies_of(modules.len() - 1)
+            .dependencies_of(last)
             .iter()
-            .map(|(dep_name, j)| (dep_name.clone(), built[*j].clone()))
+            .map(|(dep_name, j)| (dep_name.clone(), built[*j].0.clone()))
             .collect();
-        ModuleInstance::build(root, config, context_deps, built, self.inner.audit.clone())
+        let (own, shares): (Vec<_>, Vec<_>) = built.into_iter().partition(|(_, s)| !s);
+        ModuleInstance::build_sharing(
+            root,
+            config,
+            context_deps,
+            own.into_iter().map(|(b, _)| b).collect(),
+            shares.into_iter().map(|(b, _)| b).collect(),
+            self.inner.audit.clone(),
+        )
+    }
+}
+
+/// The owned and shared instances among `built` that `edges` name (what a
+/// dependency built for one create holds).
+fn split_owned(
+    built: &[(Arc<ModuleInstance>, bool)],
+    edges: &[(String, usize)],
+) -> (Vec<Arc<ModuleInstance>>, Vec<Arc<ModuleInstance>>) {
+    let mut own = Vec::new();
+    let mut shares = Vec::new();
+    for (_, j) in edges {
+        let (instance, shared) = &built[*j];
+        if *shared {
+            shares.push(instance.clone());
+        } else {
+            own.push(instance.clone());
+        }
+    }
+    (own, shares)
+}
+
+/// How a create treats the dependencies it builds.
+#[derive(Default)]
+struct Sharing {
+    /// Reuse live instances built by earlier shared creates.
+    share: bool,
+    /// Per-instance configs of dependencies, by module name.
+    configs: Vec<(String, Value)>,
+}
+
+impl Sharing {
+    fn config_of(&self, name: &str) -> Value {
+        self.configs
+            .iter()
+            .rev()
+            .find(|(n, _)| n == name)
+            .map_or(Value::Null, |(_, v)| v.clone())
+    }
+}
+
+/// Dependency instances shared between creates, held weakly: one lives as
+/// long as an instance built on it does.
+#[derive(Default)]
+struct SharedInstances(Mutex<Vec<(ModuleInfo, Value, Weak<ModuleInstance>)>>);
+
+impl SharedInstances {
+    /// A live, open instance of exactly this registration with this config.
+    fn find(&self, info: &ModuleInfo, config: &Value) -> Option<Arc<ModuleInstance>> {
+        let list = self.0.lock();
+        list.iter()
+            .filter(|(i, c, _)| i.same_registration(info) && c == config)
+            .filter_map(|(_, _, weak)| weak.upgrade())
+            .find(|instance| !instance.is_closed())
+    }
+
+    fn insert(&self, info: &ModuleInfo, config: Value, instance: &Arc<ModuleInstance>) {
+        let mut list = self.0.lock();
+        list.retain(|(_, _, weak)| weak.strong_count() > 0);
+        list.push((info.clone(), config, Arc::downgrade(instance)));
+    }
+}
+
+/// How to create an instance: which module and version, its config, its
+/// dependencies' configs, and whether it shares dependency instances with
+/// other creates. Made by [`ModuleRegistry::instance`]; nothing happens
+/// until [`create`](Self::create).
+///
+/// ```
+/// use module_registry::{ModuleConfig, ModuleRegistry, Value};
+///
+/// let registry = ModuleRegistry::new();
+/// registry.register(ModuleConfig::new().with_name("db").with_version("1.2.0").with_factory(|context| {
+///     let url = context.config().get("url").and_then(Value::as_str).unwrap_or("memory");
+///     let url = Value::from(url);
+///     Ok(Box::new(module_registry::FnModule::new(move |_| Ok(url.clone()))))
+/// }))?;
+/// registry.register(
+///     ModuleConfig::new()
+///         .with_name("greeter")
+///         .with_version("1.0.0")
+///         .with_dependency("db", "^1")
+///         .with_factory(|context| {
+///             let db = context.require("db")?;
+///             Ok(Box::new(module_registry::FnModule::new(move |name| {
+///                 let name: String = name.try_into()?;
+///                 let url: String = db.process(())?.try_into()?;
+///                 Ok(Value::from(format!("hello {name} from {url}")))
+///             })))
+///         }),
+/// )?;
+/// let make = || {
+///     registry
+///         .instance("greeter")
+///         .version("^1")
+///         .dependency_config("db", Value::from_iter([("url", "sqlite://app.db")]))
+///         .share_dependencies(true)
+///         .create()
+/// };
+/// let (a, b) = (make()?, make()?);
+/// assert_eq!(a.process("ada")?, Value::from("hello ada from sqlite://app.db"));
+/// // One `db` instance serves both.
+/// assert!(std::sync::Arc::ptr_eq(&a.dependencies()[0], &b.dependencies()[0]));
+/// # Ok::<(), module_registry::Error>(())
+/// ```
+#[must_use = "an InstanceBuilder does nothing until `create` is called"]
+pub struct InstanceBuilder<'r> {
+    registry: &'r ModuleRegistry,
+    kind: ModuleKind,
+    name: String,
+    requirement: Option<String>,
+    config: Value,
+    sharing: Sharing,
+}
+
+impl ModuleRegistry {
+    /// Starts building an instance of module `name` (see
+    /// [`InstanceBuilder`]): `registry.instance("greeter").version("^1")
+    /// .config(value).share_dependencies(true).create()`.
+    pub fn instance(&self, name: impl Into<String>) -> InstanceBuilder<'_> {
+        InstanceBuilder {
+            registry: self,
+            kind: ModuleKind::Module,
+            name: name.into(),
+            requirement: None,
+            config: Value::Null,
+            sharing: Sharing::default(),
+        }
+    }
+}
+
+impl InstanceBuilder<'_> {
+    /// The highest version satisfying this semver requirement (`"^1"`);
+    /// without it, the highest release.
+    pub fn version(mut self, requirement: impl Into<String>) -> Self {
+        self.requirement = Some(requirement.into());
+        self
+    }
+
+    /// Build a plugin of that name rather than a module.
+    pub fn plugin(mut self) -> Self {
+        self.kind = ModuleKind::Plugin;
+        self
+    }
+
+    /// The per-instance config its factory and `init` see.
+    pub fn config(mut self, config: impl Into<Value>) -> Self {
+        self.config = config.into();
+        self
+    }
+
+    /// The config of dependency `name` when this create builds it
+    /// (without it, `Null`).
+    pub fn dependency_config(mut self, name: impl Into<String>, config: impl Into<Value>) -> Self {
+        self.sharing.configs.push((name.into(), config.into()));
+        self
+    }
+
+    /// Share dependency instances with other creates that share: a
+    /// dependency (same registration, same config) still alive from an
+    /// earlier such create is reused instead of built again. A shared
+    /// instance is not closed by one dependent's `close`; it shuts down
+    /// when the last instance using it is gone. Two creates racing may each
+    /// build one.
+    pub fn share_dependencies(mut self, share: bool) -> Self {
+        self.sharing.share = share;
+        self
+    }
+
+    /// Builds the instance (dependencies first), audited as `create`.
+    pub fn create(self) -> Result<ModuleInstance> {
+        let registry = self.registry;
+        registry.authorize(Permission::Create, "create", Some(&self.name))?;
+        let requirement = self.requirement.as_deref();
+        let result = requirement
+            .map(|r| parse_requirement(&self.name, r))
+            .transpose()
+            .and_then(|req| {
+                registry
+                    .inner
+                    .state
+                    .read()
+                    .select(self.kind, &self.name, req.as_ref(), requirement)
+            })
+            .and_then(|root| registry.build_with(root, self.config, &self.sharing));
+        registry.audit_create(&result, self.kind, &self.name, requirement);
+        result
     }
 }

@@ -69,7 +69,7 @@ impl ModuleRegistry {
             module,
             None,
             Outcome::Denied,
-            Some(error.to_string()),
+            Some(error.report()),
         );
         Err(error)
     }

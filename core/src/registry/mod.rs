@@ -38,6 +38,7 @@ use crate::error::{Error, Result};
 use crate::info::ModuleInfo;
 use crate::native;
 
+pub use create::InstanceBuilder;
 pub(crate) use register::Replace;
 pub use view::RegistryView;
 
@@ -112,7 +113,7 @@ impl ModuleRegistry {
     /// that nothing in the program references is left out by the linker;
     /// reference it with `use plugin_crate as _;`.
     pub fn with_native_modules() -> Self {
-        Self::try_with_native_modules().unwrap_or_else(|e| panic!("{e}"))
+        Self::try_with_native_modules().unwrap_or_else(|e| panic!("{}", e.report()))
     }
 
     /// A registry holding every native module linked into the program, or
@@ -124,7 +125,7 @@ impl ModuleRegistry {
         for config in native::configs() {
             let what = format!("{}@{}", config.name(), config.version());
             if let Err(e) = registry.register_config(config, false) {
-                problems.push(format!("{what}: {e}"));
+                problems.push(format!("{what}: {}", e.report()));
             }
         }
         if problems.is_empty() {

@@ -186,7 +186,7 @@ impl ModuleRegistry {
             config.name(),
             Some(config.version().to_string()),
             Outcome::Error,
-            Some(e.to_string()),
+            Some(e.report()),
         );
         e
     }
@@ -327,7 +327,7 @@ impl ModuleRegistry {
                 name,
                 version.map(str::to_string),
                 Outcome::Error,
-                Some(e.to_string()),
+                Some(e.report()),
             ),
         }
         result

@@ -39,7 +39,7 @@ pub(super) type Res<T> = Result<T, Box<EvalAltResult>>;
 
 pub(super) fn fail(e: crate::Error) -> Box<EvalAltResult> {
     Box::new(EvalAltResult::ErrorRuntime(
-        Dynamic::from(e.to_string()),
+        Dynamic::from(e.report()),
         Position::NONE,
     ))
 }

@@ -281,7 +281,7 @@ impl ModuleRegistry {
             } else {
                 crate::audit::Outcome::Error
             },
-            result.as_ref().err().map(ToString::to_string),
+            result.as_ref().err().map(crate::error::Error::report),
         );
         result
     }
@@ -293,7 +293,7 @@ fn in_script(label: &str, error: Error) -> Error {
         script: label.to_string(),
         line: None,
         column: None,
-        message: format!("its result cannot be converted: {error}"),
+        message: format!("its result cannot be converted: {}", error.report()),
     }
 }
 

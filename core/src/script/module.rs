@@ -10,7 +10,7 @@ use super::convert::{from_dynamic, to_dynamic};
 use super::engine::{run_limited, MEMORY_TOKEN, TIMEOUT_TOKEN};
 use super::ScriptHost;
 use crate::config::ModuleConfig;
-use crate::error::{Error, Result};
+use crate::error::{BoxError, Error, Result};
 use crate::kind::{ModuleKind, ModuleType};
 use crate::module::{Module, ModuleContext};
 
@@ -282,7 +282,7 @@ impl ScriptModule {
 }
 
 impl Module for ScriptModule {
-    fn init(&self, context: &ModuleContext) -> Result<()> {
+    fn init(&self, context: &ModuleContext) -> Result<(), BoxError> {
         if self.script.has_init {
             let config = || vec![to_dynamic(context.config().clone())];
             self.call("init", config, |_| Ok(()))?;
@@ -290,11 +290,11 @@ impl Module for ScriptModule {
         Ok(())
     }
 
-    fn process(&self, input: crate::Value) -> Result<crate::Value> {
-        self.call("process", || vec![to_dynamic(input)], from_dynamic)
+    fn process(&self, input: crate::Value) -> Result<crate::Value, BoxError> {
+        Ok(self.call("process", || vec![to_dynamic(input)], from_dynamic)?)
     }
 
-    fn shutdown(&self) -> Result<()> {
+    fn shutdown(&self) -> Result<(), BoxError> {
         if self.script.has_shutdown {
             self.call("shutdown", Vec::new, |_| Ok(()))?;
         }

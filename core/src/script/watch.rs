@@ -214,7 +214,7 @@ impl Folder {
         }
         let source = match crate::script::read(path) {
             Ok(source) => source,
-            Err(e) => return self.rejected(path, e.to_string()),
+            Err(e) => return self.rejected(path, e.report()),
         };
         let sha256 = crate::native::sha256_hex(source.as_bytes());
         if !force
@@ -229,7 +229,7 @@ impl Folder {
             .describe_script_source(path, &source, &self.dir)
         {
             Ok(config) => config,
-            Err(e) => return self.reject_text(path, sha256, e.to_string()),
+            Err(e) => return self.reject_text(path, sha256, e.report()),
         };
         let Some(config) = config else {
             return self.apply_library(path, sha256);
@@ -244,7 +244,7 @@ impl Folder {
             .register_with_operation(config, Replace::Scripts, operation)
         {
             Ok(info) => info,
-            Err(e) => return self.reject_text(path, sha256, e.to_string()),
+            Err(e) => return self.reject_text(path, sha256, e.report()),
         };
         let tracked = self.files.entry(path.to_path_buf()).or_insert(Tracked {
             sha256: String::new(),
@@ -353,7 +353,7 @@ impl Folder {
         let mut errors = Vec::new();
         for info in &module.registered {
             if let Err(e) = self.registry.unregister_exact(info) {
-                errors.push(e.to_string());
+                errors.push(e.report());
             }
         }
         self.emit(ReloadEvent {

@@ -166,7 +166,7 @@ impl ModuleRegistry {
                 match outcome {
                     Err(e) if e.interruption().is_some() => return Err(e),
                     Err(e) => {
-                        failed.get_or_insert_with(|| e.to_string());
+                        failed.get_or_insert_with(|| e.report());
                         out.push(Err(e));
                         if !keep_going {
                             break;
@@ -178,7 +178,7 @@ impl ModuleRegistry {
             Ok(out)
         })();
         let detail = match (&result, failed) {
-            (Err(e), _) => Some(e.to_string()),
+            (Err(e), _) => Some(e.report()),
             (Ok(_), failed) => failed,
         };
         self.audit_log().push(

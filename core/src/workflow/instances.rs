@@ -64,7 +64,7 @@ pub(crate) fn instantiate(registry: &ModuleRegistry, plan: &Plan) -> Result<Vec<
                 return Err(step_error(
                     &plan.name,
                     &step.id,
-                    format!("cannot create {}: {e}", step.info),
+                    format!("cannot create {}", step.info),
                     Some(e),
                 ));
             }

@@ -445,7 +445,7 @@ impl Workflow {
         let mut index = std::collections::HashMap::new();
         for (i, step) in self.steps.iter().enumerate() {
             crate::config::validate_name("step id", &step.id)
-                .map_err(|e| invalid(name, Some(&step.id), e.to_string()))?;
+                .map_err(|e| invalid(name, Some(&step.id), e.report()))?;
             if index.insert(step.id.as_str(), i).is_some() {
                 return Err(invalid(name, Some(&step.id), "the step id is used twice"));
             }

@@ -155,7 +155,7 @@ pub(crate) fn plan(registry: &ModuleRegistry, workflow: &Workflow) -> Result<Pla
         let info = if let Some(module) = &step.module {
             registry
                 .find(ModuleKind::Module, module, step.version.as_deref())
-                .map_err(|e| fail(format!("cannot use module {module:?}: {e}"), Some(e)))?
+                .map_err(|e| fail(format!("cannot use module {module:?}"), Some(e)))?
         } else {
             let caps = step.capabilities.clone().unwrap_or_default();
             let mut query = CapabilityQuery::new()
@@ -166,7 +166,7 @@ pub(crate) fn plan(registry: &ModuleRegistry, workflow: &Workflow) -> Result<Pla
             }
             let found = registry
                 .discover(&query)
-                .map_err(|e| fail(format!("bad capability query: {e}"), Some(e)))?;
+                .map_err(|e| fail("bad capability query".into(), Some(e)))?;
             // The highest version wins; among equals, the first name.
             let best = found
                 .into_iter()
@@ -197,12 +197,7 @@ pub(crate) fn plan(registry: &ModuleRegistry, workflow: &Workflow) -> Result<Pla
             (OnError::Fallback, Some(module)) => Some(
                 registry
                     .find(ModuleKind::Module, module, None)
-                    .map_err(|e| {
-                        fail(
-                            format!("cannot use fallback module {module:?}: {e}"),
-                            Some(e),
-                        )
-                    })?,
+                    .map_err(|e| fail(format!("cannot use fallback module {module:?}"), Some(e)))?,
             ),
             _ => None,
         };
@@ -309,7 +304,7 @@ fn run_step(
                         attempts,
                         start,
                         run_start,
-                        last_error.as_ref().map(ToString::to_string),
+                        last_error.as_ref().map(Error::report),
                         cache_status,
                     ),
                 };
@@ -331,7 +326,7 @@ fn run_step(
         attempts,
         start,
         run_start,
-        Some(error.to_string()),
+        Some(error.report()),
         cache_status,
     );
     let result = match (step.on_error, &step.fallback) {
@@ -355,8 +350,10 @@ fn run_step(
                 }
                 Err(fallback_error) => {
                     report.error = Some(format!(
-                        "{error}; fallback {} failed too: {fallback_error}",
-                        fallback.name()
+                        "{}; fallback {} failed too: {}",
+                        error.report(),
+                        fallback.name(),
+                        fallback_error.report()
                     ));
                     Err(fallback_error)
                 }
@@ -576,7 +573,7 @@ fn settle(
             &plan.name,
             &plan.steps[i].id,
             format!(
-                "{} failed after {attempts} attempt{}: {e}",
+                "{} failed after {attempts} attempt{}",
                 plan.steps[i].info,
                 if attempts == 1 { "" } else { "s" }
             ),

@@ -1,0 +1,350 @@
+//! The crate as an embedder uses it: module code returns any error through
+//! `?`, errors print each level once and lead to the module's own error,
+//! factories get their dependencies, and `InstanceBuilder` shares them.
+
+use std::num::ParseIntError;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use module_registry::{
+    BoxError, Error, FnModule, Module, ModuleConfig, ModuleContext, ModuleInstance, ModuleRegistry,
+    Value,
+};
+
+/// Every level of `err`'s chain, as `anyhow` walks it.
+fn chain(err: &(dyn std::error::Error + 'static)) -> Vec<String> {
+    let mut levels = vec![err.to_string()];
+    let mut cause = err.source();
+    while let Some(e) = cause {
+        levels.push(e.to_string());
+        cause = e.source();
+    }
+    levels
+}
+
+fn parser(name: &str) -> ModuleConfig {
+    ModuleConfig::new()
+        .with_name(name)
+        .with_handler(|input: Value| {
+            let text: String = input.try_into()?;
+            let n: i64 = text.trim().parse()?;
+            Ok(Value::from(n * 2))
+        })
+}
+
+#[test]
+fn question_mark_takes_any_error_and_each_level_prints_once() {
+    let registry = ModuleRegistry::new();
+    registry.register(parser("parse")).unwrap();
+    let instance = registry.create("parse").unwrap();
+    assert_eq!(instance.process(" 21 ").unwrap(), Value::from(42i64));
+
+    let err = instance.process("twenty").unwrap_err();
+    assert_eq!(err.to_string(), "module parse@0.1.0 failed in process");
+    let levels = chain(&err);
+    assert_eq!(
+        levels,
+        [
+            "module parse@0.1.0 failed in process",
+            "invalid digit found in string"
+        ]
+    );
+    assert_eq!(err.report(), levels.join(": "));
+    // The module's own error, as it returned it, at the end of the chain.
+    assert!(err.root_cause().downcast_ref::<ParseIntError>().is_some());
+    assert_eq!(err.root_cause().code(), "external");
+
+    // A value of the wrong kind fails at `try_into`, with the crate's own error.
+    let err = instance.process(3i64).unwrap_err();
+    assert!(
+        matches!(err.root_cause(), Error::InvalidInput { .. }),
+        "{err}"
+    );
+    assert!(
+        err.report().contains("expected a string, found int"),
+        "{err:?}"
+    );
+}
+
+#[cfg(feature = "workflows")]
+#[test]
+fn a_workflow_error_leads_to_the_module_error_without_repeating_it() {
+    let registry = ModuleRegistry::new();
+    registry.register(parser("parse")).unwrap();
+    let wf = module_registry::Workflow::new("w")
+        .step(module_registry::WorkflowStep::module("p", "parse"));
+    let err = registry.run_workflow(&wf, "x").unwrap_err();
+    let levels = chain(&err);
+    assert_eq!(levels.len(), 3, "{levels:?}");
+    assert!(
+        levels[0].starts_with("workflow \"w\", step \"p\""),
+        "{levels:?}"
+    );
+    assert_eq!(levels[1], "module parse@0.1.0 failed in process");
+    assert_eq!(levels[2], "invalid digit found in string");
+    // No level repeats the text of the one below it.
+    for pair in levels.windows(2) {
+        assert!(!pair[0].contains(&pair[1]), "{levels:?}");
+    }
+    assert!(err.root_cause().downcast_ref::<ParseIntError>().is_some());
+}
+
+#[test]
+fn io_and_panics_keep_one_level_each() {
+    let registry = ModuleRegistry::new();
+    registry
+        .register(ModuleConfig::new().with_name("reader").with_handler(|_| {
+            let text = std::fs::read_to_string("/nonexistent/module-registry/file")?;
+            Ok(Value::from(text))
+        }))
+        .unwrap();
+    let err = registry.create("reader").unwrap().process(()).unwrap_err();
+    let own = err.root_cause().downcast_ref::<std::io::Error>().unwrap();
+    assert_eq!(own.kind(), std::io::ErrorKind::NotFound);
+    assert_eq!(chain(&err).len(), 2, "{:?}", chain(&err));
+
+    registry
+        .register(
+            ModuleConfig::new()
+                .with_name("panics")
+                .with_handler(|_| panic!("at the disco")),
+        )
+        .unwrap();
+    let err = registry.create("panics").unwrap().process(()).unwrap_err();
+    assert_eq!(
+        err.report(),
+        "module panics@0.1.0 failed in process: panic: at the disco"
+    );
+}
+
+/// A module whose factory takes its dependency and a typed config.
+struct Greeter {
+    store: Arc<ModuleInstance>,
+    greeting: String,
+}
+
+impl Module for Greeter {
+    fn process(&self, input: Value) -> Result<Value, BoxError> {
+        let name: String = input.try_into()?;
+        let count: i64 = self.store.process(name.clone())?.try_into()?;
+        Ok(Value::from(format!("{}, {name} (#{count})", self.greeting)))
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct GreeterConfig {
+    greeting: String,
+}
+
+/// A `store` counting the names it sees, its shutdowns counted in `closed`.
+fn store(built: &Arc<AtomicUsize>, closed: &Arc<AtomicUsize>) -> ModuleConfig {
+    struct Store {
+        seen: AtomicUsize,
+        closed: Arc<AtomicUsize>,
+    }
+    impl Module for Store {
+        fn process(&self, _: Value) -> Result<Value, BoxError> {
+            Ok(Value::from(
+                self.seen.fetch_add(1, Ordering::SeqCst) as i64 + 1,
+            ))
+        }
+        fn shutdown(&self) -> Result<(), BoxError> {
+            self.closed.fetch_add(1, Ordering::SeqCst);
+            Ok(())
+        }
+    }
+    let (built, closed) = (built.clone(), closed.clone());
+    ModuleConfig::new()
+        .with_name("store")
+        .with_version("1.4.0")
+        .with_factory(move |context: &ModuleContext| {
+            if context.config().get("fail").is_some() {
+                return Err("the store refuses this config".into());
+            }
+            built.fetch_add(1, Ordering::SeqCst);
+            Ok(Box::new(Store {
+                seen: AtomicUsize::new(0),
+                closed: closed.clone(),
+            }))
+        })
+}
+
+fn greeter() -> ModuleConfig {
+    ModuleConfig::new()
+        .with_name("greeter")
+        .with_version("1.2.0")
+        .with_dependency("store", "^1")
+        .with_factory(|context| {
+            let config: GreeterConfig = module_registry::from_value(context.config().clone())?;
+            Ok(Box::new(Greeter {
+                store: context.require("store")?,
+                greeting: config.greeting,
+            }))
+        })
+}
+
+#[test]
+fn factories_get_their_config_and_dependencies() {
+    let (built, closed) = (Arc::default(), Arc::default());
+    let registry = ModuleRegistry::new();
+    registry.register(store(&built, &closed)).unwrap();
+    registry.register(greeter()).unwrap();
+    let hello = registry
+        .instance("greeter")
+        .version("^1")
+        .config(Value::from_iter([("greeting", "hello")]))
+        .create()
+        .unwrap();
+    assert_eq!(
+        hello.process("ada").unwrap(),
+        Value::from("hello, ada (#1)")
+    );
+    assert_eq!(
+        hello.process("bob").unwrap(),
+        Value::from("hello, bob (#2)")
+    );
+
+    // A config the factory cannot read: a typed error naming the field, at create.
+    let err = registry
+        .instance("greeter")
+        .config(Value::from_iter([("greting", "hello")]))
+        .create()
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::ModuleFailed {
+                operation: "factory",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.report().contains("greeting"), "{}", err.report());
+    // The dependency built for it was closed again.
+    assert_eq!(built.load(Ordering::SeqCst), 2);
+    assert_eq!(closed.load(Ordering::SeqCst), 1);
+
+    // Asking for a dependency the module did not declare names the ones it did.
+    let registry2 = ModuleRegistry::new();
+    registry2.register(store(&built, &closed)).unwrap();
+    registry2
+        .register(
+            ModuleConfig::new()
+                .with_name("nosy")
+                .with_dependency("store", "^1")
+                .with_factory(|context| {
+                    context.require("secrets")?;
+                    Ok(Box::new(FnModule::new(Ok)))
+                }),
+        )
+        .unwrap();
+    let err = registry2.create("nosy").unwrap_err();
+    assert!(
+        err.report()
+            .contains("no dependency named \"secrets\" (declared: store)"),
+        "{}",
+        err.report()
+    );
+}
+
+#[test]
+fn dependency_configs_reach_the_dependency() {
+    let (built, closed) = (Arc::default(), Arc::default());
+    let registry = ModuleRegistry::new();
+    registry.register(store(&built, &closed)).unwrap();
+    registry.register(greeter()).unwrap();
+    let err = registry
+        .instance("greeter")
+        .config(Value::from_iter([("greeting", "hi")]))
+        .dependency_config("store", Value::from_iter([("fail", true)]))
+        .create()
+        .unwrap_err();
+    assert!(
+        err.report()
+            .contains("store@1.4.0 failed in factory: the store refuses this config"),
+        "{}",
+        err.report()
+    );
+}
+
+#[test]
+fn shared_dependencies_are_built_once_and_outlive_each_dependent() {
+    let (built, closed) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let registry = ModuleRegistry::new();
+    registry.register(store(&built, &closed)).unwrap();
+    registry.register(greeter()).unwrap();
+    let shared = || {
+        registry
+            .instance("greeter")
+            .config(Value::from_iter([("greeting", "hi")]))
+            .share_dependencies(true)
+            .create()
+            .unwrap()
+    };
+    let a = shared();
+    let b = shared();
+    assert_eq!(built.load(Ordering::SeqCst), 1, "one store for both");
+    assert!(Arc::ptr_eq(&a.dependencies()[0], &b.dependencies()[0]));
+    assert_eq!(a.process("ada").unwrap(), Value::from("hi, ada (#1)"));
+    assert_eq!(b.process("bob").unwrap(), Value::from("hi, bob (#2)"));
+
+    // Closing one dependent leaves the shared store serving the other.
+    a.close().unwrap();
+    assert_eq!(closed.load(Ordering::SeqCst), 0);
+    assert_eq!(b.process("cy").unwrap(), Value::from("hi, cy (#3)"));
+
+    // A create that does not share builds its own, closed with it.
+    let own = registry
+        .instance("greeter")
+        .config(Value::from_iter([("greeting", "yo")]))
+        .create()
+        .unwrap();
+    assert_eq!(built.load(Ordering::SeqCst), 2);
+    own.close().unwrap();
+    assert_eq!(closed.load(Ordering::SeqCst), 1);
+
+    // The shared store shuts down once its last dependent is gone ...
+    drop(a);
+    drop(b);
+    assert_eq!(closed.load(Ordering::SeqCst), 2);
+    // ... and the next shared create builds a new one.
+    let c = shared();
+    assert_eq!(built.load(Ordering::SeqCst), 3);
+    assert_eq!(c.process("di").unwrap(), Value::from("hi, di (#1)"));
+
+    // A store re-registered in place is not the one shared before.
+    registry.replace(store(&built, &closed)).unwrap();
+    let d = shared();
+    assert_eq!(built.load(Ordering::SeqCst), 4);
+    assert!(!Arc::ptr_eq(&c.dependencies()[0], &d.dependencies()[0]));
+
+    // A shared store someone closed is not handed out again.
+    d.dependencies()[0].close().unwrap();
+    let e = shared();
+    assert_eq!(built.load(Ordering::SeqCst), 5);
+    assert_eq!(e.process("eve").unwrap(), Value::from("hi, eve (#1)"));
+}
+
+#[test]
+fn the_builder_checks_what_it_is_given() {
+    let registry = ModuleRegistry::new();
+    registry.register(parser("parse")).unwrap();
+    let err = registry
+        .instance("parse")
+        .version("not a version")
+        .create()
+        .unwrap_err();
+    assert!(matches!(err, Error::InvalidRequirement { .. }), "{err}");
+    let err = registry
+        .instance("parse")
+        .version("^2")
+        .create()
+        .unwrap_err();
+    assert!(matches!(err, Error::NotFound { .. }), "{err}");
+    let err = registry.instance("parse").plugin().create().unwrap_err();
+    assert!(matches!(err, Error::NotFound { .. }), "{err}");
+    let events = registry.audit_events();
+    let creates = events.iter().filter(|e| e.operation == "create").count();
+    assert_eq!(creates, 3, "each refused create is audited");
+}
