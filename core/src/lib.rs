@@ -29,6 +29,62 @@
 //! found at compile time: [`ModuleRegistry::with_native_modules`] registers them
 //! all (the crate ships `identity`, JSON, UTF-8 text, SHA-256, gzip and base64
 //! modules).
+//!
+//! ## The model
+//!
+//! - **Declarations and instances.** A [`ModuleConfig`] declares a module
+//!   (name, semver version, type, capabilities, metadata, dependencies) and
+//!   how to build it: a handler ([`ModuleConfig::with_handler`]), a factory
+//!   ([`ModuleConfig::with_factory`]), a Rhai script or, from Python, a
+//!   Python function or class. Registering checks everything and returns a
+//!   [`ModuleInfo`]; nothing invalid is ever stored, and a failed
+//!   registration leaves the registry as it was.
+//! - **Lifecycle.** [`ModuleRegistry::create`] (or the
+//!   [`InstanceBuilder`] of [`ModuleRegistry::instance`]) builds the
+//!   dependencies first, then calls the factory with a [`ModuleContext`]
+//!   (the config and the dependency instances), then [`Module::init`].
+//!   [`ModuleInstance::process`] may then be called from any number of
+//!   threads; [`ModuleInstance::close`] (or dropping it) runs
+//!   [`Module::shutdown`] exactly once, after the calls running then, and
+//!   closes the dependencies built for it. Shared dependencies
+//!   ([`InstanceBuilder::share_dependencies`]) live as long as their last
+//!   dependent.
+//! - **Threads.** The registry is `Send + Sync` and cheap to clone (clones
+//!   share it). Reads never block each other, and no lock is held while
+//!   module code runs, so a module may call back into the registry.
+//! - **Dependencies** are semver requirements resolved with backtracking
+//!   ([`ModuleRegistry::resolve`]): the highest versions that satisfy every
+//!   requirement, or a typed error naming the chain, the conflict or the
+//!   cycle.
+//! - **Discovery** by capability ([`CapabilityQuery`]): required, any-of,
+//!   excluded capabilities, type, metadata, version, served from an index.
+//! - **Workflows** (feature `workflows`): a [`Workflow`] is a DAG of steps,
+//!   each a module or a capability query, with retries, timeouts, fallbacks,
+//!   pools and a cache; independent steps run at once. From TOML or JSON
+//!   too, and over many inputs at once.
+//! - **Scripts** (feature `scripts`): Rhai modules and orchestration scripts,
+//!   loaded while the program runs, sandboxed by [`ScriptLimits`] (operations,
+//!   depth, sizes, memory, time); scripts reach the registry as `registry`
+//!   and call the Rust functions an embedder adds with
+//!   [`ModuleRegistry::register_script_functions`]. Folders can be watched
+//!   and reloaded (feature `watch`).
+//! - **Access control.** With an [`AccessPolicy`] set, every operation is
+//!   checked against the calling principal's grants
+//!   ([`ModuleRegistry::as_principal`]), and everything is recorded in the
+//!   audit log.
+//! - **Errors.** Every fallible call returns [`Result`] with the one
+//!   [`Error`] enum, a variant per cause, naming the module, version,
+//!   requirement or file. Module code returns any error through `?`
+//!   ([`BoxError`]); the registry reports it as
+//!   [`Error::ModuleFailed`] with the module's own error as its source.
+//!   Each level's `Display` says only that level; [`Error::report`] joins
+//!   the chain.
+//!
+//! ## Cargo features
+//!
+//! `scripts`, `workflows`, `pictures`, `compression`, `distribution`,
+//! `https` and `watch`, all on by default; without them the crate is the
+//! registry, its native modules and nothing else.
 #![deny(missing_docs)]
 
 // Records, at the bottom: plain data that imports nothing above it.

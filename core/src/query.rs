@@ -13,6 +13,7 @@ use crate::validate::validate_name;
 /// then version descending (then modules before plugins).
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
+#[must_use = "builder methods return the changed value; use it"]
 pub struct CapabilityQuery {
     pub(crate) required: Vec<String>,
     pub(crate) any: Vec<String>,

@@ -242,7 +242,7 @@ impl PyModuleRegistry {
         };
         let input = input.map(py_to_value).transpose()?.unwrap_or(Value::Null);
         let out = py
-            .detach(|| self.inner.run_script(&text, input))
+            .detach(|| self.inner.run_script_source_or_path(&text, input))
             .map_err(to_pyerr)?;
         value_to_py(py, out)
     }

@@ -325,7 +325,9 @@ fn reading_script_files_is_for_administrators() {
     registry.set_policy(Some(policy())).unwrap();
     let script = dir.join("hello.rhai").display().to_string();
     let alice = registry.as_principal("alice");
-    let (_, operation, _) = denied(alice.run_script(&script, ()));
+    let (_, operation, _) = denied(alice.run_script_file(&script, ()));
+    assert_eq!(operation, "run_script");
+    let (_, operation, _) = denied(alice.run_script_source_or_path(&script, ()));
     assert_eq!(operation, "run_script");
     let (_, operation, _) = denied(alice.load_script(&script));
     assert_eq!(operation, "load_script");
@@ -335,7 +337,7 @@ fn reading_script_files_is_for_administrators() {
     // exists makes no difference she can see.
     let plain = dir.join("plain").display().to_string();
     let missing = dir.join("missing").display().to_string();
-    let said = |p: &str| match alice.run_script(p, ()) {
+    let said = |p: &str| match alice.run_script_source_or_path(p, ()) {
         Err(Error::Script { message, .. }) => message,
         other => panic!("{other:?}"),
     };
@@ -347,10 +349,23 @@ fn reading_script_files_is_for_administrators() {
     assert_eq!(
         registry
             .as_principal("root")
-            .run_script(&script, ())
+            .run_script_file(&script, ())
             .unwrap(),
         Value::Int(42)
     );
-    assert_eq!(registry.run_script(&script, ()).unwrap(), Value::Int(42));
+    assert_eq!(
+        registry.run_script_file(&script, ()).unwrap(),
+        Value::Int(42)
+    );
+    assert_eq!(
+        registry.run_script_source_or_path(&script, ()).unwrap(),
+        Value::Int(42)
+    );
+    // Source text is never taken for a path: a script's text that names a
+    // file is evaluated as text (here, a syntax error), never read.
+    assert!(matches!(
+        registry.run_script(&script, ()),
+        Err(Error::Script { .. })
+    ));
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -225,11 +225,8 @@ fn slugify_normalises() {
 fn orchestration_scripts_drive_the_registry() {
     let r = shipped();
     let report = r
-        .run_script(
-            scripts_dir()
-                .join("orchestration/text-report.rhai")
-                .to_str()
-                .unwrap(),
+        .run_script_file(
+            scripts_dir().join("orchestration/text-report.rhai"),
             "My Title\nthe body the end",
         )
         .unwrap();
@@ -245,11 +242,8 @@ fn orchestration_scripts_drive_the_registry() {
     assert_eq!(report.get("sha256").unwrap().as_str().unwrap().len(), 64);
 
     let post = r
-        .run_script(
-            scripts_dir()
-                .join("orchestration/publish.rhai")
-                .to_str()
-                .unwrap(),
+        .run_script_file(
+            scripts_dir().join("orchestration/publish.rhai"),
             map(&[
                 ("title", "Hello World".into()),
                 ("body", "Some *text*".into()),

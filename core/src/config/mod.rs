@@ -123,6 +123,7 @@ pub type FactoryFn = dyn Fn(&ModuleContext) -> std::result::Result<Box<dyn Modul
 /// Nothing is checked until the config is registered, where every problem
 /// becomes a typed [`Error`].
 #[derive(Clone)]
+#[must_use = "builder methods return the changed value; use it"]
 pub struct ModuleConfig {
     /// The name followed by the version text, in one allocation (a registry
     /// may hold 100,000 of these).
@@ -520,6 +521,7 @@ impl ModuleConfig {
 /// [`ModuleConfig`], registered in the registry's plugin namespace with
 /// [`register_plugin`](crate::ModuleRegistry::register_plugin).
 #[derive(Clone, Debug, PartialEq)]
+#[must_use = "builder methods return the changed value; use it"]
 pub struct PluginConfig {
     inner: ModuleConfig,
 }

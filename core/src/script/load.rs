@@ -235,30 +235,70 @@ impl ModuleRegistry {
         self.register_all_with(configs, Replace::Scripts, operation)
     }
 
-    /// Runs an orchestration script (a path to a `.rhai` file, or source
-    /// text) with the registry bound as `registry` and `input` as `input`;
-    /// the last expression is the result. Fails with
+    /// Runs an orchestration script given as source text, with the
+    /// registry bound as `registry` and `input` as `input`; the last
+    /// expression is the result. It reads no file (see
+    /// [`run_script_file`](Self::run_script_file)). Fails with
     /// [`Error::FeatureDisabled`] when workflow orchestration is off.
-    pub fn run_script(&self, source_or_path: &str, input: impl Into<Value>) -> Result<Value> {
+    ///
+    /// ```
+    /// use module_registry::{ModuleRegistry, Value};
+    ///
+    /// let registry = ModuleRegistry::with_native_modules();
+    /// let out = registry.run_script(r#"registry.create("text-encode").process(input).len()"#, "héllo")?;
+    /// assert_eq!(out, Value::Int(6));
+    /// # Ok::<(), module_registry::Error>(())
+    /// ```
+    pub fn run_script(&self, source: &str, input: impl Into<Value>) -> Result<Value> {
         self.require_orchestration()?;
-        let host = host(self);
+        self.run_orchestration("<script>", source.to_string(), None, input.into())
+    }
+
+    /// Runs the orchestration script in the file at `path` as
+    /// [`run_script`](Self::run_script) runs source text; its `import`s are
+    /// read beside it. Reads a file: under a policy, needs `admin` on `*`.
+    pub fn run_script_file(
+        &self,
+        path: impl AsRef<Path>,
+        input: impl Into<Value>,
+    ) -> Result<Value> {
+        self.require_orchestration()?;
+        let path = path.as_ref();
+        self.authorize_file_read("run_script")?;
+        let source = read(path)?;
+        let label = path.display().to_string();
+        self.run_orchestration(&label, source, Some(folder_of(path)), input.into())
+    }
+
+    /// The bindings' convenience: a path when the text names a `.rhai`
+    /// file (or an existing file, for a principal that may read files),
+    /// else source text. Only who may read files learns whether one exists.
+    #[doc(hidden)]
+    pub fn run_script_source_or_path(
+        &self,
+        source_or_path: &str,
+        input: impl Into<Value>,
+    ) -> Result<Value> {
         let path = Path::new(source_or_path);
         let looks_like_path = !source_or_path.contains('\n') && source_or_path.ends_with(".rhai");
-        // Only who may read files learns whether one exists.
         let may_read = self.allowed(crate::access::Permission::Admin, None);
-        let (label, source, folder) = if looks_like_path || (may_read && path.is_file()) {
-            self.authorize_file_read("run_script")?;
-            (
-                source_or_path.to_string(),
-                read(path)?,
-                Some(folder_of(path)),
-            )
+        if looks_like_path || (may_read && path.is_file()) {
+            self.run_script_file(path, input)
         } else {
-            ("<script>".to_string(), source_or_path.to_string(), None)
-        };
-        let compiled = host.compile(&label, &source, folder.as_deref().into())?;
+            self.run_script(source_or_path, input)
+        }
+    }
+
+    fn run_orchestration(
+        &self,
+        label: &str,
+        source: String,
+        folder: Option<PathBuf>,
+        input: Value,
+    ) -> Result<Value> {
+        let host = host(self);
+        let compiled = host.compile(label, &source, folder.as_deref().into())?;
         let engine = host.engine();
-        let input = input.into();
         // Evaluating, converting the result and dropping the scope all
         // recurse through nested values: all on the script stack.
         let result = run_limited(&host.limits(), || {
@@ -267,14 +307,14 @@ impl ModuleRegistry {
             scope.push("input", to_dynamic(input));
             engine
                 .eval_ast_with_scope::<Dynamic>(&mut scope, &compiled.ast)
-                .map_err(|e| script_error(&label, &e, &host))
-                .and_then(|out| from_dynamic(out).map_err(|e| in_script(&label, e)))
+                .map_err(|e| script_error(label, &e, &host))
+                .and_then(|out| from_dynamic(out).map_err(|e| in_script(label, e)))
         })
         .and_then(|r| r);
         self.audit_log().push(
             "run_script",
             crate::config::ModuleKind::Module,
-            &label,
+            label,
             None,
             if result.is_ok() {
                 crate::audit::Outcome::Ok
@@ -310,7 +350,26 @@ impl RegistryView {
 
     /// [`ModuleRegistry::run_script`] as this principal: the script has this
     /// principal's permissions, never more.
-    pub fn run_script(&self, source_or_path: &str, input: impl Into<Value>) -> Result<Value> {
-        self.with(|r| r.run_script(source_or_path, input))
+    pub fn run_script(&self, source: &str, input: impl Into<Value>) -> Result<Value> {
+        self.with(|r| r.run_script(source, input))
+    }
+
+    /// [`ModuleRegistry::run_script_file`] as this principal.
+    pub fn run_script_file(
+        &self,
+        path: impl AsRef<Path>,
+        input: impl Into<Value>,
+    ) -> Result<Value> {
+        self.with(|r| r.run_script_file(path, input))
+    }
+
+    /// [`ModuleRegistry::run_script_source_or_path`] as this principal.
+    #[doc(hidden)]
+    pub fn run_script_source_or_path(
+        &self,
+        source_or_path: &str,
+        input: impl Into<Value>,
+    ) -> Result<Value> {
+        self.with(|r| r.run_script_source_or_path(source_or_path, input))
     }
 }

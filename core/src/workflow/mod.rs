@@ -144,6 +144,7 @@ impl StepIds for Vec<String> {
 /// One step of a workflow.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[must_use = "builder methods return the changed value; use it"]
 pub struct WorkflowStep {
     /// Unique within the workflow (`[a-z0-9][a-z0-9._-]*`, like module names).
     pub id: String,
@@ -301,6 +302,7 @@ impl WorkflowStep {
 /// [`ModuleRegistry::run_workflow`](crate::ModuleRegistry::run_workflow).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[must_use = "builder methods return the changed value; use it"]
 pub struct Workflow {
     /// The workflow's name.
     pub name: String,

@@ -1,0 +1,162 @@
+//! The crate embedded in a Rust program, as an embedder writes it: a native
+//! module found at compile time, modules whose code uses `?` on any error,
+//! a factory that is handed its dependency and reads a typed config, shared
+//! dependency instances, values converted both ways, Rust functions for
+//! scripts, a parallel workflow, and errors that print each level once.
+//!
+//! Run: `cargo run -p module-registry --example embedding`
+
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use module_registry::{
+    native_module, rhai, semver, BoxError, Module, ModuleConfig, ModuleContext, ModuleInstance,
+    ModuleRegistry, ModuleType, NativeModule, Value, Workflow, WorkflowStep,
+};
+use serde::{Deserialize, Serialize};
+
+/// A counter shared by everything that depends on it.
+struct Counter(AtomicI64);
+
+impl Module for Counter {
+    fn process(&self, input: Value) -> std::result::Result<Value, BoxError> {
+        let step: i64 = input.try_into()?;
+        Ok(Value::from(self.0.fetch_add(step, Ordering::SeqCst) + step))
+    }
+}
+
+fn counter(_: &ModuleContext) -> std::result::Result<Box<dyn Module>, BoxError> {
+    Ok(Box::new(Counter(AtomicI64::new(0))))
+}
+
+// Found at compile time; a bad name or version here is a compile error.
+native_module!(NativeModule::new("counter", "1.0.0", counter)
+    .with_type(ModuleType::Analytics)
+    .with_capabilities(&["count"]));
+
+/// What a `tally` instance is configured with.
+#[derive(Deserialize)]
+struct TallyConfig {
+    label: String,
+    step: i64,
+}
+
+/// Adds its configured step to the shared counter and labels the total.
+struct Tally {
+    counter: Arc<ModuleInstance>,
+    config: TallyConfig,
+}
+
+impl Module for Tally {
+    fn process(&self, _: Value) -> std::result::Result<Value, BoxError> {
+        let total: i64 = self.counter.process(self.config.step)?.try_into()?;
+        Ok(Value::from(format!("{}: {total}", self.config.label)))
+    }
+}
+
+#[derive(Serialize)]
+struct Order {
+    id: u32,
+    items: Vec<String>,
+}
+
+/// `main` returns any error through `?`, as the modules do.
+fn main() -> std::result::Result<(), BoxError> {
+    // Every native module linked in; a clash would be reported, not dropped.
+    let registry = ModuleRegistry::try_with_native_modules()?;
+
+    // A handler that parses: `?` takes `ParseIntError` as it is.
+    registry.register(
+        ModuleConfig::new()
+            .with_name("parse")
+            .with_version("1.0.0")
+            .with_handler(|input| {
+                let text: String = input.try_into()?;
+                let n: i64 = text.trim().parse()?;
+                Ok(Value::from(n))
+            }),
+    )?;
+
+    // A factory handed its dependency and a typed config.
+    registry.register(
+        ModuleConfig::new()
+            .with_name("tally")
+            .with_version("1.0.0")
+            .with_dependency("counter", "^1")
+            .with_factory(|context| {
+                Ok(Box::new(Tally {
+                    counter: context.require("counter")?,
+                    config: module_registry::from_value(context.config().clone())?,
+                }))
+            }),
+    )?;
+    let tally = |label: &str, step: i64| {
+        let config = Value::from_iter([("label", Value::from(label)), ("step", Value::from(step))]);
+        registry
+            .instance("tally")
+            .version("^1")
+            .config(config)
+            .share_dependencies(true)
+            .create()
+    };
+    let (apples, pears) = (tally("apples", 2)?, tally("pears", 5)?);
+    apples.process(())?;
+    let pears_total: String = pears.process(())?.try_into()?;
+    println!("{pears_total}"); // pears: 7 (one counter for both)
+
+    // Values: from Rust types and serde, and back.
+    let order = module_registry::to_value(&Order {
+        id: 7,
+        items: vec!["tea".into(), "cake".into()],
+    })?;
+    println!("order as a value: {order}");
+    let items: Vec<&str> = vec!["tea", "cake"];
+    assert_eq!(order.get("items"), Some(&Value::from(items)));
+
+    // Rust functions for every script the registry builds from now on.
+    registry.register_script_functions(|engine: &mut rhai::Engine| {
+        engine.register_fn("vat", |net: f64| (net * 1.2 * 100.0).round() / 100.0);
+    })?;
+    registry.register_script(
+        r#"const MODULE = #{ name: "gross", version: "1.0.0", capabilities: ["prices"] };
+           fn process(net) { vat(net.to_float()) }"#,
+    )?;
+    println!(
+        "gross of 10.0: {}",
+        registry.create("gross")?.process(10.0)?
+    );
+
+    // A workflow: two steps on the input at once, each with a deadline.
+    let workflow = Workflow::new("prices")
+        .step(
+            WorkflowStep::module("net", "parse")
+                .after([])
+                .timeout(Duration::from_secs(1)),
+        )
+        .step(
+            WorkflowStep::module("gross", "gross")
+                .after(["net"])
+                .timeout(Duration::from_secs(1)),
+        );
+    let result = registry.run_workflow(&workflow, "25")?;
+    println!("workflow output: {}", result.output);
+
+    // Errors: one level per line of the chain, and the module's own error.
+    let err = registry.create("parse")?.process("twelve").unwrap_err();
+    println!("error: {err}");
+    println!("report: {}", err.report());
+    let own = err.root_cause().downcast_ref::<std::num::ParseIntError>();
+    println!("the module's own error: {own:?}");
+
+    // Versions are `semver` types, re-exported.
+    let counter = registry.get("counter").ok_or("counter is not registered")?;
+    assert!(semver::VersionReq::parse("^1")?.matches(counter.version()));
+    println!(
+        "{} {} ({})",
+        counter.name(),
+        counter.version(),
+        counter.module_type()
+    );
+    Ok(())
+}
