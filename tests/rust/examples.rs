@@ -95,10 +95,16 @@ fn plugin_marketplace() {
 #[test]
 fn embedding_shares_a_dependency_and_reports_errors_once() {
     let out = example("embedding");
-    assert!(out.contains("pears: 7"), "one counter serves both tallies:\n{out}");
+    assert!(
+        out.contains("pears: 7"),
+        "one counter serves both tallies:\n{out}"
+    );
     assert!(out.contains("gross of 10.0: 12.0"), "{out}");
     assert!(out.contains("workflow output: 30.0"), "{out}");
-    assert!(out.contains("error: module parse@1.0.0 failed in process\n"), "{out}");
+    assert!(
+        out.contains("error: module parse@1.0.0 failed in process\n"),
+        "{out}"
+    );
     assert!(
         out.contains("report: module parse@1.0.0 failed in process: invalid digit found in string"),
         "{out}"
