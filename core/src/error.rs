@@ -49,6 +49,30 @@ pub type ExternalError = Arc<dyn std::error::Error + Send + Sync + 'static>;
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// Everything that can go wrong in the registry.
+///
+/// Match on the variant to act on a cause; each names what it concerns.
+///
+/// ```
+/// use module_registry::{Error, ModuleConfig, ModuleRegistry};
+///
+/// let registry = ModuleRegistry::new();
+/// registry.register(
+///     ModuleConfig::new()
+///         .with_name("report")
+///         .with_dependency("renderer", "^2"),
+/// )?;
+/// match registry.create("report") {
+///     Err(Error::MissingDependency { dependency, requirement, chain, .. }) => {
+///         assert_eq!((dependency.as_str(), requirement.as_str()), ("renderer", "^2"));
+///         assert_eq!(chain, ["report@0.1.0"]);
+///     }
+///     other => panic!("{other:?}"),
+/// }
+/// let err = registry.create("nothing").unwrap_err();
+/// assert_eq!(err.code(), "not_found");
+/// assert_eq!(err.to_string(), r#"no module named "nothing" is registered"#);
+/// # Ok::<(), module_registry::Error>(())
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {

@@ -100,6 +100,28 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 /// A built module. `process` may be called from many threads; `close` (or
 /// dropping the instance) runs `shutdown` exactly once, then closes the
 /// dependency instances that were built for it, in reverse build order.
+///
+/// ```
+/// use std::sync::Arc;
+/// use module_registry::{Error, InstanceState, ModuleRegistry, Value};
+///
+/// let registry = ModuleRegistry::with_native_modules();
+/// let digest = Arc::new(registry.create("sha256")?);
+/// assert_eq!(digest.state(), InstanceState::Initialized);
+/// let threads: Vec<_> = (0..4)
+///     .map(|i| {
+///         let digest = digest.clone();
+///         std::thread::spawn(move || digest.process(format!("input {i}")))
+///     })
+///     .collect();
+/// for t in threads {
+///     assert_eq!(t.join().unwrap()?.as_str().map(str::len), Some(64));
+/// }
+/// digest.close()?;
+/// assert_eq!(digest.state(), InstanceState::Stopped);
+/// assert!(matches!(digest.process("late"), Err(Error::InstanceClosed { .. })));
+/// # Ok::<(), module_registry::Error>(())
+/// ```
 pub struct ModuleInstance {
     info: ModuleInfo,
     module: Box<dyn Module>,

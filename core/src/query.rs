@@ -11,6 +11,29 @@ use crate::validate::validate_name;
 ///
 /// An empty query matches everything. Results are ordered by name ascending,
 /// then version descending (then modules before plugins).
+///
+/// ```
+/// use module_registry::{CapabilityQuery, ModuleConfig, ModuleRegistry, ModuleType};
+///
+/// let registry = ModuleRegistry::new();
+/// for (name, version, caps) in [
+///     ("png", "1.0.0", &["images", "lossless"][..]),
+///     ("jpeg", "1.3.0", &["images", "lossy"][..]),
+///     ("jpeg", "2.0.0", &["images", "lossy"][..]),
+///     ("wav", "1.0.0", &["audio", "lossless"][..]),
+/// ] {
+///     registry.register(ModuleConfig::new().with_name(name).with_version(version).add_capabilities(caps))?;
+/// }
+/// let query = CapabilityQuery::new()
+///     .with_required_capabilities(["images"])
+///     .with_excluded_capabilities(["lossless"])
+///     .with_version_req("^1")
+///     .with_type(ModuleType::DataProcessor);
+/// let found = registry.discover_capabilities(query)?;
+/// let names: Vec<String> = found.iter().map(|i| format!("{}@{}", i.name(), i.version())).collect();
+/// assert_eq!(names, ["jpeg@1.3.0"]);
+/// # Ok::<(), module_registry::Error>(())
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
 #[must_use = "builder methods return the changed value; use it"]

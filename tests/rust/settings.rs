@@ -109,3 +109,45 @@ fn the_marketplace_lists_flagged_plugins_and_checks_listings() {
     );
     assert_eq!(market.search("ENCRYPTION").len(), 1);
 }
+
+#[test]
+fn with_settings_never_change_a_registry_others_share() {
+    // Building: the only handle, so `with_*` sets.
+    let registry = ModuleRegistry::new()
+        .with_workflow_orchestration(false)
+        .with_plugin_marketplace(true)
+        .with_audit_capacity(3);
+    assert!(!registry.workflow_orchestration_enabled());
+    assert!(registry.plugin_marketplace_enabled());
+    // Shared (a clone, or a view holding it): `with_*` refuses, loudly,
+    // and the registry the others use is unchanged.
+    let clone = registry.clone();
+    let refused = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        clone.with_workflow_orchestration(true)
+    }));
+    let message = *refused.unwrap_err().downcast::<String>().unwrap();
+    assert!(
+        message.contains("use ModuleRegistry::set_workflow_orchestration"),
+        "{message}"
+    );
+    assert!(!registry.workflow_orchestration_enabled());
+    let view = registry.as_principal("alice");
+    for attempt in [
+        Box::new(|r: ModuleRegistry| drop(r.with_plugin_marketplace(false)))
+            as Box<dyn Fn(ModuleRegistry)>,
+        Box::new(|r: ModuleRegistry| drop(r.with_audit_capacity(100))),
+    ] {
+        let r = registry.clone();
+        assert!(std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| attempt(r))).is_err());
+    }
+    assert!(registry.plugin_marketplace_enabled());
+    drop(view);
+    // `set_*` is how a shared registry changes, for every handle.
+    let other = registry.clone();
+    other.set_workflow_orchestration(true).unwrap();
+    other.set_audit_capacity(1).unwrap();
+    assert!(registry.workflow_orchestration_enabled());
+    registry.create("nope").unwrap_err();
+    registry.create("nope").unwrap_err();
+    assert_eq!(registry.audit_events().len(), 1);
+}

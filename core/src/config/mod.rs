@@ -122,6 +122,28 @@ pub type FactoryFn = dyn Fn(&ModuleContext) -> std::result::Result<Box<dyn Modul
 /// temporary and also work in a loop (`config = config.add_capability(c)`).
 /// Nothing is checked until the config is registered, where every problem
 /// becomes a typed [`Error`].
+///
+/// ```
+/// use module_registry::{Error, ModuleConfig, ModuleRegistry, ModuleType, Value};
+///
+/// let config = ModuleConfig::new()
+///     .with_name("resize")
+///     .with_version("2.1.0")
+///     .with_type(ModuleType::DataProcessor)
+///     .add_capabilities(["images", "resizing"])
+///     .with_metadata("license", "MIT")
+///     .with_handler(|input| Ok(input));
+/// let registry = ModuleRegistry::new();
+/// let info = registry.register(config.clone())?;
+/// assert_eq!(info.version().to_string(), "2.1.0");
+/// // Registering the same name and version again is refused; the registry is unchanged.
+/// assert!(matches!(registry.register(config), Err(Error::AlreadyRegistered { .. })));
+/// // An invalid name is a typed error naming it.
+/// let err = registry.register(ModuleConfig::new().with_name("Bad Name")).unwrap_err();
+/// assert!(matches!(err, Error::InvalidName { .. }), "{err}");
+/// assert_eq!(registry.len(), 1);
+/// # Ok::<(), module_registry::Error>(())
+/// ```
 #[derive(Clone)]
 #[must_use = "builder methods return the changed value; use it"]
 pub struct ModuleConfig {

@@ -236,7 +236,31 @@ pub fn sha256_hex(data: &[u8]) -> String {
 }
 
 /// Declares a native module, found by [`ModuleRegistry::with_native_modules`](crate::ModuleRegistry::with_native_modules).
-/// The argument is a constant [`NativeModule`] expression.
+/// The argument is a constant [`NativeModule`] expression: an invalid name
+/// or version in it is a compile error. The declaring crate must be linked
+/// into the program: a plugin crate nothing references is left out by the
+/// linker (reference it with `use plugin_crate as _;`).
+///
+/// ```
+/// use module_registry::{native_module, BoxError, FnModule, Module, ModuleContext, ModuleRegistry, ModuleType, NativeModule, Value};
+///
+/// fn checksum(_: &ModuleContext) -> Result<Box<dyn Module>, BoxError> {
+///     Ok(Box::new(FnModule::new(|input: Value| {
+///         let bytes: Vec<u8> = input.try_into()?;
+///         Ok(Value::from(bytes.iter().map(|b| *b as i64).sum::<i64>()))
+///     })))
+/// }
+///
+/// native_module!(NativeModule::new("doc-checksum", "1.0.0", checksum)
+///     .with_type(ModuleType::Security)
+///     .with_capabilities(&["checksum"])
+///     .with_dependencies(&[("sha256", "^1")]));
+///
+/// let registry = ModuleRegistry::try_with_native_modules()?;
+/// let sum = registry.create("doc-checksum")?.process(vec![1u8, 2, 3])?;
+/// assert_eq!(sum, Value::Int(6));
+/// # Ok::<(), module_registry::Error>(())
+/// ```
 #[macro_export]
 macro_rules! native_module {
     ($declaration:expr) => {

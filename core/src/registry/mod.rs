@@ -61,6 +61,31 @@ struct Inner {
 /// method takes `&self`: reads never block each other, and no lock is held
 /// while module code (factories, hooks, `process`) runs, so modules may call
 /// back into the registry.
+///
+/// ```
+/// use module_registry::{CapabilityQuery, ModuleConfig, ModuleRegistry, Value};
+///
+/// let registry = ModuleRegistry::with_native_modules(); // sha256, gzip, json, ...
+/// registry.register(
+///     ModuleConfig::new()
+///         .with_name("shout")
+///         .with_version("1.2.0")
+///         .add_capability("text")
+///         .with_dependency("text-decode", "^1")
+///         .with_handler(|input| Ok(Value::from(input.as_str().unwrap_or_default().to_uppercase()))),
+/// )?;
+/// // Shared between threads: clones are handles on one registry.
+/// let worker = registry.clone();
+/// let out = std::thread::spawn(move || worker.create_version("shout", "^1")?.process("hi"))
+///     .join()
+///     .unwrap()?;
+/// assert_eq!(out, Value::from("HI"));
+/// let text = registry.discover_capabilities(CapabilityQuery::new().with_required_capabilities(["text"]))?;
+/// assert_eq!(text[0].name(), "shout");
+/// let plan = registry.resolve(module_registry::ModuleKind::Module, "shout", None)?; // dependencies first
+/// assert_eq!(plan.modules()[0].name(), "text-decode");
+/// # Ok::<(), module_registry::Error>(())
+/// ```
 #[derive(Clone)]
 pub struct ModuleRegistry {
     inner: Arc<Inner>,
@@ -147,12 +172,30 @@ impl ModuleRegistry {
             .collect()
     }
 
-    /// Switch workflow orchestration on or off (on by default). When off,
-    /// [`orchestrate`](Self::orchestrate) (and every other way of running a
-    /// chain of modules through the registry) fails with
-    /// [`Error::FeatureDisabled`]; registering, discovering and creating
-    /// single modules still work.
+    /// Switch workflow orchestration on or off (on by default) on the
+    /// registry being built. When off, [`orchestrate`](Self::orchestrate)
+    /// (and every other way of running a chain of modules through the
+    /// registry) fails with [`Error::FeatureDisabled`]; registering,
+    /// discovering and creating single modules still work.
+    ///
+    /// # Panics
+    /// When another handle shares the registry (a clone, a view, a pool, a
+    /// watcher): `with_*` builds a registry and never changes one that
+    /// others use. Switch a shared registry with
+    /// [`set_workflow_orchestration`](Self::set_workflow_orchestration).
+    ///
+    /// ```
+    /// use module_registry::ModuleRegistry;
+    ///
+    /// let locked = ModuleRegistry::new().with_workflow_orchestration(false);
+    /// assert!(!locked.workflow_orchestration_enabled());
+    /// let shared = locked.clone();
+    /// shared.set_workflow_orchestration(true)?; // both handles see it
+    /// assert!(locked.workflow_orchestration_enabled());
+    /// # Ok::<(), module_registry::Error>(())
+    /// ```
     pub fn with_workflow_orchestration(self, enabled: bool) -> Self {
+        self.assert_unshared("with_workflow_orchestration", "set_workflow_orchestration");
         self.inner
             .workflow_orchestration
             .store(enabled, AtomicOrdering::Release);
@@ -181,7 +224,13 @@ impl ModuleRegistry {
     /// [`Error::InvalidConfig`]), and [`plugin_marketplace`](Self::plugin_marketplace)
     /// lists those plugins. When off, `plugin_marketplace` fails with
     /// [`Error::FeatureDisabled`].
+    ///
+    /// # Panics
+    /// When another handle shares the registry (see
+    /// [`with_workflow_orchestration`](Self::with_workflow_orchestration));
+    /// use [`set_plugin_marketplace`](Self::set_plugin_marketplace) there.
     pub fn with_plugin_marketplace(self, enabled: bool) -> Self {
+        self.assert_unshared("with_plugin_marketplace", "set_plugin_marketplace");
         self.inner
             .plugin_marketplace
             .store(enabled, AtomicOrdering::Release);
@@ -204,9 +253,39 @@ impl ModuleRegistry {
 
     /// Keep at most `capacity` audit events (default
     /// [`DEFAULT_AUDIT_CAPACITY`](crate::audit::DEFAULT_AUDIT_CAPACITY)).
+    ///
+    /// # Panics
+    /// When another handle shares the registry (see
+    /// [`with_workflow_orchestration`](Self::with_workflow_orchestration));
+    /// use [`set_audit_capacity`](Self::set_audit_capacity) there.
     pub fn with_audit_capacity(self, capacity: usize) -> Self {
+        self.assert_unshared("with_audit_capacity", "set_audit_capacity");
         self.inner.audit.set_capacity(capacity);
         self
+    }
+
+    /// Keep at most `capacity` audit events from now on, on a registry
+    /// others may share. Under a policy, needs `admin` on `*`.
+    pub fn set_audit_capacity(&self, capacity: usize) -> Result<()> {
+        self.authorize(Permission::Admin, "set_audit_capacity", None)?;
+        self.inner.audit.set_capacity(capacity);
+        Ok(())
+    }
+
+    /// Whether this is the only handle on the registry.
+    fn is_unshared(&self) -> bool {
+        Arc::strong_count(&self.inner) == 1 && Arc::weak_count(&self.inner) == 0
+    }
+
+    /// `with_*` builds a registry: on one others share, it would change
+    /// theirs too.
+    #[track_caller]
+    fn assert_unshared(&self, with: &str, set: &str) {
+        assert!(
+            self.is_unshared(),
+            "ModuleRegistry::{with} on a registry other handles share (clones, views, pools, \
+             watchers) would change it for them too; use ModuleRegistry::{set} on a shared registry"
+        );
     }
 
     /// Sets the registry-wide settings a manifest carries, unchecked.

@@ -89,6 +89,25 @@ impl PartialEq for Opaque {
 /// Serde round-trips every variant but [`Value::Opaque`]; serialising an
 /// opaque value is an error. `Bytes` serialise as bytes, which formats without
 /// a bytes type (JSON) write as an array of numbers.
+///
+/// ```
+/// use std::collections::BTreeMap;
+/// use module_registry::Value;
+///
+/// let v = Value::from_iter([("name", Value::from("ada")), ("age", Value::from(36u8))]);
+/// assert_eq!(v.to_string(), r#"{"name": "ada", "age": 36}"#);
+/// assert_eq!(v.get("age").and_then(Value::as_int), Some(36));
+/// let age: i64 = v.get("age").unwrap().try_into()?;
+/// assert_eq!(age, 36);
+/// // Wrong kinds are typed errors, never silent conversions.
+/// assert!(i64::try_from(Value::from("36")).is_err());
+/// let tags = Value::from(vec!["a", "b"]);
+/// let scores = Value::from(BTreeMap::from([("x".to_string(), 1.5f64)]));
+/// assert_eq!(tags.as_list().map(|l| l.len()), Some(2));
+/// assert_eq!(scores.get("x"), Some(&Value::Float(1.5)));
+/// assert_eq!(Value::from(vec![0u8, 255]), Value::Bytes(vec![0, 255]));
+/// # Ok::<(), module_registry::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Default)]
 pub enum Value {
     /// No value.

@@ -300,6 +300,30 @@ impl WorkflowStep {
 /// A named DAG of steps. Build it with [`Workflow::new`] and
 /// [`step`](Workflow::step), or load it with [`Workflow::load`]; run it with
 /// [`ModuleRegistry::run_workflow`](crate::ModuleRegistry::run_workflow).
+///
+/// ```
+/// use std::time::Duration;
+/// use module_registry::{ModuleRegistry, StepStatus, Value, Workflow, WorkflowStep};
+///
+/// let registry = ModuleRegistry::with_native_modules();
+/// // Two steps on the workflow's input at once, then one on both outputs.
+/// let workflow = Workflow::new("fingerprint")
+///     .step(WorkflowStep::module("bytes", "text-encode").after([]))
+///     .step(WorkflowStep::module("json", "json-encode").after([]))
+///     .step(
+///         WorkflowStep::module("digest", "sha256")
+///             .after(["bytes"])
+///             .retries(2)
+///             .timeout(Duration::from_secs(5)),
+///     );
+/// let result = registry.run_workflow(&workflow, "hello")?;
+/// assert_eq!(result.output.as_str().map(str::len), Some(64));
+/// assert!(result.steps.iter().all(|s| s.status == StepStatus::Ok));
+/// // Checked before any step runs: an unknown step id is a typed error.
+/// let broken = Workflow::new("broken").step(WorkflowStep::module("a", "sha256").after(["ghost"]));
+/// assert!(registry.run_workflow(&broken, "x").is_err());
+/// # Ok::<(), module_registry::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[must_use = "builder methods return the changed value; use it"]
