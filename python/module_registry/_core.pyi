@@ -538,8 +538,24 @@ class ModuleRegistry:
         metadata: Optional[Mapping[str, str]] = None,
         kind: Optional[str] = None,
     ) -> ModuleList: ...
-    def create(self, name: str, version: Optional[str] = None, config: Any = None) -> ModuleInstance: ...
-    def create_plugin(self, name: str, version: Optional[str] = None, config: Any = None) -> ModuleInstance: ...
+    def create(
+        self,
+        name: str,
+        version: Optional[str] = None,
+        config: Any = None,
+        *,
+        share_dependencies: bool = False,
+        dependency_configs: Optional[dict[str, Any]] = None,
+    ) -> ModuleInstance: ...
+    def create_plugin(
+        self,
+        name: str,
+        version: Optional[str] = None,
+        config: Any = None,
+        *,
+        share_dependencies: bool = False,
+        dependency_configs: Optional[dict[str, Any]] = None,
+    ) -> ModuleInstance: ...
     def resolve(self, name: str, version: Optional[str] = None, kind: str = "module") -> _Infos: ...
     def with_workflow_orchestration(self, enabled: bool) -> Self: ...
     def with_plugin_marketplace(self, enabled: bool) -> Self: ...

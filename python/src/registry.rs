@@ -3,8 +3,9 @@
 //! same class live beside those domains (`script.rs`, `workflow.rs`, ...).
 
 use module_registry::{CapabilityQuery, ModuleInfo, ModuleKind, ModuleRegistry, Value};
+use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
-use pyo3::types::PyString;
+use pyo3::types::{PyDict, PyString};
 
 use crate::config::{extract_config, extract_str_map, extract_strings, extract_type};
 use crate::conversion::py_to_value;
@@ -125,6 +126,7 @@ impl PyModuleRegistry {
         Ok(PyModuleInfo { inner })
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn create_kind(
         &self,
         py: Python<'_>,
@@ -132,10 +134,37 @@ impl PyModuleRegistry {
         name: &str,
         version: Option<&str>,
         config: Option<&Bound<'_, PyAny>>,
+        share_dependencies: bool,
+        dependency_configs: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<PyModuleInstance> {
         let config = config.map(py_to_value).transpose()?.unwrap_or(Value::Null);
+        let mut dep_configs = Vec::new();
+        if let Some(configs) = dependency_configs {
+            for (dep, value) in configs.iter() {
+                let dep: String = dep.extract().map_err(|_| {
+                    PyTypeError::new_err("dependency_configs keys are module names (str)")
+                })?;
+                dep_configs.push((dep, py_to_value(&value)?));
+            }
+        }
         let instance = py
-            .detach(|| self.inner.create_with(kind, name, version, config))
+            .detach(|| {
+                let mut builder = self
+                    .inner
+                    .instance(name)
+                    .config(config)
+                    .share_dependencies(share_dependencies);
+                if kind == ModuleKind::Plugin {
+                    builder = builder.plugin();
+                }
+                if let Some(version) = version {
+                    builder = builder.version(version);
+                }
+                for (dep, value) in dep_configs {
+                    builder = builder.dependency_config(dep, value);
+                }
+                builder.create()
+            })
             .map_err(to_pyerr)?;
         Ok(PyModuleInstance::new(instance))
     }
@@ -387,28 +416,50 @@ impl PyModuleRegistry {
 
     /// Create an instance of module `name` (highest version matching
     /// `version`), building its dependencies first. `config` is passed to the
-    /// module's `init`.
-    #[pyo3(signature = (name, version=None, config=None))]
+    /// module's `init`; `dependency_configs` maps a dependency's name to the
+    /// config it is built with. With `share_dependencies`, dependency
+    /// instances still alive from earlier sharing creates are reused.
+    #[pyo3(signature = (name, version=None, config=None, *, share_dependencies=false, dependency_configs=None))]
     fn create(
         &self,
         py: Python<'_>,
         name: &str,
         version: Option<&str>,
         config: Option<&Bound<'_, PyAny>>,
+        share_dependencies: bool,
+        dependency_configs: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<PyModuleInstance> {
-        self.create_kind(py, ModuleKind::Module, name, version, config)
+        self.create_kind(
+            py,
+            ModuleKind::Module,
+            name,
+            version,
+            config,
+            share_dependencies,
+            dependency_configs,
+        )
     }
 
-    /// Create an instance of plugin `name`.
-    #[pyo3(signature = (name, version=None, config=None))]
+    /// Create an instance of plugin `name` (see `create`).
+    #[pyo3(signature = (name, version=None, config=None, *, share_dependencies=false, dependency_configs=None))]
     fn create_plugin(
         &self,
         py: Python<'_>,
         name: &str,
         version: Option<&str>,
         config: Option<&Bound<'_, PyAny>>,
+        share_dependencies: bool,
+        dependency_configs: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<PyModuleInstance> {
-        self.create_kind(py, ModuleKind::Plugin, name, version, config)
+        self.create_kind(
+            py,
+            ModuleKind::Plugin,
+            name,
+            version,
+            config,
+            share_dependencies,
+            dependency_configs,
+        )
     }
 
     /// Switch workflow orchestration on or off; returns the registry.

@@ -1,7 +1,9 @@
-"""Dependency resolution from Python: a property over random graphs."""
+"""Dependencies from Python: resolution as a property over random graphs,
+dependency configs and shared dependency instances."""
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -34,3 +36,41 @@ def test_resolution_satisfies_every_requirement(graph: dict[int, dict[int, str]]
                 minor = int(versions[dep].split(".")[1])
                 ok = {"^1": major == 1, "^2": major == 2, "*": True, ">=1.5": (major, minor) >= (1, 5)}[req]
                 assert ok, f"{dep}@{versions[dep]} does not satisfy {req}"
+
+
+def test_dependencies_get_their_config_and_can_be_shared() -> None:
+    built: list[object] = []
+
+    class Store:
+        def __init__(self) -> None:
+            self.url = "memory"
+            built.append(self)
+
+        def init(self, config: object) -> None:
+            if isinstance(config, dict):
+                self.url = str(config.get("url", "memory"))
+
+        def process(self, x: object) -> object:
+            return self.url
+
+    registry = mr.ModuleRegistry()
+    registry.register(mr.ModuleConfig(name="store", version="1.0.0"), Store)
+    registry.register(mr.ModuleConfig(name="app", dependencies={"store": "^1"}), lambda x: x)
+
+    a = registry.create("app", dependency_configs={"store": {"url": "sqlite://a.db"}}, share_dependencies=True)
+    b = registry.create("app", dependency_configs={"store": {"url": "sqlite://a.db"}}, share_dependencies=True)
+    assert [s.url for s in built] == ["sqlite://a.db"], "one store, built with its config, for both"
+    assert a.dependencies == b.dependencies == ["store"]
+    # Closing one user leaves the shared store to the other; not sharing builds another.
+    a.close()
+    c = registry.create("app", dependency_configs={"store": {"url": "sqlite://a.db"}})
+    assert len(built) == 2
+    # A different config is a different store, even when sharing.
+    registry.create("app", dependency_configs={"store": {"url": "sqlite://b.db"}}, share_dependencies=True)
+    assert [s.url for s in built][-1] == "sqlite://b.db"
+    b.close()
+    c.close()
+    with pytest.raises(TypeError, match="module names"):
+        registry.create("app", dependency_configs={1: {}})  # type: ignore[dict-item]
+    with pytest.raises(mr.UnknownModuleError):
+        registry.create("ghost", share_dependencies=True)
