@@ -35,15 +35,17 @@ const LARGE_INPUT: usize = 16 * 1024;
 
 impl PyModuleInstance {
     pub(crate) fn new(inner: ModuleInstance) -> Self {
+        Self::from_shared(Arc::new(inner))
+    }
+
+    /// An instance held elsewhere too (a dependency handed to a module).
+    pub(crate) fn from_shared(inner: Arc<ModuleInstance>) -> Self {
         let gil = match inner.info().implementation() {
             Implementation::Python(_) => GilPolicy::Keep,
             Implementation::Native => GilPolicy::ReleaseForLargeInputs,
             _ => GilPolicy::Release,
         };
-        PyModuleInstance {
-            inner: Arc::new(inner),
-            gil,
-        }
+        PyModuleInstance { inner, gil }
     }
 
     /// The instance, shared with work running elsewhere (`aprocess`).

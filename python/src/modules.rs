@@ -11,10 +11,11 @@ use module_registry::{
 use parking_lot::Mutex;
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
-use pyo3::types::PyType;
+use pyo3::types::{PyDict, PyType};
 
 use crate::config::PyModuleConfig;
 use crate::conversion::{py_to_value, value_to_py};
+use crate::instance::PyModuleInstance;
 
 /// The factory and implementation record made for the last function
 /// registered, so that one function registered under many names shares
@@ -133,6 +134,8 @@ impl Module for PyFunctionModule {
 /// A module backed by an instance of a Python class.
 pub struct PyObjectModule {
     obj: Py<PyAny>,
+    /// Its `init` takes `dependencies` (a dict of the dependency instances).
+    init_takes_dependencies: bool,
 }
 
 impl Module for PyObjectModule {
@@ -141,7 +144,16 @@ impl Module for PyObjectModule {
             let obj = self.obj.bind(py);
             if obj.hasattr("init")? {
                 let config = value_to_py(py, context.config().clone())?;
-                crate::aio::settle(obj.call_method1("init", (config,))?)?;
+                let kwargs = PyDict::new(py);
+                if self.init_takes_dependencies {
+                    let dependencies = PyDict::new(py);
+                    for (name, instance) in context.dependencies() {
+                        let instance = PyModuleInstance::from_shared(instance.clone());
+                        dependencies.set_item(name, Py::new(py, instance)?)?;
+                    }
+                    kwargs.set_item("dependencies", dependencies)?;
+                }
+                crate::aio::settle(obj.call_method("init", (config,), Some(&kwargs))?)?;
             }
             Ok(())
         })
@@ -229,6 +241,36 @@ fn refuse_async(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<()> {
     Ok(())
 }
 
+/// Whether `cls.init` takes the dependency instances: it has a parameter
+/// named `dependencies` (or `**kwargs`).
+fn init_takes_dependencies(cls: &Bound<'_, PyType>) -> PyResult<bool> {
+    let py = cls.py();
+    let Ok(init) = cls.getattr("init") else {
+        return Ok(false);
+    };
+    let inspect = py.import("inspect")?;
+    let Ok(signature) = inspect.call_method1("signature", (init,)) else {
+        return Ok(false);
+    };
+    let parameter = inspect.getattr("Parameter")?;
+    let var_keyword = parameter.getattr("VAR_KEYWORD")?;
+    let positional_only = parameter.getattr("POSITIONAL_ONLY")?;
+    for p in signature
+        .getattr("parameters")?
+        .call_method0("values")?
+        .try_iter()?
+    {
+        let p = p?;
+        let kind = p.getattr("kind")?;
+        if kind.eq(&var_keyword)?
+            || (p.getattr("name")?.eq("dependencies")? && !kind.eq(&positional_only)?)
+        {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
 /// Whether building an instance of `cls` takes the module's config: its
 /// constructor accepts one positional argument (a class whose `__init__`
 /// takes none is built without it).
@@ -285,6 +327,7 @@ fn handler_parts(handler: &Bound<'_, PyAny>) -> PyResult<(Factory, Arc<PythonCod
             &format!("{}.process", cls.name()?),
         )?;
         let takes_config = takes_an_argument(cls)?;
+        let init_takes_dependencies = init_takes_dependencies(cls)?;
         let cls: Py<PyAny> = cls.clone().into_any().unbind();
         let factory: Factory = Arc::new(move |context: &ModuleContext| {
             attach(|py| {
@@ -296,7 +339,10 @@ fn handler_parts(handler: &Bound<'_, PyAny>) -> PyResult<(Factory, Arc<PythonCod
                 } else {
                     cls.call0()?
                 };
-                Ok(Box::new(PyObjectModule { obj: obj.unbind() }) as Box<dyn Module>)
+                Ok(Box::new(PyObjectModule {
+                    obj: obj.unbind(),
+                    init_takes_dependencies,
+                }) as Box<dyn Module>)
             })
             .map_err(boxed)
         });

@@ -3,6 +3,8 @@ dependency configs and shared dependency instances."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -39,7 +41,7 @@ def test_resolution_satisfies_every_requirement(graph: dict[int, dict[int, str]]
 
 
 def test_dependencies_get_their_config_and_can_be_shared() -> None:
-    built: list[object] = []
+    built: list[Any] = []
 
     class Store:
         def __init__(self) -> None:
@@ -74,3 +76,48 @@ def test_dependencies_get_their_config_and_can_be_shared() -> None:
         registry.create("app", dependency_configs={1: {}})  # type: ignore[dict-item]
     with pytest.raises(mr.UnknownModuleError):
         registry.create("ghost", share_dependencies=True)
+
+
+def test_a_class_module_gets_its_dependency_instances_in_init() -> None:
+    class Db:
+        def __init__(self) -> None:
+            self.rows: list[object] = []
+
+        def process(self, row: object) -> int:
+            self.rows.append(row)
+            return len(self.rows)
+
+    handed: list[mr.ModuleInstance] = []
+
+    class App:
+        def init(self, config: object, dependencies: dict[str, mr.ModuleInstance]) -> None:
+            self.db = dependencies["db"]
+            handed.append(self.db)
+            self.prefix = config
+
+        def process(self, x: object) -> str:
+            return f"{self.prefix}{self.db.process(x)}"
+
+    class Plain:  # an init without `dependencies` is called as before
+        def init(self, config: object) -> None:
+            self.config = config
+
+        def process(self, x: object) -> object:
+            return self.config
+
+    registry = mr.ModuleRegistry()
+    registry.register(mr.ModuleConfig(name="db", version="1.0.0"), Db)
+    registry.register(mr.ModuleConfig(name="app", dependencies={"db": "^1"}), App)
+    registry.register(mr.ModuleConfig(name="plain", dependencies={"db": "^1"}), Plain)
+    app = registry.create("app", config="row #")
+    assert app.process("a") == "row #1"
+    assert app.process("b") == "row #2"
+    assert registry.create("plain", config=7).process(None) == 7
+    # The dependency handed over is the instance the registry built for this
+    # one: closing the module closes it; the next create gets a fresh one.
+    assert handed[0].name == "db" and not handed[0].closed
+    app.close()
+    assert handed[0].closed
+    with pytest.raises(mr.ModuleRegistryError, match="closed"):
+        handed[0].process("late")
+    assert registry.create("app", config="").process("x") == "1"
