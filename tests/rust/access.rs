@@ -51,6 +51,14 @@ fn a_policy_checks_every_call_through_a_view() {
     assert!(denied(bob.register(ModuleConfig::new().with_name("team-x"))).1 == "register");
     assert!(alice.create("text-encode").is_ok());
     assert_eq!(denied(alice.create("sha256")).2, "sha256");
+    // The builder is the same create: sharing dependencies grants nothing.
+    let built = alice.with(|r| {
+        r.instance("sha256")
+            .version("^1")
+            .share_dependencies(true)
+            .create()
+    });
+    assert_eq!(denied(built).1, "create");
     assert_eq!(denied(bob.create("text-encode")).0, "bob");
     assert!(denied(alice.unregister("identity", "1.0.0")).1 == "unregister");
     alice.unregister("team-tool", "0.1.0").unwrap();
@@ -327,7 +335,7 @@ fn reading_script_files_is_for_administrators() {
     let alice = registry.as_principal("alice");
     let (_, operation, _) = denied(alice.run_script_file(&script, ()));
     assert_eq!(operation, "run_script");
-    let (_, operation, _) = denied(alice.run_script_source_or_path(&script, ()));
+    let (_, operation, _) = denied(alice.with(|r| r.run_script_source_or_path(&script, ())));
     assert_eq!(operation, "run_script");
     let (_, operation, _) = denied(alice.load_script(&script));
     assert_eq!(operation, "load_script");
@@ -337,7 +345,7 @@ fn reading_script_files_is_for_administrators() {
     // exists makes no difference she can see.
     let plain = dir.join("plain").display().to_string();
     let missing = dir.join("missing").display().to_string();
-    let said = |p: &str| match alice.run_script_source_or_path(p, ()) {
+    let said = |p: &str| match alice.with(|r| r.run_script_source_or_path(p, ())) {
         Err(Error::Script { message, .. }) => message,
         other => panic!("{other:?}"),
     };

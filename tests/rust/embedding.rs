@@ -348,3 +348,50 @@ fn the_builder_checks_what_it_is_given() {
     let creates = events.iter().filter(|e| e.operation == "create").count();
     assert_eq!(creates, 3, "each refused create is audited");
 }
+
+#[test]
+fn shared_creates_racing_on_many_threads_all_work_and_all_shut_down() {
+    let (built, closed) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let registry = ModuleRegistry::new();
+    registry.register(store(&built, &closed)).unwrap();
+    registry.register(greeter()).unwrap();
+    let instances: Vec<ModuleInstance> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..8)
+            .map(|_| {
+                scope.spawn(|| {
+                    (0..25)
+                        .map(|_| {
+                            let instance = registry
+                                .instance("greeter")
+                                .config(Value::from_iter([("greeting", "hi")]))
+                                .share_dependencies(true)
+                                .create()
+                                .unwrap();
+                            instance.process("x").unwrap();
+                            instance
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect()
+    });
+    assert_eq!(instances.len(), 200);
+    // Racing creates may each build one store, never one per create.
+    let stores = built.load(Ordering::SeqCst);
+    assert!((1..=8).contains(&stores), "{stores} stores for 200 creates");
+    assert_eq!(
+        closed.load(Ordering::SeqCst),
+        0,
+        "nothing closed while in use"
+    );
+    drop(instances);
+    assert_eq!(
+        closed.load(Ordering::SeqCst),
+        stores,
+        "every store shut down once"
+    );
+}

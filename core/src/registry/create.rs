@@ -52,8 +52,21 @@ impl ModuleRegistry {
         requirement: Option<&str>,
         config: Value,
     ) -> Result<ModuleInstance> {
+        self.create_sharing(kind, name, requirement, config, &Sharing::default())
+    }
+
+    /// `create_with`, building the dependencies as `sharing` says: what
+    /// [`InstanceBuilder::create`] runs too.
+    fn create_sharing(
+        &self,
+        kind: ModuleKind,
+        name: &str,
+        requirement: Option<&str>,
+        config: Value,
+        sharing: &Sharing,
+    ) -> Result<ModuleInstance> {
         self.authorize(Permission::Create, "create", Some(name))?;
-        let result = self.create_inner(kind, name, requirement, config);
+        let result = self.create_inner(kind, name, requirement, config, sharing);
         self.audit_create(&result, kind, name, requirement);
         result
     }
@@ -89,6 +102,7 @@ impl ModuleRegistry {
         name: &str,
         requirement: Option<&str>,
         config: Value,
+        sharing: &Sharing,
     ) -> Result<ModuleInstance> {
         let req = requirement
             .map(|r| parse_requirement(name, r))
@@ -98,7 +112,7 @@ impl ModuleRegistry {
             .state
             .read()
             .select(kind, name, req.as_ref(), requirement)?;
-        self.build(root, config)
+        self.build_with(root, config, sharing)
     }
 
     /// Creates an instance of exactly this registration (dependencies
@@ -142,21 +156,26 @@ impl ModuleRegistry {
         // The lock is released: module code runs from here on.
         let modules = resolution.modules();
         let shared = sharing.share.then(|| self.extension::<SharedInstances>());
-        let mut built: Vec<(Arc<ModuleInstance>, bool)> = Vec::with_capacity(modules.len() - 1);
+        // Without sharing, every dependency is built here and owned (closed
+        // with the instance that holds it); with sharing, every one is held
+        // only (it shuts down with its last holder).
+        let hold = |instances: Vec<Arc<ModuleInstance>>| match shared {
+            Some(_) => (Vec::new(), instances),
+            None => (instances, Vec::new()),
+        };
+        let mut built: Vec<Arc<ModuleInstance>> = Vec::with_capacity(modules.len() - 1);
         for (i, info) in modules[..modules.len() - 1].iter().enumerate() {
             let dep_config = sharing.config_of(info.name());
             if let Some(live) = shared.as_ref().and_then(|s| s.find(info, &dep_config)) {
-                built.push((live, true));
+                built.push(live);
                 continue;
             }
-            let context_deps = resolution
-                .dependencies_of(i)
+            let edges = resolution.dependencies_of(i);
+            let context_deps = edges
                 .iter()
-                .map(|(dep_name, j)| (dep_name.clone(), built[*j].0.clone()))
+                .map(|(dep_name, j)| (dep_name.clone(), built[*j].clone()))
                 .collect();
-            // A dependency built for this create owns its own dependencies
-            // (closed with it) unless they are shared.
-            let (own, shares) = split_owned(&built, resolution.dependencies_of(i));
+            let (own, shares) = hold(edges.iter().map(|(_, j)| built[*j].clone()).collect());
             match ModuleInstance::build_sharing(
                 info.clone(),
                 dep_config.clone(),
@@ -170,11 +189,11 @@ impl ModuleRegistry {
                     if let Some(shared) = &shared {
                         shared.insert(info, dep_config, &instance);
                     }
-                    built.push((instance, shared.is_some()));
+                    built.push(instance);
                 }
                 Err(e) => {
-                    for (b, is_shared) in built.iter().rev() {
-                        if !is_shared {
+                    if shared.is_none() {
+                        for b in built.iter().rev() {
                             let _ = b.close();
                         }
                     }
@@ -182,41 +201,21 @@ impl ModuleRegistry {
                 }
             }
         }
-        let last = modules.len() - 1;
         let context_deps = resolution
-            .dependencies_of(last)
+            .dependencies_of(modules.len() - 1)
             .iter()
-            .map(|(dep_name, j)| (dep_name.clone(), built[*j].0.clone()))
+            .map(|(dep_name, j)| (dep_name.clone(), built[*j].clone()))
             .collect();
-        let (own, shares): (Vec<_>, Vec<_>) = built.into_iter().partition(|(_, s)| !s);
+        let (own, shares) = hold(built);
         ModuleInstance::build_sharing(
             root,
             config,
             context_deps,
-            own.into_iter().map(|(b, _)| b).collect(),
-            shares.into_iter().map(|(b, _)| b).collect(),
+            own,
+            shares,
             self.inner.audit.clone(),
         )
     }
-}
-
-/// The owned and shared instances among `built` that `edges` name (what a
-/// dependency built for one create holds).
-fn split_owned(
-    built: &[(Arc<ModuleInstance>, bool)],
-    edges: &[(String, usize)],
-) -> (Vec<Arc<ModuleInstance>>, Vec<Arc<ModuleInstance>>) {
-    let mut own = Vec::new();
-    let mut shares = Vec::new();
-    for (_, j) in edges {
-        let (instance, shared) = &built[*j];
-        if *shared {
-            shares.push(instance.clone());
-        } else {
-            own.push(instance.clone());
-        }
-    }
-    (own, shares)
 }
 
 /// How a create treats the dependencies it builds.
@@ -368,21 +367,12 @@ impl InstanceBuilder<'_> {
 
     /// Builds the instance (dependencies first), audited as `create`.
     pub fn create(self) -> Result<ModuleInstance> {
-        let registry = self.registry;
-        registry.authorize(Permission::Create, "create", Some(&self.name))?;
-        let requirement = self.requirement.as_deref();
-        let result = requirement
-            .map(|r| parse_requirement(&self.name, r))
-            .transpose()
-            .and_then(|req| {
-                registry
-                    .inner
-                    .state
-                    .read()
-                    .select(self.kind, &self.name, req.as_ref(), requirement)
-            })
-            .and_then(|root| registry.build_with(root, self.config, &self.sharing));
-        registry.audit_create(&result, self.kind, &self.name, requirement);
-        result
+        self.registry.create_sharing(
+            self.kind,
+            &self.name,
+            self.requirement.as_deref(),
+            self.config,
+            &self.sharing,
+        )
     }
 }

@@ -362,14 +362,4 @@ impl RegistryView {
     ) -> Result<Value> {
         self.with(|r| r.run_script_file(path, input))
     }
-
-    /// [`ModuleRegistry::run_script_source_or_path`] as this principal.
-    #[doc(hidden)]
-    pub fn run_script_source_or_path(
-        &self,
-        source_or_path: &str,
-        input: impl Into<Value>,
-    ) -> Result<Value> {
-        self.with(|r| r.run_script_source_or_path(source_or_path, input))
-    }
 }
