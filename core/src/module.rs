@@ -127,6 +127,59 @@ impl ModuleContext {
         &self.config
     }
 
+    /// The per-instance config as a typed struct: no config (`Null`) is
+    /// `T::default()`, a partial map fills the rest from `#[serde(default)]`.
+    /// A config that does not fit is an [`Error::InvalidConfig`](crate::Error::InvalidConfig)
+    /// naming the module and the path of the field that failed.
+    ///
+    /// ```
+    /// use module_registry::{BoxError, FnModule, Module, ModuleConfig, ModuleContext, ModuleRegistry, Value};
+    ///
+    /// #[derive(serde::Deserialize, Default)]
+    /// #[serde(default)]
+    /// struct Geo { country: String, precision: u8 }
+    ///
+    /// fn make(context: &ModuleContext) -> Result<Box<dyn Module>, BoxError> {
+    ///     let geo: Geo = context.config_as()?;
+    ///     Ok(Box::new(FnModule::new(move |_| Ok(Value::from(format!("{}/{}", geo.country, geo.precision))))))
+    /// }
+    ///
+    /// let registry = ModuleRegistry::new();
+    /// registry.register(ModuleConfig::new().with_name("geo").with_version("1.0.0").with_factory(make))?;
+    /// assert_eq!(registry.create("geo")?.process(())?, Value::from("/0"));
+    /// let partial = [("country", "fr")].into_iter().collect::<Value>();
+    /// assert_eq!(registry.instance("geo").config(partial).create()?.process(())?, Value::from("fr/0"));
+    ///
+    /// let wrong = [("precision", "high")].into_iter().collect::<Value>();
+    /// let error = registry.instance("geo").config(wrong).create().unwrap_err();
+    /// assert!(error.report().contains("precision"), "{}", error.report());
+    /// # Ok::<(), module_registry::Error>(())
+    /// ```
+    pub fn config_as<T: serde::de::DeserializeOwned + Default>(&self) -> crate::error::Result<T> {
+        if self.config.is_null() {
+            return Ok(T::default());
+        }
+        let module = format!("{}@{}", self.info.name(), self.info.version());
+        let json = self
+            .config
+            .to_json()
+            .map_err(|e| crate::error::Error::InvalidConfig {
+                name: module.clone(),
+                reason: format!("its config {}", e.report()),
+            })?;
+        serde_path_to_error::deserialize(json).map_err(|e| {
+            let path = e.path().to_string();
+            crate::error::Error::InvalidConfig {
+                name: module,
+                reason: if path == "." {
+                    format!("its config does not fit: {}", e.inner())
+                } else {
+                    format!("its config does not fit at {path}: {}", e.inner())
+                },
+            }
+        })
+    }
+
     /// The instance of dependency `name`, if the module declared it.
     pub fn dependency(&self, name: &str) -> Option<&Arc<ModuleInstance>> {
         self.dependencies.get(name)

@@ -395,3 +395,179 @@ fn shared_creates_racing_on_many_threads_all_work_and_all_shut_down() {
         "every store shut down once"
     );
 }
+
+// ----- typed config (ModuleContext::config_as) -------------------------------
+
+#[derive(serde::Deserialize, Default, Debug, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+struct GeoConfig {
+    country: String,
+    precision: u8,
+    tags: Vec<String>,
+}
+
+fn geo_registry() -> ModuleRegistry {
+    fn make(context: &ModuleContext) -> Result<Box<dyn Module>, BoxError> {
+        let config: GeoConfig = context.config_as()?;
+        Ok(Box::new(FnModule::new(move |_| {
+            Ok(Value::from(format!(
+                "{}/{}/{}",
+                config.country,
+                config.precision,
+                config.tags.join("+")
+            )))
+        })))
+    }
+    let registry = ModuleRegistry::new();
+    registry
+        .register(
+            ModuleConfig::new()
+                .with_name("geo")
+                .with_version("1.2.0")
+                .with_factory(make),
+        )
+        .unwrap();
+    registry
+}
+
+#[test]
+fn config_as_takes_no_config_as_the_default_and_fills_a_partial_one() {
+    let registry = geo_registry();
+    assert_eq!(
+        registry.create("geo").unwrap().process(()).unwrap(),
+        Value::from("/0/")
+    );
+    let partial: Value = serde_json::json!({"country": "fr", "tags": ["a", "b"]}).into();
+    let out = registry
+        .instance("geo")
+        .config(partial)
+        .create()
+        .unwrap()
+        .process(())
+        .unwrap();
+    assert_eq!(out, Value::from("fr/0/a+b"));
+}
+
+#[test]
+fn config_as_names_the_module_and_the_field_path() {
+    let registry = geo_registry();
+    let wrong: Value = serde_json::json!({"tags": ["a", 7]}).into();
+    let err = registry.instance("geo").config(wrong).create().unwrap_err();
+    let text = err.report();
+    assert!(
+        matches!(err.root_cause(), Error::InvalidConfig { .. }),
+        "{err:?}"
+    );
+    assert!(text.contains("geo@1.2.0"), "{text}");
+    assert!(text.contains("tags[1]"), "{text}");
+    // Out of range for the field's type, and an unknown field.
+    let big: Value = serde_json::json!({"precision": 300}).into();
+    let text = registry
+        .instance("geo")
+        .config(big)
+        .create()
+        .unwrap_err()
+        .report();
+    assert!(text.contains("precision"), "{text}");
+    let unknown: Value = serde_json::json!({"contry": "fr"}).into();
+    let text = registry
+        .instance("geo")
+        .config(unknown)
+        .create()
+        .unwrap_err()
+        .report();
+    assert!(text.contains("contry"), "{text}");
+    // A config that is not a map at all, and one with bytes (no JSON form).
+    let text = registry
+        .instance("geo")
+        .config(Value::Int(3))
+        .create()
+        .unwrap_err()
+        .report();
+    assert!(
+        text.contains("geo@1.2.0") && text.contains("does not fit"),
+        "{text}"
+    );
+    let bytes: Value = [("country", Value::Bytes(vec![1]))].into_iter().collect();
+    let text = registry
+        .instance("geo")
+        .config(bytes)
+        .create()
+        .unwrap_err()
+        .report();
+    assert!(text.contains("bytes"), "{text}");
+}
+
+#[test]
+fn from_value_takes_a_reference_without_a_clone() {
+    let value: Value = serde_json::json!({"country": "jp", "precision": 3}).into();
+    let config: GeoConfig = module_registry::from_value(&value).unwrap();
+    assert_eq!((config.country.as_str(), config.precision), ("jp", 3));
+    // The value is still there to use.
+    assert_eq!(value["country"], Value::from("jp"));
+    let owned: GeoConfig = module_registry::from_value(value).unwrap();
+    assert_eq!(owned.precision, 3);
+}
+
+// ----- only the program's own natives ----------------------------------------
+
+fn host_echo(_: &ModuleContext) -> Result<Box<dyn Module>, BoxError> {
+    Ok(Box::new(FnModule::new(Ok)))
+}
+
+module_registry::native_module!(module_registry::NativeModule::new(
+    "host-echo",
+    "1.0.0",
+    host_echo
+)
+.with_capabilities(&["text"]));
+
+#[test]
+fn with_crate_native_modules_takes_only_the_named_crates() {
+    // This test binary is the crate `integration`.
+    let own = ModuleRegistry::with_crate_native_modules(&["integration"]);
+    // Its natives: host-echo here, and the test-* ones other test modules declare.
+    let names: Vec<String> = own.list().iter().map(|m| m.name().to_string()).collect();
+    assert!(names.contains(&"host-echo".to_string()), "{names:?}");
+    assert!(
+        names
+            .iter()
+            .all(|n| n == "host-echo" || n.starts_with("test-")),
+        "{names:?}"
+    );
+    // A query for the host's "text" modules finds its own, not the built-in text-* ones.
+    let query = module_registry::CapabilityQuery::new().with_required_capabilities(["text"]);
+    let found: Vec<String> = own
+        .discover(&query)
+        .unwrap()
+        .iter()
+        .map(|m| m.name().to_string())
+        .collect();
+    assert!(found.contains(&"host-echo".to_string()), "{found:?}");
+    assert!(found.iter().all(|n| !n.starts_with("text-")), "{found:?}");
+    assert!(
+        ModuleRegistry::with_native_modules()
+            .discover(query)
+            .unwrap()
+            .len()
+            > 1
+    );
+
+    let builtins = module_registry::native::builtin_native_modules();
+    assert!(builtins.contains(&"sha256") && builtins.contains(&"identity"));
+    assert!(!builtins.contains(&"host-echo"));
+    let all = ModuleRegistry::with_native_modules();
+    for name in &builtins {
+        assert!(all.get(name).is_some(), "{name}");
+        assert!(own.get(name).is_none(), "{name}");
+    }
+    assert!(all.get("host-echo").is_some());
+    let both = ModuleRegistry::with_crate_native_modules(&["integration", "module_registry"]);
+    assert_eq!(both.list().len(), all.list().len());
+    assert!(
+        ModuleRegistry::try_with_crate_native_modules(&["nothing_here"])
+            .unwrap()
+            .list()
+            .is_empty()
+    );
+}

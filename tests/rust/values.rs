@@ -88,3 +88,43 @@ fn values_display_and_the_api_types_are_reexported() {
         assert_eq!(engine.eval::<i64>("40 + 2").unwrap(), 42);
     }
 }
+
+// ----- indexing, JSON, integer widths ----------------------------------------
+
+#[test]
+fn values_index_like_serde_json() {
+    let v: Value = serde_json::json!({"a": {"b": [10, 20]}, "s": "x"}).into();
+    assert_eq!(v["a"]["b"][1], Value::Int(20));
+    assert!(v["a"]["b"][2].is_null());
+    assert!(v["missing"].is_null());
+    assert!(v["s"]["deeper"].is_null());
+    assert!(v[0].is_null());
+    assert_eq!(Value::from(vec![1i64, 2])[0], Value::Int(1));
+}
+
+#[test]
+fn json_values_convert_both_ways() {
+    let j = serde_json::json!({"n": 1, "f": 1.5, "l": [true, null], "s": "t"});
+    let v: Value = j.clone().into();
+    let back: serde_json::Value = v.clone().try_into().unwrap();
+    assert_eq!(back, j);
+    let by_ref = serde_json::Value::try_from(&v).unwrap();
+    assert_eq!(by_ref, j);
+    assert!(serde_json::Value::try_from(Value::Bytes(vec![1])).is_err());
+    assert!(serde_json::Value::try_from(Value::Float(f64::NAN)).is_err());
+}
+
+#[test]
+fn every_integer_width_tries_from_a_value_with_range_errors() {
+    let v = Value::Int(300);
+    assert_eq!(u16::try_from(&v).unwrap(), 300);
+    assert_eq!(i32::try_from(v.clone()).unwrap(), 300);
+    assert_eq!(usize::try_from(&v).unwrap(), 300);
+    assert_eq!(i128::try_from(&v).unwrap(), 300);
+    let err = u8::try_from(&v).unwrap_err().to_string();
+    assert!(err.contains("0 to 255") && err.contains("300"), "{err}");
+    let err = usize::try_from(Value::Int(-1)).unwrap_err().to_string();
+    assert!(err.contains("-1"), "{err}");
+    assert!(i8::try_from(Value::from("3")).is_err());
+    assert_eq!(f32::try_from(Value::Int(2)).unwrap(), 2.0);
+}

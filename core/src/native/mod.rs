@@ -56,6 +56,12 @@ pub struct NativeModule {
     pub dependencies: &'static [(&'static str, &'static str)],
     /// Builds an instance.
     pub factory: NativeFactory,
+    /// The module path of the declaration (`module_path!()` where
+    /// [`native_module!`](crate::native_module) was written); its first part
+    /// is the declaring crate, which
+    /// [`ModuleRegistry::with_crate_native_modules`](crate::ModuleRegistry::with_crate_native_modules)
+    /// selects by. Empty for a declaration made without the macro.
+    pub module_path: &'static str,
 }
 
 /// Whether `name` follows the naming rule (`[a-z0-9][a-z0-9._-]{0,127}`),
@@ -146,7 +152,23 @@ impl NativeModule {
             metadata: &[],
             dependencies: &[],
             factory,
+            module_path: "",
         }
+    }
+
+    /// Record where the declaration was written ([`native_module!`](crate::native_module)
+    /// does this with `module_path!()`).
+    #[doc(hidden)]
+    pub const fn declared_in(mut self, module_path: &'static str) -> Self {
+        self.module_path = module_path;
+        self
+    }
+
+    /// The crate that declared it: the first part of
+    /// [`module_path`](Self::module_path) (`"module_registry"` for the
+    /// natives this crate ships).
+    pub fn crate_name(&self) -> &'static str {
+        self.module_path.split("::").next().unwrap_or("")
     }
 
     /// Set the capabilities.
@@ -264,7 +286,7 @@ pub fn sha256_hex(data: &[u8]) -> String {
 #[macro_export]
 macro_rules! native_module {
     ($declaration:expr) => {
-        $crate::inventory::submit! { $declaration }
+        $crate::inventory::submit! { ($declaration).declared_in(::core::module_path!()) }
     };
 }
 
@@ -275,9 +297,37 @@ pub fn native_modules() -> Vec<&'static NativeModule> {
     all
 }
 
-pub(crate) fn configs() -> Vec<ModuleConfig> {
+/// The names of the native modules this crate ships (`identity`,
+/// `json-encode`, `sha256`, ...), sorted, each once: what
+/// [`ModuleRegistry::with_native_modules`](crate::ModuleRegistry::with_native_modules)
+/// adds beside a program's own natives, and
+/// [`ModuleRegistry::with_crate_native_modules`](crate::ModuleRegistry::with_crate_native_modules)
+/// leaves out unless asked for `"module_registry"`.
+///
+/// ```
+/// let names = module_registry::native::builtin_native_modules();
+/// assert!(names.contains(&"sha256") && names.contains(&"identity"));
+/// ```
+pub fn builtin_native_modules() -> Vec<&'static str> {
+    let mut names: Vec<&'static str> = native_modules()
+        .into_iter()
+        .filter(|m| m.crate_name() == env!("CARGO_CRATE_NAME"))
+        .map(|m| m.name)
+        .collect();
+    names.dedup();
+    names
+}
+
+/// The declarations of every linked native module for which `keep` holds,
+/// as configs.
+pub(crate) fn configs_where(keep: impl Fn(&NativeModule) -> bool) -> Vec<ModuleConfig> {
     native_modules()
         .into_iter()
+        .filter(|m| keep(m))
         .map(NativeModule::to_config)
         .collect()
+}
+
+pub(crate) fn configs() -> Vec<ModuleConfig> {
+    configs_where(|_| true)
 }

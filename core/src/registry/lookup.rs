@@ -125,7 +125,12 @@ impl ModuleRegistry {
     /// Modules and plugins matching `query`, by name ascending then version
     /// descending. Uses the capability index: the cost follows the size of
     /// the rarest required capability, not the registry's.
-    pub fn discover(&self, query: &CapabilityQuery) -> Result<Vec<ModuleInfo>> {
+    /// Takes the query by value or by reference (`discover(&q)`, `discover(q)`).
+    pub fn discover(
+        &self,
+        query: impl std::borrow::Borrow<CapabilityQuery>,
+    ) -> Result<Vec<ModuleInfo>> {
+        let query = query.borrow();
         query.validate()?;
         let req = query
             .version_req
@@ -137,9 +142,13 @@ impl ModuleRegistry {
         Ok(self.visible(found))
     }
 
-    /// [`discover`](Self::discover), taking the query by value as in the seed examples.
-    pub fn discover_capabilities(&self, query: CapabilityQuery) -> Result<Vec<ModuleInfo>> {
-        self.discover(&query)
+    /// [`discover`](Self::discover), under the seed examples' name; by value
+    /// or by reference.
+    pub fn discover_capabilities(
+        &self,
+        query: impl std::borrow::Borrow<CapabilityQuery>,
+    ) -> Result<Vec<ModuleInfo>> {
+        self.discover(query)
     }
 
     /// Modules (not plugins) matching a service query.

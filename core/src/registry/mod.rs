@@ -145,9 +145,40 @@ impl ModuleRegistry {
     /// an error listing every declaration that cannot be registered (all of
     /// them, not only the first).
     pub fn try_with_native_modules() -> Result<Self> {
+        Self::registry_of_natives(native::configs())
+    }
+
+    /// A registry holding only the native modules declared in the named
+    /// crates (names as `module_path!()` spells them: `my_crate`, with
+    /// underscores), without this crate's built-ins unless
+    /// `"module_registry"` is named too.
+    ///
+    /// ```
+    /// use module_registry::ModuleRegistry;
+    /// // A doctest is its own crate: it declares no natives, so this is empty.
+    /// let registry = ModuleRegistry::with_crate_native_modules(&["my_host"]);
+    /// assert!(registry.list().is_empty());
+    /// let builtins = ModuleRegistry::with_crate_native_modules(&["module_registry"]);
+    /// assert!(builtins.get("sha256").is_some());
+    /// ```
+    ///
+    /// # Panics
+    /// As [`with_native_modules`](Self::with_native_modules), with the report
+    /// of [`try_with_crate_native_modules`](Self::try_with_crate_native_modules).
+    pub fn with_crate_native_modules(crates: &[&str]) -> Self {
+        Self::try_with_crate_native_modules(crates).unwrap_or_else(|e| panic!("{}", e.report()))
+    }
+
+    /// [`with_crate_native_modules`](Self::with_crate_native_modules),
+    /// returning every declaration that cannot be registered as an error.
+    pub fn try_with_crate_native_modules(crates: &[&str]) -> Result<Self> {
+        Self::registry_of_natives(native::configs_where(|m| crates.contains(&m.crate_name())))
+    }
+
+    fn registry_of_natives(configs: Vec<crate::config::ModuleConfig>) -> Result<Self> {
         let registry = Self::new();
         let mut problems = Vec::new();
-        for config in native::configs() {
+        for config in configs {
             let what = format!("{}@{}", config.name(), config.version());
             if let Err(e) = registry.register_config(config, false) {
                 problems.push(format!("{what}: {}", e.report()));

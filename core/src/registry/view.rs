@@ -73,7 +73,11 @@ impl RegistryView {
     }
 
     /// [`ModuleRegistry::discover`] as this principal (only what it may discover).
-    pub fn discover(&self, query: &CapabilityQuery) -> Result<Vec<ModuleInfo>> {
+    pub fn discover(
+        &self,
+        query: impl std::borrow::Borrow<CapabilityQuery>,
+    ) -> Result<Vec<ModuleInfo>> {
+        let query = query.borrow();
         self.with(|r| r.discover(query))
     }
 

@@ -2,7 +2,7 @@
 //! back, `Display`, and [`to_value`] / [`from_value`] through serde for
 //! structs (a module reading its config into a typed struct).
 
-use std::borrow::Cow;
+use std::borrow::{Borrow, Cow};
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
@@ -112,7 +112,101 @@ macro_rules! try_from_owned {
     };
 }
 
-try_from_owned!(i64, u64, f64, bool);
+/// `TryFrom<&Value>` for the other integer widths: the value must be an
+/// `Int` that fits, or the error says which range it missed.
+macro_rules! try_from_ints {
+    ($($t:ty),*) => {
+        $(impl TryFrom<&Value> for $t {
+            type Error = Error;
+            fn try_from(v: &Value) -> Result<$t> {
+                let i = v.as_int().ok_or_else(|| expected("an integer", v))?;
+                <$t>::try_from(i).map_err(|_| {
+                    Error::invalid_input(format!(
+                        "expected an integer from {} to {} ({}), found {i}",
+                        <$t>::MIN,
+                        <$t>::MAX,
+                        stringify!($t)
+                    ))
+                })
+            }
+        })*
+    };
+}
+
+try_from_ints!(i8, i16, i32, isize, u8, u16, u32, usize, i128, u128);
+
+try_from_owned!(i64, u64, f64, bool, i8, i16, i32, isize, u8, u16, u32, usize, i128, u128);
+
+impl TryFrom<&Value> for f32 {
+    type Error = Error;
+    /// A number as `f32` (rounded to the nearest `f32`, as `as` does).
+    fn try_from(v: &Value) -> Result<f32> {
+        #[allow(clippy::cast_possible_truncation)]
+        v.as_float()
+            .map(|x| x as f32)
+            .ok_or_else(|| expected("a number", v))
+    }
+}
+
+impl TryFrom<Value> for f32 {
+    type Error = Error;
+    fn try_from(v: Value) -> Result<f32> {
+        f32::try_from(&v)
+    }
+}
+
+/// A JSON value as a [`Value`], as [`Value::from_json`] converts it:
+/// `serde_json::json!({"a": 1}).into()`.
+impl From<serde_json::Value> for Value {
+    fn from(json: serde_json::Value) -> Self {
+        Value::from_json(json)
+    }
+}
+
+/// A [`Value`] as JSON, as [`Value::to_json`] converts it: bytes, opaque
+/// values and non-finite floats have no JSON form and are an error.
+impl TryFrom<Value> for serde_json::Value {
+    type Error = Error;
+    fn try_from(v: Value) -> Result<serde_json::Value> {
+        v.to_json()
+    }
+}
+
+impl TryFrom<&Value> for serde_json::Value {
+    type Error = Error;
+    fn try_from(v: &Value) -> Result<serde_json::Value> {
+        v.to_json()
+    }
+}
+
+/// `Value::Null`, what indexing gives for a missing key or position.
+static NULL: Value = Value::Null;
+
+/// `value["key"]`: the map's entry, or `Value::Null` when the key is missing
+/// or the value is not a map (as `serde_json::Value` indexes).
+///
+/// ```
+/// use module_registry::Value;
+/// let v: Value = serde_json::json!({"user": {"name": "ada", "langs": ["en", "fr"]}}).into();
+/// assert_eq!(v["user"]["name"], Value::from("ada"));
+/// assert_eq!(v["user"]["langs"][1], Value::from("fr"));
+/// assert!(v["missing"]["deeper"][3].is_null());
+/// ```
+impl std::ops::Index<&str> for Value {
+    type Output = Value;
+    fn index(&self, key: &str) -> &Value {
+        self.get(key).unwrap_or(&NULL)
+    }
+}
+
+/// `value[i]`: the list's item, or `Value::Null` when `i` is past the end
+/// or the value is not a list.
+impl std::ops::Index<usize> for Value {
+    type Output = Value;
+    fn index(&self, i: usize) -> &Value {
+        self.as_list().and_then(|l| l.get(i)).unwrap_or(&NULL)
+    }
+}
 
 impl TryFrom<Value> for String {
     type Error = Error;
@@ -164,8 +258,11 @@ pub fn to_value<T: Serialize + ?Sized>(value: &T) -> Result<Value> {
 /// assert!(from_value::<Config>(Value::Int(1)).is_err());
 /// # Ok::<(), module_registry::Error>(())
 /// ```
-pub fn from_value<T: DeserializeOwned>(value: Value) -> Result<T> {
-    Ok(serde_json::from_value(value.to_json()?)?)
+///
+/// It takes the value or a reference to it: `from_value::<Config>(&value)`
+/// needs no clone.
+pub fn from_value<T: DeserializeOwned>(value: impl Borrow<Value>) -> Result<T> {
+    Ok(serde_json::from_value(value.borrow().to_json()?)?)
 }
 
 /// JSON-like text: `null`, `true`, `3`, `1.5`, `"text"` (quoted, escaped),
