@@ -29,7 +29,7 @@ demo: build-dev ## the main job: run a shipped workflow through the CLI (about 2
 test: lint test-rust test-python ## run every check: lints, Rust tests, Python tests (against the development build)
 
 test-rust: ## Rust unit, integration, example and doc tests, with every feature and with none
-	$(CARGO) test --workspace
+	$(CARGO) test --workspace --features module-registry/tokio
 	$(CARGO) test -p module-registry --no-default-features
 
 $(PY):
@@ -108,9 +108,9 @@ stubtest: ## check the hand-written stubs against the built extension
 
 lint: $(VENV)/.deps ## rustfmt check, clippy with warnings as errors (all features and none), rustdoc without warnings, mypy --strict
 	$(CARGO) fmt --all -- --check
-	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) clippy --workspace --all-targets --features module-registry/tokio -- -D warnings
 	$(CARGO) clippy -p module-registry --no-default-features --all-targets -- -D warnings
-	RUSTDOCFLAGS="-D warnings" $(CARGO) doc -p module-registry --no-deps -q
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc -p module-registry --no-deps -q --features tokio
 	$(PY) -m mypy
 
 examples: ## run every Rust example

@@ -247,6 +247,19 @@ impl ModuleInstance {
         self.process_value(input.into())
     }
 
+    /// [`process`](Self::process) with `token` as the call's cancel token:
+    /// module code sees [`call_cancelled`](crate::call_cancelled) turn true
+    /// once the token is cancelled (the call is not stopped by force; a
+    /// module that never polls runs to its end).
+    pub fn process_cancellable(
+        &self,
+        input: impl Into<Value>,
+        token: &crate::cancel::CancelToken,
+    ) -> Result<Value> {
+        let input = input.into();
+        crate::cancel::with_call_token(token, || self.process_value(input))
+    }
+
     /// [`process`](Self::process) without the conversion.
     pub fn process_value(&self, input: Value) -> Result<Value> {
         // Counted first, then checked: `close` either sees this call or

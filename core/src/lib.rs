@@ -90,6 +90,7 @@
 // Records, at the bottom: plain data that imports nothing above it.
 pub mod access;
 pub mod audit;
+pub mod cancel;
 pub mod config;
 pub mod error;
 pub mod info;
@@ -117,6 +118,8 @@ pub mod manifest;
 pub mod orchestration;
 #[cfg(feature = "scripts")]
 pub mod script;
+#[cfg(feature = "tokio")]
+mod tasks;
 #[cfg(feature = "workflows")]
 pub mod workflow;
 
@@ -124,6 +127,7 @@ pub use access::{AccessPolicy, Permission};
 pub use audit::{AuditEvent, AuditLog, Outcome};
 #[cfg(feature = "workflows")]
 pub use cache::{CacheSettings, CacheStats, CacheStatus, CodeDigest, OpaqueToken};
+pub use cancel::{call_cancelled, CancelToken};
 pub use config::{
     Factory, FactoryFn, Implementation, ImportedScript, ModuleConfig, Origin, PluginConfig,
     PythonCode, ScriptSource,
@@ -158,9 +162,7 @@ pub use rhai;
 /// Re-exported: its types appear in this crate's API (versions, requirements).
 pub use semver;
 #[cfg(feature = "workflows")]
-pub use workflow::{
-    CancelToken, OnError, StepReport, StepStatus, Workflow, WorkflowResult, WorkflowStep,
-};
+pub use workflow::{OnError, StepReport, StepStatus, Workflow, WorkflowResult, WorkflowStep};
 
 #[doc(hidden)]
 pub use inventory;

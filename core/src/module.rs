@@ -98,6 +98,7 @@ impl Module for FnModule {
 /// What a module's factory and its `init` get: its declaration, its
 /// per-instance config and its dependencies' instances (built before it,
 /// shut down after it).
+#[derive(Clone)]
 pub struct ModuleContext {
     info: ModuleInfo,
     config: Value,
@@ -208,8 +209,123 @@ impl ModuleContext {
             })
     }
 
+    /// Whether the module call running on this thread was cancelled (its
+    /// step timed out, its run was cancelled, its async call's future was
+    /// dropped): the same as [`call_cancelled`](crate::call_cancelled), at
+    /// hand where a factory's closure keeps its context.
+    pub fn is_cancelled(&self) -> bool {
+        crate::cancel::call_cancelled()
+    }
+
     /// Every dependency instance by name.
     pub fn dependencies(&self) -> &IndexMap<String, Arc<ModuleInstance>> {
         &self.dependencies
     }
 }
+
+/// A module made of a typed function ([`ModuleConfig::typed`](crate::ModuleConfig::typed)):
+/// each input is deserialized into `In`, each output serialized from `Out`.
+struct TypedModule<In, Out, F> {
+    handler: Arc<F>,
+    context: ModuleContext,
+    types: std::marker::PhantomData<fn(In) -> Out>,
+}
+
+impl<In, Out, F> Module for TypedModule<In, Out, F>
+where
+    In: serde::de::DeserializeOwned + 'static,
+    Out: serde::Serialize + 'static,
+    F: Fn(In, &ModuleContext) -> Result<Out, BoxError> + Send + Sync + 'static,
+{
+    fn process(&self, input: Value) -> Result<Value, BoxError> {
+        let typed: In = decode_input(&self.context, &input)?;
+        let out = (self.handler)(typed, &self.context)?;
+        Ok(crate::value::to_value(&out)?)
+    }
+}
+
+/// `input` as `In`, or an error naming the module, the path inside the
+/// value and what did not fit.
+fn decode_input<In: serde::de::DeserializeOwned>(
+    context: &ModuleContext,
+    input: &Value,
+) -> crate::error::Result<In> {
+    let info = context.info();
+    let json = input.to_json().map_err(|e| {
+        crate::error::Error::invalid_input(format!(
+            "{}@{} takes a typed input: {}",
+            info.name(),
+            info.version(),
+            e.report()
+        ))
+    })?;
+    serde_path_to_error::deserialize(json).map_err(|e| {
+        let path = e.path().to_string();
+        crate::error::Error::invalid_input(format!(
+            "{}@{}: the input does not fit{}: {}",
+            info.name(),
+            info.version(),
+            if path == "." {
+                String::new()
+            } else {
+                format!(" at {path}")
+            },
+            e.inner()
+        ))
+    })
+}
+
+macro_rules! typed_builder {
+    ($($config:ty),*) => {$(
+        impl $config {
+            /// Builds the module from a typed function: each input is
+            /// deserialized into `In` (through serde; a value that does not
+            /// fit fails the call with the path of what did not fit), the
+            /// output serialized from `Out`; the function gets the module's
+            /// [`ModuleContext`] (config, dependencies,
+            /// [`is_cancelled`](ModuleContext::is_cancelled)) with each call.
+            /// Inputs go through their JSON form, so bytes and opaque values
+            /// are refused: take `Value` with
+            /// [`with_handler`](Self::with_handler) for those.
+            ///
+            /// ```
+            /// use module_registry::{ModuleConfig, ModuleRegistry, Value};
+            ///
+            /// #[derive(serde::Deserialize)]
+            /// struct Line { text: String, #[serde(default)] upper: bool }
+            /// #[derive(serde::Serialize)]
+            /// struct Count { words: usize, first: Option<String> }
+            ///
+            /// let registry = ModuleRegistry::new();
+            /// registry.register(ModuleConfig::new().with_name("words").typed(|line: Line, _ctx| {
+            ///     let text = if line.upper { line.text.to_uppercase() } else { line.text };
+            ///     Ok(Count { words: text.split_whitespace().count(), first: text.split_whitespace().next().map(String::from) })
+            /// }))?;
+            /// let words = registry.create("words")?;
+            /// let out = words.process(serde_json::json!({"text": "hello typed world", "upper": true}))?;
+            /// assert_eq!(out["words"], Value::Int(3));
+            /// assert_eq!(out["first"], Value::from("HELLO"));
+            /// let err = words.process(serde_json::json!({"text": 7})).unwrap_err();
+            /// assert!(err.report().contains("text"), "{}", err.report());
+            /// # Ok::<(), module_registry::Error>(())
+            /// ```
+            pub fn typed<In, Out, F>(self, handler: F) -> Self
+            where
+                In: serde::de::DeserializeOwned + 'static,
+                Out: serde::Serialize + 'static,
+                F: Fn(In, &ModuleContext) -> Result<Out, BoxError> + Send + Sync + 'static,
+            {
+                let handler = Arc::new(handler);
+                self.with_factory(move |context: &ModuleContext| {
+                    Ok(Box::new(TypedModule::<In, Out, F> {
+                        handler: handler.clone(),
+                        context: context.clone(),
+                        types: std::marker::PhantomData,
+                    }) as Box<dyn Module>)
+                })
+            }
+        }
+    )*};
+}
+
+typed_builder!(crate::config::ModuleConfig, crate::config::PluginConfig);

@@ -571,3 +571,91 @@ fn with_crate_native_modules_takes_only_the_named_crates() {
             .is_empty()
     );
 }
+
+// ----- cancellation seen by module code ---------------------------------------
+
+#[cfg(feature = "workflows")]
+#[test]
+fn a_timed_out_step_sees_its_call_cancelled() {
+    use module_registry::{call_cancelled, Workflow, WorkflowStep};
+    let (tx, rx) = crossbeam_channel::bounded(1);
+    let registry = ModuleRegistry::new();
+    registry
+        .register(
+            ModuleConfig::new()
+                .with_name("slow")
+                .with_handler(move |_| {
+                    for _ in 0..30_000 {
+                        if call_cancelled() {
+                            tx.send("cancelled").ok();
+                            return Ok(Value::Null);
+                        }
+                        std::thread::sleep(std::time::Duration::from_millis(1));
+                    }
+                    tx.send("never").ok();
+                    Ok(Value::Null)
+                }),
+        )
+        .unwrap();
+    let workflow = Workflow::new("slow")
+        .step(WorkflowStep::module("s", "slow").timeout(std::time::Duration::from_millis(50)));
+    let err = registry.run_workflow(&workflow, ()).unwrap_err();
+    assert!(
+        matches!(err.root_cause(), Error::Timeout { .. }),
+        "{}",
+        err.report()
+    );
+    assert_eq!(
+        rx.recv_timeout(std::time::Duration::from_secs(30)),
+        Ok("cancelled")
+    );
+    // Each call starts uncancelled; outside a call, nothing is cancelled.
+    assert!(!call_cancelled());
+}
+
+#[test]
+fn typed_modules_decode_inputs_and_name_what_did_not_fit() {
+    #[derive(serde::Deserialize)]
+    struct Line {
+        text: String,
+        #[serde(default)]
+        repeat: u8,
+    }
+    #[derive(serde::Serialize)]
+    struct Out {
+        text: String,
+        cancelled: bool,
+    }
+    let registry = ModuleRegistry::new();
+    registry
+        .register(
+            ModuleConfig::new()
+                .with_name("typed")
+                .with_version("2.0.0")
+                .typed(|line: Line, ctx: &ModuleContext| {
+                    Ok(Out {
+                        text: line.text.repeat(usize::from(line.repeat.max(1))),
+                        cancelled: ctx.is_cancelled(),
+                    })
+                }),
+        )
+        .unwrap();
+    let typed = registry.create("typed").unwrap();
+    let out = typed
+        .process(serde_json::json!({"text": "ab", "repeat": 2}))
+        .unwrap();
+    assert_eq!(out["text"], Value::from("abab"));
+    assert_eq!(out["cancelled"], Value::Bool(false));
+    let err = typed.process(serde_json::json!({"repeat": 2})).unwrap_err();
+    let text = err.report();
+    assert!(
+        text.contains("typed@2.0.0") && text.contains("text"),
+        "{text}"
+    );
+    let err = typed
+        .process(serde_json::json!({"text": "a", "repeat": 999}))
+        .unwrap_err();
+    assert!(err.report().contains("repeat"), "{}", err.report());
+    let err = typed.process(Value::Bytes(vec![1])).unwrap_err();
+    assert!(err.report().contains("bytes"), "{}", err.report());
+}

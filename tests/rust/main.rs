@@ -35,6 +35,8 @@ mod registry;
 mod script;
 #[cfg(feature = "workflows")]
 mod settings;
+#[cfg(feature = "tokio")]
+mod tasks;
 mod values;
 #[cfg(feature = "watch")]
 mod watch;

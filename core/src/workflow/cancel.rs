@@ -1,36 +1,12 @@
 //! Cancelling a run or a batch between steps.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use super::run::{Plan, StepStatus, WorkflowResult};
 use crate::cache::CacheStatus;
 use crate::value::Value;
 
-/// Stops a run, or a batch, between steps: the steps running finish, the
-/// ones not started are reported [`Skipped`](StepStatus::Skipped) with the
-/// error `"cancelled before it started"` (and a batch starts no more inputs).
-/// Clones share the request.
-#[derive(Clone, Debug, Default)]
-pub struct CancelToken(Arc<AtomicBool>);
-
-impl CancelToken {
-    /// A token not cancelled yet.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Asks the runs holding this token to stop.
-    pub fn cancel(&self) {
-        self.0.store(true, Ordering::Release);
-    }
-
-    /// Whether [`cancel`](Self::cancel) was called.
-    pub fn is_cancelled(&self) -> bool {
-        self.0.load(Ordering::Acquire)
-    }
-}
+pub use crate::cancel::CancelToken;
 
 /// The error of a step a cancelled run did not start.
 pub(crate) const CANCELLED: &str = "cancelled before it started";

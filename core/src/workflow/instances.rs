@@ -73,7 +73,9 @@ pub(crate) fn instantiate(registry: &ModuleRegistry, plan: &Plan) -> Result<Vec<
     Ok(out)
 }
 
-/// One call of `instance`, abandoned at `timeout` if it has not returned.
+/// One call of `instance`, abandoned at `timeout` if it has not returned;
+/// an abandoned call's token is cancelled, so module code polling
+/// [`call_cancelled`](crate::call_cancelled) can stop.
 pub(crate) fn call(
     instance: &StepInstance,
     input: Value,
@@ -86,18 +88,24 @@ pub(crate) fn call(
     let (tx, rx) = crossbeam_channel::bounded(1);
     let inst = instance.clone();
     let caller = crate::access::Caller::current();
+    let token = crate::cancel::CancelToken::new();
+    let call_token = token.clone();
     std::thread::Builder::new()
         .name(format!("module-registry-step-{id}"))
         .stack_size(MODULE_THREAD_STACK)
         .spawn(move || {
-            let result = caller.enter(|| inst.process(input));
+            let result = caller
+                .enter(|| crate::cancel::with_call_token(&call_token, || inst.process(input)));
             let _ = tx.send(result);
         })
         .map_err(|e| Error::invalid_input(format!("cannot start a thread for step {id}: {e}")))?;
     match rx.recv_timeout(timeout) {
         Ok(result) => result,
-        Err(_) => Err(Error::Timeout {
-            after_ms: timeout.as_millis() as u64,
-        }),
+        Err(_) => {
+            token.cancel();
+            Err(Error::Timeout {
+                after_ms: timeout.as_millis() as u64,
+            })
+        }
     }
 }
