@@ -659,3 +659,80 @@ fn typed_modules_decode_inputs_and_name_what_did_not_fit() {
     let err = typed.process(Value::Bytes(vec![1])).unwrap_err();
     assert!(err.report().contains("bytes"), "{}", err.report());
 }
+
+// ----- builders take what you have -------------------------------------------
+
+#[cfg(feature = "workflows")]
+#[test]
+fn after_takes_owned_borrowed_and_iterated_ids_and_on_error_takes_the_enum() {
+    use module_registry::{OnError, Workflow, WorkflowStep};
+    let id = String::from("a");
+    let ids = vec![String::from("a"), String::from("b")];
+    let strs = vec!["a", "b"];
+    let forms: Vec<WorkflowStep> = vec![
+        WorkflowStep::module("c", "identity").after([id.clone()]),
+        WorkflowStep::module("c", "identity").after([&id]),
+        WorkflowStep::module("c", "identity").after(&id),
+        WorkflowStep::module("c", "identity").after(id.as_str()),
+        WorkflowStep::module("c", "identity").after(&ids[..1]),
+        WorkflowStep::module("c", "identity").after(ids.iter().take(1).map(String::as_str)),
+        WorkflowStep::module("c", "identity").after(strs.iter().take(1).copied().map(String::from)),
+    ];
+    for step in forms {
+        assert_eq!(
+            step.after.as_deref(),
+            Some(&["a".to_string()][..]),
+            "{step:?}"
+        );
+    }
+    let both = [
+        WorkflowStep::module("c", "identity").after(&ids),
+        WorkflowStep::module("c", "identity").after(ids.clone()),
+        WorkflowStep::module("c", "identity").after(ids.iter()),
+        WorkflowStep::module("c", "identity").after(ids.iter().cloned()),
+        WorkflowStep::module("c", "identity").after(ids.clone().into_iter()),
+        WorkflowStep::module("c", "identity").after(&strs),
+        WorkflowStep::module("c", "identity").after(strs.iter()),
+        WorkflowStep::module("c", "identity").after(["a", "b"]),
+        WorkflowStep::module("c", "identity").after(&["a", "b"]),
+    ];
+    for step in both {
+        assert_eq!(step.after.unwrap(), ["a", "b"]);
+    }
+    assert_eq!(
+        WorkflowStep::module("c", "identity").after([]).after,
+        Some(vec![])
+    );
+    assert_eq!(
+        WorkflowStep::module("c", "identity").after_input().after,
+        Some(vec![])
+    );
+
+    // on_error(OnError) as the shortcuts set it; a fallback policy without a
+    // fallback module is refused when checked.
+    let registry = ModuleRegistry::with_native_modules();
+    registry
+        .register(
+            ModuleConfig::new()
+                .with_name("boom")
+                .with_handler(|_| Err("boom".into())),
+        )
+        .unwrap();
+    let skip = Workflow::new("s").step(WorkflowStep::module("x", "boom").on_error(OnError::Skip));
+    assert_eq!(
+        registry.run_workflow(&skip, 5).unwrap().output,
+        Value::Int(5)
+    );
+    let no_fallback =
+        Workflow::new("f").step(WorkflowStep::module("x", "boom").on_error(OnError::Fallback));
+    assert!(registry.check_workflow(&no_fallback).is_err());
+    let fallback = Workflow::new("f").step(
+        WorkflowStep::module("x", "boom")
+            .fallback("identity")
+            .on_error(OnError::Fallback),
+    );
+    assert_eq!(
+        registry.run_workflow(&fallback, 6).unwrap().output,
+        Value::Int(6)
+    );
+}

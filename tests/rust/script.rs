@@ -678,7 +678,7 @@ fn deeply_nested_script_values_are_typed_errors_on_every_thread() {
         .step(
             module_registry::WorkflowStep::module("b", "nester")
                 .after([])
-                .timeout_ms(60_000),
+                .timeout(std::time::Duration::from_millis(60_000)),
         );
     let err = registry.run_workflow(&wf, ()).unwrap_err();
     assert!(

@@ -165,7 +165,8 @@ fn a_timeout_fails_the_step_at_its_deadline() {
         Ok(v)
     }))
     .unwrap();
-    let wf = Workflow::new("deadline").step(WorkflowStep::module("s", "slow").timeout_ms(100));
+    let wf = Workflow::new("deadline")
+        .step(WorkflowStep::module("s", "slow").timeout(std::time::Duration::from_millis(100)));
     let start = Instant::now();
     let err = r.run_workflow(&wf, 1i64).unwrap_err();
     assert!(
@@ -180,7 +181,7 @@ fn a_timeout_fails_the_step_at_its_deadline() {
     // A timed-out step can still be skipped.
     let skip = Workflow::new("deadline").step(
         WorkflowStep::module("s", "slow")
-            .timeout_ms(50)
+            .timeout(std::time::Duration::from_millis(50))
             .skip_on_error(),
     );
     let result = r.run_workflow(&skip, 7i64).unwrap();
@@ -404,7 +405,7 @@ fallback = "identity"
                 .version("^1")
                 .after(["decode"])
                 .retries(1)
-                .timeout_ms(1000)
+                .timeout(std::time::Duration::from_millis(1000))
                 .config([("output", "hex")].into_iter().collect::<Value>()),
         )
         .step(
@@ -771,7 +772,8 @@ fn a_timed_out_call_is_never_shut_down_under() {
                 }),
         )
         .unwrap();
-    let wf = Workflow::new("t").step(WorkflowStep::module("s", "stuck").timeout_ms(100));
+    let wf = Workflow::new("t")
+        .step(WorkflowStep::module("s", "stuck").timeout(std::time::Duration::from_millis(100)));
     let err = registry.run_workflow(&wf, Value::Int(1)).unwrap_err();
     assert!(err.report().contains("timed out"), "{err}");
     // The run is over and its instances closed, but the abandoned call still
@@ -831,7 +833,7 @@ fn a_run_is_not_held_up_by_another_runs_blocked_steps() {
         .step(
             WorkflowStep::module("y", "identity")
                 .after([])
-                .timeout_ms(5_000),
+                .timeout(std::time::Duration::from_millis(5_000)),
         )
         .step(WorkflowStep::module("z", "identity").after(["x", "y"]));
     let (tx, rx) = std::sync::mpsc::channel();

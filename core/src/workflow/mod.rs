@@ -106,9 +106,11 @@ fn is_fail(e: &OnError) -> bool {
     *e == OnError::Fail
 }
 
-/// Step ids for [`WorkflowStep::after`]: an array or slice of `&str`, or a
-/// `Vec` of `&str` or `String`. (Not any iterator: then `after([])` could not
-/// tell what it holds.)
+/// Step ids for [`WorkflowStep::after`]: arrays, slices and `Vec`s of `&str`
+/// or `String` (owned or borrowed), and iterators made with `map`, `cloned`
+/// or `into_iter` over those. (Not any iterator by one blanket impl: then
+/// `after([])` could not tell what it holds; [`after_input`](WorkflowStep::after_input)
+/// says "the workflow input" without an empty list.)
 pub trait StepIds {
     /// The ids.
     fn into_ids(self) -> Vec<String>;
@@ -141,6 +143,119 @@ impl StepIds for Vec<&str> {
 impl StepIds for Vec<String> {
     fn into_ids(self) -> Vec<String> {
         self
+    }
+}
+
+/// Arrays of `String`s (owned or borrowed) of 1 to 32 ids: not of any
+/// length, so that `after([])` still means an empty list of `&str`.
+macro_rules! string_arrays {
+    ($($n:literal)*) => {$(
+        impl StepIds for [String; $n] {
+            fn into_ids(self) -> Vec<String> {
+                self.into()
+            }
+        }
+        impl StepIds for [&String; $n] {
+            fn into_ids(self) -> Vec<String> {
+                self.iter().map(|s| s.to_string()).collect()
+            }
+        }
+        impl StepIds for &[String; $n] {
+            fn into_ids(self) -> Vec<String> {
+                self.to_vec()
+            }
+        }
+    )*};
+}
+
+string_arrays!(1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31 32);
+
+impl<const N: usize> StepIds for &[&str; N] {
+    fn into_ids(self) -> Vec<String> {
+        self.iter().map(|s| s.to_string()).collect()
+    }
+}
+
+impl StepIds for &Vec<String> {
+    fn into_ids(self) -> Vec<String> {
+        self.clone()
+    }
+}
+
+impl StepIds for &Vec<&str> {
+    fn into_ids(self) -> Vec<String> {
+        self.iter().map(|s| s.to_string()).collect()
+    }
+}
+
+impl StepIds for Vec<&String> {
+    fn into_ids(self) -> Vec<String> {
+        self.into_iter().cloned().collect()
+    }
+}
+
+impl StepIds for &str {
+    /// One id: `after("a")`.
+    fn into_ids(self) -> Vec<String> {
+        vec![self.to_string()]
+    }
+}
+
+impl StepIds for String {
+    /// One id: `after(id)`.
+    fn into_ids(self) -> Vec<String> {
+        vec![self]
+    }
+}
+
+impl StepIds for &String {
+    fn into_ids(self) -> Vec<String> {
+        vec![self.clone()]
+    }
+}
+
+/// `ids.iter().map(..)`, `names.into_iter().map(..)`: any mapped iterator
+/// whose items become `String`s.
+impl<I, F> StepIds for std::iter::Map<I, F>
+where
+    std::iter::Map<I, F>: Iterator,
+    <std::iter::Map<I, F> as Iterator>::Item: Into<String>,
+{
+    fn into_ids(self) -> Vec<String> {
+        self.map(Into::into).collect()
+    }
+}
+
+impl<'a, I> StepIds for std::iter::Cloned<I>
+where
+    I: Iterator<Item = &'a String>,
+{
+    fn into_ids(self) -> Vec<String> {
+        self.collect()
+    }
+}
+
+impl StepIds for std::slice::Iter<'_, String> {
+    fn into_ids(self) -> Vec<String> {
+        self.cloned().collect()
+    }
+}
+
+impl StepIds for std::slice::Iter<'_, &str> {
+    fn into_ids(self) -> Vec<String> {
+        self.map(|s| s.to_string()).collect()
+    }
+}
+
+impl StepIds for std::vec::IntoIter<String> {
+    fn into_ids(self) -> Vec<String> {
+        self.collect()
+    }
+}
+
+impl StepIds for std::vec::IntoIter<&str> {
+    fn into_ids(self) -> Vec<String> {
+        self.map(str::to_string).collect()
     }
 }
 
@@ -237,7 +352,35 @@ impl WorkflowStep {
         self
     }
 
-    /// Deadline per attempt (kept in milliseconds; see [`timeout_ms`](Self::timeout_ms)).
+    /// Runs on the workflow's input, whatever steps come before it in the
+    /// list (the same as `after([])`).
+    ///
+    /// ```
+    /// use module_registry::WorkflowStep;
+    /// let first = WorkflowStep::module("b", "identity").after_input();
+    /// assert_eq!(first.after, Some(vec![]));
+    /// let ids = vec!["a".to_string(), "b".to_string()];
+    /// let join = WorkflowStep::module("c", "identity").after(&ids);
+    /// let mapped = WorkflowStep::module("d", "identity").after(ids.iter().map(|id| format!("{id}-x")));
+    /// assert_eq!(join.after.unwrap(), ["a", "b"]);
+    /// assert_eq!(mapped.after.unwrap(), ["a-x", "b-x"]);
+    /// ```
+    pub fn after_input(mut self) -> Self {
+        self.after = Some(Vec::new());
+        self
+    }
+
+    /// What happens when the step fails after its retries:
+    /// [`OnError::Fail`] (the default), [`OnError::Skip`] (the step's output
+    /// is its input) or [`OnError::Fallback`] (the module named by
+    /// [`fallback`](Self::fallback) runs instead; without one the workflow
+    /// is refused when checked).
+    pub fn on_error(mut self, policy: OnError) -> Self {
+        self.on_error = policy;
+        self
+    }
+
+    /// Deadline per attempt (kept in milliseconds, at least 1).
     pub fn timeout(mut self, timeout: std::time::Duration) -> Self {
         self.timeout_ms = Some(
             u64::try_from(timeout.as_millis())
@@ -271,7 +414,8 @@ impl WorkflowStep {
         self
     }
 
-    /// Deadline per attempt.
+    /// Deadline per attempt, in milliseconds.
+    #[deprecated(since = "0.1.0", note = "use `timeout(Duration::from_millis(ms))`")]
     pub fn timeout_ms(mut self, ms: u64) -> Self {
         self.timeout_ms = Some(ms);
         self
