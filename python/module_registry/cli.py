@@ -278,9 +278,9 @@ def _report(path: str, workflow: Workflow, results: Sequence[WorkflowResult], se
     runs = f"{len(results)} inputs, " if batch else ""
     print(f"\n{workflow.name} ({path}): {runs}{len(steps)} steps: {summary or 'none run'}, in {_duration(seconds)}", file=out)
     cached = any(s.cache != "off" for reports in steps.values() for s in reports)
+    rows: list[tuple[str, ...]] = []
     if batch:
         header = ["step", "module", "status", "mean time", "total time"]
-        rows = []
         for sid, reports in steps.items():
             states: dict[str, int] = {}
             for s in reports:
@@ -291,7 +291,6 @@ def _report(path: str, workflow: Workflow, results: Sequence[WorkflowResult], se
                          _duration(total / len(reports)), _duration(total)))
     else:
         header = ["step", "module", "status", "attempts", "start", "time"] + (["cache"] if cached else [])
-        rows = []
         for sid, (s,) in steps.items():
             row = (sid, f"{s.module}@{s.version}" if s.module else "-", s.status, str(s.attempts),
                    _duration(s.start), _duration(s.duration))
