@@ -41,7 +41,9 @@ def _jsonable(value: Any, raw_bytes: bool) -> Any:
 
 def _limit_bytes(args: argparse.Namespace) -> int:
     mib = getattr(args, "input_limit", INPUT_LIMIT_MIB)
-    return max(0, round(mib * 1024 * 1024))
+    if not 0 < mib < 1024 * 1024:  # also refuses NaN and infinity
+        raise CliError(f"--input-limit must be a number of MiB above 0 and below 1048576, not {mib}")
+    return max(1, round(mib * 1024 * 1024))
 
 
 def _mib(limit: int) -> str:
@@ -55,6 +57,8 @@ def _read_bytes(source: str, limit: int, what: str = "input", flag: bool = True)
     where = "stdin" if source == "-" else source
     try:
         if source == "-":
+            if sys.stdin is None:
+                raise CliError("cannot read input from stdin: this process has none")
             if sys.stdin.isatty():
                 print(f"{PROG}: reading JSON input from stdin (end it with Ctrl-D)", file=sys.stderr, flush=True)
             data = sys.stdin.buffer.read(limit + 1)

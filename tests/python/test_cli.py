@@ -416,6 +416,9 @@ def test_the_input_limit_is_a_flag_and_covers_workflow_files_and_lines(tmp_path:
     lines.write_text('"a"\n' * 1000)
     batch = run("run", str(WORKFLOW), "--input", str(lines), "--batch", "--input-limit", "0.001")
     assert batch.returncode == 1 and f"input {lines} is larger than" in batch.stderr
+    for bad in ("0", "-1", "nan", "inf"):
+        refused = run("run", str(WORKFLOW), "--input", str(big), "--input-limit", bad)
+        assert refused.returncode == 1 and "--input-limit must be a number of MiB above 0" in refused.stderr, refused.stderr
     for args in (["graph", "/dev/zero"], ["check", "/dev/zero"], ["run", "/dev/zero"]):
         proc = run(*args)
         assert proc.returncode == 1 and "workflow file /dev/zero is larger than 64 MiB" in proc.stderr, proc.stderr
