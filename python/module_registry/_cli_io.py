@@ -197,7 +197,7 @@ def _report(path: str, workflow: Workflow, results: Sequence[WorkflowResult], se
                 states[s.status] = states.get(s.status, 0) + 1
             total = sum(s.duration for s in reports)
             first = reports[0]
-            rows.append((sid, f"{first.module}@{first.version}", ", ".join(f"{n} {k}" for k, n in states.items()),
+            rows.append((sid, f"{first.module}@{first.version}" if first.module else "-", ", ".join(f"{n} {k}" for k, n in states.items()),
                          _duration(total / len(reports)), _duration(total)))
     else:
         header = ["step", "module", "status", "attempts", "start", "time"] + (["cache"] if cached else [])

@@ -306,11 +306,11 @@ def test_the_shipped_modules_need_no_scripts_folder(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("flag", [["--capability", "gzip"], ["--any", "gzip"], ["--exclude", "text-processing"]])
-def test_discover_takes_any_one_filter_and_shows_the_list_columns(flag: list[str]) -> None:
-    proc = run("discover", *flag)
+def test_discover_takes_any_one_filter_and_shows_the_list_columns(tmp_path: Path, flag: list[str]) -> None:
+    proc = run("discover", *flag, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
-    assert lines[0].split() == run("list").stdout.splitlines()[0].split() == ["name", "version", "kind", "type", "capabilities"]
+    assert lines[0].split() == run("list", cwd=tmp_path).stdout.splitlines()[0].split() == ["name", "version", "kind", "type", "capabilities"]
     assert "gzip-compress" in proc.stdout or flag[0] == "--exclude"
     if flag[0] == "--exclude":
         assert "slugify" not in proc.stdout and len(lines) > 1
@@ -336,9 +336,10 @@ def test_discover_without_a_filter_is_bad_usage(args: list[str], message: str) -
         (["--batch", "--raw"], "--raw cannot be used with --batch"),
     ],
 )
-def test_a_flag_that_needs_another_says_so(args: list[str], message: str) -> None:
-    """One rule for every such flag: bad usage (status 2), the missing flag named."""
-    proc = run("run", str(WORKFLOW), "--input", str(INPUT), *args)
+def test_a_flag_that_needs_another_says_so(tmp_path: Path, args: list[str], message: str) -> None:
+    """One rule for every such flag: bad usage (status 2), the missing flag
+    named; from a fresh folder, without --scripts."""
+    proc = run("run", str(WORKFLOW), "--input", str(INPUT), *args, cwd=tmp_path)
     assert proc.returncode == 2 and proc.stdout == ""
     assert proc.stderr.strip().splitlines()[-1] == f"module-registry run: error: {message}", proc.stderr
 
@@ -362,6 +363,7 @@ def test_input_text_is_raw_text(tmp_path: Path) -> None:
     assert "reads JSON from stdin" in " ".join(run("script", "--help").stdout.split())
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="pseudo-terminals are POSIX")
 def test_stdin_on_a_terminal_says_it_wants_json() -> None:
     import pty
 
@@ -385,6 +387,7 @@ def test_stdin_on_a_terminal_says_it_wants_json() -> None:
     assert piped.returncode == 0 and piped.stderr == ""  # not a terminal: no notice
 
 
+@pytest.mark.skipif(not os.path.exists("/dev/zero"), reason="needs /dev/zero")
 @pytest.mark.parametrize("how", ["file", "stdin"])
 def test_an_endless_input_ends_at_the_limit(how: str) -> None:
     """``--input /dev/zero`` and endless stdin stop at the limit (64 MiB, read
@@ -407,6 +410,7 @@ def test_an_endless_input_ends_at_the_limit(how: str) -> None:
     )
 
 
+@pytest.mark.skipif(not os.path.exists("/dev/zero"), reason="needs /dev/zero and bash")
 def test_the_input_limit_is_a_flag_and_covers_workflow_files_and_lines(tmp_path: Path) -> None:
     big = tmp_path / "big.json"
     big.write_text(json.dumps("x" * 3000))
