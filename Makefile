@@ -21,10 +21,18 @@ export SDIST_SMOKE
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
-DEMO_ARGS := run examples/workflows/text-report.toml --scripts scripts --input examples/workflows/input.json
+# The shipped script modules need no --scripts; --report adds a table of the
+# run (steps, modules, statuses, times, output) on stderr after the output.
+DEMO_ARGS := run examples/workflows/text-report.toml --input examples/workflows/input.json --report
 
-demo: build-dev ## the main job: run a shipped workflow through the CLI (about 2 minutes on a fresh clone)
-	$(VENV)/bin/module-registry $(DEMO_ARGS)
+demo: build-dev ## the main job: run a shipped workflow through the CLI and report it (about 2 minutes on a fresh clone)
+	@echo "== $(VENV)/bin/module-registry $(DEMO_ARGS)"
+	@$(VENV)/bin/module-registry $(DEMO_ARGS)
+	@echo ""
+	@echo "next:"
+	@echo "  the notebook  $(VENV)/bin/pip install jupyterlab && $(VENV)/bin/jupyter lab examples/notebooks/workflow.ipynb"
+	@echo "  the CLI       $(VENV)/bin/module-registry --help   (every command; COMMAND --help for its flags)"
+	@echo "  the docs      README.md: install, Python, Rust and Rhai quickstarts, workflows, caching, packages, Dask"
 
 test: lint test-rust test-python ## run every check: lints, Rust tests, Python tests (against the development build)
 

@@ -8,14 +8,16 @@ discovery and dependency resolution, backed by a Rust core.
 'HI'
 """
 
-from __future__ import annotations
-
+# Only what ``__all__`` lists (and the submodules) is public: the names the
+# annotations need exist for type checkers only, and this flag is deleted.
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # pragma: no cover
     import pathlib
-    from typing import Iterable
+    from os import PathLike
+    from typing import Iterable, Optional, Union
 
     from ._display import Timeline
+del TYPE_CHECKING
 
 from ._core import (
     AccessPolicy,
@@ -84,6 +86,47 @@ def bundled_scripts() -> "pathlib.Path":
 
     return pathlib.Path(__file__).resolve().parent / "scripts"
 
+
+def build_index(folder: "Union[str, PathLike[str]]", base_url: "Optional[str]" = None) -> "pathlib.Path":
+    """Write ``folder/index.json``, the package index of the script modules in
+    ``folder`` (extending the index already there; each version's files are
+    kept under ``NAME/VERSION/``), and return its path. ``base_url`` is where
+    the files will be served; without it, file URLs are relative to the
+    index. What ``module-registry index build`` does."""
+    import pathlib
+
+    from . import _core
+
+    _core._build_index(folder, base_url)
+    return pathlib.Path(folder) / "index.json"
+
+
+def sign_index(index_path: "Union[str, PathLike[str]]", secret_key_path: "Union[str, PathLike[str]]") -> "pathlib.Path":
+    """Sign an index with a minisign secret key (from :func:`keygen`) and
+    return the signature's path, ``index_path`` + ``.minisig``; an install
+    given the public key (``trusted_key=``) refuses an index it did not
+    sign. What ``module-registry index sign`` does."""
+    import pathlib
+
+    from . import _core
+
+    return pathlib.Path(_core._sign(index_path, secret_key_path))
+
+
+def keygen(prefix: "Union[str, PathLike[str]]") -> "tuple[pathlib.Path, pathlib.Path]":
+    """Write a new minisign key pair, ``prefix.key`` (the secret key, not
+    encrypted: keep it private) and ``prefix.pub``, creating missing parent
+    folders, and return their paths ``(secret_key_path, public_key_path)``.
+    An existing key is never overwritten (a ``ValidationError``). What
+    ``module-registry keygen`` does."""
+    import pathlib
+
+    from . import _core
+
+    pathlib.Path(prefix).parent.mkdir(parents=True, exist_ok=True)
+    secret, public = _core._keygen(prefix)
+    return pathlib.Path(secret), pathlib.Path(public)
+
 __all__ = [
     "AccessPolicy",
     "AlreadyRegisteredError",
@@ -127,7 +170,10 @@ __all__ = [
     "WorkflowError",
     "WorkflowResult",
     "__version__",
+    "build_index",
     "bundled_scripts",
+    "keygen",
     "read_audit_file",
+    "sign_index",
     "timeline",
 ]

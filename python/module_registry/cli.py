@@ -1,14 +1,18 @@
 """The ``module-registry`` command.
 
-Every command builds a registry holding the native modules, the modules of
-installed packages (entry-point group ``module_registry.modules``) and the
-Rhai script modules of each ``--scripts DIR``.
+Every command builds a registry holding the native modules, the script
+modules shipped in the package (``module_registry.bundled_scripts()``; the
+global ``--no-bundled``, also accepted after the subcommand, leaves them
+out), the modules of installed packages (entry-point group
+``module_registry.modules``) and the Rhai script modules of each
+``--scripts DIR`` (which replace shipped ones of the same name and version).
 
+    module-registry [--version] [--no-bundled] COMMAND ...
     module-registry list [--scripts DIR]...
-    module-registry discover --capability C [--capability C]... [--scripts DIR]...
-    module-registry run WORKFLOW_FILE [--scripts DIR]... [--input FILE|-] [--raw]
-                        [--batch [--progress] [--scheduler ADDRESS | --workers N]]
-    module-registry script SCRIPT_FILE [--scripts DIR]... [--input FILE|-] [--raw]
+    module-registry discover [--capability C]... [--any C]... [--exclude C]... [--scripts DIR]...
+    module-registry run WORKFLOW_FILE [--scripts DIR]... [--input FILE|- | --input-text TEXT] [--raw]
+                        [--report] [--batch [--progress] [--scheduler ADDRESS | --workers N]]
+    module-registry script SCRIPT_FILE [--scripts DIR]... [--input FILE|- | --input-text TEXT] [--raw]
     module-registry graph WORKFLOW_FILE [--format mermaid|dot|svg]
     module-registry check [--scripts DIR]... [WORKFLOW_FILE]...
     module-registry watch --scripts DIR [--scripts DIR]... [--duration SECONDS]
@@ -21,117 +25,62 @@ Rhai script modules of each ``--scripts DIR``.
     module-registry install NAME[@REQUIREMENT]... --index URL --into DIR [--trusted-key PREFIX.pub]
     module-registry install --locked --index URL --into DIR [--trusted-key PREFIX.pub]
 
-Errors print one line on stderr and exit with status 1 (2 for bad usage).
+Errors print one line on stderr and exit with status 1; bad usage (an
+unknown flag, a flag that needs another one) exits with status 2.
 """
 
 from __future__ import annotations
 
 import argparse
-import base64
 import json
 import os
 import sys
 from typing import Any, Optional, Sequence
 
-from . import ModuleRegistry, ModuleRegistryError, Workflow
+from . import ModuleRegistry, ModuleRegistryError, Workflow, __version__
+from ._cli_io import (
+    INPUT_LIMIT_MIB,
+    PROG,
+    CliError,
+    _jsonable,
+    _limit_bytes,
+    _load_workflow,
+    _read_input,
+    _read_lines,
+    _report,
+    _table,
+    _write,
+)
 
-PROG = "module-registry"
-
-
-class CliError(Exception):
-    """A failure to report on one line."""
-
-
-def _registry(scripts: Sequence[str], entry_points: bool = True) -> ModuleRegistry:
-    registry = ModuleRegistry(native_modules=True)
+def _registry(args: argparse.Namespace, entry_points: bool = True) -> ModuleRegistry:
+    registry = ModuleRegistry(native_modules=True, bundled_scripts=not args.no_bundled)
     if entry_points:
         report = registry.load_entry_points()
         for name, exc in report.failed:
             print(f"{PROG}: warning: entry point {name} failed: {exc}", file=sys.stderr)
-    for folder in scripts:
+    for folder in getattr(args, "scripts", []):
         registry.load_scripts(folder)
     return registry
 
 
-def _jsonable(value: Any, raw_bytes: bool) -> Any:
-    if isinstance(value, bytes):
-        return base64.b64encode(value).decode("ascii")
-    if isinstance(value, list):
-        return [_jsonable(v, raw_bytes) for v in value]
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v, raw_bytes) for k, v in value.items()}
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    raise CliError(f"the output holds a {type(value).__name__}, which has no JSON form")
+def _module_rows(found: Sequence[Any]) -> list[tuple[str, ...]]:
+    return [(i.name, i.version, i.kind, i.type.name, ", ".join(sorted(i.capabilities))) for i in found]
 
 
-def _read_input(source: Optional[str]) -> Any:
-    if source is None:
-        return None
-    where = "stdin" if source == "-" else source
-    try:
-        text = sys.stdin.read() if source == "-" else open(source, encoding="utf-8").read()
-    except OSError as exc:
-        raise CliError(f"cannot read input {source}: {exc.strerror or exc}") from exc
-    except UnicodeDecodeError as exc:
-        raise CliError(f"input {where} is not UTF-8 text: {exc.reason} at byte {exc.start}") from exc
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise CliError(f"input {where} is not JSON: {exc}") from exc
-    except RecursionError as exc:
-        raise CliError(f"input {where} nests too deeply to read") from exc
-
-
-def _write(value: Any, raw: bool) -> None:
-    if raw and isinstance(value, bytes):
-        sys.stdout.buffer.write(value)
-        sys.stdout.buffer.flush()
-        return
-    if raw and isinstance(value, str):
-        sys.stdout.write(value)
-        return
-    json.dump(_jsonable(value, raw), sys.stdout, indent=2, ensure_ascii=False)
-    sys.stdout.write("\n")
+MODULE_COLUMNS = ["name", "version", "kind", "type", "capabilities"]
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    registry = _registry(args.scripts)
-    rows = [(i.name, i.version, i.kind, i.type.name, ", ".join(sorted(i.capabilities))) for i in registry.list()]
-    _table(["name", "version", "kind", "type", "capabilities"], rows)
+    registry = _registry(args)
+    _table(MODULE_COLUMNS, _module_rows(registry.list()))
     return 0
 
 
 def cmd_discover(args: argparse.Namespace) -> int:
-    registry = _registry(args.scripts)
-    found = registry.discover(capabilities=args.capability, any=args.any or None, exclude=args.exclude or None)
-    _table(
-        ["name", "version", "kind", "capabilities"],
-        [(i.name, i.version, i.kind, ", ".join(sorted(i.capabilities))) for i in found],
-    )
+    registry = _registry(args)
+    found = registry.discover(capabilities=args.capability or None, any=args.any or None, exclude=args.exclude or None)
+    _table(MODULE_COLUMNS, _module_rows(found))
     return 0 if found else 1
-
-
-def _read_lines(source: str) -> list[Any]:
-    """One JSON value per non-empty line of a ``.jsonl`` file."""
-    try:
-        with open(source, encoding="utf-8") as f:
-            lines = list(f)
-    except OSError as exc:
-        raise CliError(f"cannot read input {source}: {exc.strerror or exc}") from exc
-    except UnicodeDecodeError as exc:
-        raise CliError(f"input {source} is not UTF-8 text: {exc.reason} at byte {exc.start}") from exc
-    values = []
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            values.append(json.loads(line))
-        except json.JSONDecodeError as exc:
-            raise CliError(f"input {source}, line {number}, is not JSON: {exc}") from exc
-        except RecursionError as exc:
-            raise CliError(f"input {source}, line {number}, nests too deeply to read") from exc
-    return values
 
 
 class _Executor:
@@ -176,12 +125,13 @@ class _Executor:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    if (args.scheduler or args.workers is not None) and not args.batch:
-        raise CliError("--scheduler and --workers run a --batch")
+    import time
+
     if args.workers is not None and args.workers < 1:
         raise CliError(f"--workers must be at least 1, not {args.workers}")
-    registry = _registry(args.scripts)
-    workflow = Workflow.load(args.workflow)
+    registry = _registry(args)
+    limit = _limit_bytes(args)
+    workflow = _load_workflow(args.workflow, limit)
     if args.cache:
         # Every step is cached, in this folder (shared with other runs).
         registry.set_cache(path=args.cache)
@@ -190,14 +140,20 @@ def cmd_run(args: argparse.Namespace) -> int:
             step["cache"] = True
         workflow = Workflow.from_dict(form)
     lines = args.batch and args.input not in (None, "-") and args.input.endswith(".jsonl")
-    data = _read_lines(args.input) if lines else _read_input(args.input)
+    data = _read_lines(args.input, limit) if lines else _read_input(args)
+    start = time.perf_counter()
     if not args.batch:
-        _write(registry.run_workflow(workflow, data).output, raw=args.raw)
+        result = registry.run_workflow(workflow, data)
+        _write(result.output, raw=args.raw)
+        if args.report:
+            sys.stdout.flush()
+            _report(args.workflow, workflow, [result], result.duration, batch=False)
         return 0
     if not isinstance(data, list):
         raise CliError("--batch needs a JSON array of inputs (or a .jsonl file, one input per line)")
     with _Executor(args.scheduler, args.workers) as executor:
         results = registry.run_workflow_batch(workflow, data, progress=args.progress, executor=executor)
+    seconds = time.perf_counter() - start
     outputs = [r.output for r in results]
     if lines:
         for output in outputs:
@@ -205,33 +161,36 @@ def cmd_run(args: argparse.Namespace) -> int:
             sys.stdout.write("\n")
     else:
         _write(outputs, raw=False)
+    if args.report:
+        sys.stdout.flush()
+        _report(args.workflow, workflow, results, seconds, batch=True)
     return 0
 
 
 def cmd_script(args: argparse.Namespace) -> int:
-    registry = _registry(args.scripts)
-    _write(registry.run_script(args.script, _read_input(args.input)), raw=args.raw)
+    registry = _registry(args)
+    _write(registry.run_script(args.script, _read_input(args)), raw=args.raw)
     return 0
 
 
 def cmd_graph(args: argparse.Namespace) -> int:
-    workflow = Workflow.load(args.workflow)
+    workflow = _load_workflow(args.workflow)
     text = {"mermaid": workflow.to_mermaid, "dot": workflow.to_dot, "svg": workflow.to_svg}[args.format]()
     sys.stdout.write(text if text.endswith("\n") else text + "\n")
     return 0
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    registry = _registry(args.scripts)
+    registry = _registry(args)
     for folder in args.scripts:
         print(f"ok: scripts in {folder}")
     failed = 0
     for path in args.workflows:
         try:
-            registry.check_workflow(Workflow.load(path))
-        except ModuleRegistryError as exc:
+            registry.check_workflow(_load_workflow(path))
+        except (ModuleRegistryError, CliError) as exc:
             failed += 1
-            print(f"{PROG}: error: {path}: {exc}", file=sys.stderr)
+            print(f"{PROG}: error: {path}: {_hint(args, str(exc))}", file=sys.stderr)
         else:
             print(f"ok: {path}")
     return 1 if failed else 0
@@ -252,10 +211,12 @@ def cmd_cache(args: argparse.Namespace) -> int:
 
 
 def cmd_index_build(args: argparse.Namespace) -> int:
-    from . import _core
+    from . import build_index
 
-    count = _core._build_index(args.dir, args.base_url)
-    print(f"wrote {os.path.join(args.dir, 'index.json')}: {count} packages")
+    path = build_index(args.dir, args.base_url)
+    index = ModuleRegistry().package_index(path.resolve().as_uri())
+    names = {p.name for p in index.packages()}
+    print(f"wrote {path}: {len(names)} packages, {len(index.packages())} versions")
     return 0
 
 
@@ -268,17 +229,17 @@ def cmd_index_yank(args: argparse.Namespace) -> int:
 
 
 def cmd_index_sign(args: argparse.Namespace) -> int:
-    from . import _core
+    from . import sign_index
 
-    print(f"wrote {_core._sign(args.index, args.key)}")
+    print(f"wrote {sign_index(args.index, args.key)}")
     return 0
 
 
 def cmd_keygen(args: argparse.Namespace) -> int:
-    from . import _core
+    from . import keygen
 
-    secret, public = _core._keygen(args.out)
-    print(f"wrote {secret} (the secret key, not encrypted: keep it private) and {public}")
+    secret, public = keygen(args.out)
+    print(f"wrote {secret} (the secret key, not encrypted: keep it private) and {public} (give it to installers: --trusted-key {public})")
     return 0
 
 
@@ -326,7 +287,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
         raise CliError("name at least one --scripts DIR to watch")
     if args.duration is not None and not args.duration > 0:
         raise CliError(f"--duration must be a positive number of seconds, not {args.duration}")
-    registry = ModuleRegistry(native_modules=True)
+    registry = ModuleRegistry(native_modules=True, bundled_scripts=not args.no_bundled)
 
     def show(event: Any) -> None:
         print(_event_line(event), flush=True)
@@ -349,123 +310,181 @@ def cmd_watch(args: argparse.Namespace) -> int:
     return 0
 
 
-def _table(header: list[str], rows: Sequence[tuple[str, ...]]) -> None:
-    widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(header)]
-    for row in [tuple(header), *rows]:
-        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+def _hint(args: argparse.Namespace, message: str) -> str:
+    if getattr(args, "no_bundled", False) and "no module named" in message:
+        return message + " (--no-bundled leaves out the shipped script modules)"
+    return message
+
+
+class _Formatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows each default that says something (not None, False or an empty
+    list: the help says what happens then)."""
+
+    def _get_help_string(self, action: argparse.Action) -> Optional[str]:
+        if action.default in (None, False, [], argparse.SUPPRESS):
+            return action.help
+        return super()._get_help_string(action)
+
+
+#: Flags that only mean something with another one (dest, flag, needed dest,
+#: needed flag), per subcommand: one rule, one message for all.
+NEEDS = {
+    "run": [
+        ("progress", "--progress", "batch", "--batch"),
+        ("workers", "--workers", "batch", "--batch"),
+        ("scheduler", "--scheduler", "batch", "--batch"),
+    ],
+}
+
+#: Flags that cannot go together (dest, flag, other dest, other flag).
+CONFLICTS = {
+    "run": [("raw", "--raw", "batch", "--batch")],
+}
+
+
+def _given(args: argparse.Namespace, dest: str) -> bool:
+    return getattr(args, dest, None) not in (None, False, [])
+
+
+def _check_flags(args: argparse.Namespace) -> None:
+    sp: argparse.ArgumentParser = args._parser
+    for dest, flag, needed, needed_flag in NEEDS.get(args.command, []):
+        if _given(args, dest) and not _given(args, needed):
+            sp.error(f"{flag} needs {needed_flag}")
+    for dest, flag, other, other_flag in CONFLICTS.get(args.command, []):
+        if _given(args, dest) and _given(args, other):
+            sp.error(f"{flag} cannot be used with {other_flag}")
+    if args.command == "discover" and not (args.capability or args.any or args.exclude):
+        sp.error("give at least one of --capability, --any, --exclude")
+
+
+NO_BUNDLED_HELP = "leave out the script modules shipped in the package (module_registry.bundled_scripts())"
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=PROG, description="Discover, run and draw modules and workflows.")
-    sub = p.add_subparsers(dest="command", required=True)
+    p = argparse.ArgumentParser(
+        prog=PROG,
+        description="Discover, run and draw modules and workflows. Every command knows the native modules, "
+        "the script modules shipped in the package, and those of installed packages.",
+        epilog=f"'{PROG} COMMAND --help' describes each command.",
+        formatter_class=_Formatter,
+    )
+    p.add_argument("--version", action="version", version=f"{PROG} {__version__}", help="print the version and exit")
+    p.add_argument("--no-bundled", action="store_true", help=NO_BUNDLED_HELP)
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND", help="what to do ('COMMAND --help' for its own flags)")
+
+    def command(group: Any, name: str, text: str, func: Any) -> argparse.ArgumentParser:
+        sp: argparse.ArgumentParser = group.add_parser(name, help=text, description=text[0].upper() + text[1:] + ".", formatter_class=_Formatter)
+        # Also after the subcommand; SUPPRESS keeps the global flag's value when absent here.
+        sp.add_argument("--no-bundled", action="store_true", default=argparse.SUPPRESS, help=NO_BUNDLED_HELP)
+        sp.set_defaults(func=func, _parser=sp)
+        return sp
 
     def scripts_option(sp: argparse.ArgumentParser) -> None:
-        sp.add_argument("--scripts", action="append", default=[], metavar="DIR", help="load the Rhai script modules of DIR (repeatable)")
+        sp.add_argument(
+            "--scripts", action="append", default=[], metavar="DIR",
+            help="also load the Rhai script modules of DIR (repeatable; they replace shipped ones of the same name and version)",
+        )
 
-    sp = sub.add_parser("list", help="list every registered module")
+    def input_options(sp: argparse.ArgumentParser) -> None:
+        given = sp.add_mutually_exclusive_group()
+        given.add_argument("--input", metavar="FILE", help="read the input from FILE as JSON; '-' reads JSON from stdin (without --input or --input-text the input is null)")
+        given.add_argument("--input-text", metavar="TEXT", help="the input is TEXT itself, a string (not parsed as JSON)")
+        sp.add_argument("--input-limit", type=float, default=INPUT_LIMIT_MIB, metavar="MIB", help="refuse an input (or workflow file) larger than this many MiB")
+        sp.add_argument("--raw", action="store_true", help="write bytes or text output as-is instead of JSON")
+
+    sp = command(sub, "list", "list every registered module", cmd_list)
     scripts_option(sp)
-    sp.set_defaults(func=cmd_list)
 
-    sp = sub.add_parser("discover", help="find modules by capability")
-    sp.add_argument("--capability", action="append", required=True, metavar="C", help="a capability every result has (repeatable)")
-    sp.add_argument("--any", action="append", default=[], metavar="C", help="results have at least one of these")
-    sp.add_argument("--exclude", action="append", default=[], metavar="C", help="results have none of these")
+    sp = command(sub, "discover", "find modules by capability (give at least one filter)", cmd_discover)
+    sp.add_argument("--capability", action="append", default=[], metavar="C", help="a capability every result has (repeatable)")
+    sp.add_argument("--any", action="append", default=[], metavar="C", help="results have at least one of these (repeatable)")
+    sp.add_argument("--exclude", action="append", default=[], metavar="C", help="results have none of these (repeatable)")
     scripts_option(sp)
-    sp.set_defaults(func=cmd_discover)
 
-    sp = sub.add_parser("run", help="run a workflow file; prints the output as JSON")
-    sp.add_argument("workflow", metavar="WORKFLOW_FILE")
-    sp.add_argument("--input", metavar="FILE", help="JSON input file, or - for stdin (default: null)")
-    sp.add_argument("--raw", action="store_true", help="write bytes or text output as-is instead of JSON")
+    sp = command(sub, "run", "run a workflow file; prints the output as JSON", cmd_run)
+    sp.add_argument("workflow", metavar="WORKFLOW_FILE", help="the workflow, a .toml or .json file")
+    input_options(sp)
+    sp.add_argument("--report", action="store_true", help="after the output, write a report of the run on stderr: each step's module, status and time")
     sp.add_argument(
         "--batch",
         action="store_true",
         help="the input is a JSON array, or a .jsonl file of one input per line (then one output per line): run once per item",
     )
-    sp.add_argument("--progress", action="store_true", help="show a progress bar for --batch")
+    sp.add_argument("--progress", action="store_true", help="show a progress bar (needs --batch)")
     sp.add_argument("--cache", metavar="DIR", help="cache every step's output in DIR (kept between runs, shared by processes)")
     where = sp.add_mutually_exclusive_group()
-    where.add_argument("--scheduler", metavar="ADDRESS", help="run the --batch on the Dask scheduler at ADDRESS")
-    where.add_argument("--workers", type=int, metavar="N", help="run the --batch on a local Dask cluster of N processes")
+    where.add_argument("--scheduler", metavar="ADDRESS", help="run the batch on the Dask scheduler at ADDRESS (needs --batch)")
+    where.add_argument("--workers", type=int, metavar="N", help="run the batch on a local Dask cluster of N processes (needs --batch)")
     scripts_option(sp)
-    sp.set_defaults(func=cmd_run)
 
-    sp = sub.add_parser("script", help="run a Rhai orchestration script; prints its result as JSON")
-    sp.add_argument("script", metavar="SCRIPT_FILE")
-    sp.add_argument("--input", metavar="FILE", help="JSON input file, or - for stdin (default: null)")
-    sp.add_argument("--raw", action="store_true", help="write bytes or text output as-is instead of JSON")
+    sp = command(sub, "script", "run a Rhai orchestration script; prints its result as JSON", cmd_script)
+    sp.add_argument("script", metavar="SCRIPT_FILE", help="the .rhai script; it sees `registry` and `input`")
+    input_options(sp)
     scripts_option(sp)
-    sp.set_defaults(func=cmd_script)
 
-    sp = sub.add_parser("graph", help="draw a workflow file")
-    sp.add_argument("workflow", metavar="WORKFLOW_FILE")
-    sp.add_argument("--format", choices=["mermaid", "dot", "svg"], default="mermaid")
-    sp.set_defaults(func=cmd_graph)
+    sp = command(sub, "graph", "draw a workflow file", cmd_graph)
+    sp.add_argument("workflow", metavar="WORKFLOW_FILE", help="the workflow, a .toml or .json file")
+    sp.add_argument("--format", choices=["mermaid", "dot", "svg"], default="mermaid", help="the drawing's language")
 
-    sp = sub.add_parser("check", help="validate script folders and workflow files")
-    sp.add_argument("workflows", nargs="*", metavar="WORKFLOW_FILE")
+    sp = command(sub, "check", "validate script folders and workflow files", cmd_check)
+    sp.add_argument("workflows", nargs="*", metavar="WORKFLOW_FILE", help="workflow files to check against the registry (none: check only the --scripts)")
     scripts_option(sp)
-    sp.set_defaults(func=cmd_check)
 
-    sp = sub.add_parser("watch", help="load script folders and reload their modules as files change, printing each event")
+    sp = command(sub, "watch", "load script folders and reload their modules as files change, printing each event", cmd_watch)
     scripts_option(sp)
-    sp.add_argument("--duration", type=float, metavar="SECONDS", help="stop after this long (default: until Ctrl-C)")
-    sp.set_defaults(func=cmd_watch)
+    sp.add_argument("--duration", type=float, metavar="SECONDS", help="stop after this long (without it: until Ctrl-C)")
 
-    index = sub.add_parser("index", help="build, yank in and sign a package index").add_subparsers(dest="action", required=True)
-    sp = index.add_parser("build", help="write DIR/index.json for the script modules in DIR (extending an existing one)")
-    sp.add_argument("dir", metavar="DIR")
-    sp.add_argument("--base-url", metavar="URL", help="where the files will be served (default: relative to the index)")
-    sp.set_defaults(func=cmd_index_build)
-    sp = index.add_parser("yank", help="mark a version yanked: resolution skips it unless a lockfile pins it")
-    sp.add_argument("name", metavar="NAME")
-    sp.add_argument("version", metavar="VERSION")
-    sp.add_argument("--index", required=True, metavar="DIR/index.json")
-    sp.set_defaults(func=cmd_index_yank)
-    sp = index.add_parser("sign", help="write INDEX.minisig with a minisign secret key")
-    sp.add_argument("index", metavar="DIR/index.json")
-    sp.add_argument("--key", required=True, metavar="PREFIX.key")
-    sp.set_defaults(func=cmd_index_sign)
+    index = sub.add_parser("index", help="build, yank in and sign a package index", description="Build, yank in and sign a package index.", formatter_class=_Formatter)
+    index.add_argument("--no-bundled", action="store_true", default=argparse.SUPPRESS, help=NO_BUNDLED_HELP)
+    actions = index.add_subparsers(dest="action", required=True, metavar="ACTION", help="what to do with the index")
+    sp = command(actions, "build", "write DIR/index.json for the script modules in DIR (extending an existing one)", cmd_index_build)
+    sp.add_argument("dir", metavar="DIR", help="the folder of .rhai script modules to publish")
+    sp.add_argument("--base-url", metavar="URL", help="where the files will be served (without it: relative to the index)")
+    sp = command(actions, "yank", "mark a version yanked: resolution skips it unless a lockfile pins it", cmd_index_yank)
+    sp.add_argument("name", metavar="NAME", help="the package")
+    sp.add_argument("version", metavar="VERSION", help="its exact version")
+    sp.add_argument("--index", required=True, metavar="DIR/index.json", help="the index file to change")
+    sp = command(actions, "sign", "write INDEX.minisig with a minisign secret key", cmd_index_sign)
+    sp.add_argument("index", metavar="DIR/index.json", help="the index file to sign")
+    sp.add_argument("--key", required=True, metavar="PREFIX.key", help="the secret key (from keygen)")
 
-    cache = sub.add_parser("cache", help="look into or empty a step cache folder").add_subparsers(dest="action", required=True)
-    for action, what in [("stats", "entries and size of the cache in DIR"), ("clear", "empty the cache in DIR")]:
-        sp = cache.add_parser(action, help=what)
-        sp.add_argument("dir", metavar="DIR")
-        sp.set_defaults(func=cmd_cache)
+    cache = sub.add_parser("cache", help="look into or empty a step cache folder", description="Look into or empty a step cache folder.", formatter_class=_Formatter)
+    cache.add_argument("--no-bundled", action="store_true", default=argparse.SUPPRESS, help=NO_BUNDLED_HELP)
+    cache_actions = cache.add_subparsers(dest="action", required=True, metavar="ACTION", help="what to do with the cache")
+    for action, what in [("stats", "show the entries and size of the cache in DIR"), ("clear", "empty the cache in DIR")]:
+        sp = command(cache_actions, action, what, cmd_cache)
+        sp.add_argument("dir", metavar="DIR", help="the cache folder (as given to run --cache)")
 
-    sp = sub.add_parser("keygen", help="write a minisign key pair PREFIX.key (not encrypted) and PREFIX.pub")
-    sp.add_argument("--out", required=True, metavar="PREFIX")
-    sp.set_defaults(func=cmd_keygen)
+    sp = command(sub, "keygen", "write a minisign key pair PREFIX.key (not encrypted) and PREFIX.pub", cmd_keygen)
+    sp.add_argument("--out", required=True, metavar="PREFIX", help="where the two files go (missing folders are created; existing keys are never overwritten)")
 
-    sp = sub.add_parser("search", help="find packages in an index by name, description or capability")
-    sp.add_argument("text", metavar="TEXT")
-    sp.add_argument("--index", required=True, metavar="URL")
-    sp.set_defaults(func=cmd_search)
+    sp = command(sub, "search", "find packages in an index by name, description or capability", cmd_search)
+    sp.add_argument("text", metavar="TEXT", help="what to look for")
+    sp.add_argument("--index", required=True, metavar="URL", help="the index: an http(s) or file URL, or a path, of its index.json")
 
-    sp = sub.add_parser("install", help="install script module packages (and their dependencies) into a folder")
-    sp.add_argument("packages", nargs="*", metavar="NAME[@REQUIREMENT]")
-    sp.add_argument("--index", required=True, metavar="URL")
-    sp.add_argument("--into", required=True, metavar="DIR")
-    sp.add_argument("--trusted-key", metavar="PREFIX.pub", help="refuse an index not signed by this minisign key")
+    sp = command(sub, "install", "install script module packages (and their dependencies) into a folder", cmd_install)
+    sp.add_argument("packages", nargs="*", metavar="NAME[@REQUIREMENT]", help="packages to install, each with an optional semver requirement")
+    sp.add_argument("--index", required=True, metavar="URL", help="the index: an http(s) or file URL, or a path, of its index.json")
+    sp.add_argument("--into", required=True, metavar="DIR", help="the folder the files go to, with its module-registry.lock")
+    sp.add_argument("--trusted-key", metavar="PREFIX.pub", help="refuse an index not signed by this minisign public key")
     sp.add_argument("--locked", action="store_true", help="install exactly what DIR/module-registry.lock says")
-    sp.set_defaults(func=cmd_install)
     return p
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parser().parse_args(argv)
+    _check_flags(args)
     try:
         code: int = args.func(args)
         return code
     except BrokenPipeError:
         # The reader went away (e.g. `| head`): stop quietly.
-        import os
-
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
-    except (ModuleRegistryError, CliError, OSError, ValueError, RecursionError) as exc:
-        message = " ".join(str(exc).split())
-        print(f"{PROG}: error: {message}", file=sys.stderr)
+    except (ModuleRegistryError, CliError, OSError, ValueError, RecursionError, MemoryError) as exc:
+        message = " ".join(str(exc).split()) or type(exc).__name__
+        print(f"{PROG}: error: {_hint(args, message)}", file=sys.stderr)
         return 1
 
 

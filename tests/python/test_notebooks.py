@@ -15,9 +15,14 @@ NOTEBOOKS = Path(__file__).resolve().parents[2] / "examples" / "notebooks"
 
 
 @pytest.mark.parametrize("path", sorted(NOTEBOOKS.glob("*.ipynb")), ids=lambda p: p.name)
-def test_notebook_runs(path: Path) -> None:
+def test_notebook_runs(path: Path, tmp_path: Path) -> None:
+    """Each notebook, run in an empty folder outside the clone: it needs only
+    the installed package (no clone paths, no private API)."""
     nb = nbformat.read(path, as_version=4)
-    NotebookClient(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).execute()
+    code = "\n".join(cell.source for cell in nb.cells if cell.cell_type == "code")
+    for clone_only in ("_core", "parents[", "Path.cwd()", "'scripts'", '"scripts"', "load_scripts("):
+        assert clone_only not in code, f"{path.name} uses {clone_only!r}: it would work only inside a clone"
+    NotebookClient(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
     outputs = [o for cell in nb.cells if cell.cell_type == "code" for o in cell.get("outputs", [])]
     assert not [o for o in outputs if o.output_type == "error"]
     kinds = {k for o in outputs for k in o.get("data", {})}
@@ -82,5 +87,56 @@ def check_displays(nb: Any) -> None:
     assert "3 workers" in (batch.findtext(f"{ns}text") or "")
     policy = shown(nb, "policy = (", "text/html")
     assert "alice" in policy and "text-*" in policy
-    index = shown(nb, "import tempfile", "text/html")
+    index = shown(nb, "import shutil", "text/html")
     assert "slugify" in index and "text-stats" in index
+
+
+def test_examples_readme_lists_every_notebook() -> None:
+    listed = (NOTEBOOKS.parent / "README.md").read_text()
+    for path in NOTEBOOKS.glob("*.ipynb"):
+        assert f"notebooks/{path.name}" in listed, f"examples/README.md does not list {path.name}"
+
+
+def test_the_public_namespace_is_what_all_lists() -> None:
+    """``dir(module_registry)`` holds ``__all__``, dunder names and the
+    package's own submodules, nothing else (no ``annotations``,
+    ``TYPE_CHECKING``, or names imported for the package's own use)."""
+    import types
+
+    import module_registry as mr
+
+    assert len(set(mr.__all__)) == len(mr.__all__)
+    assert not set(mr.__all__) - set(dir(mr)), "__all__ names something missing"
+    extra = set(dir(mr)) - set(mr.__all__)
+    leaked = {
+        name
+        for name in extra
+        if not (name.startswith("__") and name.endswith("__"))
+        and not (isinstance(getattr(mr, name), types.ModuleType) and getattr(mr, name).__name__ == f"module_registry.{name}")
+    }
+    assert not leaked, f"not in __all__: {sorted(leaked)}"
+    assert "annotations" not in dir(mr) and "TYPE_CHECKING" not in dir(mr)
+
+
+def test_the_public_index_functions(tmp_path: Path) -> None:
+    """``build_index``, ``keygen`` and ``sign_index``: what the CLI does, from
+    Python, as the notebook uses them; a signed index installs with its key."""
+    import shutil
+
+    import module_registry as mr
+
+    shelf = tmp_path / "shelf"
+    shelf.mkdir()
+    shutil.copy(mr.bundled_scripts() / "slugify.rhai", shelf)
+    index = mr.build_index(shelf)
+    assert index == shelf / "index.json" and index.is_file()
+    secret, public = mr.keygen(tmp_path / "keys" / "team")  # the folder is created
+    assert (secret, public) == (tmp_path / "keys" / "team.key", tmp_path / "keys" / "team.pub")
+    assert secret.is_file() and public.is_file()
+    signature = mr.sign_index(index, secret)
+    assert signature == shelf / "index.json.minisig" and signature.is_file()
+    registry = mr.ModuleRegistry()
+    registry.install("slugify", "^1", index=index.as_uri(), into=tmp_path / "modules", trusted_key=public)
+    assert registry.create("slugify").process("Hello World") == "hello-world"
+    with pytest.raises(mr.ValidationError, match="never overwritten"):
+        mr.keygen(tmp_path / "keys" / "team")

@@ -1,0 +1,222 @@
+"""What the ``module-registry`` command reads and writes: inputs and
+workflow files read within a limit (an endless ``/dev/zero`` or pipe is
+refused once the limit is read, never read whole), JSON output, tables, and
+the report of a run (``run --report``)."""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import stat
+import sys
+from typing import Any, Optional, Sequence
+
+from . import ModuleRegistryError, Workflow, WorkflowResult
+
+PROG = "module-registry"
+
+
+#: The most an input (``--input FILE``, ``--input -``) or a workflow file may
+#: hold, in MiB, unless ``--input-limit`` says otherwise.
+INPUT_LIMIT_MIB = 64
+
+
+class CliError(Exception):
+    """A failure to report on one line."""
+
+
+def _jsonable(value: Any, raw_bytes: bool) -> Any:
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode("ascii")
+    if isinstance(value, list):
+        return [_jsonable(v, raw_bytes) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v, raw_bytes) for k, v in value.items()}
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    raise CliError(f"the output holds a {type(value).__name__}, which has no JSON form")
+
+
+def _limit_bytes(args: argparse.Namespace) -> int:
+    mib = getattr(args, "input_limit", INPUT_LIMIT_MIB)
+    if not 0 < mib < 1024 * 1024:  # also refuses NaN and infinity
+        raise CliError(f"--input-limit must be a number of MiB above 0 and below 1048576, not {mib}")
+    return max(1, round(mib * 1024 * 1024))
+
+
+def _mib(limit: int) -> str:
+    return f"{limit / (1024 * 1024):.3g} MiB"
+
+
+def _read_bytes(source: str, limit: int, what: str = "input", flag: bool = True) -> bytes:
+    """At most ``limit`` bytes of ``source`` (a path, or ``-`` for stdin): a
+    longer one (``/dev/zero``, an endless pipe) is refused once the limit is
+    read, never read whole."""
+    where = "stdin" if source == "-" else source
+    try:
+        if source == "-":
+            if sys.stdin is None:
+                raise CliError("cannot read input from stdin: this process has none")
+            if sys.stdin.isatty():
+                print(f"{PROG}: reading JSON input from stdin (end it with Ctrl-D)", file=sys.stderr, flush=True)
+            data = sys.stdin.buffer.read(limit + 1)
+        else:
+            with open(source, "rb") as f:
+                data = f.read(limit + 1)
+    except OSError as exc:
+        raise CliError(f"cannot read {what} {source}: {exc.strerror or exc}") from exc
+    if len(data) > limit:
+        more = " (a larger --input-limit MIB reads it)" if flag else ""
+        raise CliError(f"{what} {where} is larger than {_mib(limit)}, the limit{more}")
+    return data
+
+
+def _text(data: bytes, where: str) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise CliError(f"input {where} is not UTF-8 text: {exc.reason} at byte {exc.start}") from exc
+
+
+def _parse_json(text: str, where: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise CliError(f"{where} is not JSON: {exc}") from exc
+    except RecursionError as exc:
+        raise CliError(f"{where} nests too deeply to read") from exc
+
+
+def _read_input(args: argparse.Namespace) -> Any:
+    """The run's input: ``--input-text`` as it is, ``--input`` parsed as
+    JSON, else ``None``."""
+    if args.input_text is not None:
+        return args.input_text
+    source: Optional[str] = args.input
+    if source is None:
+        return None
+    where = "stdin" if source == "-" else source
+    return _parse_json(_text(_read_bytes(source, _limit_bytes(args)), where), f"input {where}")
+
+
+def _read_lines(source: str, limit: int) -> list[Any]:
+    """One JSON value per non-empty line of a ``.jsonl`` file."""
+    text = _text(_read_bytes(source, limit), source)
+    values = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        values.append(_parse_json(line, f"input {source}, line {number},"))
+    return values
+
+
+def _load_workflow(path: str, limit: Optional[int] = None) -> Workflow:
+    """``Workflow.load``, bounded: a file larger than ``limit`` is refused, and
+    a pipe or device (``<(...)``, ``/dev/stdin``) is read up to the limit."""
+    flag = limit is not None
+    limit = INPUT_LIMIT_MIB * 1024 * 1024 if limit is None else limit
+    more = " (a larger --input-limit MIB reads it)" if flag else ""
+    try:
+        mode = os.stat(path)
+    except OSError:
+        return Workflow.load(path)  # its own error names the path
+    if stat.S_ISREG(mode.st_mode):
+        if mode.st_size > limit:
+            raise CliError(f"workflow file {path} is larger than {_mib(limit)}, the limit{more}")
+        return Workflow.load(path)
+    if stat.S_ISDIR(mode.st_mode):
+        return Workflow.load(path)
+    import tempfile
+
+    data = _read_bytes(path, limit, what="workflow file", flag=flag)
+    with tempfile.TemporaryDirectory(prefix="module-registry-") as folder:
+        copy = os.path.join(folder, os.path.basename(path) or "workflow")
+        with open(copy, "wb") as f:
+            f.write(data)
+        try:
+            return Workflow.load(copy)
+        except ModuleRegistryError as exc:
+            raise CliError(str(exc).replace(copy, path)) from exc
+
+
+def _write(value: Any, raw: bool) -> None:
+    if raw and isinstance(value, bytes):
+        sys.stdout.buffer.write(value)
+        sys.stdout.buffer.flush()
+        return
+    if raw and isinstance(value, str):
+        sys.stdout.write(value)
+        return
+    json.dump(_jsonable(value, raw), sys.stdout, indent=2, ensure_ascii=False)
+    sys.stdout.write("\n")
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 1e-3:
+        return f"{seconds * 1e6:.0f} µs"
+    if seconds < 1:
+        return f"{seconds * 1e3:.2f} ms"
+    return f"{seconds:.2f} s"
+
+
+def _short(value: Any, width: int = 100) -> str:
+    try:
+        text = json.dumps(_jsonable(value, False), ensure_ascii=False)
+    except CliError:
+        text = f"<{type(value).__name__}>"
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def _report(path: str, workflow: Workflow, results: Sequence[WorkflowResult], seconds: float, batch: bool) -> None:
+    """What ran, on stderr: one row per step (for a batch, its runs added
+    up), the statuses, the times, and the output."""
+    out = sys.stderr
+    steps: dict[str, list[Any]] = {}
+    for result in results:
+        for step in result.steps:
+            steps.setdefault(step.id, []).append(step)
+    counts: dict[str, int] = {}
+    for reports in steps.values():
+        for step in reports:
+            counts[step.status] = counts.get(step.status, 0) + 1
+    summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+    runs = f"{len(results)} inputs, " if batch else ""
+    first = min((s.start for reports in steps.values() for s in reports), default=0.0)
+    # A registry's first run sets up what later runs reuse before its first step starts.
+    before = f" ({_duration(first)} of it before the first step: a first run's set-up)" if not batch and first > 1e-3 else ""
+    print(f"\n{workflow.name} ({path}): {runs}{len(steps)} steps: {summary or 'none run'}, in {_duration(seconds)}{before}", file=out)
+    cached = any(s.cache != "off" for reports in steps.values() for s in reports)
+    rows: list[tuple[str, ...]] = []
+    if batch:
+        header = ["step", "module", "status", "mean time", "total time"]
+        for sid, reports in steps.items():
+            states: dict[str, int] = {}
+            for s in reports:
+                states[s.status] = states.get(s.status, 0) + 1
+            total = sum(s.duration for s in reports)
+            first = reports[0]
+            rows.append((sid, f"{first.module}@{first.version}" if first.module else "-", ", ".join(f"{n} {k}" for k, n in states.items()),
+                         _duration(total / len(reports)), _duration(total)))
+    else:
+        header = ["step", "module", "status", "attempts", "start", "time"] + (["cache"] if cached else [])
+        # Starts are counted from the first step's.
+        for sid, (s,) in steps.items():
+            row = (sid, f"{s.module}@{s.version}" if s.module else "-", s.status, str(s.attempts),
+                   _duration(s.start - first), _duration(s.duration))
+            rows.append(row + ((s.cache,) if cached else ()))
+    _table(header, rows, out=out, indent="  ")
+    errors = [(sid, s.error) for sid, reports in steps.items() for s in reports if s.error]
+    for sid, error in errors[:5]:
+        print(f"  {sid}: {' '.join(str(error).split())}", file=out)
+    if batch:
+        print(f"  outputs: {len(results)} on stdout, the first {_short(results[0].output) if results else '-'}", file=out)
+    else:
+        print(f"  output (on stdout): {_short(results[0].output)}", file=out)
+
+
+def _table(header: list[str], rows: Sequence[tuple[str, ...]], out: Any = None, indent: str = "") -> None:
+    widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(header)]
+    for row in [tuple(header), *rows]:
+        print(indent + "  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip(), file=out or sys.stdout)
