@@ -59,7 +59,7 @@ const NEEDLES: usize = 10;
 /// N modules with three random capabilities each, plus `NEEDLES` modules
 /// that also have `needle-a` and `needle-b`.
 fn populate(n: usize) -> ModuleRegistry {
-    let registry = ModuleRegistry::new().with_audit_capacity(0);
+    let registry = ModuleRegistry::builder().audit_capacity(0).build().unwrap();
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
     for i in 0..n {
         let mut config = ModuleConfig::new()

@@ -80,11 +80,34 @@
 //!   Each level's `Display` says only that level; [`Error::report`] joins
 //!   the chain.
 //!
+//! - **Async and cancellation.** With the `tokio` feature,
+//!   `ModuleInstance::process_async` and `ModuleRegistry::run_workflow_async`
+//!   run module code on tokio's blocking pool; module code polls
+//!   [`call_cancelled`] to stop a call that timed out or was dropped.
+//!
+//! ## Names
+//!
+//! One rule for every builder method:
+//! - **Records** that are declared and kept ([`ModuleConfig`],
+//!   [`PluginConfig`], [`CapabilityQuery`], [`Workflow`]) set a field with
+//!   `with_*` (replacing it) and add to a collection with `add_*` (keeping
+//!   what is there), as the seed examples spell them.
+//! - **Builders of one operation** ([`WorkflowStep`], [`PoolOptions`],
+//!   [`InstanceBuilder`], [`RegistryBuilder`]) use the bare field name
+//!   (`.retries(2)`, `.config(v)`, `.share_dependencies(true)`), as
+//!   `std::thread::Builder` and `std::fs::OpenOptions` do, and end in the
+//!   call that does it (`create`, `build`) or are handed to one.
+//! - Settings of a registry others may hold change through `set_*`, which
+//!   returns a `Result` (it is checked against the policy); settings fixed
+//!   at construction go through [`ModuleRegistry::builder`]. No builder
+//!   method panics.
+//!
 //! ## Cargo features
 //!
 //! `scripts`, `workflows`, `pictures`, `compression`, `distribution`,
 //! `https` and `watch`, all on by default; without them the crate is the
-//! registry, its native modules and nothing else.
+//! registry, its native modules and nothing else. `tokio` (off by default)
+//! adds the async entry points.
 #![deny(missing_docs)]
 
 // Records, at the bottom: plain data that imports nothing above it.
@@ -146,7 +169,7 @@ pub use native::{NativeFactory, NativeModule};
 #[cfg(feature = "workflows")]
 pub use orchestration::WorkflowOrchestration;
 pub use query::{CapabilityQuery, PluginDiscoveryQuery, ServiceDiscoveryQuery};
-pub use registry::{InstanceBuilder, ModuleRegistry, RegistryView};
+pub use registry::{InstanceBuilder, ModuleRegistry, RegistryBuilder, RegistryView};
 #[cfg(feature = "watch")]
 pub use script::watch::{ReloadEvent, ReloadKind, ScriptWatcher};
 #[cfg(feature = "scripts")]

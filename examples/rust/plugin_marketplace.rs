@@ -6,6 +6,8 @@
 use module_registry::{ModuleRegistry, PluginConfig, PluginMarketplace, PluginType, Result, Value};
 
 fn main() -> Result<()> {
+    // The seed's own call, kept compiling (`ModuleRegistry::builder()` is the new way).
+    #[allow(deprecated)]
     let registry = ModuleRegistry::new().with_plugin_marketplace(true);
 
     // Register marketplace plugins

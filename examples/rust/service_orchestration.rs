@@ -94,6 +94,8 @@ fn notification(input: Value) -> std::result::Result<Value, BoxError> {
 type Step = fn(Value) -> std::result::Result<Value, BoxError>;
 
 fn main() -> Result<()> {
+    // The seed's own call, kept compiling (`ModuleRegistry::builder()` is the new way).
+    #[allow(deprecated)]
     let registry = ModuleRegistry::new().with_workflow_orchestration(true);
 
     // Register workflow modules

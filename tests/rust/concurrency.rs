@@ -140,7 +140,11 @@ fn concurrent_stress_leaves_a_consistent_registry_and_log() {
 
     let dir = temp("stress");
     let path = dir.join("audit.jsonl");
-    let r = ModuleRegistry::with_native_modules().with_audit_capacity(0);
+    let r = ModuleRegistry::builder()
+        .native_modules()
+        .audit_capacity(0)
+        .build()
+        .unwrap();
     r.set_audit_file(Some(&path)).unwrap();
     let deadline = Instant::now() + Duration::from_millis(1500);
     let workers: Vec<_> = (0..4)

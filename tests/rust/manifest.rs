@@ -16,10 +16,13 @@ fn manifests_rebuild_the_registry_exactly() {
         "import \"lib\" as lib;\nconst MODULE = #{ name: \"doubler\", version: \"1.2.0\", capabilities: [\"math\"] };\nfn process(x) { lib::twice(x) }",
     )
     .unwrap();
-    let r = ModuleRegistry::with_native_modules()
-        .with_plugin_marketplace(true)
-        .with_workflow_orchestration(false)
-        .with_audit_capacity(77);
+    let r = ModuleRegistry::builder()
+        .native_modules()
+        .plugin_marketplace(true)
+        .workflow_orchestration(false)
+        .audit_capacity(77)
+        .build()
+        .unwrap();
     r.set_script_limits(ScriptLimits {
         max_operations: Some(12345),
         ..ScriptLimits::default()
@@ -159,7 +162,11 @@ fn snapshot(r: &ModuleRegistry) -> (Vec<String>, ScriptLimits, bool, usize) {
 
 #[test]
 fn a_manifest_failing_on_its_last_entry_changes_nothing() {
-    let source = ModuleRegistry::with_native_modules().with_audit_capacity(50);
+    let source = ModuleRegistry::builder()
+        .native_modules()
+        .audit_capacity(50)
+        .build()
+        .unwrap();
     source
         .set_script_limits(ScriptLimits {
             max_operations: Some(777),

@@ -268,7 +268,7 @@ fn audit_records_register_unregister_create_and_failures() {
         .all(|w| w[0].sequence < w[1].sequence && w[0].time <= w[1].time));
 
     // Bounded in memory.
-    let small = ModuleRegistry::new().with_audit_capacity(5);
+    let small = ModuleRegistry::builder().audit_capacity(5).build().unwrap();
     for i in 0..20 {
         small
             .register(config(&format!("m{i}"), "1.0.0", &[]))

@@ -1,4 +1,7 @@
 //! Registry settings from the seed: workflow orchestration and the plugin marketplace.
+//! The seed's `with_*` calls are deprecated (`ModuleRegistry::builder()` sets
+//! them now) and still tested here, as they still work.
+#![allow(deprecated)]
 
 use module_registry::{
     Error, ModuleRegistry, PluginConfig, PluginType, Value, WorkflowOrchestration,
@@ -150,4 +153,32 @@ fn with_settings_never_change_a_registry_others_share() {
     registry.create("nope").unwrap_err();
     registry.create("nope").unwrap_err();
     assert_eq!(registry.audit_events().len(), 1);
+}
+
+#[test]
+fn the_builder_sets_what_is_fixed_at_construction_and_never_panics() {
+    let registry = ModuleRegistry::builder()
+        .crate_native_modules(&["module_registry"])
+        .workflow_orchestration(false)
+        .plugin_marketplace(true)
+        .audit_capacity(2)
+        .build()
+        .unwrap();
+    assert!(!registry.workflow_orchestration_enabled());
+    assert!(registry.plugin_marketplace_enabled());
+    assert!(registry.get("sha256").is_some());
+    for _ in 0..5 {
+        let _ = registry.create("identity").unwrap();
+    }
+    assert_eq!(registry.audit_log().events().len(), 2);
+    assert_eq!(registry.audit_log().capacity(), 2);
+    // The defaults: orchestration on, marketplace off, no modules.
+    let plain = ModuleRegistry::builder().build().unwrap();
+    assert!(plain.workflow_orchestration_enabled());
+    assert!(!plain.plugin_marketplace_enabled());
+    assert!(plain.list().is_empty());
+    // A clone of a built registry is shared: settings change through set_*.
+    let clone = registry.clone();
+    clone.set_workflow_orchestration(true).unwrap();
+    assert!(registry.workflow_orchestration_enabled());
 }

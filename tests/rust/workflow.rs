@@ -607,7 +607,8 @@ fn pictures_show_every_step_and_edge() {
 
 #[test]
 fn orchestration_can_be_switched_off() {
-    let r = registry().with_workflow_orchestration(false);
+    let r = registry();
+    r.set_workflow_orchestration(false).unwrap();
     let err = r.run_workflow(&r.pipeline(["add-one"]), 1i64).unwrap_err();
     assert!(matches!(err, Error::FeatureDisabled { .. }));
     assert!(matches!(

@@ -15,6 +15,7 @@
 //! methods to `ModuleRegistry` from their own modules, and keep their state
 //! in the registry's [extensions](ModuleRegistry::extension).
 
+mod builder;
 mod create;
 mod guard;
 mod index;
@@ -38,6 +39,7 @@ use crate::error::{Error, Result};
 use crate::info::ModuleInfo;
 use crate::native;
 
+pub use builder::RegistryBuilder;
 pub use create::InstanceBuilder;
 pub(crate) use register::Replace;
 pub use view::RegistryView;
@@ -175,7 +177,7 @@ impl ModuleRegistry {
         Self::registry_of_natives(native::configs_where(|m| crates.contains(&m.crate_name())))
     }
 
-    fn registry_of_natives(configs: Vec<crate::config::ModuleConfig>) -> Result<Self> {
+    pub(super) fn registry_of_natives(configs: Vec<crate::config::ModuleConfig>) -> Result<Self> {
         let registry = Self::new();
         let mut problems = Vec::new();
         for config in configs {
@@ -225,6 +227,10 @@ impl ModuleRegistry {
     /// assert!(locked.workflow_orchestration_enabled());
     /// # Ok::<(), module_registry::Error>(())
     /// ```
+    #[deprecated(
+        since = "0.1.0",
+        note = "set it when the registry is made, `ModuleRegistry::builder().workflow_orchestration(..).build()`, or on a shared registry with `set_workflow_orchestration`"
+    )]
     pub fn with_workflow_orchestration(self, enabled: bool) -> Self {
         self.assert_unshared("with_workflow_orchestration", "set_workflow_orchestration");
         self.inner
@@ -260,6 +266,10 @@ impl ModuleRegistry {
     /// When another handle shares the registry (see
     /// [`with_workflow_orchestration`](Self::with_workflow_orchestration));
     /// use [`set_plugin_marketplace`](Self::set_plugin_marketplace) there.
+    #[deprecated(
+        since = "0.1.0",
+        note = "set it when the registry is made, `ModuleRegistry::builder().plugin_marketplace(..).build()`, or on a shared registry with `set_plugin_marketplace`"
+    )]
     pub fn with_plugin_marketplace(self, enabled: bool) -> Self {
         self.assert_unshared("with_plugin_marketplace", "set_plugin_marketplace");
         self.inner
@@ -289,6 +299,10 @@ impl ModuleRegistry {
     /// When another handle shares the registry (see
     /// [`with_workflow_orchestration`](Self::with_workflow_orchestration));
     /// use [`set_audit_capacity`](Self::set_audit_capacity) there.
+    #[deprecated(
+        since = "0.1.0",
+        note = "set it when the registry is made, `ModuleRegistry::builder().audit_capacity(..).build()`, or on a shared registry with `set_audit_capacity`"
+    )]
     pub fn with_audit_capacity(self, capacity: usize) -> Self {
         self.assert_unshared("with_audit_capacity", "set_audit_capacity");
         self.inner.audit.set_capacity(capacity);

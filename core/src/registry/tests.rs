@@ -68,7 +68,7 @@ fn pair_index_and_many_capability_modules_agree() {
 fn name_table_tracks_versions_through_churn() {
     // Registers and removes versions in a scrambled order, in both
     // namespaces, and checks every name's versions against a model.
-    let r = ModuleRegistry::new().with_audit_capacity(0);
+    let r = ModuleRegistry::builder().audit_capacity(0).build().unwrap();
     let mut model: BTreeMap<(ModuleKind, String), Vec<Version>> = BTreeMap::new();
     let mut x: u64 = 0x2545_F491_4F6C_DD1D;
     for _ in 0..3_000 {
