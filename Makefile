@@ -139,6 +139,8 @@ lint: $(VENV)/.deps ## rustfmt check, clippy with warnings as errors (all featur
 examples: ## run every Rust example
 	@for e in quickstart web_framework content_management service_discovery service_orchestration plugins plugin_marketplace; do \
 		echo "== $$e"; $(CARGO) run -q -p module-registry --example $$e || exit 1; done
+	@echo "== embedding"; $(CARGO) run -q -p module-registry --example embedding
+	@echo "== tokio_host"; $(CARGO) run -q -p module-registry --features tokio --example tokio_host
 
 bench: build-dev ## measure the Python benchmarks (pytest-benchmark)
 	$(PY) -m pytest benches/python --benchmark-enable --benchmark-sort=mean -q

@@ -309,6 +309,16 @@ macro_rules! typed_builder {
             /// assert!(err.report().contains("text"), "{}", err.report());
             /// # Ok::<(), module_registry::Error>(())
             /// ```
+            ///
+            /// The input type must be deserializable (and the output
+            /// serializable); a plain Rust type is refused at compile time:
+            ///
+            /// ```compile_fail
+            /// struct NotSerde(u8);
+            /// let config = module_registry::ModuleConfig::new()
+            ///     .with_name("x")
+            ///     .typed(|input: NotSerde, _ctx| Ok(input.0)); // error: NotSerde is not Deserialize
+            /// ```
             pub fn typed<In, Out, F>(self, handler: F) -> Self
             where
                 In: serde::de::DeserializeOwned + 'static,

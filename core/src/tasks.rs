@@ -85,6 +85,18 @@ impl ModuleInstance {
     /// Dropping the future cancels the call's token (see
     /// [`call_cancelled`](crate::call_cancelled)); the module's code is not
     /// stopped by force. Must be awaited inside a tokio runtime.
+    ///
+    /// It is called on an `Arc<ModuleInstance>` (the future owns its share,
+    /// so it can outlive the caller's borrow); on a bare instance it does not
+    /// compile:
+    ///
+    /// ```compile_fail
+    /// # async fn f() -> module_registry::Result<()> {
+    /// let registry = module_registry::ModuleRegistry::with_native_modules();
+    /// let instance = registry.create("identity")?;
+    /// instance.process_async(1).await?; // error: needs `Arc<ModuleInstance>`
+    /// # Ok(()) }
+    /// ```
     pub fn process_async(
         self: &Arc<Self>,
         input: impl Into<Value>,

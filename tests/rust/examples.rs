@@ -112,3 +112,16 @@ fn embedding_shares_a_dependency_and_reports_errors_once() {
     assert!(out.contains("Some(ParseIntError"), "{out}");
     assert!(out.contains("counter 1.0.0 (Analytics)"), "{out}");
 }
+
+#[cfg(feature = "tokio")]
+#[test]
+fn tokio_host_awaits_calls_and_a_workflow_and_gives_up_at_a_deadline() {
+    let out = example("tokio_host");
+    assert!(out.contains("50 requests: 45 answered 200"), "{out}");
+    assert!(out.contains("the slow call gave up after 50 ms"), "{out}");
+    assert!(
+        out.contains(r#"workflow output: "{\"body\":\"200 /api/users\",\"status\":200}""#)
+            || out.contains(r#"workflow output: "{\"status\":200,\"body\":\"200 /api/users\"}""#),
+        "{out}"
+    );
+}

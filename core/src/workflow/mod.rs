@@ -365,6 +365,12 @@ impl WorkflowStep {
     /// assert_eq!(join.after.unwrap(), ["a", "b"]);
     /// assert_eq!(mapped.after.unwrap(), ["a-x", "b-x"]);
     /// ```
+    ///
+    /// Ids are text; numbers are refused at compile time:
+    ///
+    /// ```compile_fail
+    /// let step = module_registry::WorkflowStep::module("b", "identity").after([1, 2]);
+    /// ```
     pub fn after_input(mut self) -> Self {
         self.after = Some(Vec::new());
         self
