@@ -33,6 +33,8 @@ use std::sync::Arc;
 
 use crate::kind::ModuleKind;
 
+mod debug;
+
 /// `Result` with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -73,7 +75,7 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 /// assert_eq!(err.to_string(), r#"no module named "nothing" is registered"#);
 /// # Ok::<(), module_registry::Error>(())
 /// ```
-#[derive(Debug, thiserror::Error)]
+#[derive(thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// A module name, capability or metadata key does not follow the naming

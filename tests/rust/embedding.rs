@@ -736,3 +736,28 @@ fn after_takes_owned_borrowed_and_iterated_ids_and_on_error_takes_the_enum() {
         Value::Int(6)
     );
 }
+
+#[test]
+fn debug_prints_the_chain_and_the_alternate_form_keeps_the_structure() {
+    let registry = ModuleRegistry::new();
+    registry.register(parser("parse")).unwrap();
+    let err = registry
+        .create("parse")
+        .unwrap()
+        .process("twelve")
+        .unwrap_err();
+    // What `fn main() -> module_registry::Result<()>` prints after "Error: ".
+    let debug = format!("{err:?}");
+    assert_eq!(debug, err.report());
+    assert_eq!(
+        debug,
+        "module parse@0.1.0 failed in process: invalid digit found in string"
+    );
+    let structure = format!("{err:#?}");
+    assert!(
+        structure.contains(r#"code: "module_failed""#),
+        "{structure}"
+    );
+    assert!(structure.contains("source: Some("), "{structure}");
+    assert!(structure.contains(r#"code: "external""#), "{structure}");
+}
