@@ -1,8 +1,10 @@
 //! The crate embedded in a Rust program, as an embedder writes it: a native
 //! module found at compile time, modules whose code uses `?` on any error,
-//! a factory that is handed its dependency and reads a typed config, shared
-//! dependency instances, values converted both ways, Rust functions for
-//! scripts, a parallel workflow, and errors that print each level once.
+//! a factory that is handed its dependency and reads a typed config
+//! (`config_as`: no config is the default), a typed module (serde in and
+//! out), shared dependency instances, values converted both ways and
+//! indexed, Rust functions for scripts, a parallel workflow, and errors that
+//! print each level once.
 //!
 //! Run: `cargo run -p module-registry --example embedding`
 
@@ -35,8 +37,10 @@ native_module!(NativeModule::new("counter", "1.0.0", counter)
     .with_type(ModuleType::Analytics)
     .with_capabilities(&["count"]));
 
-/// What a `tally` instance is configured with.
-#[derive(Deserialize)]
+/// What a `tally` instance is configured with (each field defaults, so a
+/// `tally` created without config counts by 0 under the label "").
+#[derive(Deserialize, Default)]
+#[serde(default)]
 struct TallyConfig {
     label: String,
     step: i64,
@@ -55,10 +59,17 @@ impl Module for Tally {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, Deserialize)]
 struct Order {
     id: u32,
     items: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct Receipt {
+    order: u32,
+    lines: usize,
+    summary: String,
 }
 
 /// `main` returns any error through `?`, as the modules do.
@@ -87,7 +98,7 @@ fn main() -> std::result::Result<(), BoxError> {
             .with_factory(|context| {
                 Ok(Box::new(Tally {
                     counter: context.require("counter")?,
-                    config: module_registry::from_value(context.config().clone())?,
+                    config: context.config_as()?,
                 }))
             }),
     )?;
@@ -111,8 +122,30 @@ fn main() -> std::result::Result<(), BoxError> {
         items: vec!["tea".into(), "cake".into()],
     })?;
     println!("order as a value: {order}");
-    let items: Vec<&str> = vec!["tea", "cake"];
-    assert_eq!(order.get("items"), Some(&Value::from(items)));
+    assert_eq!(order["items"][1], Value::from("cake"));
+
+    // A typed module: serde types in and out, no matching on `Value`.
+    registry.register(
+        ModuleConfig::new()
+            .with_name("receipt")
+            .with_version("1.0.0")
+            .typed(|order: Order, _ctx| {
+                Ok(Receipt {
+                    order: order.id,
+                    lines: order.items.len(),
+                    summary: order.items.join(", "),
+                })
+            }),
+    )?;
+    let receipt = registry.create("receipt")?.process(order.clone())?;
+    println!(
+        "receipt: {} ({} lines)",
+        receipt["summary"], receipt["lines"]
+    );
+    let refused = registry
+        .create("receipt")?
+        .process(serde_json::json!({"id": "seven"}));
+    println!("a wrong order: {}", refused.unwrap_err().report());
 
     // Rust functions for every script the registry builds from now on.
     registry.register_script_functions(|engine: &mut rhai::Engine| {
