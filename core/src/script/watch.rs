@@ -308,30 +308,39 @@ fn run(mut folder: Folder, rx: mpsc::Receiver<DebounceEventResult>) {
             folder.end(reason);
             break;
         }
-        match batch {
-            None => {}
-            // The system dropped events (thousands of changes at once), or
-            // the watch reported an error: read the whole folder again.
-            Some(Err(_)) => {
-                let _ = folder.rescan();
+        // The system dropped events (thousands of changes at once), or the
+        // watch reported an error: read the whole folder again.
+        let events = match batch {
+            None => {
+                shared.set_phase(Phase::Idle);
+                continue;
             }
-            Some(Ok(events)) if events.iter().any(|e| e.need_rescan()) => {
-                let _ = folder.rescan();
+            Some(Ok(events)) if !events.iter().any(|e| e.need_rescan()) => Some(events),
+            Some(_) => None,
+        };
+        let Some(events) = events else {
+            if let Err(e) = folder.rescan() {
+                let reason = format!(
+                    "the watched folder {} cannot be read: {e}",
+                    folder.dir.display()
+                );
+                folder.end(reason);
+                break;
             }
-            Some(Ok(events)) => {
-                // Reading a file is an event too (`Access`): reacting to it
-                // would read the file again, forever.
-                let paths: BTreeSet<PathBuf> = events
-                    .iter()
-                    .filter(|e| !matches!(e.kind, EventKind::Access(_)))
-                    .flat_map(|e| e.paths.iter())
-                    .filter(|p| is_script(p) && p.parent() == Some(folder.dir.as_path()))
-                    .cloned()
-                    .collect();
-                for path in paths {
-                    folder.apply(&path, false);
-                }
-            }
+            shared.set_phase(Phase::Idle);
+            continue;
+        };
+        // Reading a file is an event too (`Access`): reacting to it would
+        // read the file again, forever.
+        let paths: BTreeSet<PathBuf> = events
+            .iter()
+            .filter(|e| !matches!(e.kind, EventKind::Access(_)))
+            .flat_map(|e| e.paths.iter())
+            .filter(|p| is_script(p) && p.parent() == Some(folder.dir.as_path()))
+            .cloned()
+            .collect();
+        for path in paths {
+            folder.apply(&path, false);
         }
         shared.set_phase(Phase::Idle);
     }
