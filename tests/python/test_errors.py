@@ -37,11 +37,11 @@ def test_every_error_kind_has_a_class_and_every_class_is_reachable() -> None:
         assert exported.get(cls.__name__) is cls, f"{code} -> {cls.__name__} is not exported"
     # And every exception class the package exports is raised for some kind
     # (the base class is raised for none: each kind has its own meaning).
-    reachable = set(by_kind.values())
-    for name, cls in exported.items():
-        assert issubclass(cls, mr.ModuleRegistryError), name
-        if cls is not mr.ModuleRegistryError:
-            assert cls in reachable, f"{name} is raised for no kind of error"
+    reachable: set[type[BaseException]] = set(by_kind.values())
+    for name, exported_class in exported.items():
+        assert issubclass(exported_class, mr.ModuleRegistryError), name
+        if exported_class is not mr.ModuleRegistryError:
+            assert exported_class in reachable, f"{name} is raised for no kind of error"
     assert mr.ModuleRegistryError not in reachable
     # No kind falls back to the base class any more.
     assert by_kind["io"] is mr.FileError and by_kind["timeout"] is mr.CallTimeoutError
