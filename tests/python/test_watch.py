@@ -177,3 +177,18 @@ def test_a_script_past_the_cap_is_rejected_naming_it(tmp_path: Path) -> None:
         error = recorder.events[0].error or ""
         assert "4 MiB" in error and "not read" in error
         assert "py-big" not in registry
+
+
+def test_a_watched_file_replaced_by_a_folder_or_a_link_loop(tmp_path: Path) -> None:
+    (tmp_path / "loop.rhai").symlink_to(tmp_path / "loop.rhai")  # a link to itself
+    registry, recorder, watcher = watched(tmp_path, "py-dir")
+    with watcher:
+        assert recorder.kinds() == ["loaded"]  # the loop is no script, and no hang
+        (tmp_path / "m.rhai").unlink()
+        (tmp_path / "m.rhai").mkdir()
+        eventually("removed", lambda: "removed" in recorder.kinds())
+        assert "py-dir" not in registry and watcher.running
+        (tmp_path / "other.rhai").symlink_to(tmp_path / "other.rhai")
+        (tmp_path / "n.rhai").write_text(SCRIPT.format(name="py-after", answer="after"))
+        eventually("a later file still loads", lambda: "py-after" in registry)
+        assert recorder.kinds() == ["loaded", "removed", "loaded"] and watcher.running

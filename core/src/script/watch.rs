@@ -414,3 +414,71 @@ impl Drop for ScriptWatcher {
         self.signal_stop();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use notify_debouncer_full::notify::event::{Event, Flag};
+    use notify_debouncer_full::DebouncedEvent;
+
+    /// The run loop on a folder, fed by hand: what the system would send.
+    fn feed(label: &str, batches: Vec<DebounceEventResult>) -> (ModuleRegistry, Vec<ReloadKind>) {
+        let dir = std::env::temp_dir().join(format!("mr-watch-{label}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let registry = ModuleRegistry::new();
+        let shared = Arc::new(Shared {
+            stopped: AtomicBool::new(false),
+            error: Mutex::new(None),
+            phase: Mutex::new(Phase::Idle),
+            changed: Condvar::new(),
+        });
+        let seen: Arc<Mutex<Vec<ReloadKind>>> = Arc::default();
+        let sink = seen.clone();
+        let callback: ReloadCallback = Arc::new(move |e: &ReloadEvent| sink.lock().push(e.kind));
+        let metadata = std::fs::metadata(&dir).unwrap();
+        let folder = Folder::new(
+            registry.clone(),
+            dir.clone(),
+            &metadata,
+            Some(callback),
+            shared,
+        );
+        // Files written while no event said so (the system dropped them).
+        for i in 0..3 {
+            std::fs::write(
+                dir.join(format!("m{i}.rhai")),
+                format!("const MODULE = #{{ name: \"{label}-{i}\" }};\nfn process(x) {{ x }}\n"),
+            )
+            .unwrap();
+        }
+        let (tx, rx) = mpsc::channel();
+        for batch in batches {
+            tx.send(batch).unwrap();
+        }
+        drop(tx);
+        run(folder, rx);
+        std::fs::remove_dir_all(&dir).unwrap();
+        let kinds = seen.lock().clone();
+        (registry, kinds)
+    }
+
+    #[test]
+    fn dropped_events_make_the_folder_read_again() {
+        let overflow = Event::new(EventKind::Other).set_flag(Flag::Rescan);
+        let batch = Ok(vec![DebouncedEvent::new(
+            overflow,
+            std::time::Instant::now(),
+        )]);
+        let (registry, kinds) = feed("rescan", vec![batch]);
+        assert_eq!(kinds, [ReloadKind::Loaded; 3]);
+        assert_eq!(registry.list().len(), 3);
+    }
+
+    #[test]
+    fn a_watch_error_makes_the_folder_read_again() {
+        let error = notify_debouncer_full::notify::Error::generic("lost track");
+        let (registry, kinds) = feed("error", vec![Err(vec![error])]);
+        assert_eq!(kinds, [ReloadKind::Loaded; 3]);
+        assert_eq!(registry.list().len(), 3);
+    }
+}
