@@ -192,3 +192,20 @@ def test_a_watched_file_replaced_by_a_folder_or_a_link_loop(tmp_path: Path) -> N
         (tmp_path / "n.rhai").write_text(SCRIPT.format(name="py-after", answer="after"))
         eventually("a later file still loads", lambda: "py-after" in registry)
         assert recorder.kinds() == ["loaded", "removed", "loaded"] and watcher.running
+
+
+def test_a_watched_link_re_pointed_stops_the_watch(tmp_path: Path) -> None:
+    # A deploy's `current -> releases/v1` swapped to v2: the watch does not
+    # go on following v1 in silence.
+    v1, v2 = tmp_path / "v1", tmp_path / "v2"
+    v1.mkdir()
+    v2.mkdir()
+    (v2 / "m.rhai").write_text(SCRIPT.format(name="py-linked", answer="v2"))
+    current = tmp_path / "current"
+    current.symlink_to(v1)
+    registry, recorder, watcher = watched(current, "py-linked")
+    assert watcher.folder == str(v1)
+    (tmp_path / "next").symlink_to(v2)
+    (tmp_path / "next").rename(current)
+    error = assert_ended(registry, recorder, watcher, "py-linked")
+    assert "now leads to another folder" in error and str(v2) in error

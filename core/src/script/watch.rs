@@ -259,6 +259,7 @@ impl ModuleRegistry {
             on_event,
             shared.clone(),
         );
+        folder.follow_name(given);
         folder.rescan().map_err(io)?;
         shared.set_phase(Phase::Idle);
         let caller = Caller::current();

@@ -148,6 +148,9 @@ fn read_capped(path: &Path) -> Result<String, Unread> {
 pub(super) struct Folder {
     registry: ModuleRegistry,
     pub(super) dir: PathBuf,
+    /// The path the watch was asked for, when it reached `dir` through a
+    /// symbolic link: re-pointed, it names another folder.
+    named: Option<PathBuf>,
     identity: Identity,
     files: HashMap<PathBuf, Tracked>,
     /// The digest of the text last rejected for a file: the same text is
@@ -168,11 +171,21 @@ impl Folder {
         Folder {
             registry,
             dir,
+            named: None,
             identity: Identity::of(metadata),
             files: HashMap::new(),
             rejected: HashMap::new(),
             callback,
             shared,
+        }
+    }
+
+    /// Watches for `given` (the path asked for) to keep leading to the
+    /// folder, when it reached it through a symbolic link.
+    pub(super) fn follow_name(&mut self, given: &Path) {
+        let absolute = std::path::absolute(given).unwrap_or_else(|_| given.to_path_buf());
+        if absolute != self.dir {
+            self.named = Some(absolute);
         }
     }
 
@@ -442,7 +455,19 @@ impl Folder {
         if let Err(e) = std::fs::read_dir(&self.dir) {
             return Some(format!("the watched folder {dir} cannot be read: {e}"));
         }
-        None
+        let named = self.named.as_ref()?;
+        match std::fs::canonicalize(named) {
+            Ok(now) if now == self.dir => None,
+            Ok(now) => Some(format!(
+                "{} now leads to another folder ({}), not the watched {dir} (watch it anew)",
+                named.display(),
+                now.display()
+            )),
+            Err(e) => Some(format!(
+                "{} no longer leads to the watched folder {dir}: {e}",
+                named.display()
+            )),
+        }
     }
 
     /// Ends the watch for `reason`: the modules it loaded are unregistered
