@@ -209,3 +209,25 @@ def test_a_watched_link_re_pointed_stops_the_watch(tmp_path: Path) -> None:
     (tmp_path / "next").rename(current)
     error = assert_ended(registry, recorder, watcher, "py-linked")
     assert "now leads to another folder" in error and str(v2) in error
+
+
+def test_the_cli_watch_ends_when_its_folder_goes(tmp_path: Path) -> None:
+    folder = tmp_path / "scripts"
+    folder.mkdir()
+    (folder / "a.rhai").write_text(SCRIPT.format(name="cli-gone", answer="a"))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "module_registry", "watch", "--scripts", str(folder), "--duration", "120"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().split()[:2] == ["loaded", "cli-gone@1.0.0"]
+        shutil.rmtree(folder)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    # It does not sleep on (for 120 s) over a folder that is gone.
+    assert proc.returncode == 1, (out, err)
+    assert "stopped" in out and "ended" in err and "removed or renamed" in err
