@@ -186,23 +186,12 @@ impl AccessPolicy {
         })
     }
 
-    /// Refuses a policy giving roles to a name no view may act as: `system`
-    /// (the registry acting for itself, as the audit log names it) or an
-    /// empty name.
+    /// Refuses a policy giving roles to a name no view may act as
+    /// ([`check_principal`]).
     pub(crate) fn check_principals(&self) -> Result<()> {
-        match self
-            .principals
+        self.principals
             .keys()
-            .find(|p| p.is_empty() || *p == SYSTEM)
-        {
-            Some(p) => Err(crate::error::Error::InvalidConfig {
-                name: format!("principal {p:?}"),
-                reason: format!(
-                    "the name is reserved: {SYSTEM:?} is the registry itself, which needs no grant"
-                ),
-            }),
-            None => Ok(()),
-        }
+            .try_for_each(|principal| check_principal(principal))
     }
 
     /// The roles of `principal`.
@@ -224,8 +213,10 @@ impl AccessPolicy {
         policy.compiled()
     }
 
-    /// Recompiles the globs after deserialising.
+    /// Recompiles the globs after deserialising, and refuses reserved
+    /// principals ([`check_principal`]).
     pub(crate) fn compiled(mut self) -> Result<Self> {
+        self.check_principals()?;
         for grants in self.roles.values_mut() {
             for g in grants.iter_mut() {
                 *g = Grant::new(std::mem::take(&mut g.permissions), &g.modules)?;
@@ -236,8 +227,39 @@ impl AccessPolicy {
 }
 
 /// The name the audit log gives the registry acting for itself (no view);
-/// no policy may give it roles, and no Python view may take it.
+/// no policy may give it roles, and no view may take it.
 pub const SYSTEM: &str = "system";
+
+/// The one rule on principals' names, wherever a name enters (a view, a
+/// policy's assignments, the bindings' "call as"): `system` is the
+/// registry itself (what the audit log names it) and the empty name is
+/// no one, so neither may be taken or given roles.
+///
+/// ```
+/// use module_registry::access::check_principal;
+///
+/// assert!(check_principal("alice").is_ok());
+/// assert!(check_principal("system").is_err());
+/// assert!(check_principal("").is_err());
+/// ```
+pub fn check_principal(principal: &str) -> Result<()> {
+    if !principal.is_empty() && principal != SYSTEM {
+        return Ok(());
+    }
+    Err(Error::InvalidConfig {
+        name: format!("principal {principal:?}"),
+        reason: format!(
+            "the name is reserved: {SYSTEM:?} is the registry itself (which needs no grant) and \"\" is no one; a principal needs a name of its own"
+        ),
+    })
+}
+
+/// Runs `f` acting as `principal` when its name may be taken
+/// ([`check_principal`]): what a binding's "call as" uses.
+pub fn act_as<T>(principal: &str, f: impl FnOnce() -> T) -> Result<T> {
+    check_principal(principal)?;
+    Ok(with_principal(Some(Arc::from(principal)), f))
+}
 
 thread_local! {
     static PRINCIPAL: RefCell<Option<Arc<str>>> = const { RefCell::new(None) };

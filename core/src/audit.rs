@@ -368,28 +368,7 @@ impl AuditLog {
     pub fn set_file(&self, path: Option<&std::path::Path>) -> crate::error::Result<()> {
         let file = match path {
             None => None,
-            Some(p) => {
-                // Opening a FIFO or a device for writing can block forever
-                // (until a reader comes): only regular files are audit files.
-                if let Ok(meta) = std::fs::metadata(p) {
-                    if !meta.is_file() {
-                        return Err(crate::error::Error::InvalidConfig {
-                            name: p.display().to_string(),
-                            reason: "an audit file must be a regular file (not a folder, FIFO or device)"
-                                .into(),
-                        });
-                    }
-                }
-                let f = std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(p)
-                    .map_err(|source| crate::error::Error::Io {
-                        path: p.display().to_string(),
-                        source,
-                    })?;
-                Some((p.to_path_buf(), f))
-            }
+            Some(p) => Some((p.to_path_buf(), open_regular(p, true)?)),
         };
         self.ring.lock().file = file;
         Ok(())
@@ -408,11 +387,15 @@ impl AuditLog {
     /// Reads an audit file back. A last line cut short (a process killed
     /// mid-write) is skipped; any other malformed line is an error naming it.
     pub fn read_file(path: impl AsRef<std::path::Path>) -> crate::error::Result<Vec<AuditEvent>> {
+        use std::io::Read;
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|source| crate::error::Error::Io {
-            path: path.display().to_string(),
-            source,
-        })?;
+        let mut text = String::new();
+        open_regular(path, false)?
+            .read_to_string(&mut text)
+            .map_err(|source| crate::error::Error::Io {
+                path: path.display().to_string(),
+                source,
+            })?;
         let complete = text.ends_with('\n');
         let lines: Vec<&str> = text.lines().collect();
         let mut out = Vec::with_capacity(lines.len());
@@ -461,9 +444,103 @@ impl AuditLog {
     }
 }
 
+/// Opens the audit file at `path` (to append, created if missing, or to
+/// read), refusing what is not a regular file: a FIFO or a device would
+/// block or never end, and a symbolic link at the audit file's name could
+/// send the registry's records (written with its rights) anywhere, so one
+/// is not followed to append (it is, to read). Opened without blocking,
+/// then checked on the opened file, so nothing swapped in after a check
+/// counts.
+fn open_regular(path: &std::path::Path, append: bool) -> crate::error::Result<std::fs::File> {
+    let refuse = |what: &str| crate::error::Error::InvalidConfig {
+        name: path.display().to_string(),
+        reason: format!("an audit file must be a regular file, and this is {what}"),
+    };
+    let io = |source| crate::error::Error::Io {
+        path: path.display().to_string(),
+        source,
+    };
+    // Without the flags below (no `scripts` feature), the check before
+    // opening is what there is.
+    // Reading follows a link (it writes nothing); appending does not.
+    let looked = match append {
+        true => std::fs::symlink_metadata(path),
+        false => std::fs::metadata(path),
+    };
+    match looked {
+        Ok(meta) if meta.file_type().is_symlink() => return Err(refuse("a symbolic link")),
+        Ok(meta) if !meta.is_file() => return Err(refuse("a folder, FIFO or device")),
+        _ => {}
+    }
+    let mut options = std::fs::OpenOptions::new();
+    if append {
+        options.create(true).append(true);
+    } else {
+        options.read(true);
+    }
+    #[cfg(all(unix, feature = "scripts"))]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        let no_follow = if append { libc::O_NOFOLLOW } else { 0 };
+        options.custom_flags(libc::O_NONBLOCK | no_follow);
+    }
+    let file = options.open(path).map_err(|e| {
+        #[cfg(all(unix, feature = "scripts"))]
+        {
+            // A symbolic link put there after the check (O_NOFOLLOW), or a
+            // FIFO with no reader (O_NONBLOCK for writing).
+            match e.raw_os_error() {
+                Some(libc::ELOOP) => return refuse("a symbolic link"),
+                Some(libc::ENXIO) => return refuse("a FIFO"),
+                _ => {}
+            }
+        }
+        io(e)
+    })?;
+    if !file.metadata().map_err(io)?.is_file() {
+        return Err(refuse("a folder, FIFO or device"));
+    }
+    Ok(file)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn an_audit_file_is_a_regular_file_not_a_fifo_or_a_link() {
+        let dir = std::env::temp_dir().join(format!("mr-audit-kinds-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let log = AuditLog::default();
+        // A FIFO: refused at once (opening it to write would wait for a reader).
+        let fifo = dir.join("fifo.jsonl");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        if made.is_ok_and(|s| s.success()) {
+            let err = log.set_file(Some(&fifo)).unwrap_err();
+            assert!(err.to_string().contains("regular file"), "{err}");
+            let err = AuditLog::read_file(&fifo).unwrap_err();
+            assert!(err.to_string().contains("regular file"), "{err}");
+        }
+        // A symbolic link planted at the audit file's name: not followed.
+        let target = dir.join("elsewhere");
+        std::fs::write(&target, "precious\n").unwrap();
+        let link = dir.join("link.jsonl");
+        let _ = std::fs::remove_file(&link);
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        let err = log.set_file(Some(&link)).unwrap_err();
+        assert!(err.to_string().contains("symbolic link"), "{err}");
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "precious\n");
+        assert!(log.file().is_none());
+        // A device: refused, never read.
+        assert!(AuditLog::read_file("/dev/zero").is_err());
+        // A regular file works, and reads back.
+        let file = dir.join("a.jsonl");
+        log.set_file(Some(&file)).unwrap();
+        log.push("register", ModuleKind::Module, "m", None, Outcome::Ok, None);
+        assert_eq!(AuditLog::read_file(&file).unwrap().len(), 1);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn ring_is_bounded_and_ordered() {

@@ -34,6 +34,8 @@ use std::sync::Arc;
 use crate::kind::ModuleKind;
 
 mod debug;
+mod kinds;
+pub use kinds::ErrorKind;
 
 /// `Result` with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -495,38 +497,9 @@ impl Error {
     }
 
     /// A short, stable name of the variant (`"not_found"`, `"module_failed"`, ...),
-    /// used by bindings and in audit events.
+    /// used by bindings and in audit events: [`ErrorKind::code`] of [`kind`](Self::kind).
     pub fn code(&self) -> &'static str {
-        match self {
-            Error::InvalidName { .. } => "invalid_name",
-            Error::InvalidVersion { .. } => "invalid_version",
-            Error::InvalidRequirement { .. } => "invalid_requirement",
-            Error::InvalidConfig { .. } => "invalid_config",
-            Error::AlreadyRegistered { .. } => "already_registered",
-            Error::NotFound { .. } => "not_found",
-            Error::NoImplementation { .. } => "no_implementation",
-            Error::MissingDependency { .. } => "missing_dependency",
-            Error::VersionConflict { .. } => "version_conflict",
-            Error::DependencyCycle { .. } => "dependency_cycle",
-            Error::ResolutionLimit { .. } => "resolution_limit",
-            Error::ModuleFailed { .. } => "module_failed",
-            Error::Panic { .. } => "panic",
-            Error::InstanceClosed { .. } => "instance_closed",
-            Error::InvalidInput { .. } => "invalid_input",
-            Error::FeatureDisabled { .. } => "feature_disabled",
-            Error::Serialization { .. } => "serialization",
-            Error::Io { .. } => "io",
-            Error::Script { .. } => "script",
-            Error::Workflow { .. } => "workflow",
-            Error::PermissionDenied { .. } => "permission_denied",
-            Error::Timeout { .. } => "timeout",
-            Error::Integrity { .. } => "integrity",
-            Error::Signature { .. } => "signature",
-            Error::Fetch { .. } => "fetch",
-            Error::Unavailable { .. } => "unavailable",
-            Error::Interrupted { .. } => "interrupted",
-            Error::External { .. } => "external",
-        }
+        self.kind().code()
     }
 
     /// Follows module failures and failed workflow steps down to the error

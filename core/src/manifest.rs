@@ -201,8 +201,9 @@ impl ModuleRegistry {
     /// 2. only then `resolve(config, import_path)` attaches the
     ///    implementation of Python modules (`import_path` is `Some`) and of
     ///    factories given in code (`None`);
-    /// 3. the modules are registered together (none if one cannot be), then
-    ///    the settings and the policy are applied.
+    /// 3. the modules are registered together (none if one cannot be), and
+    ///    the settings and the policy applied with them, under the store's
+    ///    one write lock (nothing is applied that could still fail).
     ///
     /// On any error the registry is as it was.
     pub fn load_manifest_with(
@@ -212,149 +213,214 @@ impl ModuleRegistry {
         mut resolve: impl FnMut(ModuleConfig, Option<&str>) -> Result<ModuleConfig>,
     ) -> Result<()> {
         self.authorize(Permission::Admin, "load_manifest", None)?;
-        let manifest: Manifest = serde_json::from_str(text).map_err(|e| Error::Serialization {
-            message: format!("invalid manifest: {e}"),
-        })?;
-        if manifest.format != MANIFEST_FORMAT {
-            return Err(Error::Serialization {
-                message: format!(
-                    "manifest format {} is not supported (this version reads {MANIFEST_FORMAT})",
-                    manifest.format
-                ),
-            });
-        }
+        // 1. Check everything (the policy's principals included); what
+        // needs resolving waits.
+        let manifest = parse_manifest(text)?;
         manifest.settings.script_limits.validate()?;
-        let policy = manifest.policy.map(|p| p.compiled()).transpose()?;
-        let natives = crate::native::native_modules();
-        let script_roots: Vec<PathBuf> = options
-            .script_folders
-            .iter()
-            .filter_map(|root| root.canonicalize().ok())
-            .collect();
-        // 1. Check everything; what needs resolving waits.
+        let policy = manifest.policy.map(AccessPolicy::compiled).transpose()?;
+        let settings = manifest.settings;
         let mut pending = Vec::with_capacity(manifest.modules.len());
+        let checker = EntryChecker::new(self, options);
         for entry in manifest.modules {
-            let mut config = ModuleConfig::new()
-                .with_kind(entry.kind)
-                .with_name(entry.name.clone())
-                .with_version(entry.version.clone())
-                .with_type(ModuleType::custom(entry.module_type))
-                .add_capabilities(entry.capabilities);
-            for (k, v) in entry.metadata {
-                config = config.with_metadata(k, v);
-            }
-            for (k, v) in entry.dependencies {
-                config = config.with_dependency(k, v);
-            }
-            config.clone().validate()?;
-            let (config, import) = match entry.implementation {
-                Impl::Declaration => (config, None),
-                Impl::Native => {
-                    let native = natives
-                        .iter()
-                        .find(|n| {
-                            n.name == entry.name
-                                && n.version == entry.version
-                                && n.kind == entry.kind
-                        })
-                        .ok_or_else(|| Error::InvalidConfig {
-                            name: entry.name.clone(),
-                            reason: format!(
-                                "native module {}@{} is not linked into this program",
-                                entry.name, entry.version
-                            ),
-                        })?;
-                    let fresh = native.to_config();
-                    let config = config
-                        .with_factory_of(&fresh)
-                        .with_implementation(Implementation::Native);
-                    (config, None)
-                }
-                Impl::Rhai {
-                    source,
-                    path,
-                    sha256,
-                    imports,
-                } => {
-                    let label = path.clone().unwrap_or_else(|| "<source>".to_string());
-                    // Recorded imports travel with the script; else its folder
-                    // is read, when the reader named it.
-                    let folder = match imports.is_empty() {
-                        true => path
-                            .as_deref()
-                            .and_then(|p| script_folder_of(&script_roots, Path::new(p))),
-                        false => None,
-                    };
-                    let scripted = rebuild_script(
-                        self,
-                        &label,
-                        &source,
-                        &imports,
-                        folder.as_deref(),
-                        path.as_deref().map(Path::new),
-                        &sha256,
-                    )
-                    .map_err(|e| match (&folder, &path) {
-                        (None, Some(p)) if imports.is_empty() && source.contains("import") => {
-                            Error::InvalidConfig {
-                                name: entry.name.clone(),
-                                reason: format!(
-                                    "its script imports from its folder, and {p:?} is not inside the script folders given ({:?}): {e}",
-                                    options.script_folders
-                                ),
-                            }
-                        }
-                        _ => e,
-                    })?;
-                    let config = config
-                        .with_factory_of(&scripted)
-                        .with_implementation(scripted.implementation().clone());
-                    (config, None)
-                }
-                Impl::Python { import_path } => {
-                    options.check_import(&entry.name, &import_path)?;
-                    (config, Some(Some(import_path)))
-                }
-                Impl::Custom => (config, Some(None)),
-            };
-            pending.push((config, import));
+            pending.push(checker.check(entry)?);
         }
         // 2. Resolve (this may import code), now that everything else holds.
         let mut configs = Vec::with_capacity(pending.len());
         for (config, import) in pending {
-            configs.push(match import {
-                None => config,
-                Some(None) => resolve(config, None)?,
-                Some(Some(import_path)) => {
-                    let config = resolve(config, Some(&import_path))?;
-                    // The resolver's object, known by the manifest's path.
-                    let origin = match config.implementation() {
-                        Implementation::Python(code) => code.origin.clone(),
-                        _ => None,
-                    };
-                    config.with_implementation(Implementation::Python(Arc::new(
-                        crate::config::PythonCode {
-                            import_path: Some(import_path.into()),
-                            origin,
-                        },
-                    )))
-                }
-            });
+            configs.push(resolved(config, import, &mut resolve)?);
         }
-        // 3. Apply: the modules together, then what cannot fail.
-        self.register_all_with(configs, crate::registry::Replace::Any, "load_manifest")?;
-        self.apply_settings(
-            manifest.settings.workflow_orchestration,
-            manifest.settings.plugin_marketplace,
-            manifest.settings.audit_capacity,
-        );
+        // 3. Apply: the modules, the settings and the policy under the
+        // store's one write lock, after which nothing can fail.
         #[cfg(feature = "scripts")]
-        crate::script::host(self).set_limits(manifest.settings.script_limits);
-        if let Some(policy) = policy {
-            self.set_policy(Some(policy))?;
-        }
+        let host = crate::script::host(self);
+        self.register_all_then(
+            configs,
+            crate::registry::Replace::Any,
+            "load_manifest",
+            || {
+                self.apply_settings(
+                    settings.workflow_orchestration,
+                    settings.plugin_marketplace,
+                    settings.audit_capacity,
+                );
+                #[cfg(feature = "scripts")]
+                host.set_limits(settings.script_limits);
+                if let Some(policy) = policy {
+                    self.put_checked_policy(policy);
+                }
+            },
+        )?;
         Ok(())
     }
+}
+
+/// A manifest's text, parsed, in the format this version reads.
+fn parse_manifest(text: &str) -> Result<Manifest> {
+    let manifest: Manifest = serde_json::from_str(text).map_err(|e| Error::Serialization {
+        message: format!("invalid manifest: {e}"),
+    })?;
+    if manifest.format != MANIFEST_FORMAT {
+        return Err(Error::Serialization {
+            message: format!(
+                "manifest format {} is not supported (this version reads {MANIFEST_FORMAT})",
+                manifest.format
+            ),
+        });
+    }
+    Ok(manifest)
+}
+
+/// What an entry still needs once checked: nothing (`None`), a factory
+/// given in code (`Some(None)`) or a Python object (`Some(Some(path))`).
+type Pending = Option<Option<String>>;
+
+/// Checks a manifest's entries without running anything from outside it.
+struct EntryChecker<'a> {
+    registry: &'a ModuleRegistry,
+    options: &'a ManifestOptions,
+    natives: Vec<&'static crate::native::NativeModule>,
+    script_roots: Vec<PathBuf>,
+}
+
+impl<'a> EntryChecker<'a> {
+    fn new(registry: &'a ModuleRegistry, options: &'a ManifestOptions) -> Self {
+        EntryChecker {
+            registry,
+            options,
+            natives: crate::native::native_modules(),
+            script_roots: options
+                .script_folders
+                .iter()
+                .filter_map(|root| root.canonicalize().ok())
+                .collect(),
+        }
+    }
+
+    /// The entry's declaration, its implementation attached where the
+    /// manifest itself carries it, and what it still needs.
+    fn check(&self, entry: Entry) -> Result<(ModuleConfig, Pending)> {
+        let mut config = ModuleConfig::new()
+            .with_kind(entry.kind)
+            .with_name(entry.name.clone())
+            .with_version(entry.version.clone())
+            .with_type(ModuleType::custom(entry.module_type))
+            .add_capabilities(entry.capabilities);
+        for (k, v) in entry.metadata {
+            config = config.with_metadata(k, v);
+        }
+        for (k, v) in entry.dependencies {
+            config = config.with_dependency(k, v);
+        }
+        config.clone().validate()?;
+        Ok(match entry.implementation {
+            Impl::Declaration => (config, None),
+            Impl::Native => (self.native(config)?, None),
+            Impl::Rhai {
+                source,
+                path,
+                sha256,
+                imports,
+            } => (self.script(config, &source, path, &sha256, &imports)?, None),
+            Impl::Python { import_path } => {
+                self.options.check_import(config.name(), &import_path)?;
+                (config, Some(Some(import_path)))
+            }
+            Impl::Custom => (config, Some(None)),
+        })
+    }
+
+    /// A native module's declaration with the program's factory.
+    fn native(&self, config: ModuleConfig) -> Result<ModuleConfig> {
+        let native = self
+            .natives
+            .iter()
+            .find(|n| {
+                n.name == config.name() && n.version == config.version() && n.kind == config.kind()
+            })
+            .ok_or_else(|| Error::InvalidConfig {
+                name: config.name().to_string(),
+                reason: format!(
+                    "native module {}@{} is not linked into this program",
+                    config.name(),
+                    config.version()
+                ),
+            })?;
+        let fresh = native.to_config();
+        Ok(config
+            .with_factory_of(&fresh)
+            .with_implementation(Implementation::Native))
+    }
+
+    /// A script module's declaration, compiled and checked against its digest.
+    fn script(
+        &self,
+        config: ModuleConfig,
+        source: &str,
+        path: Option<String>,
+        sha256: &str,
+        imports: &[ImportedScript],
+    ) -> Result<ModuleConfig> {
+        let label = path.clone().unwrap_or_else(|| "<source>".to_string());
+        // Recorded imports travel with the script; else its folder is
+        // read, when the reader named it.
+        let folder = match imports.is_empty() {
+            true => path
+                .as_deref()
+                .and_then(|p| script_folder_of(&self.script_roots, Path::new(p))),
+            false => None,
+        };
+        let scripted = rebuild_script(
+            self.registry,
+            &label,
+            source,
+            imports,
+            folder.as_deref(),
+            path.as_deref().map(Path::new),
+            sha256,
+        )
+        .map_err(|e| match (&folder, &path) {
+            (None, Some(p)) if imports.is_empty() && source.contains("import") => {
+                Error::InvalidConfig {
+                    name: config.name().to_string(),
+                    reason: format!(
+                        "its script imports from its folder, and {p:?} is not inside the script folders given ({:?}): {e}",
+                        self.options.script_folders
+                    ),
+                }
+            }
+            _ => e,
+        })?;
+        Ok(config
+            .with_factory_of(&scripted)
+            .with_implementation(scripted.implementation().clone()))
+    }
+}
+
+/// `config` with what `resolve` attaches when it needs it (a Python
+/// object keeps the manifest's import path).
+fn resolved(
+    config: ModuleConfig,
+    pending: Pending,
+    resolve: &mut impl FnMut(ModuleConfig, Option<&str>) -> Result<ModuleConfig>,
+) -> Result<ModuleConfig> {
+    Ok(match pending {
+        None => config,
+        Some(None) => resolve(config, None)?,
+        Some(Some(import_path)) => {
+            let config = resolve(config, Some(&import_path))?;
+            // The resolver's object, known by the manifest's path.
+            let origin = match config.implementation() {
+                Implementation::Python(code) => code.origin.clone(),
+                _ => None,
+            };
+            config.with_implementation(Implementation::Python(Arc::new(
+                crate::config::PythonCode {
+                    import_path: Some(import_path.into()),
+                    origin,
+                },
+            )))
+        }
+    })
 }
 
 /// What a manifest may reach beyond its own text. A manifest is data: by

@@ -244,9 +244,8 @@ class ModuleRegistry(_core.ModuleRegistry):
     def as_principal(self, principal: str) -> "RegistryView":
         """A view with the registry's methods, each acting as ``principal``
         and checked against the policy set with ``set_policy``. The name
-        ``system`` is reserved (the registry itself, in the audit log)."""
-        if not principal or principal == "system":
-            raise _core.ValidationError(f"principal {principal!r} is reserved: a view needs a name of its own")
+        ``system`` (the registry itself, in the audit log) and ``""`` are
+        reserved: ``ValidationError``."""
         return RegistryView(self, principal)
 
     @classmethod
@@ -308,6 +307,7 @@ class RegistryView(_ViewSurface):
     the principal's permissions, never more."""
 
     def __init__(self, registry: ModuleRegistry, principal: str) -> None:
+        _core.check_principal(principal)  # the core's rule: not "system", not ""
         self._registry = registry
         self._principal = principal
 

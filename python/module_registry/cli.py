@@ -297,17 +297,19 @@ def cmd_watch(args: argparse.Namespace) -> int:
         for folder in args.scripts:
             watchers.append(registry.watch_scripts(folder, on_event=show))
         print(f"{PROG}: watching {', '.join(w.folder for w in watchers)} (Ctrl-C to stop)", file=sys.stderr, flush=True)
-        if args.duration is None:
-            while True:
-                time.sleep(3600)
-        else:
-            time.sleep(args.duration)
+        deadline = None if args.duration is None else time.monotonic() + args.duration
+        # Until the time is up, or a watch ends by itself (its folder gone).
+        while all(w.running for w in watchers) and (deadline is None or time.monotonic() < deadline):
+            time.sleep(0.2 if deadline is None else max(0.0, min(0.2, deadline - time.monotonic())))
     except KeyboardInterrupt:
         pass
     finally:
         for watcher in watchers:
             watcher.stop()
-    return 0
+    ended = [w for w in watchers if w.error is not None]
+    for watcher in ended:
+        print(f"{PROG}: the watch of {watcher.folder} ended: {watcher.error}", file=sys.stderr, flush=True)
+    return 1 if ended else 0
 
 
 def _hint(args: argparse.Namespace, message: str) -> str:

@@ -1,6 +1,6 @@
 //! `AccessPolicy` and acting as a principal, for Python.
 
-use module_registry::access::{with_principal, Permission};
+use module_registry::access::{act_as, with_principal, Permission};
 use module_registry::AccessPolicy;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
@@ -87,7 +87,8 @@ impl PyAccessPolicy {
 }
 
 /// Calls `func(*args, **kwargs)` acting as `principal`: every registry call
-/// it makes (on this thread) is checked against the registry's policy.
+/// it makes (on this thread) is checked against the registry's policy. A
+/// reserved name (`system`, `""`) is refused (`ValidationError`).
 #[pyfunction]
 #[pyo3(signature = (principal, func, *args, **kwargs))]
 pub fn call_as<'py>(
@@ -96,7 +97,14 @@ pub fn call_as<'py>(
     args: &Bound<'py, PyTuple>,
     kwargs: Option<&Bound<'py, PyDict>>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    with_principal(Some(principal.into()), || func.call(args, kwargs))
+    act_as(principal, || func.call(args, kwargs)).map_err(to_pyerr)?
+}
+
+/// Raises `ValidationError` when `principal` may not be taken by a view
+/// (`system`, the registry itself, or the empty name): the core's rule.
+#[pyfunction]
+pub fn check_principal(principal: &str) -> PyResult<()> {
+    module_registry::access::check_principal(principal).map_err(to_pyerr)
 }
 
 /// The principal the calling thread acts as (None: the registry's owner).

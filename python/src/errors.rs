@@ -1,13 +1,18 @@
 //! The one mapping from core errors to Python exceptions.
 //!
-//! Every exception derives from `ModuleRegistryError`. A Python exception
-//! raised inside a Python module comes back as the `__cause__` of a
-//! `ModuleFailedError`.
+//! Every exception derives from `ModuleRegistryError`; each kind of core
+//! error ([`ErrorKind`], matched exhaustively: a new kind without a class
+//! does not build) has its class, and a class has a built-in base where one
+//! fits (`FileError` is an `OSError`, `CallTimeoutError` a `TimeoutError`).
+//! A Python exception raised inside a Python module comes back as the
+//! `__cause__` of a `ModuleFailedError`.
 
-use module_registry::Error;
+use module_registry::{Error, ErrorKind};
 use pyo3::create_exception;
-use pyo3::exceptions::PyException;
+use pyo3::exceptions::{PyBaseException, PyException, PyOSError, PyTimeoutError};
 use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyDict, PyTuple, PyType};
 
 create_exception!(
     module_registry,
@@ -106,136 +111,249 @@ create_exception!(
     "The principal lacks the permission for the operation."
 );
 
-/// Converts a core error into the matching Python exception.
-pub fn to_pyerr(err: Error) -> PyErr {
-    Python::attach(|py| convert(py, err))
+create_exception!(
+    module_registry,
+    RunInterruptedError,
+    ModuleRegistryError,
+    "The host asked a run to stop (a Rust embedder's interruption; a KeyboardInterrupt or SystemExit raised inside a module comes back as itself)."
+);
+
+/// A class deriving from `ModuleRegistryError` and a built-in exception,
+/// made once. Its `str()` is its message (not `OSError`'s `[Errno n] ...`
+/// form), and it pickles as every class of the package does.
+fn with_builtin_base<'py>(
+    py: Python<'py>,
+    cell: &'static PyOnceLock<Py<PyType>>,
+    name: &str,
+    builtin: Bound<'py, PyType>,
+    doc: &str,
+) -> PyResult<Bound<'py, PyType>> {
+    cell.get_or_try_init(py, || {
+        let bases = PyTuple::new(py, [py.get_type::<ModuleRegistryError>(), builtin])?;
+        let namespace = PyDict::new(py);
+        namespace.set_item("__module__", "module_registry")?;
+        namespace.set_item("__doc__", doc)?;
+        namespace.set_item(
+            "__str__",
+            py.get_type::<PyBaseException>().getattr("__str__")?,
+        )?;
+        let class = py
+            .get_type::<PyType>()
+            .call1((name, bases, namespace))?
+            .cast_into::<PyType>()?;
+        Ok(class.unbind())
+    })
+    .map(|class| class.bind(py).clone())
 }
 
-fn convert(py: Python<'_>, err: Error) -> PyErr {
+/// `FileError`: a file could not be read or written; also an `OSError`
+/// (`errno`, `strerror` and `filename` set where known).
+fn file_error(py: Python<'_>) -> PyResult<Bound<'_, PyType>> {
+    static CLASS: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+    with_builtin_base(
+        py,
+        &CLASS,
+        "FileError",
+        py.get_type::<PyOSError>(),
+        "A file could not be read or written; also an OSError (errno, strerror, filename).",
+    )
+}
+
+/// `CallTimeoutError`: a call passed its deadline; also a `TimeoutError`.
+fn call_timeout_error(py: Python<'_>) -> PyResult<Bound<'_, PyType>> {
+    static CLASS: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+    with_builtin_base(
+        py,
+        &CLASS,
+        "CallTimeoutError",
+        py.get_type::<PyTimeoutError>(),
+        "A call did not return before its deadline and was abandoned; also a TimeoutError.",
+    )
+}
+
+/// The class every error of `kind` is raised as. Exhaustive on purpose:
+/// a kind added to the core fails to build here until it has a class.
+pub fn class_of(py: Python<'_>, kind: ErrorKind) -> PyResult<Bound<'_, PyType>> {
+    Ok(match kind {
+        ErrorKind::InvalidName
+        | ErrorKind::InvalidVersion
+        | ErrorKind::InvalidRequirement
+        | ErrorKind::InvalidConfig
+        | ErrorKind::InvalidInput
+        | ErrorKind::Serialization => py.get_type::<ValidationError>(),
+        ErrorKind::AlreadyRegistered => py.get_type::<AlreadyRegisteredError>(),
+        ErrorKind::NotFound => py.get_type::<UnknownModuleError>(),
+        ErrorKind::NoImplementation => py.get_type::<NoImplementationError>(),
+        ErrorKind::MissingDependency | ErrorKind::DependencyCycle | ErrorKind::ResolutionLimit => {
+            py.get_type::<DependencyError>()
+        }
+        ErrorKind::VersionConflict => py.get_type::<VersionConflictError>(),
+        // A panic, and a foreign error (a Rust module's own error type), are
+        // failures of code inside a module.
+        ErrorKind::ModuleFailed | ErrorKind::Panic | ErrorKind::External => {
+            py.get_type::<ModuleFailedError>()
+        }
+        ErrorKind::InstanceClosed => py.get_type::<InstanceClosedError>(),
+        ErrorKind::FeatureDisabled => py.get_type::<FeatureDisabledError>(),
+        ErrorKind::Io => file_error(py)?,
+        ErrorKind::Script => py.get_type::<ScriptError>(),
+        ErrorKind::Workflow => py.get_type::<WorkflowError>(),
+        ErrorKind::PermissionDenied => py.get_type::<PermissionDeniedError>(),
+        ErrorKind::Integrity | ErrorKind::Signature => py.get_type::<IntegrityError>(),
+        ErrorKind::Fetch => py.get_type::<FetchError>(),
+        ErrorKind::Timeout => call_timeout_error(py)?,
+        ErrorKind::Unavailable => py.get_type::<UnavailableError>(),
+        ErrorKind::Interrupted => py.get_type::<RunInterruptedError>(),
+    })
+}
+
+/// Every error kind's code and class: what the test that every class is
+/// reachable (and every kind mapped) walks.
+#[pyfunction]
+pub fn _error_classes(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
+    let classes = PyDict::new(py);
+    for kind in ErrorKind::ALL {
+        classes.set_item(kind.code(), class_of(py, kind)?)?;
+    }
+    Ok(classes)
+}
+
+/// Converts a core error into the matching Python exception. Should
+/// building it fail (an attribute that cannot be set), that failure is
+/// what is raised: never a half-built exception.
+pub fn to_pyerr(err: Error) -> PyErr {
+    Python::attach(|py| convert(py, err).unwrap_or_else(|failure| failure))
+}
+
+/// Sets each `(name, value)` on the exception.
+fn set_all<'py>(
+    exc: &PyErr,
+    py: Python<'py>,
+    attributes: Vec<(&'static str, Bound<'py, PyAny>)>,
+) -> PyResult<()> {
+    let value = exc.value(py);
+    for (name, attribute) in attributes {
+        value.setattr(name, attribute)?;
+    }
+    Ok(())
+}
+
+/// A script error's `script`, `line` and `column`.
+fn script_attributes<'py>(
+    py: Python<'py>,
+    source: &Error,
+    attributes: &mut Vec<(&'static str, Bound<'py, PyAny>)>,
+) -> PyResult<()> {
+    if let Error::Script {
+        script,
+        line,
+        column,
+        ..
+    } = source
+    {
+        attributes.push(("script", script.into_pyobject(py)?.into_any()));
+        attributes.push(("line", line.into_pyobject(py)?.into_any()));
+        attributes.push(("column", column.into_pyobject(py)?.into_any()));
+    }
+    Ok(())
+}
+
+fn convert<'py>(py: Python<'py>, err: Error) -> PyResult<PyErr> {
     // A stop request (KeyboardInterrupt, SystemExit) raised inside a module
     // comes back as itself, whatever wraps it, so that it stops the caller.
     if let Some(Error::Interrupted { source, .. }) = err.interruption() {
         if let Some(original) = source.downcast_ref::<PyErr>() {
-            return original.clone_ref(py);
+            return Ok(original.clone_ref(py));
+        }
+    }
+    // A Python exception carried through the core comes back as itself.
+    if let Error::External { source } = &err {
+        if let Some(original) = source.downcast_ref::<PyErr>() {
+            return Ok(original.clone_ref(py));
         }
     }
     let message = err.report();
+    // A script module's own failure is a script error (naming the module and the script).
+    let class = match &err {
+        Error::ModuleFailed { source, .. } if matches!(&**source, Error::Script { .. }) => {
+            py.get_type::<ScriptError>()
+        }
+        other => class_of(py, other.kind())?,
+    };
+    let exc = PyErr::from_value(class.call1((message,))?);
+    let mut attributes: Vec<(&'static str, Bound<'py, PyAny>)> = Vec::new();
+    let mut cause = None;
     match err {
-        Error::External { source, .. } => match source.downcast_ref::<PyErr>() {
-            Some(original) => original.clone_ref(py),
-            None => ModuleRegistryError::new_err(message),
-        },
         Error::ModuleFailed {
             module,
             version,
             operation,
             source,
         } => {
-            // A script module's own failure is a script error (naming the module and the script).
-            let exc = if let Error::Script {
-                script,
-                line,
-                column,
-                ..
-            } = &*source
-            {
-                let exc = ScriptError::new_err(message);
-                let value = exc.value(py);
-                let _ = value.setattr("script", script);
-                let _ = value.setattr("line", *line);
-                let _ = value.setattr("column", *column);
-                exc
-            } else {
-                ModuleFailedError::new_err(message)
-            };
-            let value = exc.value(py);
-            let _ = value.setattr("module", module);
-            let _ = value.setattr("version", version);
-            let _ = value.setattr("operation", operation);
+            script_attributes(py, &source, &mut attributes)?;
+            attributes.push(("module", module.into_pyobject(py)?.into_any()));
+            attributes.push(("version", version.into_pyobject(py)?.into_any()));
+            attributes.push(("operation", operation.into_pyobject(py)?.into_any()));
             if !matches!(&*source, Error::Script { .. }) {
-                exc.set_cause(py, Some(convert(py, *source)));
+                cause = Some(convert(py, *source)?);
             }
-            exc
         }
-        Error::Script {
-            script,
-            line,
-            column,
-            ..
-        } => {
-            let exc = ScriptError::new_err(message);
-            let value = exc.value(py);
-            let _ = value.setattr("script", script);
-            let _ = value.setattr("line", line);
-            let _ = value.setattr("column", column);
-            exc
-        }
+        ref script @ Error::Script { .. } => script_attributes(py, script, &mut attributes)?,
         Error::Workflow {
             workflow,
             step,
             source,
             ..
         } => {
-            let exc = WorkflowError::new_err(message);
-            let value = exc.value(py);
-            let _ = value.setattr("workflow", workflow);
-            let _ = value.setattr("step", step);
+            attributes.push(("workflow", workflow.into_pyobject(py)?.into_any()));
+            attributes.push(("step", step.into_pyobject(py)?.into_any()));
             if let Some(source) = source {
-                exc.set_cause(py, Some(convert(py, *source)));
+                cause = Some(convert(py, *source)?);
             }
-            exc
         }
         Error::PermissionDenied {
             principal,
             operation,
             module,
         } => {
-            let exc = PermissionDeniedError::new_err(message);
-            let value = exc.value(py);
-            let _ = value.setattr("principal", principal);
-            let _ = value.setattr("operation", operation);
-            let _ = value.setattr("module", module);
-            exc
+            attributes.push(("principal", principal.into_pyobject(py)?.into_any()));
+            attributes.push(("operation", operation.into_pyobject(py)?.into_any()));
+            attributes.push(("module", module.into_pyobject(py)?.into_any()));
         }
-        Error::Integrity { .. } | Error::Signature { .. } => IntegrityError::new_err(message),
-        Error::Fetch { url, .. } => {
-            let exc = FetchError::new_err(message);
-            let _ = exc.value(py).setattr("url", url);
-            exc
-        }
-        Error::Panic { .. } => ModuleFailedError::new_err(message),
+        Error::Fetch { url, .. } => attributes.push(("url", url.into_pyobject(py)?.into_any())),
         Error::NotFound {
             name, requirement, ..
         } => {
-            let exc = UnknownModuleError::new_err(message);
-            let value = exc.value(py);
-            let _ = value.setattr("name", name);
-            let _ = value.setattr("requirement", requirement);
-            exc
+            attributes.push(("name", name.into_pyobject(py)?.into_any()));
+            attributes.push(("requirement", requirement.into_pyobject(py)?.into_any()));
         }
-        Error::AlreadyRegistered { .. } => AlreadyRegisteredError::new_err(message),
-        Error::InvalidName { .. }
-        | Error::InvalidVersion { .. }
-        | Error::InvalidRequirement { .. }
-        | Error::InvalidConfig { .. }
-        | Error::InvalidInput { .. }
-        | Error::Serialization { .. } => ValidationError::new_err(message),
-        Error::VersionConflict { .. } => VersionConflictError::new_err(message),
-        Error::MissingDependency { .. }
-        | Error::DependencyCycle { .. }
-        | Error::ResolutionLimit { .. } => DependencyError::new_err(message),
-        Error::NoImplementation { .. } => NoImplementationError::new_err(message),
-        Error::InstanceClosed { .. } => InstanceClosedError::new_err(message),
-        Error::FeatureDisabled { .. } => FeatureDisabledError::new_err(message),
         Error::Unavailable { subject, .. } => {
-            let exc = UnavailableError::new_err(message);
-            let _ = exc.value(py).setattr("subject", subject);
-            exc
+            attributes.push(("subject", subject.into_pyobject(py)?.into_any()));
         }
-        _ => ModuleRegistryError::new_err(message),
+        Error::Io { path, source } => {
+            // As an OSError: errno and strerror when the system gave them.
+            if let Some(errno) = source.raw_os_error() {
+                let strerror = py.import("os")?.call_method1("strerror", (errno,))?;
+                attributes.push(("errno", errno.into_pyobject(py)?.into_any()));
+                attributes.push(("strerror", strerror));
+            } else {
+                attributes.push(("strerror", source.to_string().into_pyobject(py)?.into_any()));
+            }
+            attributes.push(("filename", path.into_pyobject(py)?.into_any()));
+        }
+        Error::Timeout { after_ms } => {
+            attributes.push(("after_ms", after_ms.into_pyobject(py)?.into_any()));
+        }
+        // The other variants carry nothing a handler needs beyond the
+        // message (their class is chosen above, exhaustively, by kind).
+        _ => {}
     }
+    set_all(&exc, py, attributes)?;
+    if let Some(cause) = cause {
+        exc.set_cause(py, Some(cause));
+    }
+    Ok(exc)
 }
-
 /// Adds every exception class to the module.
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
@@ -270,5 +388,9 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
         "PermissionDeniedError",
         py.get_type::<PermissionDeniedError>(),
     )?;
+    m.add("RunInterruptedError", py.get_type::<RunInterruptedError>())?;
+    m.add("FileError", file_error(py)?)?;
+    m.add("CallTimeoutError", call_timeout_error(py)?)?;
+    m.add_function(pyo3::wrap_pyfunction!(_error_classes, m)?)?;
     Ok(())
 }

@@ -48,6 +48,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<result::PyStepReport>()?;
     m.add_function(wrap_pyfunction!(conversion::_roundtrip, m)?)?;
     m.add_function(wrap_pyfunction!(access::call_as, m)?)?;
+    m.add_function(wrap_pyfunction!(access::check_principal, m)?)?;
     m.add_function(wrap_pyfunction!(access::_current_principal, m)?)?;
     m.add_function(wrap_pyfunction!(access::_as_owner, m)?)?;
     m.add_function(wrap_pyfunction!(info::_module_info, m)?)?;

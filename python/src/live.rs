@@ -104,14 +104,16 @@ impl PyInstancePool {
 }
 
 /// One thing a `ScriptWatcher` did: `kind` is `"loaded"`, `"reloaded"`,
-/// `"removed"` or `"rejected"`; `error` says why a file was rejected.
+/// `"removed"`, `"rejected"` or `"stopped"` (the watch ended by itself:
+/// its folder is gone, replaced or unreadable); `error` says why a file
+/// was rejected or the watch stopped. `path` is the file's (the folder's,
+/// for `"stopped"`) real path, as `os.fsdecode` gives it.
 #[pyclass(name = "ReloadEvent", module = "module_registry._core", frozen, eq)]
 #[derive(PartialEq)]
 pub struct PyReloadEvent {
     #[pyo3(get)]
     kind: &'static str,
-    #[pyo3(get)]
-    path: String,
+    path: std::path::PathBuf,
     #[pyo3(get)]
     name: Option<String>,
     #[pyo3(get)]
@@ -124,7 +126,7 @@ impl From<&ReloadEvent> for PyReloadEvent {
     fn from(e: &ReloadEvent) -> Self {
         PyReloadEvent {
             kind: e.kind.as_str(),
-            path: e.path.display().to_string(),
+            path: e.path.clone(),
             name: e.name.clone(),
             version: e.version.clone(),
             error: e.error.clone(),
@@ -134,8 +136,17 @@ impl From<&ReloadEvent> for PyReloadEvent {
 
 #[pymethods]
 impl PyReloadEvent {
+    /// The path as a `str` (undecodable bytes as surrogates, as
+    /// `os.fsdecode`), so it names the file that exists.
+    #[getter]
+    fn path<'py>(&self, py: Python<'py>) -> Bound<'py, pyo3::types::PyString> {
+        match self.path.as_os_str().into_pyobject(py) {
+            Ok(text) => text,
+        }
+    }
+
     fn __repr__(&self) -> String {
-        let mut s = format!("<ReloadEvent {} {}", self.kind, self.path);
+        let mut s = format!("<ReloadEvent {} {}", self.kind, self.path.display());
         if let Some(name) = &self.name {
             s.push_str(&format!(
                 " {name}@{}",
@@ -165,16 +176,26 @@ impl PyScriptWatcher {
         py.detach(move || inner.stop());
     }
 
-    /// The folder watched.
+    /// The folder watched (its real path, as `os.fsdecode` gives it).
     #[getter]
-    fn folder(&self) -> String {
-        self.inner.folder().display().to_string()
+    fn folder<'py>(&self, py: Python<'py>) -> Bound<'py, pyo3::types::PyString> {
+        match self.inner.folder().as_os_str().into_pyobject(py) {
+            Ok(text) => text,
+        }
     }
 
-    /// Whether the watch still runs.
+    /// Whether the watch still runs (False once stopped, or once its folder
+    /// could no longer be watched: see `error`).
     #[getter]
     fn running(&self) -> bool {
         self.inner.is_running()
+    }
+
+    /// Why the watch ended by itself (its folder removed, renamed,
+    /// replaced or made unreadable), or None.
+    #[getter]
+    fn error(&self) -> Option<String> {
+        self.inner.error()
     }
 
     fn __enter__(slf: Py<Self>) -> Py<Self> {
@@ -202,15 +223,9 @@ impl PyScriptWatcher {
 
 impl Drop for PyScriptWatcher {
     fn drop(&mut self) {
-        // Dropped with the GIL held (by Python's collector): stopping joins
-        // the watcher's thread, which may want the GIL. Stop it without
-        // waiting here; the thread ends on its own.
-        if self.inner.is_running() {
-            let inner = self.inner.clone();
-            let _ = std::thread::Builder::new()
-                .name("module-registry-watch-stop".into())
-                .spawn(move || inner.stop());
-        }
+        // Dropped with the GIL held (by Python's collector): asks the watch
+        // to end without waiting for its thread, which may want the GIL.
+        self.inner.signal_stop();
     }
 }
 

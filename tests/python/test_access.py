@@ -9,6 +9,7 @@ import pytest
 from hypothesis import settings
 
 import module_registry as mr
+from module_registry import _core
 
 
 def make_policy() -> mr.AccessPolicy:
@@ -124,3 +125,21 @@ def test_system_is_reserved_and_the_audit_log_is_cleared_by_admins_only(tmp_path
     assert registry.as_principal("ops").run_script(script) == 2
     registry.as_principal("ops").clear_audit()
     assert [e.operation for e in registry.audit_events()] == ["clear_audit"]
+
+
+def test_the_reserved_principals_are_the_cores_rule_everywhere() -> None:
+    # The rule lives once, in the core: the binding's call_as, the core's
+    # check and views made directly all refuse "system" and "".
+    registry = mr.ModuleRegistry()
+    registry.register(mr.ModuleConfig(name="m"))
+    for name in ("system", ""):
+        with pytest.raises(mr.ValidationError, match="reserved"):
+            _core.call_as(name, registry.register, mr.ModuleConfig(name="impostor"))
+        with pytest.raises(mr.ValidationError, match="reserved"):
+            _core.check_principal(name)
+        with pytest.raises(mr.ValidationError, match="reserved"):
+            mr.RegistryView(registry, name)
+    # Nothing ran as "system": no audit event is attributed to it by a view.
+    assert "impostor" not in registry
+    assert _core.call_as("ann", registry.get, "m") is not None
+    _core.check_principal("ann")

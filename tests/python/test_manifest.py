@@ -106,3 +106,22 @@ def test_manifest_scripts_import_only_from_named_folders(tmp_path: Path) -> None
         mr.ModuleRegistry.from_manifest(text, script_folders=[elsewhere])
     back = mr.ModuleRegistry.from_manifest(text, script_folders=[tmp_path])
     assert back.create("user").process(21) == 42
+
+
+def test_a_manifest_with_a_reserved_principal_changes_nothing() -> None:
+    # The policy is checked with everything else, before any module is
+    # registered or any setting applied (all or nothing).
+    source = mr.ModuleRegistry(native_modules=True)
+    source.register(mr.ModuleConfig(name="from-manifest"))
+    source.set_policy(mr.AccessPolicy().grant("root", ["admin"]).assign("ops", "root"))
+    data = json.loads(source.export_manifest())
+    target = mr.ModuleRegistry()
+    target.register(mr.ModuleConfig(name="keep"))
+    before = [str(i) for i in target.list()]
+    for name in ("system", ""):
+        data["policy"]["principals"] = {name: ["root"]}
+        with pytest.raises(mr.ValidationError, match="reserved"):
+            target._load_manifest(json.dumps(data), lambda *a: None)
+        assert [str(i) for i in target.list()] == before and "from-manifest" not in target
+        # No policy was put in force either: a stranger still sees everything.
+        assert "keep" in target.as_principal("stranger")

@@ -377,3 +377,35 @@ fn reading_script_files_is_for_administrators() {
     ));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn a_view_may_not_take_a_reserved_name() {
+    // The one rule (`access::check_principal`), used by views, policies and
+    // the bindings' "call as".
+    let registry = ModuleRegistry::new();
+    for name in ["system", ""] {
+        let err = registry.try_as_principal(name).unwrap_err();
+        assert!(
+            matches!(&err, Error::InvalidConfig { reason, .. } if reason.contains("reserved")),
+            "{err}"
+        );
+        assert!(module_registry::access::check_principal(name).is_err());
+        let ran = module_registry::access::act_as(name, || unreachable!("ran as {name:?}"));
+        assert!(ran.is_err());
+        let panicked =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| registry.as_principal(name)));
+        assert!(panicked.is_err(), "as_principal({name:?}) made a view");
+        // A policy read from JSON is refused too, before it is used.
+        let text = format!(r#"{{"roles":{{}},"principals":{{"{name}":["root"]}}}}"#);
+        assert!(AccessPolicy::from_json(&text).is_err());
+    }
+    assert_eq!(registry.try_as_principal("ann").unwrap().principal(), "ann");
+    assert_eq!(
+        module_registry::access::act_as("ann", || {
+            module_registry::access::current_principal().map(|p| p.to_string())
+        })
+        .unwrap()
+        .as_deref(),
+        Some("ann")
+    );
+}

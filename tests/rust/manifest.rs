@@ -207,7 +207,12 @@ fn a_manifest_failing_on_its_last_entry_changes_nothing() {
             ),
             "allow_imports",
         ),
+        // A policy giving roles to the registry itself, or to no one: refused
+        // before any module is registered or any setting applied.
+        (text.replace("\"bob\": [", "\"system\": ["), "reserved"),
+        (text.replace("\"bob\": [", "\"\": ["), "reserved"),
     ] {
+        assert_ne!(broken, text, "{what}: the manifest was changed");
         let err = target.load_manifest(&broken, |c, _| Ok(c)).unwrap_err();
         assert!(err.report().contains(what), "{what}: {err}");
         assert_eq!(

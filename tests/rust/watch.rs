@@ -369,3 +369,180 @@ fn a_callback_may_use_the_registry() {
         answers.lock().last().map(String::as_str) == Some("two")
     });
 }
+
+/// A watched folder with one module, `name`, loaded.
+fn watched_folder(
+    label: &str,
+    name: &str,
+) -> (
+    PathBuf,
+    ModuleRegistry,
+    Events,
+    module_registry::ScriptWatcher,
+) {
+    let dir = temp(label);
+    std::fs::write(dir.join("m.rhai"), script(name, "1.0.0", "here")).unwrap();
+    let registry = ModuleRegistry::new();
+    let (events, sink) = recording();
+    let watcher = registry.watch_scripts(&dir, sink).unwrap();
+    assert_eq!(answer(&registry, name).as_deref(), Some("here"));
+    (dir, registry, events, watcher)
+}
+
+/// The watch ended by itself: a `removed` event for the module, then a
+/// `stopped` one naming the folder; not running; the reason kept.
+fn assert_ended(
+    events: &Events,
+    watcher: &module_registry::ScriptWatcher,
+    registry: &ModuleRegistry,
+    name: &str,
+) -> String {
+    eventually("the watch ends", || !watcher.is_running());
+    eventually("a stopped event", || {
+        events.lock().iter().any(|e| e.kind == ReloadKind::Stopped)
+    });
+    let seen = events.lock().clone();
+    let removed = seen
+        .iter()
+        .position(|e| e.kind == ReloadKind::Removed && e.name.as_deref() == Some(name));
+    let stopped = seen
+        .iter()
+        .position(|e| e.kind == ReloadKind::Stopped)
+        .unwrap();
+    assert!(
+        removed.is_some_and(|r| r < stopped),
+        "removed, then stopped: {seen:?}"
+    );
+    assert_eq!(seen[stopped].path, watcher.folder());
+    assert!(registry.get(name).is_none(), "its module is unregistered");
+    let error = watcher.error().expect("the reason is kept");
+    assert_eq!(seen[stopped].error.as_deref(), Some(error.as_str()));
+    assert!(
+        registry
+            .audit_events()
+            .iter()
+            .any(|e| e.operation == "watch-stopped"),
+        "the end is audited"
+    );
+    watcher.stop();
+    error
+}
+
+#[test]
+fn a_deleted_folder_ends_the_watch_with_events() {
+    let (dir, registry, events, watcher) = watched_folder("watch-gone", "wgone");
+    std::fs::remove_dir_all(&dir).unwrap();
+    let error = assert_ended(&events, &watcher, &registry, "wgone");
+    assert!(error.contains("removed or renamed"), "{error}");
+}
+
+#[test]
+fn a_renamed_and_edited_folder_ends_the_watch_with_events() {
+    let (dir, registry, events, watcher) = watched_folder("watch-renamed", "wrenamed");
+    let moved = dir.with_file_name(format!(
+        "{}-moved",
+        dir.file_name().unwrap().to_string_lossy()
+    ));
+    std::fs::rename(&dir, &moved).unwrap();
+    std::fs::write(moved.join("m.rhai"), script("wrenamed", "1.0.0", "edited")).unwrap();
+    let error = assert_ended(&events, &watcher, &registry, "wrenamed");
+    assert!(error.contains("removed or renamed"), "{error}");
+    std::fs::remove_dir_all(&moved).unwrap();
+}
+
+#[test]
+fn a_folder_replaced_by_a_file_ends_the_watch_with_events() {
+    let (dir, registry, events, watcher) = watched_folder("watch-to-file", "wtofile");
+    std::fs::remove_dir_all(&dir).unwrap();
+    std::fs::write(&dir, "a file now").unwrap();
+    let error = assert_ended(&events, &watcher, &registry, "wtofile");
+    // Seen gone, or seen as the file (whichever check came first).
+    assert!(
+        error.contains("replaced by a file") || error.contains("removed or renamed"),
+        "{error}"
+    );
+    std::fs::remove_file(&dir).unwrap();
+}
+
+#[test]
+fn a_folder_replaced_by_another_folder_ends_the_watch() {
+    let (dir, registry, events, watcher) = watched_folder("watch-swapped", "wswapped");
+    let next = dir.with_extension("next");
+    std::fs::create_dir_all(&next).unwrap();
+    std::fs::write(next.join("m.rhai"), script("wswapped", "1.0.0", "new")).unwrap();
+    let old = dir.with_extension("old");
+    std::fs::rename(&dir, &old).unwrap();
+    std::fs::rename(&next, &dir).unwrap();
+    let error = assert_ended(&events, &watcher, &registry, "wswapped");
+    assert!(
+        error.contains("another folder") || error.contains("removed or renamed"),
+        "{error}"
+    );
+    std::fs::remove_dir_all(&old).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_script_past_the_cap_is_rejected_unread() {
+    let dir = temp("watch-big");
+    let big = dir.join("big.rhai");
+    // A valid script padded with a comment past 4 MiB.
+    let mut text = script("wbig", "1.0.0", "big");
+    text.push_str("// ");
+    text.push_str(&"x".repeat(module_registry::script::watch::MAX_SCRIPT_BYTES as usize));
+    std::fs::write(&big, &text).unwrap();
+    let registry = ModuleRegistry::new();
+    let (events, sink) = recording();
+    let watcher = registry.watch_scripts(&dir, sink).unwrap();
+    assert_eq!(kinds(&events, &big), [ReloadKind::Rejected]);
+    let error = events.lock()[0].error.clone().unwrap();
+    assert!(
+        error.contains("4 MiB") && error.contains("not read"),
+        "{error}"
+    );
+    assert!(registry.get("wbig").is_none());
+    // Cut under the cap, it loads.
+    write_by_rename(&big, &script("wbig", "1.0.0", "small"));
+    eventually("loaded", || {
+        answer(&registry, "wbig").as_deref() == Some("small")
+    });
+    watcher.stop();
+}
+
+#[test]
+fn stop_does_not_wait_for_a_blocked_callback() {
+    let dir = temp("watch-blocked");
+    let registry = ModuleRegistry::new();
+    let (entered_tx, entered) = std::sync::mpsc::channel::<()>();
+    let (release, released) = std::sync::mpsc::channel::<()>();
+    let released = Mutex::new(released);
+    let watcher = registry
+        .watch_scripts(&dir, move |_| {
+            let _ = entered_tx.send(());
+            // Blocks until the test lets it go.
+            let _ = released.lock().recv();
+        })
+        .unwrap();
+    std::fs::write(dir.join("a.rhai"), script("wblocked", "1.0.0", "a")).unwrap();
+    entered
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the callback ran");
+    let watcher = Arc::new(watcher);
+    let stopper = watcher.clone();
+    let (done_tx, done) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        stopper.stop();
+        let _ = done_tx.send(());
+    });
+    let stopped = done.recv_timeout(Duration::from_secs(10));
+    release.send(()).unwrap();
+    stopped.expect("stop returned while the callback was blocked");
+    assert!(!watcher.is_running() && watcher.error().is_none());
+    // Nothing is applied after stop returned.
+    std::fs::write(dir.join("b.rhai"), script("wblocked-b", "1.0.0", "b")).unwrap();
+    std::thread::sleep(DEBOUNCE_WAIT);
+    assert!(registry.get("wblocked-b").is_none());
+}
+
+/// Long enough for a change to have been applied had the watch been running.
+const DEBOUNCE_WAIT: Duration = Duration::from_millis(300);

@@ -21,6 +21,12 @@ impl ModuleRegistry {
         Ok(())
     }
 
+    /// Puts `policy` in force, its principals already checked (a
+    /// manifest's, applied with its modules).
+    pub(crate) fn put_checked_policy(&self, policy: AccessPolicy) {
+        *self.inner.policy.write() = Some(Arc::new(policy));
+    }
+
     /// The access policy in force, if any.
     pub fn policy(&self) -> Option<AccessPolicy> {
         self.inner.policy.read().as_deref().cloned()
@@ -28,8 +34,26 @@ impl ModuleRegistry {
 
     /// A view of this registry whose every call acts as `principal` and is
     /// checked against the policy.
+    ///
+    /// # Panics
+    ///
+    /// When `principal` is reserved (`system` or empty: see
+    /// [`access::check_principal`]); for a name that comes from outside
+    /// the program, use [`try_as_principal`](Self::try_as_principal).
+    #[track_caller]
     pub fn as_principal(&self, principal: impl Into<String>) -> RegistryView {
-        RegistryView::new(self.clone(), Arc::from(principal.into()))
+        match self.try_as_principal(principal) {
+            Ok(view) => view,
+            Err(e) => panic!("ModuleRegistry::as_principal: {e}"),
+        }
+    }
+
+    /// [`as_principal`](Self::as_principal), refusing a reserved name
+    /// (`system` or empty) with [`Error::InvalidConfig`].
+    pub fn try_as_principal(&self, principal: impl Into<String>) -> Result<RegistryView> {
+        let principal = principal.into();
+        access::check_principal(&principal)?;
+        Ok(RegistryView::new(self.clone(), Arc::from(principal)))
     }
 
     /// Whether the current principal may do `permission` on `module` (on

@@ -239,6 +239,20 @@ impl ModuleRegistry {
         replace: Replace,
         operation: &'static str,
     ) -> Result<Vec<ModuleInfo>> {
+        self.register_all_then(configs, replace, operation, || {})
+    }
+
+    /// [`register_all_with`](Self::register_all_with), then `then` under the
+    /// same write lock once every module is in (a manifest's settings and
+    /// policy: applied with its modules or not at all, and seen together).
+    /// `then` must not use the store (it would wait for its own lock).
+    pub(crate) fn register_all_then(
+        &self,
+        configs: Vec<ModuleConfig>,
+        replace: Replace,
+        operation: &'static str,
+        then: impl FnOnce(),
+    ) -> Result<Vec<ModuleInfo>> {
         let fail = |e: Error, config: &ModuleConfig| self.failed(operation, config, e);
         let mut checked = Vec::with_capacity(configs.len());
         for mut config in configs {
@@ -271,7 +285,7 @@ impl ModuleRegistry {
                     }
                 }
             }
-            checked
+            let infos = checked
                 .into_iter()
                 .map(|(config, version)| {
                     if let Some(id) = state.find_version(config.kind, config.name(), &version) {
@@ -279,7 +293,9 @@ impl ModuleRegistry {
                     }
                     state.insert(config, version)
                 })
-                .collect::<Vec<_>>()
+                .collect::<Vec<_>>();
+            then();
+            infos
         };
         for info in &infos {
             self.inner

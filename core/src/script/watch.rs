@@ -8,9 +8,16 @@
 //! beside the old), a deleted one unregistered. A changed file that does
 //! not compile, or declares another name than before, is rejected: the old
 //! code keeps serving. Instances already built keep their code until
-//! closed; calls running finish on it.
+//! closed; calls running finish on it. A script file is read only up to
+//! [`MAX_SCRIPT_BYTES`].
+//!
+//! When the folder itself can no longer be watched (deleted, renamed away,
+//! replaced by a file or by another folder, made unreadable), the watch
+//! ends: the modules it loaded are unregistered (a `removed` event each),
+//! a `stopped` event says why, [`ScriptWatcher::is_running`] turns false
+//! and [`ScriptWatcher::error`] keeps the reason.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -20,19 +27,27 @@ use std::time::Duration;
 
 use notify_debouncer_full::notify::{EventKind, RecommendedWatcher, RecursiveMode};
 use notify_debouncer_full::{new_debouncer, DebounceEventResult, Debouncer, RecommendedCache};
-use parking_lot::Mutex;
+use parking_lot::{Condvar, Mutex};
 
 use crate::access::{Caller, Permission};
-use crate::audit::Outcome;
-use crate::config::{Implementation, ModuleConfig};
 use crate::error::{Error, Result};
-use crate::info::ModuleInfo;
-use crate::kind::ModuleKind;
-use crate::registry::{ModuleRegistry, Replace};
+use crate::registry::ModuleRegistry;
+
+mod folder;
+
+use folder::{is_script, Folder};
 
 /// The stack of the watcher's thread, which compiles scripts: a main
 /// thread's size (only the pages used are committed).
 const WATCH_THREAD_STACK: usize = 64 * 1024 * 1024;
+
+/// The largest script file a watch reads (as a package file's cap): a
+/// larger one is rejected unread, with an event naming the cap.
+pub const MAX_SCRIPT_BYTES: u64 = 4 * 1024 * 1024;
+
+/// How often the folder itself is checked when no event comes (a parent
+/// folder renamed sends none).
+const HEALTH_INTERVAL: Duration = Duration::from_millis(500);
 
 /// How long a file must be quiet before its events are acted on.
 pub const DEBOUNCE: Duration = Duration::from_millis(50);
@@ -48,16 +63,20 @@ pub enum ReloadKind {
     Removed,
     /// A file was not applied; the old version (if any) keeps serving.
     Rejected,
+    /// The watch ended by itself: its folder can no longer be watched
+    /// (`error` says why; `path` is the folder).
+    Stopped,
 }
 
 impl ReloadKind {
-    /// `"loaded"`, `"reloaded"`, `"removed"` or `"rejected"`.
+    /// `"loaded"`, `"reloaded"`, `"removed"`, `"rejected"` or `"stopped"`.
     pub fn as_str(self) -> &'static str {
         match self {
             ReloadKind::Loaded => "loaded",
             ReloadKind::Reloaded => "reloaded",
             ReloadKind::Removed => "removed",
             ReloadKind::Rejected => "rejected",
+            ReloadKind::Stopped => "stopped",
         }
     }
 }
@@ -103,55 +122,66 @@ impl fmt::Display for ReloadEvent {
 /// What the watcher calls with each event (on its own thread, no lock held).
 pub type ReloadCallback = Arc<dyn Fn(&ReloadEvent) + Send + Sync>;
 
-/// What one file of the folder gave.
-struct Tracked {
-    sha256: String,
-    /// `None` for a library (no `MODULE`): imported by the others.
-    module: Option<TrackedModule>,
+/// What the worker is doing, so that [`ScriptWatcher::stop`] waits for a
+/// change being applied but not for a callback (which may block).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Phase {
+    /// Waiting for the next change.
+    Idle,
+    /// Applying a change to the registry.
+    Applying,
+    /// In the callback.
+    Calling,
+    /// Ended.
+    Done,
 }
 
-struct TrackedModule {
-    name: String,
-    kind: ModuleKind,
-    /// The registrations this file made, one per version, latest last.
-    registered: Vec<ModuleInfo>,
+/// What the watcher's handle and its thread share.
+struct Shared {
+    stopped: AtomicBool,
+    /// Why the watch ended by itself.
+    error: Mutex<Option<String>>,
+    phase: Mutex<Phase>,
+    changed: Condvar,
 }
 
-impl TrackedModule {
-    fn latest(&self) -> &ModuleInfo {
-        self.registered
-            .last()
-            .expect("a tracked module registered something")
+impl Shared {
+    fn stopping(&self) -> bool {
+        self.stopped.load(Ordering::Acquire)
     }
 
-    /// Whether its latest version imports the library `stem`.
-    fn imports(&self, stem: &str) -> bool {
-        match self.latest().implementation() {
-            Implementation::Rhai(source) => source.imports.iter().any(|i| i.path == stem),
-            _ => false,
+    fn set_phase(&self, phase: Phase) {
+        *self.phase.lock() = phase;
+        self.changed.notify_all();
+    }
+
+    /// Enters `Applying` unless the watch is stopping (checked under the
+    /// phase's lock, so a stop either sees the change coming or prevents it).
+    fn begin(&self) -> bool {
+        let mut phase = self.phase.lock();
+        if self.stopping() {
+            return false;
         }
+        *phase = Phase::Applying;
+        true
+    }
+
+    /// The watch ended by itself, for `reason`.
+    fn fail(&self, reason: String) {
+        self.error.lock().get_or_insert(reason);
+        self.stopped.store(true, Ordering::Release);
     }
 }
 
-/// The folder's state as the watcher applied it.
-struct Folder {
-    registry: ModuleRegistry,
-    dir: PathBuf,
-    files: HashMap<PathBuf, Tracked>,
-    /// The digest of the text last rejected for a file: the same text is
-    /// not rejected again (an editor's save can arrive as several events).
-    rejected: HashMap<PathBuf, String>,
-    callback: Option<ReloadCallback>,
-}
-
-/// A running watch of a script folder; [`stop`](Self::stop) (or dropping it)
-/// ends it. The modules it loaded stay registered.
+/// A running watch of a script folder; [`stop`](Self::stop) ends it
+/// (dropping it asks it to end without waiting: see
+/// [`signal_stop`](Self::signal_stop)). The modules it loaded stay registered.
 pub struct ScriptWatcher {
     dir: PathBuf,
     debouncer: Mutex<Option<Debouncer<RecommendedWatcher, RecommendedCache>>>,
     worker: Mutex<Option<JoinHandle<()>>>,
     worker_id: ThreadId,
-    stopped: Arc<AtomicBool>,
+    shared: Arc<Shared>,
 }
 
 impl fmt::Debug for ScriptWatcher {
@@ -159,210 +189,8 @@ impl fmt::Debug for ScriptWatcher {
         f.debug_struct("ScriptWatcher")
             .field("folder", &self.dir)
             .field("running", &self.is_running())
+            .field("error", &self.error())
             .finish()
-    }
-}
-
-fn is_script(path: &Path) -> bool {
-    path.extension().is_some_and(|x| x == "rhai")
-}
-
-impl Folder {
-    fn emit(&self, event: ReloadEvent) {
-        if event.kind == ReloadKind::Rejected {
-            self.registry.audit_log().push(
-                "reload-rejected",
-                ModuleKind::Module,
-                event
-                    .name
-                    .as_deref()
-                    .unwrap_or(&event.path.display().to_string()),
-                event.version.clone(),
-                Outcome::Error,
-                event.error.clone(),
-            );
-        }
-        if let Some(callback) = &self.callback {
-            // A panicking callback must not end the watch.
-            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| callback(&event)));
-        }
-    }
-
-    fn rejected(&self, path: &Path, error: String) {
-        let module = self.files.get(path).and_then(|t| t.module.as_ref());
-        self.emit(ReloadEvent {
-            kind: ReloadKind::Rejected,
-            path: path.to_path_buf(),
-            name: module.map(|m| m.name.clone()),
-            version: module.map(|m| m.latest().version_text().to_string()),
-            error: Some(error),
-        });
-    }
-
-    /// Rejects the text of digest `sha256` at `path`, once.
-    fn reject_text(&mut self, path: &Path, sha256: String, error: String) {
-        self.rejected.insert(path.to_path_buf(), sha256);
-        self.rejected(path, error);
-    }
-
-    /// Applies what `path` now holds; `force` reloads even unchanged text
-    /// (a library it imports changed).
-    fn apply(&mut self, path: &Path, force: bool) {
-        if !path.is_file() {
-            self.remove(path);
-            return;
-        }
-        let source = match crate::script::read(path) {
-            Ok(source) => source,
-            Err(e) => return self.rejected(path, e.report()),
-        };
-        let sha256 = crate::native::sha256_hex(source.as_bytes());
-        if !force
-            && (self.files.get(path).is_some_and(|t| t.sha256 == sha256)
-                || self.rejected.get(path) == Some(&sha256))
-        {
-            return;
-        }
-        self.rejected.remove(path);
-        let config = match self
-            .registry
-            .describe_script_source(path, &source, &self.dir)
-        {
-            Ok(config) => config,
-            Err(e) => return self.reject_text(path, sha256, e.report()),
-        };
-        let Some(config) = config else {
-            return self.apply_library(path, sha256);
-        };
-        if let Some(error) = self.conflict(path, &config) {
-            return self.reject_text(path, sha256, error);
-        }
-        let existed = self.files.get(path).is_some_and(|t| t.module.is_some());
-        let operation = if existed { "reload" } else { "load_script" };
-        let info = match self
-            .registry
-            .register_with_operation(config, Replace::Scripts, operation)
-        {
-            Ok(info) => info,
-            Err(e) => return self.reject_text(path, sha256, e.report()),
-        };
-        let tracked = self.files.entry(path.to_path_buf()).or_insert(Tracked {
-            sha256: String::new(),
-            module: None,
-        });
-        tracked.sha256 = sha256;
-        let module = tracked.module.get_or_insert_with(|| TrackedModule {
-            name: info.name().to_string(),
-            kind: info.kind(),
-            registered: Vec::new(),
-        });
-        module.registered.retain(|r| r.version() != info.version());
-        module.registered.push(info.clone());
-        self.emit(ReloadEvent {
-            kind: if existed {
-                ReloadKind::Reloaded
-            } else {
-                ReloadKind::Loaded
-            },
-            path: path.to_path_buf(),
-            name: Some(info.name().to_string()),
-            version: Some(info.version_text().to_string()),
-            error: None,
-        });
-    }
-
-    /// Why `config` (from `path`) may not be applied, if it may not.
-    fn conflict(&self, path: &Path, config: &ModuleConfig) -> Option<String> {
-        if let Some(module) = self.files.get(path).and_then(|t| t.module.as_ref()) {
-            if module.name != config.name() || module.kind != config.kind() {
-                return Some(format!(
-                    "the file declared {} {:?} and now declares {} {:?}; a watched file keeps \
-                     its name (delete it and add a new file to rename a module)",
-                    module.kind,
-                    module.name,
-                    config.kind(),
-                    config.name()
-                ));
-            }
-        }
-        self.files.iter().find_map(|(other, t)| {
-            let m = t.module.as_ref()?;
-            let clash = other != path
-                && m.name == config.name()
-                && m.kind == config.kind()
-                && m.registered
-                    .iter()
-                    .any(|r| r.version_text() == config.version());
-            clash.then(|| {
-                format!(
-                    "{}@{} is already declared by {}",
-                    config.name(),
-                    config.version(),
-                    other.display()
-                )
-            })
-        })
-    }
-
-    /// A file without `MODULE`: a library, or a module file emptied.
-    fn apply_library(&mut self, path: &Path, sha256: String) {
-        if self.files.get(path).is_some_and(|t| t.module.is_some()) {
-            return self.reject_text(
-                path,
-                sha256,
-                "the file no longer declares a MODULE (delete it to remove the module)".into(),
-            );
-        }
-        self.files.insert(
-            path.to_path_buf(),
-            Tracked {
-                sha256,
-                module: None,
-            },
-        );
-        self.reload_importers(path);
-    }
-
-    /// Reloads every module importing the library at `path`.
-    fn reload_importers(&mut self, path: &Path) {
-        let Some(stem) = path.file_stem().and_then(|s| s.to_str()) else {
-            return;
-        };
-        let mut importers: Vec<PathBuf> = self
-            .files
-            .iter()
-            .filter(|(_, t)| t.module.as_ref().is_some_and(|m| m.imports(stem)))
-            .map(|(p, _)| p.clone())
-            .collect();
-        importers.sort();
-        for importer in importers {
-            self.apply(&importer, true);
-        }
-    }
-
-    /// `path` is gone: its modules are unregistered (a library's importers
-    /// are reloaded, and so rejected while they need it).
-    fn remove(&mut self, path: &Path) {
-        self.rejected.remove(path);
-        let Some(tracked) = self.files.remove(path) else {
-            return;
-        };
-        let Some(module) = tracked.module else {
-            return self.reload_importers(path);
-        };
-        let mut errors = Vec::new();
-        for info in &module.registered {
-            if let Err(e) = self.registry.unregister_exact(info) {
-                errors.push(e.report());
-            }
-        }
-        self.emit(ReloadEvent {
-            kind: ReloadKind::Removed,
-            path: path.to_path_buf(),
-            name: Some(module.name.clone()),
-            version: Some(module.latest().version_text().to_string()),
-            error: (!errors.is_empty()).then(|| errors.join("; ")),
-        });
     }
 }
 
@@ -403,7 +231,8 @@ impl ModuleRegistry {
             source,
         };
         let dir = std::fs::canonicalize(given).map_err(io)?;
-        if !dir.is_dir() {
+        let metadata = std::fs::metadata(&dir).map_err(io)?;
+        if !metadata.is_dir() {
             return Err(Error::invalid_input(format!(
                 "{} is not a folder",
                 given.display()
@@ -417,47 +246,91 @@ impl ModuleRegistry {
         debouncer
             .watch(&dir, RecursiveMode::NonRecursive)
             .map_err(|e| Error::invalid_input(format!("cannot watch {}: {e}", dir.display())))?;
-        let mut folder = Folder {
-            registry: self.clone(),
-            dir: dir.clone(),
-            files: HashMap::new(),
-            rejected: HashMap::new(),
-            callback: on_event,
-        };
-        let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
-            .map_err(io)?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.is_file() && is_script(p))
-            .collect();
-        paths.sort();
-        for path in &paths {
-            folder.apply(path, false);
-        }
-        let stopped = Arc::new(AtomicBool::new(false));
+        let shared = Arc::new(Shared {
+            stopped: AtomicBool::new(false),
+            error: Mutex::new(None),
+            phase: Mutex::new(Phase::Applying),
+            changed: Condvar::new(),
+        });
+        let mut folder = Folder::new(
+            self.clone(),
+            dir.clone(),
+            &metadata,
+            on_event,
+            shared.clone(),
+        );
+        folder.follow_name(given);
+        folder.rescan().map_err(io)?;
+        shared.set_phase(Phase::Idle);
         let caller = Caller::current();
-        let flag = stopped.clone();
         let worker = std::thread::Builder::new()
             .name("module-registry-watch".into())
             .stack_size(WATCH_THREAD_STACK)
-            .spawn(move || caller.enter(|| run(folder, rx, &flag)))
+            .spawn(move || {
+                let shared = folder.shared();
+                let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    caller.enter(|| run(folder, rx))
+                }));
+                if ran.is_err() {
+                    shared.fail("the watcher's thread panicked".into());
+                    shared.set_phase(Phase::Done);
+                }
+            })
             .map_err(|e| Error::invalid_input(format!("cannot start the watcher thread: {e}")))?;
         Ok(ScriptWatcher {
             dir,
             worker_id: worker.thread().id(),
             debouncer: Mutex::new(Some(debouncer)),
             worker: Mutex::new(Some(worker)),
-            stopped,
+            shared,
         })
     }
 }
 
-/// The watcher's thread: applies each settled batch of changes.
-fn run(mut folder: Folder, rx: mpsc::Receiver<DebounceEventResult>, stopped: &AtomicBool) {
-    for batch in rx {
-        if stopped.load(Ordering::Acquire) {
+/// The watcher's thread: applies each settled batch of changes, and ends
+/// the watch when its folder can no longer be watched.
+fn run(mut folder: Folder, rx: mpsc::Receiver<DebounceEventResult>) {
+    let shared = folder.shared();
+    loop {
+        let batch = match rx.recv_timeout(HEALTH_INTERVAL) {
+            Ok(batch) => Some(batch),
+            Err(mpsc::RecvTimeoutError::Timeout) => None,
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                if !shared.stopping() {
+                    shared.fail("the folder's change notifications ended".into());
+                }
+                break;
+            }
+        };
+        if !shared.begin() {
             break;
         }
-        let Ok(events) = batch else { continue };
+        if let Some(reason) = folder.problem() {
+            folder.end(reason);
+            break;
+        }
+        // The system dropped events (thousands of changes at once), or the
+        // watch reported an error: read the whole folder again.
+        let events = match batch {
+            None => {
+                shared.set_phase(Phase::Idle);
+                continue;
+            }
+            Some(Ok(events)) if !events.iter().any(|e| e.need_rescan()) => Some(events),
+            Some(_) => None,
+        };
+        let Some(events) = events else {
+            if let Err(e) = folder.rescan() {
+                let reason = format!(
+                    "the watched folder {} cannot be read: {e}",
+                    folder.dir.display()
+                );
+                folder.end(reason);
+                break;
+            }
+            shared.set_phase(Phase::Idle);
+            continue;
+        };
         // Reading a file is an event too (`Access`): reacting to it would
         // read the file again, forever.
         let paths: BTreeSet<PathBuf> = events
@@ -468,12 +341,11 @@ fn run(mut folder: Folder, rx: mpsc::Receiver<DebounceEventResult>, stopped: &At
             .cloned()
             .collect();
         for path in paths {
-            if stopped.load(Ordering::Acquire) {
-                return;
-            }
             folder.apply(&path, false);
         }
+        shared.set_phase(Phase::Idle);
     }
+    shared.set_phase(Phase::Done);
 }
 
 impl ScriptWatcher {
@@ -482,34 +354,132 @@ impl ScriptWatcher {
         &self.dir
     }
 
-    /// Whether the watch still runs.
+    /// Whether the watch still runs (false once stopped, or once it ended
+    /// by itself: see [`error`](Self::error)).
     pub fn is_running(&self) -> bool {
-        !self.stopped.load(Ordering::Acquire)
+        !self.shared.stopping()
+    }
+
+    /// Why the watch ended by itself (its folder was removed, renamed,
+    /// replaced or made unreadable), if it did.
+    pub fn error(&self) -> Option<String> {
+        self.shared.error.lock().clone()
     }
 
     /// Ends the watch (once; later calls do nothing): no change is applied
-    /// after this returns, except when called from the watcher's own
-    /// callback, where the change being applied completes first.
+    /// after this returns. A change being applied completes first; a
+    /// callback running is not waited for (it may block), and nothing is
+    /// applied after it returns. Called from the watcher's own callback,
+    /// it returns at once.
     pub fn stop(&self) {
-        if self.stopped.swap(true, Ordering::AcqRel) {
+        self.signal_stop();
+        if std::thread::current().id() == self.worker_id {
             return;
+        }
+        let mut phase = self.shared.phase.lock();
+        while *phase == Phase::Applying {
+            self.shared.changed.wait(&mut phase);
+        }
+        let in_callback = *phase == Phase::Calling;
+        drop(phase);
+        if in_callback {
+            // Its thread ends when the callback returns.
+            return;
+        }
+        if let Some(worker) = self.worker.lock().take() {
+            if worker.join().is_err() {
+                self.shared.fail("the watcher's thread panicked".into());
+            }
+        }
+    }
+
+    /// Asks the watch to end without waiting for anything: what dropping
+    /// it does (a binding's handle, dropped by a garbage collector, must
+    /// not wait for the watcher's thread, which may need that collector's
+    /// lock to call back).
+    pub fn signal_stop(&self) {
+        {
+            let _phase = self.shared.phase.lock();
+            self.shared.stopped.store(true, Ordering::Release);
         }
         if let Some(debouncer) = self.debouncer.lock().take() {
             // Ends the debouncer's thread, which drops the channel's
             // sender: the worker's loop ends.
-            debouncer.stop();
-        }
-        if std::thread::current().id() == self.worker_id {
-            return;
-        }
-        if let Some(worker) = self.worker.lock().take() {
-            let _ = worker.join();
+            debouncer.stop_nonblocking();
         }
     }
 }
 
 impl Drop for ScriptWatcher {
     fn drop(&mut self) {
-        self.stop();
+        self.signal_stop();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use notify_debouncer_full::notify::event::{Event, Flag};
+    use notify_debouncer_full::DebouncedEvent;
+
+    /// The run loop on a folder, fed by hand: what the system would send.
+    fn feed(label: &str, batches: Vec<DebounceEventResult>) -> (ModuleRegistry, Vec<ReloadKind>) {
+        let dir = std::env::temp_dir().join(format!("mr-watch-{label}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let registry = ModuleRegistry::new();
+        let shared = Arc::new(Shared {
+            stopped: AtomicBool::new(false),
+            error: Mutex::new(None),
+            phase: Mutex::new(Phase::Idle),
+            changed: Condvar::new(),
+        });
+        let seen: Arc<Mutex<Vec<ReloadKind>>> = Arc::default();
+        let sink = seen.clone();
+        let callback: ReloadCallback = Arc::new(move |e: &ReloadEvent| sink.lock().push(e.kind));
+        let metadata = std::fs::metadata(&dir).unwrap();
+        let folder = Folder::new(
+            registry.clone(),
+            dir.clone(),
+            &metadata,
+            Some(callback),
+            shared,
+        );
+        // Files written while no event said so (the system dropped them).
+        for i in 0..3 {
+            std::fs::write(
+                dir.join(format!("m{i}.rhai")),
+                format!("const MODULE = #{{ name: \"{label}-{i}\" }};\nfn process(x) {{ x }}\n"),
+            )
+            .unwrap();
+        }
+        let (tx, rx) = mpsc::channel();
+        for batch in batches {
+            tx.send(batch).unwrap();
+        }
+        drop(tx);
+        run(folder, rx);
+        std::fs::remove_dir_all(&dir).unwrap();
+        let kinds = seen.lock().clone();
+        (registry, kinds)
+    }
+
+    #[test]
+    fn dropped_events_make_the_folder_read_again() {
+        let overflow = Event::new(EventKind::Other).set_flag(Flag::Rescan);
+        let batch = Ok(vec![DebouncedEvent::new(
+            overflow,
+            std::time::Instant::now(),
+        )]);
+        let (registry, kinds) = feed("rescan", vec![batch]);
+        assert_eq!(kinds, [ReloadKind::Loaded; 3]);
+        assert_eq!(registry.list().len(), 3);
+    }
+
+    #[test]
+    fn a_watch_error_makes_the_folder_read_again() {
+        let error = notify_debouncer_full::notify::Error::generic("lost track");
+        let (registry, kinds) = feed("error", vec![Err(vec![error])]);
+        assert_eq!(kinds, [ReloadKind::Loaded; 3]);
+        assert_eq!(registry.list().len(), 3);
     }
 }
