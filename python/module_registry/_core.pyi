@@ -2,7 +2,7 @@
 
 import builtins
 from os import PathLike
-from typing import Any, Callable, Generator, Iterable, Mapping, Optional, Sequence, Union, final
+from typing import Any, Callable, Coroutine, Generator, Iterable, Mapping, Optional, Sequence, Union, final
 
 from typing_extensions import Self, disjoint_base
 
@@ -638,10 +638,15 @@ class PermissionDeniedError(ModuleRegistryError):
 
 
 @final
-class _Pending:
-    """An `aprocess` call; awaiting it runs the module on a worker thread."""
+class _Pending(Coroutine[Any, Any, Any]):
+    """An `aprocess` call: a coroutine whose first step starts the module on a worker thread."""
 
     def __await__(self) -> Generator[Any, None, Any]: ...
+    def __iter__(self) -> _Pending: ...
+    def __next__(self) -> Any: ...
+    def send(self, value: Any, /) -> Any: ...
+    def throw(self, typ: Any, value: Any = None, traceback: Any = None, /) -> Any: ...  # type: ignore[override]
+    def close(self) -> None: ...
 
 @final
 class _Completions:
@@ -697,3 +702,6 @@ class ScriptWatcher:
     def running(self) -> bool: ...
     def __enter__(self) -> Self: ...
     def __exit__(self, *_args: object) -> bool: ...
+
+def _shutdown() -> None: ...
+def _after_fork_in_child() -> None: ...

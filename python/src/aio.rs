@@ -13,13 +13,17 @@
 //! the time it waits, so coroutines that themselves await `a*` calls
 //! cannot starve the workers.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
 
-use crossbeam_channel::{Receiver, Sender};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
 use module_registry::access::{with_ambient, Caller};
 use module_registry::workflow::CancelToken;
+use module_registry::Error;
 use parking_lot::Mutex;
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
@@ -31,6 +35,7 @@ use crate::errors::to_pyerr;
 use crate::instance::PyModuleInstance;
 use crate::registry::PyModuleRegistry;
 use crate::result::PyWorkflowResult;
+use crate::threads;
 use crate::workflow::{batch_inputs, outcomes_to_py, PyWorkflow};
 
 /// What a finished job hands the loop: builds the Python result there.
@@ -41,76 +46,196 @@ type Job = Box<dyn FnOnce() + Send>;
 const WORKER_STACK: usize = 64 * 1024 * 1024;
 /// Threads at most, counting those standing in for blocked ones.
 const MAX_WORKERS: usize = 1024;
+/// How long a worker beyond the base count waits for work before it ends.
+const IDLE_EXTRA: Duration = Duration::from_millis(500);
 
+enum Message {
+    Run(Job),
+    /// Ends the thread that takes it (the interpreter exits).
+    Stop,
+}
+
+/// The worker threads: `base` of them always, more while some wait for
+/// coroutines (at most [`MAX_WORKERS`]); those beyond `base` end once idle.
+/// Every one keeps its Python thread state for its life (see `threads`).
 struct Workers {
-    jobs: Sender<Job>,
-    receiver: Receiver<Job>,
+    jobs: Sender<Message>,
+    receiver: Receiver<Message>,
     base: usize,
     threads: AtomicUsize,
     blocked: AtomicUsize,
+    stopping: AtomicBool,
+    next_id: AtomicUsize,
+    handles: Mutex<HashMap<usize, JoinHandle<()>>>,
 }
 
 thread_local! {
-    static IS_WORKER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// The pool this worker thread belongs to.
+    static WORKER_OF: std::cell::RefCell<Option<Arc<Workers>>> =
+        const { std::cell::RefCell::new(None) };
 }
 
-fn workers() -> &'static Workers {
-    static WORKERS: OnceLock<Workers> = OnceLock::new();
-    WORKERS.get_or_init(|| {
-        let (jobs, receiver) = crossbeam_channel::unbounded::<Job>();
-        let workers = Workers {
-            jobs,
-            receiver,
-            base: std::thread::available_parallelism()
-                .map_or(4, |n| n.get())
-                .max(4),
-            threads: AtomicUsize::new(0),
-            blocked: AtomicUsize::new(0),
-        };
-        for _ in 0..workers.base {
-            spawn_worker(&workers);
-        }
-        workers
-    })
+/// The pool (made on first use, again in a forked child). Only touched with
+/// the GIL held, so a fork never finds it locked by a thread it left behind.
+static POOL: Mutex<Option<Arc<Workers>>> = Mutex::new(None);
+/// The interpreter exits: no pool any more.
+static STOPPED: AtomicBool = AtomicBool::new(false);
+
+fn workers(_py: Python<'_>) -> PyResult<Arc<Workers>> {
+    if STOPPED.load(Ordering::SeqCst) {
+        return Err(threads::exiting());
+    }
+    let mut pool = POOL.lock();
+    if let Some(pool) = pool.as_ref() {
+        return Ok(pool.clone());
+    }
+    let (jobs, receiver) = crossbeam_channel::unbounded::<Message>();
+    let fresh = Arc::new(Workers {
+        jobs,
+        receiver,
+        base: std::thread::available_parallelism()
+            .map_or(4, |n| n.get())
+            .max(4),
+        threads: AtomicUsize::new(0),
+        blocked: AtomicUsize::new(0),
+        stopping: AtomicBool::new(false),
+        next_id: AtomicUsize::new(0),
+        handles: Mutex::new(HashMap::new()),
+    });
+    for _ in 0..fresh.base {
+        spawn_worker(&fresh);
+    }
+    *pool = Some(fresh.clone());
+    Ok(fresh)
 }
 
-fn spawn_worker(workers: &Workers) {
-    let n = workers.threads.fetch_add(1, Ordering::SeqCst);
-    let receiver = workers.receiver.clone();
+/// One fewer thread, if there are more than `base`.
+fn retire(pool: &Workers) -> bool {
+    pool.threads
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+            (n > pool.base).then(|| n - 1)
+        })
+        .is_ok()
+}
+
+/// Starts one more worker; `false` if the OS refuses a thread.
+fn spawn_worker(pool: &Arc<Workers>) -> bool {
+    let id = pool.next_id.fetch_add(1, Ordering::SeqCst);
+    pool.threads.fetch_add(1, Ordering::SeqCst);
+    let mine = pool.clone();
+    // Held while spawning, so the thread finds its handle when it retires.
+    let mut handles = pool.handles.lock();
     let spawned = std::thread::Builder::new()
-        .name(format!("module-registry-async-{n}"))
+        .name(format!("module-registry-async-{id}"))
         .stack_size(WORKER_STACK)
         .spawn(move || {
-            IS_WORKER.with(|w| w.set(true));
-            for job in receiver {
-                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+            WORKER_OF.with(|w| *w.borrow_mut() = Some(mine.clone()));
+            loop {
+                let message = if mine.threads.load(Ordering::SeqCst) > mine.base {
+                    match mine.receiver.recv_timeout(IDLE_EXTRA) {
+                        Ok(message) => message,
+                        Err(RecvTimeoutError::Timeout) => {
+                            if retire(&mine) {
+                                drop(mine.handles.lock().remove(&id));
+                                return;
+                            }
+                            continue;
+                        }
+                        Err(RecvTimeoutError::Disconnected) => break,
+                    }
+                } else {
+                    match mine.receiver.recv() {
+                        Ok(message) => message,
+                        Err(_) => break,
+                    }
+                };
+                match message {
+                    Message::Stop => break,
+                    // Left over when the interpreter exits: nobody awaits it.
+                    Message::Run(job) if mine.stopping.load(Ordering::SeqCst) => drop(job),
+                    Message::Run(job) => {
+                        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+                    }
+                }
             }
+            mine.threads.fetch_sub(1, Ordering::SeqCst);
         });
-    if spawned.is_err() {
-        workers.threads.fetch_sub(1, Ordering::SeqCst);
+    match spawned {
+        Ok(handle) => {
+            handles.insert(id, handle);
+            true
+        }
+        Err(_) => {
+            pool.threads.fetch_sub(1, Ordering::SeqCst);
+            false
+        }
     }
 }
 
-/// Runs `f`, which waits (for a coroutine on an event loop): on a worker
-/// thread, another worker stands in meanwhile when too few are left.
-pub(crate) fn blocking<T>(f: impl FnOnce() -> T) -> T {
-    if !IS_WORKER.with(|w| w.get()) {
-        return f();
+/// The interpreter exits (`threads::_shutdown`): every worker ends once its
+/// call returns (calls not started are dropped) and is joined, with the GIL
+/// released meanwhile. A `KeyboardInterrupt` stops the waiting.
+pub(crate) fn stop_workers(py: Python<'_>) {
+    STOPPED.store(true, Ordering::SeqCst);
+    let Some(pool) = POOL.lock().take() else {
+        return;
+    };
+    pool.stopping.store(true, Ordering::SeqCst);
+    let handles: Vec<JoinHandle<()>> = pool.handles.lock().drain().map(|(_, h)| h).collect();
+    for _ in 0..handles.len() {
+        let _ = pool.jobs.send(Message::Stop);
     }
-    let pool = workers();
-    let blocked = pool.blocked.fetch_add(1, Ordering::SeqCst) + 1;
-    let threads = pool.threads.load(Ordering::SeqCst);
-    if threads.saturating_sub(blocked) < pool.base && threads < MAX_WORKERS {
-        spawn_worker(pool);
-    }
-    struct Unblock;
-    impl Drop for Unblock {
-        fn drop(&mut self) {
-            workers().blocked.fetch_sub(1, Ordering::SeqCst);
+    let mut left = handles;
+    while !left.is_empty() {
+        left.retain(|h| !h.is_finished());
+        if left.is_empty() {
+            break;
+        }
+        py.detach(|| std::thread::sleep(Duration::from_millis(2)));
+        if py.check_signals().is_err() {
+            return;
         }
     }
-    let _unblock = Unblock;
-    f()
+}
+
+/// In a forked child: the parent's workers do not exist there.
+pub(crate) fn after_fork() {
+    if let Some(mut pool) = POOL.try_lock() {
+        *pool = None;
+    }
+}
+
+/// A worker about to wait would leave too few free for other calls, and no
+/// thread can be added (the cap, or the OS refused one).
+pub(crate) struct NoWorkerLeft;
+
+/// Runs `f`, which waits (for a coroutine on an event loop): on a worker
+/// thread, another worker stands in meanwhile when too few are left. When
+/// none can be added, `f` is not run: waiting would take the last workers
+/// the awaited work itself needs.
+pub(crate) fn blocking<T>(f: impl FnOnce() -> T) -> Result<T, NoWorkerLeft> {
+    let Some(pool) = WORKER_OF.with(|w| w.borrow().clone()) else {
+        return Ok(f());
+    };
+    let blocked = pool.blocked.fetch_add(1, Ordering::SeqCst) + 1;
+    let threads = pool.threads.load(Ordering::SeqCst);
+    struct Unblock<'a>(&'a Workers);
+    impl Drop for Unblock<'_> {
+        fn drop(&mut self) {
+            self.0.blocked.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+    let unblock = Unblock(&pool);
+    if threads.saturating_sub(blocked) < pool.base {
+        let can = threads < MAX_WORKERS && !pool.stopping.load(Ordering::SeqCst);
+        if !can || !spawn_worker(&pool) {
+            drop(unblock);
+            return Err(NoWorkerLeft);
+        }
+    }
+    let out = f();
+    drop(unblock);
+    Ok(out)
 }
 
 /// The loop an `a*` call was awaited on, carried as the call's ambient value.
@@ -190,7 +315,9 @@ fn submit(
         let c = completions.get();
         c.queue.lock().push((future, produce));
         if !c.scheduled.swap(true, Ordering::SeqCst) {
-            Python::attach(|py| {
+            // Once the interpreter exits nobody awaits these: they are
+            // dropped with the queue's owner.
+            let _ = threads::try_attach(|py| {
                 let scheduled = c
                     .event_loop
                     .bind(py)
@@ -202,9 +329,9 @@ fn submit(
             });
         }
     });
-    workers()
+    workers(py)?
         .jobs
-        .send(job)
+        .send(Message::Run(job))
         .map_err(|_| PyRuntimeError::new_err("the async worker threads are gone"))
 }
 
@@ -219,29 +346,134 @@ fn running_loop(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
     .call0()
 }
 
-/// An `aprocess` call not awaited yet: awaiting it starts the work.
+type Work = Box<dyn FnOnce() -> Produce + Send>;
+
+enum Stage {
+    /// Not awaited yet.
+    Fresh(Work),
+    /// Started: the iterator of the future its result is set on.
+    Waiting(Py<PyAny>),
+    /// Finished, failed, closed or thrown into.
+    Over,
+}
+
+/// An `aprocess` call: a coroutine (it has `send`, `throw`, `close` and
+/// `__await__`, and is registered as a `collections.abc.Coroutine`), so
+/// `await`, `asyncio.create_task`, `ensure_future`, `gather`, `wait_for`
+/// and `TaskGroup` all take it. Its first step starts the work on a worker
+/// thread; it then waits on a future of the running loop.
 #[pyclass(module = "module_registry._core", frozen)]
 pub struct _Pending {
-    work: Mutex<Option<Box<dyn FnOnce() -> Produce + Send>>>,
+    stage: Mutex<Stage>,
     caller: Caller,
+}
+
+impl _Pending {
+    /// The future's iterator, starting the work on the first step.
+    fn waiting(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        let mut stage = self.stage.lock();
+        match std::mem::replace(&mut *stage, Stage::Over) {
+            Stage::Waiting(iter) => {
+                *stage = Stage::Waiting(iter.clone_ref(py));
+                Ok(iter)
+            }
+            Stage::Over => Err(PyRuntimeError::new_err(
+                "cannot reuse an already awaited aprocess() call",
+            )),
+            Stage::Fresh(work) => {
+                let event_loop = running_loop(py)?;
+                let future = event_loop.call_method0("create_future")?;
+                submit(
+                    py,
+                    &event_loop,
+                    future.clone().unbind(),
+                    self.caller.clone(),
+                    work,
+                )?;
+                let iter = future.call_method0("__await__")?.unbind();
+                *stage = Stage::Waiting(iter.clone_ref(py));
+                Ok(iter)
+            }
+        }
+    }
+
+    /// What one step of the future's iterator gave: a value yielded (the
+    /// future, to the task), or its end (the result), after which the call
+    /// is over.
+    fn step(&self, out: PyResult<Bound<'_, PyAny>>) -> PyResult<Py<PyAny>> {
+        match out {
+            Ok(yielded) => Ok(yielded.unbind()),
+            Err(end) => {
+                *self.stage.lock() = Stage::Over;
+                Err(end)
+            }
+        }
+    }
 }
 
 #[pymethods]
 impl _Pending {
-    fn __await__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let work = self.work.lock().take().ok_or_else(|| {
-            PyRuntimeError::new_err("cannot reuse an already awaited aprocess() call")
-        })?;
-        let event_loop = running_loop(py)?;
-        let future = event_loop.call_method0("create_future")?;
-        submit(
-            py,
-            &event_loop,
-            future.clone().unbind(),
-            self.caller.clone(),
-            work,
-        )?;
-        future.call_method0("__await__")
+    fn __await__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    fn __iter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    fn __next__(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        let iter = self.waiting(py)?;
+        let out = iter.bind(py).call_method0("__next__");
+        self.step(out)
+    }
+
+    /// One step of the coroutine: starts the work on the first.
+    fn send(&self, py: Python<'_>, value: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        let iter = self.waiting(py)?;
+        let out = iter.bind(py).call_method1("send", (value,));
+        self.step(out)
+    }
+
+    /// Raises `typ` (or `value`) where the coroutine waits (not started:
+    /// the work never starts).
+    #[pyo3(signature = (typ, value=None, traceback=None))]
+    fn throw(
+        &self,
+        py: Python<'_>,
+        typ: &Bound<'_, PyAny>,
+        value: Option<&Bound<'_, PyAny>>,
+        traceback: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
+        let waiting = match std::mem::replace(&mut *self.stage.lock(), Stage::Over) {
+            Stage::Waiting(iter) => Some(iter),
+            Stage::Fresh(_) | Stage::Over => None,
+        };
+        let Some(iter) = waiting else {
+            let error = match value {
+                Some(value) if !value.is_none() => PyErr::from_value(value.clone()),
+                _ if typ.is_instance_of::<PyType>() => PyErr::from_value(typ.call0()?),
+                _ => PyErr::from_value(typ.clone()),
+            };
+            return Err(error);
+        };
+        *self.stage.lock() = Stage::Waiting(iter.clone_ref(py));
+        // Only the arguments given (Python 3.12 warns about the three-argument form).
+        let iter = iter.bind(py);
+        let out = match (value, traceback) {
+            (None, None) => iter.call_method1("throw", (typ,)),
+            (Some(value), None) => iter.call_method1("throw", (typ, value)),
+            (value, Some(traceback)) => iter.call_method1("throw", (typ, value, traceback)),
+        };
+        self.step(out)
+    }
+
+    /// Ends the coroutine: the work never starts, or its result is not awaited.
+    fn close(&self, py: Python<'_>) -> PyResult<()> {
+        let stage = std::mem::replace(&mut *self.stage.lock(), Stage::Over);
+        if let Stage::Waiting(iter) = stage {
+            iter.bind(py).call_method0("close")?;
+        }
+        Ok(())
     }
 }
 
@@ -259,7 +491,7 @@ impl PyModuleInstance {
             Box::new(move |py| Ok(value_to_py(py, out.map_err(to_pyerr)?)?.unbind()))
         };
         Ok(_Pending {
-            work: Mutex::new(Some(Box::new(work))),
+            stage: Mutex::new(Stage::Fresh(Box::new(work))),
             caller: Caller::current(),
         })
     }
@@ -382,5 +614,19 @@ pub(crate) fn settle<'py>(out: Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>>
                 .map(|l| l.0.clone_ref(py).into_bound(py))
         })
         .unwrap_or_else(|| py.None().into_bound(py));
-    blocking(|| run.call1((out, event_loop)))
+    let coroutine = out.clone();
+    match blocking(|| run.call1((out, event_loop))) {
+        Ok(settled) => settled,
+        Err(NoWorkerLeft) => {
+            // Never awaited: closed, so Python does not warn about it.
+            let _ = coroutine.call_method0("close");
+            Err(to_pyerr(Error::Unavailable {
+                subject: "async def modules".into(),
+                reason: format!(
+                    "{MAX_WORKERS} worker threads at most, and those left are needed by the calls \
+                     the waiting coroutines await; await fewer calls of async def modules at once"
+                ),
+            }))
+        }
+    }
 }

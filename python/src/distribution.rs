@@ -23,7 +23,7 @@ struct PythonHttp;
 
 impl HttpClient for PythonHttp {
     fn get(&self, url: &str, limit: u64) -> Result<Vec<u8>, HttpError> {
-        Python::attach(|py| {
+        crate::threads::try_attach(|py| {
             let body = py
                 .import("module_registry._http")
                 .and_then(|http| http.getattr("fetch"))
@@ -41,6 +41,7 @@ impl HttpClient for PythonHttp {
             })?;
             Ok(bytes.as_bytes().to_vec())
         })
+        .unwrap_or_else(|| Err(HttpError::Failed("the Python interpreter is exiting".into())))
     }
 }
 

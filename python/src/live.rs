@@ -281,7 +281,7 @@ impl PyModuleRegistry {
     ) -> PyResult<PyScriptWatcher> {
         let callback: Option<module_registry::script::watch::ReloadCallback> = on_event.map(|cb| {
             Arc::new(move |event: &ReloadEvent| {
-                Python::attach(|py| {
+                let _ = crate::threads::try_attach(|py| {
                     let event = PyReloadEvent::from(event);
                     if let Err(e) = cb.call1(py, (event,)) {
                         e.write_unraisable(py, None);

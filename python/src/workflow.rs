@@ -312,7 +312,7 @@ impl PyModuleRegistry {
                 self.inner
                     .run_workflow_each(&wf, values, keep_going, |done, total| {
                         if let Some(cb) = &on_progress {
-                            Python::attach(|py| {
+                            let _ = crate::threads::try_attach(|py| {
                                 if let Err(e) = cb.call1(py, (done, total)) {
                                     e.write_unraisable(py, None);
                                 }
