@@ -53,12 +53,20 @@ fn boxed(err: PyErr) -> BoxError {
 /// its own recursion by where the thread's stack is, so there it goes to
 /// this thread's helper thread (started once, then reused), acting as the
 /// same principal.
-fn attach<T: Send + 'static>(f: impl FnOnce(Python<'_>) -> PyResult<T> + Send) -> PyResult<T> {
+fn attach<T: Send + 'static>(
+    f: impl FnOnce(Python<'_>) -> PyResult<T> + Send,
+) -> Result<T, BoxError> {
+    // Refused once the interpreter exits: a core error, which (unlike a
+    // Python exception) can be shown without the GIL.
+    let run = move || match crate::threads::try_attach(f) {
+        Some(out) => out.map_err(boxed),
+        None => Err(crate::threads::exiting_error().into()),
+    };
     if !module_registry::script::running_on_script_stack() {
-        return crate::threads::attach(f);
+        return run();
     }
     let caller = module_registry::access::Caller::current();
-    crate::threads::on_helper(move || caller.enter(|| crate::threads::attach(f)))?
+    crate::threads::on_helper(move || caller.enter(run)).map_err(boxed)?
 }
 
 /// The stable digest of an opaque Python object for the step cache: what
@@ -114,7 +122,6 @@ impl Module for PyFunctionModule {
             let out = crate::aio::settle(self.func.bind(py).call1((arg,))?)?;
             py_to_value(&out)
         })
-        .map_err(boxed)
     }
 }
 
@@ -144,7 +151,6 @@ impl Module for PyObjectModule {
             }
             Ok(())
         })
-        .map_err(boxed)
     }
 
     fn process(&self, input: Value) -> Result<Value, BoxError> {
@@ -153,7 +159,6 @@ impl Module for PyObjectModule {
             let out = crate::aio::settle(self.obj.bind(py).call_method1("process", (arg,))?)?;
             py_to_value(&out)
         })
-        .map_err(boxed)
     }
 
     fn shutdown(&self) -> Result<(), BoxError> {
@@ -174,7 +179,6 @@ impl Module for PyObjectModule {
             }
             result
         })
-        .map_err(boxed)
     }
 }
 
@@ -331,7 +335,6 @@ fn handler_parts(handler: &Bound<'_, PyAny>) -> PyResult<(Factory, Arc<PythonCod
                     init_takes_dependencies,
                 }) as Box<dyn Module>)
             })
-            .map_err(boxed)
         });
         return Ok((factory, code()));
     }
@@ -349,7 +352,7 @@ fn handler_parts(handler: &Bound<'_, PyAny>) -> PyResult<(Factory, Arc<PythonCod
         refuse_async(handler, "the handler")?;
         let func: Py<PyAny> = handler.clone().unbind();
         let factory: Factory = Arc::new(move |_: &ModuleContext| {
-            let func = attach(|py| Ok(func.clone_ref(py))).map_err(boxed)?;
+            let func = attach(|py| Ok(func.clone_ref(py)))?;
             Ok(Box::new(PyFunctionModule { func }) as Box<dyn Module>)
         });
         let code = code();

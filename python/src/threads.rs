@@ -2,7 +2,7 @@
 //!
 //! A thread Python did not start (an async worker, a script's helper, a
 //! workflow's pool thread) gets a Python thread state the first time it
-//! calls Python through [`attach`] and keeps it for its life: later calls
+//! calls Python through [`try_attach`] and keeps it for its life: later calls
 //! only take the GIL. The state is released when the thread ends.
 //!
 //! At exit CPython ends (with `pthread_exit`) any thread but its own that
@@ -10,7 +10,7 @@
 //! frames aborts the process. So the package registers [`_shutdown`] with
 //! `atexit` when it is imported (before finalisation, GIL held): it stops
 //! and joins the async worker threads, waits until no thread is inside
-//! [`attach`], and closes the gate. From then on [`attach`] on any other
+//! [`try_attach`], and closes the gate. From then on [`try_attach`] on any other
 //! thread gives up with a typed error without touching the GIL, and a
 //! thread that ends leaves its thread state to the interpreter's teardown.
 //! The finalising thread itself (which may still drop instances whose
@@ -25,15 +25,16 @@ use module_registry::Error;
 use pyo3::ffi;
 use pyo3::prelude::*;
 
-use crate::errors::to_pyerr;
-
-/// Set in [`INSIDE`] once the gate is closed.
+/// Set in [`INSIDE`] while the exit hook waits: no thread starts a call.
+const CLOSING: usize = 1 << (usize::BITS - 2);
+/// Set in [`INSIDE`] once the gate is closed: no thread takes the GIL.
 const CLOSED: usize = 1 << (usize::BITS - 1);
-/// Threads inside [`attach`] now, plus [`CLOSED`].
+/// Threads inside [`try_attach`] (or taking the GIL back after [`detach`])
+/// now, plus [`CLOSING`] and [`CLOSED`].
 static INSIDE: AtomicUsize = AtomicUsize::new(0);
 
 thread_local! {
-    /// How deep this thread is inside [`attach`] (a fork keeps only this thread's).
+    /// How deep this thread is inside [`try_attach`] (a fork keeps only this thread's).
     static DEPTH: Cell<usize> = const { Cell::new(0) };
     /// This thread runs the exit hook (and then finalises the interpreter).
     static FINALIZER: Cell<bool> = const { Cell::new(false) };
@@ -43,7 +44,7 @@ thread_local! {
     static HELPER: RefCell<Option<(u32, mpsc::Sender<Job>)>> = const { RefCell::new(None) };
 }
 
-/// A thread inside [`attach`]: counted until dropped.
+/// A thread inside [`try_attach`]: counted until dropped.
 struct Inside;
 
 impl Drop for Inside {
@@ -53,9 +54,12 @@ impl Drop for Inside {
     }
 }
 
-/// Counts this thread in, unless the gate is closed.
-fn enter() -> Option<Inside> {
-    if INSIDE.fetch_add(1, Ordering::SeqCst) & CLOSED != 0 {
+/// Counts this thread in, unless the gate is closed, or closing and this
+/// would start a call (`starting`) where none is under way on this thread.
+fn enter(starting: bool) -> Option<Inside> {
+    let before = INSIDE.fetch_add(1, Ordering::SeqCst);
+    let depth = DEPTH.try_with(Cell::get).unwrap_or(0);
+    if before & CLOSED != 0 || (starting && before & CLOSING != 0 && depth == 0) {
         INSIDE.fetch_sub(1, Ordering::SeqCst);
         return None;
     }
@@ -63,31 +67,24 @@ fn enter() -> Option<Inside> {
     Some(Inside)
 }
 
-/// Whether threads may no longer take the GIL (the interpreter is exiting).
-pub(crate) fn closed() -> bool {
-    INSIDE.load(Ordering::SeqCst) & CLOSED != 0
-}
-
-/// The error a thread gets instead of the GIL once the interpreter exits.
-pub(crate) fn exiting() -> PyErr {
-    to_pyerr(Error::Unavailable {
+/// Why a thread may not call Python: the interpreter exits.
+pub(crate) fn exiting_error() -> Error {
+    Error::Unavailable {
         subject: "Python".into(),
         reason: "the interpreter is exiting; no thread calls Python any more".into(),
-    })
-}
-
-/// Runs `f` with the GIL, on a thread that keeps its Python thread state;
-/// once the interpreter exits, gives up (an `UnavailableError`) instead.
-pub(crate) fn attach<T>(f: impl for<'py> FnOnce(Python<'py>) -> PyResult<T>) -> PyResult<T> {
-    match try_attach(f) {
-        Some(out) => out,
-        None => Err(exiting()),
     }
 }
 
-/// [`attach`] for calls with nothing to report: `None` once the interpreter exits.
+/// [`exiting_error`] as a Python exception, made without the GIL (its
+/// value is built when it is raised).
+pub(crate) fn exiting() -> PyErr {
+    crate::errors::UnavailableError::new_err(exiting_error().to_string())
+}
+
+/// Runs `f` with the GIL, on a thread that keeps its Python thread state;
+/// `None` (nothing run, the GIL not taken) once the interpreter exits.
 pub(crate) fn try_attach<T>(f: impl for<'py> FnOnce(Python<'py>) -> T) -> Option<T> {
-    match enter() {
+    match enter(true) {
         Some(_inside) => {
             keep_thread_state();
             Some(Python::attach(f))
@@ -107,7 +104,7 @@ impl Drop for Kept {
     #[allow(unsafe_code)]
     fn drop(&mut self) {
         // Once the gate is closed the interpreter's teardown frees it.
-        let Some(_inside) = enter() else { return };
+        let Some(_inside) = enter(false) else { return };
         // SAFETY: `state` is this thread's own state, saved by
         // `keep_thread_state` and alive (the gate is open: finalisation has
         // not begun); restoring it takes the GIL, and the release matching
@@ -139,6 +136,35 @@ fn keep_thread_state() {
         Kept { gstate, state }
     };
     let _ = KEPT.try_with(|k| *k.borrow_mut() = Some(kept));
+}
+
+/// `py.detach(f)` as every call that lets the GIL go uses it
+/// (`py.detach_gated(f)`): once the exit hook runs, a thread coming back
+/// that is not inside a call (a daemon thread the interpreter does not wait
+/// for) is parked for good instead of taking the GIL, which during
+/// finalisation would end it through Rust frames and abort the process.
+pub(crate) trait Detach {
+    /// [`Python::detach`], gated as above.
+    fn detach_gated<T: Send, F: Send + FnOnce() -> T>(self, f: F) -> T;
+}
+
+impl Detach for Python<'_> {
+    fn detach_gated<T: Send, F: Send + FnOnce() -> T>(self, f: F) -> T {
+        let (out, inside) = self.detach(|| {
+            let out = f();
+            // A thread outside any call coming back while the interpreter
+            // exits (the exit hook's own excepted) stays away for good.
+            let inside = enter(true);
+            if inside.is_none() && !FINALIZER.with(Cell::get) {
+                loop {
+                    std::thread::park();
+                }
+            }
+            (out, inside)
+        });
+        drop(inside);
+        out
+    }
 }
 
 type Job = Box<dyn FnOnce() + Send + 'static>;
@@ -201,19 +227,25 @@ pub(crate) fn on_helper<T: Send + 'static>(f: impl FnOnce() -> T + Send) -> PyRe
     }
 }
 
-/// Called from `atexit` (registered by the package at import): stops the
-/// async workers, waits for every thread inside [`attach`] to leave (the
-/// GIL released meanwhile, so they can finish), then closes the gate. A
-/// `KeyboardInterrupt` while waiting closes it at once.
+/// Called from `atexit` (registered by the package at import): no thread
+/// starts a call any more (calls under way go on, nested ones included),
+/// the async workers are stopped and joined, and once no thread is inside
+/// [`try_attach`] (the GIL released meanwhile, so they can finish) the gate
+/// closes. A `KeyboardInterrupt` while waiting closes it at once.
 #[pyfunction]
 pub(crate) fn _shutdown(py: Python<'_>) -> PyResult<()> {
     FINALIZER.with(|f| f.set(true));
+    INSIDE.fetch_or(CLOSING, Ordering::SeqCst);
     crate::aio::stop_workers(py);
     loop {
-        if INSIDE
-            .compare_exchange(0, CLOSED, Ordering::SeqCst, Ordering::SeqCst)
-            .is_ok()
-            || closed()
+        let now = INSIDE.load(Ordering::SeqCst);
+        if now & CLOSED != 0 {
+            return Ok(());
+        }
+        if now & !(CLOSING | CLOSED) == 0
+            && INSIDE
+                .compare_exchange(now, now | CLOSED, Ordering::SeqCst, Ordering::SeqCst)
+                .is_ok()
         {
             return Ok(());
         }

@@ -147,6 +147,23 @@ PROGRAMS = {
         time.sleep(0.05)
         print("done")
     """,
+    "daemon threads running batches in a loop at exit": """
+        def slower(x):
+            time.sleep(0.02)
+            return x
+        registry.register(mr.ModuleConfig(name="slower"), slower)
+        wf = Workflow("w").step("s", "slower", pool=4)
+        def loop():
+            while True:
+                try:
+                    registry.run_workflow_batch(wf, list(range(8)))
+                except Exception:
+                    pass
+        for _ in range(3):
+            threading.Thread(target=loop, daemon=True).start()
+        time.sleep(0.1)
+        print("done")
+    """,
 }
 
 
