@@ -24,6 +24,7 @@ mod registry;
 mod result;
 mod script;
 mod threads;
+mod workers;
 mod workflow;
 
 use pyo3::prelude::*;

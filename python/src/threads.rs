@@ -236,7 +236,7 @@ pub(crate) fn on_helper<T: Send + 'static>(f: impl FnOnce() -> T + Send) -> PyRe
 pub(crate) fn _shutdown(py: Python<'_>) -> PyResult<()> {
     FINALIZER.with(|f| f.set(true));
     INSIDE.fetch_or(CLOSING, Ordering::SeqCst);
-    crate::aio::stop_workers(py);
+    crate::workers::stop_workers(py);
     loop {
         let now = INSIDE.load(Ordering::SeqCst);
         if now & CLOSED != 0 {
@@ -264,5 +264,5 @@ pub(crate) fn _shutdown(py: Python<'_>) -> PyResult<()> {
 pub(crate) fn _after_fork_in_child() {
     let own = DEPTH.with(Cell::get);
     INSIDE.store(own, Ordering::SeqCst);
-    crate::aio::after_fork();
+    crate::workers::after_fork();
 }

@@ -258,7 +258,7 @@ def test_a_burst_of_async_def_calls_leaves_no_threads_behind() -> None:
 
     async def main() -> tuple[int, int]:
         before = thread_count()
-        tasks = [asyncio.create_task(inst.aprocess(i)) for i in range(300)]
+        tasks: list[asyncio.Task[Any]] = [asyncio.create_task(inst.aprocess(i)) for i in range(300)]
         await asyncio.sleep(0)
         # Every call is waiting on this loop (each on a worker thread).
         deadline = time.monotonic() + 120
@@ -287,11 +287,12 @@ def test_aprocess_is_a_coroutine_for_every_asyncio_api() -> None:
         assert await asyncio.create_task(inst.aprocess(1)) == 1
         assert await asyncio.ensure_future(inst.aprocess(2)) == 2
         assert await asyncio.wait_for(inst.aprocess(3), 60) == 3
-        assert await asyncio.gather(inst.aprocess(4), inst.aprocess(5)) == [4, 5]
+        gathered: Any = await asyncio.gather(inst.aprocess(4), inst.aprocess(5))
+        assert gathered == [4, 5]
         assert asyncio.iscoroutine(inst.aprocess(6))
         if hasattr(asyncio, "TaskGroup"):
             async with asyncio.TaskGroup() as group:
-                task = group.create_task(inst.aprocess(7))
+                task: asyncio.Task[Any] = group.create_task(inst.aprocess(7))
             assert task.result() == 7
         # Closed before its first step: it never runs, and says so if awaited.
         pending = inst.aprocess(8)

@@ -419,8 +419,8 @@ def test_results_reach_the_loop_in_batches() -> None:
             wakeups += 1
             return schedule(*args, **kwargs)
 
-        loop.call_soon_threadsafe = counting  # type: ignore[method-assign]
-        tasks = [asyncio.create_task(inst.aprocess(i)) for i in range(50)]
+        loop.call_soon_threadsafe = counting  # type: ignore[method-assign, assignment]
+        tasks: list[asyncio.Task[Any]] = [asyncio.create_task(inst.aprocess(i)) for i in range(50)]
         await asyncio.sleep(0)  # every call started
         assert all_finished.wait(60)  # the loop stays busy while all finish
         assert await asyncio.gather(*tasks) == list(range(50))
