@@ -29,7 +29,7 @@ use pyo3::prelude::*;
 const CLOSING: usize = 1 << (usize::BITS - 2);
 /// Set in [`INSIDE`] once the gate is closed: no thread takes the GIL.
 const CLOSED: usize = 1 << (usize::BITS - 1);
-/// Threads inside [`try_attach`] (or taking the GIL back after [`detach`])
+/// Threads inside [`try_attach`] (or taking the GIL back after [`Detach::detach_gated`])
 /// now, plus [`CLOSING`] and [`CLOSED`].
 static INSIDE: AtomicUsize = AtomicUsize::new(0);
 
