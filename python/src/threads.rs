@@ -8,13 +8,16 @@
 //! At exit CPython ends (with `pthread_exit`) any thread but its own that
 //! takes the GIL once finalisation has begun, and that unwind through Rust
 //! frames aborts the process. So the package registers [`_shutdown`] with
-//! `atexit` when it is imported (before finalisation, GIL held): it stops
-//! and joins the async worker threads, waits until no thread is inside
-//! [`try_attach`], and closes the gate. From then on [`try_attach`] on any other
-//! thread gives up with a typed error without touching the GIL, and a
-//! thread that ends leaves its thread state to the interpreter's teardown.
-//! The finalising thread itself (which may still drop instances whose
-//! Python `shutdown` runs) keeps calling Python as before.
+//! `atexit` when it is imported (before finalisation, GIL held). From then
+//! on no thread starts a call (calls under way go on, nested ones too); the
+//! async worker threads are stopped and joined; once no thread is inside
+//! [`try_attach`] the gate closes, and [`try_attach`] on any other thread
+//! gives up (an `UnavailableError`) without touching the GIL. A thread that
+//! ends afterwards leaves its thread state to the interpreter's teardown; a
+//! thread coming back from [`Detach::detach_gated`] outside any call (a
+//! daemon thread) is parked for good. The finalising thread itself (which
+//! may still drop instances whose Python `shutdown` runs) keeps calling
+//! Python as before.
 
 use std::cell::{Cell, RefCell};
 use std::sync::atomic::{AtomicUsize, Ordering};
