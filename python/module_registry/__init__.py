@@ -65,6 +65,7 @@ from ._core import (
 from ._display import ModuleList
 from ._registry import EntryPointReport, ModuleRegistry, RegistryView
 from . import _pickling  # noqa: F401 - exceptions keep their cause through a pickle
+from . import _exit  # noqa: F401 - the extension's threads stop before the interpreter does
 
 #: Plugins use the same vocabulary of types as modules.
 PluginType = ModuleType

@@ -6,6 +6,8 @@ threads, see ``python/src/aio.rs``), and how a coroutine returned by an
 from __future__ import annotations
 
 import asyncio
+import collections.abc
+import concurrent.futures
 import threading
 
 from . import _core
@@ -14,8 +16,16 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:  # pragma: no cover
     from typing import Any, Coroutine, Optional
 
+# An ``aprocess`` call is a coroutine: ``create_task``, ``gather``,
+# ``wait_for`` and ``TaskGroup`` take it as they take ``async def`` calls.
+collections.abc.Coroutine.register(_core._Pending)
+
 _private_lock = threading.Lock()
 _private: Optional[tuple[asyncio.AbstractEventLoop, threading.Thread]] = None
+# The coroutines worker threads wait for now (cancelled at exit), and
+# whether the interpreter exits (no coroutine is started any more).
+_waiting: set[concurrent.futures.Future[Any]] = set()
+_stopping = False
 
 
 def _private_loop() -> tuple[asyncio.AbstractEventLoop, threading.Thread]:
@@ -54,13 +64,56 @@ def _on_fresh_thread(coro: Coroutine[Any, Any, Any]) -> Any:
 def run_coroutine(coro: Coroutine[Any, Any, Any], loop: Optional[asyncio.AbstractEventLoop]) -> Any:
     """The value of ``coro``, a coroutine an ``async def`` module returned:
     awaited on ``loop`` (the loop of the ``a*`` call running the module)
-    when that loop runs on another thread, else on the private loop."""
+    when that loop runs on another thread, else on the private loop. Once
+    the interpreter exits, refused (``UnavailableError``)."""
+    with _private_lock:
+        stopping = _stopping
+    if stopping:
+        coro.close()
+        raise _core.UnavailableError("the interpreter is exiting: an async def module is not awaited any more")
     if loop is not None and loop.is_running() and not _on_loop_thread(loop):
-        return asyncio.run_coroutine_threadsafe(coro, loop).result()
+        return _wait(asyncio.run_coroutine_threadsafe(coro, loop))
     private, thread = _private_loop()
     if threading.current_thread() is thread:
         return _on_fresh_thread(coro)
-    return asyncio.run_coroutine_threadsafe(coro, private).result()
+    return _wait(asyncio.run_coroutine_threadsafe(coro, private))
+
+
+def _wait(future: concurrent.futures.Future[Any]) -> Any:
+    with _private_lock:
+        _waiting.add(future)
+    try:
+        return future.result()
+    finally:
+        with _private_lock:
+            _waiting.discard(future)
+
+
+def _stop() -> None:
+    """At exit, before the extension stops its threads: no coroutine starts
+    any more, those worker threads wait for are cancelled (so they return),
+    and the private loop stops."""
+    global _stopping
+    with _private_lock:
+        _stopping = True
+        waiting = list(_waiting)
+        private = _private
+    for future in waiting:
+        future.cancel()
+    if private is not None:
+        loop, thread = private
+
+        def cancel_all() -> None:
+            for task in asyncio.all_tasks(loop):
+                task.cancel()
+            loop.call_soon(loop.stop)
+
+        try:
+            loop.call_soon_threadsafe(cancel_all)
+        except RuntimeError:  # pragma: no cover - closed already
+            return
+        if thread is not threading.current_thread():
+            thread.join(timeout=5)
 
 
 def _on_loop_thread(loop: asyncio.AbstractEventLoop) -> bool:
@@ -114,8 +167,16 @@ async def _until_done(future: asyncio.Future[Any], token: Any) -> Any:
         return await asyncio.shield(future)
     except asyncio.CancelledError as cancelled:
         token.cancel()
-        try:
-            cancelled.result = await future  # type: ignore[attr-defined]
-        except BaseException:
-            cancelled.result = None  # type: ignore[attr-defined]
+        # Cancelled again while the steps running finish: still wait for
+        # them (the run is stopping already), or the result would be lost.
+        while not future.done():
+            try:
+                await asyncio.shield(future)
+            except asyncio.CancelledError:
+                continue
+            except BaseException:
+                break
+        cancelled.result = (  # type: ignore[attr-defined]
+            future.result() if future.done() and not future.cancelled() and future.exception() is None else None
+        )
         raise

@@ -10,16 +10,16 @@
 //! travels to every thread the work runs on), else on a private loop kept
 //! on its own thread (so a synchronous call works inside a running loop, as
 //! in a notebook). A worker thread waiting for a coroutine is replaced for
-//! the time it waits, so coroutines that themselves await `a*` calls
-//! cannot starve the workers.
+//! the time it waits (`workers.rs`), so coroutines that themselves await
+//! `a*` calls cannot starve the workers. An `aprocess` call is a coroutine
+//! object, so every asyncio API that takes coroutines takes it.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
-
-use crossbeam_channel::{Receiver, Sender};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use module_registry::access::{with_ambient, Caller};
 use module_registry::workflow::CancelToken;
+use module_registry::Error;
 use parking_lot::Mutex;
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
@@ -31,87 +31,12 @@ use crate::errors::to_pyerr;
 use crate::instance::PyModuleInstance;
 use crate::registry::PyModuleRegistry;
 use crate::result::PyWorkflowResult;
+use crate::threads;
+use crate::workers::{blocking, NoWorkerLeft, MAX_WORKERS};
 use crate::workflow::{batch_inputs, outcomes_to_py, PyWorkflow};
 
 /// What a finished job hands the loop: builds the Python result there.
 type Produce = Box<dyn FnOnce(Python<'_>) -> PyResult<Py<PyAny>> + Send>;
-type Job = Box<dyn FnOnce() + Send>;
-
-/// The stack of a worker thread: module code runs on it (a main thread's size).
-const WORKER_STACK: usize = 64 * 1024 * 1024;
-/// Threads at most, counting those standing in for blocked ones.
-const MAX_WORKERS: usize = 1024;
-
-struct Workers {
-    jobs: Sender<Job>,
-    receiver: Receiver<Job>,
-    base: usize,
-    threads: AtomicUsize,
-    blocked: AtomicUsize,
-}
-
-thread_local! {
-    static IS_WORKER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-}
-
-fn workers() -> &'static Workers {
-    static WORKERS: OnceLock<Workers> = OnceLock::new();
-    WORKERS.get_or_init(|| {
-        let (jobs, receiver) = crossbeam_channel::unbounded::<Job>();
-        let workers = Workers {
-            jobs,
-            receiver,
-            base: std::thread::available_parallelism()
-                .map_or(4, |n| n.get())
-                .max(4),
-            threads: AtomicUsize::new(0),
-            blocked: AtomicUsize::new(0),
-        };
-        for _ in 0..workers.base {
-            spawn_worker(&workers);
-        }
-        workers
-    })
-}
-
-fn spawn_worker(workers: &Workers) {
-    let n = workers.threads.fetch_add(1, Ordering::SeqCst);
-    let receiver = workers.receiver.clone();
-    let spawned = std::thread::Builder::new()
-        .name(format!("module-registry-async-{n}"))
-        .stack_size(WORKER_STACK)
-        .spawn(move || {
-            IS_WORKER.with(|w| w.set(true));
-            for job in receiver {
-                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
-            }
-        });
-    if spawned.is_err() {
-        workers.threads.fetch_sub(1, Ordering::SeqCst);
-    }
-}
-
-/// Runs `f`, which waits (for a coroutine on an event loop): on a worker
-/// thread, another worker stands in meanwhile when too few are left.
-pub(crate) fn blocking<T>(f: impl FnOnce() -> T) -> T {
-    if !IS_WORKER.with(|w| w.get()) {
-        return f();
-    }
-    let pool = workers();
-    let blocked = pool.blocked.fetch_add(1, Ordering::SeqCst) + 1;
-    let threads = pool.threads.load(Ordering::SeqCst);
-    if threads.saturating_sub(blocked) < pool.base && threads < MAX_WORKERS {
-        spawn_worker(pool);
-    }
-    struct Unblock;
-    impl Drop for Unblock {
-        fn drop(&mut self) {
-            workers().blocked.fetch_sub(1, Ordering::SeqCst);
-        }
-    }
-    let _unblock = Unblock;
-    f()
-}
 
 /// The loop an `a*` call was awaited on, carried as the call's ambient value.
 pub(crate) struct AsyncLoop(pub Py<PyAny>);
@@ -185,12 +110,14 @@ fn submit(
     let completions = completions_for(py, event_loop)?;
     let ambient: module_registry::access::Ambient =
         Arc::new(AsyncLoop(event_loop.clone().unbind()));
-    let job: Job = Box::new(move || {
+    let job: crate::workers::Job = Box::new(move || {
         let produce = caller.enter(|| with_ambient(Some(ambient), work));
         let c = completions.get();
         c.queue.lock().push((future, produce));
         if !c.scheduled.swap(true, Ordering::SeqCst) {
-            Python::attach(|py| {
+            // Once the interpreter exits nobody awaits these: they are
+            // dropped with the queue's owner.
+            let _ = threads::try_attach(|py| {
                 let scheduled = c
                     .event_loop
                     .bind(py)
@@ -202,10 +129,7 @@ fn submit(
             });
         }
     });
-    workers()
-        .jobs
-        .send(job)
-        .map_err(|_| PyRuntimeError::new_err("the async worker threads are gone"))
+    crate::workers::run(py, job)
 }
 
 fn running_loop(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
@@ -219,29 +143,134 @@ fn running_loop(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
     .call0()
 }
 
-/// An `aprocess` call not awaited yet: awaiting it starts the work.
+type Work = Box<dyn FnOnce() -> Produce + Send>;
+
+enum Stage {
+    /// Not awaited yet.
+    Fresh(Work),
+    /// Started: the iterator of the future its result is set on.
+    Waiting(Py<PyAny>),
+    /// Finished, failed, closed or thrown into.
+    Over,
+}
+
+/// An `aprocess` call: a coroutine (it has `send`, `throw`, `close` and
+/// `__await__`, and is registered as a `collections.abc.Coroutine`), so
+/// `await`, `asyncio.create_task`, `ensure_future`, `gather`, `wait_for`
+/// and `TaskGroup` all take it. Its first step starts the work on a worker
+/// thread; it then waits on a future of the running loop.
 #[pyclass(module = "module_registry._core", frozen)]
 pub struct _Pending {
-    work: Mutex<Option<Box<dyn FnOnce() -> Produce + Send>>>,
+    stage: Mutex<Stage>,
     caller: Caller,
+}
+
+impl _Pending {
+    /// The future's iterator, starting the work on the first step.
+    fn waiting(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        let mut stage = self.stage.lock();
+        match std::mem::replace(&mut *stage, Stage::Over) {
+            Stage::Waiting(iter) => {
+                *stage = Stage::Waiting(iter.clone_ref(py));
+                Ok(iter)
+            }
+            Stage::Over => Err(PyRuntimeError::new_err(
+                "cannot reuse an already awaited aprocess() call",
+            )),
+            Stage::Fresh(work) => {
+                let event_loop = running_loop(py)?;
+                let future = event_loop.call_method0("create_future")?;
+                submit(
+                    py,
+                    &event_loop,
+                    future.clone().unbind(),
+                    self.caller.clone(),
+                    work,
+                )?;
+                let iter = future.call_method0("__await__")?.unbind();
+                *stage = Stage::Waiting(iter.clone_ref(py));
+                Ok(iter)
+            }
+        }
+    }
+
+    /// What one step of the future's iterator gave: a value yielded (the
+    /// future, to the task), or its end (the result), after which the call
+    /// is over.
+    fn step(&self, out: PyResult<Bound<'_, PyAny>>) -> PyResult<Py<PyAny>> {
+        match out {
+            Ok(yielded) => Ok(yielded.unbind()),
+            Err(end) => {
+                *self.stage.lock() = Stage::Over;
+                Err(end)
+            }
+        }
+    }
 }
 
 #[pymethods]
 impl _Pending {
-    fn __await__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let work = self.work.lock().take().ok_or_else(|| {
-            PyRuntimeError::new_err("cannot reuse an already awaited aprocess() call")
-        })?;
-        let event_loop = running_loop(py)?;
-        let future = event_loop.call_method0("create_future")?;
-        submit(
-            py,
-            &event_loop,
-            future.clone().unbind(),
-            self.caller.clone(),
-            work,
-        )?;
-        future.call_method0("__await__")
+    fn __await__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    fn __iter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    fn __next__(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        let iter = self.waiting(py)?;
+        let out = iter.bind(py).call_method0("__next__");
+        self.step(out)
+    }
+
+    /// One step of the coroutine: starts the work on the first.
+    fn send(&self, py: Python<'_>, value: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        let iter = self.waiting(py)?;
+        let out = iter.bind(py).call_method1("send", (value,));
+        self.step(out)
+    }
+
+    /// Raises `typ` (or `value`) where the coroutine waits (not started:
+    /// the work never starts).
+    #[pyo3(signature = (typ, value=None, traceback=None))]
+    fn throw(
+        &self,
+        py: Python<'_>,
+        typ: &Bound<'_, PyAny>,
+        value: Option<&Bound<'_, PyAny>>,
+        traceback: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
+        let waiting = match std::mem::replace(&mut *self.stage.lock(), Stage::Over) {
+            Stage::Waiting(iter) => Some(iter),
+            Stage::Fresh(_) | Stage::Over => None,
+        };
+        let Some(iter) = waiting else {
+            let error = match value {
+                Some(value) if !value.is_none() => PyErr::from_value(value.clone()),
+                _ if typ.is_instance_of::<PyType>() => PyErr::from_value(typ.call0()?),
+                _ => PyErr::from_value(typ.clone()),
+            };
+            return Err(error);
+        };
+        *self.stage.lock() = Stage::Waiting(iter.clone_ref(py));
+        // Only the arguments given (Python 3.12 warns about the three-argument form).
+        let iter = iter.bind(py);
+        let out = match (value, traceback) {
+            (None, None) => iter.call_method1("throw", (typ,)),
+            (Some(value), None) => iter.call_method1("throw", (typ, value)),
+            (value, Some(traceback)) => iter.call_method1("throw", (typ, value, traceback)),
+        };
+        self.step(out)
+    }
+
+    /// Ends the coroutine: the work never starts, or its result is not awaited.
+    fn close(&self, py: Python<'_>) -> PyResult<()> {
+        let stage = std::mem::replace(&mut *self.stage.lock(), Stage::Over);
+        if let Stage::Waiting(iter) = stage {
+            iter.bind(py).call_method0("close")?;
+        }
+        Ok(())
     }
 }
 
@@ -259,7 +288,7 @@ impl PyModuleInstance {
             Box::new(move |py| Ok(value_to_py(py, out.map_err(to_pyerr)?)?.unbind()))
         };
         Ok(_Pending {
-            work: Mutex::new(Some(Box::new(work))),
+            stage: Mutex::new(Stage::Fresh(Box::new(work))),
             caller: Caller::current(),
         })
     }
@@ -382,5 +411,19 @@ pub(crate) fn settle<'py>(out: Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>>
                 .map(|l| l.0.clone_ref(py).into_bound(py))
         })
         .unwrap_or_else(|| py.None().into_bound(py));
-    blocking(|| run.call1((out, event_loop)))
+    let coroutine = out.clone();
+    match blocking(|| run.call1((out, event_loop))) {
+        Ok(settled) => settled,
+        Err(NoWorkerLeft) => {
+            // Never awaited: closed, so Python does not warn about it.
+            let _ = coroutine.call_method0("close");
+            Err(to_pyerr(Error::Unavailable {
+                subject: "async def modules".into(),
+                reason: format!(
+                    "{MAX_WORKERS} worker threads at most, and those left are needed by the calls \
+                     the waiting coroutines await; await fewer calls of async def modules at once"
+                ),
+            }))
+        }
+    }
 }

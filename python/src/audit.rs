@@ -9,6 +9,7 @@ use pyo3::prelude::*;
 
 use crate::errors::to_pyerr;
 use crate::registry::PyModuleRegistry;
+use crate::threads::Detach;
 
 /// One audited operation.
 #[pyclass(name = "AuditEvent", module = "module_registry._core", frozen, get_all)]
@@ -163,7 +164,7 @@ impl PyModuleRegistry {
     #[pyo3(signature = (path))]
     fn set_audit_file(&self, py: Python<'_>, path: Option<PathBuf>) -> PyResult<()> {
         // Opening a file may wait on the file system: not while holding the GIL.
-        py.detach(|| self.inner.set_audit_file(path.as_deref()))
+        py.detach_gated(|| self.inner.set_audit_file(path.as_deref()))
             .map_err(to_pyerr)
     }
 

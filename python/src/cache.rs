@@ -7,6 +7,7 @@ use pyo3::types::PyDict;
 
 use crate::errors::to_pyerr;
 use crate::registry::PyModuleRegistry;
+use crate::threads::Detach;
 
 #[pymethods]
 impl PyModuleRegistry {
@@ -27,7 +28,7 @@ impl PyModuleRegistry {
             path,
             max_bytes,
         };
-        py.detach(|| self.inner.set_cache(settings))
+        py.detach_gated(|| self.inner.set_cache(settings))
             .map_err(to_pyerr)
     }
 

@@ -5,6 +5,7 @@ use pyo3::prelude::*;
 use crate::errors::to_pyerr;
 use crate::info::{infos, PyModuleInfo};
 use crate::registry::{parse_kind, PyModuleRegistry};
+use crate::threads::Detach;
 
 #[pymethods]
 impl PyModuleRegistry {
@@ -20,7 +21,7 @@ impl PyModuleRegistry {
     ) -> PyResult<Vec<PyModuleInfo>> {
         let kind = parse_kind(kind)?;
         let resolution = py
-            .detach(|| self.inner.resolve(kind, name, version))
+            .detach_gated(|| self.inner.resolve(kind, name, version))
             .map_err(to_pyerr)?;
         Ok(infos(resolution.modules().to_vec()))
     }

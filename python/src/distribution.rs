@@ -14,6 +14,7 @@ use pyo3::types::PyBytes;
 use crate::errors::to_pyerr;
 use crate::info::{infos, PyModuleInfo};
 use crate::registry::PyModuleRegistry;
+use crate::threads::Detach;
 
 /// `http(s)://` package indexes read through Python's `urllib`
 /// (`module_registry._http.fetch`), with the proxies and certificates Python
@@ -23,7 +24,7 @@ struct PythonHttp;
 
 impl HttpClient for PythonHttp {
     fn get(&self, url: &str, limit: u64) -> Result<Vec<u8>, HttpError> {
-        Python::attach(|py| {
+        crate::threads::try_attach(|py| {
             let body = py
                 .import("module_registry._http")
                 .and_then(|http| http.getattr("fetch"))
@@ -40,6 +41,11 @@ impl HttpClient for PythonHttp {
                 HttpError::Failed("module_registry._http.fetch returned no bytes".into())
             })?;
             Ok(bytes.as_bytes().to_vec())
+        })
+        .unwrap_or_else(|| {
+            Err(HttpError::Failed(
+                "the Python interpreter is exiting".into(),
+            ))
         })
     }
 }
@@ -190,7 +196,7 @@ impl PyModuleRegistry {
         };
         let requests = [(name.to_string(), requirement.to_string())];
         let installed = py
-            .detach(|| self.inner.install(&requests, &options))
+            .detach_gated(|| self.inner.install(&requests, &options))
             .map_err(to_pyerr)?;
         Ok(infos(installed))
     }
@@ -198,7 +204,7 @@ impl PyModuleRegistry {
     /// The package index at `url` (`http(s)://`, `file://` or a path).
     fn package_index(&self, py: Python<'_>, url: &str) -> PyResult<PyPackageIndex> {
         let inner = py
-            .detach(|| self.inner.package_index(url))
+            .detach_gated(|| self.inner.package_index(url))
             .map_err(to_pyerr)?;
         Ok(PyPackageIndex { inner })
     }
@@ -209,7 +215,7 @@ impl PyModuleRegistry {
 #[pyo3(signature = (dir, base_url=None))]
 pub fn _build_index(py: Python<'_>, dir: PathBuf, base_url: Option<String>) -> PyResult<usize> {
     let index = py
-        .detach(|| distribution::build_index(&dir, base_url.as_deref()))
+        .detach_gated(|| distribution::build_index(&dir, base_url.as_deref()))
         .map_err(to_pyerr)?;
     Ok(index.packages.len())
 }
@@ -251,7 +257,7 @@ pub fn _install_packages(
         locked,
     };
     let installed = py
-        .detach(|| distribution::install(&requests, &options))
+        .detach_gated(|| distribution::install(&requests, &options))
         .map_err(to_pyerr)?;
     Ok(installed
         .into_iter()

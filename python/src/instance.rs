@@ -9,6 +9,7 @@ use pyo3::types::PyTuple;
 use crate::conversion::{py_to_value, value_to_py};
 use crate::errors::to_pyerr;
 use crate::info::PyModuleInfo;
+use crate::threads::Detach;
 
 /// A built module. Use it as a context manager, or call `close()`.
 #[pyclass(name = "ModuleInstance", module = "module_registry._core", frozen)]
@@ -79,7 +80,7 @@ impl PyModuleInstance {
             GilPolicy::Release => true,
         };
         let out = if release {
-            py.detach(|| self.inner.process_value(input))
+            py.detach_gated(|| self.inner.process_value(input))
         } else {
             self.inner.process_value(input)
         };
@@ -88,7 +89,7 @@ impl PyModuleInstance {
 
     /// Shut the module down (once; later calls do nothing).
     fn close(&self, py: Python<'_>) -> PyResult<()> {
-        py.detach(|| self.inner.close()).map_err(to_pyerr)
+        py.detach_gated(|| self.inner.close()).map_err(to_pyerr)
     }
 
     fn __enter__(slf: Py<Self>) -> Py<Self> {

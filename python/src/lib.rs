@@ -23,6 +23,8 @@ mod query;
 mod registry;
 mod result;
 mod script;
+mod threads;
+mod workers;
 mod workflow;
 
 use pyo3::prelude::*;
@@ -67,6 +69,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<aio::_Pending>()?;
     m.add_class::<aio::_Completions>()?;
     m.add_class::<aio::PyCancelToken>()?;
+    m.add_function(wrap_pyfunction!(threads::_shutdown, m)?)?;
+    m.add_function(wrap_pyfunction!(threads::_after_fork_in_child, m)?)?;
     errors::register(m)?;
     distribution::install_http_client();
     Ok(())

@@ -14,6 +14,7 @@ use crate::conversion::{py_to_value, value_to_py};
 use crate::errors::{to_pyerr, ValidationError};
 use crate::query::PyCapabilityQuery;
 use crate::registry::PyModuleRegistry;
+use crate::threads::Detach;
 
 /// Several instances behind one thread-safe `process` (see
 /// `ModuleRegistry.pool`). Use it as a context manager, or call `close()`.
@@ -35,7 +36,7 @@ impl PyInstancePool {
         let input = py_to_value(value)?;
         // Waiting for a free instance must not hold the GIL (the call being
         // waited for may need it), whatever the module is written in.
-        let out = py.detach(|| self.inner.process_value(input));
+        let out = py.detach_gated(|| self.inner.process_value(input));
         value_to_py(py, out.map_err(to_pyerr)?)
     }
 
@@ -80,7 +81,7 @@ impl PyInstancePool {
 
     /// Shut every instance down (once; later calls do nothing).
     fn close(&self, py: Python<'_>) -> PyResult<()> {
-        py.detach(|| self.inner.close()).map_err(to_pyerr)
+        py.detach_gated(|| self.inner.close()).map_err(to_pyerr)
     }
 
     fn __enter__(slf: Py<Self>) -> Py<Self> {
@@ -173,7 +174,7 @@ impl PyScriptWatcher {
     fn stop(&self, py: Python<'_>) {
         // The watcher's thread may be waiting for the GIL to call `on_event`.
         let inner = self.inner.clone();
-        py.detach(move || inner.stop());
+        py.detach_gated(move || inner.stop());
     }
 
     /// The folder watched (its real path, as `os.fsdecode` gives it).
@@ -274,7 +275,7 @@ impl PyModuleRegistry {
             options = options.config(py_to_value(config)?);
         }
         let pool = py
-            .detach(|| self.inner.pool(target, options))
+            .detach_gated(|| self.inner.pool(target, options))
             .map_err(to_pyerr)?;
         Ok(PyInstancePool { inner: pool })
     }
@@ -296,7 +297,7 @@ impl PyModuleRegistry {
     ) -> PyResult<PyScriptWatcher> {
         let callback: Option<module_registry::script::watch::ReloadCallback> = on_event.map(|cb| {
             Arc::new(move |event: &ReloadEvent| {
-                Python::attach(|py| {
+                let _ = crate::threads::try_attach(|py| {
                     let event = PyReloadEvent::from(event);
                     if let Err(e) = cb.call1(py, (event,)) {
                         e.write_unraisable(py, None);
@@ -305,7 +306,7 @@ impl PyModuleRegistry {
             }) as module_registry::script::watch::ReloadCallback
         });
         let watcher = py
-            .detach(|| self.inner.watch_scripts_with(&folder, callback))
+            .detach_gated(|| self.inner.watch_scripts_with(&folder, callback))
             .map_err(to_pyerr)?;
         Ok(PyScriptWatcher {
             inner: Arc::new(watcher),

@@ -29,10 +29,11 @@ type SharedParts = (usize, Weak<FactoryFn>, Weak<PythonCode>);
 /// are stop requests ([`Error::Interrupted`]), which workflows do not retry,
 /// skip or replace; anything else is carried as it is.
 fn external(err: PyErr) -> Error {
-    let stop = Python::attach(|py| {
+    let stop = crate::threads::try_attach(|py| {
         err.is_instance_of::<pyo3::exceptions::PyKeyboardInterrupt>(py)
             || err.is_instance_of::<pyo3::exceptions::PySystemExit>(py)
-    });
+    })
+    .unwrap_or(false);
     if stop {
         Error::interrupted(err)
     } else {
@@ -45,30 +46,27 @@ fn boxed(err: PyErr) -> BoxError {
     external(err).into()
 }
 
-/// Runs Python code `f` with the GIL. Python code never runs on a script
-/// stack (a script calling a Python module with no deadline to keep runs it
-/// where it is): CPython may judge its own recursion by where the thread's
-/// stack is, so there it goes to a helper thread, acting as the same
-/// principal.
-fn attach<T: Send>(f: impl FnOnce(Python<'_>) -> PyResult<T> + Send) -> PyResult<T> {
+/// Runs Python code `f` with the GIL (see `threads::attach`: the thread
+/// keeps its Python thread state, and gives up once the interpreter exits).
+/// Python code never runs on a script stack (a script calling a Python
+/// module with no deadline to keep runs it where it is): CPython may judge
+/// its own recursion by where the thread's stack is, so there it goes to
+/// this thread's helper thread (started once, then reused), acting as the
+/// same principal.
+fn attach<T: Send + 'static>(
+    f: impl FnOnce(Python<'_>) -> PyResult<T> + Send,
+) -> Result<T, BoxError> {
+    // Refused once the interpreter exits: a core error, which (unlike a
+    // Python exception) can be shown without the GIL.
+    let run = move || match crate::threads::try_attach(f) {
+        Some(out) => out.map_err(boxed),
+        None => Err(crate::threads::exiting_error().into()),
+    };
     if !module_registry::script::running_on_script_stack() {
-        return Python::attach(f);
+        return run();
     }
     let caller = module_registry::access::Caller::current();
-    std::thread::scope(|scope| {
-        let helper = std::thread::Builder::new()
-            .name("module-registry-python-call".into())
-            .stack_size(PYTHON_THREAD_STACK)
-            .spawn_scoped(scope, move || caller.enter(|| Python::attach(f)))
-            .map_err(|e| {
-                pyo3::exceptions::PyRuntimeError::new_err(format!(
-                    "cannot start a thread to call Python: {e}"
-                ))
-            })?;
-        helper
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-    })
+    crate::threads::on_helper(move || caller.enter(run)).map_err(boxed)?
 }
 
 /// The stable digest of an opaque Python object for the step cache: what
@@ -112,9 +110,6 @@ pub fn python_code_digest(info: &module_registry::ModuleInfo) -> Option<String> 
     .ok()
 }
 
-/// The stack of that helper thread: a main thread's.
-const PYTHON_THREAD_STACK: usize = 8 * 1024 * 1024;
-
 /// A module that calls one Python function.
 pub struct PyFunctionModule {
     func: Py<PyAny>,
@@ -127,7 +122,6 @@ impl Module for PyFunctionModule {
             let out = crate::aio::settle(self.func.bind(py).call1((arg,))?)?;
             py_to_value(&out)
         })
-        .map_err(boxed)
     }
 }
 
@@ -157,7 +151,6 @@ impl Module for PyObjectModule {
             }
             Ok(())
         })
-        .map_err(boxed)
     }
 
     fn process(&self, input: Value) -> Result<Value, BoxError> {
@@ -166,7 +159,6 @@ impl Module for PyObjectModule {
             let out = crate::aio::settle(self.obj.bind(py).call_method1("process", (arg,))?)?;
             py_to_value(&out)
         })
-        .map_err(boxed)
     }
 
     fn shutdown(&self) -> Result<(), BoxError> {
@@ -187,7 +179,6 @@ impl Module for PyObjectModule {
             }
             result
         })
-        .map_err(boxed)
     }
 }
 
@@ -344,7 +335,6 @@ fn handler_parts(handler: &Bound<'_, PyAny>) -> PyResult<(Factory, Arc<PythonCod
                     init_takes_dependencies,
                 }) as Box<dyn Module>)
             })
-            .map_err(boxed)
         });
         return Ok((factory, code()));
     }
@@ -362,7 +352,7 @@ fn handler_parts(handler: &Bound<'_, PyAny>) -> PyResult<(Factory, Arc<PythonCod
         refuse_async(handler, "the handler")?;
         let func: Py<PyAny> = handler.clone().unbind();
         let factory: Factory = Arc::new(move |_: &ModuleContext| {
-            let func = Python::attach(|py| func.clone_ref(py));
+            let func = attach(|py| Ok(func.clone_ref(py)))?;
             Ok(Box::new(PyFunctionModule { func }) as Box<dyn Module>)
         });
         let code = code();

@@ -15,6 +15,7 @@ use crate::instance::PyModuleInstance;
 use crate::modules::with_python_handler;
 use crate::query::{PyCapabilityQuery, PyPluginDiscoveryQuery, PyServiceDiscoveryQuery};
 use crate::script::PyScriptLimits;
+use crate::threads::Detach;
 
 pub(crate) fn parse_kind(kind: &str) -> PyResult<ModuleKind> {
     kind.parse::<ModuleKind>().map_err(to_pyerr)
@@ -148,7 +149,7 @@ impl PyModuleRegistry {
             }
         }
         let instance = py
-            .detach(|| {
+            .detach_gated(|| {
                 let mut builder = self
                     .inner
                     .instance(name)
@@ -173,7 +174,9 @@ impl PyModuleRegistry {
     /// end here.
     fn run_query(&self, py: Python<'_>, query: &PyCapabilityQuery) -> PyResult<Py<PyAny>> {
         let query = &query.inner;
-        let found = py.detach(|| self.inner.discover(query)).map_err(to_pyerr)?;
+        let found = py
+            .detach_gated(|| self.inner.discover(query))
+            .map_err(to_pyerr)?;
         crate::info::module_list(py, self.objects.get(py, &self.inner, found)?)
     }
 }
@@ -326,7 +329,7 @@ impl PyModuleRegistry {
 
     /// Every registration, by name then version descending.
     fn list(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        let all = py.detach(|| self.inner.list());
+        let all = py.detach_gated(|| self.inner.list());
         crate::info::module_list(py, self.objects.get(py, &self.inner, all)?)
     }
 

@@ -12,6 +12,7 @@ use crate::conversion::{py_to_value, value_to_py};
 use crate::errors::to_pyerr;
 use crate::info::{infos, PyModuleInfo};
 use crate::registry::PyModuleRegistry;
+use crate::threads::Detach;
 
 /// Limits every script runs under. Each field is a number or None (no limit;
 /// for the two depths, the most a script stack holds: 4096 calls, 1024
@@ -188,7 +189,7 @@ impl PyModuleRegistry {
         sha256: Option<&str>,
     ) -> PyResult<PyModuleInfo> {
         let inner = py
-            .detach(|| self.inner.load_script_pinned(&path, sha256))
+            .detach_gated(|| self.inner.load_script_pinned(&path, sha256))
             .map_err(to_pyerr)?;
         Ok(PyModuleInfo { inner })
     }
@@ -196,7 +197,7 @@ impl PyModuleRegistry {
     /// Load every `.rhai` script module of a folder (all or nothing).
     fn load_scripts(&self, py: Python<'_>, path: PathBuf) -> PyResult<Vec<PyModuleInfo>> {
         let loaded = py
-            .detach(|| self.inner.load_scripts(&path))
+            .detach_gated(|| self.inner.load_scripts(&path))
             .map_err(to_pyerr)?;
         Ok(infos(loaded))
     }
@@ -205,7 +206,7 @@ impl PyModuleRegistry {
     /// the files are in `module_registry.bundled_scripts()`).
     fn load_bundled_scripts(&self, py: Python<'_>) -> PyResult<Vec<PyModuleInfo>> {
         let loaded = py
-            .detach(|| self.inner.load_bundled_scripts())
+            .detach_gated(|| self.inner.load_bundled_scripts())
             .map_err(to_pyerr)?;
         Ok(infos(loaded))
     }
@@ -220,7 +221,7 @@ impl PyModuleRegistry {
         sha256: Option<&str>,
     ) -> PyResult<PyModuleInfo> {
         let inner = py
-            .detach(|| self.inner.register_script_pinned(source, sha256))
+            .detach_gated(|| self.inner.register_script_pinned(source, sha256))
             .map_err(to_pyerr)?;
         Ok(PyModuleInfo { inner })
     }
@@ -242,7 +243,7 @@ impl PyModuleRegistry {
         };
         let input = input.map(py_to_value).transpose()?.unwrap_or(Value::Null);
         let out = py
-            .detach(|| self.inner.run_script_source_or_path(&text, input))
+            .detach_gated(|| self.inner.run_script_source_or_path(&text, input))
             .map_err(to_pyerr)?;
         value_to_py(py, out)
     }

@@ -11,6 +11,7 @@ use crate::conversion::{py_to_value, value_to_py};
 use crate::errors::to_pyerr;
 use crate::registry::PyModuleRegistry;
 pub use crate::result::PyWorkflowResult;
+use crate::threads::Detach;
 
 /// A workflow: a named DAG of steps. `step(...)` and `then(...)` add a step
 /// and return the workflow, so calls chain.
@@ -205,7 +206,7 @@ impl PyWorkflow {
     /// An SVG picture (laid out without any system binary). Laying out a
     /// big workflow takes a while: other Python threads run meanwhile.
     fn to_svg(&self, py: Python<'_>) -> PyResult<String> {
-        py.detach(|| self.inner.to_svg()).map_err(to_pyerr)
+        py.detach_gated(|| self.inner.to_svg()).map_err(to_pyerr)
     }
 
     fn _repr_svg_(&self, py: Python<'_>) -> PyResult<String> {
@@ -261,7 +262,7 @@ impl PyModuleRegistry {
         );
         let input = py_to_value(input)?;
         let out = py
-            .detach(|| self.inner.orchestrate(&chain, input))
+            .detach_gated(|| self.inner.orchestrate(&chain, input))
             .map_err(to_pyerr)?;
         value_to_py(py, out)
     }
@@ -284,7 +285,7 @@ impl PyModuleRegistry {
         drop(workflow);
         let input = input.map(py_to_value).transpose()?.unwrap_or(Value::Null);
         let result = py
-            .detach(|| self.inner.run_workflow(&wf, input))
+            .detach_gated(|| self.inner.run_workflow(&wf, input))
             .map_err(to_pyerr)?;
         PyWorkflowResult::of(py, result, &wf)
     }
@@ -308,11 +309,11 @@ impl PyModuleRegistry {
         drop(workflow);
         let values = batch_inputs(inputs)?;
         let outcomes = py
-            .detach(|| {
+            .detach_gated(|| {
                 self.inner
                     .run_workflow_each(&wf, values, keep_going, |done, total| {
                         if let Some(cb) = &on_progress {
-                            Python::attach(|py| {
+                            let _ = crate::threads::try_attach(|py| {
                                 if let Err(e) = cb.call1(py, (done, total)) {
                                     e.write_unraisable(py, None);
                                 }

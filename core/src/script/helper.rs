@@ -13,8 +13,9 @@ type Job = Box<dyn FnOnce() + Send + 'static>;
 const HELPER_STACK: usize = 8 * 1024 * 1024;
 
 thread_local! {
-    /// This thread's idle helper, if it has one.
-    static HELPER: RefCell<Option<Sender<Job>>> = const { RefCell::new(None) };
+    /// This thread's idle helper, if it has one, and the process it was
+    /// started in (a forked child has none of its parent's threads).
+    static HELPER: RefCell<Option<(u32, Sender<Job>)>> = const { RefCell::new(None) };
 }
 
 /// Why [`run`] has no result.
@@ -46,9 +47,10 @@ pub(crate) fn run<T: Send + 'static>(
     f: impl FnOnce() -> T + Send + 'static,
     deadline: Instant,
 ) -> Result<T, NotDone> {
+    let pid = std::process::id();
     let helper = match HELPER.with(|h| h.borrow_mut().take()) {
-        Some(helper) => helper,
-        None => spawn().map_err(NotDone::NoThread)?,
+        Some((owner, helper)) if owner == pid => helper,
+        _ => spawn().map_err(NotDone::NoThread)?,
     };
     let (done, result) = mpsc::sync_channel(1);
     let job: Job = Box::new(move || {
@@ -62,7 +64,7 @@ pub(crate) fn run<T: Send + 'static>(
         .map_err(|_| NotDone::NoThread(std::io::Error::other("the helper thread is gone")))?;
     match result.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
         Ok(out) => {
-            HELPER.with(|h| *h.borrow_mut() = Some(helper));
+            HELPER.with(|h| *h.borrow_mut() = Some((pid, helper)));
             out.map_err(|panic| std::panic::resume_unwind(panic))
         }
         Err(_) => Err(NotDone::TimedOut),
