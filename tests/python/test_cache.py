@@ -496,3 +496,14 @@ def test_four_processes_writing_at_once_under_a_bound(tmp_path: Path) -> None:
     reader.set_cache(path=folder, max_bytes=256 * 1024)
     stats = reader.cache_stats()
     assert 0 < stats["entries"] <= 600 and stats["bytes"] <= 256 * 1024
+
+
+def test_a_cache_file_that_cannot_be_opened_is_not_set_aside_as_damaged(tmp_path: Path, registry: mr.ModuleRegistry) -> None:
+    # Not a damaged database (a folder in its place): an error, and nothing
+    # of it renamed or removed.
+    (tmp_path / "steps-v1.sqlite").mkdir()
+    (tmp_path / "steps-v1.sqlite" / "mine.txt").write_text("x")
+    with pytest.raises(mr.ModuleRegistryError, match="steps-v1.sqlite"):
+        registry.set_cache(path=tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["steps-v1.sqlite"]
+    assert (tmp_path / "steps-v1.sqlite" / "mine.txt").read_text() == "x"

@@ -387,9 +387,16 @@ fn consult_cache(
     let Some(cache) = registry.step_cache() else {
         return (CacheStatus::Off, None);
     };
-    let code = step.code.get_or_init(|| {
-        crate::cache::step_code(registry, &step.info, registry.code_digest().as_deref())
-    });
+    // Never waiting on another thread computing it (that one may need the
+    // GIL this one holds): two racing runs may both compute it, once each.
+    let code = match step.code.get() {
+        Some(code) => code,
+        None => {
+            let code =
+                crate::cache::step_code(registry, &step.info, registry.code_digest().as_deref());
+            step.code.get_or_init(|| code)
+        }
+    };
     let StepCode::Known {
         digest,
         persistent,
