@@ -84,7 +84,8 @@ def test_opaque_inputs_failures_and_uncacheable_modules(registry: mr.ModuleRegis
 def test_bad_settings_and_reports(registry: mr.ModuleRegistry) -> None:
     with pytest.raises(mr.ValidationError, match="memory_items"):
         registry.set_cache(memory_items=0)
-    for bad in (-1, True, 2**64, 1.5, "10"):
+    bads: list[Any] = [-1, True, 2**64, 1.5, "10"]
+    for bad in bads:
         with pytest.raises(mr.ValidationError, match="memory_items must be a whole number from 1 to"):
             registry.set_cache(memory_items=bad)
     with pytest.raises(mr.ValidationError, match="max_bytes must be a whole number from 1 to"):

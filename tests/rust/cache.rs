@@ -4,7 +4,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use module_registry::{
-    CacheSettings, CacheStatus, CodeId, Error, ModuleConfig, ModuleRegistry, Value, Workflow, WorkflowStep,
+    CacheSettings, CacheStatus, CodeId, Error, ModuleConfig, ModuleRegistry, Value, Workflow,
+    WorkflowStep,
 };
 
 use crate::common::temp;
@@ -510,10 +511,19 @@ fn the_key_covers_the_code_of_dependencies_transitively() {
         }
     }));
     let wf = cached("top");
-    assert_eq!(r.run_workflow(&wf, 1i64).unwrap().steps[0].cache, CacheStatus::Miss);
-    assert_eq!(r.run_workflow(&wf, 1i64).unwrap().steps[0].cache, CacheStatus::Hit);
+    assert_eq!(
+        r.run_workflow(&wf, 1i64).unwrap().steps[0].cache,
+        CacheStatus::Miss
+    );
+    assert_eq!(
+        r.run_workflow(&wf, 1i64).unwrap().steps[0].cache,
+        CacheStatus::Hit
+    );
     digests.store(1, Ordering::SeqCst); // two levels down
-    assert_eq!(r.run_workflow(&wf, 1i64).unwrap().steps[0].cache, CacheStatus::Miss);
+    assert_eq!(
+        r.run_workflow(&wf, 1i64).unwrap().steps[0].cache,
+        CacheStatus::Miss
+    );
     // Without a digest, a dependency is known by its registration: a
     // replaced one misses.
     let plain = ModuleRegistry::new();
@@ -529,9 +539,15 @@ fn the_key_covers_the_code_of_dependencies_transitively() {
     plain.set_cache(CacheSettings::default()).unwrap();
     let wf = cached("middle");
     plain.run_workflow(&wf, 1i64).unwrap();
-    assert_eq!(plain.run_workflow(&wf, 1i64).unwrap().steps[0].cache, CacheStatus::Hit);
+    assert_eq!(
+        plain.run_workflow(&wf, 1i64).unwrap().steps[0].cache,
+        CacheStatus::Hit
+    );
     plain.replace(leaf(2)).unwrap();
-    assert_eq!(plain.run_workflow(&wf, 1i64).unwrap().steps[0].cache, CacheStatus::Miss);
+    assert_eq!(
+        plain.run_workflow(&wf, 1i64).unwrap().steps[0].cache,
+        CacheStatus::Miss
+    );
 }
 
 #[test]
@@ -542,7 +558,10 @@ fn code_without_a_stable_digest_is_never_cached() {
     let wf = cached("count");
     for _ in 0..3 {
         let out = r.run_workflow(&wf, 2i64).unwrap();
-        assert_eq!((out.steps[0].cache, out.output), (CacheStatus::Unhashable, Value::Int(4)));
+        assert_eq!(
+            (out.steps[0].cache, out.output),
+            (CacheStatus::Unhashable, Value::Int(4))
+        );
     }
     assert_eq!(runs.load(Ordering::SeqCst), 3);
     assert_eq!(r.cache_stats().unwrap().unhashable, 3);

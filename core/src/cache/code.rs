@@ -91,7 +91,10 @@ pub(crate) fn step_code(
 /// binding's digest of code given at run time.
 fn module_code(info: &ModuleInfo, digest: Option<&CodeDigest>) -> CodeId {
     if let Some(version) = info.metadata().get("code_version") {
-        return CodeId::Digest(format!("code_version:{}:{version}", info.implementation().kind()));
+        return CodeId::Digest(format!(
+            "code_version:{}:{version}",
+            info.implementation().kind()
+        ));
     }
     match info.implementation() {
         Implementation::Rhai(script) => {

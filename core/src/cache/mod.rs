@@ -3,7 +3,7 @@
 //!
 //! The key is a BLAKE3 digest of the module's kind, name and exact version,
 //! the identity of its code and of the code of every module it depends on
-//! (transitively; see [`code`](self::code)): for each, a `code_version`
+//! (transitively; see [`CodeId`]): for each, a `code_version`
 //! metadata value when it declares one (the author's promise), else a
 //! script's SHA-256 and those of every script it imports, a native
 //! module's crate version, or the binding's digest of code given at run
