@@ -232,7 +232,8 @@ class _Digest:
         if path is not None:
             self.tag("library", path.encode())
             return
-        self.tag("class", f"{cls.__module__}.{cls.__qualname__}".encode())
+        # By its name: a class pickled by value (cloudpickle) loses its qualname.
+        self.tag("class", f"{cls.__module__}.{cls.__name__}".encode())
         self.tag("bases", str(len(cls.__bases__)).encode())
         for base in cls.__bases__:
             self.feed(base, down)
@@ -340,8 +341,10 @@ def _is_identity_only(kind: type) -> bool:
 _FUNCTION_SKIP = frozenset({"__wrapped__"})  # the closure holds the wrapped function
 
 #: A class's attributes that are not what it runs (line numbers, the
-#: machinery of abstract classes, the descriptors of ``__dict__``).
-_CLASS_SKIP = frozenset({"__dict__", "__weakref__", "_abc_impl", "__firstlineno__", "__module__"})
+#: machinery of abstract classes, the descriptors of ``__dict__``, the
+#: slot names ``copyreg`` caches on a class when one of its objects is
+#: first pickled).
+_CLASS_SKIP = frozenset({"__dict__", "__weakref__", "_abc_impl", "__firstlineno__", "__module__", "__slotnames__"})
 
 _GLOBAL_NAMES: dict[Any, tuple[str, ...]] = {}
 _ALL_NAMES: dict[Any, tuple[str, ...]] = {}

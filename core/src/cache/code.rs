@@ -11,7 +11,8 @@ use crate::config::Implementation;
 use crate::info::ModuleInfo;
 use crate::registry::ModuleRegistry;
 
-use super::{text, CodeDigest};
+use super::{text, CacheStatus, CodeDigest, Key, StepCache};
+use crate::value::Value;
 
 /// What a binding says of one registration's code given at run time (see
 /// [`CodeDigest`]).
@@ -127,5 +128,56 @@ pub(crate) fn own_code(info: &ModuleInfo) -> StepCode {
         digest: *hasher.finalize().as_bytes(),
         persistent: false,
         held: Arc::from(Vec::new()),
+    }
+}
+
+/// What a cached step looks up and keeps: the cache, the key, the
+/// registrations the key names by number, and whether it may go to disk.
+pub(crate) type Lookup = (Arc<StepCache>, Key, Arc<[ModuleInfo]>, bool);
+
+/// What the cache says of a step of `info` with `config` on `input`: its
+/// status and, for a step whose output may be kept, its [`Lookup`]. `code`
+/// is the plan's slot for the step's code identity, filled on first use.
+pub(crate) fn consult(
+    registry: &ModuleRegistry,
+    info: &ModuleInfo,
+    config: &Value,
+    input: &Value,
+    code: &std::sync::OnceLock<StepCode>,
+) -> (CacheStatus, Option<Lookup>) {
+    if !super::cacheable(info) {
+        return (CacheStatus::Off, None);
+    }
+    let Some(cache) = registry.step_cache() else {
+        return (CacheStatus::Off, None);
+    };
+    // Never waiting on another thread computing it (that one may need the
+    // GIL this one holds): two racing runs may both compute it, once each.
+    let code = match code.get() {
+        Some(code) => code,
+        None => {
+            let found = step_code(registry, info, registry.code_digest().as_deref());
+            code.get_or_init(|| found)
+        }
+    };
+    let StepCode::Known {
+        digest,
+        persistent,
+        held,
+    } = code
+    else {
+        cache.count_unhashable();
+        return (CacheStatus::Unhashable, None);
+    };
+    let token = registry.opaque_token();
+    match super::step_key(info, config, input, token.as_deref(), Some(digest)) {
+        Some(key) => (
+            CacheStatus::Miss,
+            Some((cache, key, held.clone(), *persistent)),
+        ),
+        None => {
+            cache.count_unhashable();
+            (CacheStatus::Unhashable, None)
+        }
     }
 }

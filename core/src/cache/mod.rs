@@ -25,7 +25,7 @@ mod codec;
 mod disk;
 
 pub use self::code::CodeId;
-pub(crate) use self::code::{step_code, StepCode};
+pub(crate) use self::code::{consult, Lookup, StepCode};
 pub use self::disk::FILE_NAME;
 
 use std::path::PathBuf;

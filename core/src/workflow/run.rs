@@ -18,7 +18,7 @@ use super::cancel::{CancelToken, CANCELLED};
 use super::instances::{call, StepInstance};
 use super::pool::{Job, RunQueue};
 use super::{OnError, StepInput, Structure, Workflow};
-use crate::cache::{CacheStatus, Key, StepCache, StepCode};
+use crate::cache::CacheStatus;
 use crate::error::{Error, Result};
 use crate::info::ModuleInfo;
 use crate::kind::ModuleKind;
@@ -369,60 +369,16 @@ fn run_step(
     Outcome { result, report }
 }
 
-/// What the cache says of `step` on `input`: its status, and (for a step
-/// whose output may be kept) the cache, the key to look up and keep, the
-/// registrations the key names, and whether the key may be kept on disk.
-#[allow(clippy::type_complexity)]
+/// What the cache says of `step` on `input` (see [`crate::cache::consult`]).
 fn consult_cache(
     registry: &ModuleRegistry,
     step: &PlannedStep,
     input: &Value,
-) -> (
-    CacheStatus,
-    Option<(Arc<StepCache>, Key, Arc<[ModuleInfo]>, bool)>,
-) {
-    if !step.cache || !crate::cache::cacheable(&step.info) {
+) -> (CacheStatus, Option<crate::cache::Lookup>) {
+    if !step.cache {
         return (CacheStatus::Off, None);
     }
-    let Some(cache) = registry.step_cache() else {
-        return (CacheStatus::Off, None);
-    };
-    // Never waiting on another thread computing it (that one may need the
-    // GIL this one holds): two racing runs may both compute it, once each.
-    let code = match step.code.get() {
-        Some(code) => code,
-        None => {
-            let code =
-                crate::cache::step_code(registry, &step.info, registry.code_digest().as_deref());
-            step.code.get_or_init(|| code)
-        }
-    };
-    let StepCode::Known {
-        digest,
-        persistent,
-        held,
-    } = code
-    else {
-        cache.count_unhashable();
-        return (CacheStatus::Unhashable, None);
-    };
-    let token = registry.opaque_token();
-    match crate::cache::step_key(
-        &step.info,
-        &step.config,
-        input,
-        token.as_deref(),
-        Some(digest),
-    ) {
-        Some(key) => (
-            CacheStatus::Miss,
-            Some((cache, key, held.clone(), *persistent)),
-        ),
-        None => {
-            cache.count_unhashable();
-            (CacheStatus::Unhashable, None)
-        }
-    }
+    crate::cache::consult(registry, &step.info, &step.config, input, &step.code)
 }
 
 /// Executes a plan with already-built instances.
