@@ -566,3 +566,57 @@ fn code_without_a_stable_digest_is_never_cached() {
     assert_eq!(runs.load(Ordering::SeqCst), 3);
     assert_eq!(r.cache_stats().unwrap().unhashable, 3);
 }
+
+#[test]
+fn keys_of_look_alike_inputs_differ() {
+    use module_registry::cache::step_key;
+    let (r, _) = counting();
+    let info = r.get("count").unwrap();
+    let map = |pairs: &[(&str, i64)]| {
+        Value::Map(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), Value::Int(*v)))
+                .collect(),
+        )
+    };
+    let inputs = [
+        Value::Int(1),
+        Value::Float(1.0),
+        Value::Bool(true),
+        Value::from("1"),
+        Value::Bytes(b"1".to_vec()),
+        Value::List(vec![Value::Int(1)]),
+        Value::Null,
+        Value::Float(0.0),
+        Value::Float(-0.0),
+        Value::Float(f64::NAN),
+        Value::Int(0),
+        Value::Bool(false),
+        Value::from(""),
+        Value::Bytes(Vec::new()),
+        Value::List(Vec::new()),
+        map(&[]),
+        map(&[("a", 1), ("b", 2)]),
+        map(&[("b", 2), ("a", 1)]),
+        Value::List(vec![Value::from("ab"), Value::from("c")]),
+        Value::List(vec![Value::from("a"), Value::from("bc")]),
+        Value::List(vec![Value::List(vec![Value::Int(1)]), Value::Int(2)]),
+        Value::List(vec![Value::Int(1), Value::List(vec![Value::Int(2)])]),
+    ];
+    let keys: std::collections::HashSet<_> = inputs
+        .iter()
+        .map(|v| step_key(&info, &Value::Null, v, None, None).unwrap())
+        .collect();
+    assert_eq!(keys.len(), inputs.len());
+    // The config and the input are told apart too.
+    assert_ne!(
+        step_key(&info, &Value::Int(1), &Value::Null, None, None),
+        step_key(&info, &Value::Null, &Value::Int(1), None, None)
+    );
+    // And the code: two digests of the step's code, two keys.
+    assert_ne!(
+        step_key(&info, &Value::Null, &Value::Null, None, Some(b"a")),
+        step_key(&info, &Value::Null, &Value::Null, None, Some(b"b"))
+    );
+}
