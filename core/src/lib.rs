@@ -149,7 +149,7 @@ pub mod workflow;
 pub use access::{AccessPolicy, Permission};
 pub use audit::{AuditEvent, AuditLog, Outcome};
 #[cfg(feature = "workflows")]
-pub use cache::{CacheSettings, CacheStats, CacheStatus, CodeDigest, OpaqueToken};
+pub use cache::{CacheSettings, CacheStats, CacheStatus, CodeDigest, CodeId, OpaqueToken};
 pub use cancel::{call_cancelled, CancelToken};
 pub use config::{
     Factory, FactoryFn, Implementation, ImportedScript, ModuleConfig, Origin, PluginConfig,

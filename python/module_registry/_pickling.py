@@ -17,36 +17,16 @@ worker arrives with the module's own error attached.
 from __future__ import annotations
 
 from . import _core
+from ._digest import Undigestable, code_digest, importable
+
+__all__ = ["Undigestable", "code_digest", "importable", "fingerprint", "handler_token"]
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # pragma: no cover
-    from typing import Any, Callable, Optional
+    from typing import Any, Callable, Iterator, Optional
 
 #: The layout of a pickled registry's state; a different one is refused.
 STATE_FORMAT = 1
-
-#: How deep `code_digest` follows nested code, closures and classes.
-_MAX_DIGEST_DEPTH = 64
-
-
-def importable(obj: Any) -> Optional[str]:
-    """``module:qualified.name`` when importing that path gives back ``obj``
-    itself, else None."""
-    module = getattr(obj, "__module__", None)
-    qualname = getattr(obj, "__qualname__", None)
-    if not isinstance(module, str) or not isinstance(qualname, str):
-        return None
-    if module == "__main__" or "<" in qualname:
-        return None
-    import importlib
-
-    try:
-        found: Any = importlib.import_module(module)
-        for part in qualname.split("."):
-            found = getattr(found, part)
-    except Exception:  # noqa: BLE001 - not importable, whatever the reason
-        return None
-    return f"{module}:{qualname}" if found is obj else None
 
 
 def _describe(kind: str, name: str, version: str) -> str:
@@ -137,93 +117,22 @@ def rebuild_registry(cls: type, state: tuple[Any, ...]) -> Any:
     return registry
 
 
-# --- the digest of Python code -------------------------------------------------
-
-_SIMPLE = (int, float, complex, str, bytes, bool, type(None), type(Ellipsis))
-
-
-def code_digest(obj: Any) -> str:
-    """A hex SHA-256 of what a Python handler runs: for a function its
-    bytecode, constants and names (recursively into nested code objects),
-    its defaults and the values its closure holds; for a class the same for
-    each function defined in it, and its bases' names. A change inside
-    another function it calls is not seen."""
-    import hashlib
-
-    digest = hashlib.sha256()
-    _feed(digest.update, obj, 0, set())
-    return digest.hexdigest()
-
-
-def _feed(update: Callable[[bytes], Any], obj: Any, depth: int, seen: set[int]) -> None:
-    import functools
-    import types
-
-    if depth > _MAX_DIGEST_DEPTH or id(obj) in seen:
-        update(b"<seen>")
-        return
-    if isinstance(obj, _SIMPLE):
-        update(f"{type(obj).__name__}:{obj!r};".encode())
-        return
-    seen.add(id(obj))
-    if isinstance(obj, (tuple, list, frozenset, set)):
-        update(f"{type(obj).__name__}[".encode())
-        items = sorted(obj, key=repr) if isinstance(obj, (set, frozenset)) else obj
-        for item in items:
-            _feed(update, item, depth + 1, seen)
-        update(b"]")
-    elif isinstance(obj, dict):
-        update(b"dict{")
-        for key, value in obj.items():
-            _feed(update, key, depth + 1, seen)
-            _feed(update, value, depth + 1, seen)
-        update(b"}")
-    elif isinstance(obj, types.CodeType):
-        update(b"code:" + obj.co_code)
-        update(repr((obj.co_name, obj.co_names, obj.co_varnames, obj.co_argcount)).encode())
-        for const in obj.co_consts:
-            _feed(update, const, depth + 1, seen)
-    elif isinstance(obj, types.FunctionType):
-        update(f"function:{obj.__qualname__};".encode())
-        _feed(update, obj.__code__, depth + 1, seen)
-        _feed(update, obj.__defaults__, depth + 1, seen)
-        _feed(update, obj.__kwdefaults__, depth + 1, seen)
-        for cell in obj.__closure__ or ():
-            try:
-                contents = cell.cell_contents
-            except ValueError:  # an empty cell
-                contents = None
-            _feed(update, contents, depth + 1, seen)
-    elif isinstance(obj, (staticmethod, classmethod)):
-        _feed(update, obj.__func__, depth + 1, seen)
-    elif isinstance(obj, property):
-        for part in (obj.fget, obj.fset, obj.fdel):
-            _feed(update, part, depth + 1, seen)
-    elif isinstance(obj, functools.partial):
-        update(b"partial:")
-        _feed(update, (obj.func, obj.args, obj.keywords), depth + 1, seen)
-    elif isinstance(obj, type):
-        update(f"class:{obj.__module__}.{obj.__qualname__};".encode())
-        update(repr([f"{b.__module__}.{b.__qualname__}" for b in obj.__bases__]).encode())
-        for name, attr in sorted(vars(obj).items()):
-            if isinstance(attr, (types.FunctionType, staticmethod, classmethod, property)):
-                update(name.encode())
-                _feed(update, attr, depth + 1, seen)
-    else:
-        # Something else callable (an instance, a builtin): its type and, when
-        # it has one, its import path; what it holds is not seen.
-        update(f"object:{type(obj).__module__}.{type(obj).__qualname__};".encode())
-        path = importable(obj)
-        if path is not None:
-            update(path.encode())
-        elif isinstance(type(obj), type) and type(obj).__module__ not in ("builtins",):
-            _feed(update, type(obj), depth + 1, seen)
+# --- the fingerprint ---------------------------------------------------------
 
 
 def handler_token(handler: Any) -> str:
     """What identifies a Python handler in a registry's fingerprint: its
-    import path (when it has one) and the digest of its code."""
-    return f"{importable(handler) or '-'}#{code_digest(handler)}"
+    import path (when it has one) and the digest of its code and state. A
+    handler with no stable digest gets a token of its own each time, so
+    that a fingerprint holding it matches no other (a worker then rebuilds
+    the registry rather than run another one's code)."""
+    try:
+        digest = code_digest(handler)
+    except Undigestable:
+        import uuid
+
+        digest = f"undigestable-{uuid.uuid4().hex}"
+    return f"{importable(handler) or '-'}#{digest}"
 
 
 def fingerprint(registry: _core.ModuleRegistry) -> str:

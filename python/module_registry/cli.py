@@ -199,6 +199,8 @@ def cmd_check(args: argparse.Namespace) -> int:
 def cmd_cache(args: argparse.Namespace) -> int:
     if not os.path.isdir(args.dir):
         raise CliError(f"{args.dir} is not a cache folder")
+    if not os.path.isfile(os.path.join(args.dir, "steps-v1.sqlite")):  # core's cache::FILE_NAME
+        raise CliError(f"{args.dir} holds no step cache (no steps-v1.sqlite): nothing to {'show' if args.action == 'stats' else 'clear'}")
     registry = ModuleRegistry()
     registry.set_cache(path=args.dir)
     if args.action == "clear":

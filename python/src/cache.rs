@@ -6,6 +6,28 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
 use crate::errors::to_pyerr;
+
+/// A whole number from 0 to `max` (the core says which are too small),
+/// else a `ValidationError` naming the argument and the bound.
+fn count_argument(name: &str, value: &Bound<'_, PyAny>, max: u64) -> PyResult<u64> {
+    let fail = || {
+        to_pyerr(module_registry::Error::invalid_input(format!(
+            "{name} must be a whole number from 1 to {max}, not {}",
+            value.repr().map_or_else(
+                |_| "?".into(),
+                |r| r.to_string().chars().take(80).collect::<String>()
+            )
+        )))
+    };
+    if value.is_instance_of::<pyo3::types::PyBool>() {
+        return Err(fail());
+    }
+    let number: i128 = value.extract().map_err(|_| fail())?;
+    u64::try_from(number)
+        .ok()
+        .filter(|n| *n <= max)
+        .ok_or_else(fail)
+}
 use crate::registry::PyModuleRegistry;
 use crate::threads::Detach;
 
@@ -15,16 +37,28 @@ impl PyModuleRegistry {
     /// `memory_items` outputs in memory and, with `path`, a folder for a
     /// cache on disk that survives the process and that processes share,
     /// holding at most `max_bytes`. Steps marked `cache=True` use it.
-    #[pyo3(signature = (memory_items=10_000, path=None, max_bytes=None))]
+    /// Memory grows with what is kept: nothing is reserved ahead.
+    #[pyo3(
+        signature = (memory_items=None, path=None, max_bytes=None),
+        text_signature = "($self, memory_items=10000, path=None, max_bytes=None)"
+    )]
     fn set_cache(
         &self,
         py: Python<'_>,
-        memory_items: usize,
+        memory_items: Option<&Bound<'_, PyAny>>,
         path: Option<std::path::PathBuf>,
-        max_bytes: Option<u64>,
+        max_bytes: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<()> {
+        let memory_items = match memory_items {
+            Some(items) => count_argument("memory_items", items, usize::MAX as u64)?,
+            None => CacheSettings::default().memory_items as u64,
+        };
+        let max_bytes = max_bytes
+            .filter(|b| !b.is_none())
+            .map(|b| count_argument("max_bytes", b, u64::MAX))
+            .transpose()?;
         let settings = CacheSettings {
-            memory_items,
+            memory_items: memory_items as usize,
             path,
             max_bytes,
         };

@@ -4,6 +4,7 @@
 
 use std::sync::{Arc, Weak};
 
+use module_registry::CodeId;
 use module_registry::{
     BoxError, Error, Factory, FactoryFn, Implementation, Module, ModuleConfig, ModuleContext,
     PythonCode, Value,
@@ -95,19 +96,31 @@ pub fn python_token(object: &module_registry::Opaque) -> Option<Vec<u8>> {
 
 /// The digest of a Python module's code for the step cache: what
 /// `module_registry._pickling.code_digest` gives for its handler (bytecode,
-/// constants, names, nested code, defaults, closure values). `None` for
-/// anything else, or when it fails.
-pub fn python_code_digest(info: &module_registry::ModuleInfo) -> Option<String> {
+/// constants, names, nested code, defaults, closure values, the globals it
+/// reads, a callable object's class and state). `Unknown` for code that is
+/// not a Python handler; `Unhashable` when the digest fails (state with no
+/// stable digest), so that the step is not cached rather than served an
+/// output of other code.
+pub fn python_code_digest(info: &module_registry::ModuleInfo) -> CodeId {
     let Implementation::Python(code) = info.implementation() else {
-        return None;
+        return CodeId::Unknown;
     };
-    let handler = code.origin.as_ref()?.downcast_ref::<PythonHandler>()?;
-    attach(|py| {
+    let Some(handler) = code
+        .origin
+        .as_ref()
+        .and_then(|o| o.downcast_ref::<PythonHandler>())
+    else {
+        return CodeId::Unknown;
+    };
+    let digest = attach(|py| {
         py.import("module_registry._pickling")?
             .call_method1("code_digest", (handler.0.bind(py),))?
             .extract::<String>()
-    })
-    .ok()
+    });
+    match digest {
+        Ok(digest) => CodeId::Digest(digest),
+        Err(e) => CodeId::Unhashable(e.to_string()),
+    }
 }
 
 /// A module that calls one Python function.

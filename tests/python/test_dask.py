@@ -291,3 +291,28 @@ def test_workers_share_the_cache_folder(client: Any, tmp_path: Path) -> None:
     assert [r.output for r in again] == [n * n for n in range(20)]
     registry.set_cache(path=tmp_path / "other")
     assert registry.fingerprint() != before
+
+
+class Scaler:
+    def __init__(self, factor: int) -> None:
+        self.factor = factor
+
+    def __call__(self, x: int) -> int:
+        return x * self.factor
+
+
+def test_a_second_registry_differing_only_in_state_runs_on_the_workers(client: Any) -> None:
+    import dask.bag as db
+
+    from module_registry.dask import map_workflow
+
+    def scaled(factor: int) -> mr.ModuleRegistry:
+        registry = mr.ModuleRegistry()
+        registry.register(mr.ModuleConfig(name="scale"), Scaler(factor))
+        return registry
+
+    wf = mr.Workflow("w").then("scale")
+    bag = db.from_sequence([1, 2, 3, 4], npartitions=2)
+    assert sorted(map_workflow(scaled(2), wf, bag).compute()) == [2, 4, 6, 8]
+    assert sorted(map_workflow(scaled(3), wf, bag).compute()) == [3, 6, 9, 12]  # was [2, 4, 6, 8]
+    assert [r.output for r in scaled(5).run_workflow_batch(wf, [1, 2], executor=client)] == [5, 10]

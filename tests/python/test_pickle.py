@@ -421,3 +421,87 @@ def test_a_worker_failure_with_a_local_exception_class_comes_back_as_text() -> N
     module_error = out[1].__cause__
     assert isinstance(module_error, mr.ModuleFailedError)
     assert "Odd: odd input 2" in str(module_error.__cause__)
+
+
+class Scaler:
+    """A callable object: its state is part of what the registry runs."""
+
+    def __init__(self, factor: int) -> None:
+        self.factor = factor
+
+    def __call__(self, x: int) -> int:
+        return x * self.factor
+
+
+def scaled(factor: int) -> mr.ModuleRegistry:
+    registry = mr.ModuleRegistry()
+    registry.register(mr.ModuleConfig(name="scale"), Scaler(factor))
+    return registry
+
+
+def test_fingerprints_see_state_globals_and_bound_methods() -> None:
+    assert scaled(2) != scaled(3)  # were equal
+    assert scaled(2) == scaled(2) and scaled(2).fingerprint() == scaled(2).fingerprint()
+
+    class A:
+        def run(self, x: int) -> int:
+            return x
+
+    class B:
+        def run(self, x: int) -> int:
+            return x
+
+    a, b = mr.ModuleRegistry(), mr.ModuleRegistry()
+    a.register(mr.ModuleConfig(name="m"), A().run)
+    b.register(mr.ModuleConfig(name="m"), B().run)
+    assert a != b
+    ns: dict[str, Any] = {"__name__": "notebook", "LIMIT": 1}
+    exec("def f(x):\n    return min(x, LIMIT)\n", ns)
+    c = mr.ModuleRegistry()
+    c.register(mr.ModuleConfig(name="f"), ns["f"])
+    before = c.fingerprint()
+    ns["LIMIT"] = 2
+    assert c.fingerprint() != before
+    # A copy rebuilt from the pickle still has the same fingerprint.
+    assert pickle.loads(pickle.dumps(c)).fingerprint() == c.fingerprint()
+    assert pickle.loads(pickle.dumps(scaled(2))).fingerprint() == scaled(2).fingerprint()
+
+
+def test_an_undigestable_handler_gives_a_fingerprint_matching_no_other() -> None:
+    def numbers() -> Any:
+        n = 0
+        while True:
+            n += 1
+            yield n
+
+    counter = numbers()  # a generator cannot be reduced: no digest
+
+    def numbered(x: int) -> Any:
+        return (x, next(counter))
+
+    registry = mr.ModuleRegistry()
+    registry.register(mr.ModuleConfig(name="n"), numbered)
+    assert registry.fingerprint() != registry.fingerprint()
+    assert registry == registry  # itself, still
+
+
+def test_a_second_batch_on_the_same_process_pool_runs_the_second_registry() -> None:
+    import concurrent.futures
+    import multiprocessing
+
+    wf = mr.Workflow("w").then("scale")
+    spawn = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(2, mp_context=spawn) as pool:
+        first = scaled(2).run_workflow_batch(wf, [1, 2, 3, 4], executor=pool, chunk_size=1)
+        second = scaled(3).run_workflow_batch(wf, [1, 2, 3, 4], executor=pool, chunk_size=1)
+        assert [r.output for r in first] == [2, 4, 6, 8]
+        assert [r.output for r in second] == [3, 6, 9, 12]  # was [2, 4, 6, 8]
+        # A helper redefined (as in a notebook) reaches the workers.
+        ns: dict[str, Any] = {"__name__": "notebook"}
+        exec("def helper(x):\n    return x + 1\n\ndef f(x):\n    return helper(x)\n", ns)
+        registry = mr.ModuleRegistry()
+        registry.register(mr.ModuleConfig(name="f"), ns["f"])
+        fwf = mr.Workflow("f").then("f")
+        assert [r.output for r in registry.run_workflow_batch(fwf, [1, 2], executor=pool, chunk_size=1)] == [2, 3]
+        exec("def helper(x):\n    return x + 100\n", ns)
+        assert [r.output for r in registry.run_workflow_batch(fwf, [1, 2], executor=pool, chunk_size=1)] == [101, 102]

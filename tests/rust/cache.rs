@@ -4,7 +4,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use module_registry::{
-    CacheSettings, CacheStatus, Error, ModuleConfig, ModuleRegistry, Value, Workflow, WorkflowStep,
+    CacheSettings, CacheStatus, CodeId, Error, ModuleConfig, ModuleRegistry, Value, Workflow,
+    WorkflowStep,
 };
 
 use crate::common::temp;
@@ -383,7 +384,7 @@ fn code_given_at_run_time_with_a_digest_goes_to_disk() {
         let seen = asked.clone();
         r.set_code_digest(Arc::new(move |_| {
             seen.fetch_add(1, Ordering::SeqCst);
-            Some(digest.to_string())
+            CodeId::Digest(digest.to_string())
         }));
         r
     };
@@ -394,8 +395,11 @@ fn code_given_at_run_time_with_a_digest_goes_to_disk() {
         (out.steps[0].cache, out.output),
         (CacheStatus::Hit, Value::Int(8))
     );
-    again.run_workflow(&cached("count"), 5i64).unwrap();
-    assert_eq!(asked.load(Ordering::SeqCst), 2, "once per registration");
+    again
+        .run_workflow_batch(&cached("count"), [5i64, 6, 7, 8])
+        .unwrap();
+    // Once per run (a batch is one run), never per input.
+    assert_eq!(asked.load(Ordering::SeqCst), 3);
     // Other code under the same name and version: a miss.
     assert_eq!(
         make("code-b")
@@ -404,5 +408,215 @@ fn code_given_at_run_time_with_a_digest_goes_to_disk() {
             .steps[0]
             .cache,
         CacheStatus::Miss
+    );
+}
+
+#[test]
+fn one_output_larger_than_max_bytes_is_not_kept_and_the_rest_stays() {
+    let dir = temp("cache-too-big");
+    let _ = std::fs::remove_dir_all(&dir);
+    let r = ModuleRegistry::new();
+    r.register(
+        ModuleConfig::new()
+            .with_name("blob")
+            .with_metadata("code_version", "1")
+            .with_handler(|v| Ok(Value::Bytes(vec![1u8; v.as_int().unwrap_or(0) as usize]))),
+    )
+    .unwrap();
+    r.set_cache(on_disk(&dir, Some(256 * 1024))).unwrap();
+    let wf = cached("blob");
+    for n in 1..=20i64 {
+        r.run_workflow(&wf, n * 100).unwrap();
+    }
+    let before = r.cache_stats().unwrap();
+    assert_eq!(before.entries, 20);
+    // Larger than the whole bound: it emptied the cache; now it is not kept.
+    r.run_workflow(&wf, 1_000_000i64).unwrap();
+    // Large, but under the bound once the others' pages are counted: kept
+    // only if it fits, never by emptying everything and itself.
+    r.run_workflow(&wf, 150_000i64).unwrap();
+    let after = r.cache_stats().unwrap();
+    assert!(after.entries >= 20, "{before:?} then {after:?}");
+    assert!(after.bytes <= 256 * 1024, "{after:?}");
+    r.clear_cache().unwrap();
+    // The outputs kept in memory are not what is checked: a fresh registry.
+    drop(r);
+    let fresh = ModuleRegistry::new();
+    fresh
+        .register(
+            ModuleConfig::new()
+                .with_name("blob")
+                .with_metadata("code_version", "1")
+                .with_handler(|v| Ok(Value::Bytes(vec![1u8; v.as_int().unwrap_or(0) as usize]))),
+        )
+        .unwrap();
+    fresh.set_cache(on_disk(&dir, Some(256 * 1024))).unwrap();
+    for n in 1..=20i64 {
+        fresh.run_workflow(&wf, n * 100).unwrap();
+    }
+    fresh.run_workflow(&wf, 1_000_000i64).unwrap();
+    let hits = (1..=20i64)
+        .filter(|n| fresh.run_workflow(&wf, n * 100).unwrap().steps[0].cache == CacheStatus::Hit)
+        .count();
+    assert_eq!(hits, 20, "the other entries are still there");
+}
+
+#[test]
+fn a_huge_memory_items_reserves_nothing_ahead() {
+    let (r, _) = counting();
+    for items in [100_000_000usize, 10_000_000_000, usize::MAX] {
+        r.set_cache(CacheSettings {
+            memory_items: items,
+            ..CacheSettings::default()
+        })
+        .unwrap();
+        r.run_workflow(&cached("count"), 1i64).unwrap();
+        let hit = r.run_workflow(&cached("count"), 1i64).unwrap();
+        assert_eq!(hit.steps[0].cache, CacheStatus::Hit);
+    }
+}
+
+#[test]
+fn the_key_covers_the_code_of_dependencies_transitively() {
+    let r = ModuleRegistry::new();
+    let leaf = |add: i64| {
+        ModuleConfig::new()
+            .with_name("leaf")
+            .with_handler(move |v| Ok(Value::Int(v.as_int().unwrap_or(0) + add)))
+    };
+    r.register(leaf(1)).unwrap();
+    r.register(
+        ModuleConfig::new()
+            .with_name("middle")
+            .with_dependency("leaf", "^0.1")
+            .with_handler(Ok),
+    )
+    .unwrap();
+    r.register(
+        ModuleConfig::new()
+            .with_name("top")
+            .with_dependency("middle", "^0.1")
+            .with_handler(Ok),
+    )
+    .unwrap();
+    r.set_cache(CacheSettings::default()).unwrap();
+    let digests = Arc::new(AtomicUsize::new(0));
+    let version = digests.clone();
+    // The binding's digest of the leaf's code changes as its code would.
+    r.set_code_digest(Arc::new(move |info| {
+        if info.name() == "leaf" {
+            CodeId::Digest(format!("leaf-{}", version.load(Ordering::SeqCst)))
+        } else {
+            CodeId::Digest(info.name().to_string())
+        }
+    }));
+    let wf = cached("top");
+    assert_eq!(
+        r.run_workflow(&wf, 1i64).unwrap().steps[0].cache,
+        CacheStatus::Miss
+    );
+    assert_eq!(
+        r.run_workflow(&wf, 1i64).unwrap().steps[0].cache,
+        CacheStatus::Hit
+    );
+    digests.store(1, Ordering::SeqCst); // two levels down
+    assert_eq!(
+        r.run_workflow(&wf, 1i64).unwrap().steps[0].cache,
+        CacheStatus::Miss
+    );
+    // Without a digest, a dependency is known by its registration: a
+    // replaced one misses.
+    let plain = ModuleRegistry::new();
+    plain.register(leaf(1)).unwrap();
+    plain
+        .register(
+            ModuleConfig::new()
+                .with_name("middle")
+                .with_dependency("leaf", "^0.1")
+                .with_handler(Ok),
+        )
+        .unwrap();
+    plain.set_cache(CacheSettings::default()).unwrap();
+    let wf = cached("middle");
+    plain.run_workflow(&wf, 1i64).unwrap();
+    assert_eq!(
+        plain.run_workflow(&wf, 1i64).unwrap().steps[0].cache,
+        CacheStatus::Hit
+    );
+    plain.replace(leaf(2)).unwrap();
+    assert_eq!(
+        plain.run_workflow(&wf, 1i64).unwrap().steps[0].cache,
+        CacheStatus::Miss
+    );
+}
+
+#[test]
+fn code_without_a_stable_digest_is_never_cached() {
+    let (r, runs) = counting();
+    r.set_cache(CacheSettings::default()).unwrap();
+    r.set_code_digest(Arc::new(|_| CodeId::Unhashable("holds a socket".into())));
+    let wf = cached("count");
+    for _ in 0..3 {
+        let out = r.run_workflow(&wf, 2i64).unwrap();
+        assert_eq!(
+            (out.steps[0].cache, out.output),
+            (CacheStatus::Unhashable, Value::Int(4))
+        );
+    }
+    assert_eq!(runs.load(Ordering::SeqCst), 3);
+    assert_eq!(r.cache_stats().unwrap().unhashable, 3);
+}
+
+#[test]
+fn keys_of_look_alike_inputs_differ() {
+    use module_registry::cache::step_key;
+    let (r, _) = counting();
+    let info = r.get("count").unwrap();
+    let map = |pairs: &[(&str, i64)]| {
+        Value::Map(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), Value::Int(*v)))
+                .collect(),
+        )
+    };
+    let inputs = [
+        Value::Int(1),
+        Value::Float(1.0),
+        Value::Bool(true),
+        Value::from("1"),
+        Value::Bytes(b"1".to_vec()),
+        Value::List(vec![Value::Int(1)]),
+        Value::Null,
+        Value::Float(0.0),
+        Value::Float(-0.0),
+        Value::Float(f64::NAN),
+        Value::Int(0),
+        Value::Bool(false),
+        Value::from(""),
+        Value::Bytes(Vec::new()),
+        Value::List(Vec::new()),
+        map(&[]),
+        map(&[("a", 1), ("b", 2)]),
+        map(&[("b", 2), ("a", 1)]),
+        Value::List(vec![Value::from("ab"), Value::from("c")]),
+        Value::List(vec![Value::from("a"), Value::from("bc")]),
+        Value::List(vec![Value::List(vec![Value::Int(1)]), Value::Int(2)]),
+        Value::List(vec![Value::Int(1), Value::List(vec![Value::Int(2)])]),
+    ];
+    let keys: std::collections::HashSet<_> = inputs
+        .iter()
+        .map(|v| step_key(&info, &Value::Null, v, None, None).unwrap())
+        .collect();
+    assert_eq!(keys.len(), inputs.len());
+    // The config and the input are told apart too.
+    assert_ne!(
+        step_key(&info, &Value::Int(1), &Value::Null, None, None),
+        step_key(&info, &Value::Null, &Value::Int(1), None, None)
+    );
+    // And the code: two digests of the step's code, two keys.
+    assert_ne!(
+        step_key(&info, &Value::Null, &Value::Null, None, Some(b"a")),
+        step_key(&info, &Value::Null, &Value::Null, None, Some(b"b"))
     );
 }

@@ -6,8 +6,12 @@
 //!
 //! A file that cannot be opened or read (damaged, truncated, not SQLite)
 //! is set aside with a warning and a fresh one is started: never a crash
-//! or a wrong result. A store of another format is another file name, so
-//! it is ignored.
+//! or a wrong result; a file another process holds locked past the busy
+//! timeout is an error, never set aside. A store of another format is
+//! another file name, so it is ignored. The store's files are never
+//! followed through a symbolic link (one planted in a shared folder would
+//! have SQLite write elsewhere): such a link is refused. Whoever can write
+//! the folder can write entries: give it only to processes you trust.
 
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -38,7 +42,12 @@ fn io(path: &Path, e: impl std::fmt::Display) -> Error {
 }
 
 fn open_at(file: &Path) -> rusqlite::Result<Connection> {
-    let connection = Connection::open(file)?;
+    use rusqlite::OpenFlags;
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_CREATE
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        | OpenFlags::SQLITE_OPEN_NOFOLLOW;
+    let connection = Connection::open_with_flags(file, flags)?;
     connection.busy_timeout(BUSY_TIMEOUT)?;
     // Set before the table exists: the file then shrinks as entries go.
     connection.pragma_update(None, "auto_vacuum", "FULL")?;
@@ -75,13 +84,28 @@ impl DiskStore {
     /// Opens (or creates) the store in `folder`; a damaged file is set
     /// aside with a warning on stderr and replaced by a fresh one.
     pub(crate) fn open(folder: &Path, max_bytes: Option<u64>) -> Result<Self> {
-        std::fs::create_dir_all(folder).map_err(|source| Error::Io {
+        create_folder(folder)?;
+        // The folder's real path: SQLite is told to follow no link at all.
+        let folder = &std::fs::canonicalize(folder).map_err(|source| Error::Io {
             path: folder.display().to_string(),
             source,
         })?;
         let file = folder.join(FILE_NAME);
+        for suffix in ["", "-wal", "-shm", "-journal"] {
+            let path = folder.join(format!("{FILE_NAME}{suffix}"));
+            if std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink()) {
+                return Err(io(
+                    &path,
+                    "the cache's file is a symbolic link, which the cache never follows \
+                     (remove it, or choose another folder)",
+                ));
+            }
+        }
         let connection = match open_at(&file) {
             Ok(c) => c,
+            // Held by another process past the busy timeout, or not
+            // readable by this one: not damaged, not to be set aside.
+            Err(e) if !is_damaged(&e) => return Err(io(&file, e)),
             Err(first) => {
                 let aside = folder.join(format!(
                     "{FILE_NAME}.damaged-{}-{}",
@@ -134,23 +158,17 @@ impl DiskStore {
         }
     }
 
-    /// Keeps `value` under `key`, then drops the least recently used
-    /// entries while the store holds more than `max_bytes`.
+    /// Keeps `value` under `key`, dropping the least recently used other
+    /// entries while the store holds more than `max_bytes`. An entry that
+    /// cannot fit even alone is not kept, and then nothing is dropped.
     pub(crate) fn put(&self, key: &Key, value: &[u8]) {
-        let connection = self.connection.lock();
-        let size = (value.len() + key.len()) as i64;
-        let written = connection.execute(
-            "INSERT OR REPLACE INTO entries (key, value, size, used) VALUES (?1, ?2, ?3, ?4)",
-            params![&key[..], value, size, now()],
-        );
-        if let Err(e) = written {
-            self.warn("write", &e);
+        let size = value.len() + key.len();
+        if self.max_bytes.is_some_and(|max| size as u64 >= max) {
             return;
         }
-        if let Some(max) = self.max_bytes {
-            if let Err(e) = evict(&connection, max) {
-                self.warn("evict from", &e);
-            }
+        let mut connection = self.connection.lock();
+        if let Err(e) = write(&mut connection, key, value, self.max_bytes) {
+            self.warn("write", &e);
         }
     }
 
@@ -185,25 +203,83 @@ impl DiskStore {
     }
 }
 
-/// Drops least recently used entries until the database's pages fit in
-/// `max` bytes (with auto-vacuum on, freed pages leave the file).
-fn evict(connection: &Connection, max: u64) -> rusqlite::Result<()> {
-    let pages = |c: &Connection| -> rusqlite::Result<u64> {
-        let count: i64 = c.query_row("PRAGMA page_count", [], |r| r.get(0))?;
-        let size: i64 = c.query_row("PRAGMA page_size", [], |r| r.get(0))?;
-        Ok((count * size) as u64)
+/// Whether opening failed because the file is not a sound database (set
+/// aside), rather than because it is busy, locked or not allowed.
+fn is_damaged(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase)
+    )
+}
+
+/// Creates the cache folder (only the owner may enter one it creates).
+fn create_folder(folder: &Path) -> Result<()> {
+    let fail = |source| Error::Io {
+        path: folder.display().to_string(),
+        source,
     };
-    let mut oldest = connection.prepare("SELECT key FROM entries ORDER BY used LIMIT 8")?;
-    while pages(connection)? > max {
-        let victims: Vec<Vec<u8>> = oldest
-            .query_map([], |r| r.get(0))?
-            .collect::<rusqlite::Result<_>>()?;
-        if victims.is_empty() {
-            break;
-        }
-        for key in victims {
-            connection.execute("DELETE FROM entries WHERE key = ?1", params![key])?;
+    if folder.is_dir() {
+        return Ok(());
+    }
+    if folder.exists() {
+        return Err(fail(std::io::Error::other(
+            "it exists and is not a folder: a cache needs a folder",
+        )));
+    }
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(folder).map_err(fail)
+}
+
+/// The write and what it evicts, as one transaction (taken at once, so that
+/// writers of other processes wait their turn rather than fail): rolled back
+/// when the entry does not fit even with every other entry gone.
+fn write(
+    connection: &mut Connection,
+    key: &Key,
+    value: &[u8],
+    max: Option<u64>,
+) -> rusqlite::Result<()> {
+    let size = (value.len() + key.len()) as i64;
+    let tx = connection.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    tx.execute(
+        "INSERT OR REPLACE INTO entries (key, value, size, used) VALUES (?1, ?2, ?3, ?4)",
+        params![&key[..], value, size, now()],
+    )?;
+    if let Some(max) = max {
+        if !evict(&tx, key, max)? {
+            return tx.rollback();
         }
     }
-    Ok(())
+    tx.commit()
+}
+
+/// The bytes the database's pages in use take (freed pages leave the
+/// file when the transaction commits, auto-vacuum being on).
+fn used_bytes(c: &Connection) -> rusqlite::Result<u64> {
+    let count: i64 = c.query_row("PRAGMA page_count", [], |r| r.get(0))?;
+    let free: i64 = c.query_row("PRAGMA freelist_count", [], |r| r.get(0))?;
+    let size: i64 = c.query_row("PRAGMA page_size", [], |r| r.get(0))?;
+    Ok(((count - free).max(0) * size) as u64)
+}
+
+/// Drops least recently used entries other than `keep` until the
+/// database's pages fit in `max` bytes; `false` when they cannot.
+fn evict(connection: &Connection, keep: &Key, max: u64) -> rusqlite::Result<bool> {
+    let mut oldest =
+        connection.prepare("SELECT key FROM entries WHERE key != ?1 ORDER BY used LIMIT 8")?;
+    while used_bytes(connection)? > max {
+        let victims: Vec<Vec<u8>> = oldest
+            .query_map(params![&keep[..]], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        if victims.is_empty() {
+            return Ok(false);
+        }
+        for victim in victims {
+            connection.execute("DELETE FROM entries WHERE key = ?1", params![victim])?;
+        }
+    }
+    Ok(true)
 }

@@ -2,23 +2,32 @@
 //! ran on this input, with this code and this config, is not run again.
 //!
 //! The key is a BLAKE3 digest of the module's kind, name and exact version,
-//! its implementation (a script's SHA-256 and those of every script it
-//! imports; a native module's crate version; a `code_version` metadata value
-//! when the module declares one; otherwise, for Python modules and
-//! factories given in code, the registration itself), the step's config and
-//! a canonical encoding of the input (maps in their order, floats by their
-//! bits). An input holding an opaque host object is encoded by the token
-//! its binding gives it ([`ModuleRegistry::set_opaque_token`]); without one
-//! the step runs and reports `unhashable`. Only successful runs of the step's
-//! own module are kept; a module whose metadata says `cacheable = "false"`
-//! is never cached.
+//! the identity of its code and of the code of every module it depends on
+//! (transitively; see [`CodeId`]): for each, a `code_version`
+//! metadata value when it declares one (the author's promise), else a
+//! script's SHA-256 and those of every script it imports, a native
+//! module's crate version, or the binding's digest of code given at run
+//! time (for Python: bytecode, constants, defaults, closure values, the
+//! globals it reads, a callable object's class and state; see
+//! `module_registry._pickling.code_digest`), computed once per run; code
+//! the binding cannot digest is known by its registration (in memory
+//! only), and code holding state without a stable digest makes the step
+//! `unhashable`. Then the step's config and a canonical encoding of the
+//! input (type-tagged: `1`, `1.0` and `true` differ; maps in their order;
+//! floats by their bits, so `-0.0` is not `0.0`). An input holding an
+//! opaque host object is encoded by the token its binding gives it
+//! ([`ModuleRegistry::set_opaque_token`]); without one the step runs and
+//! reports `unhashable`. Only successful runs of the step's own module are
+//! kept; a module whose metadata says `cacheable = "false"` is never cached.
 
+mod code;
 mod codec;
 mod disk;
 
+pub use self::code::CodeId;
+pub(crate) use self::code::{consult, Lookup, StepCode};
 pub use self::disk::FILE_NAME;
 
-use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -27,7 +36,6 @@ use parking_lot::{Mutex, RwLock};
 use serde::{Deserialize, Serialize};
 
 use crate::access::Permission;
-use crate::config::Implementation;
 use crate::error::{Error, Result};
 use crate::info::ModuleInfo;
 use crate::registry::ModuleRegistry;
@@ -45,8 +53,8 @@ pub enum CacheStatus {
     Hit,
     /// The module ran (and its output was kept, if it succeeded).
     Miss,
-    /// The input holds an opaque host object, which has no stable digest:
-    /// the module ran, nothing was kept.
+    /// The input holds an opaque host object, or the code holds state,
+    /// which has no stable digest: the module ran, nothing was kept.
     Unhashable,
 }
 
@@ -65,7 +73,8 @@ impl CacheStatus {
 /// How the registry's cache is set up.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CacheSettings {
-    /// Outputs kept in memory (least recently used dropped first).
+    /// Outputs kept in memory (least recently used dropped first); the
+    /// memory grows with what is kept, nothing is reserved ahead.
     pub memory_items: usize,
     /// A folder for a cache on disk that survives the process and is shared
     /// by every process using the same folder. Only outputs of code with a
@@ -108,19 +117,21 @@ pub(crate) type Key = [u8; 32];
 
 struct Entry {
     output: Value,
-    /// The registration that produced it: held, so that a key naming a
-    /// registration cannot be reused by another one while the entry lives.
+    /// The registration that produced it, and those its key names by their
+    /// number (dependencies known only by their registration): held, so
+    /// that a key naming a registration cannot be reused by another one
+    /// while the entry lives.
     info: ModuleInfo,
+    _held: Arc<[ModuleInfo]>,
 }
 
 /// The registry's step cache.
 pub(crate) struct StepCache {
     settings: CacheSettings,
+    /// Unbounded in its own type (which would reserve room for
+    /// `memory_items` at once): trimmed to `memory_items` as it grows.
     memory: Mutex<lru::LruCache<Key, Entry>>,
     disk: Option<disk::DiskStore>,
-    /// Code digests of registrations, computed once each (the record held,
-    /// so that its number is not reused meanwhile).
-    digests: Mutex<std::collections::HashMap<usize, (ModuleInfo, Option<String>)>>,
     hits: AtomicU64,
     misses: AtomicU64,
     unhashable: AtomicU64,
@@ -128,9 +139,11 @@ pub(crate) struct StepCache {
 
 impl StepCache {
     fn new(settings: &CacheSettings) -> Result<Self> {
-        let items = NonZeroUsize::new(settings.memory_items).ok_or_else(|| {
-            Error::invalid_input("memory_items must be at least 1 (leave the cache unset for none)")
-        })?;
+        if settings.memory_items == 0 {
+            return Err(Error::invalid_input(
+                "memory_items must be at least 1 (leave the cache unset for none)",
+            ));
+        }
         if settings.max_bytes == Some(0) {
             return Err(Error::invalid_input(
                 "max_bytes must be at least 1 (or None for no bound)",
@@ -143,9 +156,8 @@ impl StepCache {
             .transpose()?;
         Ok(StepCache {
             settings: settings.clone(),
-            memory: Mutex::new(lru::LruCache::new(items)),
+            memory: Mutex::new(lru::LruCache::unbounded()),
             disk,
-            digests: Mutex::default(),
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
             unhashable: AtomicU64::new(0),
@@ -153,7 +165,13 @@ impl StepCache {
     }
 
     /// The kept output for `key` (in memory, else on disk when `persistent`).
-    pub(crate) fn get(&self, key: &Key, info: &ModuleInfo, persistent: bool) -> Option<Value> {
+    pub(crate) fn get(
+        &self,
+        key: &Key,
+        info: &ModuleInfo,
+        held: &Arc<[ModuleInfo]>,
+        persistent: bool,
+    ) -> Option<Value> {
         let mut memory = self.memory.lock();
         let mut found = memory
             .get(key)
@@ -165,7 +183,7 @@ impl StepCache {
                 // A damaged entry is a miss (and is written again).
                 found = disk.get(key).and_then(|bytes| codec::decode(&bytes).ok());
                 if let Some(output) = &found {
-                    self.remember(*key, output.clone(), info);
+                    self.remember(*key, output.clone(), info, held);
                 }
             }
         }
@@ -178,46 +196,38 @@ impl StepCache {
 
     /// Keeps `output` for `key` (on disk too when `persistent` and it has
     /// a binary form).
-    pub(crate) fn put(&self, key: Key, output: Value, info: &ModuleInfo, persistent: bool) {
+    pub(crate) fn put(
+        &self,
+        key: Key,
+        output: Value,
+        info: &ModuleInfo,
+        held: &Arc<[ModuleInfo]>,
+        persistent: bool,
+    ) {
         if persistent {
             if let (Some(disk), Some(bytes)) = (&self.disk, codec::encode(&output)) {
                 disk.put(&key, &bytes);
             }
         }
-        self.remember(key, output, info);
+        self.remember(key, output, info, held);
     }
 
-    fn remember(&self, key: Key, output: Value, info: &ModuleInfo) {
-        self.memory.lock().put(
-            key,
-            Entry {
-                output,
-                info: info.clone(),
-            },
-        );
-    }
-
-    /// The digest of `info`'s code given at run time (computed once per
-    /// registration by `digest`), when it has no `code_version`.
-    pub(crate) fn code_of(&self, info: &ModuleInfo, digest: Option<&CodeDigest>) -> Option<String> {
-        let runtime_code = matches!(
-            info.implementation(),
-            Implementation::Python(_) | Implementation::Custom
-        );
-        if !runtime_code || info.metadata().contains_key("code_version") {
-            return None;
+    fn remember(&self, key: Key, output: Value, info: &ModuleInfo, held: &Arc<[ModuleInfo]>) {
+        let entry = Entry {
+            output,
+            info: info.clone(),
+            _held: held.clone(),
+        };
+        let mut memory = self.memory.lock();
+        memory.put(key, entry);
+        // What is dropped is dropped after the lock (an output may hold a
+        // host object whose release runs code).
+        let mut dropped = Vec::new();
+        while memory.len() > self.settings.memory_items {
+            dropped.extend(memory.pop_lru());
         }
-        let digest = digest?;
-        let number = info.registration_key();
-        if let Some((_, known)) = self.digests.lock().get(&number) {
-            return known.clone();
-        }
-        // Computed without the lock: it may call into the binding.
-        let found = digest(info);
-        self.digests
-            .lock()
-            .insert(number, (info.clone(), found.clone()));
-        found
+        drop(memory);
+        drop(dropped);
     }
 
     /// Counts a step that ran because its input had no digest.
@@ -240,8 +250,8 @@ impl StepCache {
     }
 
     fn clear(&self) {
-        self.memory.lock().clear();
-        self.digests.lock().clear();
+        let dropped = std::mem::replace(&mut *self.memory.lock(), lru::LruCache::unbounded());
+        drop(dropped);
         if let Some(disk) = &self.disk {
             disk.clear();
         }
@@ -264,8 +274,9 @@ pub type OpaqueToken = dyn Fn(&Opaque) -> Option<Vec<u8>> + Send + Sync;
 struct TokenSlot(RwLock<Option<Arc<OpaqueToken>>>);
 
 /// What identifies code given at run time in every process (a binding's
-/// digest of it: for Python, of the handler's code object), or `None`.
-pub type CodeDigest = dyn Fn(&ModuleInfo) -> Option<String> + Send + Sync;
+/// digest of it: for Python, of the handler's code and the state it holds),
+/// computed once per run for each module a cached step uses; see [`CodeId`].
+pub type CodeDigest = dyn Fn(&ModuleInfo) -> CodeId + Send + Sync;
 
 #[derive(Default)]
 struct DigestSlot(RwLock<Option<Arc<CodeDigest>>>);
@@ -306,8 +317,8 @@ impl ModuleRegistry {
     }
 
     /// How code given at run time is identified in cache keys (see
-    /// [`CodeDigest`]); without one (or when it gives `None`) such code is
-    /// known by its registration, in memory only.
+    /// [`CodeDigest`]); without one (or when it gives [`CodeId::Unknown`])
+    /// such code is known by its registration, in memory only.
     pub fn set_code_digest(&self, digest: Arc<CodeDigest>) {
         *self.extension::<DigestSlot>().0.write() = Some(digest);
     }
@@ -333,74 +344,38 @@ pub(crate) fn cacheable(info: &ModuleInfo) -> bool {
     info.metadata().get("cacheable").map(String::as_str) != Some("false")
 }
 
-/// The key of running `info` with `config` on `input`; `None` when the
-/// input (or the config) holds an opaque host object that `token` gives no
-/// digest for. (Public to show what a key covers, and to measure it.)
+/// The key of running `info` with `config` on `input`, its code being
+/// `code` (the identity of the code of `info` and of its dependencies, as a
+/// run computes it once; `None`: `info`'s own implementation, code given at
+/// run time by its registration); `None` when the input (or the config)
+/// holds an opaque host object that `token` gives no digest for. (Public to
+/// show what a key covers, and to measure it.)
 pub fn step_key(
     info: &ModuleInfo,
     config: &Value,
     input: &Value,
     token: Option<&OpaqueToken>,
-    code: Option<&str>,
+    code: Option<&[u8]>,
 ) -> Option<Key> {
     let mut hasher = blake3::Hasher::new();
-    hasher.update(b"module-registry step cache 1\0");
+    hasher.update(b"module-registry step cache 2\0");
     text(&mut hasher, info.kind().as_str());
     text(&mut hasher, info.name());
     text(&mut hasher, info.version_text());
-    implementation(&mut hasher, info, code);
+    match code {
+        Some(code) => {
+            hasher.update(&(code.len() as u64).to_le_bytes());
+            hasher.update(code);
+        }
+        None => {
+            if let StepCode::Known { digest, .. } = code::own_code(info) {
+                hasher.update(&digest);
+            }
+        }
+    }
     encode(&mut hasher, config, token)?;
     encode(&mut hasher, input, token)?;
     Some(*hasher.finalize().as_bytes())
-}
-
-/// Whether `info`'s key means the same code in every process (a script's
-/// digest, a native's crate version, a declared `code_version`, the digest
-/// `code` of code given at run time), so that its outputs may be kept on
-/// disk; without one, code given at run time is known only by its
-/// registration, which another process does not share.
-pub fn persistent(info: &ModuleInfo, code: Option<&str>) -> bool {
-    code.is_some()
-        || info.metadata().contains_key("code_version")
-        || matches!(
-            info.implementation(),
-            Implementation::Rhai(_) | Implementation::Native
-        )
-}
-
-/// What identifies the module's code.
-fn implementation(hasher: &mut blake3::Hasher, info: &ModuleInfo, code: Option<&str>) {
-    if let Some(version) = info.metadata().get("code_version") {
-        text(hasher, "code_version");
-        text(hasher, version);
-    }
-    match info.implementation() {
-        Implementation::Rhai(script) => {
-            text(hasher, "rhai");
-            text(hasher, &script.sha256);
-            for import in &script.imports {
-                text(hasher, &import.path);
-                text(hasher, &import.sha256);
-            }
-        }
-        Implementation::Native => {
-            text(hasher, "native");
-            text(hasher, env!("CARGO_PKG_VERSION"));
-        }
-        // Code given at run time and declaring its `code_version`: that.
-        other if info.metadata().contains_key("code_version") => text(hasher, other.kind()),
-        // Code given at run time that its binding can digest: the digest.
-        other if code.is_some() => {
-            text(hasher, other.kind());
-            text(hasher, code.unwrap_or_default());
-        }
-        // Otherwise this very registration (its entries hold it, so the
-        // number is not reused meanwhile).
-        other => {
-            text(hasher, other.kind());
-            hasher.update(&(info.registration_key() as u64).to_le_bytes());
-        }
-    }
 }
 
 fn text(hasher: &mut blake3::Hasher, s: &str) {

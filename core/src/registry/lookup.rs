@@ -187,6 +187,14 @@ impl ModuleRegistry {
         Ok(resolution)
     }
 
+    /// The dependency tree of the registration `root` as it resolves now
+    /// (no access check: for the registry's own layers, such as the step
+    /// cache's key).
+    #[cfg(feature = "workflows")]
+    pub(crate) fn resolve_registration(&self, root: &ModuleInfo) -> Result<Resolution> {
+        deps::resolve(&*self.inner.state.read(), root)
+    }
+
     /// The marketplace catalogue: every plugin whose metadata has
     /// `marketplace = "true"`. Fails with [`Error::FeatureDisabled`] unless
     /// the marketplace is on.

@@ -18,7 +18,7 @@ use super::cancel::{CancelToken, CANCELLED};
 use super::instances::{call, StepInstance};
 use super::pool::{Job, RunQueue};
 use super::{OnError, StepInput, Structure, Workflow};
-use crate::cache::{CacheStatus, Key, StepCache};
+use crate::cache::CacheStatus;
 use crate::error::{Error, Result};
 use crate::info::ModuleInfo;
 use crate::kind::ModuleKind;
@@ -120,6 +120,9 @@ pub(crate) struct PlannedStep {
     pub on_error: OnError,
     /// Instances to run on (1: no pool).
     pub pool: usize,
+    /// The identity of the step's code for its cache key: computed once
+    /// per plan (per run or batch), when the step first consults the cache.
+    pub code: std::sync::OnceLock<crate::cache::StepCode>,
 }
 
 /// A workflow checked against a registry, ready to run.
@@ -223,6 +226,7 @@ pub(crate) fn plan(registry: &ModuleRegistry, workflow: &Workflow) -> Result<Pla
                     ))
                 }
             },
+            code: std::sync::OnceLock::new(),
         });
     }
     Ok(Plan {
@@ -273,8 +277,8 @@ fn run_step(
     let start = Instant::now();
     // The cache first: a hit does not run the module.
     let (cache_status, cached) = consult_cache(registry, step, &input);
-    if let (Some((cache, key, persistent)), CacheStatus::Miss) = (&cached, cache_status) {
-        if let Some(output) = cache.get(key, &step.info, *persistent) {
+    if let (Some((cache, key, held, persistent)), CacheStatus::Miss) = (&cached, cache_status) {
+        if let Some(output) = cache.get(key, &step.info, held, *persistent) {
             return Outcome {
                 result: Ok(output),
                 report: step.report(StepStatus::Ok, 0, start, run_start, None, CacheStatus::Hit),
@@ -294,8 +298,8 @@ fn run_step(
         };
         match call(instance, arg, step.timeout, &step.id) {
             Ok(v) => {
-                if let Some((cache, key, persistent)) = cached {
-                    cache.put(key, v.clone(), &step.info, persistent);
+                if let Some((cache, key, held, persistent)) = cached {
+                    cache.put(key, v.clone(), &step.info, &held, persistent);
                 }
                 return Outcome {
                     result: Ok(v),
@@ -365,36 +369,16 @@ fn run_step(
     Outcome { result, report }
 }
 
-/// What the cache says of `step` on `input`: its status, and (for a step
-/// whose output may be kept) the cache, the key to look up and keep, and
-/// whether the key may be kept on disk.
+/// What the cache says of `step` on `input` (see [`crate::cache::consult`]).
 fn consult_cache(
     registry: &ModuleRegistry,
     step: &PlannedStep,
     input: &Value,
-) -> (CacheStatus, Option<(Arc<StepCache>, Key, bool)>) {
-    if !step.cache || !crate::cache::cacheable(&step.info) {
+) -> (CacheStatus, Option<crate::cache::Lookup>) {
+    if !step.cache {
         return (CacheStatus::Off, None);
     }
-    let Some(cache) = registry.step_cache() else {
-        return (CacheStatus::Off, None);
-    };
-    let token = registry.opaque_token();
-    let code = cache.code_of(&step.info, registry.code_digest().as_deref());
-    let persistent = crate::cache::persistent(&step.info, code.as_deref());
-    match crate::cache::step_key(
-        &step.info,
-        &step.config,
-        input,
-        token.as_deref(),
-        code.as_deref(),
-    ) {
-        Some(key) => (CacheStatus::Miss, Some((cache, key, persistent))),
-        None => {
-            cache.count_unhashable();
-            (CacheStatus::Unhashable, None)
-        }
-    }
+    crate::cache::consult(registry, &step.info, &step.config, input, &step.code)
 }
 
 /// Executes a plan with already-built instances.
