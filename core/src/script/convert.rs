@@ -43,6 +43,11 @@ pub fn to_dynamic(value: Value) -> Dynamic {
 /// levels is an [`Error::InvalidInput`] (the conversion stops there, rather
 /// than recursing as deep as the script built it).
 pub fn from_dynamic(value: Dynamic) -> Result<Value> {
+    // A script that used an opaque value as text may hold that text here.
+    if let Some(refused) = super::opaque::refused() {
+        dismantle(value);
+        return Err(refused);
+    }
     convert_dynamic(value, 0)
 }
 

@@ -135,7 +135,9 @@ impl TryFrom<Value> for Vec<u8> {
 }
 
 /// Any serializable value as a [`Value`] (through its JSON form, as
-/// `serde_json::to_value`): structs and maps become maps, sequences lists.
+/// `serde_json::to_value`): structs and maps become maps, sequences lists;
+/// an integer no `i64` holds (a `u64` past `i64::MAX`) is an error, not a
+/// rounded float.
 ///
 /// ```
 /// #[derive(serde::Serialize)]
@@ -146,7 +148,7 @@ impl TryFrom<Value> for Vec<u8> {
 /// # Ok::<(), module_registry::Error>(())
 /// ```
 pub fn to_value<T: Serialize + ?Sized>(value: &T) -> Result<Value> {
-    Ok(Value::from_json(serde_json::to_value(value)?))
+    Value::try_from_json(serde_json::to_value(value)?)
 }
 
 /// A [`Value`] as any deserializable type (through its JSON form, as
