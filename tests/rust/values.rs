@@ -187,6 +187,18 @@ mod opaque_in_scripts {
     }
 
     #[test]
+    fn a_script_value_with_no_value_form_is_named_by_its_rhai_type() {
+        let r = ModuleRegistry::with_native_modules();
+        let out = r.run_script("Fn(\"f\")", ()).unwrap();
+        let Value::Opaque(o) = &out else {
+            panic!("{out:?}")
+        };
+        assert_eq!(o.type_name(), "Rhai Fn");
+        let err = r.create("json-encode").unwrap().process(out).unwrap_err();
+        assert!(err.report().contains("opaque value (Rhai Fn)"), "{err}");
+    }
+
+    #[test]
     fn opaque_values_passed_on_unchanged_keep_their_identity() {
         let r = ModuleRegistry::with_native_modules();
         let handle = Opaque::named(std::sync::Arc::new(1u8), "Python pandas.DataFrame");

@@ -102,7 +102,9 @@ fn convert_dynamic(value: Dynamic, depth: usize) -> Result<Value> {
     } else if value.is::<OpaqueHandle>() {
         Value::Opaque(value.cast::<OpaqueHandle>().0)
     } else {
-        Value::Opaque(Opaque::from_arc(Arc::new(ScriptOnly(value))))
+        // Named by its Rhai type, so errors about it say what it is.
+        let name = format!("Rhai {}", value.type_name());
+        Value::Opaque(Opaque::named(Arc::new(ScriptOnly(value)), name))
     })
 }
 
