@@ -187,6 +187,27 @@ mod opaque_in_scripts {
     }
 
     #[test]
+    fn a_map_holding_an_opaque_value_has_no_json_text() {
+        let r = ModuleRegistry::new();
+        let err = r.run_script("#{a: input}.to_json()", frame()).unwrap_err();
+        assert!(
+            err.report()
+                .contains("opaque value (Python numpy.ndarray) has no JSON form"),
+            "{err}"
+        );
+        let err = r.run_script("#{a: 0.0 / 0.0}.to_json()", ()).unwrap_err();
+        assert!(err.report().contains("no JSON form"), "{err}");
+        // What has a JSON form is written as JSON (escaped as JSON escapes).
+        let out = r
+            .run_script(r#"#{b: [1, 2.5, "x\u0001"], a: #{ n: () }}.to_json()"#, ())
+            .unwrap();
+        assert_eq!(
+            out,
+            Value::from(r#"{"a":{"n":null},"b":[1,2.5,"x\u0001"]}"#)
+        );
+    }
+
+    #[test]
     fn a_script_value_with_no_value_form_is_named_by_its_rhai_type() {
         let r = ModuleRegistry::with_native_modules();
         let out = r.run_script("Fn(\"f\")", ()).unwrap();

@@ -184,6 +184,24 @@ pub(crate) fn register(engine: &mut Engine) {
     );
     refuse_with!(engine, COMPARED, ["==", "!=", "<", "<=", ">", ">="], char);
     refuse_with!(engine, COMPARED, ["==", "!=", "<", "<=", ">", ">="], bool);
+    // Rhai's own `to_json` writes an opaque value as its Rust type's name
+    // (and a NaN as `null`): through the core's JSON form instead, whose
+    // errors name what has none.
+    engine.register_fn(
+        "to_json",
+        |ctx: NativeCallContext, map: &mut rhai::Map| -> Result<String, Box<EvalAltResult>> {
+            let failed = |e: Error| -> Box<EvalAltResult> {
+                Box::new(EvalAltResult::ErrorRuntime(
+                    e.to_string().into(),
+                    ctx.call_position(),
+                ))
+            };
+            let value =
+                super::convert::from_dynamic(Dynamic::from_map(map.clone())).map_err(failed)?;
+            let json = value.to_json().map_err(failed)?;
+            serde_json::to_string(&json).map_err(|e| failed(e.into()))
+        },
+    );
     // Two opaque values are equal when they are the same object.
     engine.register_fn("==", |a: OpaqueHandle, b: OpaqueHandle| a.0.ptr_eq(&b.0));
     engine.register_fn("!=", |a: OpaqueHandle, b: OpaqueHandle| !a.0.ptr_eq(&b.0));
