@@ -248,3 +248,9 @@ def test_numpy_batches_of_ten_thousand(native: mr.ModuleRegistry) -> None:
     assert native.create("identity").process(records) == [{"a": 1, "b": "x"}, {"a": 2, "b": "y"}]
     assert native.create("identity").process(frame) is frame
     assert native.create("identity").process(frame["a"].iloc[0]) == 1
+
+
+def test_a_native_given_an_object_it_cannot_use_names_its_type(native: mr.ModuleRegistry) -> None:
+    for name in ["text-encode", "sha256", "base64-encode", "json-decode"]:
+        with pytest.raises(mr.ModuleFailedError, match=r"opaque value \(Python numpy.ndarray\)"):
+            native.create(name).process(np.arange(3))

@@ -259,6 +259,34 @@ fn json_is_exact_or_an_error() {
 }
 
 #[test]
+fn every_native_given_an_opaque_value_names_its_type() {
+    let r = ModuleRegistry::with_native_modules();
+    let frame = || {
+        Value::Opaque(module_registry::Opaque::named(
+            std::sync::Arc::new(0u8),
+            "Python pandas.DataFrame",
+        ))
+    };
+    for name in r.list().iter().map(|i| i.name().to_string()) {
+        if name == "identity" || name.starts_with("test-") {
+            continue;
+        }
+        let err = run(&r, &name, frame()).unwrap_err();
+        assert!(
+            err.report().contains("Python pandas.DataFrame"),
+            "{name}: {err}"
+        );
+    }
+    // A typed config read from a value names it too.
+    let err = String::try_from(frame()).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("found opaque value (Python pandas.DataFrame)"),
+        "{err}"
+    );
+}
+
+#[test]
 fn json_decode_refuses_integers_past_64_bits_naming_where() {
     let r = ModuleRegistry::with_native_modules();
     // Past u64, the parser reads a float: still refused, with its path.

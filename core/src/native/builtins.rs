@@ -31,7 +31,7 @@ fn config_bool(config: &Value, key: &str, default: bool) -> Result<bool> {
         Some(Value::Bool(b)) => Ok(*b),
         Some(other) => Err(Error::invalid_input(format!(
             "config.{key} must be a bool, got {}",
-            other.type_name()
+            other.describe()
         ))),
     }
 }
@@ -46,7 +46,7 @@ fn config_choice(config: &Value, key: &str, choices: &[&'static str]) -> Result<
         }),
         Some(other) => Err(Error::invalid_input(format!(
             "config.{key} must be a str, got {}",
-            other.type_name()
+            other.describe()
         ))),
     }
 }
@@ -56,7 +56,7 @@ pub(super) fn check_config_map(config: &Value) -> Result<()> {
         Value::Null | Value::Map(_) => Ok(()),
         other => Err(Error::invalid_input(format!(
             "config must be a map, got {}",
-            other.type_name()
+            other.describe()
         ))),
     }
 }
@@ -244,7 +244,7 @@ impl Module for TextEncode {
         match input {
             Value::Str(s) => Ok(Value::Bytes(s.into_bytes())),
             other => {
-                Err(Error::invalid_input(format!("expected str, got {}", other.type_name())).into())
+                Err(Error::invalid_input(format!("expected str, got {}", other.describe())).into())
             }
         }
     }
@@ -278,7 +278,7 @@ impl Module for TextDecode {
             other => {
                 return Err(Error::invalid_input(format!(
                     "expected bytes, got {}",
-                    other.type_name()
+                    other.describe()
                 ))
                 .into())
             }

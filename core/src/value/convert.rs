@@ -68,7 +68,7 @@ from_lists!(&str, String, i64, f64, bool);
 
 /// The error of a `TryFrom<Value>` that found another kind of value.
 fn expected(what: &str, found: &Value) -> Error {
-    Error::invalid_input(format!("expected {what}, found {}", found.type_name()))
+    Error::invalid_input(format!("expected {what}, found {}", found.describe()))
 }
 
 /// `TryFrom<&Value>` through the value's own accessor (`as_int`, ...).

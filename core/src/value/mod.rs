@@ -147,6 +147,16 @@ impl Value {
         }
     }
 
+    /// The variant's name for an error message, naming an opaque value's
+    /// type too (`"opaque value (Python numpy.ndarray)"`): what a module
+    /// says it got.
+    pub fn describe(&self) -> std::borrow::Cow<'static, str> {
+        match self {
+            Value::Opaque(o) => format!("opaque value ({})", o.type_name()).into(),
+            other => other.type_name().into(),
+        }
+    }
+
     /// Whether this is [`Value::Null`].
     pub fn is_null(&self) -> bool {
         matches!(self, Value::Null)
@@ -222,7 +232,7 @@ impl Value {
             Value::Str(s) => Ok(s.as_bytes()),
             other => Err(Error::invalid_input(format!(
                 "expected bytes or str, got {}",
-                other.type_name()
+                other.describe()
             ))),
         }
     }
