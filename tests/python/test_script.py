@@ -319,7 +319,7 @@ def test_numpy_and_subclassed_text_reach_the_shipped_scripts_as_text(shipped: mr
     assert slugify.process(Name("Hello World")) == "hello-world"
     assert [slugify.process(x) for x in np.arange(3)] == ["0", "1", "2"]
     batch = shipped.run_workflow_batch(mr.Workflow("slugs").then("slugify"), np.arange(3))
-    assert batch == ["0", "1", "2"]
+    assert [r.output for r in batch] == ["0", "1", "2"]
     template = shipped.create("template", config={"template": "score={{score}} ok={{ok}}"})
     assert template.process({"score": np.float64(0.5), "ok": np.bool_(True)}) == "score=0.5 ok=true"
 
