@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import enum
+import subprocess
+import sys
 import threading
 from collections import OrderedDict
+from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
+import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -87,13 +93,6 @@ def test_errors_about_opaque_values_name_their_type(native: mr.ModuleRegistry) -
 
 # --- subclasses and numpy scalars (issue 26) ---------------------------------
 
-import enum  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
-from decimal import Decimal  # noqa: E402
-from datetime import datetime  # noqa: E402
-
-import numpy as np  # noqa: E402
 
 
 class Name(str):
@@ -248,9 +247,24 @@ def test_numpy_batches_of_ten_thousand(native: mr.ModuleRegistry) -> None:
     assert native.create("identity").process(records) == [{"a": 1, "b": "x"}, {"a": 2, "b": "y"}]
     assert native.create("identity").process(frame) is frame
     assert native.create("identity").process(frame["a"].iloc[0]) == 1
+    batch = native.run_workflow_batch(mr.Workflow("same").then("identity"), np.arange(10_000))
+    assert [r.output for r in batch] == list(range(10_000))
+    assert all(type(r.output) is int for r in batch)
 
 
 def test_a_native_given_an_object_it_cannot_use_names_its_type(native: mr.ModuleRegistry) -> None:
     for name in ["text-encode", "sha256", "base64-encode", "json-decode"]:
         with pytest.raises(mr.ModuleFailedError, match=r"opaque value \(Python numpy.ndarray\)"):
             native.create(name).process(np.arange(3))
+
+    # No JSON text for what has no exact JSON form: int keys, bytes, NaN, huge ints.
+    encode = native.create("json-encode")
+    for value, message in [
+        ({1: "a"}, r"opaque value \(Python dict\) has no JSON form"),
+        ({"b": b"x"}, "bytes have no JSON form"),
+        ([np.float64("nan")], "no JSON form"),
+        ([np.uint64(2**64 - 1)], r"opaque value \(Python numpy.uint64\)"),
+        ([2**70], r"opaque value \(Python int\)"),
+    ]:
+        with pytest.raises(mr.ModuleFailedError, match=message):
+            encode.process(value)
