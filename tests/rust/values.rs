@@ -187,6 +187,25 @@ mod opaque_in_scripts {
     }
 
     #[test]
+    fn rhai_errors_about_the_opaque_type_say_what_it_is() {
+        let r = ModuleRegistry::new();
+        for script in [
+            "input.len()",
+            "if input { 1 }",
+            "input.x",
+            "let m = #{}; m[input] = 1;",
+        ] {
+            let err = r.run_script(script, frame()).unwrap_err();
+            let report = err.report();
+            assert!(!report.contains("OpaqueHandle"), "{script}: {report}");
+            assert!(
+                report.contains("cannot read; x.type_name names its type"),
+                "{script}: {report}"
+            );
+        }
+    }
+
+    #[test]
     fn a_map_holding_an_opaque_value_has_no_json_text() {
         let r = ModuleRegistry::new();
         let err = r.run_script("#{a: input}.to_json()", frame()).unwrap_err();

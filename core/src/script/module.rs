@@ -85,7 +85,7 @@ pub(crate) fn script_error_in(
             limits.call_depth()
         ),
         EvalAltResult::ErrorDataTooLarge(what, _) => format!("{what} exceeds the size limit"),
-        other => strip_position(other.to_string()),
+        other => super::opaque::explain(strip_position(other.to_string())),
     };
     let pos = position_of(err);
     let message = match function {

@@ -111,6 +111,19 @@ pub(crate) fn isolated<T>(f: impl FnOnce() -> T) -> T {
     f()
 }
 
+/// A Rhai error message about the `Opaque` type (a function or property it
+/// has not, a type mismatch) in the words scripts see: Rhai names the Rust
+/// type in some of them.
+pub(crate) fn explain(message: String) -> String {
+    let rust_name = std::any::type_name::<OpaqueHandle>();
+    let message = message.replace(rust_name, "Opaque");
+    if message.contains("Opaque") {
+        format!("{message} (an Opaque value is a host object a script can pass on unchanged but cannot read; x.type_name names its type)")
+    } else {
+        message
+    }
+}
+
 const TEXT: &str = "text (a str was expected)";
 const NUMBER: &str = "a number (an int or a float was expected)";
 const COMPARED: &str = "a value to compare (a str, number or bool was expected)";
