@@ -158,11 +158,16 @@ fn numpy(py: Python<'_>) -> Option<&Numpy> {
         return Some(found);
     }
     // Never imported here: a numpy scalar exists only once numpy is loaded.
-    let module = py
-        .import("sys")
-        .and_then(|sys| sys.getattr("modules"))
-        .and_then(|m| m.get_item("numpy"))
-        .ok()?;
+    // (Looked up in `sys.modules` until then: a dict read, no exception.)
+    static MODULES: PyOnceLock<Option<Py<PyDict>>> = PyOnceLock::new();
+    let modules = MODULES.get_or_init(py, || {
+        let modules = py
+            .import("sys")
+            .and_then(|sys| sys.getattr("modules"))
+            .ok()?;
+        Some(modules.cast_into::<PyDict>().ok()?.unbind())
+    });
+    let module = modules.as_ref()?.bind(py).get_item("numpy").ok()??;
     let ty = |name: &str| -> Option<Py<PyType>> {
         Some(
             module
