@@ -203,6 +203,9 @@ mod opaque_in_scripts {
                 "{script}: {report}"
             );
         }
+        // A script's own words are left alone.
+        let err = r.run_script(r#"throw "Opaque words""#, ()).unwrap_err();
+        assert!(!err.report().contains("x.type_name"), "{err}");
     }
 
     #[test]

@@ -85,6 +85,9 @@ pub(crate) fn script_error_in(
             limits.call_depth()
         ),
         EvalAltResult::ErrorDataTooLarge(what, _) => format!("{what} exceeds the size limit"),
+        // A script's own `throw` is its words; Rhai's own errors may be
+        // about the `Opaque` type.
+        other @ EvalAltResult::ErrorRuntime(..) => strip_position(other.to_string()),
         other => super::opaque::explain(strip_position(other.to_string())),
     };
     let pos = position_of(err);
