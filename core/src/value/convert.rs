@@ -137,7 +137,8 @@ impl TryFrom<Value> for Vec<u8> {
 /// Any serializable value as a [`Value`] (through its JSON form, as
 /// `serde_json::to_value`): structs and maps become maps, sequences lists;
 /// an integer no `i64` holds (a `u64` past `i64::MAX`) is an error, not a
-/// rounded float.
+/// rounded float. (A NaN or infinite float becomes null here, as serde_json makes
+/// it; build such a `Value::Float` directly.)
 ///
 /// ```
 /// #[derive(serde::Serialize)]
