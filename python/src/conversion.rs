@@ -1,16 +1,25 @@
 //! `Value` <-> Python objects.
 //!
-//! `None bool int float str bytes list tuple dict` (exact types) convert to
-//! their `Value`; an int outside 64 bits, a dict with non-str keys, a subclass
-//! of any of these, and every other object travel as an opaque handle and come
-//! back as the very same object.
+//! `None bool int float str bytes list tuple dict` convert to their `Value`,
+//! and so do subclasses of `bool int float str bytes` (an `IntEnum`, a
+//! `class Name(str)`: as the base type, reading the stored value, never
+//! calling `__str__` or `__index__`) and numpy scalars (`numpy.bool_`, the
+//! integer and floating types: their exact Python value; `numpy.str_` and
+//! `numpy.bytes_` are subclasses of `str` and `bytes`), recognised without
+//! importing numpy. What comes back to Python is the base type (`str`, not
+//! `Name`; `int`, not `numpy.int64`). An int outside 64 bits (a
+//! `numpy.uint64` too), a `numpy.longdouble` (which a float would round), a
+//! dict with a key that is not a str, and every other object (a list or
+//! dict subclass, a set, a numpy array, `Decimal`, `datetime`) travel as an
+//! opaque handle and come back as the very same object.
 
 use std::sync::Arc;
 
 use module_registry::{Opaque, Value, ValueMap};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple, PyType};
 
 /// How deeply lists and dicts may nest (also stops self-containing lists):
 /// the core's limit, the same for every conversion.
@@ -94,22 +103,134 @@ fn to_value(obj: &Bound<'_, PyAny>, depth: usize) -> PyResult<Value> {
         return Ok(Value::List(out));
     }
     if let Ok(d) = obj.cast_exact::<PyDict>() {
-        if !d
-            .keys()
-            .iter()
-            .all(|k| k.is_exact_instance_of::<PyString>())
-        {
-            return Ok(opaque(obj));
-        }
-        let mut out = ValueMap::with_capacity(d.len());
-        for (k, v) in d.iter() {
-            let key = k.cast_exact::<PyString>()?.to_cow()?.into_owned();
-            out.insert(key, to_value(&v, depth + 1)?);
-        }
-        return Ok(Value::Map(out));
+        return dict_to_value(obj, d, depth);
     }
     if let Ok(o) = obj.cast_exact::<PyOpaqueValue>() {
         return Ok(Value::Opaque(o.get().inner.clone()));
+    }
+    subclass_or_numpy(obj)
+}
+
+/// A dict whose keys are all text (`str` or a subclass); any other key makes
+/// the whole dict opaque.
+fn dict_to_value(obj: &Bound<'_, PyAny>, d: &Bound<'_, PyDict>, depth: usize) -> PyResult<Value> {
+    // A snapshot: a dict changed while it is walked (by a finaliser the
+    // collector runs, or another thread then) must not panic the iterator.
+    let items = d.items();
+    let mut pairs = Vec::with_capacity(items.len());
+    for item in items.iter() {
+        let item = item.cast_into::<PyTuple>()?;
+        let (k, v) = (item.get_item(0)?, item.get_item(1)?);
+        if !k.is_instance_of::<PyString>() {
+            return Ok(opaque(obj));
+        }
+        pairs.push((k, v));
+    }
+    let mut out = ValueMap::with_capacity(pairs.len());
+    for (k, v) in pairs {
+        let key = k.cast::<PyString>()?.to_cow()?.into_owned();
+        let value = to_value(&v, depth + 1)?;
+        if out.contains_key(&key) {
+            // Only str subclasses with their own `__eq__`/`__hash__` get here.
+            return Err(PyValueError::new_err(format!(
+                "dict has two keys that are both the text {key:?} (a str subclass with its own __eq__ or __hash__); the keys of a map must differ"
+            )));
+        }
+        out.insert(key, value);
+    }
+    Ok(Value::Map(out))
+}
+
+/// numpy's scalar types, found once numpy has been imported (by the program).
+struct Numpy {
+    bool_: Py<PyType>,
+    integer: Py<PyType>,
+    floating: Py<PyType>,
+    /// A signed integer type whose value is a duration: stays opaque.
+    timedelta64: Py<PyType>,
+    /// `numpy.generic.item`, called unbound: a subclass's own `item` never runs.
+    item: Py<PyAny>,
+}
+
+fn numpy(py: Python<'_>) -> Option<&Numpy> {
+    static NUMPY: PyOnceLock<Numpy> = PyOnceLock::new();
+    if let Some(found) = NUMPY.get(py) {
+        return Some(found);
+    }
+    // Never imported here: a numpy scalar exists only once numpy is loaded.
+    // (Looked up in `sys.modules` until then: a dict read, no exception.)
+    static MODULES: PyOnceLock<Option<Py<PyDict>>> = PyOnceLock::new();
+    let modules = MODULES.get_or_init(py, || {
+        let modules = py
+            .import("sys")
+            .and_then(|sys| sys.getattr("modules"))
+            .ok()?;
+        Some(modules.cast_into::<PyDict>().ok()?.unbind())
+    });
+    let module = modules.as_ref()?.bind(py).get_item("numpy").ok()??;
+    let ty = |name: &str| -> Option<Py<PyType>> {
+        Some(
+            module
+                .getattr(name)
+                .ok()?
+                .cast_into::<PyType>()
+                .ok()?
+                .unbind(),
+        )
+    };
+    let found = Numpy {
+        bool_: ty("bool_")?,
+        integer: ty("integer")?,
+        floating: ty("floating")?,
+        timedelta64: ty("timedelta64")?,
+        item: module
+            .getattr("generic")
+            .ok()?
+            .getattr("item")
+            .ok()?
+            .unbind(),
+    };
+    Some(NUMPY.get_or_init(py, || found))
+}
+
+/// Subclasses of the scalar types (as the base type; `bool` first) and numpy
+/// scalars; anything else is opaque.
+fn subclass_or_numpy(obj: &Bound<'_, PyAny>) -> PyResult<Value> {
+    if let Ok(b) = obj.cast::<PyBool>() {
+        return Ok(Value::Bool(b.is_true()));
+    }
+    if let Ok(i) = obj.cast::<PyInt>() {
+        return Ok(i.extract::<i64>().map_or_else(|_| opaque(obj), Value::Int));
+    }
+    if let Ok(f) = obj.cast::<PyFloat>() {
+        return Ok(Value::Float(f.value()));
+    }
+    if let Ok(s) = obj.cast::<PyString>() {
+        return Ok(Value::Str(s.to_cow()?.into_owned()));
+    }
+    if let Ok(b) = obj.cast::<PyBytes>() {
+        return Ok(Value::Bytes(b.as_bytes().to_vec()));
+    }
+    let py = obj.py();
+    let Some(np) = numpy(py) else {
+        return Ok(opaque(obj));
+    };
+    let is = |t: &Py<PyType>| obj.is_instance(t.bind(py)).unwrap_or(false);
+    let scalar = is(&np.bool_) || (is(&np.integer) && !is(&np.timedelta64)) || is(&np.floating);
+    if !scalar {
+        return Ok(opaque(obj));
+    }
+    // Its exact Python value: a bool, an int or a float (a longdouble gives
+    // itself back, as no float holds it: opaque, as is an int past 64 bits).
+    let item = np.item.bind(py).call1((obj,))?;
+    if let Ok(b) = item.cast_exact::<PyBool>() {
+        return Ok(Value::Bool(b.is_true()));
+    }
+    if let Ok(i) = item.cast_exact::<PyInt>() {
+        return Ok(i.extract::<i64>().map_or_else(|_| opaque(obj), Value::Int));
+    }
+    if let Ok(f) = item.cast_exact::<PyFloat>() {
+        return Ok(Value::Float(f.value()));
     }
     Ok(opaque(obj))
 }

@@ -303,3 +303,50 @@ def test_bundled_scripts_come_with_the_installed_package() -> None:
     assert bundled.create("markdown").process("# Hi") == from_files.create("markdown").process("# Hi")
     assert bundled.get("identity") is not None
     assert mr.ModuleRegistry(bundled_scripts=True).get("identity") is None
+
+
+# --- values scripts cannot read (issue 26) ------------------------------------
+
+
+def test_numpy_and_subclassed_text_reach_the_shipped_scripts_as_text(shipped: mr.ModuleRegistry) -> None:
+    import numpy as np
+
+    class Name(str):
+        pass
+
+    slugify = shipped.create("slugify")
+    assert slugify.process(np.str_("Hello World")) == "hello-world"
+    assert slugify.process(Name("Hello World")) == "hello-world"
+    assert [slugify.process(x) for x in np.arange(3)] == ["0", "1", "2"]
+    batch = shipped.run_workflow_batch(mr.Workflow("slugs").then("slugify"), np.arange(3))
+    assert [r.output for r in batch] == ["0", "1", "2"]
+    template = shipped.create("template", config={"template": "score={{score}} ok={{ok}}"})
+    assert template.process({"score": np.float64(0.5), "ok": np.bool_(True)}) == "score=0.5 ok=true"
+
+
+def test_a_script_given_an_object_it_cannot_read_fails_naming_its_type(shipped: mr.ModuleRegistry) -> None:
+    import numpy as np
+
+    with pytest.raises(mr.ScriptError, match=r"opaque value \(Python numpy.ndarray\) was used as text") as info:
+        shipped.create("slugify").process(np.arange(3))
+    assert "slugify" in str(info.value) and "opaque\n" not in str(info.value)
+    with pytest.raises(mr.ScriptError, match=r"Python numpy.ndarray"):
+        shipped.create("template", config={"template": "score={{score}}"}).process({"score": np.arange(2)})
+    with pytest.raises(mr.ScriptError, match=r"Python numpy.ndarray"):
+        shipped.create("text-stats").process(np.arange(2))
+
+
+def test_objects_passed_through_a_script_come_back_the_same(registry: mr.ModuleRegistry) -> None:
+    class Frame:
+        pass
+
+    frame = Frame()
+    registry.register_script(
+        'const MODULE = #{ name: "keep", version: "1.0.0" };\n'
+        "fn process(input) { #{ frame: input.frame, both: [input.frame, input.frame], type: input.frame.type_name } }"
+    )
+    out = registry.create("keep").process({"frame": frame})
+    assert out["frame"] is frame and out["both"][1] is frame
+    assert out["type"].endswith("Frame")
+    with pytest.raises(mr.ScriptError, match=r"Frame\) was used as a number"):
+        registry.run_script("input + 1", frame)

@@ -258,6 +258,96 @@ fn json_is_exact_or_an_error() {
     );
 }
 
+#[test]
+fn every_native_given_an_opaque_value_names_its_type() {
+    let r = ModuleRegistry::with_native_modules();
+    let frame = || {
+        Value::Opaque(module_registry::Opaque::named(
+            std::sync::Arc::new(0u8),
+            "Python pandas.DataFrame",
+        ))
+    };
+    for name in r.list().iter().map(|i| i.name().to_string()) {
+        if name == "identity" || name.starts_with("test-") {
+            continue;
+        }
+        let err = run(&r, &name, frame()).unwrap_err();
+        assert!(
+            err.report().contains("Python pandas.DataFrame"),
+            "{name}: {err}"
+        );
+    }
+    // A typed config read from a value names it too.
+    let err = String::try_from(frame()).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("found opaque value (Python pandas.DataFrame)"),
+        "{err}"
+    );
+}
+
+#[test]
+fn json_decode_refuses_integers_past_64_bits_naming_where() {
+    let r = ModuleRegistry::with_native_modules();
+    // Past u64, the parser reads a float: still refused, with its path.
+    let err = run(
+        &r,
+        "json-decode",
+        r#"{"a": 123456789012345678901234567890}"#,
+    )
+    .unwrap_err();
+    let report = err.report();
+    assert!(
+        report.contains("123456789012345678901234567890 at $.a"),
+        "{report}"
+    );
+    assert!(report.contains("does not fit"), "{report}");
+    let err = run(
+        &r,
+        "json-decode",
+        r#"{"x": "1234567890123456789012", "list": [1, {"deep key": [0, -99999999999999999999]}]}"#,
+    )
+    .unwrap_err();
+    assert!(
+        err.report()
+            .contains(r#"-99999999999999999999 at $.list[1]["deep key"][1]"#),
+        "{err}"
+    );
+    // u64 range, from bytes too.
+    let err = run(
+        &r,
+        "json-decode",
+        Value::Bytes(b"[0, 18446744073709551615]".to_vec()),
+    )
+    .unwrap_err();
+    assert!(
+        err.report().contains("18446744073709551615 at $[1]"),
+        "{err}"
+    );
+    // Long digit runs in strings, floats written as floats: exact, no error.
+    assert_eq!(
+        run(
+            &r,
+            "json-decode",
+            r#"["12345678901234567890123", 1e30, 1.5e300, 12345678901234567890.5]"#
+        )
+        .unwrap(),
+        Value::List(vec![
+            Value::from("12345678901234567890123"),
+            Value::Float(1e30),
+            Value::Float(1.5e300),
+            Value::Float(12345678901234567890.5),
+        ])
+    );
+    // Invalid JSON is reported as such, even beside a long integer.
+    let err = run(&r, "json-decode", "[123456789012345678901234567890,").unwrap_err();
+    assert!(err.report().contains("not valid JSON"), "{err}");
+    // What encodes, decodes to the same value.
+    let v = Value::from_iter([("max", Value::Int(i64::MAX)), ("min", Value::Int(i64::MIN))]);
+    let text = run(&r, "json-encode", v.clone()).unwrap();
+    assert_eq!(run(&r, "json-decode", text).unwrap(), v);
+}
+
 #[cfg(feature = "compression")]
 #[test]
 fn gzip_decompresses_every_member() {

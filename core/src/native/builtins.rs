@@ -31,7 +31,7 @@ fn config_bool(config: &Value, key: &str, default: bool) -> Result<bool> {
         Some(Value::Bool(b)) => Ok(*b),
         Some(other) => Err(Error::invalid_input(format!(
             "config.{key} must be a bool, got {}",
-            other.type_name()
+            other.describe()
         ))),
     }
 }
@@ -46,7 +46,7 @@ fn config_choice(config: &Value, key: &str, choices: &[&'static str]) -> Result<
         }),
         Some(other) => Err(Error::invalid_input(format!(
             "config.{key} must be a str, got {}",
-            other.type_name()
+            other.describe()
         ))),
     }
 }
@@ -56,7 +56,7 @@ pub(super) fn check_config_map(config: &Value) -> Result<()> {
         Value::Null | Value::Map(_) => Ok(()),
         other => Err(Error::invalid_input(format!(
             "config must be a map, got {}",
-            other.type_name()
+            other.describe()
         ))),
     }
 }
@@ -118,12 +118,110 @@ struct JsonDecode;
 
 impl Module for JsonDecode {
     fn process(&self, input: Value) -> Result<Value, BoxError> {
-        let bytes = input.bytes_or_text()?;
-        // Straight into a `Value`: an integer too big for 64 bits is an
-        // error, not a float that rounds it.
-        serde_json::from_slice::<Value>(bytes)
-            .map_err(|e| Error::invalid_input(format!("not valid JSON: {e}")).into())
+        Ok(decode_json(input.bytes_or_text()?)?)
     }
+}
+
+/// JSON text into a `Value`. An integer no `i64` holds is an error naming
+/// where it is, never a float that rounds it (the parser reads integers past
+/// `u64` as floats, so the text is looked at again when it holds one).
+fn decode_json(bytes: &[u8]) -> Result<Value> {
+    let parsed = serde_json::from_slice::<Value>(bytes);
+    // Only text with a run of 19 or more digits can hold such an integer.
+    let long_run = bytes
+        .split(|b| !b.is_ascii_digit())
+        .any(|run| run.len() >= 19);
+    let about_numbers = match &parsed {
+        Ok(_) => true,
+        Err(e) => e.is_data(),
+    };
+    if long_run && about_numbers {
+        if let Some((literal, path)) = oversized_integer(bytes) {
+            return Err(Error::invalid_input(format!(
+                "the integer {literal} at {path} does not fit in a 64-bit signed integer; it is refused rather than rounded to a float (send it as a string)"
+            )));
+        }
+    }
+    parsed.map_err(|e| Error::invalid_input(format!("not valid JSON: {e}")))
+}
+
+/// The first integer literal (no fraction, no exponent) in JSON `text` that
+/// no `i64` holds, with its path (`$.a[2].b`).
+fn oversized_integer(text: &[u8]) -> Option<(String, String)> {
+    enum Frame {
+        Object(Option<String>),
+        Array(usize),
+    }
+    let path = |stack: &[Frame]| {
+        let mut out = String::from("$");
+        for frame in stack {
+            match frame {
+                Frame::Array(i) => out.push_str(&format!("[{i}]")),
+                Frame::Object(Some(k))
+                    if !k.is_empty() && k.chars().all(|c| c.is_alphanumeric() || c == '_') =>
+                {
+                    out.push('.');
+                    out.push_str(k);
+                }
+                Frame::Object(Some(k)) => out.push_str(&format!("[{k:?}]")),
+                Frame::Object(None) => {}
+            }
+        }
+        out
+    };
+    let mut stack: Vec<Frame> = Vec::new();
+    let mut i = 0;
+    while i < text.len() {
+        match text[i] {
+            b'"' => {
+                let start = i;
+                i += 1;
+                while i < text.len() && text[i] != b'"' {
+                    i += if text[i] == b'\\' { 2 } else { 1 };
+                }
+                let end = (i + 1).min(text.len());
+                if let Some(Frame::Object(key)) = stack.last_mut() {
+                    let rest = text[end..].iter().find(|b| !b.is_ascii_whitespace());
+                    if rest == Some(&b':') {
+                        let raw = &text[start..end];
+                        *key = Some(serde_json::from_slice::<String>(raw).unwrap_or_else(|_| {
+                            String::from_utf8_lossy(raw).trim_matches('"').to_string()
+                        }));
+                    }
+                }
+                i = end;
+                continue;
+            }
+            b'{' => stack.push(Frame::Object(None)),
+            b'[' => stack.push(Frame::Array(0)),
+            b'}' | b']' => {
+                stack.pop();
+            }
+            b',' => {
+                if let Some(Frame::Array(n)) = stack.last_mut() {
+                    *n += 1;
+                }
+            }
+            b'-' | b'0'..=b'9' => {
+                let start = i;
+                while i < text.len()
+                    && matches!(text[i], b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9')
+                {
+                    i += 1;
+                }
+                let token = &text[start..i];
+                let integer = !token.iter().any(|c| matches!(c, b'.' | b'e' | b'E'));
+                let token = String::from_utf8_lossy(token);
+                if integer && token.parse::<i64>().is_err() {
+                    return Some((token.into_owned(), path(&stack)));
+                }
+                continue;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    None
 }
 
 fn json_decode(_: &ModuleContext) -> Result<Box<dyn Module>, BoxError> {
@@ -146,7 +244,7 @@ impl Module for TextEncode {
         match input {
             Value::Str(s) => Ok(Value::Bytes(s.into_bytes())),
             other => {
-                Err(Error::invalid_input(format!("expected str, got {}", other.type_name())).into())
+                Err(Error::invalid_input(format!("expected str, got {}", other.describe())).into())
             }
         }
     }
@@ -180,7 +278,7 @@ impl Module for TextDecode {
             other => {
                 return Err(Error::invalid_input(format!(
                     "expected bytes, got {}",
-                    other.type_name()
+                    other.describe()
                 ))
                 .into())
             }

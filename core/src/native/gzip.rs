@@ -92,7 +92,7 @@ impl Module for GzipDecompress {
             other => {
                 return Err(Error::invalid_input(format!(
                     "expected bytes, got {}",
-                    other.type_name()
+                    other.describe()
                 ))
                 .into())
             }

@@ -155,7 +155,7 @@ pub(crate) fn register(engine: &mut Engine) {
         .register_get("version", |i: &mut ScriptInstance| {
             i.0.version().to_string()
         });
-    engine.register_type_with_name::<super::convert::OpaqueHandle>("Opaque");
+    super::opaque::register(engine);
     super::pool_api::register(engine);
     #[cfg(feature = "workflows")]
     super::workflow_api::register(engine);

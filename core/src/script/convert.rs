@@ -43,6 +43,11 @@ pub fn to_dynamic(value: Value) -> Dynamic {
 /// levels is an [`Error::InvalidInput`] (the conversion stops there, rather
 /// than recursing as deep as the script built it).
 pub fn from_dynamic(value: Dynamic) -> Result<Value> {
+    // A script that used an opaque value as text may hold that text here.
+    if let Some(refused) = super::opaque::refused() {
+        dismantle(value);
+        return Err(refused);
+    }
     convert_dynamic(value, 0)
 }
 
@@ -97,7 +102,9 @@ fn convert_dynamic(value: Dynamic, depth: usize) -> Result<Value> {
     } else if value.is::<OpaqueHandle>() {
         Value::Opaque(value.cast::<OpaqueHandle>().0)
     } else {
-        Value::Opaque(Opaque::from_arc(Arc::new(ScriptOnly(value))))
+        // Named by its Rhai type, so errors about it say what it is.
+        let name = format!("Rhai {}", value.type_name());
+        Value::Opaque(Opaque::named(Arc::new(ScriptOnly(value)), name))
     })
 }
 

@@ -54,9 +54,11 @@ pub(crate) fn with_deadline<T>(timeout: Option<Duration>, f: impl FnOnce() -> T)
 /// (see [`super::stack`]) and with their wall-clock deadline.
 pub(crate) fn run_limited<T>(limits: &ScriptLimits, f: impl FnOnce() -> T) -> Result<T> {
     super::stack::on_script_stack(limits.stack_bytes(), || {
-        with_deadline(limits.timeout, || match limits.max_memory {
-            Some(_) => super::memory::counting(f),
-            None => f(),
+        super::opaque::isolated(|| {
+            with_deadline(limits.timeout, || match limits.max_memory {
+                Some(_) => super::memory::counting(f),
+                None => f(),
+            })
         })
     })
 }
@@ -261,6 +263,9 @@ pub(crate) fn build_engine(limits: &ScriptLimits, resolver: Option<ImportResolve
         // size limits).
         engine.on_progress(move |ops| {
             if ops & 0xF == 0 {
+                if super::opaque::pending() {
+                    return Some(Dynamic::from(super::opaque::MISUSE_TOKEN));
+                }
                 if let Some(budget) = budget {
                     if super::memory::held() > budget {
                         return Some(Dynamic::from(MEMORY_TOKEN));

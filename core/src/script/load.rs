@@ -308,7 +308,10 @@ impl ModuleRegistry {
             engine
                 .eval_ast_with_scope::<Dynamic>(&mut scope, &compiled.ast)
                 .map_err(|e| script_error(label, &e, &host))
-                .and_then(|out| from_dynamic(out).map_err(|e| in_script(label, e)))
+                .and_then(|out| match super::opaque::take() {
+                    Some(misuse) => Err(misuse.into_error(label)),
+                    None => from_dynamic(out).map_err(|e| in_script(label, e)),
+                })
         })
         .and_then(|r| r);
         self.audit_log().push(

@@ -43,6 +43,7 @@ mod helper;
 mod load;
 mod memory;
 mod module;
+mod opaque;
 mod pool_api;
 mod stack;
 #[cfg(feature = "watch")]

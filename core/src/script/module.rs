@@ -56,6 +56,11 @@ pub(crate) fn script_error_in(
     host: &ScriptHost,
     function: Option<&str>,
 ) -> Error {
+    // A script that used an opaque value as data ends with that error,
+    // whatever it ran into after (the misuse is what went wrong first).
+    if let Some(misuse) = super::opaque::take() {
+        return misuse.into_error(label);
+    }
     let limits = host.limits();
     let inner = err.unwrap_inner();
     let terminated_by = |expected: &str| {
@@ -80,7 +85,10 @@ pub(crate) fn script_error_in(
             limits.call_depth()
         ),
         EvalAltResult::ErrorDataTooLarge(what, _) => format!("{what} exceeds the size limit"),
-        other => strip_position(other.to_string()),
+        // A script's own `throw` is its words; Rhai's own errors may be
+        // about the `Opaque` type.
+        other @ EvalAltResult::ErrorRuntime(..) => strip_position(other.to_string()),
+        other => super::opaque::explain(strip_position(other.to_string())),
     };
     let pos = position_of(err);
     let message = match function {
@@ -276,6 +284,10 @@ impl ScriptModule {
                     args(),
                 )
                 .map_err(|e| script_error_in(&self.script.label, &e, &self.host, Some(name)))?;
+            if let Some(misuse) = super::opaque::take() {
+                // Used as text where Rhai ignores the error (`${...}`), last.
+                return Err(misuse.into_error(&self.script.label));
+            }
             then(out)
         })?
     }

@@ -68,7 +68,7 @@ from_lists!(&str, String, i64, f64, bool);
 
 /// The error of a `TryFrom<Value>` that found another kind of value.
 fn expected(what: &str, found: &Value) -> Error {
-    Error::invalid_input(format!("expected {what}, found {}", found.type_name()))
+    Error::invalid_input(format!("expected {what}, found {}", found.describe()))
 }
 
 /// `TryFrom<&Value>` through the value's own accessor (`as_int`, ...).
@@ -229,7 +229,10 @@ impl TryFrom<Value> for Vec<u8> {
 }
 
 /// Any serializable value as a [`Value`] (through its JSON form, as
-/// `serde_json::to_value`): structs and maps become maps, sequences lists.
+/// `serde_json::to_value`): structs and maps become maps, sequences lists;
+/// an integer no `i64` holds (a `u64` past `i64::MAX`) is an error, not a
+/// rounded float. (A NaN or infinite float becomes null here, as serde_json makes
+/// it; build such a `Value::Float` directly.)
 ///
 /// ```
 /// #[derive(serde::Serialize)]
@@ -240,7 +243,7 @@ impl TryFrom<Value> for Vec<u8> {
 /// # Ok::<(), module_registry::Error>(())
 /// ```
 pub fn to_value<T: Serialize + ?Sized>(value: &T) -> Result<Value> {
-    Ok(Value::from_json(serde_json::to_value(value)?))
+    Value::try_from_json(serde_json::to_value(value)?)
 }
 
 /// A [`Value`] as any deserializable type (through its JSON form, as

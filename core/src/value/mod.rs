@@ -147,6 +147,16 @@ impl Value {
         }
     }
 
+    /// The variant's name for an error message, naming an opaque value's
+    /// type too (`"opaque value (Python numpy.ndarray)"`): what a module
+    /// says it got.
+    pub fn describe(&self) -> std::borrow::Cow<'static, str> {
+        match self {
+            Value::Opaque(o) => format!("opaque value ({})", o.type_name()).into(),
+            other => other.type_name().into(),
+        }
+    }
+
     /// Whether this is [`Value::Null`].
     pub fn is_null(&self) -> bool {
         matches!(self, Value::Null)
@@ -222,7 +232,7 @@ impl Value {
             Value::Str(s) => Ok(s.as_bytes()),
             other => Err(Error::invalid_input(format!(
                 "expected bytes or str, got {}",
-                other.type_name()
+                other.describe()
             ))),
         }
     }
@@ -260,24 +270,48 @@ impl Value {
     }
 
     /// Convert from a `serde_json::Value` (numbers become `Int` when they are
-    /// whole and fit in an `i64`, `Float` otherwise).
+    /// whole and fit in an `i64`, `Float` otherwise: an integer past
+    /// `i64::MAX` is rounded; [`try_from_json`](Self::try_from_json) refuses it).
     pub fn from_json(json: serde_json::Value) -> Value {
+        match Self::json_to_value(json, false) {
+            Ok(v) => v,
+            Err(_) => unreachable!("only a strict conversion fails"),
+        }
+    }
+
+    /// Convert from a `serde_json::Value`, refusing an integer no `i64`
+    /// holds (a `u64` past `i64::MAX`) with an [`Error::InvalidInput`]
+    /// rather than rounding it to a float.
+    pub fn try_from_json(json: serde_json::Value) -> Result<Value> {
+        Self::json_to_value(json, true)
+    }
+
+    fn json_to_value(json: serde_json::Value, strict: bool) -> Result<Value> {
         use serde_json::Value as J;
-        match json {
+        Ok(match json {
             J::Null => Value::Null,
             J::Bool(b) => Value::Bool(b),
             J::Number(n) => match n.as_i64() {
                 Some(i) => Value::Int(i),
+                None if strict && n.is_u64() => {
+                    return Err(Error::invalid_input(format!(
+                        "the integer {n} does not fit in a 64-bit signed integer; it is refused rather than rounded to a float"
+                    )))
+                }
                 None => Value::Float(n.as_f64().unwrap_or(f64::NAN)),
             },
             J::String(s) => Value::Str(s),
-            J::Array(a) => Value::List(a.into_iter().map(Value::from_json).collect()),
+            J::Array(a) => Value::List(
+                a.into_iter()
+                    .map(|v| Self::json_to_value(v, strict))
+                    .collect::<Result<_>>()?,
+            ),
             J::Object(o) => Value::Map(
                 o.into_iter()
-                    .map(|(k, v)| (k, Value::from_json(v)))
-                    .collect(),
+                    .map(|(k, v)| Ok((k, Self::json_to_value(v, strict)?)))
+                    .collect::<Result<_>>()?,
             ),
-        }
+        })
     }
 }
 
