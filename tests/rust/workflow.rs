@@ -67,8 +67,10 @@ fn inputs_fan_out_and_fan_in() {
         .run_workflow(&wf.clone().with_output("both"), 5i64)
         .unwrap();
     assert_eq!(result.output, Value::Int(6 + 15));
-    // The default output is the last step.
-    assert_eq!(r.run_workflow(&wf, 5i64).unwrap().output, Value::Int(7));
+    // By default both final steps ("both" and "again") are the output.
+    let out = r.run_workflow(&wf, 5i64).unwrap().output;
+    assert_eq!(out.get("both"), Some(&Value::Int(21)));
+    assert_eq!(out.get("again"), Some(&Value::Int(7)));
 }
 
 #[test]
@@ -583,19 +585,20 @@ fn pictures_show_every_step_and_edge() {
         );
     let mermaid = wf.to_mermaid().unwrap();
     assert!(mermaid.starts_with("flowchart LR"));
+    // Nodes by number: wf_in, s0 (one), s1 (ten), s2 (both), wf_out.
     for edge in [
-        "input --> one",
-        "input --> ten",
-        "one --> both",
-        "ten --> both",
-        "both --> output",
+        "wf_in --> s0",
+        "wf_in --> s1",
+        "s0 --> s2",
+        "s1 --> s2",
+        "s2 --> wf_out",
     ] {
         assert!(mermaid.contains(edge), "{edge} missing in\n{mermaid}");
     }
     assert!(mermaid.contains("retries: 2") && mermaid.contains("fallback: identity"));
     let dot = wf.to_dot().unwrap();
     assert!(dot.starts_with("digraph \"diamond\""));
-    assert!(dot.contains("\"one\" -> \"both\";") && dot.contains("\"both\" -> \"output\";"));
+    assert!(dot.contains("\"one\" -> \"both\";") && dot.contains("\"both\" -> \"(output)\";"));
     let svg = wf.to_svg().unwrap();
     assert!(svg.contains("<svg") && svg.contains("</svg>"));
     for id in ["one", "ten", "both", "input", "output"] {
@@ -893,4 +896,123 @@ fn a_batch_can_give_each_input_its_own_outcome() {
     assert!(r
         .run_workflow_each(&missing, vec![Value::Int(1)], true, |_, _| {})
         .is_err());
+}
+
+#[test]
+fn several_final_steps_give_a_map_unless_output_names_one() {
+    let r = registry();
+    // Two branches on the input, neither read by another step.
+    let wf = Workflow::new("two")
+        .step(WorkflowStep::module("one", "add-one").after([]))
+        .step(WorkflowStep::module("ten", "add-ten").after([]));
+    r.check_workflow(&wf).unwrap();
+    let result = r.run_workflow(&wf, 1i64).unwrap();
+    let Value::Map(out) = &result.output else {
+        panic!("not a map: {:?}", result.output)
+    };
+    assert_eq!(out.keys().collect::<Vec<_>>(), ["one", "ten"]);
+    assert_eq!((out["one"].clone(), out["ten"].clone()), (Value::Int(2), Value::Int(11)));
+    // Naming one picks it.
+    let picked = r.run_workflow(&wf.clone().with_output("ten"), 1i64).unwrap();
+    assert_eq!(picked.output, Value::Int(11));
+    // Both final steps are drawn into the output.
+    let edges = wf.edges().unwrap();
+    assert!(edges.contains(&("one".into(), Workflow::OUTPUT.into())));
+    assert!(edges.contains(&("ten".into(), Workflow::OUTPUT.into())));
+    // The file forms say the same.
+    let from_toml = Workflow::from_toml(&wf.to_toml().unwrap()).unwrap();
+    assert_eq!(r.run_workflow(&from_toml, 1i64).unwrap().output, result.output);
+    // A batch, and a step read by another, which is not final.
+    let batch = r.run_workflow_batch(&wf, [1i64, 2]).unwrap();
+    assert_eq!(batch[1].output.get("ten"), Some(&Value::Int(12)));
+    let fed = wf
+        .clone()
+        .step(WorkflowStep::module("more", "add-one").after(["one"]));
+    let out = r.run_workflow(&fed, 1i64).unwrap().output;
+    assert_eq!(
+        out.as_map().unwrap().keys().collect::<Vec<_>>(),
+        ["ten", "more"]
+    );
+}
+
+#[test]
+fn a_chain_declared_last_to_first_returns_its_final_step() {
+    let r = registry();
+    // c <- b <- a, declared c, b, a: the final step is c, the first declared.
+    let wf = Workflow::new("reversed")
+        .step(WorkflowStep::module("c", "add-ten").after(["b"]))
+        .step(WorkflowStep::module("b", "add-one").after(["a"]))
+        .step(WorkflowStep::module("a", "add-one").after([]));
+    assert_eq!(r.run_workflow(&wf, 0i64).unwrap().output, Value::Int(12));
+    // 10,000 steps so declared: checked, run and drawn.
+    let n = 10_000;
+    let mut long = Workflow::new("long");
+    for i in (0..n).rev() {
+        let step = WorkflowStep::module(format!("s{i}"), "add-one");
+        long.add_step(if i == 0 {
+            step.after([])
+        } else {
+            step.after(vec![format!("s{}", i - 1)])
+        });
+    }
+    assert_eq!(r.run_workflow(&long, 0i64).unwrap().output, Value::Int(n));
+    assert_eq!(long.edges().unwrap().len(), n as usize + 1);
+    assert!(long.to_dot().unwrap().contains("\"s9999\" -> \"(output)\";"));
+}
+
+#[test]
+fn a_fan_in_of_many_steps_is_checked_once_per_name() {
+    let r = registry();
+    let n = 20_000;
+    let mut wf = Workflow::new("wide");
+    let ids: Vec<String> = (0..n).map(|i| format!("b{i}")).collect();
+    for id in &ids {
+        wf.add_step(WorkflowStep::module(id.clone(), "identity").after([]));
+    }
+    wf.add_step(WorkflowStep::module("sum", "sum").after(ids.clone()));
+    let out = r.run_workflow(&wf, 1i64).unwrap().output;
+    assert_eq!(out, Value::Int(n));
+    let mut twice = ids.clone();
+    twice.push("b7".into());
+    let bad = wf.step(WorkflowStep::module("j", "sum").after(twice));
+    let err = r.check_workflow(&bad).unwrap_err();
+    assert!(err.report().contains("after names \"b7\" twice"), "{err}");
+}
+
+#[test]
+fn steps_named_like_the_workflows_own_nodes_stay_nodes_of_their_own() {
+    let wf = Workflow::new("ends")
+        .step(WorkflowStep::module("input", "identity"))
+        .step(WorkflowStep::module("output", "identity"))
+        .step(WorkflowStep::module("end", "identity").after(["output"]));
+    let edges = wf.edges().unwrap();
+    assert_eq!(
+        edges,
+        [
+            (Workflow::INPUT.to_string(), "input".to_string()),
+            ("input".into(), "output".into()),
+            ("output".into(), "end".into()),
+            ("end".into(), Workflow::OUTPUT.into()),
+        ]
+    );
+    let dot = wf.to_dot().unwrap();
+    assert!(dot.contains("\"(input)\" -> \"input\";"), "{dot}");
+    assert!(dot.contains("\"input\" -> \"output\";"), "{dot}");
+    assert!(dot.contains("\"end\" -> \"(output)\";"), "{dot}");
+    // Mermaid: numbered nodes (no `end` keyword, no merging of a.b and a-b).
+    let mermaid = wf.to_mermaid().unwrap();
+    for edge in ["wf_in --> s0", "s0 --> s1", "s1 --> s2", "s2 --> wf_out"] {
+        assert!(mermaid.contains(edge), "{edge} missing in\n{mermaid}");
+    }
+    assert!(!mermaid.contains(" end"), "{mermaid}");
+    let dots = Workflow::new("dots")
+        .step(WorkflowStep::module("a.b", "identity"))
+        .step(WorkflowStep::module("a-b", "identity"));
+    let mermaid = dots.to_mermaid().unwrap();
+    assert!(mermaid.contains("wf_in --> s0") && mermaid.contains("s0 --> s1"), "{mermaid}");
+    let svg = wf.to_svg().unwrap();
+    // Two ends, three steps, four edges.
+    assert_eq!(svg.matches("<ellipse").count(), 2, "{svg}");
+    assert_eq!(svg.matches("<rect").count(), 3, "{svg}");
+    assert_eq!(svg.matches("<path id=\"arrow").count(), 4, "{svg}");
 }

@@ -12,8 +12,10 @@ use crate::value::Value;
 /// Failures in a row after which a provider is rested for the cool-down.
 pub const FAILURES_TO_OPEN: u32 = 5;
 
-/// The largest pool: instances are real objects (a script's engine and
-/// state, a Python object), and a pool is not a way to allocate millions.
+/// The largest pool, in instances (of every provider together: a pool over
+/// a capability query holds `size` of each provider, at most this many in
+/// all): instances are real objects (a script's engine and state, a Python
+/// object), and a pool is not a way to allocate millions.
 pub const MAX_POOL_SIZE: usize = 1024;
 
 /// How a pool picks the instance for a call among the free ones.
@@ -107,7 +109,7 @@ impl From<CapabilityQuery> for PoolTarget {
 #[derive(Clone, Debug)]
 #[must_use]
 pub struct PoolOptions {
-    /// Instances per provider.
+    /// Instances per provider (all of them together at most [`MAX_POOL_SIZE`]).
     pub size: usize,
     /// How a free instance is picked.
     pub strategy: Strategy,

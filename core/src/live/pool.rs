@@ -166,6 +166,17 @@ impl ModuleRegistry {
                         available: Vec::new(),
                     });
                 }
+                // The bound holds for the whole pool: `size` of every provider.
+                let total = found.len().saturating_mul(options.size);
+                if total > MAX_POOL_SIZE {
+                    return Err(Error::invalid_input(format!(
+                        "a pool holds at most {MAX_POOL_SIZE} instances: {} providers match \
+                         {query:?}, and {} of each would be {total} (ask for fewer, or narrow \
+                         the query)",
+                        found.len(),
+                        options.size
+                    )));
+                }
                 (
                     format!("pool of {} providers", found.len()),
                     found.into_iter().map(Some).collect(),

@@ -15,22 +15,45 @@ fn esc_mermaid(s: &str) -> String {
 }
 
 impl Workflow {
-    /// The workflow's edges as `(from, to)`: `"input"`, step ids and
-    /// `"output"` (what the pictures draw).
+    /// The name [`edges`](Self::edges) gives the workflow's own input: not a
+    /// possible step id (those start with a letter or digit), so a step
+    /// named `input` is a node of its own.
+    pub const INPUT: &'static str = "(input)";
+    /// The name [`edges`](Self::edges) gives the workflow's own output.
+    pub const OUTPUT: &'static str = "(output)";
+
+    /// The workflow's edges as `(from, to)`: [`Workflow::INPUT`], step ids
+    /// and [`Workflow::OUTPUT`] (what the pictures draw). Every final step
+    /// (or the one `output` names) has an edge to the output.
     pub fn edges(&self) -> Result<Vec<(String, String)>> {
+        let n = self.steps.len();
+        let name = |node: usize| match node {
+            0 => Self::INPUT.to_string(),
+            k if k == n + 1 => Self::OUTPUT.to_string(),
+            k => self.steps[k - 1].id.clone(),
+        };
+        Ok(self
+            .node_edges()?
+            .into_iter()
+            .map(|(a, b)| (name(a), name(b)))
+            .collect())
+    }
+
+    /// The edges between nodes by number: 0 is the workflow's input, step
+    /// `i` is `i + 1`, and `steps.len() + 1` is its output. Pictures name
+    /// their nodes by number, so no step id can merge with another node.
+    fn node_edges(&self) -> Result<Vec<(usize, usize)>> {
         let s = self.structure()?;
+        let output = self.steps.len() + 1;
         let mut edges = Vec::new();
         for (i, input) in s.inputs.iter().enumerate() {
-            let to = self.steps[i].id.clone();
             match input {
-                StepInput::Workflow => edges.push(("input".to_string(), to)),
-                StepInput::One(u) => edges.push((self.steps[*u].id.clone(), to)),
-                StepInput::Map(refs) => {
-                    edges.extend(refs.iter().map(|(id, _)| (id.clone(), to.clone())))
-                }
+                StepInput::Workflow => edges.push((0, i + 1)),
+                StepInput::One(u) => edges.push((u + 1, i + 1)),
+                StepInput::Map(refs) => edges.extend(refs.iter().map(|(_, u)| (u + 1, i + 1))),
             }
         }
-        edges.push((self.steps[s.output].id.clone(), "output".to_string()));
+        edges.extend(s.output.upstream().into_iter().map(|u| (u + 1, output)));
         Ok(edges)
     }
 
@@ -51,33 +74,40 @@ impl Workflow {
         label
     }
 
-    /// A Mermaid flowchart (left to right).
+    /// A Mermaid flowchart (left to right). Nodes are named by number
+    /// (`wf_in`, `s0`, `s1`, ..., `wf_out`): step ids differing only in `.`
+    /// and `-`, or one of Mermaid's words (`end`), stay nodes of their own.
     pub fn to_mermaid(&self) -> Result<String> {
-        let edges = self.edges()?;
-        let mut out = String::from("flowchart LR\n    input([input])\n    output([output])\n");
-        for i in 0..self.steps.len() {
+        let edges = self.node_edges()?;
+        let n = self.steps.len();
+        let node = |k: usize| match k {
+            0 => "wf_in".to_string(),
+            k if k == n + 1 => "wf_out".to_string(),
+            k => format!("s{}", k - 1),
+        };
+        let mut out = String::from("flowchart LR\n    wf_in([input])\n    wf_out([output])\n");
+        for i in 0..n {
             out.push_str(&format!(
-                "    {}[\"{}\"]\n",
-                self.steps[i].id.replace(['.', '-'], "_"),
+                "    s{i}[\"{}\"]\n",
                 esc_mermaid(&self.label(i)).replace('\n', "<br/>")
             ));
         }
         for (from, to) in edges {
-            out.push_str(&format!(
-                "    {} --> {}\n",
-                from.replace(['.', '-'], "_"),
-                to.replace(['.', '-'], "_")
-            ));
+            out.push_str(&format!("    {} --> {}\n", node(from), node(to)));
         }
         Ok(out)
     }
 
-    /// A Graphviz DOT digraph.
+    /// A Graphviz DOT digraph: steps are nodes named by their ids, the
+    /// workflow's input and output [`Workflow::INPUT`] and [`Workflow::OUTPUT`]
+    /// (labelled `input` and `output`).
     pub fn to_dot(&self) -> Result<String> {
         let edges = self.edges()?;
         let mut out = format!(
-            "digraph \"{}\" {{\n    rankdir=LR;\n    node [shape=box];\n    \"input\" [shape=ellipse];\n    \"output\" [shape=ellipse];\n",
-            esc_dot(&self.name)
+            "digraph \"{}\" {{\n    rankdir=LR;\n    node [shape=box];\n    \"{}\" [shape=ellipse, label=\"input\"];\n    \"{}\" [shape=ellipse, label=\"output\"];\n",
+            esc_dot(&self.name),
+            Self::INPUT,
+            Self::OUTPUT,
         );
         for i in 0..self.steps.len() {
             out.push_str(&format!(
@@ -107,10 +137,7 @@ impl Workflow {
         use layout::std_shapes::shapes::{Arrow, Element, ShapeKind};
         use layout::topo::layout::VisualGraph;
 
-        let edges = self.edges()?;
-        let mut names: Vec<String> = vec!["input".into()];
-        names.extend(self.steps.iter().map(|s| s.id.clone()));
-        names.push("output".into());
+        let edges = self.node_edges()?;
         let labels: Vec<String> = std::iter::once("input".to_string())
             .chain((0..self.steps.len()).map(|i| self.label(i)))
             .chain(std::iter::once("output".to_string()))
@@ -137,15 +164,7 @@ impl Workflow {
                     ))
                 })
                 .collect();
-            for (from, to) in &edges {
-                let a = names
-                    .iter()
-                    .position(|n| n == from)
-                    .expect("edge from a known node");
-                let b = names
-                    .iter()
-                    .position(|n| n == to)
-                    .expect("edge to a known node");
+            for &(a, b) in &edges {
                 vg.add_edge(Arrow::simple(""), handles[a], handles[b]);
             }
             let mut svg = SVGWriter::new();

@@ -20,7 +20,8 @@
 //!
 //! ```toml
 //! name = "report"
-//! output = "digest"          # optional: default is the last step
+//! output = "digest"          # optional: default is the final step (the one no
+//!                            # step reads); with several, a map by step id
 //!
 //! [[steps]]
 //! id = "stats"
@@ -320,7 +321,11 @@ impl WorkflowStep {
 ///             .timeout(Duration::from_secs(5)),
 ///     );
 /// let result = registry.run_workflow(&workflow, "hello")?;
-/// assert_eq!(result.output.as_str().map(str::len), Some(64));
+/// // Two steps are final (no step reads "json" or "digest"): the output maps
+/// // each one's id to its output. (`with_output("digest")` would pick one.)
+/// let outputs = result.output.as_map().expect("a map of the final steps");
+/// assert_eq!(outputs.keys().collect::<Vec<_>>(), ["json", "digest"]);
+/// assert_eq!(outputs["digest"].as_str().map(str::len), Some(64));
 /// assert!(result.steps.iter().all(|s| s.status == StepStatus::Ok));
 /// // Checked before any step runs: an unknown step id is a typed error.
 /// let broken = Workflow::new("broken").step(WorkflowStep::module("a", "sha256").after(["ghost"]));
@@ -333,7 +338,9 @@ impl WorkflowStep {
 pub struct Workflow {
     /// The workflow's name.
     pub name: String,
-    /// The step whose output is the result (default: the last step).
+    /// The step whose output is the result. Default: the final step (the one
+    /// no other step reads); when several steps are final, the result is a
+    /// map from each one's id to its output, in definition order.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output: Option<String>,
     /// The steps, in definition order.

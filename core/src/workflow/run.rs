@@ -79,7 +79,9 @@ pub struct StepReport {
 /// The output of a run and a report per step (in definition order).
 #[derive(Debug, Clone, PartialEq)]
 pub struct WorkflowResult {
-    /// The output step's output.
+    /// The output step's output (the step the workflow's `output` names, else
+    /// its one final step); when several steps are final (no step reads
+    /// them) and `output` names none, a map from each one's id to its output.
     pub output: Value,
     /// One report per step.
     pub steps: Vec<StepReport>,
@@ -412,7 +414,9 @@ pub(crate) fn execute(
     let mut outputs: Vec<Option<Value>> = vec![None; n];
     // How many more times each output will be read; the last reader takes it.
     let mut readers: Vec<usize> = s.dependents.iter().map(Vec::len).collect();
-    readers[s.output] += 1;
+    for u in s.output.upstream() {
+        readers[u] += 1;
+    }
     let mut pending: Vec<usize> = s.inputs.iter().map(|i| i.upstream().len()).collect();
     let mut reports: Vec<Option<StepReport>> = vec![None; n];
     let mut ready: VecDeque<usize> = (0..n).filter(|&i| pending[i] == 0).collect();
@@ -520,7 +524,18 @@ pub(crate) fn execute(
             &mut ready,
         )?;
     }
-    let output = outputs[s.output].take().unwrap_or_default();
+    let output = match &s.output {
+        StepInput::Map(refs) => Value::Map(
+            refs.iter()
+                .map(|(id, u)| (id.clone(), outputs[*u].take().unwrap_or_default()))
+                .collect(),
+        ),
+        one => one
+            .upstream()
+            .first()
+            .and_then(|&u| outputs[u].take())
+            .unwrap_or_default(),
+    };
     Ok(WorkflowResult {
         output,
         steps: reports
