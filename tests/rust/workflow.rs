@@ -585,13 +585,12 @@ fn pictures_show_every_step_and_edge() {
         );
     let mermaid = wf.to_mermaid().unwrap();
     assert!(mermaid.starts_with("flowchart LR"));
-    // Nodes by number: wf_in, s0 (one), s1 (ten), s2 (both), wf_out.
     for edge in [
-        "wf_in --> s0",
-        "wf_in --> s1",
-        "s0 --> s2",
-        "s1 --> s2",
-        "s2 --> wf_out",
+        "wf_in --> one",
+        "wf_in --> ten",
+        "one --> both",
+        "ten --> both",
+        "both --> wf_out",
     ] {
         assert!(mermaid.contains(edge), "{edge} missing in\n{mermaid}");
     }
@@ -999,20 +998,67 @@ fn steps_named_like_the_workflows_own_nodes_stay_nodes_of_their_own() {
     assert!(dot.contains("\"(input)\" -> \"input\";"), "{dot}");
     assert!(dot.contains("\"input\" -> \"output\";"), "{dot}");
     assert!(dot.contains("\"end\" -> \"(output)\";"), "{dot}");
-    // Mermaid: numbered nodes (no `end` keyword, no merging of a.b and a-b).
+    // Mermaid: the ends are wf_in and wf_out; `end` (a Mermaid word) is renamed.
     let mermaid = wf.to_mermaid().unwrap();
-    for edge in ["wf_in --> s0", "s0 --> s1", "s1 --> s2", "s2 --> wf_out"] {
+    for edge in [
+        "wf_in --> input",
+        "input --> output",
+        "output --> end_2",
+        "end_2 --> wf_out",
+    ] {
         assert!(mermaid.contains(edge), "{edge} missing in\n{mermaid}");
     }
-    assert!(!mermaid.contains(" end"), "{mermaid}");
+    assert!(!mermaid.contains("> end\n"), "{mermaid}");
+    // a.b and a-b were both a_b: now two nodes.
     let dots = Workflow::new("dots")
         .step(WorkflowStep::module("a.b", "identity"))
         .step(WorkflowStep::module("a-b", "identity"));
     let mermaid = dots.to_mermaid().unwrap();
-    assert!(mermaid.contains("wf_in --> s0") && mermaid.contains("s0 --> s1"), "{mermaid}");
+    assert!(mermaid.contains("wf_in --> a_b_0") && mermaid.contains("a_b_0 --> a_b_1"), "{mermaid}");
     let svg = wf.to_svg().unwrap();
     // Two ends, three steps, four edges.
     assert_eq!(svg.matches("<ellipse").count(), 2, "{svg}");
     assert_eq!(svg.matches("<rect").count(), 3, "{svg}");
     assert_eq!(svg.matches("<path id=\"arrow").count(), 4, "{svg}");
+}
+
+#[test]
+fn a_cancelled_run_starts_no_more_attempts() {
+    let r = registry();
+    let cancel = module_registry::CancelToken::new();
+    let calls = Arc::new(AtomicU32::new(0));
+    let (c, k) = (calls.clone(), cancel.clone());
+    r.register(
+        ModuleConfig::new()
+            .with_name("fails-and-cancels")
+            .with_handler(move |_| {
+                c.fetch_add(1, Ordering::SeqCst);
+                k.cancel(); // the host cancels while the step is failing
+                Err(Error::invalid_input("no").into())
+            }),
+    )
+    .unwrap();
+    let wf =
+        Workflow::new("w").step(WorkflowStep::module("s", "fails-and-cancels").retries(50));
+    let err = r.run_workflow_cancellable(&wf, 1i64, &cancel).unwrap_err();
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    assert!(err.report().contains("after 1 attempt"), "{err}");
+}
+
+#[test]
+fn retries_past_the_bound_and_a_zero_timeout_are_refused_at_check_time() {
+    let r = registry();
+    let many = Workflow::new("w").step(
+        WorkflowStep::module("s", "add-one").retries(module_registry::workflow::MAX_RETRIES + 1),
+    );
+    let err = r.check_workflow(&many).unwrap_err();
+    assert!(err.report().contains("retries must be at most 100"), "{err}");
+    let zero = Workflow::from_toml("name = \"z\"\n[[steps]]\nid = \"s\"\nmodule = \"add-one\"\ntimeout_ms = 0\n")
+        .unwrap();
+    let err = r.check_workflow(&zero).unwrap_err();
+    assert!(err.report().contains("timeout of 0 ms"), "{err}");
+    let err = r
+        .pool("add-one", module_registry::live::PoolOptions::new(1).retries(1000))
+        .unwrap_err();
+    assert!(err.report().contains("at most 100"), "{err}");
 }

@@ -44,6 +44,10 @@ pub struct PythonCode {
     /// The object itself, opaque to the core: the binding that registered
     /// it gets it back (to pickle the registry, say).
     pub origin: Option<Origin>,
+    /// The object is a function of its input alone (it takes no second
+    /// parameter): it would never see an instance config, so one given to
+    /// it is refused (when a workflow is checked, and when it is built).
+    pub ignores_config: bool,
 }
 
 impl PartialEq for PythonCode {
@@ -59,6 +63,7 @@ impl Implementation {
         Implementation::Python(Arc::new(PythonCode {
             import_path: import_path.map(Into::into),
             origin: None,
+            ignores_config: false,
         }))
     }
 

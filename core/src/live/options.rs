@@ -18,6 +18,9 @@ pub const FAILURES_TO_OPEN: u32 = 5;
 /// object), and a pool is not a way to allocate millions.
 pub const MAX_POOL_SIZE: usize = 1024;
 
+/// The most retries a pool may make of one call.
+pub const MAX_POOL_RETRIES: u32 = 100;
+
 /// How a pool picks the instance for a call among the free ones.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Strategy {
@@ -162,6 +165,12 @@ impl PoolOptions {
             return Err(Error::invalid_input(format!(
                 "a pool's size must be between 1 and {MAX_POOL_SIZE}, not {}",
                 self.size
+            )));
+        }
+        if self.retries > MAX_POOL_RETRIES {
+            return Err(Error::invalid_input(format!(
+                "a pool's retries must be at most {MAX_POOL_RETRIES}, not {}",
+                self.retries
             )));
         }
         if self.cooldown.is_zero() {

@@ -19,7 +19,9 @@ use crate::kind::ModuleKind;
 use crate::registry::ModuleRegistry;
 use crate::value::Value;
 
-pub use super::options::{PoolOptions, PoolTarget, Strategy, FAILURES_TO_OPEN, MAX_POOL_SIZE};
+pub use super::options::{
+    PoolOptions, PoolTarget, Strategy, FAILURES_TO_OPEN, MAX_POOL_RETRIES, MAX_POOL_SIZE,
+};
 
 thread_local! {
     /// The pools (by address) this thread is running an instance of: a

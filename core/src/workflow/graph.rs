@@ -74,21 +74,40 @@ impl Workflow {
         label
     }
 
-    /// A Mermaid flowchart (left to right). Nodes are named by number
-    /// (`wf_in`, `s0`, `s1`, ..., `wf_out`): step ids differing only in `.`
-    /// and `-`, or one of Mermaid's words (`end`), stay nodes of their own.
+    /// A Mermaid flowchart (left to right). A step's node is named by its id
+    /// when that is letters and digits only and not one of Mermaid's words
+    /// (`end`, `graph`, ...), else by the id with `_` for `.` and `-` and its
+    /// position (`a.b` is `a_b_0`, `a-b` is `a_b_1`); the workflow's ends are
+    /// `wf_in` and `wf_out`. Step ids have no `_`, so no two nodes merge.
     pub fn to_mermaid(&self) -> Result<String> {
+        const WORDS: &[&str] = &[
+            "end", "graph", "flowchart", "subgraph", "direction", "style", "class",
+            "classdef", "click", "call", "href", "linkstyle", "default",
+        ];
         let edges = self.node_edges()?;
         let n = self.steps.len();
+        let ids: Vec<String> = self
+            .steps
+            .iter()
+            .enumerate()
+            .map(|(i, step)| {
+                let id = step.id.as_str();
+                if id.bytes().all(|b| b.is_ascii_alphanumeric()) && !WORDS.contains(&id) {
+                    id.to_string()
+                } else {
+                    format!("{}_{i}", id.replace(['.', '-'], "_"))
+                }
+            })
+            .collect();
         let node = |k: usize| match k {
-            0 => "wf_in".to_string(),
-            k if k == n + 1 => "wf_out".to_string(),
-            k => format!("s{}", k - 1),
+            0 => "wf_in",
+            k if k == n + 1 => "wf_out",
+            k => ids[k - 1].as_str(),
         };
         let mut out = String::from("flowchart LR\n    wf_in([input])\n    wf_out([output])\n");
-        for i in 0..n {
+        for (i, id) in ids.iter().enumerate() {
             out.push_str(&format!(
-                "    s{i}[\"{}\"]\n",
+                "    {id}[\"{}\"]\n",
                 esc_mermaid(&self.label(i)).replace('\n', "<br/>")
             ));
         }

@@ -46,6 +46,7 @@ mod pool;
 mod run;
 mod structure;
 
+pub use self::structure::MAX_RETRIES;
 pub(crate) use self::structure::{StepInput, Structure};
 
 use std::path::Path;
@@ -169,10 +170,11 @@ pub struct WorkflowStep {
     /// Passed to the instance's `init`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config: Option<Value>,
-    /// Extra attempts after a failure (`retries = 2`: up to 3 attempts).
+    /// Extra attempts after a failure (`retries = 2`: up to 3 attempts; at
+    /// most [`MAX_RETRIES`]). A cancelled run starts no more attempts.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub retries: u32,
-    /// Deadline per attempt, in milliseconds.
+    /// Deadline per attempt, in milliseconds (at least 1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout_ms: Option<u64>,
     /// What a failure does.
@@ -392,17 +394,25 @@ impl Workflow {
         S: Into<String>,
     {
         let mut wf = Workflow::new(name);
-        let mut used: Vec<String> = Vec::new();
+        let mut used = std::collections::HashSet::new();
+        // The next number to try for each module (a hash look-up per step,
+        // not a scan: a chain of 10,000 of one module is not cubic).
+        let mut next: std::collections::HashMap<String, usize> = Default::default();
         for module in modules {
             let module = module.into();
             // Ids are the module names, numbered when a module repeats.
-            let mut id = module.clone();
-            let mut n = 1;
+            let n = next.entry(module.clone()).or_insert(1);
+            let mut id = if *n == 1 {
+                module.clone()
+            } else {
+                format!("{module}-{n}")
+            };
             while used.contains(&id) {
-                n += 1;
+                *n += 1;
                 id = format!("{module}-{n}");
             }
-            used.push(id.clone());
+            *n += 1;
+            used.insert(id.clone());
             wf.steps.push(WorkflowStep::module(id, module));
         }
         wf

@@ -195,6 +195,20 @@ pub(crate) fn plan(registry: &ModuleRegistry, workflow: &Workflow) -> Result<Pla
                 None,
             ));
         }
+        if let (Some(config), crate::config::Implementation::Python(code)) =
+            (&step.config, info.implementation())
+        {
+            if code.ignores_config && !config.is_null() {
+                return Err(fail(
+                    format!(
+                        "module {info} is a Python function of its input alone, so it would \
+                         never see the step's config: give the function a second parameter \
+                         (def f(input, config)), or make it a class whose init(config) gets it"
+                    ),
+                    None,
+                ));
+            }
+        }
         let fallback = match (&step.on_error, &step.fallback) {
             (OnError::Fallback, Some(module)) => Some(
                 registry
@@ -271,6 +285,7 @@ fn run_step(
     instance: &StepInstance,
     input: Value,
     run_start: Instant,
+    cancel: Option<&CancelToken>,
 ) -> Outcome {
     let start = Instant::now();
     // The cache first: a hit does not run the module.
@@ -288,6 +303,11 @@ fn run_step(
     let mut last_error = None;
     let mut input = Some(input);
     while attempts <= step.retries {
+        // A cancelled run starts no more attempts: the step ends with its
+        // last error (retrying 100 times after a cancel is not stopping).
+        if attempts > 0 && cancel.is_some_and(CancelToken::is_cancelled) {
+            break;
+        }
         attempts += 1;
         let arg = if keep_input {
             input.clone().unwrap_or_default()
@@ -472,6 +492,7 @@ pub(crate) fn execute(
                     &instances[i],
                     step_input,
                     run_start,
+                    cancel,
                 );
                 settle(
                     plan,
@@ -492,6 +513,7 @@ pub(crate) fn execute(
                 );
                 in_flight += 1;
                 let caller = crate::access::Caller::current();
+                let token = cancel.cloned();
                 let job: Job = Box::new(move || {
                     let outcome = caller.enter(|| {
                         run_step(
@@ -500,6 +522,7 @@ pub(crate) fn execute(
                             &instances[i],
                             step_input,
                             run_start,
+                            token.as_ref(),
                         )
                     });
                     let _ = tx.send((i, outcome));

@@ -44,6 +44,23 @@ impl Workflow {
                 }
                 _ => {}
             }
+            if step.retries > MAX_RETRIES {
+                return Err(invalid(
+                    name,
+                    Some(&step.id),
+                    format!(
+                        "retries must be at most {MAX_RETRIES}, not {}",
+                        step.retries
+                    ),
+                ));
+            }
+            if step.timeout_ms == Some(0) {
+                return Err(invalid(
+                    name,
+                    Some(&step.id),
+                    "a timeout of 0 ms would stop every attempt (omit it for none)",
+                ));
+            }
             match (step.on_error, &step.fallback) {
                 (OnError::Fallback, None) => {
                     return Err(invalid(
@@ -153,6 +170,11 @@ impl Workflow {
         })
     }
 }
+
+/// The most retries a step may ask for: each attempt abandoned at its
+/// timeout keeps a thread until the module returns, and a failing module
+/// retried four billion times is a hang.
+pub const MAX_RETRIES: u32 = 100;
 
 /// Where a step's input comes from.
 #[derive(Debug, Clone, PartialEq)]
