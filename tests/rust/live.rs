@@ -318,7 +318,10 @@ mod workflows {
         // Four at a time, counted (no clock): each call waits until four
         // calls have been inside at once (a hang guard of 30 s only), and
         // never more than four are.
-        let meeting = Arc::new((parking_lot::Mutex::new((0usize, 0usize)), parking_lot::Condvar::new()));
+        let meeting = Arc::new((
+            parking_lot::Mutex::new((0usize, 0usize)),
+            parking_lot::Condvar::new(),
+        ));
         let m = meeting.clone();
         registry
             .register(config("meet", "1.0.0", &[]).with_handler(move |v| {

@@ -952,7 +952,10 @@ fn calls_on_one_script_instance_do_not_wait_for_each_other() {
     thread::spawn(move || tx.send(i.process("go")));
     let second = rx.recv_timeout(Duration::from_secs(20));
     gate.open();
-    assert_eq!(second.expect("the second call waited").unwrap(), Value::Int(1));
+    assert_eq!(
+        second.expect("the second call waited").unwrap(),
+        Value::Int(1)
+    );
     // Both began from the same state; the last to finish decided it.
     assert_eq!(held.join().unwrap().unwrap(), Value::Int(1));
     assert_eq!(instance.process("go").unwrap(), Value::Int(2));
@@ -1029,11 +1032,15 @@ fn a_workflow_run_from_a_script_ends_at_the_scripts_deadline() {
     let returned = Arc::new(AtomicBool::new(false));
     let (g, r) = (gate.clone(), returned.clone());
     registry
-        .register(ModuleConfig::new().with_name("stuck").with_handler(move |v| {
-            g.hold();
-            r.store(true, Ordering::SeqCst);
-            Ok(v)
-        }))
+        .register(
+            ModuleConfig::new()
+                .with_name("stuck")
+                .with_handler(move |v| {
+                    g.hold();
+                    r.store(true, Ordering::SeqCst);
+                    Ok(v)
+                }),
+        )
         .unwrap();
     registry
         .set_script_limits(ScriptLimits {

@@ -910,9 +910,14 @@ fn several_final_steps_give_a_map_unless_output_names_one() {
         panic!("not a map: {:?}", result.output)
     };
     assert_eq!(out.keys().collect::<Vec<_>>(), ["one", "ten"]);
-    assert_eq!((out["one"].clone(), out["ten"].clone()), (Value::Int(2), Value::Int(11)));
+    assert_eq!(
+        (out["one"].clone(), out["ten"].clone()),
+        (Value::Int(2), Value::Int(11))
+    );
     // Naming one picks it.
-    let picked = r.run_workflow(&wf.clone().with_output("ten"), 1i64).unwrap();
+    let picked = r
+        .run_workflow(&wf.clone().with_output("ten"), 1i64)
+        .unwrap();
     assert_eq!(picked.output, Value::Int(11));
     // Both final steps are drawn into the output.
     let edges = wf.edges().unwrap();
@@ -920,7 +925,10 @@ fn several_final_steps_give_a_map_unless_output_names_one() {
     assert!(edges.contains(&("ten".into(), Workflow::OUTPUT.into())));
     // The file forms say the same.
     let from_toml = Workflow::from_toml(&wf.to_toml().unwrap()).unwrap();
-    assert_eq!(r.run_workflow(&from_toml, 1i64).unwrap().output, result.output);
+    assert_eq!(
+        r.run_workflow(&from_toml, 1i64).unwrap().output,
+        result.output
+    );
     // A batch, and a step read by another, which is not final.
     let batch = r.run_workflow_batch(&wf, [1i64, 2]).unwrap();
     assert_eq!(batch[1].output.get("ten"), Some(&Value::Int(12)));
@@ -956,7 +964,10 @@ fn a_chain_declared_last_to_first_returns_its_final_step() {
     }
     assert_eq!(r.run_workflow(&long, 0i64).unwrap().output, Value::Int(n));
     assert_eq!(long.edges().unwrap().len(), n as usize + 1);
-    assert!(long.to_dot().unwrap().contains("\"s9999\" -> \"(output)\";"));
+    assert!(long
+        .to_dot()
+        .unwrap()
+        .contains("\"s9999\" -> \"(output)\";"));
 }
 
 #[test]
@@ -1014,7 +1025,10 @@ fn steps_named_like_the_workflows_own_nodes_stay_nodes_of_their_own() {
         .step(WorkflowStep::module("a.b", "identity"))
         .step(WorkflowStep::module("a-b", "identity"));
     let mermaid = dots.to_mermaid().unwrap();
-    assert!(mermaid.contains("wf_in --> a_b_0") && mermaid.contains("a_b_0 --> a_b_1"), "{mermaid}");
+    assert!(
+        mermaid.contains("wf_in --> a_b_0") && mermaid.contains("a_b_0 --> a_b_1"),
+        "{mermaid}"
+    );
     let svg = wf.to_svg().unwrap();
     // Two ends, three steps, four edges.
     assert_eq!(svg.matches("<ellipse").count(), 2, "{svg}");
@@ -1038,8 +1052,7 @@ fn a_cancelled_run_starts_no_more_attempts() {
             }),
     )
     .unwrap();
-    let wf =
-        Workflow::new("w").step(WorkflowStep::module("s", "fails-and-cancels").retries(50));
+    let wf = Workflow::new("w").step(WorkflowStep::module("s", "fails-and-cancels").retries(50));
     let err = r.run_workflow_cancellable(&wf, 1i64, &cancel).unwrap_err();
     assert_eq!(calls.load(Ordering::SeqCst), 1);
     assert!(err.report().contains("after 1 attempt"), "{err}");
@@ -1052,13 +1065,49 @@ fn retries_past_the_bound_and_a_zero_timeout_are_refused_at_check_time() {
         WorkflowStep::module("s", "add-one").retries(module_registry::workflow::MAX_RETRIES + 1),
     );
     let err = r.check_workflow(&many).unwrap_err();
-    assert!(err.report().contains("retries must be at most 100"), "{err}");
-    let zero = Workflow::from_toml("name = \"z\"\n[[steps]]\nid = \"s\"\nmodule = \"add-one\"\ntimeout_ms = 0\n")
-        .unwrap();
+    assert!(
+        err.report().contains("retries must be at most 100"),
+        "{err}"
+    );
+    let zero = Workflow::from_toml(
+        "name = \"z\"\n[[steps]]\nid = \"s\"\nmodule = \"add-one\"\ntimeout_ms = 0\n",
+    )
+    .unwrap();
     let err = r.check_workflow(&zero).unwrap_err();
     assert!(err.report().contains("timeout of 0 ms"), "{err}");
     let err = r
-        .pool("add-one", module_registry::live::PoolOptions::new(1).retries(1000))
+        .pool(
+            "add-one",
+            module_registry::live::PoolOptions::new(1).retries(1000),
+        )
         .unwrap_err();
     assert!(err.report().contains("at most 100"), "{err}");
+}
+
+#[cfg(feature = "pictures")]
+#[test]
+fn a_workflow_of_ten_thousand_steps_is_drawn_in_one_pass() {
+    let n = 10_000;
+    let mut wf = Workflow::new("long");
+    for i in (0..n).rev() {
+        let step = WorkflowStep::module(format!("s{i}"), "identity").version("<2");
+        wf.add_step(if i == 0 {
+            step.after([])
+        } else {
+            step.after(vec![format!("s{}", i - 1)])
+        });
+    }
+    let svg = wf.to_svg().unwrap();
+    // Every node (the two ends and each step) and every edge is drawn.
+    assert_eq!(svg.matches("<rect").count(), n + 2);
+    assert_eq!(svg.matches("<line").count(), n + 1);
+    // Text is escaped (the requirement "<2").
+    assert!(svg.contains("identity &lt;2") && !svg.contains("identity <2"));
+    // A chain: one column per node.
+    let width = 2 * 16 + (n + 2) * (190 + 60) - 60;
+    assert!(
+        svg.contains(&format!("width=\"{width}\"")),
+        "{}",
+        &svg[..200]
+    );
 }
