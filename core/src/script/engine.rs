@@ -121,11 +121,13 @@ pub(crate) fn run_within_deadline(
 }
 
 /// The deadline of the script call running on this thread, if any.
+#[cfg(feature = "workflows")]
 pub(crate) fn deadline() -> Option<Instant> {
     DEADLINE.with(Cell::get)
 }
 
 /// The error that ends a script whose deadline passed.
+#[cfg(feature = "workflows")]
 pub(crate) fn timed_out() -> Box<EvalAltResult> {
     Box::new(EvalAltResult::ErrorTerminated(
         Dynamic::from(TIMEOUT_TOKEN),
