@@ -397,8 +397,19 @@ fn handler_parts(handler: &Bound<'_, PyAny>) -> PyResult<(Factory, Arc<PythonCod
         )?;
         let takes_config = takes_an_argument(cls)?;
         let init_takes_dependencies = init_takes_dependencies(cls)?;
+        // Only `init(config)` sees an instance's config (the constructor
+        // gets the module's declaration): without one, a config is refused.
+        let has_init = cls.hasattr("init")?;
         let cls: Py<PyAny> = cls.clone().into_any().unbind();
         let factory: Factory = Arc::new(move |context: &ModuleContext| {
+            if !has_init && !context.config().is_null() {
+                return Err(Error::invalid_input(format!(
+                    "module {} is a class without init(config), so it would never see its \
+                     config: give it an init(self, config) method",
+                    context.info().name()
+                ))
+                .into());
+            }
             attach(|py| {
                 let cls = cls.bind(py);
                 let obj = if takes_config {
@@ -415,7 +426,7 @@ fn handler_parts(handler: &Bound<'_, PyAny>) -> PyResult<(Factory, Arc<PythonCod
             })
             .map_err(boxed)
         });
-        return Ok((factory, code(false)));
+        return Ok((factory, code(!has_init)));
     }
     if handler.is_callable() {
         let key = handler.as_ptr() as usize;

@@ -417,3 +417,27 @@ def test_a_functions_signature_is_read_once_at_registration(monkeypatch: pytest.
         assert registry.create("scale", config=n).process(2) == 2 * n
     assert registry.run_workflow(mr.Workflow("w").step("s", "scale", config=3), 2).output == 6
     assert calls == []
+
+
+def test_a_class_without_init_given_a_config_is_refused() -> None:
+    registry = ModuleRegistry()
+
+    class Plain:
+        def process(self, x: Any) -> Any:
+            return x
+
+    class Configured:
+        def init(self, config: Any) -> None:
+            self.config = config
+
+        def process(self, x: Any) -> Any:
+            return [x, self.config]
+
+    registry.register(ModuleConfig(name="plain"), Plain)
+    registry.register(ModuleConfig(name="configured"), Configured)
+    with pytest.raises(mr.WorkflowError, match="init\\(config\\)"):
+        registry.check_workflow(mr.Workflow("w").step("s", "plain", config={"a": 1}))
+    with pytest.raises(mr.ModuleRegistryError, match="class without init"):
+        registry.create("plain", config={"a": 1})
+    assert registry.create("plain").process(1) == 1
+    assert registry.run_workflow(mr.Workflow("w").step("s", "configured", config={"a": 1}), 1).output == [1, {"a": 1}]

@@ -44,9 +44,10 @@ pub struct PythonCode {
     /// The object itself, opaque to the core: the binding that registered
     /// it gets it back (to pickle the registry, say).
     pub origin: Option<Origin>,
-    /// The object is a function of its input alone (it takes no second
-    /// parameter): it would never see an instance config, so one given to
-    /// it is refused (when a workflow is checked, and when it is built).
+    /// The object would never see an instance config (a function of its
+    /// input alone, with no second parameter; a class without `init`), so
+    /// one given to it is refused (when a workflow is checked, and when an
+    /// instance is built).
     pub ignores_config: bool,
 }
 

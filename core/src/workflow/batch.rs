@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::cancel::CancelToken;
 use super::instances::StepInstance;
-use super::run::Plan;
+use super::plan::Plan;
 use super::{execute, instantiate, plan, Workflow, WorkflowResult};
 use crate::audit::Outcome;
 use crate::error::Result;

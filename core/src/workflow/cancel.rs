@@ -4,7 +4,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
-use super::run::{Plan, StepStatus, WorkflowResult};
+use super::plan::Plan;
+use super::run::{StepStatus, WorkflowResult};
 use crate::cache::CacheStatus;
 use crate::value::Value;
 

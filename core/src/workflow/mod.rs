@@ -42,6 +42,7 @@ mod batch;
 mod cancel;
 mod graph;
 mod instances;
+mod plan;
 mod pool;
 mod run;
 mod structure;
@@ -55,8 +56,9 @@ use serde::{Deserialize, Serialize};
 
 pub use cancel::CancelToken;
 pub(crate) use instances::instantiate;
+pub(crate) use plan::plan;
 pub use pool::worker_threads;
-pub(crate) use run::{execute, plan};
+pub(crate) use run::execute;
 pub use run::{StepReport, StepStatus, WorkflowResult};
 
 use crate::error::{Error, Result};

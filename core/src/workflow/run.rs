@@ -1,4 +1,4 @@
-//! Planning and running workflows.
+//! Running workflows (planning is `plan.rs`).
 //!
 //! A run checks everything first (shape, modules, capability queries), builds
 //! one instance per step, then executes: a step whose inputs are ready runs
@@ -16,13 +16,11 @@ use serde::{Deserialize, Serialize};
 
 use super::cancel::{CancelToken, CANCELLED};
 use super::instances::{call, StepInstance};
+use super::plan::{step_error, Plan, PlannedStep};
 use super::pool::{Job, RunQueue};
-use super::{OnError, StepInput, Structure, Workflow};
+use super::{OnError, StepInput};
 use crate::cache::{CacheStatus, Key, StepCache};
 use crate::error::{Error, Result};
-use crate::info::ModuleInfo;
-use crate::kind::ModuleKind;
-use crate::query::CapabilityQuery;
 use crate::registry::ModuleRegistry;
 use crate::value::{Value, ValueMap};
 
@@ -107,145 +105,6 @@ impl WorkflowResult {
     pub fn step(&self, id: &str) -> Option<&StepReport> {
         self.steps.iter().find(|s| s.id == id)
     }
-}
-
-/// A step with its module chosen.
-#[derive(Clone)]
-pub(crate) struct PlannedStep {
-    pub id: String,
-    pub info: ModuleInfo,
-    pub fallback: Option<ModuleInfo>,
-    pub config: Value,
-    pub cache: bool,
-    pub retries: u32,
-    pub timeout: Option<Duration>,
-    pub on_error: OnError,
-    /// Instances to run on (1: no pool).
-    pub pool: usize,
-}
-
-/// A workflow checked against a registry, ready to run.
-#[derive(Clone)]
-pub(crate) struct Plan {
-    pub name: String,
-    pub steps: Vec<PlannedStep>,
-    pub structure: Structure,
-}
-
-pub(crate) fn step_error(
-    plan_name: &str,
-    step: &str,
-    message: String,
-    source: Option<Error>,
-) -> Error {
-    Error::Workflow {
-        workflow: plan_name.to_string(),
-        step: Some(step.to_string()),
-        message,
-        source: source.map(Box::new),
-    }
-}
-
-/// Checks `workflow` against `registry` and picks every module.
-pub(crate) fn plan(registry: &ModuleRegistry, workflow: &Workflow) -> Result<Plan> {
-    let structure = workflow.structure()?;
-    let name = &workflow.name;
-    let mut steps = Vec::with_capacity(workflow.steps.len());
-    for step in &workflow.steps {
-        let fail =
-            |message: String, source: Option<Error>| step_error(name, &step.id, message, source);
-        let info = if let Some(module) = &step.module {
-            registry
-                .find(ModuleKind::Module, module, step.version.as_deref())
-                .map_err(|e| fail(format!("cannot use module {module:?}"), Some(e)))?
-        } else {
-            let caps = step.capabilities.clone().unwrap_or_default();
-            let mut query = CapabilityQuery::new()
-                .with_required_capabilities(caps.clone())
-                .with_kind(ModuleKind::Module);
-            if let Some(v) = &step.version {
-                query = query.with_version_req(v.clone());
-            }
-            let found = registry
-                .discover(&query)
-                .map_err(|e| fail("bad capability query".into(), Some(e)))?;
-            // The highest version wins; among equals, the first name.
-            let best = found
-                .into_iter()
-                .filter(|i| i.has_implementation())
-                .reduce(|best, i| {
-                    if i.version() > best.version() {
-                        i
-                    } else {
-                        best
-                    }
-                });
-            best.ok_or_else(|| {
-                fail(
-                    format!(
-                        "no module with an implementation has all of the capabilities {caps:?}"
-                    ),
-                    None,
-                )
-            })?
-        };
-        if !info.has_implementation() {
-            return Err(fail(
-                format!("module {} is a declaration without an implementation", info),
-                None,
-            ));
-        }
-        if let (Some(config), crate::config::Implementation::Python(code)) =
-            (&step.config, info.implementation())
-        {
-            if code.ignores_config && !config.is_null() {
-                return Err(fail(
-                    format!(
-                        "module {info} is a Python function of its input alone, so it would \
-                         never see the step's config: give the function a second parameter \
-                         (def f(input, config)), or make it a class whose init(config) gets it"
-                    ),
-                    None,
-                ));
-            }
-        }
-        let fallback = match (&step.on_error, &step.fallback) {
-            (OnError::Fallback, Some(module)) => Some(
-                registry
-                    .find(ModuleKind::Module, module, None)
-                    .map_err(|e| fail(format!("cannot use fallback module {module:?}"), Some(e)))?,
-            ),
-            _ => None,
-        };
-        steps.push(PlannedStep {
-            id: step.id.clone(),
-            info,
-            fallback,
-            config: step.config.clone().unwrap_or(Value::Null),
-            cache: step.cache,
-            retries: step.retries,
-            timeout: step.timeout_ms.map(Duration::from_millis),
-            on_error: step.on_error,
-            pool: match step.pool {
-                None => 1,
-                Some(n) if n >= 1 && n as usize <= crate::live::pool::MAX_POOL_SIZE => n as usize,
-                Some(n) => {
-                    return Err(fail(
-                        format!(
-                            "pool must be between 1 and {}, not {n}",
-                            crate::live::pool::MAX_POOL_SIZE
-                        ),
-                        None,
-                    ))
-                }
-            },
-        });
-    }
-    Ok(Plan {
-        name: name.clone(),
-        steps,
-        structure,
-    })
 }
 
 struct Outcome {
