@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_cached_steps_hit_on_the_second_run(registry: mr.ModuleRegistry) -> None:
     calls: list[Any] = []
 
-    def double(x: Any) -> Any:
+    def double(x: Any, config: Any = None) -> Any:  # takes a config (see below)
         calls.append(x)
         return x * 2
 

@@ -171,7 +171,11 @@ def test_a_long_chain_declared_last_to_first_is_drawn_in_one_pass(registry: mr.M
     from module_registry import _display
 
     step = _display.NODE_W + _display.GAP_X
-    xs = {g.get("data-step"): float(g.find(f"{SVG}rect").get("x")) for g in groups(svg, "step")}  # type: ignore[union-attr]
+    xs: dict[Any, float] = {}
+    for g in groups(svg, "step"):
+        rect = g.find(f"{SVG}rect")
+        assert rect is not None
+        xs[g.get("data-step")] = float(rect.get("x", "nan"))
     assert len(xs) == n
     assert all(xs[f"s{i}"] == _display.PAD + (i + 1) * step for i in range(0, n, 997))
     # The table shows the first 50 steps and counts the rest.

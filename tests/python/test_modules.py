@@ -410,9 +410,14 @@ def test_a_functions_signature_is_read_once_at_registration(monkeypatch: pytest.
         return x * config
 
     registry.register(ModuleConfig(name="scale"), scale)
-    calls = []
+    calls: list[Any] = []
     real = inspect.signature
-    monkeypatch.setattr(inspect, "signature", lambda *a, **k: calls.append(a) or real(*a, **k))
+
+    def counting(*args: Any, **kwargs: Any) -> inspect.Signature:
+        calls.append(args)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(inspect, "signature", counting)
     for n in range(5):
         assert registry.create("scale", config=n).process(2) == 2 * n
     assert registry.run_workflow(mr.Workflow("w").step("s", "scale", config=3), 2).output == 6

@@ -104,7 +104,7 @@ pub(crate) fn plan(registry: &ModuleRegistry, workflow: &Workflow) -> Result<Pla
             if code.ignores_config && !config.is_null() {
                 return Err(fail(
                     format!(
-                        "module {info} is Python code that would never see the step's \
+                        "{info} is Python code that would never see the step's \
                          config (a function of its input alone, or a class without \
                          init(config)): give the function a second parameter \
                          (def f(input, config)), or make it a class whose init(config) gets it"
