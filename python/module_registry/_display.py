@@ -47,6 +47,35 @@ def _table(header: Sequence[str], rows: Iterable[Sequence[str]], total: int, wha
     return html
 
 
+#: The most characters of an output or an error a run's display shows.
+MAX_TEXT = 500
+
+
+def _short(text: str, limit: int = MAX_TEXT) -> str:
+    """``text`` cut to ``limit`` characters, saying how many were left out."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}… ({len(text) - limit} more characters)"
+
+
+def _output_repr(value: object) -> str:
+    """A bounded ``repr`` of a run's output: ``reprlib`` stops early in big
+    strings, lists and dicts, so a step returning 100 MB costs nothing here."""
+    import reprlib
+
+    class Short(reprlib.Repr):
+        def repr_bytes(self, x: bytes, level: int) -> str:
+            if len(x) <= self.maxstring:
+                return repr(x)
+            return f"{x[: self.maxstring]!r}… ({len(x)} bytes)"
+
+    short = Short()
+    short.maxstring = short.maxother = MAX_TEXT
+    short.maxlist = short.maxdict = short.maxtuple = short.maxset = 20
+    short.maxlevel = 4
+    return _short(short.repr(value))
+
+
 def _code(text: object) -> str:
     return f"<code>{escape(str(text))}</code>"
 
@@ -254,7 +283,7 @@ def run_svg(result: Any) -> str:
         else:
             attempts = f"{report.attempts} attempt{'' if report.attempts == 1 else 's'}"
             lines = [n, f"{report.module}@{report.version}", f"{outcome} · {attempts} · {_ms(report.duration)}"]
-            tip = f"{n}: {outcome}" + (f"\n{report.error}" if report.error else "")
+            tip = f"{n}: {outcome}" + (f"\n{_short(report.error)}" if report.error else "")
         bold = ' font-weight="bold"'
         texts = "".join(
             f'<text x="{x + 10}" y="{y + 18 + 17 * i}"{bold if i == 0 else ""}>{escape(t)}</text>'
@@ -280,14 +309,14 @@ def result_html(result: Any) -> str:
             str(r.attempts),
             f"{r.start * 1e3:.3f}",
             f"{r.duration * 1e3:.3f}",
-            escape(r.error or ""),
+            escape(_short(r.error or "")),
         )
         for r in list(result.steps)[:MAX_ROWS]
     ]
     table = _table(("step", "module", "version", "status", "attempts", "start (ms)", "duration (ms)", "error"), rows, len(result.steps), "steps")
     return (
         f"<div>{run_svg(result)}</div>{table}"
-        f"<p>output: {_code(repr(result.output))} in {result.duration * 1e3:.3f} ms</p>"
+        f"<p>output: {_code(_output_repr(result.output))} in {result.duration * 1e3:.3f} ms</p>"
     )
 
 

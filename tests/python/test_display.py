@@ -189,3 +189,23 @@ def test_a_timeline_of_many_overlapping_steps_packs_them_in_lanes() -> None:
     assert sorted(set(lanes.values())) == list(range(3000))
     # The second wave reuses the first lanes, lowest first.
     assert [lanes[3000 + k] for k in range(3)] == [0, 1, 2]
+
+
+def test_a_huge_output_or_error_is_shown_cut(registry: mr.ModuleRegistry) -> None:
+    from module_registry import _display
+
+    def huge(x: Any) -> Any:
+        return {"text": "y" * 10_000_000, "data": b"z" * 10_000_000, "items": list(range(100_000))}
+
+    registry.register(mr.ModuleConfig(name="huge"), huge)
+    html = registry.run_workflow(Workflow("h").then("huge"), None)._repr_html_()
+    assert len(html) < 20_000, len(html)
+    assert "yyy" in html and "…" in html
+
+    def loud(x: Any) -> Any:
+        raise ValueError("e" * 1_000_000)
+
+    registry.register(mr.ModuleConfig(name="loud"), loud)
+    result = registry.run_workflow(Workflow("l").then("loud", on_error="skip"), 1)
+    assert len(result._repr_html_()) < 20_000
+    assert _display._short("a" * 600).endswith("(100 more characters)")
