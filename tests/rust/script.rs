@@ -975,7 +975,7 @@ fn a_retry_after_a_timeout_does_not_wait_for_the_abandoned_attempt() {
     let wf = Workflow::new("retry").step(
         WorkflowStep::module("g", "gated")
             .retries(1)
-            .timeout(Duration::from_millis(500)),
+            .timeout(Duration::from_secs(2)),
     );
     let result = registry.run_workflow(&wf, "hold");
     gate.open();
