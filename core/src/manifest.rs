@@ -409,14 +409,15 @@ fn resolved(
         Some(Some(import_path)) => {
             let config = resolve(config, Some(&import_path))?;
             // The resolver's object, known by the manifest's path.
-            let origin = match config.implementation() {
-                Implementation::Python(code) => code.origin.clone(),
-                _ => None,
+            let (origin, ignores_config) = match config.implementation() {
+                Implementation::Python(code) => (code.origin.clone(), code.ignores_config),
+                _ => (None, false),
             };
             config.with_implementation(Implementation::Python(Arc::new(
                 crate::config::PythonCode {
                     import_path: Some(import_path.into()),
                     origin,
+                    ignores_config,
                 },
             )))
         }

@@ -2,7 +2,7 @@
 
 import builtins
 from os import PathLike
-from typing import Any, Callable, Coroutine, Generator, Iterable, Mapping, Optional, Sequence, Union, final
+from typing import Any, Callable, ClassVar, Coroutine, Generator, Iterable, Mapping, Optional, Sequence, Union, final
 
 from typing_extensions import Self, disjoint_base
 
@@ -258,6 +258,8 @@ class ScriptLimits:
 class Workflow:
     """A named DAG of steps; `step` and `then` return the workflow."""
 
+    INPUT: ClassVar[str]
+    OUTPUT: ClassVar[str]
     def __new__(cls, name: str, output: Optional[str] = None) -> Workflow: ...
     def step(
         self,

@@ -47,6 +47,35 @@ def _table(header: Sequence[str], rows: Iterable[Sequence[str]], total: int, wha
     return html
 
 
+#: The most characters of an output or an error a run's display shows.
+MAX_TEXT = 500
+
+
+def _short(text: str, limit: int = MAX_TEXT) -> str:
+    """``text`` cut to ``limit`` characters, saying how many were left out."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}… ({len(text) - limit} more characters)"
+
+
+def _output_repr(value: object) -> str:
+    """A bounded ``repr`` of a run's output: ``reprlib`` stops early in big
+    strings, lists and dicts, so a step returning 100 MB costs nothing here."""
+    import reprlib
+
+    class Short(reprlib.Repr):
+        def repr_bytes(self, x: bytes, level: int) -> str:
+            if len(x) <= self.maxstring:
+                return repr(x)
+            return f"{x[: self.maxstring]!r}… ({len(x)} bytes)"
+
+    short = Short()
+    short.maxstring = short.maxother = MAX_TEXT
+    short.maxlist = short.maxdict = short.maxtuple = short.maxset = 20
+    short.maxlevel = 4
+    return _short(short.repr(value))
+
+
 def _code(text: object) -> str:
     return f"<code>{escape(str(text))}</code>"
 
@@ -173,17 +202,30 @@ def _ms(seconds: float) -> str:
     return f"{ms:.1f} ms" if ms < 1000 else f"{ms / 1e3:.2f} s"
 
 
+#: What ``Workflow.edges()`` calls the workflow's own input and output: not
+#: possible step ids, so steps named ``input`` or ``output`` are nodes of their own.
+INPUT, OUTPUT = "(input)", "(output)"
+
+
 def _layers(nodes: Sequence[str], edges: Sequence[tuple[str, str]]) -> dict[str, int]:
-    """Each node's column: the longest path to it from the input."""
+    """Each node's column: the longest path to it from the input. One pass in
+    topological order (Kahn's), so a long chain declared in any order is
+    linear; nodes on a cycle (not from a checked workflow) stay in column 0."""
     layer = {n: 0 for n in nodes}
-    for _ in range(len(nodes)):
-        changed = False
-        for a, b in edges:
+    pending = {n: 0 for n in nodes}
+    after: dict[str, list[str]] = {n: [] for n in nodes}
+    for a, b in edges:
+        after[a].append(b)
+        pending[b] += 1
+    ready = [n for n in nodes if pending[n] == 0]
+    while ready:
+        a = ready.pop()
+        for b in after[a]:
             if layer[b] < layer[a] + 1:
                 layer[b] = layer[a] + 1
-                changed = True
-        if not changed:
-            break
+            pending[b] -= 1
+            if pending[b] == 0:
+                ready.append(b)
     return layer
 
 
@@ -196,10 +238,10 @@ def run_svg(result: Any) -> str:
         edges = [tuple(e) for e in workflow.edges()]
         ids = list(workflow.step_ids)
     else:  # a result built by hand: its steps in a row
-        ids = [r.id for r in result.steps]
-        chain = ["input", *ids, "output"]
+        ids = list(dict.fromkeys(r.id for r in result.steps))
+        chain = [INPUT, *ids, OUTPUT]
         edges = list(zip(chain, chain[1:]))
-    nodes = ["input", *ids, "output"]
+    nodes = [INPUT, *ids, OUTPUT]
     layer = _layers(nodes, edges)
     columns: dict[int, list[str]] = {}
     for n in nodes:
@@ -225,11 +267,11 @@ def run_svg(result: Any) -> str:
         )
     for n in nodes:
         x, y = pos[n]
-        if n in ("input", "output"):
+        if n in (INPUT, OUTPUT):
             out.append(
                 f'<g class="end"><rect x="{x}" y="{y}" width="{NODE_W}" height="{NODE_H}" rx="{NODE_H / 2}" '
                 f'fill="#f5f5f5" stroke="#777"/><text x="{x + NODE_W / 2}" y="{y + NODE_H / 2 + 4}" '
-                f'text-anchor="middle">{n}</text></g>'
+                f'text-anchor="middle">{"input" if n == INPUT else "output"}</text></g>'
             )
             continue
         report = reports.get(n)
@@ -241,7 +283,7 @@ def run_svg(result: Any) -> str:
         else:
             attempts = f"{report.attempts} attempt{'' if report.attempts == 1 else 's'}"
             lines = [n, f"{report.module}@{report.version}", f"{outcome} · {attempts} · {_ms(report.duration)}"]
-            tip = f"{n}: {outcome}" + (f"\n{report.error}" if report.error else "")
+            tip = f"{n}: {outcome}" + (f"\n{_short(report.error)}" if report.error else "")
         bold = ' font-weight="bold"'
         texts = "".join(
             f'<text x="{x + 10}" y="{y + 18 + 17 * i}"{bold if i == 0 else ""}>{escape(t)}</text>'
@@ -267,14 +309,14 @@ def result_html(result: Any) -> str:
             str(r.attempts),
             f"{r.start * 1e3:.3f}",
             f"{r.duration * 1e3:.3f}",
-            escape(r.error or ""),
+            escape(_short(r.error or "")),
         )
-        for r in result.steps
+        for r in list(result.steps)[:MAX_ROWS]
     ]
-    table = _table(("step", "module", "version", "status", "attempts", "start (ms)", "duration (ms)", "error"), rows, len(rows), "steps")
+    table = _table(("step", "module", "version", "status", "attempts", "start (ms)", "duration (ms)", "error"), rows, len(result.steps), "steps")
     return (
         f"<div>{run_svg(result)}</div>{table}"
-        f"<p>output: {_code(repr(result.output))} in {result.duration * 1e3:.3f} ms</p>"
+        f"<p>output: {_code(_output_repr(result.output))} in {result.duration * 1e3:.3f} ms</p>"
     )
 
 
@@ -327,8 +369,9 @@ class Timeline:
             y = 30 + i * LANE_H
             out.append(f'<text x="4" y="{y + BAR_H - 4}">{escape(lane)}</text>')
             out.append(f'<line x1="{LABEL_W}" y1="{y + LANE_H - 3}" x2="{LABEL_W + PLOT_W}" y2="{y + LANE_H - 3}" stroke="#eee"/>')
+        row = {lane: i for i, lane in enumerate(lanes)}
         for b in self.bars:
-            y = 30 + lanes.index(b.lane) * LANE_H
+            y = 30 + row[b.lane] * LANE_H
             x = LABEL_W + b.start * scale
             w = max(b.duration * scale, 1.0)
             fill, stroke = COLOURS.get(b.outcome, COLOURS["ok"])
@@ -350,18 +393,23 @@ class Timeline:
 
 def _pack(intervals: list[tuple[float, float, int]]) -> dict[int, int]:
     """A lane for each interval ``(start, end, key)``: the first lane free at
-    its start, so intervals in one lane never overlap."""
-    ends: list[float] = []
+    its start, so intervals in one lane never overlap. Two heaps (lanes busy
+    by when they free up, lanes free by number): n log n, not n x lanes."""
+    import heapq
+
+    busy: list[tuple[float, int]] = []
+    free: list[int] = []
+    count = 0
     lanes: dict[int, int] = {}
     for start, end, key in sorted(intervals):
-        for lane, busy_until in enumerate(ends):
-            if busy_until <= start + 1e-9:
-                ends[lane] = end
-                lanes[key] = lane
-                break
+        while busy and busy[0][0] <= start + 1e-9:
+            heapq.heappush(free, heapq.heappop(busy)[1])
+        if free:
+            lane = heapq.heappop(free)
         else:
-            lanes[key] = len(ends)
-            ends.append(end)
+            lane, count = count, count + 1
+        lanes[key] = lane
+        heapq.heappush(busy, (end, lane))
     return lanes
 
 

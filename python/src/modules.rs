@@ -1,5 +1,5 @@
-//! Modules written in Python: a function (called as `handler(input)`) or a
-//! class (built once per instance, then `process`, optional `init(config)`
+//! Modules written in Python: a function (called as `handler(input)`, or
+//! `handler(input, config)` when it takes a second parameter) or a class (built once per instance, then `process`, optional `init(config)`
 //! and `shutdown()`). Each call takes the GIL for itself only.
 
 use std::sync::{Arc, Weak};
@@ -123,19 +123,87 @@ pub fn python_code_digest(info: &module_registry::ModuleInfo) -> CodeId {
     }
 }
 
-/// A module that calls one Python function.
+/// A module that calls one Python function: `func(input)`, or
+/// `func(input, config)` when the function takes a second parameter.
 pub struct PyFunctionModule {
     func: Py<PyAny>,
+    /// The instance's config, converted once, when the function takes it.
+    config: Option<Py<PyAny>>,
 }
 
 impl Module for PyFunctionModule {
     fn process(&self, input: Value) -> Result<Value, BoxError> {
         attach(|py| {
             let arg = value_to_py(py, input)?;
-            let out = crate::aio::settle(self.func.bind(py).call1((arg,))?)?;
-            py_to_value(&out)
+            let func = self.func.bind(py);
+            let out = match &self.config {
+                Some(config) => func.call1((arg, config.bind(py)))?,
+                None => func.call1((arg,))?,
+            };
+            py_to_value(&crate::aio::settle(out)?)
         })
     }
+}
+
+/// Whether (and how) a function module takes its config: as its second
+/// positional parameter, whatever its name. Read once, when the function
+/// is registered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ConfigParameter {
+    /// `f(input)`: a config given to it is refused.
+    None,
+    /// `f(input, config)`: always passed (`None` when there is none).
+    Required,
+    /// `f(input, config=...)` or `f(*args)`: passed when there is one.
+    Optional,
+}
+
+fn config_parameter(func: &Bound<'_, PyAny>) -> PyResult<ConfigParameter> {
+    let py = func.py();
+    let inspect = py.import("inspect")?;
+    let Ok(signature) = inspect.call_method1("signature", (func,)) else {
+        // No signature to read (some builtins): a function of its input.
+        return Ok(ConfigParameter::None);
+    };
+    let parameter = inspect.getattr("Parameter")?;
+    let positional = [
+        parameter.getattr("POSITIONAL_ONLY")?,
+        parameter.getattr("POSITIONAL_OR_KEYWORD")?,
+    ];
+    let var_positional = parameter.getattr("VAR_POSITIONAL")?;
+    let empty = parameter.getattr("empty")?;
+    let mut seen = 0;
+    for p in signature
+        .getattr("parameters")?
+        .call_method0("values")?
+        .try_iter()?
+    {
+        let p = p?;
+        let kind = p.getattr("kind")?;
+        if kind.eq(&var_positional)? {
+            return Ok(ConfigParameter::Optional);
+        }
+        if kind.eq(&positional[0])? || kind.eq(&positional[1])? {
+            seen += 1;
+            if seen == 2 {
+                return Ok(if p.getattr("default")?.is(&empty) {
+                    ConfigParameter::Required
+                } else {
+                    ConfigParameter::Optional
+                });
+            }
+        }
+    }
+    Ok(ConfigParameter::None)
+}
+
+/// The refusal of a config given to a function that cannot take one.
+fn config_refused(name: &str) -> Error {
+    Error::invalid_input(format!(
+        "module {name} is a Python function of its input alone, so it would never see \
+         its config: give the function a second parameter (def f(input, config)), or make \
+         it a class whose init(config) gets it"
+    ))
 }
 
 /// A module backed by an instance of a Python class.
@@ -313,10 +381,11 @@ fn takes_an_argument(cls: &Bound<'_, PyType>) -> PyResult<bool> {
 /// The factory and the implementation record of `handler`. One function
 /// registered under many names shares both (the last function's are kept).
 fn handler_parts(handler: &Bound<'_, PyAny>) -> PyResult<(Factory, Arc<PythonCode>)> {
-    let code = || {
+    let code = |ignores_config: bool| {
         Arc::new(PythonCode {
             import_path: import_path(handler).map(Into::into),
             origin: Some(Arc::new(PythonHandler(handler.clone().unbind()))),
+            ignores_config,
         })
     };
     if let Ok(cls) = handler.cast::<PyType>() {
@@ -332,8 +401,19 @@ fn handler_parts(handler: &Bound<'_, PyAny>) -> PyResult<(Factory, Arc<PythonCod
         )?;
         let takes_config = takes_an_argument(cls)?;
         let init_takes_dependencies = init_takes_dependencies(cls)?;
+        // Only `init(config)` sees an instance's config (the constructor
+        // gets the module's declaration): without one, a config is refused.
+        let has_init = cls.hasattr("init")?;
         let cls: Py<PyAny> = cls.clone().into_any().unbind();
         let factory: Factory = Arc::new(move |context: &ModuleContext| {
+            if !has_init && !context.config().is_null() {
+                return Err(Error::invalid_input(format!(
+                    "module {} is a class without init(config), so it would never see its \
+                     config: give it an init(self, config) method",
+                    context.info().name()
+                ))
+                .into());
+            }
             attach(|py| {
                 let cls = cls.bind(py);
                 let obj = if takes_config {
@@ -349,7 +429,7 @@ fn handler_parts(handler: &Bound<'_, PyAny>) -> PyResult<(Factory, Arc<PythonCod
                 }) as Box<dyn Module>)
             })
         });
-        return Ok((factory, code()));
+        return Ok((factory, code(!has_init)));
     }
     if handler.is_callable() {
         let key = handler.as_ptr() as usize;
@@ -363,12 +443,28 @@ fn handler_parts(handler: &Bound<'_, PyAny>) -> PyResult<(Factory, Arc<PythonCod
         }
         // Checked once per function: a cached factory's function passed.
         refuse_async(handler, "the handler")?;
+        let parameter = config_parameter(handler)?;
         let func: Py<PyAny> = handler.clone().unbind();
-        let factory: Factory = Arc::new(move |_: &ModuleContext| {
-            let func = attach(|py| Ok(func.clone_ref(py)))?;
-            Ok(Box::new(PyFunctionModule { func }) as Box<dyn Module>)
+        let factory: Factory = Arc::new(move |context: &ModuleContext| {
+            let config = context.config();
+            let pass = match parameter {
+                ConfigParameter::None if !config.is_null() => {
+                    return Err(config_refused(context.info().name()).into())
+                }
+                ConfigParameter::None => false,
+                ConfigParameter::Required => true,
+                ConfigParameter::Optional => !config.is_null(),
+            };
+            let (func, config) = attach(|py| {
+                let config = match pass {
+                    true => Some(value_to_py(py, config.clone())?.unbind()),
+                    false => None,
+                };
+                Ok((func.clone_ref(py), config))
+            })?;
+            Ok(Box::new(PyFunctionModule { func, config }) as Box<dyn Module>)
         });
-        let code = code();
+        let code = code(parameter == ConfigParameter::None);
         *LAST_FUNCTION.lock() = Some((key, Arc::downgrade(&factory), Arc::downgrade(&code)));
         return Ok((factory, code));
     }

@@ -21,18 +21,40 @@ pub struct PyWorkflow {
     pub inner: Workflow,
 }
 
+/// The id `then(module)` gives a step: the module's name, or numbered
+/// (`name-2`, `name-3`, ...) past the highest number already taken. One
+/// pass over the steps (a chain of 10,000 `then`s of one module is not
+/// cubic).
 fn next_id(wf: &Workflow, module: &str) -> String {
-    let mut id = module.to_string();
-    let mut n = 1;
-    while wf.steps.iter().any(|s| s.id == id) {
-        n += 1;
-        id = format!("{module}-{n}");
+    let mut taken = false;
+    let mut highest = 1u64;
+    for step in &wf.steps {
+        let Some(rest) = step.id.strip_prefix(module) else {
+            continue;
+        };
+        if rest.is_empty() {
+            taken = true;
+        } else if let Some(n) = rest.strip_prefix('-').and_then(|n| n.parse::<u64>().ok()) {
+            highest = highest.max(n);
+        }
     }
-    id
+    if !taken && highest == 1 {
+        module.to_string()
+    } else {
+        format!("{module}-{}", highest.saturating_add(1))
+    }
 }
 
 #[pymethods]
 impl PyWorkflow {
+    /// The name `edges()` gives the workflow's own input (never a step id).
+    #[classattr]
+    const INPUT: &'static str = Workflow::INPUT;
+
+    /// The name `edges()` gives the workflow's own output (never a step id).
+    #[classattr]
+    const OUTPUT: &'static str = Workflow::OUTPUT;
+
     #[new]
     #[pyo3(signature = (name, output=None))]
     fn new(name: String, output: Option<String>) -> Self {
@@ -126,7 +148,8 @@ impl PyWorkflow {
         &self.inner.name
     }
 
-    /// The step whose output is the result (None: the last step).
+    /// The step whose output is the result (None: the final step, the one no
+    /// step reads; with several final steps, a dict from each id to its output).
     #[getter]
     fn get_output(&self) -> Option<String> {
         self.inner.output.clone()
@@ -188,7 +211,9 @@ impl PyWorkflow {
         self.inner.to_json().map_err(to_pyerr)
     }
 
-    /// The edges as `(from, to)` pairs: `"input"`, step ids and `"output"`.
+    /// The edges as `(from, to)` pairs: `Workflow.INPUT` (`"(input)"`), step
+    /// ids and `Workflow.OUTPUT` (`"(output)"`); every final step has an edge
+    /// to the output.
     fn edges(&self) -> PyResult<Vec<(String, String)>> {
         self.inner.edges().map_err(to_pyerr)
     }

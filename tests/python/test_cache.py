@@ -26,7 +26,7 @@ class Calls(list[Any]):
 def test_cached_steps_hit_on_the_second_run(registry: mr.ModuleRegistry) -> None:
     calls = Calls()
 
-    def double(x: Any) -> Any:
+    def double(x: Any, config: Any = None) -> Any:  # takes a config (see below)
         calls.append(x)
         return x * 2
 

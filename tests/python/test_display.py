@@ -144,3 +144,68 @@ def test_instances_policies_views_and_indexes_display(registry: mr.ModuleRegistr
     index = registry.package_index((tmp_path / "index.json").as_uri())
     html = index._repr_html_()
     assert "shelf-item" in html and "MIT" in html
+
+
+def test_a_long_chain_declared_last_to_first_is_drawn_in_one_pass(registry: mr.ModuleRegistry) -> None:
+    import signal
+
+    n = 12_000
+    wf = Workflow("long")
+    for i in reversed(range(n)):
+        wf.step(f"s{i}", "identity", after=[f"s{i - 1}"] if i else [])
+    result = registry.run_workflow(wf, "x")
+    assert result.output == "x"
+
+    def hang(*_: Any) -> None:
+        raise TimeoutError("drawing the run took more than 30 s")
+
+    previous = signal.signal(signal.SIGALRM, hang)
+    signal.alarm(30)  # a hang guard only: the drawing is linear
+    try:
+        html = result._repr_html_()
+        svg = result.to_svg()
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    # One column per step, in chain order (s0 right after the input).
+    from module_registry import _display
+
+    step = _display.NODE_W + _display.GAP_X
+    xs: dict[Any, float] = {}
+    for g in groups(svg, "step"):
+        rect = g.find(f"{SVG}rect")
+        assert rect is not None
+        xs[g.get("data-step")] = float(rect.get("x", "nan"))
+    assert len(xs) == n
+    assert all(xs[f"s{i}"] == _display.PAD + (i + 1) * step for i in range(0, n, 997))
+    # The table shows the first 50 steps and counts the rest.
+    assert f"and {n - _display.MAX_ROWS} more steps" in html
+
+
+def test_a_timeline_of_many_overlapping_steps_packs_them_in_lanes() -> None:
+    from module_registry import _display
+
+    lanes = _display._pack([(0.0, 1.0, k) for k in range(3000)] + [(1.0, 2.0, 3000 + k) for k in range(3000)])
+    assert sorted(set(lanes.values())) == list(range(3000))
+    # The second wave reuses the first lanes, lowest first.
+    assert [lanes[3000 + k] for k in range(3)] == [0, 1, 2]
+
+
+def test_a_huge_output_or_error_is_shown_cut(registry: mr.ModuleRegistry) -> None:
+    from module_registry import _display
+
+    def huge(x: Any) -> Any:
+        return {"text": "y" * 10_000_000, "data": b"z" * 10_000_000, "items": list(range(100_000))}
+
+    registry.register(mr.ModuleConfig(name="huge"), huge)
+    html = registry.run_workflow(Workflow("h").then("huge"), None)._repr_html_()
+    assert len(html) < 20_000, len(html)
+    assert "zzz" in html and "…" in html
+
+    def loud(x: Any) -> Any:
+        raise ValueError("e" * 1_000_000)
+
+    registry.register(mr.ModuleConfig(name="loud"), loud)
+    result = registry.run_workflow(Workflow("l").then("loud", on_error="skip"), 1)
+    assert len(result._repr_html_()) < 20_000
+    assert _display._short("a" * 600).endswith("(100 more characters)")

@@ -363,3 +363,86 @@ def test_a_class_whose_init_takes_no_config_is_built_without_one(registry: Modul
     assert registry.create("no-config").process(1) == 11
     assert registry.create("keyword-only").process(1) == 6
     assert registry.create("takes-config").process(None) == "takes-config"
+
+
+def test_a_function_with_a_second_parameter_gets_its_config() -> None:
+    registry = ModuleRegistry()
+
+    def scale(x: Any, config: Any) -> Any:
+        return x * (config or {}).get("factor", 1)
+
+    def shift(x: Any, by: Any = 100) -> Any:  # any name; a default when none is given
+        return x + by
+
+    registry.register(ModuleConfig(name="scale"), scale)
+    registry.register(ModuleConfig(name="shift"), shift)
+    assert registry.create("scale", config={"factor": 3}).process(2) == 6
+    assert registry.create("scale").process(2) == 2  # a required config parameter gets None
+    assert registry.create("shift").process(1) == 101
+    assert registry.create("shift", config=5).process(1) == 6
+    wf = mr.Workflow("w").step("s", "scale", config={"factor": 10}).step("t", "shift", config=1)
+    registry.check_workflow(wf)
+    assert registry.run_workflow(wf, 2).output == 21
+
+
+def test_a_function_of_its_input_alone_given_a_config_is_refused() -> None:
+    registry = ModuleRegistry()
+    registry.register(ModuleConfig(name="double"), lambda x: x * 2)
+    registry.register(ModuleConfig(name="upper"), str.upper)
+    for name in ("double", "upper"):
+        wf = mr.Workflow("w").step("s", name, config={"factor": 3})
+        with pytest.raises(mr.WorkflowError, match="init\\(config\\)"):
+            registry.check_workflow(wf)
+        with pytest.raises(mr.WorkflowError, match="second parameter"):
+            registry.run_workflow(wf, "ab")
+        with pytest.raises(mr.ModuleRegistryError, match="of its input alone"):
+            registry.create(name, config={"factor": 3})
+        # Without a config it runs as before.
+        assert registry.run_workflow(mr.Workflow("ok").step("s", name), "ab").output in ("abab", "AB")
+
+
+def test_a_functions_signature_is_read_once_at_registration(monkeypatch: pytest.MonkeyPatch) -> None:
+    import inspect
+
+    registry = ModuleRegistry()
+
+    def scale(x: Any, config: Any) -> Any:
+        return x * config
+
+    registry.register(ModuleConfig(name="scale"), scale)
+    calls: list[Any] = []
+    real = inspect.signature
+
+    def counting(*args: Any, **kwargs: Any) -> inspect.Signature:
+        calls.append(args)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(inspect, "signature", counting)
+    for n in range(5):
+        assert registry.create("scale", config=n).process(2) == 2 * n
+    assert registry.run_workflow(mr.Workflow("w").step("s", "scale", config=3), 2).output == 6
+    assert calls == []
+
+
+def test_a_class_without_init_given_a_config_is_refused() -> None:
+    registry = ModuleRegistry()
+
+    class Plain:
+        def process(self, x: Any) -> Any:
+            return x
+
+    class Configured:
+        def init(self, config: Any) -> None:
+            self.config = config
+
+        def process(self, x: Any) -> Any:
+            return [x, self.config]
+
+    registry.register(ModuleConfig(name="plain"), Plain)
+    registry.register(ModuleConfig(name="configured"), Configured)
+    with pytest.raises(mr.WorkflowError, match="init\\(config\\)"):
+        registry.check_workflow(mr.Workflow("w").step("s", "plain", config={"a": 1}))
+    with pytest.raises(mr.ModuleRegistryError, match="class without init"):
+        registry.create("plain", config={"a": 1})
+    assert registry.create("plain").process(1) == 1
+    assert registry.run_workflow(mr.Workflow("w").step("s", "configured", config={"a": 1}), 1).output == [1, {"a": 1}]

@@ -212,7 +212,7 @@ def test_batches_keep_order_and_show_progress(registry: mr.ModuleRegistry, capsy
 def test_pictures(registry: mr.ModuleRegistry) -> None:
     wf = Workflow("w").step("a", "add-one").step("b", "add-ten", after=[]).step("c", "total", after=["a", "b"])
     mermaid = wf.to_mermaid()
-    assert "a --> c" in mermaid and "b --> c" in mermaid and "c --> output" in mermaid
+    assert "a --> c" in mermaid and "b --> c" in mermaid and "c --> wf_out" in mermaid
     assert '"a" -> "c";' in wf.to_dot()
     svg = wf._repr_svg_()
     assert "<svg" in svg and svg.rstrip().endswith("</svg>") and "total" in svg
@@ -253,3 +253,52 @@ def test_drawing_a_big_workflow_lets_other_threads_run() -> None:
     other.join()
     assert svg.count("<rect") >= 300
     assert ran_during, "to_svg kept the GIL"
+
+
+def test_several_final_steps_give_a_dict_unless_output_names_one(registry: mr.ModuleRegistry, tmp_path: Path) -> None:
+    wf = Workflow("two").step("one", "add-one", after=[]).step("ten", "add-ten", after=[])
+    registry.check_workflow(wf)
+    assert registry.run_workflow(wf, 1).output == {"one": 2, "ten": 11}
+    assert registry.run_workflow(Workflow.from_dict({**wf.to_dict(), "output": "ten"}), 1).output == 11
+    wf.output = "one"
+    assert registry.run_workflow(wf, 1).output == 2
+    wf.output = None
+    # The file forms and Rhai say the same.
+    for name in ("w.toml", "w.json"):
+        wf.save(tmp_path / name)
+        assert registry.run_workflow(Workflow.load(tmp_path / name), 1).output == {"one": 2, "ten": 11}
+    from_rhai = registry.run_script(
+        """
+        let wf = workflow("two");
+        wf.step(#{ id: "one", "module": "add-one", after: [] });
+        wf.step(#{ id: "ten", "module": "add-ten", after: [] });
+        registry.run_workflow(wf, 1).output
+        """
+    )
+    assert from_rhai == {"one": 2, "ten": 11}
+    assert [r.output for r in registry.run_workflow_batch(wf, [1, 2])] == [{"one": 2, "ten": 11}, {"one": 3, "ten": 12}]
+    assert (("one", Workflow.OUTPUT) in wf.edges()) and (("ten", Workflow.OUTPUT) in wf.edges())
+
+
+def test_steps_named_input_and_output_are_nodes_of_their_own(registry: mr.ModuleRegistry) -> None:
+    wf = Workflow("ends").step("input", "add-one").step("output", "add-one")
+    assert wf.edges() == [(Workflow.INPUT, "input"), ("input", "output"), ("output", Workflow.OUTPUT)]
+    dot = wf.to_dot()
+    assert '"(input)" -> "input";' in dot and '"output" -> "(output)";' in dot
+    result = registry.run_workflow(wf, 0)
+    assert result.output == 2
+    import xml.etree.ElementTree as ET
+
+    svg = ET.fromstring(result.to_svg())
+    kinds = [g.get("class") for g in svg.iter("{http://www.w3.org/2000/svg}g")]
+    assert kinds.count("step") == 2 and kinds.count("end") == 2
+
+
+def test_then_numbers_a_long_chain_of_one_module_in_one_pass() -> None:
+    wf = Workflow("long")
+    for _ in range(5000):
+        wf.then("identity")
+    ids = wf.step_ids
+    assert ids[:3] == ["identity", "identity-2", "identity-3"] and ids[-1] == "identity-5000"
+    assert len(set(ids)) == 5000
+    assert mr.ModuleRegistry(native_modules=True).run_workflow(wf, "x").output == "x"

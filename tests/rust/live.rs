@@ -270,6 +270,35 @@ fn a_factory_failing_midway_closes_what_was_built() {
     assert_eq!(counters.shutdowns.load(Ordering::SeqCst), 2);
 }
 
+#[test]
+fn the_size_bound_holds_for_every_instance_of_a_pool_together() {
+    let registry = ModuleRegistry::new();
+    let built = Arc::new(AtomicUsize::new(0));
+    for p in 0..3 {
+        let b = built.clone();
+        registry
+            .register(
+                config(&format!("p{p}"), "1.0.0", &["wide"]).with_factory(move |_| {
+                    b.fetch_add(1, Ordering::SeqCst);
+                    Ok(Box::new(module_registry::FnModule::new(Ok)) as Box<dyn Module>)
+                }),
+            )
+            .unwrap();
+    }
+    let query = CapabilityQuery::new().with_required_capabilities(["wide"]);
+    // 3 providers of 400 each would be 1,200 instances: refused before any is built.
+    let err = registry
+        .pool(query.clone(), PoolOptions::new(400))
+        .unwrap_err();
+    assert!(matches!(err, Error::InvalidInput { .. }), "{err:?}");
+    assert!(err.report().contains("at most 1024 instances"), "{err}");
+    assert_eq!(built.load(Ordering::SeqCst), 0);
+    // 3 of 341 fit.
+    let pool = registry.pool(query, PoolOptions::new(341)).unwrap();
+    assert_eq!(pool.len(), 1023);
+    pool.close().unwrap();
+}
+
 #[cfg(feature = "workflows")]
 mod workflows {
     use super::*;
@@ -281,15 +310,38 @@ mod workflows {
         let registry = tally_registry(&overlapped);
         let workflow = Workflow::new("wide").step(WorkflowStep::module("t", "tally").pool(4));
         let inputs: Vec<Value> = (0..16).map(|_| Value::Int(30)).collect();
-        let start = std::time::Instant::now();
         let results = registry.run_workflow_batch(&workflow, inputs).unwrap();
-        let elapsed = start.elapsed();
         let ids: std::collections::HashSet<String> =
             results.iter().map(|r| format!("{:?}", r.output)).collect();
         assert_eq!(ids.len(), 4, "every instance of the pool took inputs");
         assert!(!overlapped.load(Ordering::SeqCst));
-        // 16 calls of 30 ms, four at a time: well under the 480 ms in turn.
-        assert!(elapsed < Duration::from_millis(400), "{elapsed:?}");
+        // Four at a time, counted (no clock): each call waits until four
+        // calls have been inside at once (a hang guard of 30 s only), and
+        // never more than four are.
+        let meeting = Arc::new((
+            parking_lot::Mutex::new((0usize, 0usize)),
+            parking_lot::Condvar::new(),
+        ));
+        let m = meeting.clone();
+        registry
+            .register(config("meet", "1.0.0", &[]).with_handler(move |v| {
+                let (lock, cv) = &*m;
+                let mut g = lock.lock();
+                g.0 += 1;
+                g.1 = g.1.max(g.0);
+                cv.notify_all();
+                let guard = std::time::Instant::now() + Duration::from_secs(30);
+                while g.1 < 4 && !cv.wait_until(&mut g, guard).timed_out() {}
+                g.0 -= 1;
+                Ok(v)
+            }))
+            .unwrap();
+        let wide = Workflow::new("meet").step(WorkflowStep::module("m", "meet").pool(4));
+        let results = registry
+            .run_workflow_batch(&wide, (0..16).map(Value::Int).collect::<Vec<_>>())
+            .unwrap();
+        assert_eq!(results.len(), 16);
+        assert_eq!(meeting.0.lock().1, 4, "four inputs ran at once, no more");
         assert!(Workflow::from_toml(&workflow.to_toml().unwrap()).unwrap() == workflow);
         let bad = Workflow::new("bad").step(WorkflowStep::module("t", "tally").pool(0));
         let err = registry.check_workflow(&bad).unwrap_err();

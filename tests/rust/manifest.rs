@@ -373,6 +373,7 @@ fn a_detached_record_names_its_implementation_but_builds_nothing() {
                 std::sync::Arc::new(module_registry::PythonCode {
                     import_path: Some("pkg:f".into()),
                     origin: Some(std::sync::Arc::new(origin)),
+                    ..Default::default()
                 }),
             ))
     };

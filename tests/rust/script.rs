@@ -873,3 +873,187 @@ fn embedders_add_rust_functions_to_scripts() {
         Err(module_registry::Error::PermissionDenied { .. })
     ));
 }
+
+/// A gate scripts call as `hold()`: the first call says it is in and waits
+/// until `open` (30 s at most, only a hang guard); later calls pass.
+struct Gate {
+    state: parking_lot::Mutex<(usize, bool)>,
+    changed: parking_lot::Condvar,
+}
+
+impl Gate {
+    fn new() -> Arc<Self> {
+        Arc::new(Gate {
+            state: parking_lot::Mutex::new((0, false)),
+            changed: parking_lot::Condvar::new(),
+        })
+    }
+
+    fn hold(&self) {
+        let mut s = self.state.lock();
+        s.0 += 1;
+        self.changed.notify_all();
+        if s.0 == 1 {
+            let guard = Instant::now() + Duration::from_secs(30);
+            while !s.1 && !self.changed.wait_until(&mut s, guard).timed_out() {}
+        }
+    }
+
+    fn wait_for_first(&self) {
+        let mut s = self.state.lock();
+        let guard = Instant::now() + Duration::from_secs(30);
+        while s.0 == 0 && !self.changed.wait_until(&mut s, guard).timed_out() {}
+        assert!(s.0 > 0, "the first call never came");
+    }
+
+    fn open(&self) {
+        self.state.lock().1 = true;
+        self.changed.notify_all();
+    }
+}
+
+fn gated_counter(registry: &ModuleRegistry) -> Arc<Gate> {
+    let gate = Gate::new();
+    let g = gate.clone();
+    registry
+        .register_script_functions(move |engine: &mut module_registry::rhai::Engine| {
+            let g = g.clone();
+            engine.register_fn("hold", move || g.hold());
+        })
+        .unwrap();
+    registry
+        .register_script(
+            r#"const MODULE = #{ name: "gated" };
+               fn process(x) {
+                   if x == "hold" { hold(); }
+                   if x == "fail" { this.n = 100; throw "no"; }
+                   this.n = (this.n ?? 0) + 1;
+                   this.n
+               }"#,
+        )
+        .unwrap();
+    gate
+}
+
+#[test]
+fn calls_on_one_script_instance_do_not_wait_for_each_other() {
+    let registry = ModuleRegistry::new();
+    let gate = gated_counter(&registry);
+    let instance = Arc::new(registry.create("gated").unwrap());
+    let held = {
+        let i = instance.clone();
+        thread::spawn(move || i.process("hold"))
+    };
+    gate.wait_for_first();
+    // The first call is inside the script: a second one runs meanwhile
+    // (before, it waited on the instance's state lock until the first ended).
+    let (tx, rx) = std::sync::mpsc::channel();
+    let i = instance.clone();
+    thread::spawn(move || tx.send(i.process("go")));
+    let second = rx.recv_timeout(Duration::from_secs(20));
+    gate.open();
+    assert_eq!(
+        second.expect("the second call waited").unwrap(),
+        Value::Int(1)
+    );
+    // Both began from the same state; the last to finish decided it.
+    assert_eq!(held.join().unwrap().unwrap(), Value::Int(1));
+    assert_eq!(instance.process("go").unwrap(), Value::Int(2));
+    // A failed call leaves the state as it was (its `this.n = 100` is dropped).
+    assert!(instance.process("fail").is_err());
+    assert_eq!(instance.process("go").unwrap(), Value::Int(3));
+}
+
+#[cfg(feature = "workflows")]
+#[test]
+fn a_retry_after_a_timeout_does_not_wait_for_the_abandoned_attempt() {
+    use module_registry::{Workflow, WorkflowStep};
+    let registry = ModuleRegistry::new();
+    let gate = gated_counter(&registry);
+    // The first attempt holds at the gate past its time limit; the retry
+    // runs on the same instance.
+    let wf = Workflow::new("retry").step(
+        WorkflowStep::module("g", "gated")
+            .retries(1)
+            .timeout(Duration::from_secs(2)),
+    );
+    let result = registry.run_workflow(&wf, "hold");
+    gate.open();
+    let result = result.unwrap();
+    assert_eq!(result.steps[0].attempts, 2);
+    assert_eq!(result.output, Value::Int(1));
+}
+
+#[cfg(feature = "workflows")]
+#[test]
+fn values_a_script_receives_from_pools_and_workflows_count_against_its_memory() {
+    use module_registry::ModuleConfig;
+    let registry = ModuleRegistry::new();
+    // Not native nor a script: called on a helper thread under a deadline,
+    // so what it returns is allocated off the script's thread.
+    registry
+        .register(
+            ModuleConfig::new()
+                .with_name("big")
+                .with_handler(|_| Ok(Value::Str("x".repeat(4 << 20)))),
+        )
+        .unwrap();
+    registry
+        .set_script_limits(ScriptLimits {
+            max_memory: Some(16 << 20),
+            max_string_size: None,
+            ..ScriptLimits::default()
+        })
+        .unwrap();
+    let through_pool = r#"let p = registry.pool("big", 2); let m = #{};
+        for i in 0..8 { m["k" + i] = p.process(i); } m.len()"#;
+    let err = registry.run_script(through_pool, ()).unwrap_err();
+    assert!(err.report().contains("out of memory"), "{err}");
+    let through_instance = r#"let b = registry.create("big"); let m = #{};
+        for i in 0..8 { m["k" + i] = b.process(i); } m.len()"#;
+    let err = registry.run_script(through_instance, ()).unwrap_err();
+    assert!(err.report().contains("out of memory"), "{err}");
+    let through_workflow = r#"let wf = workflow("w"); wf.step(#{ id: "b", "module": "big" });
+        let m = #{}; for i in 0..8 { m["k" + i] = registry.run_workflow(wf, i).output; } m.len()"#;
+    let err = registry.run_script(through_workflow, ()).unwrap_err();
+    assert!(err.report().contains("out of memory"), "{err}");
+    // What fits, fits: two values of 4 MiB.
+    let two = through_pool.replace("0..8", "0..2");
+    assert_eq!(registry.run_script(&two, ()).unwrap(), Value::Int(2));
+}
+
+#[cfg(feature = "workflows")]
+#[test]
+fn a_workflow_run_from_a_script_ends_at_the_scripts_deadline() {
+    use module_registry::ModuleConfig;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let registry = ModuleRegistry::new();
+    let gate = Gate::new();
+    let returned = Arc::new(AtomicBool::new(false));
+    let (g, r) = (gate.clone(), returned.clone());
+    registry
+        .register(
+            ModuleConfig::new()
+                .with_name("stuck")
+                .with_handler(move |v| {
+                    g.hold();
+                    r.store(true, Ordering::SeqCst);
+                    Ok(v)
+                }),
+        )
+        .unwrap();
+    registry
+        .set_script_limits(ScriptLimits {
+            timeout: Some(Duration::from_millis(500)),
+            ..ScriptLimits::default()
+        })
+        .unwrap();
+    let script = r#"let wf = workflow("w"); wf.step(#{ id: "s", "module": "stuck" });
+        wf.step(#{ id: "t", "module": "stuck" }); registry.run_workflow(wf, 1).output"#;
+    let err = registry.run_script(script, ()).unwrap_err();
+    // It ended while the step was still inside the module.
+    let still_inside = !returned.load(Ordering::SeqCst);
+    gate.open();
+    assert!(err.report().contains("timed out"), "{err}");
+    assert!(still_inside);
+}

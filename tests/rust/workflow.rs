@@ -67,8 +67,10 @@ fn inputs_fan_out_and_fan_in() {
         .run_workflow(&wf.clone().with_output("both"), 5i64)
         .unwrap();
     assert_eq!(result.output, Value::Int(6 + 15));
-    // The default output is the last step.
-    assert_eq!(r.run_workflow(&wf, 5i64).unwrap().output, Value::Int(7));
+    // By default both final steps ("both" and "again") are the output.
+    let out = r.run_workflow(&wf, 5i64).unwrap().output;
+    assert_eq!(out.get("both"), Some(&Value::Int(21)));
+    assert_eq!(out.get("again"), Some(&Value::Int(7)));
 }
 
 #[test]
@@ -585,18 +587,18 @@ fn pictures_show_every_step_and_edge() {
     let mermaid = wf.to_mermaid().unwrap();
     assert!(mermaid.starts_with("flowchart LR"));
     for edge in [
-        "input --> one",
-        "input --> ten",
+        "wf_in --> one",
+        "wf_in --> ten",
         "one --> both",
         "ten --> both",
-        "both --> output",
+        "both --> wf_out",
     ] {
         assert!(mermaid.contains(edge), "{edge} missing in\n{mermaid}");
     }
     assert!(mermaid.contains("retries: 2") && mermaid.contains("fallback: identity"));
     let dot = wf.to_dot().unwrap();
     assert!(dot.starts_with("digraph \"diamond\""));
-    assert!(dot.contains("\"one\" -> \"both\";") && dot.contains("\"both\" -> \"output\";"));
+    assert!(dot.contains("\"one\" -> \"both\";") && dot.contains("\"both\" -> \"(output)\";"));
     let svg = wf.to_svg().unwrap();
     assert!(svg.contains("<svg") && svg.contains("</svg>"));
     for id in ["one", "ten", "both", "input", "output"] {
@@ -896,4 +898,219 @@ fn a_batch_can_give_each_input_its_own_outcome() {
     assert!(r
         .run_workflow_each(&missing, vec![Value::Int(1)], true, |_, _| {})
         .is_err());
+}
+
+#[test]
+fn several_final_steps_give_a_map_unless_output_names_one() {
+    let r = registry();
+    // Two branches on the input, neither read by another step.
+    let wf = Workflow::new("two")
+        .step(WorkflowStep::module("one", "add-one").after([]))
+        .step(WorkflowStep::module("ten", "add-ten").after([]));
+    r.check_workflow(&wf).unwrap();
+    let result = r.run_workflow(&wf, 1i64).unwrap();
+    let Value::Map(out) = &result.output else {
+        panic!("not a map: {:?}", result.output)
+    };
+    assert_eq!(out.keys().collect::<Vec<_>>(), ["one", "ten"]);
+    assert_eq!(
+        (out["one"].clone(), out["ten"].clone()),
+        (Value::Int(2), Value::Int(11))
+    );
+    // Naming one picks it.
+    let picked = r
+        .run_workflow(&wf.clone().with_output("ten"), 1i64)
+        .unwrap();
+    assert_eq!(picked.output, Value::Int(11));
+    // Both final steps are drawn into the output.
+    let edges = wf.edges().unwrap();
+    assert!(edges.contains(&("one".into(), Workflow::OUTPUT.into())));
+    assert!(edges.contains(&("ten".into(), Workflow::OUTPUT.into())));
+    // The file forms say the same.
+    let from_toml = Workflow::from_toml(&wf.to_toml().unwrap()).unwrap();
+    assert_eq!(
+        r.run_workflow(&from_toml, 1i64).unwrap().output,
+        result.output
+    );
+    // A batch, and a step read by another, which is not final.
+    let batch = r.run_workflow_batch(&wf, [1i64, 2]).unwrap();
+    assert_eq!(batch[1].output.get("ten"), Some(&Value::Int(12)));
+    let fed = wf
+        .clone()
+        .step(WorkflowStep::module("more", "add-one").after(["one"]));
+    let out = r.run_workflow(&fed, 1i64).unwrap().output;
+    assert_eq!(
+        out.as_map().unwrap().keys().collect::<Vec<_>>(),
+        ["ten", "more"]
+    );
+}
+
+#[test]
+fn a_chain_declared_last_to_first_returns_its_final_step() {
+    let r = registry();
+    // c <- b <- a, declared c, b, a: the final step is c, the first declared.
+    let wf = Workflow::new("reversed")
+        .step(WorkflowStep::module("c", "add-ten").after(["b"]))
+        .step(WorkflowStep::module("b", "add-one").after(["a"]))
+        .step(WorkflowStep::module("a", "add-one").after([]));
+    assert_eq!(r.run_workflow(&wf, 0i64).unwrap().output, Value::Int(12));
+    // 10,000 steps so declared: checked, run and drawn.
+    let n = 10_000;
+    let mut long = Workflow::new("long");
+    for i in (0..n).rev() {
+        let step = WorkflowStep::module(format!("s{i}"), "add-one");
+        long.add_step(if i == 0 {
+            step.after([])
+        } else {
+            step.after(vec![format!("s{}", i - 1)])
+        });
+    }
+    assert_eq!(r.run_workflow(&long, 0i64).unwrap().output, Value::Int(n));
+    assert_eq!(long.edges().unwrap().len(), n as usize + 1);
+    assert!(long
+        .to_dot()
+        .unwrap()
+        .contains("\"s9999\" -> \"(output)\";"));
+}
+
+#[test]
+fn a_fan_in_of_many_steps_is_checked_once_per_name() {
+    let r = registry();
+    let n = 20_000;
+    let mut wf = Workflow::new("wide");
+    let ids: Vec<String> = (0..n).map(|i| format!("b{i}")).collect();
+    for id in &ids {
+        wf.add_step(WorkflowStep::module(id.clone(), "identity").after([]));
+    }
+    wf.add_step(WorkflowStep::module("sum", "sum").after(ids.clone()));
+    let out = r.run_workflow(&wf, 1i64).unwrap().output;
+    assert_eq!(out, Value::Int(n));
+    let mut twice = ids.clone();
+    twice.push("b7".into());
+    let bad = wf.step(WorkflowStep::module("j", "sum").after(twice));
+    let err = r.check_workflow(&bad).unwrap_err();
+    assert!(err.report().contains("after names \"b7\" twice"), "{err}");
+}
+
+#[test]
+fn steps_named_like_the_workflows_own_nodes_stay_nodes_of_their_own() {
+    let wf = Workflow::new("ends")
+        .step(WorkflowStep::module("input", "identity"))
+        .step(WorkflowStep::module("output", "identity"))
+        .step(WorkflowStep::module("end", "identity").after(["output"]));
+    let edges = wf.edges().unwrap();
+    assert_eq!(
+        edges,
+        [
+            (Workflow::INPUT.to_string(), "input".to_string()),
+            ("input".into(), "output".into()),
+            ("output".into(), "end".into()),
+            ("end".into(), Workflow::OUTPUT.into()),
+        ]
+    );
+    let dot = wf.to_dot().unwrap();
+    assert!(dot.contains("\"(input)\" -> \"input\";"), "{dot}");
+    assert!(dot.contains("\"input\" -> \"output\";"), "{dot}");
+    assert!(dot.contains("\"end\" -> \"(output)\";"), "{dot}");
+    // Mermaid: the ends are wf_in and wf_out; `end` (a Mermaid word) is renamed.
+    let mermaid = wf.to_mermaid().unwrap();
+    for edge in [
+        "wf_in --> input",
+        "input --> output",
+        "output --> end_2",
+        "end_2 --> wf_out",
+    ] {
+        assert!(mermaid.contains(edge), "{edge} missing in\n{mermaid}");
+    }
+    assert!(!mermaid.contains("> end\n"), "{mermaid}");
+    // a.b and a-b were both a_b: now two nodes.
+    let dots = Workflow::new("dots")
+        .step(WorkflowStep::module("a.b", "identity"))
+        .step(WorkflowStep::module("a-b", "identity"));
+    let mermaid = dots.to_mermaid().unwrap();
+    assert!(
+        mermaid.contains("wf_in --> a_b_0") && mermaid.contains("a_b_0 --> a_b_1"),
+        "{mermaid}"
+    );
+    let svg = wf.to_svg().unwrap();
+    // Two ends, three steps, four edges.
+    assert_eq!(svg.matches("<ellipse").count(), 2, "{svg}");
+    assert_eq!(svg.matches("<rect").count(), 3, "{svg}");
+    assert_eq!(svg.matches("<path id=\"arrow").count(), 4, "{svg}");
+}
+
+#[test]
+fn a_cancelled_run_starts_no_more_attempts() {
+    let r = registry();
+    let cancel = module_registry::CancelToken::new();
+    let calls = Arc::new(AtomicU32::new(0));
+    let (c, k) = (calls.clone(), cancel.clone());
+    r.register(
+        ModuleConfig::new()
+            .with_name("fails-and-cancels")
+            .with_handler(move |_| {
+                c.fetch_add(1, Ordering::SeqCst);
+                k.cancel(); // the host cancels while the step is failing
+                Err(Error::invalid_input("no").into())
+            }),
+    )
+    .unwrap();
+    let wf = Workflow::new("w").step(WorkflowStep::module("s", "fails-and-cancels").retries(50));
+    let err = r.run_workflow_cancellable(&wf, 1i64, &cancel).unwrap_err();
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    assert!(err.report().contains("after 1 attempt"), "{err}");
+}
+
+#[test]
+fn retries_past_the_bound_and_a_zero_timeout_are_refused_at_check_time() {
+    let r = registry();
+    let many = Workflow::new("w").step(
+        WorkflowStep::module("s", "add-one").retries(module_registry::workflow::MAX_RETRIES + 1),
+    );
+    let err = r.check_workflow(&many).unwrap_err();
+    assert!(
+        err.report().contains("retries must be at most 100"),
+        "{err}"
+    );
+    let zero = Workflow::from_toml(
+        "name = \"z\"\n[[steps]]\nid = \"s\"\nmodule = \"add-one\"\ntimeout_ms = 0\n",
+    )
+    .unwrap();
+    let err = r.check_workflow(&zero).unwrap_err();
+    assert!(err.report().contains("timeout of 0 ms"), "{err}");
+    let err = r
+        .pool(
+            "add-one",
+            module_registry::live::PoolOptions::new(1).retries(1000),
+        )
+        .unwrap_err();
+    assert!(err.report().contains("at most 100"), "{err}");
+}
+
+#[cfg(feature = "pictures")]
+#[test]
+fn a_workflow_of_ten_thousand_steps_is_drawn_in_one_pass() {
+    let n = 10_000;
+    let mut wf = Workflow::new("long");
+    for i in (0..n).rev() {
+        let step = WorkflowStep::module(format!("s{i}"), "identity").version("<2");
+        wf.add_step(if i == 0 {
+            step.after([])
+        } else {
+            step.after(vec![format!("s{}", i - 1)])
+        });
+    }
+    let svg = wf.to_svg().unwrap();
+    // Every node (the two ends and each step) and every edge is drawn.
+    assert_eq!(svg.matches("<rect").count(), n + 2);
+    assert_eq!(svg.matches("<line").count(), n + 1);
+    // Text is escaped (the requirement "<2").
+    assert!(svg.contains("identity &lt;2") && !svg.contains("identity <2"));
+    // A chain: one column per node.
+    let width = 2 * 16 + (n + 2) * (190 + 60) - 60;
+    assert!(
+        svg.contains(&format!("width=\"{width}\"")),
+        "{}",
+        &svg[..200]
+    );
 }

@@ -44,6 +44,11 @@ pub struct PythonCode {
     /// The object itself, opaque to the core: the binding that registered
     /// it gets it back (to pickle the registry, say).
     pub origin: Option<Origin>,
+    /// The object would never see an instance config (a function of its
+    /// input alone, with no second parameter; a class without `init`), so
+    /// one given to it is refused (when a workflow is checked, and when an
+    /// instance is built).
+    pub ignores_config: bool,
 }
 
 impl PartialEq for PythonCode {
@@ -59,6 +64,7 @@ impl Implementation {
         Implementation::Python(Arc::new(PythonCode {
             import_path: import_path.map(Into::into),
             origin: None,
+            ignores_config: false,
         }))
     }
 

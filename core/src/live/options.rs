@@ -12,9 +12,14 @@ use crate::value::Value;
 /// Failures in a row after which a provider is rested for the cool-down.
 pub const FAILURES_TO_OPEN: u32 = 5;
 
-/// The largest pool: instances are real objects (a script's engine and
-/// state, a Python object), and a pool is not a way to allocate millions.
+/// The largest pool, in instances (of every provider together: a pool over
+/// a capability query holds `size` of each provider, at most this many in
+/// all): instances are real objects (a script's engine and state, a Python
+/// object), and a pool is not a way to allocate millions.
 pub const MAX_POOL_SIZE: usize = 1024;
+
+/// The most retries a pool may make of one call.
+pub const MAX_POOL_RETRIES: u32 = 100;
 
 /// How a pool picks the instance for a call among the free ones.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -107,7 +112,7 @@ impl From<CapabilityQuery> for PoolTarget {
 #[derive(Clone, Debug)]
 #[must_use]
 pub struct PoolOptions {
-    /// Instances per provider.
+    /// Instances per provider (all of them together at most [`MAX_POOL_SIZE`]).
     pub size: usize,
     /// How a free instance is picked.
     pub strategy: Strategy,
@@ -160,6 +165,12 @@ impl PoolOptions {
             return Err(Error::invalid_input(format!(
                 "a pool's size must be between 1 and {MAX_POOL_SIZE}, not {}",
                 self.size
+            )));
+        }
+        if self.retries > MAX_POOL_RETRIES {
+            return Err(Error::invalid_input(format!(
+                "a pool's retries must be at most {MAX_POOL_RETRIES}, not {}",
+                self.retries
             )));
         }
         if self.cooldown.is_zero() {

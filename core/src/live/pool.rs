@@ -19,7 +19,9 @@ use crate::kind::ModuleKind;
 use crate::registry::ModuleRegistry;
 use crate::value::Value;
 
-pub use super::options::{PoolOptions, PoolTarget, Strategy, FAILURES_TO_OPEN, MAX_POOL_SIZE};
+pub use super::options::{
+    PoolOptions, PoolTarget, Strategy, FAILURES_TO_OPEN, MAX_POOL_RETRIES, MAX_POOL_SIZE,
+};
 
 thread_local! {
     /// The pools (by address) this thread is running an instance of: a
@@ -165,6 +167,17 @@ impl ModuleRegistry {
                         requirement: query.version_req.clone(),
                         available: Vec::new(),
                     });
+                }
+                // The bound holds for the whole pool: `size` of every provider.
+                let total = found.len().saturating_mul(options.size);
+                if total > MAX_POOL_SIZE {
+                    return Err(Error::invalid_input(format!(
+                        "a pool holds at most {MAX_POOL_SIZE} instances: {} providers match \
+                         {query:?}, and {} of each would be {total} (ask for fewer, or narrow \
+                         the query)",
+                        found.len(),
+                        options.size
+                    )));
                 }
                 (
                     format!("pool of {} providers", found.len()),

@@ -95,14 +95,23 @@ pub(crate) fn run_within_deadline(
     what: &str,
     call: impl FnOnce() -> Result<crate::Value> + Send + 'static,
 ) -> Result<Result<crate::Value>, Box<EvalAltResult>> {
+    // What the call returns may be made on another thread (the helper, a
+    // pool's, a Python one): it is charged to the script's memory here.
+    let mark = super::memory::mark();
+    let charged = move |out: Result<crate::Value>| {
+        if let Ok(value) = &out {
+            super::memory::received(mark, value);
+        }
+        out
+    };
     let deadline = DEADLINE.with(Cell::get);
     let Some(deadline) = deadline.filter(|_| !trusted) else {
-        return Ok(call());
+        return Ok(charged(call()));
     };
     let caller = crate::access::Caller::current();
     let call = move || caller.enter(call);
     match super::helper::run(call, deadline) {
-        Ok(out) => Ok(out),
+        Ok(out) => Ok(charged(out)),
         Err(super::helper::NotDone::TimedOut) => Err(Box::new(EvalAltResult::ErrorTerminated(
             Dynamic::from(TIMEOUT_TOKEN),
             Position::NONE,
@@ -111,6 +120,21 @@ pub(crate) fn run_within_deadline(
             "cannot start a thread to call {what}: {e}"
         )))),
     }
+}
+
+/// The deadline of the script call running on this thread, if any.
+#[cfg(feature = "workflows")]
+pub(crate) fn deadline() -> Option<Instant> {
+    DEADLINE.with(Cell::get)
+}
+
+/// The error that ends a script whose deadline passed.
+#[cfg(feature = "workflows")]
+pub(crate) fn timed_out() -> Box<EvalAltResult> {
+    Box::new(EvalAltResult::ErrorTerminated(
+        Dynamic::from(TIMEOUT_TOKEN),
+        Position::NONE,
+    ))
 }
 
 /// [`TIMEOUT_TOKEN`] when this thread's script deadline has passed.

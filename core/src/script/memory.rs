@@ -119,3 +119,55 @@ pub(crate) fn counting<T>(f: impl FnOnce() -> T) -> T {
 pub(crate) fn held() -> isize {
     NET.with(Cell::get).max(0)
 }
+
+/// This thread's count before a call that hands the script a value made
+/// elsewhere (see [`received`]).
+pub(crate) fn mark() -> isize {
+    NET.with(Cell::get)
+}
+
+/// Charges `value`, handed to the script by a call begun at `mark` (a
+/// module called on another thread, a pool, a workflow's steps), to the
+/// script call counting on this thread: what the thread allocated meanwhile
+/// counts as before, and the value's own size at least. (Otherwise a value
+/// made elsewhere costs nothing, and freeing it here even lowers the count.)
+pub(crate) fn received(mark: isize, value: &crate::Value) {
+    if mark == NOT_COUNTING {
+        return;
+    }
+    let size = isize::try_from(value_bytes(value)).unwrap_or(isize::MAX);
+    let floor = mark.saturating_add(size);
+    NET.with(|net| {
+        if net.get() != NOT_COUNTING && net.get() < floor {
+            net.set(floor);
+        }
+    });
+}
+
+/// About how many bytes `value` holds on the heap (its strings, bytes,
+/// lists and maps; an opaque handle counts as its pointer). Walks the value
+/// with a list of its own, not by recursion.
+pub(crate) fn value_bytes(value: &crate::Value) -> usize {
+    use crate::Value;
+    let slot = std::mem::size_of::<Value>();
+    let mut total = 0usize;
+    let mut pending = vec![value];
+    while let Some(v) = pending.pop() {
+        let own = match v {
+            Value::Str(s) => s.capacity(),
+            Value::Bytes(b) => b.capacity(),
+            Value::List(items) => {
+                pending.extend(items.iter());
+                items.capacity() * slot
+            }
+            Value::Map(map) => {
+                pending.extend(map.values());
+                map.keys().map(String::capacity).sum::<usize>()
+                    + map.capacity() * (slot + std::mem::size_of::<String>() + 8)
+            }
+            _ => 0,
+        };
+        total = total.saturating_add(own);
+    }
+    total
+}

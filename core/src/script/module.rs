@@ -237,6 +237,17 @@ pub(crate) fn declaration(label: &str, ast: &AST) -> Result<Option<ModuleConfig>
 
 /// One instance of a script module: the shared compiled script, the engine
 /// it runs on, and its own state (`this`).
+///
+/// Calls on one instance do not wait for each other: no lock is held while
+/// the script runs. Each call runs on its own copy of `this`, taken when it
+/// starts from the state the last finished call left; a call that returns
+/// writes its copy back, and one that fails (an error, a limit, a timeout)
+/// leaves the state as it was. So calls in turn see each other's changes
+/// as before, and calls that overlap each start from the same state, the
+/// one that finishes last deciding what stays (a stateful script that must
+/// count every call runs on a pool, one call per instance). The copy counts
+/// against the call's memory limit, so the state an instance keeps is
+/// bounded by that limit too.
 pub(crate) struct ScriptModule {
     script: Arc<CompiledScript>,
     host: Arc<ScriptHost>,
@@ -260,20 +271,22 @@ impl ScriptModule {
 
     /// Calls script function `name` on the script stack, with the deadline,
     /// and hands its result to `then` there (converting or dropping a deeply
-    /// nested result recurses too).
+    /// nested result recurses too). The state lock is held only to copy
+    /// `this` before and to write it back after (see [`ScriptModule`]).
     fn call<T>(
         &self,
         name: &str,
         args: impl FnOnce() -> Vec<Dynamic>,
         then: impl FnOnce(Dynamic) -> Result<T>,
     ) -> Result<T> {
-        let mut state = self.state.lock();
         run_limited(&self.limits, || {
+            // Cloned on the script stack (a state nests as deep as the limits allow).
+            let mut this = self.state.lock().clone();
             let mut scope = Scope::new();
             let options = CallFnOptions::new()
                 .eval_ast(self.script.needs_eval)
                 .rewind_scope(true)
-                .bind_this_ptr(&mut state);
+                .bind_this_ptr(&mut this);
             let out = self
                 .engine
                 .call_fn_with_options::<Dynamic>(
@@ -288,6 +301,9 @@ impl ScriptModule {
                 // Used as text where Rhai ignores the error (`${...}`), last.
                 return Err(misuse.into_error(&self.script.label));
             }
+            let before = std::mem::replace(&mut *self.state.lock(), this);
+            // Dropped here, after the lock.
+            drop(before);
             then(out)
         })?
     }

@@ -21,9 +21,46 @@ fn add_step(wf: &mut ScriptWorkflow, step: Map) -> Res<()> {
     Ok(())
 }
 
+/// Runs `workflow` for a script: within the script's deadline (the run goes
+/// on this thread's helper thread, and is cancelled and abandoned when the
+/// deadline passes, which ends the script as timed out), its output charged
+/// to the script's memory.
+fn run_bounded(
+    registry: &crate::ModuleRegistry,
+    workflow: Workflow,
+    input: crate::Value,
+) -> Res<crate::workflow::WorkflowResult> {
+    let mark = super::memory::mark();
+    let result = match super::engine::deadline() {
+        None => registry.run_workflow(&workflow, input),
+        Some(deadline) => {
+            let cancel = crate::workflow::CancelToken::new();
+            let (registry, token) = (registry.clone(), cancel.clone());
+            let caller = crate::access::Caller::current();
+            let run = move || {
+                caller.enter(|| registry.run_workflow_cancellable(&workflow, input, &token))
+            };
+            match super::helper::run(run, deadline) {
+                Ok(result) => result,
+                Err(super::helper::NotDone::TimedOut) => {
+                    // No step starts after this; the ones running finish alone.
+                    cancel.cancel();
+                    return Err(super::engine::timed_out());
+                }
+                Err(super::helper::NotDone::NoThread(e)) => Err(crate::Error::invalid_input(
+                    format!("cannot start a thread to run a workflow: {e}"),
+                )),
+            }
+        }
+    }
+    .map_err(fail)?;
+    super::memory::received(mark, &result.output);
+    Ok(result)
+}
+
 fn run_workflow(r: &mut ScriptRegistry, wf: ScriptWorkflow, input: Dynamic) -> Res<Dynamic> {
     let input = from_dynamic(input).map_err(fail)?;
-    let result = r.0.run_workflow(&wf.0, input).map_err(fail)?;
+    let result = run_bounded(&r.0, wf.0, input)?;
     let steps: Array = result
         .steps
         .iter()

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::cancel::CancelToken;
 use super::instances::StepInstance;
-use super::run::Plan;
+use super::plan::Plan;
 use super::{execute, instantiate, plan, Workflow, WorkflowResult};
 use crate::audit::Outcome;
 use crate::error::Result;
@@ -274,6 +274,10 @@ fn each_at_once(
         for t in 0..width.min(total) {
             let (tx, inputs, next, stop) = (tx.clone(), &inputs, &next, &stop);
             let caller = crate::access::Caller::current();
+            #[cfg(test)]
+            if tests::NO_THREADS.with(std::cell::Cell::get) {
+                break;
+            }
             let spawned = std::thread::Builder::new()
                 .name(format!("module-registry-batch-{t}"))
                 .stack_size(super::pool::MODULE_THREAD_STACK)
@@ -319,8 +323,69 @@ fn each_at_once(
             .into_iter()
             .map(|m| m.into_inner().unwrap_or_default())
             .collect();
-        return each_in_turn(registry, plan, instances, inputs, true, on_progress, cancel);
+        // No batch thread could be started: the inputs run here, in turn,
+        // under the caller's own policy (`errors="raise"` still stops at the
+        // first failure).
+        return each_in_turn(
+            registry,
+            plan,
+            instances,
+            inputs,
+            keep_going,
+            on_progress,
+            cancel,
+        );
     }
     // In input order, up to the first input that did not run (cancelled or stopped).
     slots.into_iter().map_while(|s| s).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+
+    use crate::workflow::{Workflow, WorkflowStep};
+    use crate::{ModuleConfig, ModuleRegistry, Value};
+
+    thread_local! {
+        /// Makes this thread's batches start no batch thread (as when the
+        /// system refuses one).
+        pub(super) static NO_THREADS: Cell<bool> = const { Cell::new(false) };
+    }
+
+    #[test]
+    fn a_batch_run_here_for_want_of_threads_keeps_the_callers_policy() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::sync::Arc;
+        let registry = ModuleRegistry::new();
+        let calls = Arc::new(AtomicUsize::new(0));
+        let counted = calls.clone();
+        registry
+            .register(
+                ModuleConfig::new()
+                    .with_name("odd-fails")
+                    .with_handler(move |v: Value| {
+                        counted.fetch_add(1, Ordering::SeqCst);
+                        match v.as_int() {
+                            Some(n) if n % 2 == 1 => Err("odd".into()),
+                            _ => Ok(v),
+                        }
+                    }),
+            )
+            .unwrap();
+        let wf = Workflow::new("w").step(WorkflowStep::module("a", "odd-fails").pool(2));
+        let inputs: Vec<Value> = (0..6).map(Value::from).collect();
+        NO_THREADS.with(|t| t.set(true));
+        let stopping = registry.run_workflow_each(&wf, inputs.clone(), false, |_, _| {});
+        let stopped_after = calls.swap(0, Ordering::SeqCst);
+        let going = registry.run_workflow_each(&wf, inputs, true, |_, _| {});
+        NO_THREADS.with(|t| t.set(false));
+        // Without keep_going nothing runs after the first failure (input 1).
+        let stopping = stopping.unwrap();
+        assert_eq!(stopping.len(), 2);
+        assert!(stopping[0].is_ok() && stopping[1].is_err());
+        assert_eq!(stopped_after, 2);
+        assert_eq!(going.unwrap().len(), 6);
+        assert_eq!(calls.load(Ordering::SeqCst), 6);
+    }
 }

@@ -2,7 +2,8 @@
 
 use std::time::{Instant, SystemTime};
 
-use super::run::{Plan, StepStatus, WorkflowResult};
+use super::plan::Plan;
+use super::run::{StepStatus, WorkflowResult};
 use crate::cache::CacheStatus;
 use crate::value::Value;
 

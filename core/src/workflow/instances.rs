@@ -4,8 +4,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::plan::{step_error, Plan};
 use super::pool::MODULE_THREAD_STACK;
-use super::run::{step_error, Plan};
 use crate::error::{Error, Result};
 use crate::instance::ModuleInstance;
 use crate::live::{InstancePool, PoolOptions};

@@ -20,7 +20,8 @@
 //!
 //! ```toml
 //! name = "report"
-//! output = "digest"          # optional: default is the last step
+//! output = "digest"          # optional: default is the final step (the one no
+//!                            # step reads); with several, a map by step id
 //!
 //! [[steps]]
 //! id = "stats"
@@ -42,10 +43,12 @@ mod cancel;
 mod graph;
 mod ids;
 mod instances;
+mod plan;
 mod pool;
 mod run;
 mod structure;
 
+pub use self::structure::MAX_RETRIES;
 pub(crate) use self::structure::{StepInput, Structure};
 
 use std::path::Path;
@@ -55,8 +58,9 @@ use serde::{Deserialize, Serialize};
 pub use cancel::CancelToken;
 pub use ids::StepIds;
 pub(crate) use instances::instantiate;
+pub(crate) use plan::plan;
 pub use pool::worker_threads;
-pub(crate) use run::{execute, plan};
+pub(crate) use run::execute;
 pub use run::{StepReport, StepStatus, WorkflowResult};
 
 use crate::error::{Error, Result};
@@ -132,10 +136,11 @@ pub struct WorkflowStep {
     /// Passed to the instance's `init`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config: Option<Value>,
-    /// Extra attempts after a failure (`retries = 2`: up to 3 attempts).
+    /// Extra attempts after a failure (`retries = 2`: up to 3 attempts; at
+    /// most [`MAX_RETRIES`]). A cancelled run starts no more attempts.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub retries: u32,
-    /// Deadline per attempt, in milliseconds.
+    /// Deadline per attempt, in milliseconds (at least 1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout_ms: Option<u64>,
     /// What a failure does.
@@ -319,7 +324,11 @@ impl WorkflowStep {
 ///             .timeout(Duration::from_secs(5)),
 ///     );
 /// let result = registry.run_workflow(&workflow, "hello")?;
-/// assert_eq!(result.output.as_str().map(str::len), Some(64));
+/// // Two steps are final (no step reads "json" or "digest"): the output maps
+/// // each one's id to its output. (`with_output("digest")` would pick one.)
+/// let outputs = result.output.as_map().expect("a map of the final steps");
+/// assert_eq!(outputs.keys().collect::<Vec<_>>(), ["json", "digest"]);
+/// assert_eq!(outputs["digest"].as_str().map(str::len), Some(64));
 /// assert!(result.steps.iter().all(|s| s.status == StepStatus::Ok));
 /// // Checked before any step runs: an unknown step id is a typed error.
 /// let broken = Workflow::new("broken").step(WorkflowStep::module("a", "sha256").after(["ghost"]));
@@ -332,7 +341,9 @@ impl WorkflowStep {
 pub struct Workflow {
     /// The workflow's name.
     pub name: String,
-    /// The step whose output is the result (default: the last step).
+    /// The step whose output is the result. Default: the final step (the one
+    /// no other step reads); when several steps are final, the result is a
+    /// map from each one's id to its output, in definition order.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output: Option<String>,
     /// The steps, in definition order.
@@ -384,17 +395,25 @@ impl Workflow {
         S: Into<String>,
     {
         let mut wf = Workflow::new(name);
-        let mut used: Vec<String> = Vec::new();
+        let mut used = std::collections::HashSet::new();
+        // The next number to try for each module (a hash look-up per step,
+        // not a scan: a chain of 10,000 of one module is not cubic).
+        let mut next: std::collections::HashMap<String, usize> = Default::default();
         for module in modules {
             let module = module.into();
             // Ids are the module names, numbered when a module repeats.
-            let mut id = module.clone();
-            let mut n = 1;
+            let n = next.entry(module.clone()).or_insert(1);
+            let mut id = if *n == 1 {
+                module.clone()
+            } else {
+                format!("{module}-{n}")
+            };
             while used.contains(&id) {
-                n += 1;
+                *n += 1;
                 id = format!("{module}-{n}");
             }
-            used.push(id.clone());
+            *n += 1;
+            used.insert(id.clone());
             wf.steps.push(WorkflowStep::module(id, module));
         }
         wf

@@ -1,4 +1,4 @@
-//! Planning and running workflows.
+//! Running workflows (planning is `plan.rs`).
 //!
 //! A run checks everything first (shape, modules, capability queries), builds
 //! one instance per step, then executes: a step whose inputs are ready runs
@@ -16,13 +16,11 @@ use serde::{Deserialize, Serialize};
 
 use super::cancel::{CancelToken, CANCELLED};
 use super::instances::{call, StepInstance};
+use super::plan::{step_error, Plan, PlannedStep};
 use super::pool::{Job, RunQueue};
-use super::{OnError, StepInput, Structure, Workflow};
+use super::{OnError, StepInput};
 use crate::cache::CacheStatus;
 use crate::error::{Error, Result};
-use crate::info::ModuleInfo;
-use crate::kind::ModuleKind;
-use crate::query::CapabilityQuery;
 use crate::registry::ModuleRegistry;
 use crate::value::{Value, ValueMap};
 
@@ -79,7 +77,9 @@ pub struct StepReport {
 /// The output of a run and a report per step (in definition order).
 #[derive(Debug, Clone, PartialEq)]
 pub struct WorkflowResult {
-    /// The output step's output.
+    /// The output step's output (the step the workflow's `output` names, else
+    /// its one final step); when several steps are final (no step reads
+    /// them) and `output` names none, a map from each one's id to its output.
     pub output: Value,
     /// One report per step.
     pub steps: Vec<StepReport>,
@@ -105,135 +105,6 @@ impl WorkflowResult {
     pub fn step(&self, id: &str) -> Option<&StepReport> {
         self.steps.iter().find(|s| s.id == id)
     }
-}
-
-/// A step with its module chosen.
-#[derive(Clone)]
-pub(crate) struct PlannedStep {
-    pub id: String,
-    pub info: ModuleInfo,
-    pub fallback: Option<ModuleInfo>,
-    pub config: Value,
-    pub cache: bool,
-    pub retries: u32,
-    pub timeout: Option<Duration>,
-    pub on_error: OnError,
-    /// Instances to run on (1: no pool).
-    pub pool: usize,
-    /// The identity of the step's code for its cache key: computed once
-    /// per plan (per run or batch), when the step first consults the cache.
-    pub code: std::sync::OnceLock<crate::cache::StepCode>,
-}
-
-/// A workflow checked against a registry, ready to run.
-#[derive(Clone)]
-pub(crate) struct Plan {
-    pub name: String,
-    pub steps: Vec<PlannedStep>,
-    pub structure: Structure,
-}
-
-pub(crate) fn step_error(
-    plan_name: &str,
-    step: &str,
-    message: String,
-    source: Option<Error>,
-) -> Error {
-    Error::Workflow {
-        workflow: plan_name.to_string(),
-        step: Some(step.to_string()),
-        message,
-        source: source.map(Box::new),
-    }
-}
-
-/// Checks `workflow` against `registry` and picks every module.
-pub(crate) fn plan(registry: &ModuleRegistry, workflow: &Workflow) -> Result<Plan> {
-    let structure = workflow.structure()?;
-    let name = &workflow.name;
-    let mut steps = Vec::with_capacity(workflow.steps.len());
-    for step in &workflow.steps {
-        let fail =
-            |message: String, source: Option<Error>| step_error(name, &step.id, message, source);
-        let info = if let Some(module) = &step.module {
-            registry
-                .find(ModuleKind::Module, module, step.version.as_deref())
-                .map_err(|e| fail(format!("cannot use module {module:?}"), Some(e)))?
-        } else {
-            let caps = step.capabilities.clone().unwrap_or_default();
-            let mut query = CapabilityQuery::new()
-                .with_required_capabilities(caps.clone())
-                .with_kind(ModuleKind::Module);
-            if let Some(v) = &step.version {
-                query = query.with_version_req(v.clone());
-            }
-            let found = registry
-                .discover(&query)
-                .map_err(|e| fail("bad capability query".into(), Some(e)))?;
-            // The highest version wins; among equals, the first name.
-            let best = found
-                .into_iter()
-                .filter(|i| i.has_implementation())
-                .reduce(|best, i| {
-                    if i.version() > best.version() {
-                        i
-                    } else {
-                        best
-                    }
-                });
-            best.ok_or_else(|| {
-                fail(
-                    format!(
-                        "no module with an implementation has all of the capabilities {caps:?}"
-                    ),
-                    None,
-                )
-            })?
-        };
-        if !info.has_implementation() {
-            return Err(fail(
-                format!("module {} is a declaration without an implementation", info),
-                None,
-            ));
-        }
-        let fallback = match (&step.on_error, &step.fallback) {
-            (OnError::Fallback, Some(module)) => Some(
-                registry
-                    .find(ModuleKind::Module, module, None)
-                    .map_err(|e| fail(format!("cannot use fallback module {module:?}"), Some(e)))?,
-            ),
-            _ => None,
-        };
-        steps.push(PlannedStep {
-            id: step.id.clone(),
-            info,
-            fallback,
-            config: step.config.clone().unwrap_or(Value::Null),
-            cache: step.cache,
-            retries: step.retries,
-            timeout: step.timeout_ms.map(Duration::from_millis),
-            on_error: step.on_error,
-            pool: match step.pool {
-                None => 1,
-                Some(n) if n >= 1 && n as usize <= crate::live::pool::MAX_POOL_SIZE => n as usize,
-                Some(n) => {
-                    return Err(fail(
-                        format!(
-                            "pool must be between 1 and {}, not {n}",
-                            crate::live::pool::MAX_POOL_SIZE
-                        ),
-                        None,
-                    ))
-                }
-            },
-            code: std::sync::OnceLock::new(),
-        });
-    }
-    Ok(Plan {
-        name: name.clone(),
-        steps,
-        structure,
-    })
 }
 
 struct Outcome {
@@ -273,6 +144,7 @@ fn run_step(
     instance: &StepInstance,
     input: Value,
     run_start: Instant,
+    cancel: Option<&CancelToken>,
 ) -> Outcome {
     let start = Instant::now();
     // The cache first: a hit does not run the module.
@@ -290,6 +162,11 @@ fn run_step(
     let mut last_error = None;
     let mut input = Some(input);
     while attempts <= step.retries {
+        // A cancelled run starts no more attempts: the step ends with its
+        // last error (retrying 100 times after a cancel is not stopping).
+        if attempts > 0 && cancel.is_some_and(CancelToken::is_cancelled) {
+            break;
+        }
         attempts += 1;
         let arg = if keep_input {
             input.clone().unwrap_or_default()
@@ -396,7 +273,9 @@ pub(crate) fn execute(
     let mut outputs: Vec<Option<Value>> = vec![None; n];
     // How many more times each output will be read; the last reader takes it.
     let mut readers: Vec<usize> = s.dependents.iter().map(Vec::len).collect();
-    readers[s.output] += 1;
+    for u in s.output.upstream() {
+        readers[u] += 1;
+    }
     let mut pending: Vec<usize> = s.inputs.iter().map(|i| i.upstream().len()).collect();
     let mut reports: Vec<Option<StepReport>> = vec![None; n];
     let mut ready: VecDeque<usize> = (0..n).filter(|&i| pending[i] == 0).collect();
@@ -452,6 +331,7 @@ pub(crate) fn execute(
                     &instances[i],
                     step_input,
                     run_start,
+                    cancel,
                 );
                 settle(
                     plan,
@@ -472,6 +352,7 @@ pub(crate) fn execute(
                 );
                 in_flight += 1;
                 let caller = crate::access::Caller::current();
+                let token = cancel.cloned();
                 let job: Job = Box::new(move || {
                     let outcome = caller.enter(|| {
                         run_step(
@@ -480,6 +361,7 @@ pub(crate) fn execute(
                             &instances[i],
                             step_input,
                             run_start,
+                            token.as_ref(),
                         )
                     });
                     let _ = tx.send((i, outcome));
@@ -504,7 +386,18 @@ pub(crate) fn execute(
             &mut ready,
         )?;
     }
-    let output = outputs[s.output].take().unwrap_or_default();
+    let output = match &s.output {
+        StepInput::Map(refs) => Value::Map(
+            refs.iter()
+                .map(|(id, u)| (id.clone(), outputs[*u].take().unwrap_or_default()))
+                .collect(),
+        ),
+        one => one
+            .upstream()
+            .first()
+            .and_then(|&u| outputs[u].take())
+            .unwrap_or_default(),
+    };
     Ok(WorkflowResult {
         output,
         steps: reports

@@ -44,6 +44,23 @@ impl Workflow {
                 }
                 _ => {}
             }
+            if step.retries > MAX_RETRIES {
+                return Err(invalid(
+                    name,
+                    Some(&step.id),
+                    format!(
+                        "retries must be at most {MAX_RETRIES}, not {}",
+                        step.retries
+                    ),
+                ));
+            }
+            if step.timeout_ms == Some(0) {
+                return Err(invalid(
+                    name,
+                    Some(&step.id),
+                    "a timeout of 0 ms would stop every attempt (omit it for none)",
+                ));
+            }
             match (step.on_error, &step.fallback) {
                 (OnError::Fallback, None) => {
                     return Err(invalid(
@@ -70,6 +87,7 @@ impl Workflow {
                 Some(ids) if ids.is_empty() => StepInput::Workflow,
                 Some(ids) => {
                     let mut refs = Vec::with_capacity(ids.len());
+                    let mut seen = std::collections::HashSet::with_capacity(ids.len());
                     for id in ids {
                         let Some(&j) = index.get(id.as_str()) else {
                             return Err(invalid(
@@ -78,7 +96,7 @@ impl Workflow {
                                 format!("after names an unknown step {id:?}"),
                             ));
                         };
-                        if refs.iter().any(|(other, _)| other == id) {
+                        if !seen.insert(id.as_str()) {
                             return Err(invalid(
                                 name,
                                 Some(&step.id),
@@ -96,12 +114,6 @@ impl Workflow {
             };
             inputs.push(input);
         }
-        let output = match &self.output {
-            None => self.steps.len() - 1,
-            Some(id) => *index.get(id.as_str()).ok_or_else(|| {
-                invalid(name, None, format!("output names an unknown step {id:?}"))
-            })?,
-        };
         // Kahn's algorithm: an order, or the steps left on a cycle.
         let n = self.steps.len();
         let mut pending: Vec<usize> = inputs.iter().map(|inp| inp.upstream().len()).collect();
@@ -133,6 +145,24 @@ impl Workflow {
                 format!("the steps form a cycle: {}", cycle.join(", ")),
             ));
         }
+        // The result: the step `output` names, else the one final step (no
+        // step reads it), else a map from each final step's id to its output
+        // (as a fan-in gets), so that no branch's result is dropped.
+        let output = match &self.output {
+            Some(id) => StepInput::One(*index.get(id.as_str()).ok_or_else(|| {
+                invalid(name, None, format!("output names an unknown step {id:?}"))
+            })?),
+            None => {
+                let finals: Vec<(String, usize)> = (0..n)
+                    .filter(|&i| dependents[i].is_empty())
+                    .map(|i| (self.steps[i].id.clone(), i))
+                    .collect();
+                match finals.as_slice() {
+                    [(_, i)] => StepInput::One(*i),
+                    _ => StepInput::Map(finals),
+                }
+            }
+        };
         Ok(Structure {
             inputs,
             dependents,
@@ -140,6 +170,11 @@ impl Workflow {
         })
     }
 }
+
+/// The most retries a step may ask for: each attempt abandoned at its
+/// timeout keeps a thread until the module returns, and a failing module
+/// retried four billion times is a hang.
+pub const MAX_RETRIES: u32 = 100;
 
 /// Where a step's input comes from.
 #[derive(Debug, Clone, PartialEq)]
@@ -164,5 +199,7 @@ impl StepInput {
 pub(crate) struct Structure {
     pub inputs: Vec<StepInput>,
     pub dependents: Vec<Vec<usize>>,
-    pub output: usize,
+    /// What the run returns: one step's output, or a map of the final
+    /// steps' outputs (never [`StepInput::Workflow`]).
+    pub output: StepInput,
 }

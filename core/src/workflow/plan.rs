@@ -1,0 +1,157 @@
+//! Planning: a workflow checked against a registry (its shape, then every
+//! module, capability query, fallback, config and pool size), each step's
+//! module chosen, ready to run.
+
+use std::time::Duration;
+
+use super::{OnError, Structure, Workflow};
+use crate::error::{Error, Result};
+use crate::info::ModuleInfo;
+use crate::kind::ModuleKind;
+use crate::query::CapabilityQuery;
+use crate::registry::ModuleRegistry;
+use crate::value::Value;
+
+/// A step with its module chosen.
+#[derive(Clone)]
+pub(crate) struct PlannedStep {
+    pub id: String,
+    pub info: ModuleInfo,
+    pub fallback: Option<ModuleInfo>,
+    pub config: Value,
+    pub cache: bool,
+    pub retries: u32,
+    pub timeout: Option<Duration>,
+    pub on_error: OnError,
+    /// Instances to run on (1: no pool).
+    pub pool: usize,
+    /// The identity of the step's code for its cache key: computed once
+    /// per plan (per run or batch), when the step first consults the cache.
+    pub code: std::sync::OnceLock<crate::cache::StepCode>,
+}
+
+/// A workflow checked against a registry, ready to run.
+#[derive(Clone)]
+pub(crate) struct Plan {
+    pub name: String,
+    pub steps: Vec<PlannedStep>,
+    pub structure: Structure,
+}
+
+pub(crate) fn step_error(
+    plan_name: &str,
+    step: &str,
+    message: String,
+    source: Option<Error>,
+) -> Error {
+    Error::Workflow {
+        workflow: plan_name.to_string(),
+        step: Some(step.to_string()),
+        message,
+        source: source.map(Box::new),
+    }
+}
+
+/// Checks `workflow` against `registry` and picks every module.
+pub(crate) fn plan(registry: &ModuleRegistry, workflow: &Workflow) -> Result<Plan> {
+    let structure = workflow.structure()?;
+    let name = &workflow.name;
+    let mut steps = Vec::with_capacity(workflow.steps.len());
+    for step in &workflow.steps {
+        let fail =
+            |message: String, source: Option<Error>| step_error(name, &step.id, message, source);
+        let info = if let Some(module) = &step.module {
+            registry
+                .find(ModuleKind::Module, module, step.version.as_deref())
+                .map_err(|e| fail(format!("cannot use module {module:?}"), Some(e)))?
+        } else {
+            let caps = step.capabilities.clone().unwrap_or_default();
+            let mut query = CapabilityQuery::new()
+                .with_required_capabilities(caps.clone())
+                .with_kind(ModuleKind::Module);
+            if let Some(v) = &step.version {
+                query = query.with_version_req(v.clone());
+            }
+            let found = registry
+                .discover(&query)
+                .map_err(|e| fail("bad capability query".into(), Some(e)))?;
+            // The highest version wins; among equals, the first name.
+            let best = found
+                .into_iter()
+                .filter(|i| i.has_implementation())
+                .reduce(|best, i| {
+                    if i.version() > best.version() {
+                        i
+                    } else {
+                        best
+                    }
+                });
+            best.ok_or_else(|| {
+                fail(
+                    format!(
+                        "no module with an implementation has all of the capabilities {caps:?}"
+                    ),
+                    None,
+                )
+            })?
+        };
+        if !info.has_implementation() {
+            return Err(fail(
+                format!("module {} is a declaration without an implementation", info),
+                None,
+            ));
+        }
+        if let (Some(config), crate::config::Implementation::Python(code)) =
+            (&step.config, info.implementation())
+        {
+            if code.ignores_config && !config.is_null() {
+                return Err(fail(
+                    format!(
+                        "{info} is Python code that would never see the step's \
+                         config (a function of its input alone, or a class without \
+                         init(config)): give the function a second parameter \
+                         (def f(input, config)), or make it a class whose init(config) gets it"
+                    ),
+                    None,
+                ));
+            }
+        }
+        let fallback = match (&step.on_error, &step.fallback) {
+            (OnError::Fallback, Some(module)) => Some(
+                registry
+                    .find(ModuleKind::Module, module, None)
+                    .map_err(|e| fail(format!("cannot use fallback module {module:?}"), Some(e)))?,
+            ),
+            _ => None,
+        };
+        steps.push(PlannedStep {
+            id: step.id.clone(),
+            info,
+            fallback,
+            config: step.config.clone().unwrap_or(Value::Null),
+            cache: step.cache,
+            retries: step.retries,
+            timeout: step.timeout_ms.map(Duration::from_millis),
+            on_error: step.on_error,
+            pool: match step.pool {
+                None => 1,
+                Some(n) if n >= 1 && n as usize <= crate::live::pool::MAX_POOL_SIZE => n as usize,
+                Some(n) => {
+                    return Err(fail(
+                        format!(
+                            "pool must be between 1 and {}, not {n}",
+                            crate::live::pool::MAX_POOL_SIZE
+                        ),
+                        None,
+                    ))
+                }
+            },
+            code: std::sync::OnceLock::new(),
+        });
+    }
+    Ok(Plan {
+        name: name.clone(),
+        steps,
+        structure,
+    })
+}
