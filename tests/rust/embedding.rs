@@ -516,7 +516,7 @@ fn host_echo(_: &ModuleContext) -> Result<Box<dyn Module>, BoxError> {
 }
 
 module_registry::native_module!(module_registry::NativeModule::new(
-    "host-echo",
+    "test-host-echo",
     "1.0.0",
     host_echo
 )
@@ -528,13 +528,8 @@ fn with_crate_native_modules_takes_only_the_named_crates() {
     let own = ModuleRegistry::with_crate_native_modules(&["integration"]);
     // Its natives: host-echo here, and the test-* ones other test modules declare.
     let names: Vec<String> = own.list().iter().map(|m| m.name().to_string()).collect();
-    assert!(names.contains(&"host-echo".to_string()), "{names:?}");
-    assert!(
-        names
-            .iter()
-            .all(|n| n == "host-echo" || n.starts_with("test-")),
-        "{names:?}"
-    );
+    assert!(names.contains(&"test-host-echo".to_string()), "{names:?}");
+    assert!(names.iter().all(|n| n.starts_with("test-")), "{names:?}");
     // A query for the host's "text" modules finds its own, not the built-in text-* ones.
     let query = module_registry::CapabilityQuery::new().with_required_capabilities(["text"]);
     let found: Vec<String> = own
@@ -543,7 +538,7 @@ fn with_crate_native_modules_takes_only_the_named_crates() {
         .iter()
         .map(|m| m.name().to_string())
         .collect();
-    assert!(found.contains(&"host-echo".to_string()), "{found:?}");
+    assert!(found.contains(&"test-host-echo".to_string()), "{found:?}");
     assert!(found.iter().all(|n| !n.starts_with("text-")), "{found:?}");
     assert!(
         ModuleRegistry::with_native_modules()
@@ -555,13 +550,13 @@ fn with_crate_native_modules_takes_only_the_named_crates() {
 
     let builtins = module_registry::native::builtin_native_modules();
     assert!(builtins.contains(&"sha256") && builtins.contains(&"identity"));
-    assert!(!builtins.contains(&"host-echo"));
+    assert!(!builtins.contains(&"test-host-echo"));
     let all = ModuleRegistry::with_native_modules();
     for name in &builtins {
         assert!(all.get(name).is_some(), "{name}");
         assert!(own.get(name).is_none(), "{name}");
     }
-    assert!(all.get("host-echo").is_some());
+    assert!(all.get("test-host-echo").is_some());
     let both = ModuleRegistry::with_crate_native_modules(&["integration", "module_registry"]);
     assert_eq!(both.list().len(), all.list().len());
     assert!(
