@@ -47,12 +47,49 @@ thread_local! {
     static HELPER: RefCell<Option<(u32, mpsc::Sender<Job>)>> = const { RefCell::new(None) };
 }
 
+extern "C" {
+    /// CPython's id of the calling thread (what `threading.get_ident()`
+    /// gives and `PyThreadState_SetAsyncExc` takes); callable without the GIL.
+    fn PyThread_get_thread_ident() -> std::os::raw::c_ulong;
+}
+
+/// The threads inside a call now (by CPython's thread id, with how many
+/// times each is counted in), so that the exit hook can ask the calls it
+/// waits for to end.
+static CALLING: parking_lot::Mutex<Vec<(std::os::raw::c_ulong, usize)>> =
+    parking_lot::Mutex::new(Vec::new());
+
+fn calling_in() {
+    #[allow(unsafe_code)]
+    // SAFETY: reads the calling thread's id; needs nothing else.
+    let me = unsafe { PyThread_get_thread_ident() };
+    let mut calling = CALLING.lock();
+    match calling.iter_mut().find(|(id, _)| *id == me) {
+        Some((_, n)) => *n += 1,
+        None => calling.push((me, 1)),
+    }
+}
+
+fn calling_out() {
+    #[allow(unsafe_code)]
+    // SAFETY: as in `calling_in`.
+    let me = unsafe { PyThread_get_thread_ident() };
+    let mut calling = CALLING.lock();
+    if let Some(at) = calling.iter().position(|(id, _)| *id == me) {
+        calling[at].1 -= 1;
+        if calling[at].1 == 0 {
+            calling.swap_remove(at);
+        }
+    }
+}
+
 /// A thread inside [`try_attach`]: counted until dropped.
 struct Inside;
 
 impl Drop for Inside {
     fn drop(&mut self) {
         let _ = DEPTH.try_with(|d| d.set(d.get().saturating_sub(1)));
+        calling_out();
         INSIDE.fetch_sub(1, Ordering::SeqCst);
     }
 }
@@ -67,6 +104,7 @@ fn enter(starting: bool) -> Option<Inside> {
         return None;
     }
     let _ = DEPTH.try_with(|d| d.set(d.get() + 1));
+    calling_in();
     Some(Inside)
 }
 
@@ -230,16 +268,87 @@ pub(crate) fn on_helper<T: Send + 'static>(f: impl FnOnce() -> T + Send) -> PyRe
     }
 }
 
+/// How long the exit hook lets calls under way finish on their own before
+/// it asks them to end.
+const EXIT_GRACE: Duration = Duration::from_millis(500);
+
+/// Raises `SystemExit` in every thread inside a call but this one: the
+/// next bytecode that thread runs ends its call (a call abandoned at a
+/// step's timeout, a daemon thread inside a module), as Python would have
+/// ended a daemon thread. A thread blocked in C code sees it when it comes
+/// back. Returns how many threads were asked.
+#[allow(unsafe_code)]
+fn ask_calls_to_end(py: Python<'_>) -> usize {
+    // SAFETY: as in `calling_in`.
+    let me = unsafe { PyThread_get_thread_ident() };
+    let threads: Vec<std::os::raw::c_ulong> = CALLING
+        .lock()
+        .iter()
+        .map(|(id, _)| *id)
+        .filter(|id| *id != me)
+        .collect();
+    let exit = py.get_type::<pyo3::exceptions::PySystemExit>();
+    for id in &threads {
+        // SAFETY: the GIL is held (this runs in the exit hook, between
+        // waits); CPython looks the id up among its thread states and does
+        // nothing when none matches (a thread that just left its call).
+        unsafe {
+            ffi::PyThreadState_SetAsyncExc(*id as std::os::raw::c_long, exit.as_ptr());
+        }
+    }
+    threads.len()
+}
+
+/// The exit hook's waits (for the async workers, then for every call):
+/// after [`EXIT_GRACE`], calls still running are asked to end each second,
+/// and after 3 s the wait is said on stderr, once.
+pub(crate) struct ExitWait {
+    started: std::time::Instant,
+    next_ask: std::time::Instant,
+    said: bool,
+}
+
+impl ExitWait {
+    pub(crate) fn new() -> Self {
+        let started = std::time::Instant::now();
+        ExitWait {
+            started,
+            next_ask: started + EXIT_GRACE,
+            said: false,
+        }
+    }
+
+    /// Called between short sleeps, with the GIL held.
+    pub(crate) fn tick(&mut self, py: Python<'_>) {
+        if std::time::Instant::now() < self.next_ask {
+            return;
+        }
+        let asked = ask_calls_to_end(py);
+        self.next_ask += Duration::from_secs(1);
+        if asked > 0 && !self.said && self.started.elapsed() >= Duration::from_secs(3) {
+            self.said = true;
+            eprintln!(
+                "module-registry: waiting at exit for {asked} module call(s) still running \
+                 (asked to end; Ctrl-C stops waiting)"
+            );
+        }
+    }
+}
+
 /// Called from `atexit` (registered by the package at import): no thread
 /// starts a call any more (calls under way go on, nested ones included),
 /// the async workers are stopped and joined, and once no thread is inside
 /// [`try_attach`] (the GIL released meanwhile, so they can finish) the gate
-/// closes. A `KeyboardInterrupt` while waiting closes it at once.
+/// closes. Calls still running after a short grace (a call abandoned at a
+/// step's timeout, a daemon thread inside a module) are asked to end with
+/// `SystemExit`, again each second, and the wait is said on stderr once. A
+/// `KeyboardInterrupt` while waiting closes the gate at once.
 #[pyfunction]
 pub(crate) fn _shutdown(py: Python<'_>) -> PyResult<()> {
     FINALIZER.with(|f| f.set(true));
     INSIDE.fetch_or(CLOSING, Ordering::SeqCst);
     crate::workers::stop_workers(py);
+    let mut waiting = ExitWait::new();
     loop {
         let now = INSIDE.load(Ordering::SeqCst);
         if now & CLOSED != 0 {
@@ -253,6 +362,7 @@ pub(crate) fn _shutdown(py: Python<'_>) -> PyResult<()> {
             return Ok(());
         }
         py.detach(|| std::thread::sleep(Duration::from_millis(2)));
+        waiting.tick(py);
         if let Err(interrupted) = py.check_signals() {
             INSIDE.fetch_or(CLOSED, Ordering::SeqCst);
             return Err(interrupted);

@@ -166,12 +166,16 @@ pub(crate) fn stop_workers(py: Python<'_>) {
         let _ = pool.jobs.send(Message::Stop);
     }
     let mut left = handles;
+    // A worker inside a call that never ends on its own (abandoned by
+    // `wait_for`) is asked to end it after a grace.
+    let mut waiting = crate::threads::ExitWait::new();
     while !left.is_empty() {
         left.retain(|h| !h.is_finished());
         if left.is_empty() {
             break;
         }
         py.detach(|| std::thread::sleep(Duration::from_millis(2)));
+        waiting.tick(py);
         if py.check_signals().is_err() {
             return;
         }

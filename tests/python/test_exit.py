@@ -164,6 +164,46 @@ PROGRAMS = {
         time.sleep(0.1)
         print("done")
     """,
+    # Calls that never end on their own: the exit hook asks them to end
+    # (SystemExit raised in their thread) instead of waiting for ever.
+    "a call abandoned at its step's timeout that never ends": """
+        def forever(x):
+            while True:
+                time.sleep(0.05)
+        registry.register(mr.ModuleConfig(name="forever"), forever)
+        try:
+            registry.run_workflow(Workflow("w").step("s", "forever", timeout_ms=100), 1)
+        except mr.WorkflowError as e:
+            assert "timed out" in str(e), e
+        print("done")
+    """,
+    "a call abandoned by wait_for that never ends": """
+        def forever(x):
+            while True:
+                time.sleep(0.05)
+        registry.register(mr.ModuleConfig(name="forever"), forever)
+        async def main():
+            try:
+                await asyncio.wait_for(registry.create("forever").aprocess(1), 0.2)
+            except asyncio.TimeoutError:
+                print("timed out")
+        asyncio.run(main())
+        print("done")
+    """,
+    "a daemon thread inside a module that never ends": """
+        def forever(x):
+            while True:
+                time.sleep(0.05)
+        registry.register(mr.ModuleConfig(name="forever"), forever)
+        started = threading.Event()
+        def call():
+            started.set()
+            registry.create("forever").process(1)
+        threading.Thread(target=call, daemon=True).start()
+        started.wait(30)
+        time.sleep(0.1)
+        print("done")
+    """,
 }
 
 
