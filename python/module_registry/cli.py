@@ -262,8 +262,10 @@ def cmd_index_build(args: argparse.Namespace) -> int:
 def cmd_index_yank(args: argparse.Namespace) -> int:
     from . import _core
 
-    _core._yank(args.index, args.name, args.version)
+    signature = _core._yank(args.index, args.name, args.version, args.key)
     print(f"yanked {args.name}@{args.version} in {args.index}")
+    if signature is not None:
+        print(f"signed it again: wrote {signature}")
     return 0
 
 
@@ -421,6 +423,7 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("name", metavar="NAME")
     sp.add_argument("version", metavar="VERSION")
     sp.add_argument("--index", required=True, metavar="DIR/index.json")
+    sp.add_argument("--key", metavar="PREFIX.key", help="sign the changed index again (required when it is signed)")
     sp.set_defaults(func=cmd_index_yank)
     sp = index.add_parser("sign", help="write INDEX.minisig with a minisign secret key")
     sp.add_argument("index", metavar="DIR/index.json")

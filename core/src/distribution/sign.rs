@@ -8,12 +8,14 @@ use crate::error::{Error, Result};
 
 /// Writes a new key pair: `PREFIX.key` (the secret key, not encrypted: no
 /// password is asked, so it works in scripts and CI; keep it as you would
-/// any secret) and `PREFIX.pub`. Refuses to overwrite either.
+/// any secret; on Unix it is created readable by its owner only, mode
+/// 0600) and `PREFIX.pub`. Refuses to overwrite either (a symbolic link at
+/// either name included).
 pub fn keygen(prefix: &Path) -> Result<(std::path::PathBuf, std::path::PathBuf)> {
     let secret_path = prefix.with_extension("key");
     let public_path = prefix.with_extension("pub");
     for path in [&secret_path, &public_path] {
-        if path.exists() {
+        if path.symlink_metadata().is_ok() {
             return Err(Error::InvalidInput {
                 message: format!("{} exists: a key is never overwritten", path.display()),
             });
@@ -29,8 +31,11 @@ pub fn keygen(prefix: &Path) -> Result<(std::path::PathBuf, std::path::PathBuf)>
         .map_err(failed)?
         .into_string();
     let public = pair.pk.to_box().map_err(failed)?.into_string();
-    write_new(&secret_path, secret.as_bytes())?;
-    write_new(&public_path, public.as_bytes())?;
+    write_new(&secret_path, secret.as_bytes(), 0o600)?;
+    if let Err(e) = write_new(&public_path, public.as_bytes(), 0o644) {
+        let _ = std::fs::remove_file(&secret_path);
+        return Err(e);
+    }
     Ok((secret_path, public_path))
 }
 
@@ -79,17 +84,27 @@ fn read_text(path: &Path) -> Result<String> {
     })
 }
 
-/// Creates `path` with `bytes`, failing if it exists.
-fn write_new(path: &Path, bytes: &[u8]) -> Result<()> {
+/// Creates `path` with `bytes` (on Unix with permissions `mode`, set as it
+/// is created, so it is never readable by others even for a moment),
+/// failing if anything (a symbolic link included) is at `path`.
+fn write_new(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
     use std::io::Write;
     let io = |source| Error::Io {
         path: path.display().to_string(),
         source,
     };
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(path)
-        .map_err(io)?;
-    file.write_all(bytes).map_err(io)
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(mode);
+    }
+    #[cfg(not(unix))]
+    let _ = mode;
+    let mut file = options.open(path).map_err(io)?;
+    file.write_all(bytes).and_then(|()| file.sync_all()).map_err(|e| {
+        let _ = std::fs::remove_file(path);
+        io(e)
+    })
 }
