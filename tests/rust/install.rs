@@ -460,3 +460,18 @@ fn indexes_read_over_http_resolve_against_where_they_were_read() {
     let asked = table.asked.lock().unwrap().clone();
     assert!(!asked.iter().any(|u| u.starts_with("https://pkgs.test/latest/alpha")), "{asked:?}");
 }
+
+#[test]
+fn a_registry_install_of_a_module_already_registered_writes_nothing() {
+    let dir = temp("inst-registered");
+    let index = publish(&dir.join("pub"), &["alpha"]);
+    let registry = module_registry::ModuleRegistry::new();
+    registry.load_script(dir.join("pub/alpha.rhai")).unwrap();
+    let into = dir.join("deep/er/into");
+    let err = registry
+        .install(&one("alpha"), &options(&index, &into))
+        .unwrap_err();
+    assert!(matches!(err, Error::AlreadyRegistered { .. }), "{err}");
+    // Nor are the folders it would have created left behind.
+    assert!(!dir.join("deep").exists());
+}

@@ -243,14 +243,9 @@ fn now() -> String {
 /// refused. File URLs are relative to the index, or under `base_url`.
 pub fn build_index(dir: &Path, base_url: Option<&str>) -> Result<PackageIndex> {
     let index_path = dir.join("index.json");
-    let mut index = if index_path.exists() {
-        PackageIndex::parse(
-            &std::fs::read(&index_path).map_err(|source| Error::Io {
-                path: index_path.display().to_string(),
-                source,
-            })?,
-            Some(Location::File(index_path.clone())),
-        )?
+    let mut index = if index_path.symlink_metadata().is_ok() {
+        let location = Location::File(index_path.clone());
+        PackageIndex::parse(&location.read(MAX_INDEX_BYTES)?, Some(location))?
     } else {
         PackageIndex::new()
     };

@@ -215,14 +215,23 @@ pub fn install(
     requests: &[(String, String)],
     options: &InstallOptions,
 ) -> Result<Vec<LockedPackage>> {
+    install_checked(requests, options, &|_| Ok(()))
+}
+
+/// [`install`], calling `check` with what would be installed once it is
+/// downloaded and compiled, before anything is moved: an error from it
+/// leaves the folder as it was.
+pub(crate) fn install_checked(
+    requests: &[(String, String)],
+    options: &InstallOptions,
+    check: &dyn Fn(&[LockedPackage]) -> Result<()>,
+) -> Result<Vec<LockedPackage>> {
     let index = read_index(options)?;
     let location = index.location.clone().expect("a read index has a location");
     let guard = FolderLock::acquire(&options.into)?;
-    let outcome = install_locked(requests, options, &index, &location);
+    let outcome = install_locked(requests, options, &index, &location, check);
     if outcome.is_err() {
-        if let Some(created) = &guard.created {
-            let _ = std::fs::remove_dir(created);
-        }
+        guard.remove_created();
     }
     drop(guard);
     outcome
@@ -233,6 +242,7 @@ fn install_locked(
     options: &InstallOptions,
     index: &PackageIndex,
     location: &Location,
+    check: &dyn Fn(&[LockedPackage]) -> Result<()>,
 ) -> Result<Vec<LockedPackage>> {
     let before = lockfile::existing(&options.into)?;
     let packages = if options.locked {
@@ -301,6 +311,7 @@ fn install_locked(
         .collect();
     staging.write(&bytes)?;
     check_modules(&staging.root, &installed, index)?;
+    check(&installed)?;
     let paths: Vec<&str> = bytes.keys().map(String::as_str).collect();
     stage::commit(&staging, &options.into, &paths, || {
         write_replacing(&options.into.join(LOCKFILE), lock.as_bytes())

@@ -111,23 +111,38 @@ pub(crate) fn render(packages: Vec<LockedPackage>) -> Result<String> {
 /// installs from several threads or processes into one folder take turns.
 pub(crate) struct FolderLock {
     _folder: std::fs::File,
-    /// The folder, when this install created it (removed again if the
-    /// install fails and it is still empty).
-    pub(crate) created: Option<PathBuf>,
+    /// The folders this install created (the install folder and any
+    /// missing parents, deepest first): removed again if it fails and they
+    /// are still empty.
+    pub(crate) created: Vec<PathBuf>,
 }
 
 impl FolderLock {
+    /// Removes the folders this install created, if still empty.
+    pub(crate) fn remove_created(&self) {
+        for folder in &self.created {
+            if std::fs::remove_dir(folder).is_err() {
+                break;
+            }
+        }
+    }
+
     /// Locks `into`, creating it (and its parents) if missing.
     pub(crate) fn acquire(into: &Path) -> Result<FolderLock> {
         let io = |source| Error::Io {
             path: into.display().to_string(),
             source,
         };
-        let mut created = None;
+        let mut created = Vec::new();
         for _ in 0..8 {
             if !into.exists() {
+                let missing: Vec<PathBuf> = into
+                    .ancestors()
+                    .take_while(|a| !a.as_os_str().is_empty() && a.symlink_metadata().is_err())
+                    .map(Path::to_path_buf)
+                    .collect();
                 std::fs::create_dir_all(into).map_err(io)?;
-                created = Some(into.to_path_buf());
+                created = missing;
             }
             let folder = match std::fs::File::open(into) {
                 Ok(folder) => folder,

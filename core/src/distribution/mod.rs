@@ -40,7 +40,24 @@ impl ModuleRegistry {
         options: &InstallOptions,
     ) -> Result<Vec<ModuleInfo>> {
         self.authorize(Permission::Admin, "install", None)?;
-        let installed = install(requests, options)?;
+        // A package already registered at that version is refused before
+        // anything is written (registering it afterwards would fail).
+        let installed = install::install_checked(requests, options, &|packages| {
+            for package in packages {
+                let taken = self
+                    .versions(crate::kind::ModuleKind::Module, &package.name)
+                    .iter()
+                    .any(|i| i.version().to_string() == package.version);
+                if taken {
+                    return Err(crate::error::Error::AlreadyRegistered {
+                        kind: crate::kind::ModuleKind::Module,
+                        name: package.name.clone(),
+                        version: package.version.clone(),
+                    });
+                }
+            }
+            Ok(())
+        })?;
         let mut registered = Vec::with_capacity(installed.len());
         for package in &installed {
             // Pinned to the digest just checked: a file changed on disk
@@ -112,10 +129,7 @@ fn signature_path(path: &Path) -> PathBuf {
 /// Signs the file at `path` with the minisign secret key in `key`, writing
 /// `path.minisig` (what the standard `minisign -V` checks too); its path.
 pub fn sign_file(path: &Path, key: &Path) -> Result<PathBuf> {
-    let data = std::fs::read(path).map_err(|source| crate::error::Error::Io {
-        path: path.display().to_string(),
-        source,
-    })?;
+    let data = fetch::Location::File(path.to_path_buf()).read(MAX_INDEX_BYTES)?;
     let signature = sign::sign(&data, key)?;
     let target = signature_path(path);
     index::write_replacing(&target, signature.as_bytes())?;

@@ -77,11 +77,25 @@ pub fn verify(data: &[u8], signature: &str, public_key_file: &Path, subject: &st
         .map_err(|e| refused(format!("it was not signed by the trusted key: {e}")))
 }
 
+/// A key file's text: a regular file (a FIFO or device is refused rather
+/// than waited on or read without end) of at most 64 KiB.
 fn read_text(path: &Path) -> Result<String> {
-    std::fs::read_to_string(path).map_err(|source| Error::Io {
+    use std::io::Read;
+    let io = |source| Error::Io {
         path: path.display().to_string(),
         source,
-    })
+    };
+    let file = super::fetch::open_regular(path, true).map_err(io)?;
+    let mut text = String::new();
+    file.take(64 * 1024 + 1)
+        .read_to_string(&mut text)
+        .map_err(io)?;
+    if text.len() > 64 * 1024 {
+        return Err(Error::InvalidInput {
+            message: format!("{} is larger than a key file (64 KiB)", path.display()),
+        });
+    }
+    Ok(text)
 }
 
 /// Creates `path` with `bytes` (on Unix with permissions `mode`, set as it
