@@ -158,22 +158,22 @@ impl<C: Catalog> Solver<'_, C> {
     }
 
     /// Counts `work` more steps; past the limit, the resolution gives up.
-    fn charge(&mut self, work: usize) -> std::result::Result<(), Failure> {
+    fn charge(&mut self, work: usize) -> std::result::Result<(), Box<Failure>> {
         self.steps = self.steps.saturating_add(work);
         if self.steps > RESOLUTION_STEP_LIMIT {
-            return Err(Failure {
+            return Err(Box::new(Failure {
                 error: Error::ResolutionLimit {
                     module: self.root.clone(),
                     steps: self.steps,
                 },
                 culprits: HashSet::new(),
-            });
+            }));
         }
         Ok(())
     }
 
     /// Works through `work` (a stack) until it is empty, choosing versions.
-    fn solve(&mut self, mut work: Vec<Rc<Task>>) -> std::result::Result<(), Failure> {
+    fn solve(&mut self, mut work: Vec<Rc<Task>>) -> std::result::Result<(), Box<Failure>> {
         // Constraints added to already-assigned modules in this frame, undone on failure.
         let mut added: Vec<Key> = Vec::new();
         let result = self.solve_frame(&mut work, &mut added);
@@ -191,7 +191,7 @@ impl<C: Catalog> Solver<'_, C> {
         &mut self,
         work: &mut Vec<Rc<Task>>,
         added: &mut Vec<Key>,
-    ) -> std::result::Result<(), Failure> {
+    ) -> std::result::Result<(), Box<Failure>> {
         while let Some(task) = work.pop() {
             self.charge(1)?;
             let failed = |error: Error, extra: &[&Option<Rc<ChainNode>>]| {
@@ -200,7 +200,7 @@ impl<C: Catalog> Solver<'_, C> {
                 for chain in extra {
                     chain_keys(chain, &mut culprits);
                 }
-                Failure { error, culprits }
+                Box::new(Failure { error, culprits })
             };
             let Some((kind, candidates)) = self.candidates(task.kind, &task.name) else {
                 return Err(failed(
@@ -274,15 +274,13 @@ impl<C: Catalog> Solver<'_, C> {
                 );
                 match self.solve(next) {
                     Ok(()) => return Ok(()),
-                    Err(f @ Failure {
-                        error: Error::ResolutionLimit { .. },
-                        ..
-                    }) => return Err(f),
+                    Err(f) if matches!(f.error, Error::ResolutionLimit { .. }) => return Err(f),
                     Err(f) => {
+                        let f = *f;
                         self.assigned.remove(&key);
                         if !f.culprits.contains(&key) {
                             // This choice played no part: no other version mends it.
-                            return Err(f);
+                            return Err(Box::new(f));
                         }
                         culprits.extend(f.culprits.into_iter().filter(|k| *k != key));
                         first_error.get_or_insert(f.error);
@@ -301,10 +299,10 @@ impl<C: Catalog> Solver<'_, C> {
                 ));
             }
             chain_keys(&task.chain, &mut culprits);
-            return Err(Failure {
+            return Err(Box::new(Failure {
                 error: first_error.expect("at least one candidate was tried"),
                 culprits,
-            });
+            }));
         }
         Ok(())
     }

@@ -40,13 +40,14 @@ impl HttpClient for PythonHttp {
                         .unwrap_or_else(|_| err.to_string());
                     HttpError::Failed(reason)
                 })?;
-            let (body, final_url) = answer
-                .extract::<(Bound<'_, PyAny>, String)>()
-                .map_err(|_| {
-                    HttpError::Failed(
-                        "module_registry._http.fetch returned no (bytes, url) pair".into(),
-                    )
-                })?;
+            let (body, final_url) =
+                answer
+                    .extract::<(Bound<'_, PyAny>, String)>()
+                    .map_err(|_| {
+                        HttpError::Failed(
+                            "module_registry._http.fetch returned no (bytes, url) pair".into(),
+                        )
+                    })?;
             let bytes = body.cast::<PyBytes>().map_err(|_| {
                 HttpError::Failed("module_registry._http.fetch returned no bytes".into())
             })?;

@@ -15,7 +15,9 @@ use module_registry::Error;
 use crate::common::temp;
 
 fn module(name: &str, version: &str) -> String {
-    format!("const MODULE = #{{ name: \"{name}\", version: \"{version}\" }};\nfn process(x) {{ x }}\n")
+    format!(
+        "const MODULE = #{{ name: \"{name}\", version: \"{version}\" }};\nfn process(x) {{ x }}\n"
+    )
 }
 
 /// Publishes one module per name (1.0.0) in `dir`; the index's path.
@@ -46,7 +48,11 @@ fn listing(dir: &Path) -> Vec<String> {
         .unwrap()
         .map(|e| {
             let e = e.unwrap();
-            let slash = if e.file_type().unwrap().is_dir() { "/" } else { "" };
+            let slash = if e.file_type().unwrap().is_dir() {
+                "/"
+            } else {
+                ""
+            };
             format!("{}{slash}", e.file_name().to_string_lossy())
         })
         .collect();
@@ -78,7 +84,9 @@ fn a_package_writes_script_files_only() {
         "C:alpha.rhai",
         "",
     ] {
-        edit(&index, |j| j["packages"]["alpha"][0]["files"][0]["path"] = path.into());
+        edit(&index, |j| {
+            j["packages"]["alpha"][0]["files"][0]["path"] = path.into()
+        });
         let err = install(&one("alpha"), &options(&index, &into)).unwrap_err();
         assert!(
             matches!(&err, Error::InvalidConfig { reason, .. } if reason.contains("is refused")),
@@ -105,9 +113,14 @@ fn a_module_declaring_another_name_or_not_compiling_changes_nothing() {
         // The file matches the digest the index lists.
         std::fs::write(&stored, &text).unwrap();
         let sha = sha256_hex(text.as_bytes());
-        edit(&index, |j| j["packages"]["alpha"][0]["files"][0]["sha256"] = sha.into());
+        edit(&index, |j| {
+            j["packages"]["alpha"][0]["files"][0]["sha256"] = sha.into()
+        });
         let err = install(&one("alpha"), &options(&index, &into)).unwrap_err();
-        assert!(err.to_string().contains(error) || format!("{err:?}").contains(error), "{err}");
+        assert!(
+            err.to_string().contains(error) || format!("{err:?}").contains(error),
+            "{err}"
+        );
         assert_eq!(listing(&into), ["keep.txt"]);
     }
 }
@@ -127,7 +140,10 @@ fn a_failure_while_moving_files_rolls_back_what_was_moved() {
     let requests = [one("alpha"), one("beta")].concat();
     let err = install(&requests, &options(&index, &into)).unwrap_err();
     assert!(err.to_string().contains("beta.rhai"), "{err}");
-    assert_eq!(std::fs::read_to_string(into.join("alpha.rhai")).unwrap(), "old");
+    assert_eq!(
+        std::fs::read_to_string(into.join("alpha.rhai")).unwrap(),
+        "old"
+    );
     assert_eq!(listing(&into), ["alpha.rhai", "beta.rhai/"]);
 }
 
@@ -166,8 +182,13 @@ fn symbolic_links_in_the_install_folder_are_never_followed() {
         std::os::unix::fs::symlink(outside.join("victim"), into.join(name)).unwrap();
     }
     install(&one("alpha"), &options(&index, &into)).unwrap();
-    assert_eq!(std::fs::read_to_string(outside.join("victim")).unwrap(), "precious");
-    assert!(std::fs::symlink_metadata(into.join(LOCKFILE)).unwrap().is_file());
+    assert_eq!(
+        std::fs::read_to_string(outside.join("victim")).unwrap(),
+        "precious"
+    );
+    assert!(std::fs::symlink_metadata(into.join(LOCKFILE))
+        .unwrap()
+        .is_file());
     assert_eq!(read_lockfile(&into.join(LOCKFILE)).unwrap().len(), 1);
     // A lockfile that is itself a link is refused, not read through.
     let into = dir.join("into3");
@@ -255,7 +276,11 @@ fn duplicate_packages_or_versions_in_an_index_are_refused() {
     let text = std::fs::read_to_string(&index).unwrap();
     let json: serde_json::Value = serde_json::from_str(&text).unwrap();
     let entry = serde_json::to_string(&json["packages"]["alpha"][0]).unwrap();
-    let twice_key = text.replacen("\"alpha\": [", &format!("\"alpha\": [{entry}], \"alpha\": ["), 1);
+    let twice_key = text.replacen(
+        "\"alpha\": [",
+        &format!("\"alpha\": [{entry}], \"alpha\": ["),
+        1,
+    );
     let twice_version = text.replacen("\"alpha\": [", &format!("\"alpha\": [{entry}, "), 1);
     let twice_dependency = text.replacen(
         "\"dependencies\": {}",
@@ -270,7 +295,10 @@ fn duplicate_packages_or_versions_in_an_index_are_refused() {
         assert_ne!(bad, text);
         std::fs::write(&index, &bad).unwrap();
         let err = PackageIndex::load(&index).unwrap_err();
-        assert!(matches!(&err, Error::Serialization { message } if message.contains(error)), "{err}");
+        assert!(
+            matches!(&err, Error::Serialization { message } if message.contains(error)),
+            "{err}"
+        );
     }
 }
 
@@ -280,7 +308,10 @@ fn an_unknown_package_names_the_index() {
     let index = publish(&dir.join("pub"), &["alpha"]);
     let err = install(&one("nothere"), &options(&index, &dir.join("into"))).unwrap_err();
     let text = err.to_string();
-    assert!(text.contains("package \"nothere\" is not in index file://"), "{text}");
+    assert!(
+        text.contains("package \"nothere\" is not in index file://"),
+        "{text}"
+    );
     assert!(!text.contains("registered"), "{text}");
     // A dependency missing from the index says so too.
     std::fs::write(
@@ -320,15 +351,20 @@ fn resolving_over_a_package_of_3000_versions_with_a_missing_dependency_fails_fas
         if i == 19 {
             deps["missing"] = "*".into();
         }
-        packages.insert(format!("p{i:02}"), serde_json::json!([entry("1.0.0".into(), deps)]));
+        packages.insert(
+            format!("p{i:02}"),
+            serde_json::json!([entry("1.0.0".into(), deps)]),
+        );
         requests.push((format!("p{i:02}"), "*".to_string()));
     }
-    let index = serde_json::json!({"format": 1, "generated": "2026-01-01T00:00:00Z", "packages": packages});
+    let index =
+        serde_json::json!({"format": 1, "generated": "2026-01-01T00:00:00Z", "packages": packages});
     std::fs::write(dir.join("index.json"), index.to_string()).unwrap();
     let index = dir.join("index.json").display().to_string();
     let err = install(&requests, &options(&index, &dir.join("into"))).unwrap_err();
     assert!(
-        err.to_string().contains("package \"missing\" (required by p19@1.0.0) is not in index"),
+        err.to_string()
+            .contains("package \"missing\" (required by p19@1.0.0) is not in index"),
         "{err}"
     );
 }
@@ -413,28 +449,62 @@ fn indexes_read_over_http_resolve_against_where_they_were_read() {
     {
         let text = String::from_utf8(local_url).unwrap().replace(
             "\"url\": \"alpha/1.0.0/alpha.rhai\"",
-            &format!("\"url\": \"file://{}\"", publisher.join("alpha/1.0.0/alpha.rhai").display()),
+            &format!(
+                "\"url\": \"file://{}\"",
+                publisher.join("alpha/1.0.0/alpha.rhai").display()
+            ),
         );
         local_url = text.into_bytes();
     }
     let table = Arc::new(Table {
         answers: vec![
             // A redirect: the files are beside the final URL.
-            ("https://pkgs.test/latest/index.json".into(), index_bytes.clone(), "https://mirror.test/v2/index.json".into()),
-            ("https://mirror.test/v2/alpha/1.0.0/alpha.rhai".into(), script.clone(), "https://mirror.test/v2/alpha/1.0.0/alpha.rhai".into()),
+            (
+                "https://pkgs.test/latest/index.json".into(),
+                index_bytes.clone(),
+                "https://mirror.test/v2/index.json".into(),
+            ),
+            (
+                "https://mirror.test/v2/alpha/1.0.0/alpha.rhai".into(),
+                script.clone(),
+                "https://mirror.test/v2/alpha/1.0.0/alpha.rhai".into(),
+            ),
             // A query string: the signature is at the path + .minisig, query kept.
-            ("https://pkgs.test/p/index.json?token=abc".into(), index_bytes.clone(), "https://pkgs.test/p/index.json?token=abc".into()),
-            ("https://pkgs.test/p/index.json.minisig?token=abc".into(), signature, "https://pkgs.test/p/index.json.minisig?token=abc".into()),
-            ("https://pkgs.test/p/alpha/1.0.0/alpha.rhai".into(), script.clone(), "https://pkgs.test/p/alpha/1.0.0/alpha.rhai".into()),
+            (
+                "https://pkgs.test/p/index.json?token=abc".into(),
+                index_bytes.clone(),
+                "https://pkgs.test/p/index.json?token=abc".into(),
+            ),
+            (
+                "https://pkgs.test/p/index.json.minisig?token=abc".into(),
+                signature,
+                "https://pkgs.test/p/index.json.minisig?token=abc".into(),
+            ),
+            (
+                "https://pkgs.test/p/alpha/1.0.0/alpha.rhai".into(),
+                script.clone(),
+                "https://pkgs.test/p/alpha/1.0.0/alpha.rhai".into(),
+            ),
             // A remote index naming a local file.
-            ("https://evil.test/index.json".into(), local_url, "https://evil.test/index.json".into()),
+            (
+                "https://evil.test/index.json".into(),
+                local_url,
+                "https://evil.test/index.json".into(),
+            ),
             // A redirect to another scheme.
-            ("https://ftp.test/index.json".into(), index_bytes, "ftp://ftp.test/index.json".into()),
+            (
+                "https://ftp.test/index.json".into(),
+                index_bytes,
+                "ftp://ftp.test/index.json".into(),
+            ),
         ],
         asked: Mutex::new(Vec::new()),
     });
     set_http_client(Some(table.clone()));
-    let redirected = install(&one("alpha"), &options("https://pkgs.test/latest/index.json", &dir.join("a")));
+    let redirected = install(
+        &one("alpha"),
+        &options("https://pkgs.test/latest/index.json", &dir.join("a")),
+    );
     let queried = install(
         &one("alpha"),
         &InstallOptions {
@@ -442,11 +512,17 @@ fn indexes_read_over_http_resolve_against_where_they_were_read() {
             ..options("https://pkgs.test/p/index.json?token=abc", &dir.join("b"))
         },
     );
-    let remote_local = install(&one("alpha"), &options("https://evil.test/index.json", &dir.join("c")));
+    let remote_local = install(
+        &one("alpha"),
+        &options("https://evil.test/index.json", &dir.join("c")),
+    );
     let other_scheme = PackageIndex::load("https://ftp.test/index.json");
     set_http_client(None);
     let redirected = redirected.unwrap();
-    assert_eq!(redirected[0].files[0].url, "https://mirror.test/v2/alpha/1.0.0/alpha.rhai");
+    assert_eq!(
+        redirected[0].files[0].url,
+        "https://mirror.test/v2/alpha/1.0.0/alpha.rhai"
+    );
     queried.unwrap();
     let err = remote_local.unwrap_err();
     assert!(
@@ -456,9 +532,17 @@ fn indexes_read_over_http_resolve_against_where_they_were_read() {
     assert!(!err.to_string().contains(&sha256_hex(&script)), "{err}");
     assert!(!dir.join("c").exists());
     let err = other_scheme.unwrap_err();
-    assert!(err.to_string().contains("only http(s) is followed"), "{err}");
+    assert!(
+        err.to_string().contains("only http(s) is followed"),
+        "{err}"
+    );
     let asked = table.asked.lock().unwrap().clone();
-    assert!(!asked.iter().any(|u| u.starts_with("https://pkgs.test/latest/alpha")), "{asked:?}");
+    assert!(
+        !asked
+            .iter()
+            .any(|u| u.starts_with("https://pkgs.test/latest/alpha")),
+        "{asked:?}"
+    );
 }
 
 #[test]

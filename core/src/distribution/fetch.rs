@@ -227,14 +227,16 @@ impl Location {
     /// in a remote index is refused (it would read this machine's files).
     pub(crate) fn join(&self, relative: &str) -> Result<Location> {
         let lower = relative.to_ascii_lowercase();
-        let has_scheme = relative
-            .split_once(':')
-            .is_some_and(|(scheme, _)| {
-                !scheme.is_empty()
-                    && scheme.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
-                    && scheme.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
-            })
-            && lower.contains("://");
+        let has_scheme = relative.split_once(':').is_some_and(|(scheme, _)| {
+            !scheme.is_empty()
+                && scheme
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+                && scheme
+                    .chars()
+                    .next()
+                    .is_some_and(|c| c.is_ascii_alphabetic())
+        }) && lower.contains("://");
         match self {
             Location::File(index) => {
                 if has_scheme {
@@ -271,7 +273,10 @@ impl Location {
                     return Ok(Location::Http(format!("{}//{rest}", &index[..scheme_end])));
                 }
                 if relative.starts_with('/') {
-                    return Ok(Location::Http(format!("{}{relative}", &index[..origin_end])));
+                    return Ok(Location::Http(format!(
+                        "{}{relative}",
+                        &index[..origin_end]
+                    )));
                 }
                 if relative.starts_with('?') || relative.starts_with('#') {
                     return Ok(Location::Http(format!("{}{relative}", &index[..path_end])));
@@ -542,7 +547,11 @@ mod tests {
     #[test]
     fn a_remote_index_may_not_name_local_files() {
         let index = Location::parse("https://h.test/index.json").unwrap();
-        for local in ["file:///etc/passwd", "FILE:///etc/passwd", "file:/etc/passwd"] {
+        for local in [
+            "file:///etc/passwd",
+            "FILE:///etc/passwd",
+            "file:/etc/passwd",
+        ] {
             let err = index.join(local).unwrap_err();
             assert!(
                 err.to_string().contains("only http(s) URLs"),
@@ -556,7 +565,10 @@ mod tests {
         );
         // A local index may name local files.
         let local = Location::parse("/srv/index.json").unwrap();
-        assert!(matches!(local.join("file:///srv/a.rhai"), Ok(Location::File(_))));
+        assert!(matches!(
+            local.join("file:///srv/a.rhai"),
+            Ok(Location::File(_))
+        ));
     }
 
     #[cfg(unix)]
@@ -566,7 +578,10 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let fifo = dir.join("index.json");
         let _ = std::fs::remove_file(&fifo);
-        let made = std::process::Command::new("mkfifo").arg(&fifo).status().unwrap();
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
         assert!(made.success());
         for location in [Location::File(fifo.clone()), Location::File(dir.clone())] {
             let err = location.read(16).unwrap_err();
@@ -603,7 +618,10 @@ mod tests {
         let trickle = serve(|stream| {
             let _ = stream.write_all(b"HTTP/1.1 200 OK\r\n");
             for i in 0..300 {
-                if stream.write_all(format!("X-Slow-{i}: 1\r\n").as_bytes()).is_err() {
+                if stream
+                    .write_all(format!("X-Slow-{i}: 1\r\n").as_bytes())
+                    .is_err()
+                {
                     return;
                 }
                 std::thread::sleep(Duration::from_millis(100));
@@ -620,7 +638,8 @@ mod tests {
         set_request_timeout_for_tests(60_000);
         match trickled {
             Err(HttpError::Failed(reason)) => assert!(
-                reason.to_lowercase().contains("timeout") || reason.to_lowercase().contains("timed out"),
+                reason.to_lowercase().contains("timeout")
+                    || reason.to_lowercase().contains("timed out"),
                 "{reason}"
             ),
             other => panic!("{other:?}"),

@@ -383,7 +383,9 @@ pub(crate) fn write_replacing(path: &Path, bytes: &[u8]) -> Result<()> {
 
 /// A new file beside `path` (`.NAME.tmp-PID-N-RANDOM`), created with
 /// `create_new` so nothing planted at that name is followed.
-pub(crate) fn create_temporary(path: &Path) -> std::io::Result<(std::path::PathBuf, std::fs::File)> {
+pub(crate) fn create_temporary(
+    path: &Path,
+) -> std::io::Result<(std::path::PathBuf, std::fs::File)> {
     static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let name = path
         .file_name()

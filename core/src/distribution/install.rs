@@ -55,9 +55,9 @@ pub(crate) fn check_package_path(package: &str, path: &str, module: bool) -> Res
     let plain = |part: &&str| {
         !part.is_empty()
             && !part.starts_with('.')
-            && !part
-                .chars()
-                .any(|c| c.is_control() || matches!(c, '\\' | ':' | '*' | '?' | '"' | '<' | '>' | '|'))
+            && !part.chars().any(|c| {
+                c.is_control() || matches!(c, '\\' | ':' | '*' | '?' | '"' | '<' | '>' | '|')
+            })
     };
     if !parts.iter().all(plain) {
         return refuse(
@@ -373,9 +373,9 @@ fn download(
                     return Err(Error::InvalidConfig {
                         name: package.name.clone(),
                         reason: format!(
-                            "its file {:?} differs from the file of that name another package installs",
-                            file.path
-                        ),
+                        "its file {:?} differs from the file of that name another package installs",
+                        file.path
+                    ),
                     })
                 }
                 _ => {
@@ -405,7 +405,10 @@ fn check_modules(staging: &Path, installed: &[LockedPackage], index: &PackageInd
     let registry = crate::registry::ModuleRegistry::new();
     for package in installed {
         let path = staging.join(&package.files[0].path);
-        let shown = format!("{} ({}@{})", package.files[0].url, package.name, package.version);
+        let shown = format!(
+            "{} ({}@{})",
+            package.files[0].url, package.name, package.version
+        );
         let config = registry
             .describe_script(&path, staging)
             .map_err(|e| Error::InvalidConfig {

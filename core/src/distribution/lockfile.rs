@@ -152,7 +152,7 @@ impl FolderLock {
             if !folder.metadata().map_err(io)?.is_dir() {
                 return Err(io(std::io::Error::other("not a folder")));
             }
-            folder.lock().map_err(io)?;
+            lock_exclusive(&folder).map_err(io)?;
             // Another install may have removed the folder (it created it and
             // failed) while this one waited: lock the folder that is there now.
             if same_file(&folder, into) {
@@ -166,6 +166,31 @@ impl FolderLock {
             "the folder kept being removed while waiting for its lock",
         )))
     }
+}
+
+/// Waits for an exclusive `flock` on `file` (released when it is closed).
+/// `File::lock` does the same from Rust 1.89, past this crate's MSRV.
+#[cfg(unix)]
+#[allow(unsafe_code)]
+fn lock_exclusive(file: &std::fs::File) -> std::io::Result<()> {
+    use std::os::unix::io::AsRawFd;
+    loop {
+        // SAFETY: `flock` on a descriptor this `File` owns and keeps open
+        // for the whole call; it reads or writes no memory of ours.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } == 0 {
+            return Ok(());
+        }
+        let error = std::io::Error::last_os_error();
+        if error.kind() != std::io::ErrorKind::Interrupted {
+            return Err(error);
+        }
+    }
+}
+
+/// Without `flock`, installs into one folder are not kept apart.
+#[cfg(not(unix))]
+fn lock_exclusive(_: &std::fs::File) -> std::io::Result<()> {
+    Ok(())
 }
 
 #[cfg(unix)]

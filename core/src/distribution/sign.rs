@@ -117,8 +117,10 @@ fn write_new(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
     #[cfg(not(unix))]
     let _ = mode;
     let mut file = options.open(path).map_err(io)?;
-    file.write_all(bytes).and_then(|()| file.sync_all()).map_err(|e| {
-        let _ = std::fs::remove_file(path);
-        io(e)
-    })
+    file.write_all(bytes)
+        .and_then(|()| file.sync_all())
+        .map_err(|e| {
+            let _ = std::fs::remove_file(path);
+            io(e)
+        })
 }
