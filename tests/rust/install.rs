@@ -559,3 +559,25 @@ fn a_registry_install_of_a_module_already_registered_writes_nothing() {
     // Nor are the folders it would have created left behind.
     assert!(!dir.join("deep").exists());
 }
+
+#[test]
+fn an_install_downloads_a_bounded_number_of_files() {
+    let dir = temp("inst-many");
+    let index = publish(&dir.join("pub"), &["alpha"]);
+    edit(&index, |j| {
+        let file = j["packages"]["alpha"][0]["files"][0].clone();
+        let files: Vec<serde_json::Value> = (0..2000)
+            .map(|i| {
+                let mut f = file.clone();
+                if i > 0 {
+                    f["path"] = format!("lib{i}.rhai").into();
+                }
+                f
+            })
+            .collect();
+        j["packages"]["alpha"][0]["files"] = files.into();
+    });
+    let err = install(&one("alpha"), &options(&index, &dir.join("into"))).unwrap_err();
+    assert!(err.to_string().contains("more than 1024 files"), "{err}");
+    assert!(!dir.join("into").exists());
+}

@@ -32,6 +32,10 @@ pub struct InstallOptions {
 
 /// The longest file path a package may name.
 const MAX_PATH_BYTES: usize = 255;
+/// The most files one install downloads (every package together).
+pub(crate) const MAX_INSTALL_FILES: usize = 1024;
+/// The most bytes one install downloads (every file together).
+pub(crate) const MAX_INSTALL_BYTES: u64 = 64 * 1024 * 1024;
 
 /// Refuses a file path a package may not write. A package writes script
 /// files only: each path is relative, of plain names separated by `/`
@@ -328,10 +332,20 @@ fn download(
 ) -> Result<(BTreeMap<String, (String, Vec<u8>)>, Vec<LockedPackage>)> {
     let mut files: BTreeMap<String, (String, Vec<u8>)> = BTreeMap::new();
     let mut installed = Vec::new();
+    let (mut count, mut total) = (0usize, 0u64);
     for (package, locked) in packages {
         let mut entries = Vec::new();
         for (n, file) in package.files.iter().enumerate() {
             check_package_path(&package.name, &file.path, n == 0)?;
+            count += 1;
+            if count > MAX_INSTALL_FILES {
+                return Err(Error::InvalidConfig {
+                    name: package.name.clone(),
+                    reason: format!(
+                        "the install would download more than {MAX_INSTALL_FILES} files"
+                    ),
+                });
+            }
             let source = location.join(&file.url)?;
             let url = source.url();
             if let Some(locked) = &locked {
@@ -359,7 +373,19 @@ fn download(
                     }
                 }
             }
-            let bytes = source.read(MAX_FILE_BYTES)?;
+            let bytes = source.read(MAX_FILE_BYTES.min(MAX_INSTALL_BYTES - total))
+                .map_err(|e| match e {
+                    Error::Fetch { url, reason } if total > 0 && reason.contains("larger than the limit") => {
+                        Error::Fetch {
+                            url,
+                            reason: format!(
+                                "the install would download more than {MAX_INSTALL_BYTES} bytes in all"
+                            ),
+                        }
+                    }
+                    other => other,
+                })?;
+            total += bytes.len() as u64;
             let actual = crate::native::sha256_hex(&bytes);
             if actual != file.sha256.to_ascii_lowercase() {
                 return Err(Error::Integrity {
