@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import http.client
 import socket
+import ssl
 import threading
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from typing import Any
+from typing import Any, Callable
 
 from ._core import __version__
 
@@ -93,15 +94,37 @@ def _shut(sock: socket.socket) -> None:
 
 
 def _handlers(deadline: _Deadline) -> list[urllib.request.BaseHandler]:
+    def watched(connection: http.client.HTTPConnection) -> None:
+        # Every socket the connection makes (a proxy tunnel's included) is
+        # cut off at the deadline from its first byte.
+        make: Callable[..., socket.socket] = connection._create_connection  # type: ignore[attr-defined]
+
+        def create(*args: Any, **kwargs: Any) -> socket.socket:
+            sock = make(*args, **kwargs)
+            deadline.watch(sock)
+            return sock
+
+        connection._create_connection = create  # type: ignore[attr-defined]
+
     class Connection(http.client.HTTPConnection):
-        def connect(self) -> None:
-            super().connect()
-            deadline.watch(self.sock)
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            watched(self)
 
     class SecureConnection(http.client.HTTPSConnection):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            watched(self)
+
         def connect(self) -> None:
-            super().connect()
+            # HTTPSConnection.connect, with the TLS handshake under the
+            # deadline too (the plain socket is handed over to the TLS one).
+            http.client.HTTPConnection.connect(self)
+            host = self._tunnel_host or self.host  # type: ignore[attr-defined]
+            context: ssl.SSLContext = self._context  # type: ignore[attr-defined]
+            self.sock = context.wrap_socket(self.sock, server_hostname=host, do_handshake_on_connect=False)
             deadline.watch(self.sock)
+            self.sock.do_handshake()
 
     class Plain(urllib.request.HTTPHandler):
         def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
@@ -109,7 +132,8 @@ def _handlers(deadline: _Deadline) -> list[urllib.request.BaseHandler]:
 
     class Secure(urllib.request.HTTPSHandler):
         def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
-            return self.do_open(SecureConnection, req)
+            context = getattr(self, "_context", None)
+            return self.do_open(SecureConnection, req, context=context)
 
     return [_Redirects(), Plain(), Secure()]
 

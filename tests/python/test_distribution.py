@@ -532,3 +532,25 @@ def test_an_unknown_package_names_the_index(served: tuple[Path, str], tmp_path: 
     _, url = served
     with pytest.raises(mr.ValidationError, match=f'package "nothere" is not in index {url}'):
         mr.ModuleRegistry().install("nothere", index=url, into=tmp_path / "m")
+
+
+def test_a_silent_tls_handshake_is_cut_off_at_the_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A server that accepts and never answers the TLS handshake: the
+    request ends at its overall deadline, not a per-read timeout."""
+    import socket
+
+    import module_registry._http as http_client
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen()
+    accepted: list[socket.socket] = []
+    threading.Thread(target=lambda: accepted.append(silent.accept()[0]), daemon=True).start()
+    monkeypatch.setattr(http_client, "REQUEST_TIMEOUT", 0.5)
+    try:
+        with pytest.raises(mr.FetchError, match="longer than 0.5 s"):
+            mr.ModuleRegistry().package_index(f"https://127.0.0.1:{silent.getsockname()[1]}/index.json")
+    finally:
+        for sock in accepted:
+            sock.close()
+        silent.close()
