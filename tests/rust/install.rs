@@ -411,6 +411,9 @@ fn keygen_writes_the_secret_key_for_its_owner_only() {
     assert_eq!(mode(&public) & 0o600, 0o600);
     let err = sign::keygen(&dir.join("k")).unwrap_err();
     assert!(err.to_string().contains("never overwritten"), "{err}");
+    // A prefix with a dot keeps it.
+    let (secret, _) = sign::keygen(&dir.join("team.v2")).unwrap();
+    assert_eq!(secret, dir.join("team.v2.key"));
 }
 
 /// Serves an index and its files from a table, recording every URL asked.

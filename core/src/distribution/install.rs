@@ -373,18 +373,20 @@ fn download(
                     }
                 }
             }
-            let bytes = source.read(MAX_FILE_BYTES.min(MAX_INSTALL_BYTES - total))
-                .map_err(|e| match e {
-                    Error::Fetch { url, reason } if total > 0 && reason.contains("larger than the limit") => {
-                        Error::Fetch {
-                            url,
-                            reason: format!(
-                                "the install would download more than {MAX_INSTALL_BYTES} bytes in all"
-                            ),
-                        }
+            let left = MAX_INSTALL_BYTES - total;
+            let bytes = source.read(MAX_FILE_BYTES.min(left)).map_err(|e| match e {
+                Error::Fetch { url, reason }
+                    if left < MAX_FILE_BYTES && reason.contains("larger than the limit") =>
+                {
+                    Error::Fetch {
+                        url,
+                        reason: format!(
+                            "the install would download more than {MAX_INSTALL_BYTES} bytes in all"
+                        ),
                     }
-                    other => other,
-                })?;
+                }
+                other => other,
+            })?;
             total += bytes.len() as u64;
             let actual = crate::native::sha256_hex(&bytes);
             if actual != file.sha256.to_ascii_lowercase() {

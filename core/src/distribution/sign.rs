@@ -12,8 +12,15 @@ use crate::error::{Error, Result};
 /// 0600) and `PREFIX.pub`. Refuses to overwrite either (a symbolic link at
 /// either name included).
 pub fn keygen(prefix: &Path) -> Result<(std::path::PathBuf, std::path::PathBuf)> {
-    let secret_path = prefix.with_extension("key");
-    let public_path = prefix.with_extension("pub");
+    // PREFIX.key, also for a prefix holding a dot (`team.v2` gives
+    // `team.v2.key`, not `team.key`).
+    let with = |suffix: &str| {
+        let mut path = prefix.as_os_str().to_owned();
+        path.push(suffix);
+        std::path::PathBuf::from(path)
+    };
+    let secret_path = with(".key");
+    let public_path = with(".pub");
     for path in [&secret_path, &public_path] {
         if path.symlink_metadata().is_ok() {
             return Err(Error::InvalidInput {
