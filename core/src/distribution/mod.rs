@@ -13,6 +13,7 @@
 mod fetch;
 mod index;
 mod install;
+mod location;
 mod lockfile;
 pub mod sign;
 mod stage;
