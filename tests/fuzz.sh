@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/fuzz"
 seconds="${1:-600}"
 export RUSTC_BOOTSTRAP=1
-for target in ${FUZZ_TARGETS:-script_metadata workflow_files manifests version_requirements values}; do
+for target in ${FUZZ_TARGETS:-script_metadata workflow_files manifests version_requirements values index_urls lockfiles}; do
     echo "== $target for ${seconds}s"
     mkdir -p "corpus/$target"
     cargo fuzz run "$target" "corpus/$target" --fuzz-dir . -- -max_total_time="$seconds" -timeout=10 -rss_limit_mb=4096

@@ -5,7 +5,7 @@
 //! version meets, requirements that contradict each other and cycles are
 //! reported with the chain of modules that led to them.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 
 use semver::VersionReq;
@@ -75,6 +75,7 @@ pub(crate) trait Catalog {
 
 struct ChainNode {
     label: String,
+    key: Key,
     parent: Option<Rc<ChainNode>>,
 }
 
@@ -87,6 +88,15 @@ fn chain_vec(node: &Option<Rc<ChainNode>>) -> Vec<String> {
     }
     out.reverse();
     out
+}
+
+/// The modules whose chosen versions led to a task (its chain).
+fn chain_keys(node: &Option<Rc<ChainNode>>, into: &mut HashSet<Key>) {
+    let mut cur = node.as_ref();
+    while let Some(n) = cur {
+        into.insert(n.key.clone());
+        cur = n.parent.as_ref();
+    }
 }
 
 struct Task {
@@ -103,11 +113,28 @@ struct Assigned {
 
 type Key = (ModuleKind, String);
 
+/// What a catalog lists for one name, looked up once per resolution.
+type Candidates = Option<(ModuleKind, Rc<[ModuleInfo]>)>;
+
+/// A failed branch: the error, and the modules whose chosen versions it
+/// depends on (its culprits). A choice that is not among them cannot mend
+/// it, so the search jumps back past that choice instead of trying its
+/// other versions one by one (conflict-directed backjumping): a package
+/// with thousands of versions above an unrelated failure is not retried
+/// thousands of times.
+struct Failure {
+    error: Error,
+    culprits: HashSet<Key>,
+}
+
 struct Solver<'a, C: Catalog> {
     catalog: &'a C,
     steps: usize,
     root: String,
     assigned: HashMap<Key, Assigned>,
+    /// Each name's candidates, asked of the catalog once (building them
+    /// may cost as much as the catalog holds versions).
+    cache: HashMap<Key, Candidates>,
 }
 
 impl<C: Catalog> Solver<'_, C> {
@@ -116,8 +143,37 @@ impl<C: Catalog> Solver<'_, C> {
         format!("{} (required by {})", task.req, chain.join(" -> "))
     }
 
+    fn candidates(&mut self, kind: ModuleKind, name: &str) -> Candidates {
+        let key = (kind, name.to_string());
+        if let Some(found) = self.cache.get(&key) {
+            return found.clone();
+        }
+        let found = self
+            .catalog
+            .candidates(kind, name)
+            .map(|(kind, list)| (kind, Rc::<[ModuleInfo]>::from(list)));
+        self.steps += found.as_ref().map_or(1, |(_, list)| list.len() / 16 + 1);
+        self.cache.insert(key, found.clone());
+        found
+    }
+
+    /// Counts `work` more steps; past the limit, the resolution gives up.
+    fn charge(&mut self, work: usize) -> std::result::Result<(), Box<Failure>> {
+        self.steps = self.steps.saturating_add(work);
+        if self.steps > RESOLUTION_STEP_LIMIT {
+            return Err(Box::new(Failure {
+                error: Error::ResolutionLimit {
+                    module: self.root.clone(),
+                    steps: self.steps,
+                },
+                culprits: HashSet::new(),
+            }));
+        }
+        Ok(())
+    }
+
     /// Works through `work` (a stack) until it is empty, choosing versions.
-    fn solve(&mut self, mut work: Vec<Rc<Task>>) -> Result<()> {
+    fn solve(&mut self, mut work: Vec<Rc<Task>>) -> std::result::Result<(), Box<Failure>> {
         // Constraints added to already-assigned modules in this frame, undone on failure.
         let mut added: Vec<Key> = Vec::new();
         let result = self.solve_frame(&mut work, &mut added);
@@ -131,22 +187,31 @@ impl<C: Catalog> Solver<'_, C> {
         result
     }
 
-    fn solve_frame(&mut self, work: &mut Vec<Rc<Task>>, added: &mut Vec<Key>) -> Result<()> {
+    fn solve_frame(
+        &mut self,
+        work: &mut Vec<Rc<Task>>,
+        added: &mut Vec<Key>,
+    ) -> std::result::Result<(), Box<Failure>> {
         while let Some(task) = work.pop() {
-            self.steps += 1;
-            if self.steps > RESOLUTION_STEP_LIMIT {
-                return Err(Error::ResolutionLimit {
-                    module: self.root.clone(),
-                    steps: self.steps,
-                });
-            }
-            let Some((kind, candidates)) = self.catalog.candidates(task.kind, &task.name) else {
-                return Err(Error::MissingDependency {
-                    dependency: task.name.clone(),
-                    requirement: task.req.to_string(),
-                    chain: chain_vec(&task.chain),
-                    available: Vec::new(),
-                });
+            self.charge(1)?;
+            let failed = |error: Error, extra: &[&Option<Rc<ChainNode>>]| {
+                let mut culprits = HashSet::new();
+                chain_keys(&task.chain, &mut culprits);
+                for chain in extra {
+                    chain_keys(chain, &mut culprits);
+                }
+                Box::new(Failure { error, culprits })
+            };
+            let Some((kind, candidates)) = self.candidates(task.kind, &task.name) else {
+                return Err(failed(
+                    Error::MissingDependency {
+                        dependency: task.name.clone(),
+                        requirement: task.req.to_string(),
+                        chain: chain_vec(&task.chain),
+                        available: Vec::new(),
+                    },
+                    &[],
+                ));
             };
             let key = (kind, task.name.clone());
             if let Some(existing) = self.assigned.get_mut(&key) {
@@ -161,33 +226,37 @@ impl<C: Catalog> Solver<'_, C> {
                     .map(|t| Self::describe(t))
                     .collect();
                 requirements.push(Self::describe(&task));
-                return Err(Error::VersionConflict {
-                    dependency: task.name.clone(),
-                    requirements,
-                });
+                let chains: Vec<&Option<Rc<ChainNode>>> =
+                    existing.constraints.iter().map(|t| &t.chain).collect();
+                let mut failure = failed(
+                    Error::VersionConflict {
+                        dependency: task.name.clone(),
+                        requirements,
+                    },
+                    &chains,
+                );
+                // Another version of the module itself may mend it.
+                failure.culprits.insert(key);
+                return Err(failure);
             }
-            let matching: Vec<ModuleInfo> = candidates
-                .iter()
-                .filter(|c| task.req.matches(c.version()))
-                .cloned()
-                .collect();
-            if matching.is_empty() {
-                return Err(Error::MissingDependency {
-                    dependency: task.name.clone(),
-                    requirement: task.req.to_string(),
-                    chain: chain_vec(&task.chain),
-                    available: candidates.iter().map(|c| c.version().to_string()).collect(),
-                });
-            }
-            let mut first_error = None;
-            for candidate in matching {
+            let mut first_error: Option<Error> = None;
+            let mut culprits: HashSet<Key> = HashSet::new();
+            let mut tried = false;
+            for candidate in candidates.iter() {
+                self.charge(1)?;
+                if !task.req.matches(candidate.version()) {
+                    continue;
+                }
+                tried = true;
                 let node = Rc::new(ChainNode {
-                    label: label(&candidate),
+                    label: label(candidate),
+                    key: key.clone(),
                     parent: task.chain.clone(),
                 });
                 let mut next = work.clone();
                 // Push in reverse so the first declared dependency is handled first.
                 let deps: Vec<_> = candidate.dependency_requirements().collect();
+                self.charge((next.len() + deps.len()) / 16)?;
                 for (name, req) in deps.into_iter().rev() {
                     next.push(Rc::new(Task {
                         kind,
@@ -199,20 +268,41 @@ impl<C: Catalog> Solver<'_, C> {
                 self.assigned.insert(
                     key.clone(),
                     Assigned {
-                        info: candidate,
+                        info: candidate.clone(),
                         constraints: vec![task.clone()],
                     },
                 );
                 match self.solve(next) {
                     Ok(()) => return Ok(()),
-                    Err(e @ Error::ResolutionLimit { .. }) => return Err(e),
-                    Err(e) => {
+                    Err(f) if matches!(f.error, Error::ResolutionLimit { .. }) => return Err(f),
+                    Err(f) => {
+                        let f = *f;
                         self.assigned.remove(&key);
-                        first_error.get_or_insert(e);
+                        if !f.culprits.contains(&key) {
+                            // This choice played no part: no other version mends it.
+                            return Err(Box::new(f));
+                        }
+                        culprits.extend(f.culprits.into_iter().filter(|k| *k != key));
+                        first_error.get_or_insert(f.error);
                     }
                 }
             }
-            return Err(first_error.expect("at least one candidate was tried"));
+            if !tried {
+                return Err(failed(
+                    Error::MissingDependency {
+                        dependency: task.name.clone(),
+                        requirement: task.req.to_string(),
+                        chain: chain_vec(&task.chain),
+                        available: candidates.iter().map(|c| c.version().to_string()).collect(),
+                    },
+                    &[],
+                ));
+            }
+            chain_keys(&task.chain, &mut culprits);
+            return Err(Box::new(Failure {
+                error: first_error.expect("at least one candidate was tried"),
+                culprits,
+            }));
         }
         Ok(())
     }
@@ -226,9 +316,11 @@ pub(crate) fn resolve<C: Catalog>(catalog: &C, root: &ModuleInfo) -> Result<Reso
         steps: 0,
         root: label(root),
         assigned: HashMap::new(),
+        cache: HashMap::new(),
     };
     let node = Rc::new(ChainNode {
         label: label(root),
+        key: root_key.clone(),
         parent: None,
     });
     let exact = VersionReq::parse(&format!("={}", root.version())).unwrap_or(VersionReq::STAR);
@@ -257,17 +349,18 @@ pub(crate) fn resolve<C: Catalog>(catalog: &C, root: &ModuleInfo) -> Result<Reso
             })
         })
         .collect();
-    solver.solve(work)?;
+    solver.solve(work).map_err(|f| f.error)?;
 
     // Order the chosen modules: depth-first post-order from the root, which
     // also finds cycles (a module reached again while still on the path).
     let assigned = solver.assigned;
+    let cache = solver.cache;
     let mut index: HashMap<Key, usize> = HashMap::new();
     let mut order: Vec<ModuleInfo> = Vec::new();
     let mut edges: Vec<Vec<(String, usize)>> = Vec::new();
     let mut on_path: Vec<Key> = Vec::new();
     visit(
-        catalog,
+        &cache,
         &assigned,
         &root_key,
         &mut index,
@@ -278,8 +371,8 @@ pub(crate) fn resolve<C: Catalog>(catalog: &C, root: &ModuleInfo) -> Result<Reso
     Ok(Resolution { order, edges })
 }
 
-fn visit<C: Catalog>(
-    catalog: &C,
+fn visit(
+    cache: &HashMap<Key, Candidates>,
     assigned: &HashMap<Key, Assigned>,
     key: &Key,
     index: &mut HashMap<Key, usize>,
@@ -302,11 +395,12 @@ fn visit<C: Catalog>(
     on_path.push(key.clone());
     let mut my_edges = Vec::new();
     for (name, _) in info.dependency_requirements() {
-        let (kind, _) = catalog
-            .candidates(key.0, name)
+        let (kind, _) = cache
+            .get(&(key.0, name.to_string()))
+            .and_then(Option::as_ref)
             .expect("every dependency was found during solving");
-        let dep_key = (kind, name.to_string());
-        let i = visit(catalog, assigned, &dep_key, index, order, edges, on_path)?;
+        let dep_key = (*kind, name.to_string());
+        let i = visit(cache, assigned, &dep_key, index, order, edges, on_path)?;
         my_edges.push((name.to_string(), i));
     }
     on_path.pop();
@@ -315,4 +409,98 @@ fn visit<C: Catalog>(
     let i = order.len() - 1;
     index.insert(key.clone(), i);
     Ok(i)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ModuleConfig;
+    use std::cell::Cell;
+
+    /// A catalog from a table, counting how often it is asked.
+    struct Table {
+        modules: HashMap<String, Vec<ModuleInfo>>,
+        asked: Cell<usize>,
+    }
+
+    impl Catalog for Table {
+        fn candidates(&self, _: ModuleKind, name: &str) -> Option<(ModuleKind, Vec<ModuleInfo>)> {
+            self.asked.set(self.asked.get() + 1);
+            self.modules
+                .get(name)
+                .map(|list| (ModuleKind::Module, list.clone()))
+        }
+    }
+
+    fn info(name: &str, version: &str, deps: &[(&str, &str)]) -> ModuleInfo {
+        let mut config = ModuleConfig::new().with_name(name).with_version(version);
+        for (dep, req) in deps {
+            config = config.with_dependency(*dep, *req);
+        }
+        ModuleInfo::detached(config).unwrap()
+    }
+
+    #[test]
+    fn a_missing_dependency_under_a_package_of_3000_versions_fails_at_once() {
+        // 20 packages need `big` (3,000 versions); the last one also needs
+        // `missing`, which no catalog lists. No version of `big` can mend
+        // that: the search must not retry `big` 3,000 times (each retry
+        // re-walking the 20 packages and asking the catalog again).
+        let mut modules = HashMap::new();
+        modules.insert(
+            "big".to_string(),
+            (0..3000)
+                .rev()
+                .map(|i| info("big", &format!("1.0.{i}"), &[]))
+                .collect(),
+        );
+        let mut root_deps = Vec::new();
+        let names: Vec<String> = (0..20).map(|i| format!("p{i:02}")).collect();
+        for (i, name) in names.iter().enumerate() {
+            let deps: &[(&str, &str)] = if i == 19 {
+                &[("big", "*"), ("missing", "*")]
+            } else {
+                &[("big", "*")]
+            };
+            modules.insert(name.clone(), vec![info(name, "1.0.0", deps)]);
+            root_deps.push((name.as_str(), "*"));
+        }
+        let table = Table {
+            modules,
+            asked: Cell::new(0),
+        };
+        let root = info("root", "0.0.0", &root_deps);
+        let err = resolve(&table, &root).unwrap_err();
+        assert!(
+            matches!(&err, Error::MissingDependency { dependency, .. } if dependency == "missing"),
+            "{err}"
+        );
+        // Each name asked once (cached), not once per retry.
+        assert!(table.asked.get() <= 22, "asked {} times", table.asked.get());
+    }
+
+    #[test]
+    fn backjumping_still_finds_the_version_that_mends_a_conflict() {
+        // `app` needs `lib` (2.0 or 1.0) and `tool`; `tool` needs `lib ^1`:
+        // lib 2.0 is tried first, conflicts, and lib 1.0 is found.
+        let mut modules = HashMap::new();
+        modules.insert(
+            "lib".to_string(),
+            vec![info("lib", "2.0.0", &[]), info("lib", "1.0.0", &[])],
+        );
+        modules.insert(
+            "tool".to_string(),
+            vec![info("tool", "1.0.0", &[("lib", "^1")])],
+        );
+        let table = Table {
+            modules,
+            asked: Cell::new(0),
+        };
+        let root = info("app", "0.0.0", &[("lib", "*"), ("tool", "*")]);
+        let resolution = resolve(&table, &root).unwrap();
+        assert_eq!(
+            resolution.labels(),
+            ["lib@1.0.0", "tool@1.0.0", "app@0.0.0"]
+        );
+    }
 }

@@ -225,8 +225,10 @@ def cmd_index_build(args: argparse.Namespace) -> int:
 def cmd_index_yank(args: argparse.Namespace) -> int:
     from . import _core
 
-    _core._yank(args.index, args.name, args.version)
+    signature = _core._yank(args.index, args.name, args.version, args.key)
     print(f"yanked {args.name}@{args.version} in {args.index}")
+    if signature is not None:
+        print(f"signed it again: wrote {signature}")
     return 0
 
 
@@ -449,6 +451,7 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("name", metavar="NAME", help="the package")
     sp.add_argument("version", metavar="VERSION", help="its exact version")
     sp.add_argument("--index", required=True, metavar="DIR/index.json", help="the index file to change")
+    sp.add_argument("--key", metavar="PREFIX.key", help="sign the changed index again (required when it is signed)")
     sp = command(actions, "sign", "write INDEX.minisig with a minisign secret key", cmd_index_sign)
     sp.add_argument("index", metavar="DIR/index.json", help="the index file to sign")
     sp.add_argument("--key", required=True, metavar="PREFIX.key", help="the secret key (from keygen)")

@@ -24,8 +24,12 @@ struct PythonHttp;
 
 impl HttpClient for PythonHttp {
     fn get(&self, url: &str, limit: u64) -> Result<Vec<u8>, HttpError> {
+        self.get_final(url, limit).map(|(body, _)| body)
+    }
+
+    fn get_final(&self, url: &str, limit: u64) -> Result<(Vec<u8>, String), HttpError> {
         crate::threads::try_attach(|py| {
-            let body = py
+            let answer = py
                 .import("module_registry._http")
                 .and_then(|http| http.getattr("fetch"))
                 .and_then(|fetch| fetch.call1((url, limit)))
@@ -37,10 +41,18 @@ impl HttpClient for PythonHttp {
                         .unwrap_or_else(|_| err.to_string());
                     HttpError::Failed(reason)
                 })?;
+            let (body, final_url) =
+                answer
+                    .extract::<(Bound<'_, PyAny>, String)>()
+                    .map_err(|_| {
+                        HttpError::Failed(
+                            "module_registry._http.fetch returned no (bytes, url) pair".into(),
+                        )
+                    })?;
             let bytes = body.cast::<PyBytes>().map_err(|_| {
                 HttpError::Failed("module_registry._http.fetch returned no bytes".into())
             })?;
-            Ok(bytes.as_bytes().to_vec())
+            Ok((bytes.as_bytes().to_vec(), final_url))
         })
         .unwrap_or_else(|| {
             Err(HttpError::Failed(
@@ -220,10 +232,18 @@ pub fn _build_index(py: Python<'_>, dir: PathBuf, base_url: Option<String>) -> P
     Ok(index.packages.len())
 }
 
-/// `index yank`: marks `name@version` yanked in the index file at `path`.
+/// `index yank`: marks `name@version` yanked in the index file at `path`;
+/// a signed index is signed again with `key` (refused without one). The
+/// signature written, if any.
 #[pyfunction]
-pub fn _yank(path: PathBuf, name: &str, version: &str) -> PyResult<()> {
-    distribution::yank(&path, name, version).map_err(to_pyerr)
+#[pyo3(signature = (path, name, version, key=None))]
+pub fn _yank(
+    path: PathBuf,
+    name: &str,
+    version: &str,
+    key: Option<PathBuf>,
+) -> PyResult<Option<PathBuf>> {
+    distribution::yank(&path, name, version, key.as_deref()).map_err(to_pyerr)
 }
 
 /// `keygen`: writes `PREFIX.key` and `PREFIX.pub`; their paths.

@@ -360,3 +360,197 @@ def test_importing_the_package_does_not_import_urllib() -> None:
     code = "import sys, module_registry; print('urllib.request' in sys.modules, 'ssl' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.stdout.split() == ["False", "False"], out.stderr
+
+
+# --- Trust, third pass (issue 26) -------------------------------------------
+
+
+def test_a_percent_before_a_multibyte_character_is_a_fetch_error(tmp_path: Path) -> None:
+    for url in ["file:///srv/%aé/index.json", "file:///srv/%é", "file:///%", "file://é/x"]:
+        with pytest.raises(mr.FetchError):
+            mr.ModuleRegistry().package_index(url)
+        with pytest.raises(mr.FetchError):
+            mr.ModuleRegistry().install("x", index=url, into=tmp_path / "m")
+    assert not (tmp_path / "m").exists()
+
+
+class Slow(http.server.BaseHTTPRequestHandler):
+    """Header lines one at a time, a body cut short, redirects to other
+    schemes and to another folder."""
+
+    protocol_version = "HTTP/1.1"
+    folder: Path
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        if self.path == "/headers":
+            try:
+                self.wfile.write(b"HTTP/1.1 200 OK\r\n")
+                for i in range(200):
+                    self.wfile.write(f"X-Slow-{i}: 1\r\n".encode())
+                    self.wfile.flush()
+                    time.sleep(0.05)
+                self.wfile.write(b"Content-Length: 2\r\n\r\n{}")
+            except OSError:
+                pass
+        elif self.path == "/short":
+            self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\nConnection: close\r\n\r\n{\"a\":")
+            self.wfile.flush()
+            self.close_connection = True
+        elif self.path == "/ftp":
+            self.send_response(302)
+            self.send_header("Location", "ftp://127.0.0.1:9/index.json")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+        elif self.path == "/old/index.json":
+            self.send_response(302)
+            self.send_header("Location", "/new/index.json")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+        elif self.path.startswith("/new/"):
+            file = self.folder / self.path[len("/new/") :]
+            body = file.read_bytes() if file.is_file() else b""
+            self.send_response(200 if file.is_file() else 404)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+        else:
+            self.send_error(404)
+
+
+@pytest.fixture
+def slow(tmp_path: Path) -> Iterator[str]:
+    folder = tmp_path / "published"
+    publish(folder)
+    handler = type("Handler", (Slow,), {"folder": folder})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_trickled_headers_a_short_body_and_other_schemes_are_fetch_errors(
+    slow: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import module_registry._http as http_client
+
+    registry = mr.ModuleRegistry()
+    monkeypatch.setattr(http_client, "REQUEST_TIMEOUT", 0.5)
+    with pytest.raises(mr.FetchError, match="longer than 0.5 s"):
+        registry.package_index(f"{slow}/headers")
+    monkeypatch.setattr(http_client, "REQUEST_TIMEOUT", 60.0)
+    with pytest.raises(mr.FetchError, match="truncated body"):
+        registry.package_index(f"{slow}/short")
+    with pytest.raises(mr.FetchError, match="only http"):
+        registry.package_index(f"{slow}/ftp")
+    # An index reached through a redirect: its files are read beside where it was.
+    installed = registry.install("page", "^1", index=f"{slow}/old/index.json", into=tmp_path / "m")
+    assert [i.name for i in installed] == ["page"]
+    assert f"{slow}/new/page/1.0.0/page.rhai" in (tmp_path / "m" / "module-registry.lock").read_text()
+
+
+def test_a_truncated_file_is_a_fetch_error_not_tampering(served: tuple[Path, str], tmp_path: Path) -> None:
+    folder, url = served
+
+    class Cut(QuietHandler):
+        def do_GET(self) -> None:
+            if self.path.endswith("html.rhai"):
+                self.send_response(200)
+                self.send_header("Content-Length", "1000")
+                self.end_headers()
+                self.wfile.write(b"fn h1(")
+                return
+            super().do_GET()
+
+    handler = functools.partial(Cut, directory=str(folder))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with pytest.raises(mr.FetchError, match="truncated"):
+            mr.ModuleRegistry().install(
+                "page", "^1", index=f"http://127.0.0.1:{server.server_address[1]}/index.json", into=tmp_path / "m"
+            )
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert not (tmp_path / "m").exists()
+
+
+def test_six_cli_installs_at_once_are_all_recorded(tmp_path: Path) -> None:
+    folder = tmp_path / "pub"
+    folder.mkdir()
+    names = [f"m{i}" for i in range(6)]
+    for name in names:
+        (folder / f"{name}.rhai").write_text(f'const MODULE = #{{ name: "{name}", version: "1.0.0" }};\nfn process(x) {{ x }}')
+    mr._core._build_index(folder)
+    into = tmp_path / "into"
+    runs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "module_registry", "install", name, "--index", str(folder / "index.json"), "--into", str(into)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for name in names
+    ]
+    for run in runs:
+        out, err = run.communicate(timeout=120)
+        assert run.returncode == 0, err
+    lock = (into / "module-registry.lock").read_text()
+    assert all(f'name = "{name}"' in lock for name in names), lock
+
+
+def test_the_cli_keygen_and_yank_on_a_signed_index(tmp_path: Path) -> None:
+    folder = tmp_path / "pub"
+    publish(folder)
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "module_registry", *args], capture_output=True, text=True, timeout=120)
+
+    assert cli("keygen", "--out", str(tmp_path / "k")).returncode == 0
+    assert (tmp_path / "k.key").stat().st_mode & 0o777 == 0o600
+    index = str(folder / "index.json")
+    assert cli("index", "sign", index, "--key", str(tmp_path / "k.key")).returncode == 0
+    before = (folder / "index.json").read_bytes()
+    refused = cli("index", "yank", "page", "2.0.0", "--index", index)
+    assert refused.returncode == 1 and "sign it again" in refused.stderr, refused.stderr
+    assert (folder / "index.json").read_bytes() == before
+    yanked = cli("index", "yank", "page", "2.0.0", "--index", index, "--key", str(tmp_path / "k.key"))
+    assert yanked.returncode == 0 and "signed it again" in yanked.stdout, yanked.stderr
+    installed = mr.ModuleRegistry().install("page", index=index, into=tmp_path / "m", trusted_key=tmp_path / "k.pub")
+    assert [i.version for i in installed] == ["1.0.0"]
+
+
+def test_an_unknown_package_names_the_index(served: tuple[Path, str], tmp_path: Path) -> None:
+    _, url = served
+    with pytest.raises(mr.ValidationError, match=f'package "nothere" is not in index {url}'):
+        mr.ModuleRegistry().install("nothere", index=url, into=tmp_path / "m")
+
+
+def test_a_silent_tls_handshake_is_cut_off_at_the_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A server that accepts and never answers the TLS handshake: the
+    request ends at its overall deadline, not a per-read timeout."""
+    import socket
+
+    import module_registry._http as http_client
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen()
+    accepted: list[socket.socket] = []
+    threading.Thread(target=lambda: accepted.append(silent.accept()[0]), daemon=True).start()
+    monkeypatch.setattr(http_client, "REQUEST_TIMEOUT", 0.5)
+    try:
+        with pytest.raises(mr.FetchError, match="longer than 0.5 s"):
+            mr.ModuleRegistry().package_index(f"https://127.0.0.1:{silent.getsockname()[1]}/index.json")
+    finally:
+        for sock in accepted:
+            sock.close()
+        silent.close()

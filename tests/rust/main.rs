@@ -22,6 +22,8 @@ mod embedding;
 #[cfg(all(feature = "scripts", feature = "workflows", feature = "compression"))]
 mod examples;
 mod index;
+#[cfg(feature = "distribution")]
+mod install;
 mod instance;
 #[cfg(feature = "scripts")]
 mod limits;

@@ -3,15 +3,11 @@
 //! timeouts, bounded redirects and size caps), `file://` and plain paths
 //! offline.
 
-use std::io::Read;
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 #[cfg(feature = "https")]
 use std::time::Duration;
 
 use parking_lot::RwLock;
-
-use crate::error::{Error, Result};
 
 /// What reads `http://` and `https://` locations for package indexes.
 ///
@@ -41,8 +37,21 @@ use crate::error::{Error, Result};
 pub trait HttpClient: Send + Sync {
     /// The body of a `GET` of `url`, following redirects. A body longer
     /// than `limit` bytes is [`HttpError::TooLarge`]; a client may also
-    /// return its first `limit + 1` bytes, which the caller refuses.
+    /// return its first `limit + 1` bytes, which the caller refuses. A body
+    /// shorter than its `Content-Length` (the connection closed early) is
+    /// [`HttpError::Failed`], never a short body.
     fn get(&self, url: &str, limit: u64) -> std::result::Result<Vec<u8>, HttpError>;
+
+    /// [`get`](Self::get), with the URL the body was finally read from
+    /// (after redirects): an index's relative file URLs resolve against it.
+    /// The default calls `get` and reports `url` itself.
+    fn get_final(
+        &self,
+        url: &str,
+        limit: u64,
+    ) -> std::result::Result<(Vec<u8>, String), HttpError> {
+        self.get(url, limit).map(|body| (body, url.to_string()))
+    }
 }
 
 /// Why an [`HttpClient`] read nothing.
@@ -65,7 +74,7 @@ pub fn set_http_client(client: Option<Arc<dyn HttpClient>>) {
 }
 
 /// The client set with [`set_http_client`], else the built-in one.
-fn http_client() -> Option<Arc<dyn HttpClient>> {
+pub(crate) fn http_client() -> Option<Arc<dyn HttpClient>> {
     if let Some(client) = HTTP_CLIENT.read().clone() {
         return Some(client);
     }
@@ -88,9 +97,10 @@ pub const MAX_FILE_BYTES: u64 = 4 * 1024 * 1024;
 const MAX_REDIRECTS: u32 = 5;
 #[cfg(feature = "https")]
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// The whole of one request, body included.
+/// The whole of one request, from connecting through the status and header
+/// lines to the last byte of the body, in milliseconds (lowered by tests).
 #[cfg(feature = "https")]
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+static REQUEST_TIMEOUT_MS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(60_000);
 
 /// The built-in client: one blocking `ureq` agent per read, rustls with
 /// the bundled web PKI roots.
@@ -100,9 +110,22 @@ struct Ureq;
 #[cfg(feature = "https")]
 impl HttpClient for Ureq {
     fn get(&self, url: &str, limit: u64) -> std::result::Result<Vec<u8>, HttpError> {
+        self.get_final(url, limit).map(|(body, _)| body)
+    }
+
+    fn get_final(
+        &self,
+        url: &str,
+        limit: u64,
+    ) -> std::result::Result<(Vec<u8>, String), HttpError> {
+        use ureq::ResponseExt;
+        let total =
+            Duration::from_millis(REQUEST_TIMEOUT_MS.load(std::sync::atomic::Ordering::Relaxed));
+        // `timeout_global` covers the whole call: a server trickling its
+        // header lines is cut off at it as one trickling its body is.
         let agent: ureq::Agent = ureq::Agent::config_builder()
-            .timeout_connect(Some(CONNECT_TIMEOUT))
-            .timeout_global(Some(REQUEST_TIMEOUT))
+            .timeout_connect(Some(CONNECT_TIMEOUT.min(total)))
+            .timeout_global(Some(total))
             .max_redirects(MAX_REDIRECTS)
             .build()
             .into();
@@ -110,7 +133,13 @@ impl HttpClient for Ureq {
             .get(url)
             .call()
             .map_err(|e| HttpError::Failed(e.to_string()))?;
-        response
+        let final_url = response.get_uri().to_string();
+        let declared = response
+            .headers()
+            .get("content-length")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        let body = response
             .body_mut()
             .with_config()
             .limit(limit)
@@ -118,139 +147,31 @@ impl HttpClient for Ureq {
             .map_err(|e| match e {
                 ureq::Error::BodyExceedsLimit(_) => HttpError::TooLarge,
                 other => HttpError::Failed(other.to_string()),
-            })
+            })?;
+        if let Some(declared) = declared {
+            if (body.len() as u64) < declared && declared <= limit {
+                return Err(HttpError::Failed(format!(
+                    "the connection closed after {} of {declared} bytes (truncated body)",
+                    body.len()
+                )));
+            }
+        }
+        Ok((body, final_url))
     }
 }
 
-/// Where a URL or path points: a URL, or a local file.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Location {
-    Http(String),
-    File(PathBuf),
+/// Lowers the built-in client's overall deadline (tests only).
+#[cfg(all(test, feature = "https"))]
+pub(crate) fn set_request_timeout_for_tests(ms: u64) {
+    REQUEST_TIMEOUT_MS.store(ms, std::sync::atomic::Ordering::Relaxed);
 }
 
-impl Location {
-    /// `http(s)://...`, `file:///...`, or a path.
-    pub(crate) fn parse(text: &str) -> Result<Location> {
-        let lower = text.to_ascii_lowercase();
-        if lower.starts_with("http://") || lower.starts_with("https://") {
-            return Ok(Location::Http(text.to_string()));
-        }
-        if let Some(path) = text.strip_prefix("file://") {
-            return Ok(Location::File(PathBuf::from(percent_decode(path))));
-        }
-        if lower.contains("://") {
-            return Err(Error::Fetch {
-                url: text.to_string(),
-                reason: "only http://, https://, file:// and plain paths are read".into(),
-            });
-        }
-        Ok(Location::File(PathBuf::from(text)))
-    }
-
-    /// `relative` (a URL or path an index names) resolved against this
-    /// location (the index's), as Helm and pip resolve them.
-    pub(crate) fn join(&self, relative: &str) -> Result<Location> {
-        let lower = relative.to_ascii_lowercase();
-        if lower.contains("://") {
-            return Location::parse(relative);
-        }
-        match self {
-            Location::File(index) => {
-                let base = index.parent().unwrap_or(Path::new("."));
-                Ok(Location::File(base.join(relative)))
-            }
-            Location::Http(index) => {
-                let base = match index.rfind('/') {
-                    Some(i) if i >= index.find("://").map_or(0, |j| j + 3) => &index[..=i],
-                    _ => index.as_str(),
-                };
-                if relative.starts_with('/') {
-                    let origin_end = index
-                        .find("://")
-                        .and_then(|j| index[j + 3..].find('/').map(|k| j + 3 + k))
-                        .unwrap_or(index.len());
-                    return Ok(Location::Http(format!(
-                        "{}{relative}",
-                        &index[..origin_end]
-                    )));
-                }
-                Ok(Location::Http(format!("{base}{relative}")))
-            }
-        }
-    }
-
-    /// The location as text: the URL, or `file://` and the absolute path.
-    pub(crate) fn url(&self) -> String {
-        match self {
-            Location::Http(url) => url.clone(),
-            Location::File(path) => {
-                let absolute = std::path::absolute(path).unwrap_or_else(|_| path.clone());
-                format!("file://{}", absolute.display())
-            }
-        }
-    }
-
-    /// Its bytes, at most `limit` of them.
-    pub(crate) fn read(&self, limit: u64) -> Result<Vec<u8>> {
-        let fail = |reason: String| Error::Fetch {
-            url: self.url(),
-            reason,
-        };
-        match self {
-            Location::File(path) => {
-                let file = std::fs::File::open(path).map_err(|e| fail(e.to_string()))?;
-                let mut bytes = Vec::new();
-                file.take(limit + 1)
-                    .read_to_end(&mut bytes)
-                    .map_err(|e| fail(e.to_string()))?;
-                if bytes.len() as u64 > limit {
-                    return Err(fail(format!("larger than the limit of {limit} bytes")));
-                }
-                Ok(bytes)
-            }
-            Location::Http(url) => {
-                let too_large = || fail(format!("larger than the limit of {limit} bytes"));
-                let client = http_client().ok_or_else(|| {
-                    fail(
-                        "this build reads no http(s) URLs (no `https` feature and no \
-                         client set with `distribution::set_http_client`)"
-                            .into(),
-                    )
-                })?;
-                match client.get(url, limit) {
-                    Ok(bytes) if bytes.len() as u64 > limit => Err(too_large()),
-                    Ok(bytes) => Ok(bytes),
-                    Err(HttpError::TooLarge) => Err(too_large()),
-                    Err(HttpError::Failed(reason)) => Err(fail(reason)),
-                }
-            }
-        }
-    }
-}
-
-/// `%20` and the like in a `file://` URL's path.
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let Ok(b) = u8::from_str_radix(&text[i + 1..i + 3], 16) {
-                out.push(b);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
+pub(crate) use super::location::{open_regular, Location};
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::Error;
 
     /// A client answering from a table, as an embedder's own would.
     struct Table;
@@ -286,5 +207,64 @@ mod tests {
             matches!(&err, Error::Fetch { url, reason } if url.ends_with("/gone") && reason == "HTTP status 404"),
             "{err}"
         );
+    }
+
+    /// A server answering each connection with `answer` (called with the
+    /// stream after the request is read), on a thread of its own.
+    #[cfg(feature = "https")]
+    fn serve(answer: fn(&mut std::net::TcpStream)) -> String {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().take(4) {
+                let Ok(mut stream) = stream else { continue };
+                std::thread::spawn(move || {
+                    let mut request = [0u8; 4096];
+                    let _ = std::io::Read::read(&mut stream, &mut request);
+                    answer(&mut stream);
+                });
+            }
+        });
+        format!("http://{address}/index.json")
+    }
+
+    #[cfg(feature = "https")]
+    #[test]
+    fn the_builtin_client_cuts_off_trickled_headers_and_refuses_a_short_body() {
+        use std::io::Write;
+        // Header lines, one every 100 ms, for 30 s: cut off at the deadline.
+        let trickle = serve(|stream| {
+            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\n");
+            for i in 0..300 {
+                if stream
+                    .write_all(format!("X-Slow-{i}: 1\r\n").as_bytes())
+                    .is_err()
+                {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            let _ = stream.write_all(b"Content-Length: 2\r\n\r\n{}");
+        });
+        // A body shorter than its Content-Length.
+        let short = serve(|stream| {
+            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{\"a\":");
+        });
+        set_request_timeout_for_tests(1_000);
+        let trickled = Ureq.get_final(&trickle, 1024);
+        let truncated = Ureq.get_final(&short, 1024);
+        set_request_timeout_for_tests(60_000);
+        match trickled {
+            Err(HttpError::Failed(reason)) => assert!(
+                reason.to_lowercase().contains("timeout")
+                    || reason.to_lowercase().contains("timed out"),
+                "{reason}"
+            ),
+            other => panic!("{other:?}"),
+        }
+        match truncated {
+            Err(HttpError::Failed(_)) => {}
+            other => panic!("a truncated body was accepted: {other:?}"),
+        }
     }
 }

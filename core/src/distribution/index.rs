@@ -22,7 +22,9 @@ pub struct PackageIndex {
     pub format: u32,
     /// When it was written (RFC 3339).
     pub generated: String,
-    /// Every version of each package, by name.
+    /// Every version of each package, by name (a name listed twice is
+    /// refused when read: JSON readers disagree on which one wins).
+    #[serde(deserialize_with = "unique_keys")]
     pub packages: BTreeMap<String, Vec<PackageInfo>>,
     /// Where it was read from (relative file URLs resolve against it).
     #[serde(skip)]
@@ -52,7 +54,7 @@ pub struct PackageInfo {
     /// The module's file first, then each script it imports.
     pub files: Vec<PackageFile>,
     /// Its dependencies: name to semver requirement.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "unique_keys")]
     pub dependencies: BTreeMap<String, String>,
     /// A yanked version is skipped by resolution unless a lockfile pins it.
     #[serde(default)]
@@ -101,16 +103,30 @@ impl PackageIndex {
         }
         for (name, versions) in &mut index.packages {
             crate::validate::validate_name("package name", name)?;
+            let mut seen: Vec<semver::Version> = Vec::with_capacity(versions.len());
             for package in versions.iter_mut() {
                 package.name = name.clone();
-                crate::validate::parse_version(name, &package.version)?;
-                for file in &package.files {
-                    super::install::check_relative(name, &file.path)?;
+                let version = crate::validate::parse_version(name, &package.version)?;
+                if let Some(first) = seen
+                    .iter()
+                    .find(|v| v.cmp_precedence(&version) == std::cmp::Ordering::Equal)
+                {
+                    return Err(Error::Serialization {
+                        message: format!(
+                            "{where_}: {name} lists version {} twice ({first} and {version}): \
+                             each version is listed once",
+                            package.version
+                        ),
+                    });
                 }
+                seen.push(version);
                 if package.files.is_empty() {
                     return Err(Error::Serialization {
                         message: format!("{where_}: {name}@{} has no files", package.version),
                     });
+                }
+                for (n, file) in package.files.iter().enumerate() {
+                    super::install::check_package_path(name, &file.path, n == 0)?;
                 }
             }
         }
@@ -227,14 +243,9 @@ fn now() -> String {
 /// refused. File URLs are relative to the index, or under `base_url`.
 pub fn build_index(dir: &Path, base_url: Option<&str>) -> Result<PackageIndex> {
     let index_path = dir.join("index.json");
-    let mut index = if index_path.exists() {
-        PackageIndex::parse(
-            &std::fs::read(&index_path).map_err(|source| Error::Io {
-                path: index_path.display().to_string(),
-                source,
-            })?,
-            Some(Location::File(index_path.clone())),
-        )?
+    let mut index = if index_path.symlink_metadata().is_ok() {
+        let location = Location::File(index_path.clone());
+        PackageIndex::parse(&location.read(MAX_INDEX_BYTES)?, Some(location))?
     } else {
         PackageIndex::new()
     };
@@ -349,16 +360,93 @@ fn keep_release_file(package: &str, path: &Path, bytes: &[u8]) -> Result<()> {
 }
 
 /// Writes `bytes` to `path` through a temporary file in the same folder
-/// and a rename, so a reader sees the old file or the new one.
+/// and a rename, so a reader sees the old file or the new one. The
+/// temporary file is created new (a file or symbolic link already at its
+/// name is never written through) under a name unique to this call.
 pub(crate) fn write_replacing(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
     let io = |source| Error::Io {
         path: path.display().to_string(),
         source,
     };
-    let temporary = path.with_extension(format!("tmp-{}", std::process::id()));
-    std::fs::write(&temporary, bytes).map_err(io)?;
-    std::fs::rename(&temporary, path).map_err(|e| {
+    let (temporary, mut file) = create_temporary(path).map_err(io)?;
+    let written = file
+        .write_all(bytes)
+        .and_then(|()| file.sync_all())
+        .and_then(|()| std::fs::rename(&temporary, path));
+    drop(file);
+    written.map_err(|e| {
         let _ = std::fs::remove_file(&temporary);
         io(e)
     })
+}
+
+/// A new file beside `path` (`.NAME.tmp-PID-N-RANDOM`), created with
+/// `create_new` so nothing planted at that name is followed.
+pub(crate) fn create_temporary(
+    path: &Path,
+) -> std::io::Result<(std::path::PathBuf, std::fs::File)> {
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let name = path
+        .file_name()
+        .map_or_else(|| "file".into(), |n| n.to_string_lossy().into_owned());
+    let folder = path.parent().unwrap_or(Path::new(""));
+    let mut last = None;
+    for _ in 0..16 {
+        let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        // A random part too, so names planted ahead of time miss it.
+        let random = {
+            use std::hash::{BuildHasher, Hasher};
+            let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+            hasher.write_u64(n);
+            hasher.finish()
+        };
+        let temporary = folder.join(format!(
+            ".{name}.tmp-{}-{n}-{random:016x}",
+            std::process::id()
+        ));
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&temporary)
+        {
+            Ok(file) => return Ok((temporary, file)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => last = Some(e),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| std::io::Error::other("no temporary name was free")))
+}
+
+/// A JSON object read into a map, refusing a key given twice (serde keeps
+/// the last one silently, where a reviewer reads the first).
+fn unique_keys<'de, D, V>(deserializer: D) -> std::result::Result<BTreeMap<String, V>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    V: Deserialize<'de>,
+{
+    struct Unique<V>(std::marker::PhantomData<V>);
+    impl<'de, V: Deserialize<'de>> serde::de::Visitor<'de> for Unique<V> {
+        type Value = BTreeMap<String, V>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("an object")
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(
+            self,
+            mut map: A,
+        ) -> std::result::Result<Self::Value, A::Error> {
+            let mut out = BTreeMap::new();
+            while let Some(key) = map.next_key::<String>()? {
+                if out.contains_key(&key) {
+                    return Err(serde::de::Error::custom(format!(
+                        "the key {key:?} is given twice"
+                    )));
+                }
+                let value = map.next_value()?;
+                out.insert(key, value);
+            }
+            Ok(out)
+        }
+    }
+    deserializer.deserialize_map(Unique(std::marker::PhantomData))
 }

@@ -13,11 +13,15 @@
 mod fetch;
 mod index;
 mod install;
+mod location;
+mod lockfile;
 pub mod sign;
+mod stage;
 
 pub use self::fetch::{set_http_client, HttpClient, HttpError, MAX_FILE_BYTES, MAX_INDEX_BYTES};
 pub use self::index::{build_index, PackageFile, PackageIndex, PackageInfo, INDEX_FORMAT};
-pub use self::install::{install, read_lockfile, InstallOptions, LockedPackage, LOCKFILE};
+pub use self::install::{install, InstallOptions};
+pub use self::lockfile::{read_lockfile, LockedPackage, LOCKFILE};
 
 use std::path::{Path, PathBuf};
 
@@ -37,11 +41,31 @@ impl ModuleRegistry {
         options: &InstallOptions,
     ) -> Result<Vec<ModuleInfo>> {
         self.authorize(Permission::Admin, "install", None)?;
-        let installed = install(requests, options)?;
+        // A package already registered at that version is refused before
+        // anything is written (registering it afterwards would fail).
+        let installed = install::install_checked(requests, options, &|packages| {
+            for package in packages {
+                let taken = self
+                    .versions(crate::kind::ModuleKind::Module, &package.name)
+                    .iter()
+                    .any(|i| i.version().to_string() == package.version);
+                if taken {
+                    return Err(crate::error::Error::AlreadyRegistered {
+                        kind: crate::kind::ModuleKind::Module,
+                        name: package.name.clone(),
+                        version: package.version.clone(),
+                    });
+                }
+            }
+            Ok(())
+        })?;
         let mut registered = Vec::with_capacity(installed.len());
         for package in &installed {
-            let module = options.into.join(&package.files[0].path);
-            registered.push(self.load_script(module)?);
+            // Pinned to the digest just checked: a file changed on disk
+            // since is refused, not registered.
+            let file = &package.files[0];
+            let module = options.into.join(&file.path);
+            registered.push(self.load_script_pinned(module, Some(&file.sha256))?);
         }
         Ok(registered)
     }
@@ -55,23 +79,60 @@ impl ModuleRegistry {
 }
 
 /// Marks `name@version` yanked in the index file at `index_path`.
-pub fn yank(index_path: &Path, name: &str, version: &str) -> Result<()> {
-    let mut index = PackageIndex::load(&index_path.display().to_string())?;
+///
+/// A signed index (`index_path.minisig` exists) is signed again with the
+/// secret key `key`; without one it is refused and left as it is: yanking
+/// changes the index, so its signature would no longer hold and every
+/// install checking it would fail as "not signed by the trusted key".
+/// Given a key, an unsigned index is signed too. Returns the signature
+/// written, if any.
+pub fn yank(
+    index_path: &Path,
+    name: &str,
+    version: &str,
+    key: Option<&Path>,
+) -> Result<Option<PathBuf>> {
+    let location = fetch::Location::File(index_path.to_path_buf());
+    let mut index = PackageIndex::parse(&location.read(MAX_INDEX_BYTES)?, Some(location))?;
     index.yank(name, version)?;
-    index::write_replacing(index_path, index.to_json()?.as_bytes())
+    let text = index.to_json()?;
+    let signature_path = signature_path(index_path);
+    let signature = match key {
+        Some(key) => Some(sign::sign(text.as_bytes(), key)?),
+        None if signature_path.exists() => {
+            return Err(crate::error::Error::Signature {
+                subject: index_path.display().to_string(),
+                reason: format!(
+                    "the index is signed ({}): yanking changes it, so that signature would \
+                     no longer hold; give the secret key to sign it again",
+                    signature_path.display()
+                ),
+            })
+        }
+        None => None,
+    };
+    index::write_replacing(index_path, text.as_bytes())?;
+    match signature {
+        Some(signature) => {
+            index::write_replacing(&signature_path, signature.as_bytes())?;
+            Ok(Some(signature_path))
+        }
+        None => Ok(None),
+    }
+}
+
+fn signature_path(path: &Path) -> PathBuf {
+    let mut target = path.as_os_str().to_owned();
+    target.push(".minisig");
+    PathBuf::from(target)
 }
 
 /// Signs the file at `path` with the minisign secret key in `key`, writing
 /// `path.minisig` (what the standard `minisign -V` checks too); its path.
 pub fn sign_file(path: &Path, key: &Path) -> Result<PathBuf> {
-    let data = std::fs::read(path).map_err(|source| crate::error::Error::Io {
-        path: path.display().to_string(),
-        source,
-    })?;
+    let data = fetch::Location::File(path.to_path_buf()).read(MAX_INDEX_BYTES)?;
     let signature = sign::sign(&data, key)?;
-    let mut target = path.as_os_str().to_owned();
-    target.push(".minisig");
-    let target = PathBuf::from(target);
+    let target = signature_path(path);
     index::write_replacing(&target, signature.as_bytes())?;
     Ok(target)
 }
