@@ -1057,3 +1057,42 @@ fn a_workflow_run_from_a_script_ends_at_the_scripts_deadline() {
     assert!(err.report().contains("timed out"), "{err}");
     assert!(still_inside);
 }
+
+#[cfg(unix)]
+#[test]
+fn script_files_are_read_bounded_and_only_when_regular() {
+    let dir = std::env::temp_dir().join(format!("mr-script-read-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    // A link to /dev/zero: endless; before, read until memory ran out.
+    let zero = dir.join("zero.rhai");
+    std::os::unix::fs::symlink("/dev/zero", &zero).unwrap();
+    let registry = ModuleRegistry::new();
+    let err = registry.load_script(&zero).unwrap_err().report();
+    assert!(err.contains("not a regular file"), "{err}");
+    // A file past the cap.
+    let big = dir.join("big.rhai");
+    let mut text = String::from("const MODULE = #{ name: \"big\" };\nfn process(x) { x }\n//");
+    text.push_str(&"x".repeat(module_registry::script::MAX_SCRIPT_BYTES as usize));
+    std::fs::write(&big, text).unwrap();
+    let err = registry.load_script(&big).unwrap_err().report();
+    assert!(err.contains("4 MiB") && err.contains("not read"), "{err}");
+    let err = registry.run_script_file(&big, ()).unwrap_err().report();
+    assert!(err.contains("4 MiB"), "{err}");
+    // A FIFO is refused without blocking.
+    let fifo = dir.join("fifo.rhai");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    #[allow(unsafe_code)]
+    // SAFETY: a valid NUL-terminated path.
+    let made = unsafe { libc::mkfifo(c.as_ptr(), 0o600) };
+    assert_eq!(made, 0);
+    let err = registry.load_script(&fifo).unwrap_err().report();
+    assert!(err.contains("not a regular file"), "{err}");
+    // Not UTF-8.
+    let bad = dir.join("bad.rhai");
+    std::fs::write(&bad, b"const MODULE = #{ name: \"b\" };\xff").unwrap();
+    let err = registry.load_script(&bad).unwrap_err().report();
+    assert!(err.contains("not UTF-8"), "{err}");
+    assert!(registry.list().is_empty());
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -227,7 +227,10 @@ impl ImportResolver {
                         root.display()
                     )));
                 }
-                std::fs::read_to_string(&file).map_err(|_| not_found(path.to_string()))
+                super::read_bounded(&file).map_err(|why| match why {
+                    super::Unreadable::Io(_) => not_found(path.to_string()),
+                    other => not_found(format!("{path} ({})", other.into_error(&file).report())),
+                })
             }
         }
     }

@@ -287,11 +287,81 @@ fn not_a_module(label: &str) -> Error {
     }
 }
 
-pub(crate) fn read(path: &Path) -> Result<String> {
-    std::fs::read_to_string(path).map_err(|source| Error::Io {
-        path: path.display().to_string(),
-        source,
+/// The largest script file read (a module, a library it imports, an
+/// orchestration script, a watched file; as a package file's cap): 4 MiB.
+pub const MAX_SCRIPT_BYTES: u64 = 4 * 1024 * 1024;
+
+/// Why a script file was not read.
+pub(crate) enum Unreadable {
+    /// Opening or reading failed.
+    Io(std::io::Error),
+    /// A folder, FIFO, device or socket.
+    NotAFile,
+    /// Past [`MAX_SCRIPT_BYTES`]: its size, if known before reading.
+    TooBig(Option<u64>),
+    /// Not UTF-8: the bytes and the offset of the first bad one.
+    NotUtf8(Vec<u8>, usize),
+}
+
+impl Unreadable {
+    /// The error, naming the file.
+    pub(crate) fn into_error(self, path: &Path) -> Error {
+        let shown = path.display().to_string();
+        match self {
+            Unreadable::Io(source) => Error::Io {
+                path: shown,
+                source,
+            },
+            Unreadable::NotAFile => {
+                Error::invalid_input(format!("{shown} is not a regular file; it was not read"))
+            }
+            Unreadable::TooBig(size) => Error::invalid_input(format!(
+                "{shown} is {} bytes, past the cap of {MAX_SCRIPT_BYTES} bytes (4 MiB) on a script file; it was not read",
+                size.map_or_else(|| "more than that".to_string(), |n| n.to_string())
+            )),
+            Unreadable::NotUtf8(_, at) => Error::invalid_input(format!(
+                "{shown} is not UTF-8 text (invalid byte at offset {at})"
+            )),
+        }
+    }
+}
+
+/// Reads a script file of at most [`MAX_SCRIPT_BYTES`]: only a regular
+/// file, opened without blocking (a FIFO in its place cannot stall the
+/// reader), its size checked first and at most one byte past the cap read
+/// (a file growing meanwhile, or `/dev/zero` behind a link, is caught too).
+pub(crate) fn read_bounded(path: &Path) -> std::result::Result<String, Unreadable> {
+    use std::io::Read;
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NONBLOCK);
+    }
+    let file = options.open(path).map_err(Unreadable::Io)?;
+    let metadata = file.metadata().map_err(Unreadable::Io)?;
+    if !metadata.is_file() {
+        return Err(Unreadable::NotAFile);
+    }
+    if metadata.len() > MAX_SCRIPT_BYTES {
+        return Err(Unreadable::TooBig(Some(metadata.len())));
+    }
+    let mut bytes = Vec::with_capacity(metadata.len() as usize);
+    file.take(MAX_SCRIPT_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(Unreadable::Io)?;
+    if bytes.len() as u64 > MAX_SCRIPT_BYTES {
+        return Err(Unreadable::TooBig(None));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        let at = e.utf8_error().valid_up_to();
+        Unreadable::NotUtf8(e.into_bytes(), at)
     })
+}
+
+pub(crate) fn read(path: &Path) -> Result<String> {
+    read_bounded(path).map_err(|why| why.into_error(path))
 }
 
 fn folder_of(path: &Path) -> PathBuf {

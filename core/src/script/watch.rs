@@ -41,9 +41,9 @@ use folder::{is_script, Folder};
 /// thread's size (only the pages used are committed).
 const WATCH_THREAD_STACK: usize = 64 * 1024 * 1024;
 
-/// The largest script file a watch reads (as a package file's cap): a
-/// larger one is rejected unread, with an event naming the cap.
-pub const MAX_SCRIPT_BYTES: u64 = 4 * 1024 * 1024;
+/// The largest script file a watch reads (as every script read): a larger
+/// one is rejected unread, with an event naming the cap.
+pub use super::MAX_SCRIPT_BYTES;
 
 /// How often the folder itself is checked when no event comes (a parent
 /// folder renamed sends none).

@@ -3,14 +3,12 @@
 //! the health of the folder itself (gone, replaced, unreadable).
 
 use std::collections::HashMap;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::{Phase, ReloadCallback, ReloadEvent, ReloadKind, Shared, MAX_SCRIPT_BYTES};
+use super::{Phase, ReloadCallback, ReloadEvent, ReloadKind, Shared};
 use crate::audit::Outcome;
 use crate::config::{Implementation, ModuleConfig};
-use crate::error::Error;
 use crate::info::ModuleInfo;
 use crate::kind::ModuleKind;
 use crate::registry::{ModuleRegistry, Replace};
@@ -89,58 +87,22 @@ struct Unread {
 /// put in a file's place cannot stall the watch; only regular files are
 /// read.
 fn read_capped(path: &Path) -> Result<String, Unread> {
-    let io = |source| Unread {
-        error: Error::Io {
-            path: path.display().to_string(),
-            source,
-        }
-        .report(),
-        key: None,
-    };
-    let mut options = std::fs::OpenOptions::new();
-    options.read(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.custom_flags(libc::O_NONBLOCK);
-    }
-    let file = options.open(path).map_err(io)?;
-    let metadata = file.metadata().map_err(io)?;
-    if !metadata.is_file() {
-        return Err(Unread {
-            error: format!("{} is not a regular file", path.display()),
-            key: None,
-        });
-    }
-    let too_big = |size: String| {
+    use crate::script::Unreadable;
+    crate::script::read_bounded(path).map_err(|why| {
+        let key = match &why {
+            Unreadable::TooBig(size) => Some(format!(
+                "too big: {}",
+                size.map_or_else(|| "more than that".to_string(), |n| n.to_string())
+            )),
+            Unreadable::NotUtf8(bytes, _) => {
+                Some(format!("not utf-8: {}", crate::native::sha256_hex(bytes)))
+            }
+            Unreadable::Io(_) | Unreadable::NotAFile => None,
+        };
         Unread {
-        error: format!(
-            "{} is {size} bytes, past the cap of {MAX_SCRIPT_BYTES} bytes (4 MiB) on a watched script; it was not read",
-            path.display()
-        ),
-        key: Some(format!("too big: {size}")),
-    }
-    };
-    if metadata.len() > MAX_SCRIPT_BYTES {
-        return Err(too_big(metadata.len().to_string()));
-    }
-    let mut bytes = Vec::with_capacity(metadata.len() as usize);
-    file.take(MAX_SCRIPT_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(io)?;
-    if bytes.len() as u64 > MAX_SCRIPT_BYTES {
-        return Err(too_big("more than that".into()));
-    }
-    String::from_utf8(bytes).map_err(|e| Unread {
-        error: format!(
-            "{} is not UTF-8 text (invalid byte at offset {})",
-            path.display(),
-            e.utf8_error().valid_up_to()
-        ),
-        key: Some(format!(
-            "not utf-8: {}",
-            crate::native::sha256_hex(e.as_bytes())
-        )),
+            error: why.into_error(path).report(),
+            key,
+        }
     })
 }
 
