@@ -83,6 +83,20 @@ def test_a_renamed_and_edited_folder_stops_the_watch(tmp_path: Path) -> None:
     assert "removed or renamed" in assert_ended(registry, recorder, watcher, "py-renamed")
 
 
+@pytest.mark.parametrize("attempt", range(5))
+def test_a_folder_deleted_and_made_again_at_once_stops_the_watch(tmp_path: Path, attempt: int) -> None:
+    """The new folder often gets the old one's inode number back: the watch
+    tells them apart by the folder's creation time too (found by red-teaming:
+    4 runs in 5 went silently dead)."""
+    folder = tmp_path / "scripts"
+    folder.mkdir()
+    registry, recorder, watcher = watched(folder, f"py-again-{attempt}")
+    shutil.rmtree(folder)
+    folder.mkdir()
+    error = assert_ended(registry, recorder, watcher, f"py-again-{attempt}")
+    assert "replaced by another folder" in error or "removed or renamed" in error
+
+
 def test_a_folder_replaced_by_a_file_stops_the_watch(tmp_path: Path) -> None:
     folder = tmp_path / "scripts"
     folder.mkdir()

@@ -43,13 +43,17 @@ impl TrackedModule {
     }
 }
 
-/// Which folder this is, so that another one put at its path is noticed.
+/// Which folder this is, so that another one put at its path is noticed:
+/// its device and inode, and its creation time where the file system keeps
+/// one (a folder deleted and made again at once often gets the same inode
+/// number back).
 #[derive(Clone, Copy, PartialEq, Eq)]
 struct Identity {
     #[cfg(unix)]
     device: u64,
     #[cfg(unix)]
     inode: u64,
+    created: Option<std::time::SystemTime>,
 }
 
 impl Identity {
@@ -60,12 +64,14 @@ impl Identity {
             Identity {
                 device: metadata.dev(),
                 inode: metadata.ino(),
+                created: metadata.created().ok(),
             }
         }
         #[cfg(not(unix))]
         {
-            let _ = metadata;
-            Identity {}
+            Identity {
+                created: metadata.created().ok(),
+            }
         }
     }
 }
