@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import math
 import json
 import os
 import stat
@@ -34,6 +35,9 @@ def _jsonable(value: Any, raw_bytes: bool) -> Any:
         return [_jsonable(v, raw_bytes) for v in value]
     if isinstance(value, dict):
         return {str(k): _jsonable(v, raw_bytes) for k, v in value.items()}
+    if isinstance(value, float) and not math.isfinite(value):
+        # As the core's JSON form: JSON numbers are finite.
+        raise CliError(f"the output holds {value!r}, which has no JSON form (JSON numbers are finite)")
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
     raise CliError(f"the output holds a {type(value).__name__}, which has no JSON form")

@@ -456,3 +456,19 @@ def test_run_report(tmp_path: Path) -> None:
     assert blines[1].split()[:3] == ["step", "module", "status"] and "3 ok" in blines[2]
     plain = run("run", str(WORKFLOW), "--input", str(INPUT))
     assert plain.stderr == ""  # no report unless asked
+
+
+def test_an_output_with_nan_is_an_error_not_invalid_json(tmp_path: Path) -> None:
+    """JSON numbers are finite: an output holding NaN or infinity is refused
+    as the core's JSON form refuses it, never printed as ``NaN``."""
+    flow = tmp_path / "w.toml"
+    flow.write_text('name = "w"\n[[steps]]\nid = "s"\nmodule = "identity"\n')
+    data = tmp_path / "nan.json"
+    data.write_text('{"a": NaN, "b": 1}')
+    proc = subprocess.run(
+        [sys.executable, "-m", "module_registry", "run", str(flow), "--input", str(data)],
+        capture_output=True, text=True, timeout=120, cwd=tmp_path,
+    )
+    assert proc.returncode == 1, (proc.stdout, proc.stderr)
+    assert "nan" in proc.stderr and "no JSON form" in proc.stderr, proc.stderr
+    assert "NaN" not in proc.stdout
