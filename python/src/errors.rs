@@ -258,17 +258,27 @@ fn script_attributes<'py>(
     Ok(())
 }
 
+/// The Python exception a core error's source carries, if it is one.
+fn python_exception<'a>(
+    source: &'a (dyn std::error::Error + Send + Sync + 'static),
+) -> Option<&'a PyErr> {
+    source
+        .downcast_ref::<crate::modules::PyException>()
+        .map(|carried| &carried.err)
+        .or_else(|| source.downcast_ref::<PyErr>())
+}
+
 fn convert<'py>(py: Python<'py>, err: Error) -> PyResult<PyErr> {
     // A stop request (KeyboardInterrupt, SystemExit) raised inside a module
     // comes back as itself, whatever wraps it, so that it stops the caller.
     if let Some(Error::Interrupted { source, .. }) = err.interruption() {
-        if let Some(original) = source.downcast_ref::<PyErr>() {
+        if let Some(original) = python_exception(&**source) {
             return Ok(original.clone_ref(py));
         }
     }
     // A Python exception carried through the core comes back as itself.
     if let Error::External { source } = &err {
-        if let Some(original) = source.downcast_ref::<PyErr>() {
+        if let Some(original) = python_exception(&**source) {
             return Ok(original.clone_ref(py));
         }
     }

@@ -26,19 +26,77 @@ static LAST_FUNCTION: Mutex<Option<SharedParts>> = Mutex::new(None);
 
 type SharedParts = (usize, Weak<FactoryFn>, Weak<PythonCode>);
 
-/// A Python exception as a core error: `KeyboardInterrupt` and `SystemExit`
-/// are stop requests ([`Error::Interrupted`]), which workflows do not retry,
-/// skip or replace; anything else is carried as it is.
-fn external(err: PyErr) -> Error {
-    let stop = crate::threads::try_attach(|py| {
-        err.is_instance_of::<pyo3::exceptions::PyKeyboardInterrupt>(py)
-            || err.is_instance_of::<pyo3::exceptions::PySystemExit>(py)
-    })
-    .unwrap_or(false);
+/// A Python exception carried through the core, with its text taken while
+/// the GIL was held: showing it later (in a report, the audit log, a
+/// workflow error) never takes the GIL, which a thread must not do once the
+/// interpreter exits. The binding hands `err` back to Python as itself.
+pub(crate) struct PyException {
+    pub(crate) err: PyErr,
+    text: String,
+}
+
+impl PyException {
+    fn new(py: Python<'_>, err: PyErr) -> Self {
+        // The text pyo3 gives a `PyErr` (`TypeName: str`), taken now.
+        let value = err.value(py);
+        let name = value
+            .get_type()
+            .qualname()
+            .map_or_else(|_| "Exception".to_string(), |n| n.to_string());
+        let text = match value.str() {
+            Ok(s) => format!("{name}: {}", s.to_string_lossy()),
+            Err(_) => format!("{name}: <exception str() failed>"),
+        };
+        PyException { err, text }
+    }
+}
+
+impl std::fmt::Display for PyException {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl std::fmt::Debug for PyException {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PyException({:?})", self.text)
+    }
+}
+
+impl std::error::Error for PyException {}
+
+/// A Python exception as a core error, made with the GIL held:
+/// `KeyboardInterrupt` and `SystemExit` are stop requests
+/// ([`Error::Interrupted`]), which workflows do not retry, skip or replace;
+/// anything else is carried as it is.
+fn external_in(py: Python<'_>, err: PyErr) -> Error {
+    let stop = err.is_instance_of::<pyo3::exceptions::PyKeyboardInterrupt>(py)
+        || err.is_instance_of::<pyo3::exceptions::PySystemExit>(py);
+    let carried = PyException::new(py, err);
     if stop {
-        Error::interrupted(err)
+        Error::interrupted(carried)
     } else {
-        Error::external(err)
+        Error::external(carried)
+    }
+}
+
+/// [`external_in`], taking the GIL for it; once the interpreter exits, the
+/// exception is carried without its text.
+fn external(err: PyErr) -> Error {
+    let mut slot = Some(err);
+    if let Some(error) =
+        crate::threads::try_attach(|py| slot.take().map(|err| external_in(py, err)))
+    {
+        if let Some(error) = error {
+            return error;
+        }
+    }
+    match slot.take() {
+        Some(err) => Error::external(PyException {
+            err,
+            text: "a Python exception (not shown: the interpreter is exiting)".into(),
+        }),
+        None => Error::invalid_input("a Python exception was lost"),
     }
 }
 
@@ -59,8 +117,9 @@ fn attach<T: Send + 'static>(
 ) -> Result<T, BoxError> {
     // Refused once the interpreter exits: a core error, which (unlike a
     // Python exception) can be shown without the GIL.
-    let run = move || match crate::threads::try_attach(f) {
-        Some(out) => out.map_err(boxed),
+    // Python's exceptions become core errors while the GIL is held.
+    let run = move || match crate::threads::try_attach(|py| f(py).map_err(|e| external_in(py, e))) {
+        Some(out) => out.map_err(BoxError::from),
         None => Err(crate::threads::exiting_error().into()),
     };
     if !module_registry::script::running_on_script_stack() {
