@@ -84,12 +84,10 @@ fn external_in(py: Python<'_>, err: PyErr) -> Error {
 /// exception is carried without its text.
 fn external(err: PyErr) -> Error {
     let mut slot = Some(err);
-    if let Some(error) =
+    if let Some(Some(error)) =
         crate::threads::try_attach(|py| slot.take().map(|err| external_in(py, err)))
     {
-        if let Some(error) = error {
-            return error;
-        }
+        return error;
     }
     match slot.take() {
         Some(err) => Error::external(PyException {
