@@ -3,7 +3,8 @@
 //! a factory that is handed its dependency and reads a typed config
 //! (`config_as`: no config is the default), a typed module (serde in and
 //! out), shared dependency instances, values converted both ways and
-//! indexed, Rust functions for scripts, a parallel workflow, and errors that
+//! indexed, Rust functions for scripts, a parallel workflow handing back
+//! every step's output and configuring a step's dependency, and errors that
 //! print each level once.
 //!
 //! Run: `cargo run -p module-registry --example embedding`
@@ -28,8 +29,16 @@ impl Module for Counter {
     }
 }
 
-fn counter(_: &ModuleContext) -> std::result::Result<Box<dyn Module>, BoxError> {
-    Ok(Box::new(Counter(AtomicI64::new(0))))
+/// Where a counter starts (0 unless configured).
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct CounterConfig {
+    start: i64,
+}
+
+fn counter(context: &ModuleContext) -> std::result::Result<Box<dyn Module>, BoxError> {
+    let config: CounterConfig = context.config_as()?;
+    Ok(Box::new(Counter(AtomicI64::new(config.start))))
 }
 
 // Found at compile time; a bad name or version here is a compile error.
@@ -160,21 +169,33 @@ fn main() -> std::result::Result<(), BoxError> {
         registry.create("gross")?.process(10.0)?
     );
 
-    // A workflow: two steps on the input at once, each with a deadline.
+    // A workflow with a parallel branch, each step with a deadline: every
+    // step's output comes back (no joining step), and a step configures its
+    // module's dependency (this run's own counter starts at 100).
     let workflow = Workflow::new("prices")
         .step(
             WorkflowStep::module("net", "parse")
-                .after([])
+                .after_input()
                 .timeout(Duration::from_secs(1)),
         )
         .step(
             WorkflowStep::module("gross", "gross")
                 .after(["net"])
                 .timeout(Duration::from_secs(1)),
+        )
+        .step(
+            WorkflowStep::module("runs", "tally")
+                .after_input()
+                .config(Value::from_iter([
+                    ("label", Value::from("runs")),
+                    ("step", Value::from(1)),
+                ]))
+                .dependency_config("counter", Value::from_iter([("start", 100)])),
         );
     let result = registry.run_workflow(&workflow, "25")?;
-    println!("workflow output: {}", result.output);
-
+    for (step, output) in result.outputs() {
+        println!("step {step}: {output}");
+    }
     // Errors: one level per line of the chain, and the module's own error.
     let err = registry.create("parse")?.process("twelve").unwrap_err();
     println!("error: {err}");

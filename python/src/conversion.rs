@@ -280,3 +280,25 @@ fn to_py(py: Python<'_>, value: Value, depth: usize) -> PyResult<Bound<'_, PyAny
 pub fn _roundtrip<'py>(py: Python<'py>, value: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
     value_to_py(py, py_to_value(value)?)
 }
+
+/// `dependency_configs={"db": {...}}` as the core takes it: module name to
+/// config, every key a str.
+pub(crate) fn dependency_configs(
+    configs: Option<&Bound<'_, pyo3::types::PyDict>>,
+) -> PyResult<Vec<(String, Value)>> {
+    let mut out = Vec::new();
+    if let Some(configs) = configs {
+        for (dep, value) in configs.iter() {
+            let dep: String = dep.extract().map_err(|_| {
+                pyo3::exceptions::PyTypeError::new_err(format!(
+                    "dependency_configs keys are module names (str), not {}",
+                    dep.get_type()
+                        .name()
+                        .map_or_else(|_| "?".to_string(), |n| n.to_string())
+                ))
+            })?;
+            out.push((dep, py_to_value(&value)?));
+        }
+    }
+    Ok(out)
+}

@@ -3,7 +3,6 @@
 //! same class live beside those domains (`script.rs`, `workflow.rs`, ...).
 
 use module_registry::{CapabilityQuery, ModuleInfo, ModuleKind, ModuleRegistry, Value};
-use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString};
 
@@ -139,15 +138,7 @@ impl PyModuleRegistry {
         dependency_configs: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<PyModuleInstance> {
         let config = config.map(py_to_value).transpose()?.unwrap_or(Value::Null);
-        let mut dep_configs = Vec::new();
-        if let Some(configs) = dependency_configs {
-            for (dep, value) in configs.iter() {
-                let dep: String = dep.extract().map_err(|_| {
-                    PyTypeError::new_err("dependency_configs keys are module names (str)")
-                })?;
-                dep_configs.push((dep, py_to_value(&value)?));
-            }
-        }
+        let dep_configs = crate::conversion::dependency_configs(dependency_configs)?;
         let instance = py
             .detach_gated(|| {
                 let mut builder = self

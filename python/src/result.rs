@@ -28,6 +28,17 @@ pub struct PyStepReport {
     error: Option<String>,
     /// "off", "hit", "miss" or "unhashable".
     cache: &'static str,
+    /// What the step gave: None for a step that did not run or was
+    /// skipped (`WorkflowResult.outputs` leaves those out).
+    output: Py<PyAny>,
+}
+
+impl PyStepReport {
+    /// Whether the step produced an output (it ran, fell back or hit the
+    /// cache): what `WorkflowResult.outputs` lists.
+    fn produced(&self) -> bool {
+        matches!(self.status, "ok" | "fallback")
+    }
 }
 
 /// A step report's constructor arguments.
@@ -41,15 +52,17 @@ type ReportArgs = (
     f64,
     Option<String>,
     &'static str,
+    Py<PyAny>,
 );
 
 #[pymethods]
 impl PyStepReport {
     /// A report as runs give them (what unpickling builds).
     #[new]
-    #[pyo3(signature = (id, module, version, status, attempts, start, duration, error=None, cache="off"))]
+    #[pyo3(signature = (id, module, version, status, attempts, start, duration, error=None, cache="off", output=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
+        py: Python<'_>,
         id: String,
         module: String,
         version: String,
@@ -59,6 +72,7 @@ impl PyStepReport {
         duration: f64,
         error: Option<String>,
         cache: &str,
+        output: Option<Py<PyAny>>,
     ) -> PyResult<Self> {
         let caches = [
             CacheStatus::Off,
@@ -84,6 +98,7 @@ impl PyStepReport {
             duration,
             error,
             cache: crate::audit::known_str(cache, &caches, "cache")?,
+            output: output.unwrap_or_else(|| py.None()),
         })
     }
 
@@ -101,13 +116,18 @@ impl PyStepReport {
                 r.duration,
                 r.error.clone(),
                 r.cache,
+                r.output.clone_ref(slf.py()),
             ),
         )
     }
 
-    fn __eq__(&self, other: &Bound<'_, PyAny>) -> bool {
-        other.cast::<Self>().is_ok_and(|o| {
-            let o = o.get();
+    fn __eq__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<bool> {
+        let Ok(o) = other.cast::<Self>() else {
+            return Ok(false);
+        };
+        let o = o.get();
+        let same_output = self.output.bind(py).eq(o.output.bind(py))?;
+        Ok(same_output && {
             (&o.id, &o.module, &o.version, o.status, o.attempts)
                 == (
                     &self.id,
@@ -169,10 +189,13 @@ impl PyWorkflowResult {
     }
 
     pub fn new(py: Python<'_>, result: WorkflowResult) -> PyResult<Self> {
-        let reports: Vec<PyStepReport> = result
-            .steps
-            .into_iter()
-            .map(|s| PyStepReport {
+        let steps = PyList::empty(py);
+        for mut s in result.steps {
+            let output = match s.take_output() {
+                Some(v) => value_to_py(py, v)?.unbind(),
+                None => py.None(),
+            };
+            let report = PyStepReport {
                 id: s.id,
                 module: s.module,
                 version: s.version,
@@ -182,11 +205,9 @@ impl PyWorkflowResult {
                 duration: s.duration.as_secs_f64(),
                 error: s.error,
                 cache: s.cache.as_str(),
-            })
-            .collect();
-        let steps = PyList::empty(py);
-        for r in reports {
-            steps.append(Bound::new(py, r)?)?;
+                output,
+            };
+            steps.append(Bound::new(py, report)?)?;
         }
         Ok(PyWorkflowResult {
             output: value_to_py(py, result.output)?.unbind(),
@@ -319,6 +340,28 @@ impl PyWorkflowResult {
     #[getter]
     fn steps(&self, py: Python<'_>) -> Py<PyList> {
         self.steps.clone_ref(py)
+    }
+
+    /// Every step's output, by step id (a new dict each time), in the
+    /// order the steps started: the steps that produced one (status "ok"
+    /// or "fallback", a cache hit included); skipped steps and steps that
+    /// did not run are left out.
+    #[getter]
+    fn outputs<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, pyo3::types::PyDict>> {
+        let mut produced: Vec<(f64, usize, Bound<'py, PyStepReport>)> = Vec::new();
+        for (i, item) in self.steps.bind(py).iter().enumerate() {
+            let report = item.cast_into::<PyStepReport>()?;
+            if report.get().produced() {
+                produced.push((report.get().start, i, report));
+            }
+        }
+        produced.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        let out = pyo3::types::PyDict::new(py);
+        for (_, _, report) in produced {
+            let r = report.get();
+            out.set_item(&r.id, r.output.bind(py))?;
+        }
+        Ok(out)
     }
 
     /// Seconds the run took.

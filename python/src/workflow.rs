@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use module_registry::{OnError, Value, Workflow, WorkflowStep};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
+use pyo3::types::PyDict;
 
 use crate::config::extract_strings;
 use crate::conversion::{py_to_value, value_to_py};
@@ -67,7 +68,7 @@ impl PyWorkflow {
     /// picks the highest-version module having all of them). `after`: None
     /// means the previous step, [] the workflow input, one id its output, two
     /// or more a dict from id to output. Returns the workflow.
-    #[pyo3(signature = (id, module=None, *, capabilities=None, version=None, after=None, config=None, retries=0, timeout_ms=None, on_error="fail", fallback=None, cache=false, pool=None))]
+    #[pyo3(signature = (id, module=None, *, capabilities=None, version=None, after=None, config=None, retries=0, timeout_ms=None, on_error="fail", fallback=None, cache=false, pool=None, dependency_configs=None))]
     #[allow(clippy::too_many_arguments)]
     fn step<'py>(
         mut slf: PyRefMut<'py, Self>,
@@ -83,6 +84,7 @@ impl PyWorkflow {
         fallback: Option<String>,
         cache: bool,
         pool: Option<u32>,
+        dependency_configs: Option<&Bound<'py, PyDict>>,
     ) -> PyResult<PyRefMut<'py, Self>> {
         let step = WorkflowStep {
             id,
@@ -102,6 +104,9 @@ impl PyWorkflow {
             fallback,
             cache,
             pool,
+            dependency_configs: crate::conversion::dependency_configs(dependency_configs)?
+                .into_iter()
+                .collect(),
         };
         slf.inner.add_step(step);
         Ok(slf)
@@ -109,7 +114,7 @@ impl PyWorkflow {
 
     /// Append `module` after the last step (its id is the module's name,
     /// numbered if it repeats). Returns the workflow.
-    #[pyo3(signature = (module, *, id=None, version=None, config=None, retries=0, timeout_ms=None, on_error="fail", fallback=None, cache=false, pool=None))]
+    #[pyo3(signature = (module, *, id=None, version=None, config=None, retries=0, timeout_ms=None, on_error="fail", fallback=None, cache=false, pool=None, dependency_configs=None))]
     #[allow(clippy::too_many_arguments)]
     fn then<'py>(
         slf: PyRefMut<'py, Self>,
@@ -123,6 +128,7 @@ impl PyWorkflow {
         fallback: Option<String>,
         cache: bool,
         pool: Option<u32>,
+        dependency_configs: Option<&Bound<'py, PyDict>>,
     ) -> PyResult<PyRefMut<'py, Self>> {
         let id = id.unwrap_or_else(|| next_id(&slf.inner, &module));
         Self::step(
@@ -139,6 +145,7 @@ impl PyWorkflow {
             fallback,
             cache,
             pool,
+            dependency_configs,
         )
     }
 

@@ -54,6 +54,7 @@ COVERED = {
     "python": {
         "registry.discover_capabilities(query)": "test_python_quickstart",
         'Workflow("pack")': "test_python_workflows",
+        'Workflow("branches"': "test_python_step_outputs",
         "registry.set_cache(memory_items": "test_python_caching",
         "Client()": "test_python_dask_recipe",
         "watch_scripts": "test_python_hot_reload",
@@ -120,6 +121,11 @@ def test_python_workflows(tmp_path: Path) -> None:
         "[('zip', 'ok', 1), ('digest', 'ok', 1), ('size', 'ok', 1), ('both', 'ok', 1)]",
         "aGk=",
     ]
+
+
+def test_python_step_outputs(tmp_path: Path) -> None:
+    out = run_python(block("python", 'Workflow("branches"'), tmp_path).stdout.splitlines()
+    assert out == ["user-7 from sqlite://app.db", "['digest', 'found']", "092081140b677b45"]
 
 
 def test_python_caching(tmp_path: Path) -> None:

@@ -102,7 +102,9 @@ fn embedding_shares_a_dependency_and_reports_errors_once() {
     assert!(out.contains("gross of 10.0: 12.0"), "{out}");
     assert!(out.contains(r#"receipt: "tea, cake" (2 lines)"#), "{out}");
     assert!(out.contains("a wrong order: module receipt@1.0.0 failed in process: invalid input: receipt@1.0.0: the input does not fit at id: invalid type"), "{out}");
-    assert!(out.contains("workflow output: 30.0"), "{out}");
+    assert!(out.contains("step net: 25\n"), "{out}");
+    assert!(out.contains("step gross: 30.0\n"), "{out}");
+    assert!(out.contains("step runs: runs: 101\n"), "{out}");
     assert!(
         out.contains("error: module parse@1.0.0 failed in process\n"),
         "{out}"

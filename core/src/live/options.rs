@@ -122,6 +122,9 @@ pub struct PoolOptions {
     pub cooldown: Duration,
     /// The config every instance is created with.
     pub config: Value,
+    /// The configs of the instances' dependencies, by module name (see
+    /// [`InstanceBuilder::dependency_config`](crate::InstanceBuilder::dependency_config)).
+    pub dependency_configs: Vec<(String, Value)>,
 }
 
 impl PoolOptions {
@@ -133,6 +136,7 @@ impl PoolOptions {
             retries: 0,
             cooldown: Duration::from_secs(30),
             config: Value::Null,
+            dependency_configs: Vec::new(),
         }
     }
 
@@ -157,6 +161,12 @@ impl PoolOptions {
     /// With this config for every instance.
     pub fn config(mut self, config: impl Into<Value>) -> Self {
         self.config = config.into();
+        self
+    }
+
+    /// With this config for dependency `name` of every instance.
+    pub fn dependency_config(mut self, name: impl Into<String>, config: impl Into<Value>) -> Self {
+        self.dependency_configs.push((name.into(), config.into()));
         self
     }
 

@@ -190,13 +190,19 @@ impl ModuleRegistry {
             let mut info = info;
             for _ in 0..options.size {
                 let built = match (&info, &target) {
-                    (Some(info), _) => self.instantiate(info.clone(), options.config.clone()),
-                    (None, PoolTarget::Module { name, requirement }) => self.create_with(
-                        ModuleKind::Module,
-                        name,
-                        requirement.as_deref(),
+                    (Some(info), _) => self.instantiate_with_dependencies(
+                        info.clone(),
                         options.config.clone(),
+                        &options.dependency_configs,
                     ),
+                    (None, PoolTarget::Module { name, requirement }) => self
+                        .create_with_dependencies(
+                            ModuleKind::Module,
+                            name,
+                            requirement.as_deref(),
+                            options.config.clone(),
+                            &options.dependency_configs,
+                        ),
                     (None, _) => unreachable!("only a name is looked up"),
                 };
                 let instance = match built {

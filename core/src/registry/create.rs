@@ -12,7 +12,7 @@ use crate::access::Permission;
 use crate::audit::Outcome;
 use crate::config::parse_requirement;
 use crate::deps;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::info::ModuleInfo;
 use crate::instance::ModuleInstance;
 use crate::kind::ModuleKind;
@@ -53,6 +53,23 @@ impl ModuleRegistry {
         config: Value,
     ) -> Result<ModuleInstance> {
         self.create_sharing(kind, name, requirement, config, &Sharing::default())
+    }
+
+    /// `create_with`, the dependencies named in `dependency_configs` built
+    /// with those configs (a pool's).
+    pub(crate) fn create_with_dependencies(
+        &self,
+        kind: ModuleKind,
+        name: &str,
+        requirement: Option<&str>,
+        config: Value,
+        dependency_configs: &[(String, Value)],
+    ) -> Result<ModuleInstance> {
+        let sharing = Sharing {
+            share: false,
+            configs: dependency_configs.to_vec(),
+        };
+        self.create_sharing(kind, name, requirement, config, &sharing)
     }
 
     /// `create_with`, building the dependencies as `sharing` says: what
@@ -134,6 +151,34 @@ impl ModuleRegistry {
         self.build_with(root, config, &Sharing::default())
     }
 
+    /// [`instantiate`](Self::instantiate), the dependencies named in
+    /// `dependency_configs` built with those configs (a workflow step's or
+    /// a pool's `dependency_configs`).
+    pub(crate) fn instantiate_with_dependencies(
+        &self,
+        root: ModuleInfo,
+        config: Value,
+        dependency_configs: &[(String, Value)],
+    ) -> Result<ModuleInstance> {
+        if dependency_configs.is_empty() {
+            return self.instantiate(root, config);
+        }
+        self.authorize(Permission::Create, "create", Some(root.name()))?;
+        let subject = root.clone();
+        let sharing = Sharing {
+            share: false,
+            configs: dependency_configs.to_vec(),
+        };
+        let result = self.build_with(root, config, &sharing);
+        self.audit_create(
+            &result,
+            subject.kind(),
+            subject.name(),
+            Some(subject.version_text()),
+        );
+        result
+    }
+
     /// Builds `root` with `config`: its dependencies first, each with the
     /// config `sharing` names for it (else `Null`), reusing live shared
     /// instances when `sharing.share` says so.
@@ -144,6 +189,7 @@ impl ModuleRegistry {
         sharing: &Sharing,
     ) -> Result<ModuleInstance> {
         if root.entry().config.requirements().is_empty() {
+            unknown_dependency_configs(&root, sharing, &[])?;
             return ModuleInstance::build(
                 root,
                 config,
@@ -155,6 +201,7 @@ impl ModuleRegistry {
         let resolution = deps::resolve(&*self.inner.state.read(), &root)?;
         // The lock is released: module code runs from here on.
         let modules = resolution.modules();
+        unknown_dependency_configs(&root, sharing, &modules[..modules.len() - 1])?;
         let shared = sharing.share.then(|| self.extension::<SharedInstances>());
         // Without sharing, every dependency is built here and owned (closed
         // with the instance that holds it); with sharing, every one is held
@@ -216,6 +263,36 @@ impl ModuleRegistry {
             self.inner.audit.clone(),
         )
     }
+}
+
+/// Refuses a dependency config naming a module that is not among `root`'s
+/// dependencies (`dependencies`): a config that nothing would see.
+fn unknown_dependency_configs(
+    root: &ModuleInfo,
+    sharing: &Sharing,
+    dependencies: &[ModuleInfo],
+) -> Result<()> {
+    let Some((name, _)) = sharing
+        .configs
+        .iter()
+        .find(|(name, _)| !dependencies.iter().any(|d| d.name() == name))
+    else {
+        return Ok(());
+    };
+    let mut names: Vec<&str> = dependencies.iter().map(ModuleInfo::name).collect();
+    names.sort_unstable();
+    names.dedup();
+    Err(Error::InvalidConfig {
+        name: root.name().to_string(),
+        reason: format!(
+            "a dependency config names {name:?}, which is not one of its dependencies ({})",
+            if names.is_empty() {
+                "it has none".to_string()
+            } else {
+                names.join(", ")
+            }
+        ),
+    })
 }
 
 /// How a create treats the dependencies it builds.

@@ -14,7 +14,7 @@
 //! | `wf.output = "id"` | chooses the output step |
 //! | `wf.to_json()`, `wf.to_mermaid()`, `wf.to_dot()` | the file form and pictures |
 //! | `registry.pool(target, size)` | an instance pool (see `pool_api.rs`) |
-//! | `registry.run_workflow(wf, input)` | `#{ output, steps: [#{ id, module, version, status, attempts, duration, error }] }` |
+//! | `registry.run_workflow(wf, input)` | `#{ output, outputs: #{ step_id: value, .. }, steps: [#{ id, module, version, status, attempts, cache, duration, error, output }] }` |
 
 use std::sync::Arc;
 

@@ -132,10 +132,19 @@ pub(crate) fn mark() -> isize {
 /// counts as before, and the value's own size at least. (Otherwise a value
 /// made elsewhere costs nothing, and freeing it here even lowers the count.)
 pub(crate) fn received(mark: isize, value: &crate::Value) {
+    received_all(mark, [value]);
+}
+
+/// [`received`] for several values handed over together (a workflow run's
+/// output and every step's output).
+pub(crate) fn received_all<'a>(mark: isize, values: impl IntoIterator<Item = &'a crate::Value>) {
     if mark == NOT_COUNTING {
         return;
     }
-    let size = isize::try_from(value_bytes(value)).unwrap_or(isize::MAX);
+    let bytes = values
+        .into_iter()
+        .fold(0usize, |total, v| total.saturating_add(value_bytes(v)));
+    let size = isize::try_from(bytes).unwrap_or(isize::MAX);
     let floor = mark.saturating_add(size);
     NET.with(|net| {
         if net.get() != NOT_COUNTING && net.get() < floor {

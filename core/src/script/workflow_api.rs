@@ -54,16 +54,25 @@ fn run_bounded(
         }
     }
     .map_err(fail)?;
-    super::memory::received(mark, &result.output);
+    super::memory::received_all(
+        mark,
+        std::iter::once(&result.output).chain(result.steps.iter().filter_map(|s| s.output())),
+    );
     Ok(result)
 }
 
 fn run_workflow(r: &mut ScriptRegistry, wf: ScriptWorkflow, input: Dynamic) -> Res<Dynamic> {
     let input = from_dynamic(input).map_err(fail)?;
     let result = run_bounded(&r.0, wf.0, input)?;
+    let mut result = result;
+    let outputs: Map = result
+        .outputs()
+        .into_iter()
+        .map(|(id, v)| (id.into(), to_dynamic(v.clone())))
+        .collect();
     let steps: Array = result
         .steps
-        .iter()
+        .iter_mut()
         .map(|s| {
             let mut m = Map::new();
             m.insert("id".into(), Dynamic::from(s.id.clone()));
@@ -80,12 +89,17 @@ fn run_workflow(r: &mut ScriptRegistry, wf: ScriptWorkflow, input: Dynamic) -> R
                 "error".into(),
                 s.error.clone().map_or(Dynamic::UNIT, Dynamic::from),
             );
+            m.insert(
+                "output".into(),
+                s.take_output().map_or(Dynamic::UNIT, to_dynamic),
+            );
             Dynamic::from_map(m)
         })
         .collect();
     let mut out = Map::new();
     out.insert("output".into(), to_dynamic(result.output));
     out.insert("steps".into(), Dynamic::from_array(steps));
+    out.insert("outputs".into(), Dynamic::from_map(outputs));
     Ok(Dynamic::from_map(out))
 }
 

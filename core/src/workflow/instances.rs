@@ -47,12 +47,19 @@ pub(crate) fn instantiate(registry: &ModuleRegistry, plan: &Plan) -> Result<Vec<
             registry
                 .pool(
                     step.info.clone(),
-                    PoolOptions::new(step.pool).config(step.config.clone()),
+                    PoolOptions {
+                        dependency_configs: step.dependency_configs.clone(),
+                        ..PoolOptions::new(step.pool).config(step.config.clone())
+                    },
                 )
                 .map(StepInstance::Pool)
         } else {
             registry
-                .instantiate(step.info.clone(), step.config.clone())
+                .instantiate_with_dependencies(
+                    step.info.clone(),
+                    step.config.clone(),
+                    &step.dependency_configs,
+                )
                 .map(|i| StepInstance::One(Arc::new(i)))
         };
         match built {

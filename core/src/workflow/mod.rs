@@ -51,6 +51,7 @@ mod structure;
 pub use self::structure::MAX_RETRIES;
 pub(crate) use self::structure::{StepInput, Structure};
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -136,6 +137,12 @@ pub struct WorkflowStep {
     /// Passed to the instance's `init`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config: Option<Value>,
+    /// The configs of the module's dependencies, by module name (any
+    /// module the step's module depends on, directly or not); without one
+    /// a dependency gets `Null`. Naming a module that is not among its
+    /// dependencies is refused when the step's instance is built.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub dependency_configs: BTreeMap<String, Value>,
     /// Extra attempts after a failure (`retries = 2`: up to 3 attempts; at
     /// most [`MAX_RETRIES`]). A cancelled run starts no more attempts.
     #[serde(default, skip_serializing_if = "is_zero")]
@@ -253,6 +260,36 @@ impl WorkflowStep {
     /// Per-instance config.
     pub fn config(mut self, config: impl Into<Value>) -> Self {
         self.config = Some(config.into());
+        self
+    }
+
+    /// The config dependency `name` (a module the step's module depends
+    /// on, directly or through another) is built with, as
+    /// [`InstanceBuilder::dependency_config`](crate::InstanceBuilder::dependency_config)
+    /// does for a single create.
+    ///
+    /// ```
+    /// use module_registry::{ModuleConfig, ModuleRegistry, Value, Workflow, WorkflowStep};
+    /// let registry = ModuleRegistry::new();
+    /// registry.register(ModuleConfig::new().with_name("db").with_version("1.0.0").with_factory(|ctx| {
+    ///     let url = ctx.config().get("url").cloned().unwrap_or(Value::Null);
+    ///     Ok(Box::new(module_registry::FnModule::new(move |_| Ok(url.clone()))))
+    /// }))?;
+    /// registry.register(
+    ///     ModuleConfig::new().with_name("app").with_version("1.0.0").with_dependency("db", "^1")
+    ///         .with_factory(|ctx| {
+    ///             let db = ctx.require("db")?;
+    ///             Ok(Box::new(module_registry::FnModule::new(move |_| db.process(()))))
+    ///         }),
+    /// )?;
+    /// let wf = Workflow::new("w").step(
+    ///     WorkflowStep::module("app", "app").dependency_config("db", Value::from_iter([("url", "sqlite://x")])),
+    /// );
+    /// assert_eq!(registry.run_workflow(&wf, ())?.output, Value::from("sqlite://x"));
+    /// # Ok::<(), module_registry::Error>(())
+    /// ```
+    pub fn dependency_config(mut self, name: impl Into<String>, config: impl Into<Value>) -> Self {
+        self.dependency_configs.insert(name.into(), config.into());
         self
     }
 

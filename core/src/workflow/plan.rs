@@ -19,6 +19,11 @@ pub(crate) struct PlannedStep {
     pub info: ModuleInfo,
     pub fallback: Option<ModuleInfo>,
     pub config: Value,
+    /// The configs of the module's dependencies, by module name.
+    pub dependency_configs: Vec<(String, Value)>,
+    /// What the cache key holds of the configs: `config` alone, or with
+    /// the dependencies' configs when the step gives some.
+    pub key_config: Option<Value>,
     pub cache: bool,
     pub retries: u32,
     pub timeout: Option<Duration>,
@@ -129,6 +134,25 @@ pub(crate) fn plan(registry: &ModuleRegistry, workflow: &Workflow) -> Result<Pla
             info,
             fallback,
             config: step.config.clone().unwrap_or(Value::Null),
+            dependency_configs: step
+                .dependency_configs
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            key_config: (!step.dependency_configs.is_empty()).then(|| {
+                Value::from_iter([
+                    ("config", step.config.clone().unwrap_or(Value::Null)),
+                    (
+                        "dependency_configs",
+                        Value::Map(
+                            step.dependency_configs
+                                .iter()
+                                .map(|(k, v)| (k.clone(), v.clone()))
+                                .collect(),
+                        ),
+                    ),
+                ])
+            }),
             cache: step.cache,
             retries: step.retries,
             timeout: step.timeout_ms.map(Duration::from_millis),

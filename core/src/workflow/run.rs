@@ -72,6 +72,25 @@ pub struct StepReport {
     /// What caching did.
     #[serde(default)]
     pub cache: CacheStatus,
+    /// What the step gave (its module's output, the fallback's, or the
+    /// cached one); `None` for a step that did not run or was skipped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    output: Option<Value>,
+}
+
+impl StepReport {
+    /// What the step gave: its module's output (or its fallback's, or the
+    /// cached one), `None` for a step that did not run or was skipped
+    /// (a skipped step hands its input on, which is not an output).
+    pub fn output(&self) -> Option<&Value> {
+        self.output.as_ref()
+    }
+
+    /// Takes the step's output out of the report (for a binding that
+    /// converts it once).
+    pub fn take_output(&mut self) -> Option<Value> {
+        self.output.take()
+    }
 }
 
 /// The output of a run and a report per step (in definition order).
@@ -105,6 +124,41 @@ impl WorkflowResult {
     pub fn step(&self, id: &str) -> Option<&StepReport> {
         self.steps.iter().find(|s| s.id == id)
     }
+
+    /// Every step's output, by step id, in the order the steps started
+    /// (definition order among steps that started together): the steps
+    /// that produced one (ran, fell back or were answered from the cache);
+    /// skipped steps and steps that did not run are left out.
+    ///
+    /// ```
+    /// use module_registry::{ModuleConfig, ModuleRegistry, Value, Workflow, WorkflowStep};
+    /// let registry = ModuleRegistry::new();
+    /// registry.register(ModuleConfig::new().with_name("upper").with_handler(|v| {
+    ///     Ok(Value::from(v.as_str().unwrap_or_default().to_uppercase()))
+    /// }))?;
+    /// registry.register(ModuleConfig::new().with_name("length").with_handler(|v| {
+    ///     Ok(Value::from(v.as_str().unwrap_or_default().len() as i64))
+    /// }))?;
+    /// let wf = Workflow::new("two")
+    ///     .step(WorkflowStep::module("upper", "upper"))
+    ///     .step(WorkflowStep::module("length", "length").after_input());
+    /// let result = registry.run_workflow(&wf, "abc")?;
+    /// let outputs = result.outputs();
+    /// assert_eq!(outputs[0], ("upper", &Value::from("ABC")));
+    /// assert_eq!(outputs[1], ("length", &Value::from(3)));
+    /// assert_eq!(result.step("upper").and_then(|s| s.output()), Some(&Value::from("ABC")));
+    /// # Ok::<(), module_registry::Error>(())
+    /// ```
+    pub fn outputs(&self) -> Vec<(&str, &Value)> {
+        let mut out: Vec<(Duration, usize, &str, &Value)> = self
+            .steps
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| s.output().map(|v| (s.start, i, s.id.as_str(), v)))
+            .collect();
+        out.sort_by_key(|&(start, i, _, _)| (start, i));
+        out.into_iter().map(|(_, _, id, v)| (id, v)).collect()
+    }
 }
 
 struct Outcome {
@@ -133,6 +187,7 @@ impl PlannedStep {
             duration: start.elapsed(),
             error,
             cache,
+            output: None,
         }
     }
 }
@@ -255,7 +310,8 @@ fn consult_cache(
     if !step.cache {
         return (CacheStatus::Off, None);
     }
-    crate::cache::consult(registry, &step.info, &step.config, input, &step.code)
+    let config = step.key_config.as_ref().unwrap_or(&step.config);
+    crate::cache::consult(registry, &step.info, config, input, &step.code)
 }
 
 /// Executes a plan with already-built instances.
@@ -271,11 +327,6 @@ pub(crate) fn execute(
     let s = &plan.structure;
     let n = plan.steps.len();
     let mut outputs: Vec<Option<Value>> = vec![None; n];
-    // How many more times each output will be read; the last reader takes it.
-    let mut readers: Vec<usize> = s.dependents.iter().map(Vec::len).collect();
-    for u in s.output.upstream() {
-        readers[u] += 1;
-    }
     let mut pending: Vec<usize> = s.inputs.iter().map(|i| i.upstream().len()).collect();
     let mut reports: Vec<Option<StepReport>> = vec![None; n];
     let mut ready: VecDeque<usize> = (0..n).filter(|&i| pending[i] == 0).collect();
@@ -289,14 +340,10 @@ pub(crate) fn execute(
     let queue = RunQueue::new();
     let mut in_flight = 0usize;
 
-    let mut take = |u: usize, outputs: &mut Vec<Option<Value>>| -> Value {
-        readers[u] -= 1;
-        if readers[u] == 0 {
-            outputs[u].take().unwrap_or_default()
-        } else {
-            outputs[u].clone().unwrap_or_default()
-        }
-    };
+    // Every output is kept for the result (`WorkflowResult::outputs`): a
+    // reader gets a copy.
+    let take =
+        |u: usize, outputs: &[Option<Value>]| -> Value { outputs[u].clone().unwrap_or_default() };
 
     let cancelled = || cancel.is_some_and(CancelToken::is_cancelled);
     loop {
@@ -314,11 +361,11 @@ pub(crate) fn execute(
                         workflow_input.clone().unwrap_or_default()
                     }
                 }
-                StepInput::One(u) => take(*u, &mut outputs),
+                StepInput::One(u) => take(*u, &outputs),
                 StepInput::Map(refs) => {
                     let mut map = ValueMap::with_capacity(refs.len());
                     for (id, u) in refs {
-                        map.insert(id.clone(), take(*u, &mut outputs));
+                        map.insert(id.clone(), take(*u, &outputs));
                     }
                     Value::Map(map)
                 }
@@ -389,13 +436,13 @@ pub(crate) fn execute(
     let output = match &s.output {
         StepInput::Map(refs) => Value::Map(
             refs.iter()
-                .map(|(id, u)| (id.clone(), outputs[*u].take().unwrap_or_default()))
+                .map(|(id, u)| (id.clone(), outputs[*u].clone().unwrap_or_default()))
                 .collect(),
         ),
         one => one
             .upstream()
             .first()
-            .and_then(|&u| outputs[u].take())
+            .and_then(|&u| outputs[u].clone())
             .unwrap_or_default(),
     };
     Ok(WorkflowResult {
@@ -403,8 +450,15 @@ pub(crate) fn execute(
         steps: reports
             .into_iter()
             .zip(&plan.steps)
-            .map(|(r, step)| {
-                r.unwrap_or_else(|| {
+            .zip(outputs)
+            .map(|((r, step), out)| {
+                r.map(|mut r| {
+                    if matches!(r.status, StepStatus::Ok | StepStatus::Fallback) {
+                        r.output = out;
+                    }
+                    r
+                })
+                .unwrap_or_else(|| {
                     let now = Instant::now();
                     step.report(
                         StepStatus::Skipped,
