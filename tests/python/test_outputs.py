@@ -163,7 +163,12 @@ def test_a_step_gives_its_modules_dependencies_configs(tmp_path: Path) -> None:
 def test_bad_dependency_configs_are_refused_before_anything_runs() -> None:
     r = with_dependency()
     ran: list[int] = []
-    r.register(mr.ModuleConfig(name="probe"), lambda x: ran.append(x) or x)
+
+    def probe(x: int) -> int:
+        ran.append(x)
+        return x
+
+    r.register(mr.ModuleConfig(name="probe"), probe)
     wf = Workflow("typo").step("p", "probe").step("app", "app", dependency_configs={"stor": {}})
     with pytest.raises(mr.WorkflowError, match=r'"stor", which is not one of its dependencies \(store\)'):
         r.run_workflow(wf, 1)

@@ -104,7 +104,7 @@ fn embedding_shares_a_dependency_and_reports_errors_once() {
     assert!(out.contains("a wrong order: module receipt@1.0.0 failed in process: invalid input: receipt@1.0.0: the input does not fit at id: invalid type"), "{out}");
     assert!(out.contains("step net: 25\n"), "{out}");
     assert!(out.contains("step gross: 30.0\n"), "{out}");
-    assert!(out.contains("step runs: runs: 101\n"), "{out}");
+    assert!(out.contains("step runs: \"runs: 101\"\n"), "{out}");
     assert!(
         out.contains("error: module parse@1.0.0 failed in process\n"),
         "{out}"

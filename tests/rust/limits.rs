@@ -22,6 +22,14 @@ const BUILD: &str = "let a = []; for i in 0..3000 { a = [take(a)]; }";
 fn deep_data_printed_compared_and_dropped_inside_a_script_survives() {
     on_small_thread(|| {
         let registry = ModuleRegistry::new();
+        // No deadline: what is tested is depth, not time (a debug build on a
+        // loaded machine can take longer than the default 5 s).
+        registry
+            .set_script_limits(ScriptLimits {
+                timeout: None,
+                ..ScriptLimits::default()
+            })
+            .unwrap();
         // Printing, comparing, cloning and dropping recurse through every
         // level, inside Rhai: thousands of levels on a 2 MiB thread.
         let out = registry
