@@ -279,7 +279,7 @@ impl WorkflowStep {
     ///     ModuleConfig::new().with_name("app").with_version("1.0.0").with_dependency("db", "^1")
     ///         .with_factory(|ctx| {
     ///             let db = ctx.require("db")?;
-    ///             Ok(Box::new(module_registry::FnModule::new(move |_| db.process(()))))
+    ///             Ok(Box::new(module_registry::FnModule::new(move |_| Ok(db.process(())?))))
     ///         }),
     /// )?;
     /// let wf = Workflow::new("w").step(
