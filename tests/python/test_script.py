@@ -404,3 +404,15 @@ def test_shipped_script_configs_of_the_wrong_kind_are_refused(shipped: mr.Module
     with pytest.raises(mr.ScriptError, match="config.delimiter must be one character, not i64"):
         shipped.create("csv-records", config={"delimiter": 3})
     assert shipped.create("csv-records", config={"delimiter": ";"}).process("a;b\n1;2") == [{"a": "1", "b": "2"}]
+
+
+@pytest.mark.parametrize("name", ["slugify", "text-stats", "markdown", "csv-records"])
+def test_a_missing_value_nan_is_not_the_text_nan(shipped: mr.ModuleRegistry, name: str) -> None:
+    import numpy as np
+
+    # A column of titles with a gap (pandas reads it as NaN) must not slug to "nan".
+    for value in [float("nan"), np.float64("nan"), float("inf")]:
+        with pytest.raises(mr.ScriptError, match=f"{name} takes text .*not the float (NaN|inf)"):
+            shipped.create(name).process(value)
+    with pytest.raises(mr.ScriptError, match="value of \\{\\{a\\}\\} is the float NaN"):
+        shipped.create("template", config={"template": "{{a}}"}).process({"a": float("nan")})
