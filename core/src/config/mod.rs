@@ -310,8 +310,8 @@ impl ModuleConfig {
     }
 
     /// Whether the module would never see an instance config: set with
-    /// `without_config` (a handler of its input alone, a native or script
-    /// module without `init`), or Python code that ignores it.
+    /// `without_config` (a native or script module without `init`), or
+    /// Python code that ignores it.
     pub(crate) fn get_ignores_config(&self) -> bool {
         match self.extras.as_ref() {
             Some(e) if e.ignores_config => true,
@@ -446,7 +446,6 @@ macro_rules! builder_methods {
         {
             let handler = Arc::new(handler);
             self.with_factory(move |_| Ok(Box::new(FnModule::from_arc(handler.clone())) as Box<dyn Module>))
-                .without_config()
         }
 
         /// Declare that the module takes no instance config (its factory
