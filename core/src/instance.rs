@@ -15,6 +15,24 @@ use crate::info::ModuleInfo;
 use crate::module::{Module, ModuleContext};
 use crate::value::Value;
 
+/// Why a config given to `info`'s module is refused: it would never see it
+/// (the one rule for every implementation, at create and at check time).
+pub(crate) fn config_ignored(info: &ModuleInfo) -> String {
+    use crate::config::Implementation;
+    let how = match info.config().implementation() {
+        Implementation::Python(_) => {
+            "it is Python code that would never see it (a function of its input alone, or a \
+             class without init(config)): give the function a second parameter \
+             (def f(input, config)), or make it a class whose init(config) gets it"
+        }
+        Implementation::Rhai(_) => {
+            "it is a script without fn init(config), which is where a script reads its config"
+        }
+        _ => "it takes no config (it has no init reading one)",
+    };
+    format!("{info} was given a config, but {how}")
+}
+
 /// Where an instance is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum InstanceState {
@@ -179,6 +197,9 @@ impl ModuleInstance {
                 version: info.version_text().to_string(),
             });
         };
+        if !config.is_null() && info.config().ignores_config() {
+            return Err(Error::invalid_input(config_ignored(&info)));
+        }
         let context = ModuleContext::new(info.clone(), config, context_deps);
         // On failure, dropping `owned` closes the dependencies built for it.
         let module = guarded(&info, "factory", || factory(&context))?;

@@ -14,7 +14,7 @@ from . import _core
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # pragma: no cover
-    from typing import Any, Coroutine, Optional
+    from typing import Any, Coroutine, NoReturn, Optional
 
 # An ``aprocess`` call is a coroutine: ``create_task``, ``gather``,
 # ``wait_for`` and ``TaskGroup`` take it as they take ``async def`` calls.
@@ -65,12 +65,14 @@ def run_coroutine(coro: Coroutine[Any, Any, Any], loop: Optional[asyncio.Abstrac
     """The value of ``coro``, a coroutine an ``async def`` module returned:
     awaited on ``loop`` (the loop of the ``a*`` call running the module)
     when that loop runs on another thread, else on the private loop. Once
-    the interpreter exits, refused (``UnavailableError``)."""
+    the interpreter exits, refused: ``UnavailableError`` on the main thread,
+    ``SystemExit`` on any other (only daemon threads still run then, and
+    ``SystemExit`` ends one quietly, never a traceback at exit)."""
     with _private_lock:
         stopping = _stopping
     if stopping:
         coro.close()
-        raise _core.UnavailableError("the interpreter is exiting: an async def module is not awaited any more")
+        _exiting("an async def module is not awaited any more")
     if loop is not None and loop.is_running() and not _on_loop_thread(loop):
         return _wait(asyncio.run_coroutine_threadsafe(coro, loop))
     private, thread = _private_loop()
@@ -79,11 +81,24 @@ def run_coroutine(coro: Coroutine[Any, Any, Any], loop: Optional[asyncio.Abstrac
     return _wait(asyncio.run_coroutine_threadsafe(coro, private))
 
 
+def _exiting(what: str) -> NoReturn:
+    message = f"the interpreter is exiting: {what}"
+    if threading.current_thread() is threading.main_thread():
+        raise _core.UnavailableError(message)
+    raise SystemExit(message)
+
+
 def _wait(future: concurrent.futures.Future[Any]) -> Any:
     with _private_lock:
         _waiting.add(future)
     try:
         return future.result()
+    except concurrent.futures.CancelledError:
+        with _private_lock:
+            stopping = _stopping
+        if stopping:  # cancelled by the exit hook, not by the module
+            _exiting("the async def module's call was cancelled")
+        raise
     finally:
         with _private_lock:
             _waiting.discard(future)

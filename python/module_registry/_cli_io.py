@@ -28,9 +28,16 @@ class CliError(Exception):
     """A failure to report on one line."""
 
 
+#: The key of the one-key JSON object that stands for bytes, both ways: an
+#: output's bytes are written ``{"$bytes": "<base64>"}`` (standard alphabet,
+#: padded), and such an object in an input is read back as those bytes, so
+#: bytes never look like text and a printed output can be fed back in.
+BYTES_KEY = "$bytes"
+
+
 def _jsonable(value: Any, raw_bytes: bool) -> Any:
     if isinstance(value, bytes):
-        return base64.b64encode(value).decode("ascii")
+        return {BYTES_KEY: base64.b64encode(value).decode("ascii")}
     if isinstance(value, list):
         return [_jsonable(v, raw_bytes) for v in value]
     if isinstance(value, dict):
@@ -84,9 +91,31 @@ def _text(data: bytes, where: str) -> str:
         raise CliError(f"input {where} is not UTF-8 text: {exc.reason} at byte {exc.start}") from exc
 
 
+def _bytes_hook(where: str) -> Any:
+    """The ``object_pairs_hook`` reading ``{"$bytes": "<base64>"}`` as bytes."""
+
+    def hook(pairs: list[tuple[str, Any]]) -> Any:
+        if len(pairs) == 1 and pairs[0][0] == BYTES_KEY:
+            text = pairs[0][1]
+            if not isinstance(text, str):
+                raise CliError(f'{where}: {{"{BYTES_KEY}": ...}} stands for bytes and must hold base64 text, not {json.dumps(text)[:40]}')
+            try:
+                return base64.b64decode(text, validate=True)
+            except ValueError as exc:
+                raise CliError(f'{where}: {{"{BYTES_KEY}": ...}} stands for bytes and must hold base64 text: {exc}') from exc
+        seen: dict[str, Any] = {}
+        for key, value in pairs:
+            if key in seen:
+                raise CliError(f"{where} gives the key {json.dumps(key)} twice in one object")
+            seen[key] = value
+        return seen
+
+    return hook
+
+
 def _parse_json(text: str, where: str) -> Any:
     try:
-        return json.loads(text)
+        return json.loads(text, object_pairs_hook=_bytes_hook(where.rstrip(",")))
     except json.JSONDecodeError as exc:
         raise CliError(f"{where} is not JSON: {exc}") from exc
     except RecursionError as exc:

@@ -83,22 +83,22 @@ fn to_value(obj: &Bound<'_, PyAny>, depth: usize) -> PyResult<Value> {
         return Ok(Value::Float(f.value()));
     }
     if let Ok(s) = obj.cast_exact::<PyString>() {
-        return Ok(Value::Str(s.to_cow()?.into_owned()));
+        return Ok(Value::Str(text_of(s)?));
     }
     if let Ok(b) = obj.cast_exact::<PyBytes>() {
         return Ok(Value::Bytes(b.as_bytes().to_vec()));
     }
     if let Ok(l) = obj.cast_exact::<PyList>() {
         let mut out = Vec::with_capacity(l.len());
-        for item in l.iter() {
-            out.push(to_value(&item, depth + 1)?);
+        for (i, item) in l.iter().enumerate() {
+            out.push(to_value(&item, depth + 1).map_err(|e| within(e, || format!("[{i}]")))?);
         }
         return Ok(Value::List(out));
     }
     if let Ok(t) = obj.cast_exact::<PyTuple>() {
         let mut out = Vec::with_capacity(t.len());
-        for item in t.iter() {
-            out.push(to_value(&item, depth + 1)?);
+        for (i, item) in t.iter().enumerate() {
+            out.push(to_value(&item, depth + 1).map_err(|e| within(e, || format!("[{i}]")))?);
         }
         return Ok(Value::List(out));
     }
@@ -109,6 +109,59 @@ fn to_value(obj: &Bound<'_, PyAny>, depth: usize) -> PyResult<Value> {
         return Ok(Value::Opaque(o.get().inner.clone()));
     }
     subclass_or_numpy(obj)
+}
+
+/// What a lone-surrogate refusal's message holds, before its place.
+const LONE_SURROGATE: &str = "holds a lone surrogate, which no UTF-8 text can hold";
+
+/// A str's text. One holding a lone surrogate (`"\ud800"`, from
+/// `surrogateescape` decoding, say) is a `ValidationError` naming the
+/// character, its index and where the str sits in the value (`at $[0]["a"]`),
+/// with Python's `UnicodeEncodeError` as its cause.
+fn text_of(s: &Bound<'_, PyString>) -> PyResult<String> {
+    let cause = match s.to_cow() {
+        Ok(text) => return Ok(text.into_owned()),
+        Err(cause) => cause,
+    };
+    let py = s.py();
+    let start = cause
+        .value(py)
+        .getattr("start")
+        .and_then(|v| v.extract::<usize>());
+    let shown = start
+        .ok()
+        .and_then(|i| {
+            let c = s.get_item(i).ok()?.repr().ok()?.to_cow().ok()?.into_owned();
+            Some(format!(" ({c} at index {i})"))
+        })
+        .unwrap_or_default();
+    let err = crate::errors::to_pyerr(module_registry::Error::invalid_input(format!(
+        "a str{shown} {LONE_SURROGATE}, so it cannot be a module value (encode it with \
+         errors=\"surrogatepass\" or fix the text) at $"
+    )));
+    err.set_cause(py, Some(cause));
+    Err(err)
+}
+
+/// `err` from converting the item at `step` of a list or dict: a lone
+/// surrogate's refusal gets the step added to the place it names.
+fn within(err: PyErr, step: impl FnOnce() -> String) -> PyErr {
+    Python::attach(|py| {
+        // Only this refusal is placed: any other error passes unchanged.
+        let message = err.value(py).str().ok().map(|m| m.to_string());
+        let Some(message) = message.filter(|m| m.contains(LONE_SURROGATE)) else {
+            return err;
+        };
+        let Some(at) = message.rfind(" at $") else {
+            return err;
+        };
+        // The class's own prefix (`invalid input: `) is added again below.
+        let body = message[..at].trim_start_matches("invalid input: ");
+        let placed = format!("{body} at ${}{}", step(), &message[at + 5..]);
+        let new = crate::errors::to_pyerr(module_registry::Error::invalid_input(placed));
+        new.set_cause(py, err.cause(py));
+        new
+    })
 }
 
 /// A dict whose keys are all text (`str` or a subclass); any other key makes
@@ -128,8 +181,8 @@ fn dict_to_value(obj: &Bound<'_, PyAny>, d: &Bound<'_, PyDict>, depth: usize) ->
     }
     let mut out = ValueMap::with_capacity(pairs.len());
     for (k, v) in pairs {
-        let key = k.cast::<PyString>()?.to_cow()?.into_owned();
-        let value = to_value(&v, depth + 1)?;
+        let key = text_of(k.cast::<PyString>()?).map_err(|e| within(e, || " (a key)".into()))?;
+        let value = to_value(&v, depth + 1).map_err(|e| within(e, || format!("[{key:?}]")))?;
         if out.contains_key(&key) {
             // Only str subclasses with their own `__eq__`/`__hash__` get here.
             return Err(PyValueError::new_err(format!(
@@ -206,7 +259,7 @@ fn subclass_or_numpy(obj: &Bound<'_, PyAny>) -> PyResult<Value> {
         return Ok(Value::Float(f.value()));
     }
     if let Ok(s) = obj.cast::<PyString>() {
-        return Ok(Value::Str(s.to_cow()?.into_owned()));
+        return Ok(Value::Str(text_of(s)?));
     }
     if let Ok(b) = obj.cast::<PyBytes>() {
         return Ok(Value::Bytes(b.as_bytes().to_vec()));

@@ -222,7 +222,38 @@ pub fn _error_classes(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
 /// building it fail (an attribute that cannot be set), that failure is
 /// what is raised: never a half-built exception.
 pub fn to_pyerr(err: Error) -> PyErr {
-    Python::attach(|py| convert(py, err).unwrap_or_else(|failure| failure))
+    Python::attach(|py| {
+        // A call refused because the interpreter exits, on a thread other
+        // than the main one (a daemon thread: no other runs then), ends that
+        // thread quietly, as the exit hook's `SystemExit` does, never with
+        // a traceback printed at exit.
+        if refused_at_exit(&err) && !on_main_thread(py) {
+            return pyo3::exceptions::PySystemExit::new_err(err.to_string());
+        }
+        convert(py, err).unwrap_or_else(|failure| failure)
+    })
+}
+
+/// Whether `err`, or an error it was caused by, is the refusal of a call
+/// because the interpreter exits.
+fn refused_at_exit(err: &Error) -> bool {
+    let mut at: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = at {
+        if e.to_string().contains(crate::threads::EXITING) {
+            return true;
+        }
+        at = e.source();
+    }
+    false
+}
+
+fn on_main_thread(py: Python<'_>) -> bool {
+    let check = || -> PyResult<bool> {
+        let threading = py.import("threading")?;
+        let main = threading.call_method0("main_thread")?;
+        Ok(main.is(&threading.call_method0("current_thread")?))
+    };
+    check().unwrap_or(true)
 }
 
 /// Sets each `(name, value)` on the exception.

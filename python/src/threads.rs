@@ -108,11 +108,14 @@ fn enter(starting: bool) -> Option<Inside> {
     Some(Inside)
 }
 
+/// Why a thread may not call Python once the interpreter exits.
+pub(crate) const EXITING: &str = "the interpreter is exiting; no thread calls Python any more";
+
 /// Why a thread may not call Python: the interpreter exits.
 pub(crate) fn exiting_error() -> Error {
     Error::Unavailable {
         subject: "Python".into(),
-        reason: "the interpreter is exiting; no thread calls Python any more".into(),
+        reason: EXITING.into(),
     }
 }
 

@@ -41,11 +41,11 @@ def test_run_reads_stdin_and_encodes_bytes(tmp_path: Path) -> None:
     wf.write_text('name = "zip"\n[[steps]]\nid = "enc"\nmodule = "text-encode"\n')
     proc = run("run", str(wf), "--input", "-", stdin='"hi"')
     assert proc.returncode == 0, proc.stderr
-    assert json.loads(proc.stdout) == "aGk="  # bytes print as base64
+    assert json.loads(proc.stdout) == {"$bytes": "aGk="}  # bytes print tagged, as base64
     proc = run("run", str(wf), "--input", "-", "--raw", stdin='"hi"')
     assert proc.stdout == "hi"
     proc = run("run", str(wf), "--input", "-", "--batch", stdin='["a", "b"]')
-    assert json.loads(proc.stdout) == ["YQ==", "Yg=="]
+    assert json.loads(proc.stdout) == [{"$bytes": "YQ=="}, {"$bytes": "Yg=="}]
 
 
 @pytest.mark.parametrize(
@@ -161,7 +161,7 @@ def test_batch_on_a_running_scheduler(tmp_path: Path) -> None:
     ) as cluster:
         proc = run("run", str(wf), "--input", str(data), "--batch", "--scheduler", cluster.scheduler_address)
     assert proc.returncode == 0, proc.stderr
-    assert json.loads(proc.stdout) == ["YQ==", "Yg==", "Yw=="]
+    assert json.loads(proc.stdout) == [{"$bytes": "YQ=="}, {"$bytes": "Yg=="}, {"$bytes": "Yw=="}]
 
 
 @pytest.mark.parametrize(
@@ -472,3 +472,33 @@ def test_an_output_with_nan_is_an_error_not_invalid_json(tmp_path: Path) -> None
     assert proc.returncode == 1, (proc.stdout, proc.stderr)
     assert "nan" in proc.stderr and "no JSON form" in proc.stderr, proc.stderr
     assert "NaN" not in proc.stdout
+
+
+def test_bytes_travel_through_the_cli_tagged_both_ways(tmp_path: Path) -> None:
+    wf = tmp_path / "id.toml"
+    wf.write_text('name = "id"\n[[steps]]\nid = "id"\nmodule = "identity"\n')
+    proc = run("run", str(wf), "--input", "-", stdin='{"a": {"$bytes": "AP8="}, "b": "AP8="}')
+    assert proc.returncode == 0, proc.stderr
+    # Bytes come back tagged (never as text that looks like base64), so the output reads back in.
+    assert json.loads(proc.stdout) == {"a": {"$bytes": "AP8="}, "b": "AP8="}
+    again = run("run", str(wf), "--input", "-", stdin=proc.stdout)
+    assert json.loads(again.stdout) == json.loads(proc.stdout)
+    for stdin, message in [
+        ('{"$bytes": "not base64!"}', 'input stdin: {"$bytes": ...} stands for bytes and must hold base64 text'),
+        ('{"$bytes": 3}', 'must hold base64 text, not 3'),
+        ('{"a": 1, "a": 2}', 'input stdin gives the key "a" twice in one object'),
+    ]:
+        proc = run("run", str(wf), "--input", "-", stdin=stdin)
+        assert proc.returncode == 1 and message in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+
+
+def test_index_build_of_a_missing_folder_or_a_file_creates_nothing(tmp_path: Path) -> None:
+    missing = tmp_path / "nonexistent"
+    proc = run("index", "build", str(missing))
+    assert proc.returncode == 1 and "No such file or directory" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+    assert not missing.exists()
+    a_file = tmp_path / "file"
+    a_file.write_text("x")
+    proc = run("index", "build", str(a_file))
+    assert proc.returncode == 1 and "is not a folder of script modules" in proc.stderr, proc.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"] and a_file.read_text() == "x"

@@ -190,6 +190,16 @@ PROGRAMS = {
         asyncio.run(main())
         print("done")
     """,
+    "daemon threads calling async def modules at exit": """
+        def calls(name):
+            inst = registry.create(name)
+            while True:
+                inst.process(1)
+        for name in ["later", "later", "never"]:
+            threading.Thread(target=calls, args=(name,), daemon=True).start()
+        time.sleep(0.2)
+        print("done")
+    """,
     "a daemon thread inside a module that never ends": """
         def forever(x):
             while True:
@@ -210,6 +220,12 @@ PROGRAMS = {
 @pytest.mark.parametrize("name", sorted(PROGRAMS))
 def test_programs_exit_cleanly(name: str) -> None:
     assert_clean_exit(PROGRAMS[name])
+
+
+def test_daemon_threads_awaiting_async_def_modules_exit_without_a_traceback() -> None:
+    for _ in range(RUNS):
+        done = run_program(PROGRAMS["daemon threads calling async def modules at exit"])
+        assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr[-2000:]
 
 
 def test_a_forked_child_gets_worker_threads_of_its_own() -> None:

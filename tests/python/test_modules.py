@@ -446,3 +446,30 @@ def test_a_class_without_init_given_a_config_is_refused() -> None:
         registry.create("plain", config={"a": 1})
     assert registry.create("plain").process(1) == 1
     assert registry.run_workflow(mr.Workflow("w").step("s", "configured", config={"a": 1}), 1).output == [1, {"a": 1}]
+
+
+@pytest.mark.parametrize("name", ["identity", "text-encode", "json-decode", "base64-encode", "base64-decode"])
+def test_a_native_module_without_config_given_one_is_refused(name: str) -> None:
+    registry = ModuleRegistry(native_modules=True)
+    with pytest.raises(mr.ValidationError, match=f"module {name}@1.0.0 was given a config, but it takes no config"):
+        registry.create(name, config={"a": 1})
+    with pytest.raises(mr.WorkflowError, match="takes no config"):
+        registry.check_workflow(mr.Workflow("w").step("s", name, config={"a": 1}))
+    assert registry.create(name, config=None) is not None
+    # Natives that read a config still get it.
+    assert registry.create("json-encode", config={"pretty": True}).process([1]) == "[\n  1\n]"
+
+
+def test_a_script_without_init_given_a_config_is_refused() -> None:
+    registry = ModuleRegistry()
+    registry.register_script('const MODULE = #{ name: "plain", version: "1.0.0" };\nfn process(x) { x }\n')
+    registry.register_script(
+        'const MODULE = #{ name: "configured", version: "1.0.0" };\n'
+        "fn init(config) { this.c = config; }\nfn process(x) { [x, this.c] }\n"
+    )
+    with pytest.raises(mr.ValidationError, match="script without fn init\\(config\\)"):
+        registry.create("plain", config={"a": 1})
+    with pytest.raises(mr.WorkflowError, match="script without fn init"):
+        registry.check_workflow(mr.Workflow("w").step("s", "plain", config={"a": 1}))
+    assert registry.create("plain").process(1) == 1
+    assert registry.create("configured", config={"a": 1}).process(1) == [1, {"a": 1}]

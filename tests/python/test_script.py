@@ -329,7 +329,7 @@ def test_numpy_and_subclassed_text_reach_the_shipped_scripts_as_text(shipped: mr
 def test_a_script_given_an_object_it_cannot_read_fails_naming_its_type(shipped: mr.ModuleRegistry) -> None:
     import numpy as np
 
-    with pytest.raises(mr.ScriptError, match=r"opaque value \(Python numpy.ndarray\) was used as text") as info:
+    with pytest.raises(mr.ScriptError, match=r"slugify takes text \(str or UTF-8 bytes\), not Python numpy.ndarray") as info:
         shipped.create("slugify").process(np.arange(3))
     assert "slugify" in str(info.value) and "opaque\n" not in str(info.value)
     with pytest.raises(mr.ScriptError, match=r"Python numpy.ndarray"):
@@ -352,3 +352,67 @@ def test_objects_passed_through_a_script_come_back_the_same(registry: mr.ModuleR
     assert out["type"].endswith("Frame")
     with pytest.raises(mr.ScriptError, match=r"Frame\) was used as a number"):
         registry.run_script("input + 1", frame)
+
+
+@pytest.mark.parametrize("name", ["slugify", "text-stats", "markdown", "csv-records"])
+def test_a_text_script_refuses_what_is_not_text(shipped: mr.ModuleRegistry, name: str) -> None:
+    module = shipped.create(name)
+    # Bytes holding UTF-8 are text: the right answer, never their hex.
+    assert module.process(b"Hello World") == module.process("Hello World")
+    for value, kind in [([1, 2], "a list"), ({"a": 1}, "a map"), (None, "null"), (True, "a bool")]:
+        with pytest.raises(mr.ScriptError, match=f"{name} takes text .*not {kind}"):
+            module.process(value)
+    for broken in [b"\xff\xfe", b"ok \xf0\x9f\x98"]:  # the second as long as its U+FFFD
+        with pytest.raises(mr.ScriptError, match=f"{name}: the bytes given are not UTF-8 text"):
+            module.process(broken)
+
+
+def test_slugify_of_bytes_is_the_slug_of_their_text(shipped: mr.ModuleRegistry) -> None:
+    assert shipped.create("slugify").process("Été à Paris".encode()) == "ete-a-paris"
+    assert shipped.create("slugify").process(3) == "3"  # numbers are written out
+
+
+def test_a_template_value_that_is_not_text_is_refused(shipped: mr.ModuleRegistry) -> None:
+    template = shipped.create("template", config={"template": "hi {{a}}"})
+    assert template.process({"a": b"Bob"}) == "hi Bob"
+    assert template.process({"a": 3}) == "hi 3"
+    for value, kind in [(b"\xff", "bytes that are not UTF-8"), ([1], "a list"), ({"x": 1}, "a map"), (None, "null")]:
+        with pytest.raises(mr.ScriptError, match=f"value of \\{{\\{{a\\}}\\}} is {kind}"):
+            template.process({"a": value})
+
+
+@pytest.mark.parametrize("bad", [-1, 0, 1_000_001, 10**30, "5", 2.5, True, [3]])
+def test_slugify_max_length_must_be_a_sensible_integer(shipped: mr.ModuleRegistry, bad: Any) -> None:
+    with pytest.raises(mr.ScriptError, match="config.max_length must be an integer from 1 to 1000000"):
+        shipped.create("slugify", config={"max_length": bad})
+    # A cut that falls just before a dash keeps the last word whole.
+    assert shipped.create("slugify", config={"max_length": 9}).process("hello big world") == "hello-big"
+    assert shipped.create("slugify", config={"max_length": 10}).process("hello big world") == "hello-big"
+    assert shipped.create("slugify", config={"max_length": 8}).process("hello big world") == "hello"
+    assert shipped.create("slugify", config={"max_length": None}).process("a b") == "a-b"
+
+
+def test_shipped_script_configs_of_the_wrong_kind_are_refused(shipped: mr.ModuleRegistry) -> None:
+    with pytest.raises(mr.ScriptError, match="slugify: config must be a map"):
+        shipped.create("slugify", config="x")
+    with pytest.raises(mr.ScriptError, match="config.top must be an integer of 0 or more, not -1"):
+        shipped.create("text-stats", config={"top": -1})
+    with pytest.raises(mr.ScriptError, match="config.top must be an integer of 0 or more, not string"):
+        shipped.create("text-stats", config={"top": "3"})
+    with pytest.raises(mr.ScriptError, match="config.delimiter must be one character, not 0 characters"):
+        shipped.create("csv-records", config={"delimiter": ""})
+    with pytest.raises(mr.ScriptError, match="config.delimiter must be one character, not i64"):
+        shipped.create("csv-records", config={"delimiter": 3})
+    assert shipped.create("csv-records", config={"delimiter": ";"}).process("a;b\n1;2") == [{"a": "1", "b": "2"}]
+
+
+@pytest.mark.parametrize("name", ["slugify", "text-stats", "markdown", "csv-records"])
+def test_a_missing_value_nan_is_not_the_text_nan(shipped: mr.ModuleRegistry, name: str) -> None:
+    import numpy as np
+
+    # A column of titles with a gap (pandas reads it as NaN) must not slug to "nan".
+    for value in [float("nan"), np.float64("nan"), float("inf")]:
+        with pytest.raises(mr.ScriptError, match=f"{name} takes text .*not the float (NaN|inf)"):
+            shipped.create(name).process(value)
+    with pytest.raises(mr.ScriptError, match="value of \\{\\{a\\}\\} is the float NaN"):
+        shipped.create("template", config={"template": "{{a}}"}).process({"a": float("nan")})

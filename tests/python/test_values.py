@@ -268,3 +268,17 @@ def test_a_native_given_an_object_it_cannot_use_names_its_type(native: mr.Module
     ]:
         with pytest.raises(mr.ModuleFailedError, match=message):
             encode.process(value)
+
+
+def test_a_lone_surrogate_is_a_typed_error_saying_where() -> None:
+    registry = mr.ModuleRegistry(native_modules=True)
+    identity = registry.create("identity")
+    with pytest.raises(mr.ValidationError, match=r"a str \('\\ud800' at index 1\) holds a lone surrogate.* at \$$") as caught:
+        identity.process("a\ud800b")
+    assert isinstance(caught.value.__cause__, UnicodeEncodeError)
+    with pytest.raises(mr.ValidationError, match=r"^invalid input: a str .*lone surrogate.* at \$\[1\]\[\"k\"\]\[0\]$"):
+        identity.process(["ok", {"k": ("\udcff",)}])
+    with pytest.raises(mr.ValidationError, match=r"^invalid input: a str .*lone surrogate.* at \$\[\"x\"\] \(a key\)$"):
+        identity.process({"x": {"\udc80": 1}})
+    # Text passed with surrogatepass is bytes, and fine.
+    assert identity.process("a\ud800b".encode("utf-8", "surrogatepass")) == b"a\xed\xa0\x80b"

@@ -584,3 +584,65 @@ fn an_install_downloads_a_bounded_number_of_files() {
     assert!(err.to_string().contains("more than 1024 files"), "{err}");
     assert!(!dir.join("into").exists());
 }
+
+#[test]
+fn a_registry_install_whose_registration_fails_leaves_the_folder_as_it_was() {
+    let dir = temp("inst-register-fails");
+    let index = publish(&dir.join("pub"), &["alpha", "beta"]);
+    let into = dir.join("into");
+    // A first install, so the folder holds files and a lockfile to keep.
+    install(&one("alpha"), &options(&index, &into)).unwrap();
+    let lock_before = std::fs::read(into.join(LOCKFILE)).unwrap();
+    let before = listing(&into);
+    // This registry's scripts may nest no expression: the file checks out
+    // (it compiles under the default limits) but cannot be registered here,
+    // which is found only once the files are in place.
+    let registry = module_registry::ModuleRegistry::new();
+    registry
+        .set_script_limits(module_registry::ScriptLimits {
+            max_expr_depth: Some(1),
+            ..module_registry::ScriptLimits::default()
+        })
+        .unwrap();
+    let err = registry
+        .install(&one("beta"), &options(&index, &into))
+        .unwrap_err();
+    assert!(matches!(err, Error::Script { .. }), "{err:?}");
+    assert_eq!(listing(&into), before);
+    assert_eq!(std::fs::read(into.join(LOCKFILE)).unwrap(), lock_before);
+    assert!(registry
+        .versions(module_registry::ModuleKind::Module, "beta")
+        .is_empty());
+}
+
+#[test]
+fn a_link_at_an_import_subfolder_is_never_followed() {
+    // Each folder on the way is opened once without following links and the
+    // file moved in through it (`openat`, `renameat`), never through the
+    // path again, so a link put there after the check is not followed
+    // either (that race is closed by construction; here the link is there
+    // from the start, at the folder of a module's import).
+    let dir = temp("inst-swap");
+    let publish_dir = dir.join("pub");
+    std::fs::create_dir_all(publish_dir.join("lib")).unwrap();
+    std::fs::write(publish_dir.join("lib/util.rhai"), "fn one() { 1 }\n").unwrap();
+    std::fs::write(
+        publish_dir.join("gamma.rhai"),
+        "import \"lib/util\" as u;\nconst MODULE = #{ name: \"gamma\", version: \"1.0.0\" };\nfn process(x) { u::one() }\n",
+    )
+    .unwrap();
+    build_index(&publish_dir, None).unwrap();
+    let index = publish_dir.join("index.json").display().to_string();
+    let (into, outside) = (dir.join("into"), dir.join("outside"));
+    std::fs::create_dir_all(&into).unwrap();
+    std::fs::create_dir_all(&outside).unwrap();
+    #[cfg(unix)]
+    std::os::unix::fs::symlink(&outside, into.join("lib")).unwrap();
+    let err = install(&one("gamma"), &options(&index, &into)).unwrap_err();
+    assert!(format!("{err:?}").contains("symbolic link"), "{err:?}");
+    assert!(listing(&outside).is_empty());
+    assert_eq!(listing(&into), ["lib"]);
+    std::fs::remove_file(into.join("lib")).unwrap();
+    install(&one("gamma"), &options(&index, &into)).unwrap();
+    assert_eq!(listing(&into), ["gamma.rhai", "lib/", LOCKFILE]);
+}

@@ -395,3 +395,46 @@ fn declarations_are_checked_and_typed() {
         &module_registry::ModuleType::custom("Video")
     );
 }
+
+#[test]
+#[cfg(feature = "workflows")]
+fn a_config_given_to_a_module_that_never_reads_one_is_refused() {
+    use module_registry::{ModuleConfig, Workflow, WorkflowStep};
+    let r = ModuleRegistry::with_native_modules();
+    let config = Value::from_json(serde_json::json!({"a": 1}));
+    let err = r
+        .create_with(ModuleKind::Module, "identity", None, config.clone())
+        .unwrap_err();
+    assert!(matches!(err, Error::InvalidInput { .. }), "{err:?}");
+    assert!(
+        err.to_string()
+            .contains("identity@1.0.0 was given a config, but it takes no config"),
+        "{err}"
+    );
+    // A Rust module declared without a config: refused at check time too.
+    r.register(
+        ModuleConfig::new()
+            .with_name("plain")
+            .with_version("1.0.0")
+            .with_handler(Ok)
+            .without_config(),
+    )
+    .unwrap();
+    let wf = Workflow::new("w").step(WorkflowStep::module("s", "plain").config(config.clone()));
+    let err = r.check_workflow(&wf).unwrap_err();
+    assert!(err.to_string().contains("takes no config"), "{err}");
+    // Null is no config; a native that reads one still gets it.
+    assert!(r
+        .create_with(ModuleKind::Module, "identity", None, Value::Null)
+        .is_ok());
+    let pretty = Value::from_json(serde_json::json!({"pretty": true}));
+    assert!(r
+        .create_with(ModuleKind::Module, "json-encode", None, pretty)
+        .is_ok());
+    // Setting a factory afterwards says again whether it reads a config.
+    let again = ModuleConfig::new()
+        .with_handler(Ok)
+        .without_config()
+        .with_handler(Ok);
+    assert!(!again.ignores_config());
+}

@@ -18,6 +18,9 @@ pub(crate) struct Extras {
     /// A custom type and dependencies, boxed once more: most modules with
     /// an implementation have neither.
     pub(super) rare: Option<Box<Rare>>,
+    /// The module never sees an instance config (its factory and `init`
+    /// ignore it), so one given to it is refused.
+    pub(super) ignores_config: bool,
 }
 
 #[derive(Clone, Default)]
@@ -80,6 +83,7 @@ impl Extras {
             && self.metadata.is_empty()
             && self.factory.is_none()
             && self.implementation == Implementation::Declaration
+            && !self.ignores_config
     }
 
     pub(super) fn rare_mut(&mut self) -> &mut Rare {

@@ -242,6 +242,22 @@ fn now() -> String {
 /// already lists are kept; a listed version whose files changed is
 /// refused. File URLs are relative to the index, or under `base_url`.
 pub fn build_index(dir: &Path, base_url: Option<&str>) -> Result<PackageIndex> {
+    // The folder must be there already: nothing is created for a mistyped one.
+    match dir.metadata() {
+        Ok(meta) if meta.is_dir() => {}
+        Ok(_) => {
+            return Err(Error::Io {
+                path: dir.display().to_string(),
+                source: std::io::Error::other("is not a folder of script modules"),
+            })
+        }
+        Err(source) => {
+            return Err(Error::Io {
+                path: dir.display().to_string(),
+                source,
+            })
+        }
+    }
     let index_path = dir.join("index.json");
     let mut index = if index_path.symlink_metadata().is_ok() {
         let location = Location::File(index_path.clone());

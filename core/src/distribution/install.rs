@@ -219,21 +219,31 @@ pub fn install(
     requests: &[(String, String)],
     options: &InstallOptions,
 ) -> Result<Vec<LockedPackage>> {
-    install_checked(requests, options, &|_| Ok(()))
+    install_checked(requests, options, &|_| Ok(()), &mut |_| Ok(()), &|_| {}).map(|(l, _)| l)
 }
 
+/// What [`install_checked`] does once the files are in place, before the
+/// lockfile is written: `register` (all or nothing) gives a value, which
+/// `unregister` takes back if the lockfile then cannot be written.
+pub(crate) type Register<'a, T> = &'a mut dyn FnMut(&[LockedPackage]) -> Result<T>;
+
 /// [`install`], calling `check` with what would be installed once it is
-/// downloaded and compiled, before anything is moved: an error from it
-/// leaves the folder as it was.
-pub(crate) fn install_checked(
+/// downloaded and compiled, before anything is moved, and `register` once
+/// the files are in place, before the lockfile is written: an error from
+/// either leaves the folder as it was (the files moved are moved back).
+pub(crate) fn install_checked<T>(
     requests: &[(String, String)],
     options: &InstallOptions,
     check: &dyn Fn(&[LockedPackage]) -> Result<()>,
-) -> Result<Vec<LockedPackage>> {
+    register: Register<'_, T>,
+    unregister: &dyn Fn(T),
+) -> Result<(Vec<LockedPackage>, T)> {
     let index = read_index(options)?;
     let location = index.location.clone().expect("a read index has a location");
     let guard = FolderLock::acquire(&options.into)?;
-    let outcome = install_locked(requests, options, &index, &location, check);
+    let outcome = install_locked(
+        requests, options, &index, &location, check, register, unregister,
+    );
     if outcome.is_err() {
         guard.remove_created();
     }
@@ -241,13 +251,16 @@ pub(crate) fn install_checked(
     outcome
 }
 
-fn install_locked(
+#[allow(clippy::too_many_arguments)]
+fn install_locked<T>(
     requests: &[(String, String)],
     options: &InstallOptions,
     index: &PackageIndex,
     location: &Location,
     check: &dyn Fn(&[LockedPackage]) -> Result<()>,
-) -> Result<Vec<LockedPackage>> {
+    register: Register<'_, T>,
+    unregister: &dyn Fn(T),
+) -> Result<(Vec<LockedPackage>, T)> {
     let before = lockfile::existing(&options.into)?;
     let packages = if options.locked {
         if before.is_empty() {
@@ -317,10 +330,18 @@ fn install_locked(
     check_modules(&staging.root, &installed, index)?;
     check(&installed)?;
     let paths: Vec<&str> = bytes.keys().map(String::as_str).collect();
+    let mut done = None;
     stage::commit(&staging, &options.into, &paths, || {
-        write_replacing(&options.into.join(LOCKFILE), lock.as_bytes())
+        let registered = register(&installed)?;
+        if let Err(e) = write_replacing(&options.into.join(LOCKFILE), lock.as_bytes()) {
+            unregister(registered);
+            return Err(e);
+        }
+        done = Some(registered);
+        Ok(())
     })?;
-    Ok(installed)
+    let registered = done.expect("a committed install registered its modules");
+    Ok((installed, registered))
 }
 
 /// Every file (relative path to digest and bytes), checked against its

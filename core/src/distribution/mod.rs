@@ -43,7 +43,7 @@ impl ModuleRegistry {
         self.authorize(Permission::Admin, "install", None)?;
         // A package already registered at that version is refused before
         // anything is written (registering it afterwards would fail).
-        let installed = install::install_checked(requests, options, &|packages| {
+        let taken = |packages: &[LockedPackage]| {
             for package in packages {
                 let taken = self
                     .versions(crate::kind::ModuleKind::Module, &package.name)
@@ -58,16 +58,39 @@ impl ModuleRegistry {
                 }
             }
             Ok(())
-        })?;
-        let mut registered = Vec::with_capacity(installed.len());
-        for package in &installed {
-            // Pinned to the digest just checked: a file changed on disk
-            // since is refused, not registered.
-            let file = &package.files[0];
-            let module = options.into.join(&file.path);
-            registered.push(self.load_script_pinned(module, Some(&file.sha256))?);
-        }
+        };
+        // Registered once the files are in place and before the lockfile is
+        // written, all or nothing: a module that fails to register (another
+        // thread took its name and version since the check, a policy) moves
+        // every file back, so the folder is as it was.
+        let mut register = |installed: &[LockedPackage]| {
+            let mut registered = Vec::with_capacity(installed.len());
+            for package in installed {
+                // Pinned to the digest just checked: a file changed on disk
+                // since is refused, not registered.
+                let file = &package.files[0];
+                let module = options.into.join(&file.path);
+                match self.load_script_pinned(module, Some(&file.sha256)) {
+                    Ok(info) => registered.push(info),
+                    Err(e) => {
+                        self.unregister_all(&registered);
+                        return Err(e);
+                    }
+                }
+            }
+            Ok(registered)
+        };
+        let unregister = |registered: Vec<ModuleInfo>| self.unregister_all(&registered);
+        let (_, registered) =
+            install::install_checked(requests, options, &taken, &mut register, &unregister)?;
         Ok(registered)
+    }
+
+    /// Takes back modules an install registered (an install that failed after).
+    fn unregister_all(&self, registered: &[ModuleInfo]) {
+        for info in registered.iter().rev() {
+            let _ = self.unregister_exact(info);
+        }
     }
 
     /// The package index at `url` (`http(s)://`, `file://` or a path).

@@ -4,7 +4,9 @@
 //! moved is moved back, replaced files are restored and folders this
 //! install created are removed. No symbolic link is followed: a file is
 //! created new (`create_new`), and each folder on the way to a file must
-//! be a real folder, not a link.
+//! be a real folder, not a link; it is opened once (`openat` with
+//! `O_NOFOLLOW`) and the file moved in through it, so a folder swapped for
+//! a link between the check and the move is not followed either.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -68,52 +70,63 @@ impl Drop for Staging {
 /// What one install did to its folder, to undo it.
 #[derive(Default)]
 struct Undo {
-    /// Folders created, in creation order.
-    folders: Vec<PathBuf>,
-    /// Files moved into place, with where the file they replaced was kept.
-    moved: Vec<(PathBuf, Option<PathBuf>)>,
+    /// Folders created (each in its parent), in creation order.
+    folders: Vec<(dir::Dir, String)>,
+    /// Files moved into place (in their folder), with where the file they
+    /// replaced was kept.
+    moved: Vec<(dir::Dir, String, Option<PathBuf>)>,
 }
 
 impl Undo {
     fn roll_back(self) {
-        for (target, kept) in self.moved.into_iter().rev() {
-            let _ = std::fs::remove_file(&target);
+        for (folder, name, kept) in self.moved.into_iter().rev() {
+            let _ = folder.remove(&name, false);
             if let Some(kept) = kept {
-                let _ = std::fs::rename(&kept, &target);
+                let _ = folder.rename_in(&kept, &name);
             }
         }
-        for folder in self.folders.into_iter().rev() {
-            let _ = std::fs::remove_dir(&folder);
+        for (parent, name) in self.folders.into_iter().rev() {
+            let _ = parent.remove(&name, true);
         }
     }
 }
 
-/// The folders from `into` to `path`'s parent exist as real folders
-/// (created where missing, recorded in `undo`); a symbolic link or a file
-/// on the way is refused.
-fn folders_to(into: &Path, path: &str, undo: &mut Undo) -> Result<()> {
+fn not_a_folder(at: &Path) -> Error {
+    Error::Io {
+        path: at.display().to_string(),
+        source: std::io::Error::other(
+            "is a symbolic link or a file, not a folder: nothing is written through it",
+        ),
+    }
+}
+
+/// The folder of `path`'s parent inside `root`, each folder on the way
+/// opened without following links (created where missing, recorded in
+/// `undo`): a symbolic link or a file on the way is refused, and one put
+/// there after this check is never followed (the move goes through the
+/// folder opened here, not through the path again).
+fn folder_of(root: &dir::Dir, into: &Path, path: &str, undo: &mut Undo) -> Result<dir::Dir> {
+    let mut folder = root.clone();
     let mut at = into.to_path_buf();
     let parts: Vec<&str> = path.split('/').collect();
     for part in &parts[..parts.len().saturating_sub(1)] {
         at.push(part);
-        match at.symlink_metadata() {
-            Ok(meta) if meta.is_dir() => {}
-            Ok(_) => {
-                return Err(Error::Io {
-                    path: at.display().to_string(),
-                    source: std::io::Error::other(
-                        "is a symbolic link or a file, not a folder: nothing is written through it",
-                    ),
-                })
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                std::fs::create_dir(&at).map_err(io(&at))?;
-                undo.folders.push(at.clone());
+        match folder.kind(part) {
+            Ok(Some(true)) => {}
+            Ok(Some(false)) => return Err(not_a_folder(&at)),
+            Ok(None) => {
+                folder.make(part).map_err(io(&at))?;
+                undo.folders.push((folder.clone(), part.to_string()));
             }
             Err(e) => return Err(io(&at)(e)),
         }
+        folder = match folder.child(part) {
+            Ok(child) => child,
+            Err(e) if dir::is_not_a_folder(&e) => return Err(not_a_folder(&at)),
+            Err(e) => return Err(io(&at)(e)),
+        };
     }
-    Ok(())
+    Ok(folder)
 }
 
 /// Moves every staged file (relative paths) into `into`, then writes the
@@ -128,33 +141,34 @@ pub(crate) fn commit(
     let kept = staging.root.join(".replaced");
     let outcome = (|| -> Result<()> {
         std::fs::create_dir(&kept).map_err(io(&kept))?;
+        let root = dir::Dir::open(into).map_err(io(into))?;
         for (n, path) in paths.iter().enumerate() {
-            folders_to(into, path, &mut undo)?;
+            let folder = folder_of(&root, into, path, &mut undo)?;
             let target = into.join(path);
-            let previous = match target.symlink_metadata() {
-                Ok(meta) if meta.is_dir() => {
+            let name = path.rsplit('/').next().unwrap_or(path);
+            let previous = match folder.kind(name) {
+                Ok(Some(true)) => {
                     return Err(Error::Io {
                         path: target.display().to_string(),
                         source: std::io::Error::other("is a folder, where a file is installed"),
                     })
                 }
                 // A file, or a link (moved aside itself, never followed).
-                Ok(_) => {
+                Ok(Some(false)) => {
                     let aside = kept.join(n.to_string());
-                    std::fs::rename(&target, &aside).map_err(io(&target))?;
+                    folder.rename_out(name, &aside).map_err(io(&target))?;
                     Some(aside)
                 }
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+                Ok(None) => None,
                 Err(e) => return Err(io(&target)(e)),
             };
-            let moved = std::fs::rename(staging.root.join(path), &target).map_err(io(&target));
-            if let Err(e) = moved {
+            if let Err(e) = folder.rename_in(&staging.root.join(path), name) {
                 if let Some(aside) = previous {
-                    let _ = std::fs::rename(&aside, &target);
+                    let _ = folder.rename_in(&aside, name);
                 }
-                return Err(e);
+                return Err(io(&target)(e));
             }
-            undo.moved.push((target, previous));
+            undo.moved.push((folder, name.to_string(), previous));
         }
         write_lock()
     })();
@@ -162,4 +176,161 @@ pub(crate) fn commit(
         undo.roll_back();
     }
     outcome
+}
+
+/// A folder the install writes in, and what it does there by name: the
+/// `*at` calls on an open folder (std has none of them), each a thin
+/// wrapper over one system call on a descriptor it owns.
+#[cfg(unix)]
+#[allow(unsafe_code)]
+mod dir {
+    use std::ffi::CString;
+    use std::io;
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+    use std::os::unix::ffi::OsStrExt;
+    use std::path::Path;
+    use std::rc::Rc;
+
+    /// An open folder: names are looked up in it, never through a path
+    /// again, so a folder swapped for a link after it was opened is not
+    /// followed.
+    #[derive(Clone)]
+    pub(super) struct Dir(Rc<OwnedFd>);
+
+    fn c(bytes: &[u8]) -> io::Result<CString> {
+        CString::new(bytes).map_err(|_| io::Error::other("a name holds a NUL byte"))
+    }
+
+    fn check(rc: libc::c_int) -> io::Result<()> {
+        if rc < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(())
+        }
+    }
+
+    fn open_at(at: RawFd, name: &CString, follow: bool) -> io::Result<Dir> {
+        let mut flags = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC;
+        if !follow {
+            flags |= libc::O_NOFOLLOW;
+        }
+        // SAFETY: `name` is a NUL-terminated string that outlives the call.
+        let fd = unsafe { libc::openat(at, name.as_ptr(), flags) };
+        check(fd)?;
+        // SAFETY: `fd` was just opened and is owned by nothing else.
+        Ok(Dir(Rc::new(unsafe { OwnedFd::from_raw_fd(fd) })))
+    }
+
+    /// An error opening a child that is a symbolic link or not a folder.
+    pub(super) fn is_not_a_folder(e: &io::Error) -> bool {
+        matches!(e.raw_os_error(), Some(libc::ELOOP) | Some(libc::ENOTDIR))
+    }
+
+    impl Dir {
+        /// The install folder itself (a link to it is the user's choice).
+        pub(super) fn open(path: &Path) -> io::Result<Dir> {
+            open_at(libc::AT_FDCWD, &c(path.as_os_str().as_bytes())?, true)
+        }
+
+        fn fd(&self) -> RawFd {
+            self.0.as_raw_fd()
+        }
+
+        /// Folder `name` in this one, a link there not followed.
+        pub(super) fn child(&self, name: &str) -> io::Result<Dir> {
+            open_at(self.fd(), &c(name.as_bytes())?, false)
+        }
+
+        /// `Some(true)` for a folder, `Some(false)` for anything else (a
+        /// link is not followed), `None` when nothing has that name.
+        pub(super) fn kind(&self, name: &str) -> io::Result<Option<bool>> {
+            let name = c(name.as_bytes())?;
+            // SAFETY: an all-zero `stat` is a valid value to be written over.
+            let mut st: libc::stat = unsafe { std::mem::zeroed() };
+            // SAFETY: valid fd, NUL-terminated name, `st` writable.
+            let rc = unsafe {
+                libc::fstatat(self.fd(), name.as_ptr(), &mut st, libc::AT_SYMLINK_NOFOLLOW)
+            };
+            match check(rc) {
+                Ok(()) => Ok(Some(st.st_mode & libc::S_IFMT == libc::S_IFDIR)),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+                Err(e) => Err(e),
+            }
+        }
+
+        pub(super) fn make(&self, name: &str) -> io::Result<()> {
+            let name = c(name.as_bytes())?;
+            // SAFETY: valid fd and NUL-terminated name.
+            check(unsafe { libc::mkdirat(self.fd(), name.as_ptr(), 0o777) })
+        }
+
+        /// Moves `name` in this folder to the path `to`.
+        pub(super) fn rename_out(&self, name: &str, to: &Path) -> io::Result<()> {
+            let (name, to) = (c(name.as_bytes())?, c(to.as_os_str().as_bytes())?);
+            // SAFETY: valid fds and NUL-terminated names.
+            check(unsafe { libc::renameat(self.fd(), name.as_ptr(), libc::AT_FDCWD, to.as_ptr()) })
+        }
+
+        /// Moves the path `from` to `name` in this folder.
+        pub(super) fn rename_in(&self, from: &Path, name: &str) -> io::Result<()> {
+            let (from, name) = (c(from.as_os_str().as_bytes())?, c(name.as_bytes())?);
+            // SAFETY: valid fds and NUL-terminated names.
+            check(unsafe {
+                libc::renameat(libc::AT_FDCWD, from.as_ptr(), self.fd(), name.as_ptr())
+            })
+        }
+
+        /// Removes the file (or, with `folder`, the empty folder) `name`.
+        pub(super) fn remove(&self, name: &str, folder: bool) -> io::Result<()> {
+            let name = c(name.as_bytes())?;
+            let flags = if folder { libc::AT_REMOVEDIR } else { 0 };
+            // SAFETY: valid fd and NUL-terminated name.
+            check(unsafe { libc::unlinkat(self.fd(), name.as_ptr(), flags) })
+        }
+    }
+}
+
+/// A folder the install writes in, by path (where there is no `openat`).
+#[cfg(not(unix))]
+mod dir {
+    use std::io;
+    use std::path::{Path, PathBuf};
+
+    #[derive(Clone)]
+    pub(super) struct Dir(PathBuf);
+
+    pub(super) fn is_not_a_folder(_: &io::Error) -> bool {
+        false
+    }
+
+    impl Dir {
+        pub(super) fn open(path: &Path) -> io::Result<Dir> {
+            Ok(Dir(path.to_path_buf()))
+        }
+        pub(super) fn child(&self, name: &str) -> io::Result<Dir> {
+            Ok(Dir(self.0.join(name)))
+        }
+        pub(super) fn kind(&self, name: &str) -> io::Result<Option<bool>> {
+            match self.0.join(name).symlink_metadata() {
+                Ok(meta) => Ok(Some(meta.is_dir())),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+                Err(e) => Err(e),
+            }
+        }
+        pub(super) fn make(&self, name: &str) -> io::Result<()> {
+            std::fs::create_dir(self.0.join(name))
+        }
+        pub(super) fn rename_out(&self, name: &str, to: &Path) -> io::Result<()> {
+            std::fs::rename(self.0.join(name), to)
+        }
+        pub(super) fn rename_in(&self, from: &Path, name: &str) -> io::Result<()> {
+            std::fs::rename(from, self.0.join(name))
+        }
+        pub(super) fn remove(&self, name: &str, folder: bool) -> io::Result<()> {
+            match folder {
+                true => std::fs::remove_dir(self.0.join(name)),
+                false => std::fs::remove_file(self.0.join(name)),
+            }
+        }
+    }
 }

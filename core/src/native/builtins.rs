@@ -76,6 +76,7 @@ fn identity(_: &ModuleContext) -> Result<Box<dyn Module>, BoxError> {
 }
 
 native_module!(NativeModule::new("identity", "1.0.0", identity)
+    .without_config()
     .with_capabilities(&["identity"])
     .with_metadata(&[("description", "Returns its input unchanged.")]));
 
@@ -229,6 +230,7 @@ fn json_decode(_: &ModuleContext) -> Result<Box<dyn Module>, BoxError> {
 }
 
 native_module!(NativeModule::new("json-decode", "1.0.0", json_decode)
+    .without_config()
     .with_capabilities(&["decode", "json"])
     .with_metadata(&[(
         "description",
@@ -255,6 +257,7 @@ fn text_encode(_: &ModuleContext) -> Result<Box<dyn Module>, BoxError> {
 }
 
 native_module!(NativeModule::new("text-encode", "1.0.0", text_encode)
+    .without_config()
     .with_capabilities(&["encode", "text", "utf8"])
     .with_metadata(&[("description", "Encodes text as UTF-8 bytes.")]));
 
@@ -369,6 +372,7 @@ fn base64_encode(_: &ModuleContext) -> Result<Box<dyn Module>, BoxError> {
 }
 
 native_module!(NativeModule::new("base64-encode", "1.0.0", base64_encode)
+    .without_config()
     .with_capabilities(&["base64", "encode"])
     .with_metadata(&[(
         "description",
@@ -391,5 +395,6 @@ fn base64_decode(_: &ModuleContext) -> Result<Box<dyn Module>, BoxError> {
 }
 
 native_module!(NativeModule::new("base64-decode", "1.0.0", base64_decode)
+    .without_config()
     .with_capabilities(&["base64", "decode"])
     .with_metadata(&[("description", "Decodes standard base64 text into bytes.")]));

@@ -62,6 +62,10 @@ pub struct NativeModule {
     /// [`ModuleRegistry::with_crate_native_modules`](crate::ModuleRegistry::with_crate_native_modules)
     /// selects by. Empty for a declaration made without the macro.
     pub module_path: &'static str,
+    /// The module takes no instance config (its factory and `init` never
+    /// read one): a config given to it is refused, not ignored. See
+    /// [`without_config`](Self::without_config).
+    pub ignores_config: bool,
 }
 
 /// Whether `name` follows the naming rule (`[a-z0-9][a-z0-9._-]{0,127}`),
@@ -153,7 +157,15 @@ impl NativeModule {
             dependencies: &[],
             factory,
             module_path: "",
+            ignores_config: false,
         }
+    }
+
+    /// Declare that the module reads no config: one given to it is then
+    /// refused at check and create time ([`ModuleConfig::without_config`](crate::ModuleConfig::without_config)).
+    pub const fn without_config(mut self) -> Self {
+        self.ignores_config = true;
+        self
     }
 
     /// Record where the declaration was written ([`native_module!`](crate::native_module)
@@ -244,6 +256,9 @@ impl NativeModule {
         }
         for (name, req) in self.dependencies {
             config = config.with_dependency(*name, *req);
+        }
+        if self.ignores_config {
+            config = config.without_config();
         }
         config
     }

@@ -261,6 +261,7 @@ fn prepare_pinned(
         has_shutdown: compiled.has_shutdown,
     });
     let host = host.clone();
+    let has_init = script.has_init;
     let config = config
         .with_metadata("script", label)
         .with_factory(move |_| {
@@ -274,6 +275,12 @@ fn prepare_pinned(
                 imports: compiled.imports,
             },
         )));
+    // Only `init(config)` sees a script's config: without one it is refused.
+    let config = if has_init {
+        config
+    } else {
+        config.without_config()
+    };
     Ok(Some(config))
 }
 

@@ -106,20 +106,8 @@ pub(crate) fn plan(registry: &ModuleRegistry, workflow: &Workflow) -> Result<Pla
                 None,
             ));
         }
-        if let (Some(config), crate::config::Implementation::Python(code)) =
-            (&step.config, info.implementation())
-        {
-            if code.ignores_config && !config.is_null() {
-                return Err(fail(
-                    format!(
-                        "{info} is Python code that would never see the step's \
-                         config (a function of its input alone, or a class without \
-                         init(config)): give the function a second parameter \
-                         (def f(input, config)), or make it a class whose init(config) gets it"
-                    ),
-                    None,
-                ));
-            }
+        if step.config.as_ref().is_some_and(|c| !c.is_null()) && info.config().ignores_config() {
+            return Err(fail(crate::instance::config_ignored(&info), None));
         }
         let fallback = match (&step.on_error, &step.fallback) {
             (OnError::Fallback, Some(module)) => Some(
