@@ -31,6 +31,8 @@ mod live;
 #[cfg(feature = "scripts")]
 mod manifest;
 mod native;
+#[cfg(feature = "pictures")]
+mod picture;
 mod query;
 mod registry;
 #[cfg(feature = "scripts")]
