@@ -74,9 +74,11 @@ pub fn run_svg(workflow: Option<&Workflow>, runs: &[StepRun]) -> Result<String> 
         return Ok(draw(&nodes, &edges, None));
     };
     let edges = workflow.node_edges()?;
+    let by_id: std::collections::HashMap<&str, &StepRun> =
+        runs.iter().rev().map(|r| (r.id.as_str(), r)).collect();
     let mut nodes = vec![Node::end("input")];
     for step in &workflow.steps {
-        nodes.push(match runs.iter().find(|r| r.id == step.id) {
+        nodes.push(match by_id.get(step.id.as_str()) {
             Some(run) => Node::run(Some(step), run),
             None => Node::not_run(step),
         });
