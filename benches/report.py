@@ -268,6 +268,9 @@ def targets(py: dict[str, float], extra: dict[str, float], memory: dict[str, flo
                  under(lookup, 1000)))
     x = c("cache", "key of a 1 MiB bytes input")
     rows.append(("Hashing a 1 MiB bytes input for the cache key (BLAKE3)", "≤ 1 ms", fmt(x), "", under(x, 1e6)))
+    x, run = c("pictures", "1000 steps in 500 branches, workflow"), c("pictures", "1000 steps in 500 branches, run")
+    rows.append(("SVG picture of a 1,000-step workflow of 500 parallel branches", "≤ 1 s", fmt(x),
+                 f"the run's picture: {fmt(run)}; layout-rs took 13-25 s", under(x, 1e9)))
     disk, uncached = c("cache", "1-step workflow, disk hit (1 KiB output)"), c("cache", "1-step workflow, uncached (1 KiB output)")
     rows.append(("Disk-cache hit, 1 KiB output (a whole 1-step run, read from the file)", "≤ 50 µs", fmt(disk),
                  f"the same run uncached: {fmt(uncached)}", under(disk, 50_000)))

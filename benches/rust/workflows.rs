@@ -1,5 +1,6 @@
 //! Workflow overhead: a 10-step chain of the trivial `identity` module,
-//! against calling the same ten instances directly.
+//! against calling the same ten instances directly; the step cache; drawing
+//! a big workflow.
 //!
 //! Run: `cargo bench -p module-registry --bench workflows`
 
@@ -127,5 +128,32 @@ fn cache(c: &mut Criterion) {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-criterion_group!(benches, workflows, cache);
+/// Drawing a 1,000-step workflow of 500 parallel two-step branches as SVG:
+/// the static picture and a run's (layout and rendering, no I/O).
+fn pictures(c: &mut Criterion) {
+    #[cfg(feature = "pictures")]
+    {
+        use module_registry::WorkflowStep;
+        let mut wf = Workflow::new("wide");
+        for b in 0..500 {
+            wf.add_step(WorkflowStep::module(format!("a{b}"), "identity").after([]));
+            wf.add_step(WorkflowStep::module(format!("b{b}"), "identity").after([format!("a{b}")]));
+        }
+        let registry = ModuleRegistry::with_native_modules();
+        let result = registry.run_workflow(&wf, 1i64).unwrap();
+        let mut group = c.benchmark_group("pictures");
+        group.sample_size(20);
+        group.bench_function("1000 steps in 500 branches, workflow", |b| {
+            b.iter(|| wf.to_svg().unwrap().len())
+        });
+        group.bench_function("1000 steps in 500 branches, run", |b| {
+            b.iter(|| result.to_svg(&wf).unwrap().len())
+        });
+        group.finish();
+    }
+    #[cfg(not(feature = "pictures"))]
+    let _ = c;
+}
+
+criterion_group!(benches, workflows, cache, pictures);
 criterion_main!(benches);

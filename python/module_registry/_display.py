@@ -185,8 +185,8 @@ def index_html(index: Any) -> str:
 
 
 # ----- a run's picture ------------------------------------------------------
-
-NODE_W, NODE_H, GAP_X, GAP_Y, PAD = 190, 62, 60, 24, 16
+# Drawn by the core (``WorkflowResult.to_svg``), in the layout and style of
+# the workflow's own picture (``Workflow.to_svg``).
 
 
 def _outcome(report: Any) -> str:
@@ -198,104 +198,11 @@ def _outcome(report: Any) -> str:
 
 
 def _ms(seconds: float) -> str:
+    """A duration as people read it: ``850 µs``, ``12.5 ms``, ``3.20 s``."""
     ms = seconds * 1e3
+    if ms < 1:
+        return f"{ms * 1e3:.0f} µs"
     return f"{ms:.1f} ms" if ms < 1000 else f"{ms / 1e3:.2f} s"
-
-
-#: What ``Workflow.edges()`` calls the workflow's own input and output: not
-#: possible step ids, so steps named ``input`` or ``output`` are nodes of their own.
-INPUT, OUTPUT = "(input)", "(output)"
-
-
-def _layers(nodes: Sequence[str], edges: Sequence[tuple[str, str]]) -> dict[str, int]:
-    """Each node's column: the longest path to it from the input. One pass in
-    topological order (Kahn's), so a long chain declared in any order is
-    linear; nodes on a cycle (not from a checked workflow) stay in column 0."""
-    layer = {n: 0 for n in nodes}
-    pending = {n: 0 for n in nodes}
-    after: dict[str, list[str]] = {n: [] for n in nodes}
-    for a, b in edges:
-        after[a].append(b)
-        pending[b] += 1
-    ready = [n for n in nodes if pending[n] == 0]
-    while ready:
-        a = ready.pop()
-        for b in after[a]:
-            if layer[b] < layer[a] + 1:
-                layer[b] = layer[a] + 1
-            pending[b] -= 1
-            if pending[b] == 0:
-                ready.append(b)
-    return layer
-
-
-def run_svg(result: Any) -> str:
-    """The workflow of ``result`` with each step coloured by its outcome, its
-    attempts and duration written on it, and its error on hover."""
-    workflow = result.workflow
-    reports = {r.id: r for r in result.steps}
-    if workflow is not None:
-        edges = [tuple(e) for e in workflow.edges()]
-        ids = list(workflow.step_ids)
-    else:  # a result built by hand: its steps in a row
-        ids = list(dict.fromkeys(r.id for r in result.steps))
-        chain = [INPUT, *ids, OUTPUT]
-        edges = list(zip(chain, chain[1:]))
-    nodes = [INPUT, *ids, OUTPUT]
-    layer = _layers(nodes, edges)
-    columns: dict[int, list[str]] = {}
-    for n in nodes:
-        columns.setdefault(layer[n], []).append(n)
-    height = max(len(c) for c in columns.values()) * (NODE_H + GAP_Y) - GAP_Y + 2 * PAD
-    pos: dict[str, tuple[float, float]] = {}
-    for col, members in columns.items():
-        top = (height - (len(members) * (NODE_H + GAP_Y) - GAP_Y)) / 2
-        for row, n in enumerate(members):
-            pos[n] = (PAD + col * (NODE_W + GAP_X), top + row * (NODE_H + GAP_Y))
-    width = PAD * 2 + (max(columns) + 1) * (NODE_W + GAP_X) - GAP_X
-    out = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
-        'font-family="sans-serif" font-size="12">',
-        '<defs><marker id="mr-arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" '
-        'orient="auto-start-reverse"><path d="M 0 0 L 10 5 L 0 10 z" fill="#555"/></marker></defs>',
-    ]
-    for a, b in edges:
-        (ax, ay), (bx, by) = pos[a], pos[b]
-        out.append(
-            f'<line class="edge" x1="{ax + NODE_W}" y1="{ay + NODE_H / 2}" x2="{bx}" y2="{by + NODE_H / 2}" '
-            'stroke="#555" stroke-width="1.2" marker-end="url(#mr-arrow)"/>'
-        )
-    for n in nodes:
-        x, y = pos[n]
-        if n in (INPUT, OUTPUT):
-            out.append(
-                f'<g class="end"><rect x="{x}" y="{y}" width="{NODE_W}" height="{NODE_H}" rx="{NODE_H / 2}" '
-                f'fill="#f5f5f5" stroke="#777"/><text x="{x + NODE_W / 2}" y="{y + NODE_H / 2 + 4}" '
-                f'text-anchor="middle">{"input" if n == INPUT else "output"}</text></g>'
-            )
-            continue
-        report = reports.get(n)
-        outcome = _outcome(report)
-        fill, stroke = COLOURS[outcome]
-        if report is None:
-            lines = [n, "", "not run"]
-            tip = f"{n}: not run"
-        else:
-            attempts = f"{report.attempts} attempt{'' if report.attempts == 1 else 's'}"
-            lines = [n, f"{report.module}@{report.version}", f"{outcome} · {attempts} · {_ms(report.duration)}"]
-            tip = f"{n}: {outcome}" + (f"\n{_short(report.error)}" if report.error else "")
-        bold = ' font-weight="bold"'
-        texts = "".join(
-            f'<text x="{x + 10}" y="{y + 18 + 17 * i}"{bold if i == 0 else ""}>{escape(t)}</text>'
-            for i, t in enumerate(lines)
-        )
-        out.append(
-            f'<g class="step" data-step="{escape(n)}" data-outcome="{escape(outcome)}"><title>{escape(tip)}</title>'
-            f'<rect x="{x}" y="{y}" width="{NODE_W}" height="{NODE_H}" rx="6" fill="{fill}" stroke="{stroke}" '
-            f'stroke-width="1.5"/>{texts}</g>'
-        )
-    out.append("</svg>")
-    return "".join(out)
 
 
 def result_html(result: Any) -> str:
@@ -315,14 +222,41 @@ def result_html(result: Any) -> str:
     ]
     table = _table(("step", "module", "version", "status", "attempts", "start (ms)", "duration (ms)", "error"), rows, len(result.steps), "steps")
     return (
-        f"<div>{run_svg(result)}</div>{table}"
+        f"<div>{result.to_svg()}</div>{table}"
         f"<p>output: {_code(_output_repr(result.output))} in {result.duration * 1e3:.3f} ms</p>"
     )
 
 
 # ----- timelines --------------------------------------------------------------
 
-LANE_H, BAR_H, LABEL_W, PLOT_W = 26, 18, 150, 640
+LANE_H, BAR_H, PLOT_W, RIGHT = 26, 18, 640, 40
+#: Width of a character of the timelines' 11 px sans-serif text (an estimate
+#: on the wide side, so what is said to fit does).
+CHAR_W = 6.5
+
+
+def ticks(span: float) -> tuple[float, list[float]]:
+    """Round ticks from 0 past ``span`` seconds: a step of 1, 2 or 5 times a
+    power of ten giving at most 6 intervals, and the ticks up to the first
+    one at or after ``span`` (the axis ends there)."""
+    import math
+
+    span = span if span > 0 else 1e-6
+    raw = span / 6
+    power = 10.0 ** math.floor(math.log10(raw))
+    step = next(m * power for m in (1, 2, 5, 10) if m * power >= raw * (1 - 1e-9))
+    count = max(1, math.ceil(span / step - 1e-9))
+    return step, [k * step for k in range(count + 1)]
+
+
+def tick_label(t: float, step: float) -> str:
+    """A tick's value in the unit of its step (µs, ms or s), with the
+    decimals the step needs and no more."""
+    import math
+
+    unit, name = (1e-6, "µs") if step < 1e-3 else ((1e-3, "ms") if step < 1 else (1.0, "s"))
+    decimals = max(0, -math.floor(math.log10(step / unit) + 1e-9))
+    return f"{t / unit:.{decimals}f} {name}"
 
 
 class Bar:
@@ -355,40 +289,51 @@ class Timeline:
         return self.to_svg()
 
     def to_svg(self) -> str:
+        """The timeline as SVG: lanes named on the left, bars labelled where
+        their label fits, an axis of round ticks at their true positions."""
         lanes = self.lanes
-        end = max((b.start + b.duration for b in self.bars), default=0.0) or 1e-6
-        scale = PLOT_W / end
-        height = 40 + len(lanes) * LANE_H + 30
-        width = LABEL_W + PLOT_W + 20
+        step, marks = ticks(max((b.start + b.duration for b in self.bars), default=0.0))
+        scale = PLOT_W / marks[-1]
+        left = 8 + max((len(lane) for lane in lanes), default=0) * CHAR_W + 8
+        width = max(left + PLOT_W + RIGHT, 8 + len(self.title) * CHAR_W * 1.1 + 8)
+        axis_y = 30 + len(lanes) * LANE_H + 4
+        height = axis_y + 24
         out = [
-            f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
-            'font-family="sans-serif" font-size="11">',
-            f'<text x="4" y="16" font-weight="bold">{escape(self.title)}</text>',
+            f'<svg xmlns="http://www.w3.org/2000/svg" class="mr-timeline" width="{width:.0f}" height="{height}" '
+            f'viewBox="0 0 {width:.0f} {height}" font-family="sans-serif" font-size="11">',
+            f'<text x="8" y="16" font-weight="bold">{escape(self.title)}</text>',
         ]
         for i, lane in enumerate(lanes):
             y = 30 + i * LANE_H
-            out.append(f'<text x="4" y="{y + BAR_H - 4}">{escape(lane)}</text>')
-            out.append(f'<line x1="{LABEL_W}" y1="{y + LANE_H - 3}" x2="{LABEL_W + PLOT_W}" y2="{y + LANE_H - 3}" stroke="#eee"/>')
+            out.append(f'<text class="lane" x="8" y="{y + BAR_H - 5}">{escape(lane)}</text>')
+            out.append(f'<line x1="{left:.1f}" y1="{y + LANE_H - 3}" x2="{left + PLOT_W:.1f}" y2="{y + LANE_H - 3}" stroke="#eee"/>')
         row = {lane: i for i, lane in enumerate(lanes)}
         for b in self.bars:
             y = 30 + row[b.lane] * LANE_H
-            x = LABEL_W + b.start * scale
+            x = left + b.start * scale
             w = max(b.duration * scale, 1.0)
             fill, stroke = COLOURS.get(b.outcome, COLOURS["ok"])
+            fits = w >= CHAR_W * len(b.label) + 6
             out.append(
                 f'<g class="bar" data-outcome="{escape(b.outcome)}"><title>{escape(b.tip)}</title>'
                 f'<rect x="{x:.2f}" y="{y}" width="{w:.2f}" height="{BAR_H}" fill="{fill}" stroke="{stroke}"/>'
-                + (f'<text x="{x + 3:.2f}" y="{y + BAR_H - 5}">{escape(b.label)}</text>' if w > 7 * len(b.label) else "")
+                + (f'<text x="{x + 3:.2f}" y="{y + BAR_H - 5}">{escape(b.label)}</text>' if fits else "")
                 + "</g>"
             )
-        axis_y = 30 + len(lanes) * LANE_H + 4
-        out.append(f'<line x1="{LABEL_W}" y1="{axis_y}" x2="{LABEL_W + PLOT_W}" y2="{axis_y}" stroke="#555"/>')
-        for k in range(5):
-            t = end * k / 4
-            x = LABEL_W + t * scale
-            out.append(f'<text x="{x:.2f}" y="{axis_y + 16}" text-anchor="middle">{escape(_ms(t))}</text>')
+        out.append(f'<line x1="{left:.1f}" y1="{axis_y}" x2="{left + PLOT_W:.1f}" y2="{axis_y}" stroke="#555"/>')
+        for t in marks:
+            x = left + t * scale
+            out.append(
+                f'<g class="tick" data-seconds="{t!r}"><line x1="{x:.2f}" y1="{axis_y}" x2="{x:.2f}" y2="{axis_y + 4}" stroke="#555"/>'
+                f'<text x="{x:.2f}" y="{axis_y + 16}" text-anchor="middle">{escape(tick_label(t, step))}</text></g>'
+            )
         out.append("</svg>")
         return "".join(out)
+
+
+def _lane_order(bar: Bar) -> tuple[int, float]:
+    """Bars by lane number (``lane 2`` before ``lane 10``), then by start."""
+    return int(bar.lane.rsplit(" ", 1)[-1]), bar.start
 
 
 def _pack(intervals: list[tuple[float, float, int]]) -> dict[int, int]:
@@ -415,23 +360,30 @@ def _pack(intervals: list[tuple[float, float, int]]) -> dict[int, int]:
 
 def run_timeline(result: Any) -> Timeline:
     """One bar per step from its start to its end; one lane per step running
-    at the same time, so parallel branches, retries and waits show."""
+    at the same time, so parallel branches, retries and waits show. Time runs
+    from the first step's start: what came before it (a registry's one-time
+    warm-up on its first run) is not drawn, and the title says how long it was."""
     steps = list(result.steps)
+    t0 = min((s.start for s in steps), default=0.0)
     lanes = _pack([(s.start, s.start + s.duration, i) for i, s in enumerate(steps)])
     bars = [
         Bar(
             f"lane {lanes[i] + 1}",
-            s.start,
+            s.start - t0,
             s.duration,
             s.id,
             _outcome(s),
             f"{s.id} ({s.module}@{s.version}): {_outcome(s)}, {s.attempts} attempt(s), "
-            f"{_ms(s.start)} to {_ms(s.start + s.duration)}" + (f"\n{s.error}" if s.error else ""),
+            f"{_ms(s.start - t0)} to {_ms(s.start - t0 + s.duration)}" + (f"\n{s.error}" if s.error else ""),
         )
         for i, s in enumerate(steps)
     ]
-    bars.sort(key=lambda b: (b.lane, b.start))
-    return Timeline(bars, f"run of {len(steps)} steps, {_ms(result.duration)}")
+    bars.sort(key=_lane_order)
+    span = max((b.start + b.duration for b in bars), default=0.0)
+    title = f"run of {len(steps)} step{'' if len(steps) == 1 else 's'}, {_ms(span)} from the first step"
+    if t0 > 0.01 * max(span, 1e-9) and t0 >= 1e-4:
+        title += f" ({_ms(t0)} before it, the registry's warm-up, not drawn)"
+    return Timeline(bars, title)
 
 
 def batch_timeline(results: Iterable[Any]) -> Timeline:
@@ -448,8 +400,8 @@ def batch_timeline(results: Iterable[Any]) -> Timeline:
         lane = workers.setdefault(r.worker, f"worker {len(workers) + 1}")
         failed = any(s.status == "failed" for s in r.steps)
         outcome = "failed" if failed else ("cached" if r.steps and all(s.cache == "hit" for s in r.steps) else "ok")
-        tip = f"input {i} on {r.worker}: {_ms(r.duration)}\n" + "\n".join(f"{s.id}: {_outcome(s)} {_ms(s.duration)}" for s in r.steps)
+        tip = f"input {i} on {lane}: {_ms(r.duration)}\n" + "\n".join(f"{s.id}: {_outcome(s)} {_ms(s.duration)}" for s in r.steps)
         bars.append(Bar(lane, r.started_at - t0, r.duration, str(i), outcome, tip))
-    bars.sort(key=lambda b: (b.lane, b.start))
+    bars.sort(key=_lane_order)
     span = max(b.start + b.duration for b in bars)
     return Timeline(bars, f"batch of {len(runs)} runs on {len(workers)} worker{'' if len(workers) == 1 else 's'}, {_ms(span)}")

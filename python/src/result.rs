@@ -55,6 +55,31 @@ type ReportArgs = (
     Py<PyAny>,
 );
 
+impl PyStepReport {
+    /// What the run's picture writes on the step (the core draws it).
+    fn to_run(&self) -> module_registry::workflow::StepRun {
+        let status = [
+            StepStatus::Ok,
+            StepStatus::Skipped,
+            StepStatus::Fallback,
+            StepStatus::Failed,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == self.status)
+        .unwrap_or(StepStatus::Failed);
+        module_registry::workflow::StepRun {
+            id: self.id.clone(),
+            module: self.module.clone(),
+            version: self.version.clone(),
+            status,
+            cached: self.cache == CacheStatus::Hit.as_str(),
+            attempts: self.attempts,
+            duration: std::time::Duration::try_from_secs_f64(self.duration).unwrap_or_default(),
+            error: self.error.clone(),
+        }
+    }
+}
+
 #[pymethods]
 impl PyStepReport {
     /// A report as runs give them (what unpickling builds).
@@ -305,8 +330,17 @@ impl PyWorkflowResult {
     /// The run drawn as SVG: the workflow with each step coloured by its
     /// outcome (ok, failed, skipped, fell back, cached), its attempts and
     /// duration written on it, and its error on hover.
-    fn to_svg(slf: &Bound<'_, Self>) -> PyResult<String> {
-        display(slf.py(), "run_svg", slf.as_any())
+    fn to_svg(&self, py: Python<'_>) -> PyResult<String> {
+        let runs = self
+            .steps
+            .bind(py)
+            .iter()
+            .map(|item| Ok(item.cast::<PyStepReport>()?.get().to_run()))
+            .collect::<PyResult<Vec<_>>>()?;
+        use crate::threads::Detach;
+        let workflow = self.workflow.as_ref();
+        py.detach_gated(|| module_registry::workflow::run_svg(workflow, &runs))
+            .map_err(crate::errors::to_pyerr)
     }
 
     /// A timeline of the run (a notebook shows it as a picture): one bar per

@@ -33,6 +33,8 @@ mod manifest;
 mod native;
 #[cfg(feature = "workflows")]
 mod outputs;
+#[cfg(feature = "pictures")]
+mod picture;
 mod query;
 mod registry;
 #[cfg(feature = "scripts")]

@@ -1,5 +1,5 @@
-//! Drawing workflows: Mermaid, Graphviz DOT, and SVG rendered in pure Rust
-//! (`layout-rs`, no system binary).
+//! Drawing workflows as text: Mermaid and Graphviz DOT (the SVG picture is
+//! `picture.rs`).
 
 use super::{StepInput, Workflow};
 use crate::error::Result;
@@ -7,20 +7,6 @@ use crate::error::Result;
 fn esc_dot(s: &str) -> String {
     s.replace('\\', "\\\\").replace('"', "\\\"")
 }
-
-#[cfg(feature = "pictures")]
-fn esc_xml(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
-/// The most steps [`Workflow::to_svg`] hands to `layout-rs` (300 take a
-/// fraction of a second, 2,000 half a minute); bigger workflows are drawn
-/// in columns in one pass.
-#[cfg(feature = "pictures")]
-const LAYOUT_NODES: usize = 300;
 
 fn esc_mermaid(s: &str) -> String {
     s.replace('"', "#quot;")
@@ -56,7 +42,7 @@ impl Workflow {
     /// The edges between nodes by number: 0 is the workflow's input, step
     /// `i` is `i + 1`, and `steps.len() + 1` is its output. Pictures name
     /// their nodes by number, so no step id can merge with another node.
-    fn node_edges(&self) -> Result<Vec<(usize, usize)>> {
+    pub(super) fn node_edges(&self) -> Result<Vec<(usize, usize)>> {
         let s = self.structure()?;
         let output = self.steps.len() + 1;
         let mut edges = Vec::new();
@@ -73,7 +59,13 @@ impl Workflow {
 
     fn label(&self, i: usize) -> String {
         let step = &self.steps[i];
-        let mut label = format!("{}\n{}", step.id, step.target());
+        let target = step.target();
+        // A step named after its module shows the name once.
+        let mut label = if target == step.id {
+            target
+        } else {
+            format!("{}\n{target}", step.id)
+        };
         if let Some(v) = &step.version {
             label.push_str(&format!(" {v}"));
         }
@@ -169,144 +161,5 @@ impl Workflow {
         }
         out.push_str("}\n");
         Ok(out)
-    }
-
-    /// An SVG picture of the workflow, laid out in pure Rust (`pictures`
-    /// feature): by `layout-rs` up to 300 steps; a bigger
-    /// workflow (its layout grows faster than the square of its size) in
-    /// columns by longest path from the input, in one pass.
-    #[cfg(feature = "pictures")]
-    pub fn to_svg(&self) -> Result<String> {
-        if self.steps.len() > LAYOUT_NODES {
-            return self.node_edges().map(|edges| self.layered_svg(&edges));
-        }
-        self.laid_out_svg()
-    }
-
-    /// Columns by longest path from the input (Kahn's order), rows in
-    /// definition order: linear in steps and edges.
-    #[cfg(feature = "pictures")]
-    fn layered_svg(&self, edges: &[(usize, usize)]) -> String {
-        const W: usize = 190;
-        const H: usize = 62;
-        const GAP_X: usize = 60;
-        const GAP_Y: usize = 24;
-        const PAD: usize = 16;
-        let nodes = self.steps.len() + 2;
-        let mut after = vec![Vec::new(); nodes];
-        let mut pending = vec![0usize; nodes];
-        for &(a, b) in edges {
-            after[a].push(b);
-            pending[b] += 1;
-        }
-        let mut column = vec![0usize; nodes];
-        let mut ready: Vec<usize> = (0..nodes).filter(|&k| pending[k] == 0).collect();
-        while let Some(a) = ready.pop() {
-            for &b in &after[a] {
-                column[b] = column[b].max(column[a] + 1);
-                pending[b] -= 1;
-                if pending[b] == 0 {
-                    ready.push(b);
-                }
-            }
-        }
-        let columns = column.iter().max().map_or(1, |c| c + 1);
-        let mut rows = vec![0usize; columns];
-        let mut place = vec![(0usize, 0usize); nodes];
-        for k in 0..nodes {
-            let c = column[k];
-            place[k] = (PAD + c * (W + GAP_X), PAD + rows[c] * (H + GAP_Y));
-            rows[c] += 1;
-        }
-        let tallest = rows.iter().copied().max().unwrap_or(1);
-        let width = 2 * PAD + columns * (W + GAP_X) - GAP_X;
-        let height = 2 * PAD + tallest * (H + GAP_Y) - GAP_Y;
-        let mut out = format!(
-            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" \
-             viewBox=\"0 0 {width} {height}\" font-family=\"sans-serif\" font-size=\"12\">\
-             <defs><marker id=\"arrow\" viewBox=\"0 0 10 10\" refX=\"10\" refY=\"5\" \
-             markerWidth=\"7\" markerHeight=\"7\" orient=\"auto\"><path d=\"M 0 0 L 10 5 L 0 10 z\"/>\
-             </marker></defs>"
-        );
-        for &(a, b) in edges {
-            let ((ax, ay), (bx, by)) = (place[a], place[b]);
-            out.push_str(&format!(
-                "<line x1=\"{}\" y1=\"{}\" x2=\"{bx}\" y2=\"{}\" stroke=\"#555\" marker-end=\"url(#arrow)\"/>",
-                ax + W,
-                ay + H / 2,
-                by + H / 2
-            ));
-        }
-        for (k, &(x, y)) in place.iter().enumerate() {
-            let (lines, round) = match k {
-                0 => (vec!["input".to_string()], H / 2),
-                k if k == nodes - 1 => (vec!["output".to_string()], H / 2),
-                k => (self.label(k - 1).lines().map(str::to_string).collect(), 6),
-            };
-            out.push_str(&format!(
-                "<g><rect x=\"{x}\" y=\"{y}\" width=\"{W}\" height=\"{H}\" rx=\"{round}\" fill=\"#fff\" stroke=\"#333\"/>"
-            ));
-            for (i, line) in lines.iter().take(3).enumerate() {
-                out.push_str(&format!(
-                    "<text x=\"{}\" y=\"{}\">{}</text>",
-                    x + 10,
-                    y + 18 + 17 * i,
-                    esc_xml(line)
-                ));
-            }
-            out.push_str("</g>");
-        }
-        out.push_str("</svg>");
-        out
-    }
-
-    #[cfg(feature = "pictures")]
-    fn laid_out_svg(&self) -> Result<String> {
-        use layout::backends::svg::SVGWriter;
-        use layout::core::base::Orientation;
-        use layout::core::geometry::Point;
-        use layout::core::style::StyleAttr;
-        use layout::std_shapes::shapes::{Arrow, Element, ShapeKind};
-        use layout::topo::layout::VisualGraph;
-
-        let edges = self.node_edges()?;
-        let labels: Vec<String> = std::iter::once("input".to_string())
-            .chain((0..self.steps.len()).map(|i| self.label(i)))
-            .chain(std::iter::once("output".to_string()))
-            .collect();
-        let render = move || {
-            let mut vg = VisualGraph::new(Orientation::LeftToRight);
-            let handles: Vec<_> = labels
-                .iter()
-                .enumerate()
-                .map(|(i, label)| {
-                    let shape = if i == 0 || i == labels.len() - 1 {
-                        ShapeKind::new_circle(label)
-                    } else {
-                        ShapeKind::new_box(label)
-                    };
-                    let lines = label.lines().count().max(1) as f64;
-                    let width = label.lines().map(str::len).max().unwrap_or(4) as f64 * 8.0 + 24.0;
-                    let size = Point::new(width.max(60.0), 20.0 * lines + 20.0);
-                    vg.add_node(Element::create(
-                        shape,
-                        StyleAttr::simple(),
-                        Orientation::LeftToRight,
-                        size,
-                    ))
-                })
-                .collect();
-            for &(a, b) in &edges {
-                vg.add_edge(Arrow::simple(""), handles[a], handles[b]);
-            }
-            let mut svg = SVGWriter::new();
-            vg.do_it(false, false, false, &mut svg);
-            svg.finalize()
-        };
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(render)).map_err(|_| {
-            crate::error::Error::InvalidInput {
-                message: format!("could not lay out workflow {:?} as SVG", self.name),
-            }
-        })
     }
 }

@@ -43,6 +43,8 @@ mod cancel;
 mod graph;
 mod ids;
 mod instances;
+#[cfg(feature = "pictures")]
+mod picture;
 mod plan;
 mod pool;
 mod run;
@@ -59,6 +61,8 @@ use serde::{Deserialize, Serialize};
 pub use cancel::CancelToken;
 pub use ids::StepIds;
 pub(crate) use instances::instantiate;
+#[cfg(feature = "pictures")]
+pub use picture::{run_svg, StepRun};
 pub(crate) use plan::plan;
 pub use pool::worker_threads;
 pub(crate) use run::execute;
