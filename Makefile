@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 export VIRTUAL_ENV := $(abspath $(VENV))
 
-.PHONY: help demo build-demo test test-rust test-python build-dev dist dist-check wheel-test sdist-check lint stubtest examples bench bench-smoke bench-report fuzz clean-venv
+.PHONY: help demo build-demo test test-rust test-python build-dev dist dist-check wheel-test sdist-check lint features-check stubtest examples bench bench-smoke bench-report fuzz clean-venv
 
 # What the sdist's smoke test checks once pip has built and installed it.
 define SDIST_SMOKE
@@ -136,6 +136,20 @@ lint: $(VENV)/.deps ## rustfmt check, clippy with warnings as errors (all featur
 	$(CARGO) clippy -p module-registry --no-default-features --all-targets -- -D warnings
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc -p module-registry --no-deps -q --features tokio
 	$(PY) -m mypy
+	$(MAKE) features-check
+
+# Every feature of the core crate but `default`, each checked alone
+# (tests/python/test_architecture.py keeps this list equal to core/Cargo.toml's).
+CORE_FEATURES := scripts workflows cache-disk pictures compression distribution https watch tokio
+
+features-check: ## each cargo feature of module-registry alone compiles without warnings (cargo check)
+	@for f in $(CORE_FEATURES); do \
+		echo "== module-registry --no-default-features --features $$f"; \
+		out=$$($(CARGO) check -q -p module-registry --no-default-features --features $$f 2>&1); status=$$?; \
+		[ -z "$$out" ] || echo "$$out"; \
+		[ $$status -eq 0 ] || exit 1; \
+		if echo "$$out" | grep -q '^warning'; then echo "warnings with --features $$f"; exit 1; fi; \
+	done
 
 examples: ## run every Rust example
 	@for e in quickstart web_framework content_management service_discovery service_orchestration plugins plugin_marketplace; do \

@@ -137,12 +137,13 @@ struct Solver<'a, C: Catalog> {
     cache: HashMap<Key, Candidates>,
 }
 
-impl<C: Catalog> Solver<'_, C> {
-    fn describe(task: &Task) -> String {
-        let chain = chain_vec(&task.chain);
-        format!("{} (required by {})", task.req, chain.join(" -> "))
-    }
+/// A requirement and the chain that asks for it.
+fn describe(task: &Task) -> String {
+    let chain = chain_vec(&task.chain);
+    format!("{} (required by {})", task.req, chain.join(" -> "))
+}
 
+impl<C: Catalog> Solver<'_, C> {
     fn candidates(&mut self, kind: ModuleKind, name: &str) -> Candidates {
         let key = (kind, name.to_string());
         if let Some(found) = self.cache.get(&key) {
@@ -187,6 +188,8 @@ impl<C: Catalog> Solver<'_, C> {
         result
     }
 
+    /// Takes tasks off `work` until one needs a version chosen (then the
+    /// rest is [`choose`](Self::choose)'s), or `work` is empty.
     fn solve_frame(
         &mut self,
         work: &mut Vec<Rc<Task>>,
@@ -194,24 +197,8 @@ impl<C: Catalog> Solver<'_, C> {
     ) -> std::result::Result<(), Box<Failure>> {
         while let Some(task) = work.pop() {
             self.charge(1)?;
-            let failed = |error: Error, extra: &[&Option<Rc<ChainNode>>]| {
-                let mut culprits = HashSet::new();
-                chain_keys(&task.chain, &mut culprits);
-                for chain in extra {
-                    chain_keys(chain, &mut culprits);
-                }
-                Box::new(Failure { error, culprits })
-            };
             let Some((kind, candidates)) = self.candidates(task.kind, &task.name) else {
-                return Err(failed(
-                    Error::MissingDependency {
-                        dependency: task.name.clone(),
-                        requirement: task.req.to_string(),
-                        chain: chain_vec(&task.chain),
-                        available: Vec::new(),
-                    },
-                    &[],
-                ));
+                return Err(failure(&task, missing(&task, Vec::new()), &[]));
             };
             let key = (kind, task.name.clone());
             if let Some(existing) = self.assigned.get_mut(&key) {
@@ -220,92 +207,137 @@ impl<C: Catalog> Solver<'_, C> {
                     added.push(key);
                     continue;
                 }
-                let mut requirements: Vec<String> = existing
-                    .constraints
-                    .iter()
-                    .map(|t| Self::describe(t))
-                    .collect();
-                requirements.push(Self::describe(&task));
-                let chains: Vec<&Option<Rc<ChainNode>>> =
-                    existing.constraints.iter().map(|t| &t.chain).collect();
-                let mut failure = failed(
-                    Error::VersionConflict {
-                        dependency: task.name.clone(),
-                        requirements,
-                    },
-                    &chains,
-                );
-                // Another version of the module itself may mend it.
-                failure.culprits.insert(key);
-                return Err(failure);
+                return Err(conflict(existing, &task, key));
             }
-            let mut first_error: Option<Error> = None;
-            let mut culprits: HashSet<Key> = HashSet::new();
-            let mut tried = false;
-            for candidate in candidates.iter() {
-                self.charge(1)?;
-                if !task.req.matches(candidate.version()) {
-                    continue;
-                }
-                tried = true;
-                let node = Rc::new(ChainNode {
-                    label: label(candidate),
-                    key: key.clone(),
-                    parent: task.chain.clone(),
-                });
-                let mut next = work.clone();
-                // Push in reverse so the first declared dependency is handled first.
-                let deps: Vec<_> = candidate.dependency_requirements().collect();
-                self.charge((next.len() + deps.len()) / 16)?;
-                for (name, req) in deps.into_iter().rev() {
-                    next.push(Rc::new(Task {
-                        kind,
-                        name: name.to_string(),
-                        req: req.clone(),
-                        chain: Some(node.clone()),
-                    }));
-                }
-                self.assigned.insert(
-                    key.clone(),
-                    Assigned {
-                        info: candidate.clone(),
-                        constraints: vec![task.clone()],
-                    },
-                );
-                match self.solve(next) {
-                    Ok(()) => return Ok(()),
-                    Err(f) if matches!(f.error, Error::ResolutionLimit { .. }) => return Err(f),
-                    Err(f) => {
-                        let f = *f;
-                        self.assigned.remove(&key);
-                        if !f.culprits.contains(&key) {
-                            // This choice played no part: no other version mends it.
-                            return Err(Box::new(f));
-                        }
-                        culprits.extend(f.culprits.into_iter().filter(|k| *k != key));
-                        first_error.get_or_insert(f.error);
-                    }
-                }
-            }
-            if !tried {
-                return Err(failed(
-                    Error::MissingDependency {
-                        dependency: task.name.clone(),
-                        requirement: task.req.to_string(),
-                        chain: chain_vec(&task.chain),
-                        available: candidates.iter().map(|c| c.version().to_string()).collect(),
-                    },
-                    &[],
-                ));
-            }
-            chain_keys(&task.chain, &mut culprits);
-            return Err(Box::new(Failure {
-                error: first_error.expect("at least one candidate was tried"),
-                culprits,
-            }));
+            return self.choose(&task, kind, key, &candidates, work);
         }
         Ok(())
     }
+
+    /// Tries each candidate of `task` that its requirement matches, with
+    /// its dependencies on top of `work`, until one solves the rest. A
+    /// failure another version cannot mend (its culprits do not include
+    /// `key`) ends the search at once.
+    fn choose(
+        &mut self,
+        task: &Rc<Task>,
+        kind: ModuleKind,
+        key: Key,
+        candidates: &[ModuleInfo],
+        work: &[Rc<Task>],
+    ) -> std::result::Result<(), Box<Failure>> {
+        let mut first_error: Option<Error> = None;
+        let mut culprits: HashSet<Key> = HashSet::new();
+        let mut tried = false;
+        for candidate in candidates {
+            self.charge(1)?;
+            if !task.req.matches(candidate.version()) {
+                continue;
+            }
+            tried = true;
+            let next = self.with_dependencies(task, kind, &key, candidate, work)?;
+            self.assigned.insert(
+                key.clone(),
+                Assigned {
+                    info: candidate.clone(),
+                    constraints: vec![task.clone()],
+                },
+            );
+            match self.solve(next) {
+                Ok(()) => return Ok(()),
+                Err(f) if matches!(f.error, Error::ResolutionLimit { .. }) => return Err(f),
+                Err(f) => {
+                    let f = *f;
+                    self.assigned.remove(&key);
+                    if !f.culprits.contains(&key) {
+                        // This choice played no part: no other version mends it.
+                        return Err(Box::new(f));
+                    }
+                    culprits.extend(f.culprits.into_iter().filter(|k| *k != key));
+                    first_error.get_or_insert(f.error);
+                }
+            }
+        }
+        if !tried {
+            let available = candidates.iter().map(|c| c.version().to_string()).collect();
+            return Err(failure(task, missing(task, available), &[]));
+        }
+        chain_keys(&task.chain, &mut culprits);
+        Err(Box::new(Failure {
+            error: first_error.expect("at least one candidate was tried"),
+            culprits,
+        }))
+    }
+
+    /// `work` with `candidate`'s dependencies pushed on top (in reverse, so
+    /// that the first declared is handled first), each chained to it.
+    fn with_dependencies(
+        &mut self,
+        task: &Task,
+        kind: ModuleKind,
+        key: &Key,
+        candidate: &ModuleInfo,
+        work: &[Rc<Task>],
+    ) -> std::result::Result<Vec<Rc<Task>>, Box<Failure>> {
+        let node = Rc::new(ChainNode {
+            label: label(candidate),
+            key: key.clone(),
+            parent: task.chain.clone(),
+        });
+        let mut next = work.to_vec();
+        let deps: Vec<_> = candidate.dependency_requirements().collect();
+        self.charge((next.len() + deps.len()) / 16)?;
+        for (name, req) in deps.into_iter().rev() {
+            next.push(Rc::new(Task {
+                kind,
+                name: name.to_string(),
+                req: req.clone(),
+                chain: Some(node.clone()),
+            }));
+        }
+        Ok(next)
+    }
+}
+
+/// A failed branch of `task`: `error`, its culprits the modules on the
+/// task's chain and on each of `extra`.
+fn failure(task: &Task, error: Error, extra: &[&Option<Rc<ChainNode>>]) -> Box<Failure> {
+    let mut culprits = HashSet::new();
+    chain_keys(&task.chain, &mut culprits);
+    for chain in extra {
+        chain_keys(chain, &mut culprits);
+    }
+    Box::new(Failure { error, culprits })
+}
+
+/// No version of `task`'s module matches (`available`: the versions there are).
+fn missing(task: &Task, available: Vec<String>) -> Error {
+    Error::MissingDependency {
+        dependency: task.name.clone(),
+        requirement: task.req.to_string(),
+        chain: chain_vec(&task.chain),
+        available,
+    }
+}
+
+/// `task` asks for a version of `key` other than the one already chosen:
+/// every requirement on it is named, and another version of the module
+/// itself may mend it.
+fn conflict(existing: &Assigned, task: &Task, key: Key) -> Box<Failure> {
+    let mut requirements: Vec<String> = existing.constraints.iter().map(|t| describe(t)).collect();
+    requirements.push(describe(task));
+    let chains: Vec<&Option<Rc<ChainNode>>> =
+        existing.constraints.iter().map(|t| &t.chain).collect();
+    let mut failure = failure(
+        task,
+        Error::VersionConflict {
+            dependency: task.name.clone(),
+            requirements,
+        },
+        &chains,
+    );
+    failure.culprits.insert(key);
+    failure
 }
 
 /// Resolves `root` and everything it depends on.

@@ -104,10 +104,12 @@
 //!
 //! ## Cargo features
 //!
-//! `scripts`, `workflows`, `pictures`, `compression`, `distribution`,
-//! `https` and `watch`, all on by default; without them the crate is the
-//! registry, its native modules and nothing else. `tokio` (off by default)
-//! adds the async entry points.
+//! `scripts`, `workflows`, `cache-disk`, `pictures`, `compression`,
+//! `distribution`, `https` and `watch`, all on by default; without them the
+//! crate is the registry, its native modules and nothing else. `workflows`
+//! is pure Rust (its step cache is in memory); `cache-disk` adds the cache
+//! on disk (SQLite, compiled from C). `tokio` (off by default) adds the
+//! async entry points.
 #![deny(missing_docs)]
 
 // Records, at the bottom: plain data that imports nothing above it.
@@ -121,6 +123,7 @@ pub mod kind;
 pub mod limits;
 pub mod module;
 pub mod query;
+pub mod threads;
 pub mod validate;
 pub mod value;
 // Behaviour on single modules and declarations.

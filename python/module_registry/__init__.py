@@ -62,6 +62,7 @@ from ._core import (
     __version__,
     read_audit_file,
 )
+from . import _hooks  # noqa: F401 - hands the extension what it calls back in the package
 from ._display import ModuleList
 from ._registry import EntryPointReport, ModuleRegistry, RegistryView
 from . import _pickling  # noqa: F401 - exceptions keep their cause through a pickle

@@ -397,14 +397,7 @@ pub(crate) fn settle<'py>(out: Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>>
     if !out.get_type().is(coroutine_type(py)?) {
         return Ok(out);
     }
-    static RUN: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
-    let run = RUN
-        .get_or_try_init(py, || {
-            py.import("module_registry._async")?
-                .getattr("run_coroutine")
-                .map(Bound::unbind)
-        })?
-        .bind(py);
+    let run = crate::hooks::hook(py, crate::hooks::Hook::RunCoroutine)?;
     let event_loop = module_registry::access::ambient()
         .and_then(|a| {
             a.downcast_ref::<AsyncLoop>()

@@ -16,8 +16,8 @@ use crate::info::{infos, PyModuleInfo};
 use crate::registry::PyModuleRegistry;
 use crate::threads::Detach;
 
-/// `http(s)://` package indexes read through Python's `urllib`
-/// (`module_registry._http.fetch`), with the proxies and certificates Python
+/// `http(s)://` package indexes read through Python's `urllib` (the
+/// package's `http_fetch` hook, `_http.fetch`), with the proxies and certificates Python
 /// is set up with; the wheel carries no TLS stack of its own. The core calls
 /// it from threads that hold no lock of its own; it takes the GIL.
 struct PythonHttp;
@@ -29,9 +29,7 @@ impl HttpClient for PythonHttp {
 
     fn get_final(&self, url: &str, limit: u64) -> Result<(Vec<u8>, String), HttpError> {
         crate::threads::try_attach(|py| {
-            let answer = py
-                .import("module_registry._http")
-                .and_then(|http| http.getattr("fetch"))
+            let answer = crate::hooks::hook(py, crate::hooks::Hook::HttpFetch)
                 .and_then(|fetch| fetch.call1((url, limit)))
                 .map_err(|err| {
                     let reason = err
@@ -46,12 +44,12 @@ impl HttpClient for PythonHttp {
                     .extract::<(Bound<'_, PyAny>, String)>()
                     .map_err(|_| {
                         HttpError::Failed(
-                            "module_registry._http.fetch returned no (bytes, url) pair".into(),
+                            "the http_fetch hook returned no (bytes, url) pair".into(),
                         )
                     })?;
-            let bytes = body.cast::<PyBytes>().map_err(|_| {
-                HttpError::Failed("module_registry._http.fetch returned no bytes".into())
-            })?;
+            let bytes = body
+                .cast::<PyBytes>()
+                .map_err(|_| HttpError::Failed("the http_fetch hook returned no bytes".into()))?;
             Ok((bytes.as_bytes().to_vec(), final_url))
         })
         .unwrap_or_else(|| {

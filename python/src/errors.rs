@@ -299,19 +299,9 @@ fn python_exception<'a>(
         .or_else(|| source.downcast_ref::<PyErr>())
 }
 
-fn convert<'py>(py: Python<'py>, err: Error) -> PyResult<PyErr> {
-    // A stop request (KeyboardInterrupt, SystemExit) raised inside a module
-    // comes back as itself, whatever wraps it, so that it stops the caller.
-    if let Some(Error::Interrupted { source, .. }) = err.interruption() {
-        if let Some(original) = python_exception(&**source) {
-            return Ok(original.clone_ref(py));
-        }
-    }
-    // A Python exception carried through the core comes back as itself.
-    if let Error::External { source } = &err {
-        if let Some(original) = python_exception(&**source) {
-            return Ok(original.clone_ref(py));
-        }
+fn convert(py: Python<'_>, err: Error) -> PyResult<PyErr> {
+    if let Some(original) = carried_back(py, &err) {
+        return Ok(original);
     }
     let message = err.report();
     // A script module's own failure is a script error (naming the module and the script).
@@ -322,7 +312,41 @@ fn convert<'py>(py: Python<'py>, err: Error) -> PyResult<PyErr> {
         other => class_of(py, other.kind())?,
     };
     let exc = PyErr::from_value(class.call1((message,))?);
-    let mut attributes: Vec<(&'static str, Bound<'py, PyAny>)> = Vec::new();
+    let mut attributes = Vec::new();
+    let cause = attributes_of(py, err, &mut attributes)?;
+    set_all(&exc, py, attributes)?;
+    if let Some(cause) = cause {
+        exc.set_cause(py, Some(cause));
+    }
+    Ok(exc)
+}
+
+/// The Python exception `err` carries back as itself: a stop request
+/// (KeyboardInterrupt, SystemExit) raised inside a module, whatever wraps
+/// it, so that it stops the caller; any Python exception carried through
+/// the core.
+fn carried_back(py: Python<'_>, err: &Error) -> Option<PyErr> {
+    if let Some(Error::Interrupted { source, .. }) = err.interruption() {
+        if let Some(original) = python_exception(&**source) {
+            return Some(original.clone_ref(py));
+        }
+    }
+    if let Error::External { source } = err {
+        if let Some(original) = python_exception(&**source) {
+            return Some(original.clone_ref(py));
+        }
+    }
+    None
+}
+
+/// The attributes the exception of `err` gets (its fields a handler may
+/// need), pushed onto `attributes`; and its cause (the error it wraps),
+/// if any.
+fn attributes_of<'py>(
+    py: Python<'py>,
+    err: Error,
+    attributes: &mut Vec<(&'static str, Bound<'py, PyAny>)>,
+) -> PyResult<Option<PyErr>> {
     let mut cause = None;
     match err {
         Error::ModuleFailed {
@@ -331,7 +355,7 @@ fn convert<'py>(py: Python<'py>, err: Error) -> PyResult<PyErr> {
             operation,
             source,
         } => {
-            script_attributes(py, &source, &mut attributes)?;
+            script_attributes(py, &source, attributes)?;
             attributes.push(("module", module.into_pyobject(py)?.into_any()));
             attributes.push(("version", version.into_pyobject(py)?.into_any()));
             attributes.push(("operation", operation.into_pyobject(py)?.into_any()));
@@ -339,7 +363,7 @@ fn convert<'py>(py: Python<'py>, err: Error) -> PyResult<PyErr> {
                 cause = Some(convert(py, *source)?);
             }
         }
-        ref script @ Error::Script { .. } => script_attributes(py, script, &mut attributes)?,
+        ref script @ Error::Script { .. } => script_attributes(py, script, attributes)?,
         Error::Workflow {
             workflow,
             step,
@@ -386,15 +410,12 @@ fn convert<'py>(py: Python<'py>, err: Error) -> PyResult<PyErr> {
             attributes.push(("after_ms", after_ms.into_pyobject(py)?.into_any()));
         }
         // The other variants carry nothing a handler needs beyond the
-        // message (their class is chosen above, exhaustively, by kind).
+        // message (their class is chosen in `convert`, exhaustively, by kind).
         _ => {}
     }
-    set_all(&exc, py, attributes)?;
-    if let Some(cause) = cause {
-        exc.set_cause(py, Some(cause));
-    }
-    Ok(exc)
+    Ok(cause)
 }
+
 /// Adds every exception class to the module.
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();

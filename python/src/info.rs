@@ -129,9 +129,11 @@ impl PyModuleInfo {
             ),
             other => (other.kind(), None, None, None, Vec::new()),
         };
-        let rebuild = py
-            .import("module_registry._core")?
-            .getattr("_module_info")?;
+        let rebuild = REBUILD
+            .get(py)
+            .ok_or_else(|| pyo3::exceptions::PyRuntimeError::new_err("_core is not initialised"))?
+            .bind(py)
+            .clone();
         Ok((rebuild, (self.kind(), config_args(config), implementation)))
     }
 
@@ -155,6 +157,10 @@ type ImplementationState<K> = (
     Option<String>,
     Vec<(String, String, String)>,
 );
+
+/// `_core._module_info` as the module holds it (pickle names it by
+/// reference), kept when the extension is initialised.
+pub(crate) static REBUILD: pyo3::sync::PyOnceLock<Py<PyAny>> = pyo3::sync::PyOnceLock::new();
 
 /// Rebuilds a pickled `ModuleInfo` (a record held by no registry).
 #[pyfunction]
@@ -218,8 +224,7 @@ pub(crate) fn infos(list: Vec<ModuleInfo>) -> Vec<PyModuleInfo> {
 
 /// A `module_registry.ModuleList` of `items` (a list a notebook shows as a table).
 pub(crate) fn module_list(py: Python<'_>, items: Vec<Py<PyModuleInfo>>) -> PyResult<Py<PyAny>> {
-    static CLASS: pyo3::sync::PyOnceLock<Py<pyo3::types::PyType>> = pyo3::sync::PyOnceLock::new();
-    let class = CLASS.import(py, "module_registry._display", "ModuleList")?;
+    let class = crate::hooks::hook(py, crate::hooks::Hook::Display)?.getattr("ModuleList")?;
     Ok(class
         .call1((pyo3::types::PyList::new(py, items)?,))?
         .unbind())

@@ -14,6 +14,7 @@ mod conversion;
 mod deps;
 mod distribution;
 mod errors;
+mod hooks;
 mod info;
 mod instance;
 mod live;
@@ -54,6 +55,9 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(access::_current_principal, m)?)?;
     m.add_function(wrap_pyfunction!(access::_as_owner, m)?)?;
     m.add_function(wrap_pyfunction!(info::_module_info, m)?)?;
+    // Pickled records name it by reference; a second initialisation keeps the first.
+    let _ = info::REBUILD.set(m.py(), m.getattr("_module_info")?.unbind());
+    m.add_function(wrap_pyfunction!(hooks::_set_hooks, m)?)?;
     m.add_class::<distribution::PyPackageIndex>()?;
     m.add_class::<distribution::PyPackageInfo>()?;
     m.add_function(wrap_pyfunction!(distribution::_build_index, m)?)?;

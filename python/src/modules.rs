@@ -151,8 +151,8 @@ pub fn python_token(object: &module_registry::Opaque) -> Option<Vec<u8>> {
     .flatten()
 }
 
-/// The digest of a Python module's code for the step cache: what
-/// `module_registry._pickling.code_digest` gives for its handler (bytecode,
+/// The digest of a Python module's code for the step cache: what the
+/// package's `code_digest` hook (`_digest.code_digest`) gives for its handler (bytecode,
 /// constants, names, nested code, defaults, closure values, the globals it
 /// reads, a callable object's class and state). `Unknown` for code that is
 /// not a Python handler; `Unhashable` when the digest fails (state with no
@@ -170,8 +170,8 @@ pub fn python_code_digest(info: &module_registry::ModuleInfo) -> CodeId {
         return CodeId::Unknown;
     };
     let digest = attach(|py| {
-        py.import("module_registry._pickling")?
-            .call_method1("code_digest", (handler.0.bind(py),))?
+        crate::hooks::hook(py, crate::hooks::Hook::CodeDigest)?
+            .call1((handler.0.bind(py),))?
             .extract::<String>()
     });
     match digest {
@@ -216,42 +216,92 @@ enum ConfigParameter {
 }
 
 fn config_parameter(func: &Bound<'_, PyAny>) -> PyResult<ConfigParameter> {
-    let py = func.py();
-    let inspect = py.import("inspect")?;
-    let Ok(signature) = inspect.call_method1("signature", (func,)) else {
-        // No signature to read (some builtins): a function of its input.
+    // No signature to read (some builtins): a function of its input.
+    let Some(parameters) = parameters(func)? else {
         return Ok(ConfigParameter::None);
     };
-    let parameter = inspect.getattr("Parameter")?;
-    let positional = [
-        parameter.getattr("POSITIONAL_ONLY")?,
-        parameter.getattr("POSITIONAL_OR_KEYWORD")?,
-    ];
-    let var_positional = parameter.getattr("VAR_POSITIONAL")?;
-    let empty = parameter.getattr("empty")?;
     let mut seen = 0;
+    for p in &parameters {
+        if p.kind == ParameterKind::VarPositional {
+            return Ok(ConfigParameter::Optional);
+        }
+        if p.kind.is_positional() {
+            seen += 1;
+            if seen == 2 {
+                return Ok(if p.has_default {
+                    ConfigParameter::Optional
+                } else {
+                    ConfigParameter::Required
+                });
+            }
+        }
+    }
+    Ok(ConfigParameter::None)
+}
+
+/// How a parameter is passed (`inspect.Parameter.kind`, whose values
+/// these are).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ParameterKind {
+    PositionalOnly = 0,
+    PositionalOrKeyword = 1,
+    VarPositional = 2,
+    KeywordOnly = 3,
+    VarKeyword = 4,
+}
+
+impl ParameterKind {
+    /// Filled by one positional argument.
+    fn is_positional(self) -> bool {
+        matches!(
+            self,
+            ParameterKind::PositionalOnly | ParameterKind::PositionalOrKeyword
+        )
+    }
+}
+
+/// One parameter of a signature, as the checks here read it.
+struct Parameter {
+    name: String,
+    kind: ParameterKind,
+    has_default: bool,
+}
+
+/// The parameters of `obj`'s `inspect.signature`, in order; `None` when it
+/// has none to read (some builtins and extension types). The one walk of a
+/// signature: each check above and below reads its result.
+fn parameters(obj: &Bound<'_, PyAny>) -> PyResult<Option<Vec<Parameter>>> {
+    let inspect = obj.py().import("inspect")?;
+    let Ok(signature) = inspect.call_method1("signature", (obj,)) else {
+        return Ok(None);
+    };
+    let empty = inspect.getattr("Parameter")?.getattr("empty")?;
+    let mut out = Vec::new();
     for p in signature
         .getattr("parameters")?
         .call_method0("values")?
         .try_iter()?
     {
         let p = p?;
-        let kind = p.getattr("kind")?;
-        if kind.eq(&var_positional)? {
-            return Ok(ConfigParameter::Optional);
-        }
-        if kind.eq(&positional[0])? || kind.eq(&positional[1])? {
-            seen += 1;
-            if seen == 2 {
-                return Ok(if p.getattr("default")?.is(&empty) {
-                    ConfigParameter::Required
-                } else {
-                    ConfigParameter::Optional
-                });
+        let kind = match p.getattr("kind")?.extract::<u8>()? {
+            0 => ParameterKind::PositionalOnly,
+            1 => ParameterKind::PositionalOrKeyword,
+            2 => ParameterKind::VarPositional,
+            3 => ParameterKind::KeywordOnly,
+            4 => ParameterKind::VarKeyword,
+            other => {
+                return Err(PyTypeError::new_err(format!(
+                    "inspect.Parameter kind {other} is not one this version knows"
+                )))
             }
-        }
+        };
+        out.push(Parameter {
+            name: p.getattr("name")?.extract()?,
+            kind,
+            has_default: !p.getattr("default")?.is(&empty),
+        });
     }
-    Ok(ConfigParameter::None)
+    Ok(Some(out))
 }
 
 /// The refusal of a config given to a function that cannot take one.
@@ -373,31 +423,15 @@ fn refuse_async(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<()> {
 /// Whether `cls.init` takes the dependency instances: it has a parameter
 /// named `dependencies` (or `**kwargs`).
 fn init_takes_dependencies(cls: &Bound<'_, PyType>) -> PyResult<bool> {
-    let py = cls.py();
     let Ok(init) = cls.getattr("init") else {
         return Ok(false);
     };
-    let inspect = py.import("inspect")?;
-    let Ok(signature) = inspect.call_method1("signature", (init,)) else {
-        return Ok(false);
-    };
-    let parameter = inspect.getattr("Parameter")?;
-    let var_keyword = parameter.getattr("VAR_KEYWORD")?;
-    let positional_only = parameter.getattr("POSITIONAL_ONLY")?;
-    for p in signature
-        .getattr("parameters")?
-        .call_method0("values")?
-        .try_iter()?
-    {
-        let p = p?;
-        let kind = p.getattr("kind")?;
-        if kind.eq(&var_keyword)?
-            || (p.getattr("name")?.eq("dependencies")? && !kind.eq(&positional_only)?)
-        {
-            return Ok(true);
-        }
-    }
-    Ok(false)
+    Ok(parameters(&init)?.is_some_and(|parameters| {
+        parameters.iter().any(|p| {
+            p.kind == ParameterKind::VarKeyword
+                || (p.name == "dependencies" && p.kind != ParameterKind::PositionalOnly)
+        })
+    }))
 }
 
 /// Whether building an instance of `cls` takes the module's config: its
@@ -409,30 +443,12 @@ fn takes_an_argument(cls: &Bound<'_, PyType>) -> PyResult<bool> {
     if cls.getattr("__init__")?.is(&object_init) {
         return Ok(false);
     }
-    let inspect = py.import("inspect")?;
-    let Ok(signature) = inspect.call_method1("signature", (cls,)) else {
-        // No signature to read (some extension types): pass the config.
-        return Ok(true);
-    };
-    let parameter = inspect.getattr("Parameter")?;
-    let positional = [
-        parameter.getattr("POSITIONAL_ONLY")?,
-        parameter.getattr("POSITIONAL_OR_KEYWORD")?,
-        parameter.getattr("VAR_POSITIONAL")?,
-    ];
-    for p in signature
-        .getattr("parameters")?
-        .call_method0("values")?
-        .try_iter()?
-    {
-        let kind = p?.getattr("kind")?;
-        for k in &positional {
-            if kind.eq(k)? {
-                return Ok(true);
-            }
-        }
-    }
-    Ok(false)
+    // No signature to read (some extension types): pass the config.
+    Ok(parameters(cls)?.is_none_or(|parameters| {
+        parameters
+            .iter()
+            .any(|p| p.kind.is_positional() || p.kind == ParameterKind::VarPositional)
+    }))
 }
 
 /// The factory and the implementation record of `handler`. One function
@@ -446,46 +462,7 @@ fn handler_parts(handler: &Bound<'_, PyAny>) -> PyResult<(Factory, Arc<PythonCod
         })
     };
     if let Ok(cls) = handler.cast::<PyType>() {
-        if !cls.hasattr("process")? {
-            return Err(PyTypeError::new_err(format!(
-                "module class {} has no process(input) method",
-                cls.name()?
-            )));
-        }
-        refuse_async(
-            &cls.getattr("process")?,
-            &format!("{}.process", cls.name()?),
-        )?;
-        let takes_config = takes_an_argument(cls)?;
-        let init_takes_dependencies = init_takes_dependencies(cls)?;
-        // Only `init(config)` sees an instance's config (the constructor
-        // gets the module's declaration): without one, a config is refused.
-        let has_init = cls.hasattr("init")?;
-        let cls: Py<PyAny> = cls.clone().into_any().unbind();
-        let factory: Factory = Arc::new(move |context: &ModuleContext| {
-            if !has_init && !context.config().is_null() {
-                return Err(Error::invalid_input(format!(
-                    "module {} is a class without init(config), so it would never see its \
-                     config: give it an init(self, config) method",
-                    context.info().name()
-                ))
-                .into());
-            }
-            attach(|py| {
-                let cls = cls.bind(py);
-                let obj = if takes_config {
-                    cls.call1((PyModuleConfig {
-                        inner: context.info().config().clone(),
-                    },))?
-                } else {
-                    cls.call0()?
-                };
-                Ok(Box::new(PyObjectModule {
-                    obj: obj.unbind(),
-                    init_takes_dependencies,
-                }) as Box<dyn Module>)
-            })
-        });
+        let (factory, has_init) = class_factory(cls)?;
         return Ok((factory, code(!has_init)));
     }
     if handler.is_callable() {
@@ -498,29 +475,7 @@ fn handler_parts(handler: &Bound<'_, PyAny>) -> PyResult<(Factory, Arc<PythonCod
         {
             return Ok(shared);
         }
-        // Checked once per function: a cached factory's function passed.
-        refuse_async(handler, "the handler")?;
-        let parameter = config_parameter(handler)?;
-        let func: Py<PyAny> = handler.clone().unbind();
-        let factory: Factory = Arc::new(move |context: &ModuleContext| {
-            let config = context.config();
-            let pass = match parameter {
-                ConfigParameter::None if !config.is_null() => {
-                    return Err(config_refused(context.info().name()).into())
-                }
-                ConfigParameter::None => false,
-                ConfigParameter::Required => true,
-                ConfigParameter::Optional => !config.is_null(),
-            };
-            let (func, config) = attach(|py| {
-                let config = match pass {
-                    true => Some(value_to_py(py, config.clone())?.unbind()),
-                    false => None,
-                };
-                Ok((func.clone_ref(py), config))
-            })?;
-            Ok(Box::new(PyFunctionModule { func, config }) as Box<dyn Module>)
-        });
+        let (factory, parameter) = function_factory(handler)?;
         let code = code(parameter == ConfigParameter::None);
         *LAST_FUNCTION.lock() = Some((key, Arc::downgrade(&factory), Arc::downgrade(&code)));
         return Ok((factory, code));
@@ -529,4 +484,78 @@ fn handler_parts(handler: &Bound<'_, PyAny>) -> PyResult<(Factory, Arc<PythonCod
         "handler must be a function or a class, not {}",
         handler.get_type().name()?
     )))
+}
+
+/// The factory of a module class (checked: it has a synchronous `process`),
+/// and whether it has an `init` (only `init(config)` sees an instance's
+/// config; the constructor gets the module's declaration, when it takes an
+/// argument). Without `init`, a config is refused.
+fn class_factory(cls: &Bound<'_, PyType>) -> PyResult<(Factory, bool)> {
+    if !cls.hasattr("process")? {
+        return Err(PyTypeError::new_err(format!(
+            "module class {} has no process(input) method",
+            cls.name()?
+        )));
+    }
+    refuse_async(
+        &cls.getattr("process")?,
+        &format!("{}.process", cls.name()?),
+    )?;
+    let takes_config = takes_an_argument(cls)?;
+    let init_takes_dependencies = init_takes_dependencies(cls)?;
+    let has_init = cls.hasattr("init")?;
+    let cls: Py<PyAny> = cls.clone().into_any().unbind();
+    let factory: Factory = Arc::new(move |context: &ModuleContext| {
+        if !has_init && !context.config().is_null() {
+            return Err(Error::invalid_input(format!(
+                "module {} is a class without init(config), so it would never see its \
+                 config: give it an init(self, config) method",
+                context.info().name()
+            ))
+            .into());
+        }
+        attach(|py| {
+            let cls = cls.bind(py);
+            let obj = if takes_config {
+                cls.call1((PyModuleConfig {
+                    inner: context.info().config().clone(),
+                },))?
+            } else {
+                cls.call0()?
+            };
+            Ok(Box::new(PyObjectModule {
+                obj: obj.unbind(),
+                init_takes_dependencies,
+            }) as Box<dyn Module>)
+        })
+    });
+    Ok((factory, has_init))
+}
+
+/// The factory of a module function (checked: not an async generator), and
+/// how it takes its config.
+fn function_factory(handler: &Bound<'_, PyAny>) -> PyResult<(Factory, ConfigParameter)> {
+    refuse_async(handler, "the handler")?;
+    let parameter = config_parameter(handler)?;
+    let func: Py<PyAny> = handler.clone().unbind();
+    let factory: Factory = Arc::new(move |context: &ModuleContext| {
+        let config = context.config();
+        let pass = match parameter {
+            ConfigParameter::None if !config.is_null() => {
+                return Err(config_refused(context.info().name()).into())
+            }
+            ConfigParameter::None => false,
+            ConfigParameter::Required => true,
+            ConfigParameter::Optional => !config.is_null(),
+        };
+        let (func, config) = attach(|py| {
+            let config = match pass {
+                true => Some(value_to_py(py, config.clone())?.unbind()),
+                false => None,
+            };
+            Ok((func.clone_ref(py), config))
+        })?;
+        Ok(Box::new(PyFunctionModule { func, config }) as Box<dyn Module>)
+    });
+    Ok((factory, parameter))
 }

@@ -193,14 +193,14 @@ pub struct PyWorkflowResult {
     workflow: Option<Workflow>,
 }
 
-/// `module_registry._display.<function>(object)`: the notebook displays are
-/// written once, in Python.
+/// `display.<function>(object)` of the package's display hook: the notebook
+/// displays are written once, in Python.
 pub(crate) fn display(
     py: Python<'_>,
     function: &str,
     object: &Bound<'_, PyAny>,
 ) -> PyResult<String> {
-    py.import("module_registry._display")?
+    crate::hooks::hook(py, crate::hooks::Hook::Display)?
         .call_method1(function, (object,))?
         .extract()
 }
@@ -347,8 +347,7 @@ impl PyWorkflowResult {
     /// step from its start to its end, one lane per step running at once.
     fn timeline(slf: &Bound<'_, Self>) -> PyResult<Py<PyAny>> {
         let py = slf.py();
-        Ok(py
-            .import("module_registry._display")?
+        Ok(crate::hooks::hook(py, crate::hooks::Hook::Display)?
             .call_method1("run_timeline", (slf,))?
             .unbind())
     }

@@ -213,19 +213,17 @@ impl Detach for Python<'_> {
 
 type Job = Box<dyn FnOnce() + Send + 'static>;
 
-/// The stack of a helper thread: a main thread's.
-const HELPER_STACK: usize = 8 * 1024 * 1024;
-
 fn spawn_helper() -> std::io::Result<mpsc::Sender<Job>> {
     let (tx, rx) = mpsc::channel::<Job>();
-    std::thread::Builder::new()
-        .name("module-registry-python-call".into())
-        .stack_size(HELPER_STACK)
-        .spawn(move || {
+    module_registry::threads::spawn(
+        "module-registry-python-call",
+        module_registry::threads::MODULE_THREAD_STACK,
+        move || {
             for job in rx {
                 job();
             }
-        })?;
+        },
+    )?;
     Ok(tx)
 }
 

@@ -22,8 +22,6 @@ use crate::threads;
 /// A piece of work for a worker thread.
 pub(crate) type Job = Box<dyn FnOnce() + Send>;
 
-/// The stack of a worker thread: module code runs on it (a main thread's size).
-const WORKER_STACK: usize = 64 * 1024 * 1024;
 /// Threads at most, counting those standing in for blocked ones.
 pub(crate) const MAX_WORKERS: usize = 1024;
 /// How long a worker beyond the base count waits for work before it ends.
@@ -105,10 +103,10 @@ fn spawn_worker(pool: &Arc<Workers>) -> bool {
     let mine = pool.clone();
     // Held while spawning, so the thread finds its handle when it retires.
     let mut handles = pool.handles.lock();
-    let spawned = std::thread::Builder::new()
-        .name(format!("module-registry-async-{id}"))
-        .stack_size(WORKER_STACK)
-        .spawn(move || {
+    let spawned = module_registry::threads::spawn(
+        format!("module-registry-async-{id}"),
+        module_registry::threads::MODULE_THREAD_STACK,
+        move || {
             WORKER_OF.with(|w| *w.borrow_mut() = Some(mine.clone()));
             loop {
                 let message = if mine.threads.load(Ordering::SeqCst) > mine.base {
@@ -139,7 +137,8 @@ fn spawn_worker(pool: &Arc<Workers>) -> bool {
                 }
             }
             mine.threads.fetch_sub(1, Ordering::SeqCst);
-        });
+        },
+    );
     match spawned {
         Ok(handle) => {
             handles.insert(id, handle);

@@ -136,3 +136,78 @@ def test_the_core_has_no_pyo3() -> None:
     assert "pyo3" not in (ROOT / "core" / "Cargo.toml").read_text()
     for path in CORE.rglob("*.rs"):
         assert "pyo3" not in path.read_text(), path
+
+
+#: An import of the package (or one of its modules) from Rust: `py.import("module_registry...")`,
+#: `PyModule::import(py, "module_registry...")`, `ONCE.import(py, "module_registry...", ..)`, or
+#: Python source the extension runs (`"import module_registry..."`, `"from module_registry..."`).
+PACKAGE_IMPORT = re.compile(
+    r'import\w*\s*\(\s*(?:py\s*,\s*)?"module_registry\b|"\s*(?:import|from)\s+module_registry\b'
+)
+
+
+def package_imports_in(text: str) -> list[str]:
+    code = re.sub(r"//[^\n]*", "", text)
+    return PACKAGE_IMPORT.findall(code)
+
+
+def test_the_extension_never_imports_the_package() -> None:
+    # The package imports the extension and hands it what it calls back
+    # (`_core._set_hooks`, from `_hooks.py`); never the reverse.
+    found = {
+        str(p.relative_to(ROOT)): hits for p in BINDING.rglob("*.rs") if (hits := package_imports_in(p.read_text()))
+    }
+    assert not found, found
+
+
+def test_the_package_import_checker_can_fail() -> None:
+    assert package_imports_in('py.import("module_registry._display")?')
+    assert package_imports_in('PyModule::import(py, "module_registry")')
+    assert package_imports_in('CLASS.import(py, "module_registry._display", "ModuleList")')
+    assert package_imports_in('py.run(c"from module_registry import _async", None, None)')
+    assert not package_imports_in('#[pyclass(module = "module_registry._core")]')
+    assert not package_imports_in('// py.import("module_registry._display")')
+    assert not package_imports_in('py.import("inspect")')
+
+
+#: Starting a thread other than through `module_registry::threads` (`core/src/threads.rs`).
+AD_HOC_THREAD = re.compile(r"thread::Builder|thread::spawn\b|\.stack_size\(")
+SPAWN_HELPER = CORE / "threads.rs"
+
+
+def ad_hoc_threads_in(text: str) -> list[str]:
+    """Thread starts outside the spawn helper, in a file's non-test code."""
+    code = re.sub(r"//[^\n]*", "", text)
+    code = re.split(r"#\[cfg\(test\)\]\s*mod tests", code)[0]
+    return AD_HOC_THREAD.findall(code)
+
+
+def test_every_thread_is_started_by_the_one_spawn_helper() -> None:
+    # Module code needs more stack than Rust's default 2 MiB: the helper
+    # takes the size, so no thread is started with a size chosen on the spot.
+    found = {
+        str(p.relative_to(ROOT)): hits
+        for base in (CORE, BINDING)
+        for p in base.rglob("*.rs")
+        if p != SPAWN_HELPER and (hits := ad_hoc_threads_in(p.read_text()))
+    }
+    assert not found, found
+
+
+def test_the_spawn_checker_can_fail() -> None:
+    assert ad_hoc_threads_in("std::thread::Builder::new().stack_size(1 << 20)")
+    assert ad_hoc_threads_in("let t = std::thread::spawn(move || ());")
+    assert not ad_hoc_threads_in("#[cfg(test)]\nmod tests {\n    std::thread::spawn(|| ());\n}")
+    assert not ad_hoc_threads_in("crate::threads::spawn(name, MODULE_THREAD_STACK, f)")
+
+
+def test_the_feature_check_covers_every_feature() -> None:
+    # `make features-check` (part of `make lint`) checks each feature alone.
+    manifest = (ROOT / "core" / "Cargo.toml").read_text()
+    section = manifest.split("\n[features]\n", 1)[1].split("\n[", 1)[0]
+    features = set(re.findall(r"^([a-z][a-z0-9-]*)\s*=", section, re.M)) - {"default"}
+    assert {"workflows", "cache-disk", "tokio"} <= features, features
+    line = next(
+        line for line in (ROOT / "Makefile").read_text().splitlines() if line.startswith("CORE_FEATURES :=")
+    )
+    assert set(line.split(":=")[1].split()) == features

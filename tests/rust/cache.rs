@@ -273,6 +273,7 @@ fn opaque_inputs_with_a_token_are_cached() {
     assert_eq!(runs.load(Ordering::SeqCst), 3);
 }
 
+#[cfg(feature = "cache-disk")]
 fn on_disk(dir: &std::path::Path, max_bytes: Option<u64>) -> CacheSettings {
     CacheSettings {
         path: Some(dir.to_path_buf()),
@@ -281,6 +282,7 @@ fn on_disk(dir: &std::path::Path, max_bytes: Option<u64>) -> CacheSettings {
     }
 }
 
+#[cfg(feature = "cache-disk")]
 #[test]
 fn the_disk_cache_outlives_the_registry() {
     let dir = temp("cache-disk");
@@ -341,6 +343,7 @@ fn the_disk_cache_outlives_the_registry() {
     assert_eq!(r.cache_stats().unwrap().entries, 0);
 }
 
+#[cfg(feature = "cache-disk")]
 #[test]
 fn a_damaged_cache_file_is_replaced_and_eviction_keeps_the_bound() {
     let dir = temp("cache-damaged");
@@ -373,6 +376,7 @@ fn a_damaged_cache_file_is_replaced_and_eviction_keeps_the_bound() {
     assert!(size <= 64 * 1024, "{size} bytes");
 }
 
+#[cfg(feature = "cache-disk")]
 #[test]
 fn code_given_at_run_time_with_a_digest_goes_to_disk() {
     let dir = temp("cache-digest");
@@ -411,6 +415,7 @@ fn code_given_at_run_time_with_a_digest_goes_to_disk() {
     );
 }
 
+#[cfg(feature = "cache-disk")]
 #[test]
 fn one_output_larger_than_max_bytes_is_not_kept_and_the_rest_stays() {
     let dir = temp("cache-too-big");
@@ -619,4 +624,31 @@ fn keys_of_look_alike_inputs_differ() {
         step_key(&info, &Value::Null, &Value::Null, None, Some(b"a")),
         step_key(&info, &Value::Null, &Value::Null, None, Some(b"b"))
     );
+}
+
+#[cfg(not(feature = "cache-disk"))]
+#[test]
+fn a_cache_with_a_folder_needs_the_cache_disk_feature() {
+    let (r, _) = counting();
+    let dir = temp("no-cache-disk");
+    let settings = CacheSettings {
+        path: Some(dir.clone()),
+        ..CacheSettings::default()
+    };
+    let err = r.set_cache(settings).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::FeatureDisabled {
+                feature: "cache-disk",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    // Nothing changed: no cache, no file; a cache in memory is fine.
+    assert!(r.cache_settings().is_none());
+    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0);
+    r.set_cache(CacheSettings::default()).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
 }

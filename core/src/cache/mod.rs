@@ -22,6 +22,10 @@
 
 mod code;
 mod codec;
+#[cfg(feature = "cache-disk")]
+mod disk;
+#[cfg(not(feature = "cache-disk"))]
+#[path = "no_disk.rs"]
 mod disk;
 
 pub use self::code::CodeId;

@@ -266,65 +266,11 @@ pub fn build_index(dir: &Path, base_url: Option<&str>) -> Result<PackageIndex> {
         PackageIndex::new()
     };
     let registry = ModuleRegistry::new();
-    let mut paths: Vec<_> = std::fs::read_dir(dir)
-        .map_err(|source| Error::Io {
-            path: dir.display().to_string(),
-            source,
-        })?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "rhai"))
-        .collect();
-    paths.sort();
-    let url_of = |file: &str| match base_url {
-        Some(base) => format!("{}/{file}", base.trim_end_matches('/')),
-        None => file.to_string(),
-    };
-    for path in paths {
+    for path in script_files(dir)? {
         let Some(config) = registry.describe_script(&path, dir)? else {
             continue; // a library
         };
-        let Implementation::Rhai(script) = config.implementation() else {
-            unreachable!("a script's declaration records its source");
-        };
-        let file_name = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or_default()
-            .to_string();
-        // Each version's files are kept under `name/version/` (written once,
-        // never changed), so every listed version stays installable after
-        // the scripts in DIR move on.
-        let release = format!("{}/{}", config.name(), config.version());
-        let mut contents = vec![(file_name, script.source.clone(), script.sha256.clone())];
-        for import in &script.imports {
-            contents.push((
-                format!("{}.rhai", import.path),
-                import.source.clone(),
-                import.sha256.clone(),
-            ));
-        }
-        let mut files = Vec::with_capacity(contents.len());
-        for (file, source, sha256) in contents {
-            let stored = format!("{release}/{file}");
-            keep_release_file(config.name(), &dir.join(&stored), source.as_bytes())?;
-            files.push(PackageFile {
-                url: url_of(&stored),
-                path: file,
-                sha256,
-            });
-        }
-        let metadata = config.metadata();
-        let package = PackageInfo {
-            name: config.name().to_string(),
-            version: config.version().to_string(),
-            module_type: config.module_type().name().to_string(),
-            capabilities: config.capabilities().map(str::to_string).collect(),
-            description: metadata.get("description").cloned().unwrap_or_default(),
-            license: metadata.get("license").cloned().unwrap_or_default(),
-            files,
-            dependencies: config.dependencies().clone(),
-            yanked: false,
-        };
+        let package = release(dir, &path, &config, base_url)?;
         let versions = index.packages.entry(package.name.clone()).or_default();
         match versions.iter().find(|p| p.version == package.version) {
             Some(listed) if listed.files.iter().map(|f| (&f.path, &f.sha256)).eq(package
@@ -350,6 +296,75 @@ pub fn build_index(dir: &Path, base_url: Option<&str>) -> Result<PackageIndex> {
     write_replacing(&index_path, text.as_bytes())?;
     index.location = Some(Location::File(index_path));
     Ok(index)
+}
+
+/// The `.rhai` files directly in `dir`, sorted.
+fn script_files(dir: &Path) -> Result<Vec<std::path::PathBuf>> {
+    let mut paths: Vec<_> = std::fs::read_dir(dir)
+        .map_err(|source| Error::Io {
+            path: dir.display().to_string(),
+            source,
+        })?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "rhai"))
+        .collect();
+    paths.sort();
+    Ok(paths)
+}
+
+/// The package of the script module at `path` (declared as `config`): its
+/// files (the script and those it imports) copied to `dir/NAME/VERSION/`,
+/// written once and never changed, so every listed version stays
+/// installable after the scripts in `dir` move on; their URLs relative to
+/// the index, or under `base_url`.
+fn release(
+    dir: &Path,
+    path: &Path,
+    config: &crate::config::ModuleConfig,
+    base_url: Option<&str>,
+) -> Result<PackageInfo> {
+    let Implementation::Rhai(script) = config.implementation() else {
+        unreachable!("a script's declaration records its source");
+    };
+    let file_name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default()
+        .to_string();
+    let release = format!("{}/{}", config.name(), config.version());
+    let mut contents = vec![(file_name, script.source.clone(), script.sha256.clone())];
+    for import in &script.imports {
+        contents.push((
+            format!("{}.rhai", import.path),
+            import.source.clone(),
+            import.sha256.clone(),
+        ));
+    }
+    let mut files = Vec::with_capacity(contents.len());
+    for (file, source, sha256) in contents {
+        let stored = format!("{release}/{file}");
+        keep_release_file(config.name(), &dir.join(&stored), source.as_bytes())?;
+        files.push(PackageFile {
+            url: match base_url {
+                Some(base) => format!("{}/{stored}", base.trim_end_matches('/')),
+                None => stored,
+            },
+            path: file,
+            sha256,
+        });
+    }
+    let metadata = config.metadata();
+    Ok(PackageInfo {
+        name: config.name().to_string(),
+        version: config.version().to_string(),
+        module_type: config.module_type().name().to_string(),
+        capabilities: config.capabilities().map(str::to_string).collect(),
+        description: metadata.get("description").cloned().unwrap_or_default(),
+        license: metadata.get("license").cloned().unwrap_or_default(),
+        files,
+        dependencies: config.dependencies().clone(),
+        yanked: false,
+    })
 }
 
 /// Writes a released file once: refuses to change one already written.

@@ -251,6 +251,9 @@ pub(crate) fn install_checked<T>(
     outcome
 }
 
+/// What a package installs: each file's path, digest and bytes.
+type Files = BTreeMap<String, (String, Vec<u8>)>;
+
 #[allow(clippy::too_many_arguments)]
 fn install_locked<T>(
     requests: &[(String, String)],
@@ -262,62 +265,9 @@ fn install_locked<T>(
     unregister: &dyn Fn(T),
 ) -> Result<(Vec<LockedPackage>, T)> {
     let before = lockfile::existing(&options.into)?;
-    let packages = if options.locked {
-        if before.is_empty() {
-            lockfile::read_lockfile(&options.into.join(LOCKFILE))?;
-        }
-        before
-            .iter()
-            .map(|l| {
-                index
-                    .packages
-                    .get(&l.name)
-                    .and_then(|v| v.iter().find(|p| p.version == l.version))
-                    .cloned()
-                    .ok_or_else(|| Error::NotFound {
-                        kind: ModuleKind::Module,
-                        name: l.name.clone(),
-                        requirement: Some(format!("={} (locked)", l.version)),
-                        available: Vec::new(),
-                    })
-                    .map(|p| (p, Some(l.clone())))
-            })
-            .collect::<Result<Vec<_>>>()?
-    } else {
-        let pinned = before
-            .iter()
-            .map(|p| (p.name.clone(), p.version.clone()))
-            .collect();
-        resolve(index, requests, pinned)?
-            .into_iter()
-            .map(|p| (p, None))
-            .collect()
-    };
+    let packages = chosen(requests, options, index, &before)?;
     let (files, installed) = download(location, packages)?;
-    // Keep what the lockfile recorded of other packages, unless this
-    // install overwrites one of their files with other contents.
-    let mut recorded: Vec<LockedPackage> = Vec::new();
-    for old in before {
-        if installed.iter().any(|p| p.name == old.name) {
-            continue;
-        }
-        for file in &old.files {
-            if let Some((digest, _)) = files.get(&file.path) {
-                if *digest != file.sha256 {
-                    return Err(Error::InvalidConfig {
-                        name: old.name.clone(),
-                        reason: format!(
-                            "installed before in {}, its file {:?} would be replaced by another \
-                             package's file of that name",
-                            options.into.display(),
-                            file.path
-                        ),
-                    });
-                }
-            }
-        }
-        recorded.push(old);
-    }
+    let mut recorded = still_recorded(before, &installed, &files, options)?;
     recorded.extend(installed.iter().cloned());
     recorded.sort_by(|a, b| a.name.cmp(&b.name));
     let lock = lockfile::render(recorded)?;
@@ -344,14 +294,87 @@ fn install_locked<T>(
     Ok((installed, registered))
 }
 
+/// The packages to install: with `locked`, exactly the versions the
+/// lockfile (`before`) records (each still in the index); else `requests`
+/// resolved with the recorded versions pinned.
+fn chosen(
+    requests: &[(String, String)],
+    options: &InstallOptions,
+    index: &PackageIndex,
+    before: &[LockedPackage],
+) -> Result<Vec<(PackageInfo, Option<LockedPackage>)>> {
+    if !options.locked {
+        let pinned = before
+            .iter()
+            .map(|p| (p.name.clone(), p.version.clone()))
+            .collect();
+        return Ok(resolve(index, requests, pinned)?
+            .into_iter()
+            .map(|p| (p, None))
+            .collect());
+    }
+    if before.is_empty() {
+        lockfile::read_lockfile(&options.into.join(LOCKFILE))?;
+    }
+    before
+        .iter()
+        .map(|l| {
+            index
+                .packages
+                .get(&l.name)
+                .and_then(|v| v.iter().find(|p| p.version == l.version))
+                .cloned()
+                .ok_or_else(|| Error::NotFound {
+                    kind: ModuleKind::Module,
+                    name: l.name.clone(),
+                    requirement: Some(format!("={} (locked)", l.version)),
+                    available: Vec::new(),
+                })
+                .map(|p| (p, Some(l.clone())))
+        })
+        .collect()
+}
+
+/// What the lockfile recorded of other packages, kept, unless this install
+/// overwrites one of their files with other contents (an error).
+fn still_recorded(
+    before: Vec<LockedPackage>,
+    installed: &[LockedPackage],
+    files: &Files,
+    options: &InstallOptions,
+) -> Result<Vec<LockedPackage>> {
+    let mut recorded: Vec<LockedPackage> = Vec::new();
+    for old in before {
+        if installed.iter().any(|p| p.name == old.name) {
+            continue;
+        }
+        for file in &old.files {
+            if let Some((digest, _)) = files.get(&file.path) {
+                if *digest != file.sha256 {
+                    return Err(Error::InvalidConfig {
+                        name: old.name.clone(),
+                        reason: format!(
+                            "installed before in {}, its file {:?} would be replaced by another \
+                             package's file of that name",
+                            options.into.display(),
+                            file.path
+                        ),
+                    });
+                }
+            }
+        }
+        recorded.push(old);
+    }
+    Ok(recorded)
+}
+
 /// Every file (relative path to digest and bytes), checked against its
 /// digest, and what each package installs.
-#[allow(clippy::type_complexity)]
 fn download(
     location: &Location,
     packages: Vec<(PackageInfo, Option<LockedPackage>)>,
-) -> Result<(BTreeMap<String, (String, Vec<u8>)>, Vec<LockedPackage>)> {
-    let mut files: BTreeMap<String, (String, Vec<u8>)> = BTreeMap::new();
+) -> Result<(Files, Vec<LockedPackage>)> {
+    let mut files = Files::new();
     let mut installed = Vec::new();
     let (mut count, mut total) = (0usize, 0u64);
     for (package, locked) in packages {
@@ -370,44 +393,9 @@ fn download(
             let source = location.join(&file.url)?;
             let url = source.url();
             if let Some(locked) = &locked {
-                let pinned = locked.files.get(n).filter(|f| f.path == file.path);
-                match pinned {
-                    Some(f) if f.sha256 == file.sha256 => {}
-                    Some(f) => {
-                        return Err(Error::Integrity {
-                            subject: format!(
-                                "{} ({}@{}, locked)",
-                                file.path, package.name, package.version
-                            ),
-                            expected: f.sha256.clone(),
-                            actual: file.sha256.clone(),
-                        })
-                    }
-                    None => {
-                        return Err(Error::InvalidConfig {
-                            name: package.name.clone(),
-                            reason: format!(
-                                "the index lists file {:?}, which the lockfile does not",
-                                file.path
-                            ),
-                        })
-                    }
-                }
+                check_locked(&package, n, file, locked)?;
             }
-            let left = MAX_INSTALL_BYTES - total;
-            let bytes = source.read(MAX_FILE_BYTES.min(left)).map_err(|e| match e {
-                Error::Fetch { url, reason }
-                    if left < MAX_FILE_BYTES && reason.contains("larger than the limit") =>
-                {
-                    Error::Fetch {
-                        url,
-                        reason: format!(
-                            "the install would download more than {MAX_INSTALL_BYTES} bytes in all"
-                        ),
-                    }
-                }
-                other => other,
-            })?;
+            let bytes = read_within(&source, MAX_INSTALL_BYTES - total)?;
             total += bytes.len() as u64;
             let actual = crate::native::sha256_hex(&bytes);
             if actual != file.sha256.to_ascii_lowercase() {
@@ -444,6 +432,53 @@ fn download(
         });
     }
     Ok((files, installed))
+}
+
+/// File `n` of `package` as the index lists it is the one the lockfile
+/// (`locked`) records: the same path and digest.
+fn check_locked(
+    package: &PackageInfo,
+    n: usize,
+    file: &super::PackageFile,
+    locked: &LockedPackage,
+) -> Result<()> {
+    match locked.files.get(n).filter(|f| f.path == file.path) {
+        Some(f) if f.sha256 == file.sha256 => Ok(()),
+        Some(f) => Err(Error::Integrity {
+            subject: format!(
+                "{} ({}@{}, locked)",
+                file.path, package.name, package.version
+            ),
+            expected: f.sha256.clone(),
+            actual: file.sha256.clone(),
+        }),
+        None => Err(Error::InvalidConfig {
+            name: package.name.clone(),
+            reason: format!(
+                "the index lists file {:?}, which the lockfile does not",
+                file.path
+            ),
+        }),
+    }
+}
+
+/// The bytes at `source`, at most a file's cap and the `left` bytes the
+/// install may still download (an error naming the install's cap when that
+/// is the one passed).
+fn read_within(source: &Location, left: u64) -> Result<Vec<u8>> {
+    source.read(MAX_FILE_BYTES.min(left)).map_err(|e| match e {
+        Error::Fetch { url, reason }
+            if left < MAX_FILE_BYTES && reason.contains("larger than the limit") =>
+        {
+            Error::Fetch {
+                url,
+                reason: format!(
+                    "the install would download more than {MAX_INSTALL_BYTES} bytes in all"
+                ),
+            }
+        }
+        other => other,
+    })
 }
 
 /// Compiles each package's module from the staging folder (its imports

@@ -75,6 +75,19 @@ struct Provider {
     open_until: AtomicU64,
 }
 
+impl Provider {
+    /// The provider `instance` is of, its circuit closed.
+    fn of(instance: &ModuleInstance) -> Self {
+        Provider {
+            label: format!("{}@{}", instance.name(), instance.info().version_text()),
+            info: instance.info().clone(),
+            running: AtomicUsize::new(0),
+            streak: AtomicU32::new(0),
+            open_until: AtomicU64::new(0),
+        }
+    }
+}
+
 struct Inner {
     label: String,
     slots: Vec<Slot>,
@@ -143,14 +156,36 @@ impl ModuleRegistry {
     ) -> Result<InstancePool> {
         options.validate()?;
         let target = target.into();
-        let mut slots: Vec<Slot> = Vec::new();
-        let mut providers: Vec<Provider> = Vec::new();
-        let close_all = |slots: &[Slot]| {
-            for slot in slots.iter().rev() {
-                let _ = slot.instance.close();
-            }
-        };
-        let (label, infos): (String, Vec<Option<ModuleInfo>>) = match &target {
+        let (label, infos) = self.pool_members(&target, &options)?;
+        let (slots, providers) = self.build_slots(&target, &options, infos)?;
+        Ok(InstancePool {
+            inner: Arc::new(Inner {
+                label,
+                slots,
+                providers,
+                strategy: options.strategy,
+                retries: options.retries,
+                cooldown: options.cooldown,
+                epoch: Instant::now(),
+                next: AtomicUsize::new(0),
+                waiters: AtomicUsize::new(0),
+                lock: Mutex::new(()),
+                freed: Condvar::new(),
+                closed: AtomicBool::new(false),
+            }),
+        })
+    }
+
+    /// The pool's label and its providers: the registrations a query finds
+    /// (at least one, and at most [`MAX_POOL_SIZE`] instances in all), the
+    /// one given, or `None` for a name (its version is chosen by the first
+    /// instance built).
+    fn pool_members(
+        &self,
+        target: &PoolTarget,
+        options: &PoolOptions,
+    ) -> Result<(String, Vec<Option<ModuleInfo>>)> {
+        Ok(match target {
             PoolTarget::Module { name, requirement } => (
                 match requirement {
                     Some(r) => format!("pool of {name} {r}"),
@@ -185,11 +220,22 @@ impl ModuleRegistry {
                 )
             }
             PoolTarget::Registration(info) => (format!("pool of {info}"), vec![Some(info.clone())]),
-        };
-        for info in infos {
-            let mut info = info;
+        })
+    }
+
+    /// `options.size` instances of each provider, and the providers; every
+    /// instance built is closed again when one fails.
+    fn build_slots(
+        &self,
+        target: &PoolTarget,
+        options: &PoolOptions,
+        infos: Vec<Option<ModuleInfo>>,
+    ) -> Result<(Vec<Slot>, Vec<Provider>)> {
+        let mut slots: Vec<Slot> = Vec::new();
+        let mut providers: Vec<Provider> = Vec::new();
+        for mut info in infos {
             for _ in 0..options.size {
-                let built = match (&info, &target) {
+                let built = match (&info, target) {
                     (Some(info), _) => self.instantiate_with_dependencies(
                         info.clone(),
                         options.config.clone(),
@@ -208,34 +254,23 @@ impl ModuleRegistry {
                 let instance = match built {
                     Ok(instance) => instance,
                     Err(e) => {
-                        close_all(&slots);
+                        for slot in slots.iter().rev() {
+                            let _ = slot.instance.close();
+                        }
                         return Err(e);
                     }
                 };
                 // The first instance of a name fixes the version: the
                 // others are of that very registration.
-                let provider = match &info {
-                    Some(_)
-                        if !slots.is_empty()
-                            && slots[slots.len() - 1]
-                                .instance
-                                .info()
-                                .same_registration(instance.info()) =>
+                let provider = match slots.last() {
+                    Some(last)
+                        if info.is_some()
+                            && last.instance.info().same_registration(instance.info()) =>
                     {
-                        slots[slots.len() - 1].provider
+                        last.provider
                     }
                     _ => {
-                        providers.push(Provider {
-                            label: format!(
-                                "{}@{}",
-                                instance.name(),
-                                instance.info().version_text()
-                            ),
-                            info: instance.info().clone(),
-                            running: AtomicUsize::new(0),
-                            streak: AtomicU32::new(0),
-                            open_until: AtomicU64::new(0),
-                        });
+                        providers.push(Provider::of(&instance));
                         providers.len() - 1
                     }
                 };
@@ -249,22 +284,7 @@ impl ModuleRegistry {
                 });
             }
         }
-        Ok(InstancePool {
-            inner: Arc::new(Inner {
-                label,
-                slots,
-                providers,
-                strategy: options.strategy,
-                retries: options.retries,
-                cooldown: options.cooldown,
-                epoch: Instant::now(),
-                next: AtomicUsize::new(0),
-                waiters: AtomicUsize::new(0),
-                lock: Mutex::new(()),
-                freed: Condvar::new(),
-                closed: AtomicBool::new(false),
-            }),
-        })
+        Ok((slots, providers))
     }
 }
 

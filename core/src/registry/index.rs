@@ -159,80 +159,20 @@ impl CapabilityIndex {
         req: Option<&VersionReq>,
         found: &mut Vec<&'s ModuleInfo>,
     ) {
-        let matching = |id: u32, check_required: bool| {
-            let info = live(slots, id);
-            matches(info, q, req, check_required).then_some(info)
-        };
         if q.required.len() >= 2 {
-            let mut ids = Vec::with_capacity(q.required.len());
-            for cap in &q.required {
-                match self.cap_ids.get(cap.as_str()) {
-                    Some(&cid) => ids.push(cid),
-                    None => return,
-                }
-            }
+            let Some(mut ids) = self.ids_of(&q.required) else {
+                return; // a required capability nobody has
+            };
             ids.sort_unstable();
             ids.dedup();
             if ids.len() >= 2 {
-                // The shortest pair list holds every paired match; modules
-                // with many capabilities are checked one by one.
-                let shortest = id_pairs(&ids)
-                    .map(|pair| self.pairs.get(&pair).map_or(&[][..], Vec::as_slice))
-                    .min_by_key(|l| l.len())
-                    .unwrap_or(&[]);
-                found.reserve(shortest.len() + self.unpaired.len());
-                // With two required capabilities, a pair list is exactly the
-                // modules having both: only the other conditions are left.
-                let pair_is_exact = ids.len() == 2;
-                let nothing_else = q.any.is_empty()
-                    && q.excluded.is_empty()
-                    && q.kind.is_none()
-                    && q.module_type.is_none()
-                    && q.metadata.is_empty()
-                    && req.is_none();
-                if pair_is_exact && nothing_else {
-                    found.extend(shortest.iter().map(|&id| live(slots, id)));
-                } else {
-                    found.extend(
-                        shortest
-                            .iter()
-                            .filter_map(|&id| matching(id, !pair_is_exact)),
-                    );
-                }
-                found.extend(self.unpaired.iter().filter_map(|&id| matching(id, true)));
-                return;
+                return self.gather_paired(slots, q, req, &ids, found);
             }
         }
         if !q.required.is_empty() {
-            let mut lists = Vec::with_capacity(q.required.len());
-            for cap in &q.required {
-                match self.cap_ids.get(cap.as_str()) {
-                    Some(&cid) => lists.push(self.postings[cid as usize].as_slice()),
-                    None => return,
-                }
-            }
-            lists.sort_by_key(|l| l.len());
-            let (first, rest) = lists
-                .split_first()
-                .expect("at least one required capability");
-            found.reserve(first.len());
-            found.extend(
-                first
-                    .iter()
-                    .filter(|&id| rest.iter().all(|l| l.binary_search(id).is_ok()))
-                    .filter_map(|&id| matching(id, false)),
-            );
+            self.gather_required(slots, q, req, found);
         } else if !q.any.is_empty() {
-            let mut ids: Vec<u32> = Vec::new();
-            for cap in &q.any {
-                if let Some(&cid) = self.cap_ids.get(cap.as_str()) {
-                    ids.extend_from_slice(&self.postings[cid as usize]);
-                }
-            }
-            ids.sort_unstable();
-            ids.dedup();
-            found.reserve(ids.len());
-            found.extend(ids.into_iter().filter_map(|id| matching(id, false)));
+            self.gather_any(slots, q, req, found);
         } else {
             found.extend(
                 slots
@@ -241,5 +181,108 @@ impl CapabilityIndex {
                     .filter(|info| matches(info, q, req, false)),
             );
         }
+    }
+
+    /// The id of each capability of `caps`; `None` when one has none (no
+    /// module has it).
+    fn ids_of(&self, caps: &[String]) -> Option<Vec<u32>> {
+        caps.iter()
+            .map(|cap| self.cap_ids.get(cap.as_str()).copied())
+            .collect()
+    }
+
+    /// Two or more distinct required capabilities (`ids`): the shortest
+    /// pair list holds every paired match; modules with many capabilities
+    /// are checked one by one.
+    fn gather_paired<'s>(
+        &self,
+        slots: &'s [Option<ModuleInfo>],
+        q: &CapabilityQuery,
+        req: Option<&VersionReq>,
+        ids: &[u32],
+        found: &mut Vec<&'s ModuleInfo>,
+    ) {
+        let matching = |id: u32, check_required: bool| {
+            let info = live(slots, id);
+            matches(info, q, req, check_required).then_some(info)
+        };
+        let shortest = id_pairs(ids)
+            .map(|pair| self.pairs.get(&pair).map_or(&[][..], Vec::as_slice))
+            .min_by_key(|l| l.len())
+            .unwrap_or(&[]);
+        found.reserve(shortest.len() + self.unpaired.len());
+        // With two required capabilities, a pair list is exactly the
+        // modules having both: only the other conditions are left.
+        let pair_is_exact = ids.len() == 2;
+        let nothing_else = q.any.is_empty()
+            && q.excluded.is_empty()
+            && q.kind.is_none()
+            && q.module_type.is_none()
+            && q.metadata.is_empty()
+            && req.is_none();
+        if pair_is_exact && nothing_else {
+            found.extend(shortest.iter().map(|&id| live(slots, id)));
+        } else {
+            found.extend(
+                shortest
+                    .iter()
+                    .filter_map(|&id| matching(id, !pair_is_exact)),
+            );
+        }
+        found.extend(self.unpaired.iter().filter_map(|&id| matching(id, true)));
+    }
+
+    /// Required capabilities (one, or one after duplicates): the ids in
+    /// every one's list, walking the shortest.
+    fn gather_required<'s>(
+        &self,
+        slots: &'s [Option<ModuleInfo>],
+        q: &CapabilityQuery,
+        req: Option<&VersionReq>,
+        found: &mut Vec<&'s ModuleInfo>,
+    ) {
+        let Some(ids) = self.ids_of(&q.required) else {
+            return;
+        };
+        let mut lists: Vec<&[u32]> = ids
+            .iter()
+            .map(|&cid| self.postings[cid as usize].as_slice())
+            .collect();
+        lists.sort_by_key(|l| l.len());
+        let (first, rest) = lists
+            .split_first()
+            .expect("at least one required capability");
+        found.reserve(first.len());
+        found.extend(
+            first
+                .iter()
+                .filter(|&id| rest.iter().all(|l| l.binary_search(id).is_ok()))
+                .map(|&id| live(slots, id))
+                .filter(|info| matches(info, q, req, false)),
+        );
+    }
+
+    /// No required capability, some of `any`: the union of their lists.
+    fn gather_any<'s>(
+        &self,
+        slots: &'s [Option<ModuleInfo>],
+        q: &CapabilityQuery,
+        req: Option<&VersionReq>,
+        found: &mut Vec<&'s ModuleInfo>,
+    ) {
+        let mut ids: Vec<u32> = Vec::new();
+        for cap in &q.any {
+            if let Some(&cid) = self.cap_ids.get(cap.as_str()) {
+                ids.extend_from_slice(&self.postings[cid as usize]);
+            }
+        }
+        ids.sort_unstable();
+        ids.dedup();
+        found.reserve(ids.len());
+        found.extend(
+            ids.into_iter()
+                .map(|id| live(slots, id))
+                .filter(|info| matches(info, q, req, false)),
+        );
     }
 }

@@ -8,10 +8,6 @@ use std::time::Instant;
 
 type Job = Box<dyn FnOnce() + Send + 'static>;
 
-/// The stack of a helper thread: a main thread's (only the pages used are
-/// committed).
-const HELPER_STACK: usize = 8 * 1024 * 1024;
-
 thread_local! {
     /// This thread's idle helper, if it has one, and the process it was
     /// started in (a forked child has none of its parent's threads).
@@ -28,14 +24,15 @@ pub(crate) enum NotDone {
 
 fn spawn() -> std::io::Result<Sender<Job>> {
     let (tx, rx) = mpsc::channel::<Job>();
-    std::thread::Builder::new()
-        .name("module-registry-call".into())
-        .stack_size(HELPER_STACK)
-        .spawn(move || {
+    crate::threads::spawn(
+        "module-registry-call",
+        crate::threads::MODULE_THREAD_STACK,
+        move || {
             for job in rx {
                 job();
             }
-        })?;
+        },
+    )?;
     Ok(tx)
 }
 

@@ -173,6 +173,7 @@ impl ModuleRegistry {
     }
 
     /// [`describe_script`](Self::describe_script) for `source`, already read from `path`.
+    #[cfg(any(feature = "distribution", feature = "watch"))]
     pub(crate) fn describe_script_source(
         &self,
         path: &Path,

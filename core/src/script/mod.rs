@@ -306,8 +306,12 @@ pub(crate) enum Unreadable {
     NotAFile,
     /// Past [`MAX_SCRIPT_BYTES`]: its size, if known before reading.
     TooBig(Option<u64>),
-    /// Not UTF-8: the bytes and the offset of the first bad one.
-    NotUtf8(Vec<u8>, usize),
+    /// Not UTF-8: the bytes (which the watcher reports) and the offset of
+    /// the first bad one.
+    NotUtf8(
+        #[cfg_attr(not(feature = "watch"), allow(dead_code))] Vec<u8>,
+        usize,
+    ),
 }
 
 impl Unreadable {

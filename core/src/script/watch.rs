@@ -37,10 +37,6 @@ mod folder;
 
 use folder::{is_script, Folder};
 
-/// The stack of the watcher's thread, which compiles scripts: a main
-/// thread's size (only the pages used are committed).
-const WATCH_THREAD_STACK: usize = 64 * 1024 * 1024;
-
 /// The largest script file a watch reads (as every script read): a larger
 /// one is rejected unread, with an event naming the cap.
 pub use super::MAX_SCRIPT_BYTES;
@@ -263,10 +259,10 @@ impl ModuleRegistry {
         folder.rescan().map_err(io)?;
         shared.set_phase(Phase::Idle);
         let caller = Caller::current();
-        let worker = std::thread::Builder::new()
-            .name("module-registry-watch".into())
-            .stack_size(WATCH_THREAD_STACK)
-            .spawn(move || {
+        let worker = crate::threads::spawn(
+            "module-registry-watch",
+            crate::threads::MODULE_THREAD_STACK,
+            move || {
                 let shared = folder.shared();
                 let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                     caller.enter(|| run(folder, rx))
@@ -275,8 +271,9 @@ impl ModuleRegistry {
                     shared.fail("the watcher's thread panicked".into());
                     shared.set_phase(Phase::Done);
                 }
-            })
-            .map_err(|e| Error::invalid_input(format!("cannot start the watcher thread: {e}")))?;
+            },
+        )
+        .map_err(|e| Error::invalid_input(format!("cannot start the watcher thread: {e}")))?;
         Ok(ScriptWatcher {
             dir,
             worker_id: worker.thread().id(),

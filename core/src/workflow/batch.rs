@@ -247,6 +247,48 @@ fn each_in_turn(
     out
 }
 
+/// What the threads of a batch run at once share: the run, the inputs not
+/// taken yet, the number of the next, and whether to stop.
+struct Shared<'a> {
+    registry: &'a ModuleRegistry,
+    plan: &'a Arc<Plan>,
+    instances: &'a Arc<Vec<StepInstance>>,
+    inputs: Vec<parking_lot::Mutex<Option<Value>>>,
+    next: std::sync::atomic::AtomicUsize,
+    stop: std::sync::atomic::AtomicBool,
+    keep_going: bool,
+    cancel: Option<&'a CancelToken>,
+}
+
+impl Shared<'_> {
+    /// One batch thread: takes the next input and runs it, sending its
+    /// outcome, until none is left, the batch stops (a failure under
+    /// `keep_going == false`, an interruption) or is cancelled.
+    fn work(&self, tx: &crossbeam_channel::Sender<(usize, Result<WorkflowResult>)>) {
+        use std::sync::atomic::Ordering;
+        loop {
+            let n = self.next.fetch_add(1, Ordering::Relaxed);
+            if n >= self.inputs.len()
+                || self.stop.load(Ordering::Acquire)
+                || self.cancel.is_some_and(CancelToken::is_cancelled)
+            {
+                break;
+            }
+            let input = self.inputs[n].lock().take().unwrap_or_default();
+            let outcome = execute(self.registry, self.plan, self.instances, input, self.cancel);
+            if outcome
+                .as_ref()
+                .is_err_and(|e| !self.keep_going || e.interruption().is_some())
+            {
+                self.stop.store(true, Ordering::Release);
+            }
+            if tx.send((n, outcome)).is_err() {
+                break;
+            }
+        }
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 /// Up to `width` inputs at once (a step runs on a pool that wide), each on
 /// a thread of its own; outcomes in input order.
@@ -260,49 +302,36 @@ fn each_at_once(
     on_progress: &mut impl FnMut(usize, usize),
     cancel: Option<&CancelToken>,
 ) -> Vec<Result<WorkflowResult>> {
-    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
     let total = inputs.len();
-    let inputs: Vec<parking_lot::Mutex<Option<Value>>> = inputs
-        .into_iter()
-        .map(|v| parking_lot::Mutex::new(Some(v)))
-        .collect();
-    let next = AtomicUsize::new(0);
-    let stop = AtomicBool::new(false);
+    let shared = Shared {
+        registry,
+        plan,
+        instances,
+        inputs: inputs
+            .into_iter()
+            .map(|v| parking_lot::Mutex::new(Some(v)))
+            .collect(),
+        next: std::sync::atomic::AtomicUsize::new(0),
+        stop: std::sync::atomic::AtomicBool::new(false),
+        keep_going,
+        cancel,
+    };
     let (tx, rx) = crossbeam_channel::unbounded::<(usize, Result<WorkflowResult>)>();
     let mut slots: Vec<Option<Result<WorkflowResult>>> = (0..total).map(|_| None).collect();
     std::thread::scope(|scope| {
         for t in 0..width.min(total) {
-            let (tx, inputs, next, stop) = (tx.clone(), &inputs, &next, &stop);
+            let (tx, shared) = (tx.clone(), &shared);
             let caller = crate::access::Caller::current();
             #[cfg(test)]
             if tests::NO_THREADS.with(std::cell::Cell::get) {
                 break;
             }
-            let spawned = std::thread::Builder::new()
-                .name(format!("module-registry-batch-{t}"))
-                .stack_size(super::pool::MODULE_THREAD_STACK)
-                .spawn_scoped(scope, move || {
-                    caller.enter(|| loop {
-                        let n = next.fetch_add(1, Ordering::Relaxed);
-                        if n >= total
-                            || stop.load(Ordering::Acquire)
-                            || cancel.is_some_and(CancelToken::is_cancelled)
-                        {
-                            break;
-                        }
-                        let input = inputs[n].lock().take().unwrap_or_default();
-                        let outcome = execute(registry, plan, instances, input, cancel);
-                        if outcome
-                            .as_ref()
-                            .is_err_and(|e| !keep_going || e.interruption().is_some())
-                        {
-                            stop.store(true, Ordering::Release);
-                        }
-                        if tx.send((n, outcome)).is_err() {
-                            break;
-                        }
-                    })
-                });
+            let spawned = crate::threads::spawn_scoped(
+                scope,
+                format!("module-registry-batch-{t}"),
+                crate::threads::MODULE_THREAD_STACK,
+                move || caller.enter(|| shared.work(&tx)),
+            );
             if spawned.is_err() {
                 break;
             }
@@ -319,7 +348,8 @@ fn each_at_once(
         && total > 0
         && !cancel.is_some_and(CancelToken::is_cancelled)
     {
-        let inputs = inputs
+        let inputs = shared
+            .inputs
             .into_iter()
             .map(|m| m.into_inner().unwrap_or_default())
             .collect();

@@ -5,11 +5,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::plan::{step_error, Plan};
-use super::pool::MODULE_THREAD_STACK;
 use crate::error::{Error, Result};
 use crate::instance::ModuleInstance;
 use crate::live::{InstancePool, PoolOptions};
 use crate::registry::ModuleRegistry;
+use crate::threads::{spawn, MODULE_THREAD_STACK};
 use crate::value::Value;
 
 /// The instance (or pool) a step runs on.
@@ -97,15 +97,16 @@ pub(crate) fn call(
     let caller = crate::access::Caller::current();
     let token = crate::cancel::CancelToken::new();
     let call_token = token.clone();
-    std::thread::Builder::new()
-        .name(format!("module-registry-step-{id}"))
-        .stack_size(MODULE_THREAD_STACK)
-        .spawn(move || {
+    spawn(
+        format!("module-registry-step-{id}"),
+        MODULE_THREAD_STACK,
+        move || {
             let result = caller
                 .enter(|| crate::cancel::with_call_token(&call_token, || inst.process(input)));
             let _ = tx.send(result);
-        })
-        .map_err(|e| Error::invalid_input(format!("cannot start a thread for step {id}: {e}")))?;
+        },
+    )
+    .map_err(|e| Error::invalid_input(format!("cannot start a thread for step {id}: {e}")))?;
     match rx.recv_timeout(timeout) {
         Ok(result) => result,
         Err(_) => {

@@ -4,10 +4,11 @@
 
 use std::time::Duration;
 
-use super::{OnError, Structure, Workflow};
+use super::{OnError, Structure, Workflow, WorkflowStep};
 use crate::error::{Error, Result};
 use crate::info::ModuleInfo;
 use crate::kind::ModuleKind;
+use crate::live::pool::MAX_POOL_SIZE;
 use crate::query::CapabilityQuery;
 use crate::registry::ModuleRegistry;
 use crate::value::Value;
@@ -61,109 +62,124 @@ pub(crate) fn step_error(
 pub(crate) fn plan(registry: &ModuleRegistry, workflow: &Workflow) -> Result<Plan> {
     let structure = workflow.structure()?;
     let name = &workflow.name;
-    let mut steps = Vec::with_capacity(workflow.steps.len());
-    for step in &workflow.steps {
-        let fail =
-            |message: String, source: Option<Error>| step_error(name, &step.id, message, source);
-        let info = if let Some(module) = &step.module {
-            registry
-                .find(ModuleKind::Module, module, step.version.as_deref())
-                .map_err(|e| fail(format!("cannot use module {module:?}"), Some(e)))?
-        } else {
-            let caps = step.capabilities.clone().unwrap_or_default();
-            let mut query = CapabilityQuery::new()
-                .with_required_capabilities(caps.clone())
-                .with_kind(ModuleKind::Module);
-            if let Some(v) = &step.version {
-                query = query.with_version_req(v.clone());
-            }
-            let found = registry
-                .discover(&query)
-                .map_err(|e| fail("bad capability query".into(), Some(e)))?;
-            // The highest version wins; among equals, the first name.
-            let best = found
-                .into_iter()
-                .filter(|i| i.has_implementation())
-                .reduce(|best, i| {
-                    if i.version() > best.version() {
-                        i
-                    } else {
-                        best
-                    }
-                });
-            best.ok_or_else(|| {
-                fail(
-                    format!(
-                        "no module with an implementation has all of the capabilities {caps:?}"
-                    ),
-                    None,
-                )
-            })?
-        };
-        if !info.has_implementation() {
-            return Err(fail(
-                format!("module {} is a declaration without an implementation", info),
-                None,
-            ));
-        }
-        if step.config.as_ref().is_some_and(|c| !c.is_null()) && info.config().ignores_config() {
-            return Err(fail(crate::instance::config_ignored(&info), None));
-        }
-        let fallback = match (&step.on_error, &step.fallback) {
-            (OnError::Fallback, Some(module)) => Some(
-                registry
-                    .find(ModuleKind::Module, module, None)
-                    .map_err(|e| fail(format!("cannot use fallback module {module:?}"), Some(e)))?,
-            ),
-            _ => None,
-        };
-        steps.push(PlannedStep {
-            id: step.id.clone(),
-            info,
-            fallback,
-            config: step.config.clone().unwrap_or(Value::Null),
-            dependency_configs: step
-                .dependency_configs
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
-            key_config: (!step.dependency_configs.is_empty()).then(|| {
-                Value::from_iter([
-                    ("config", step.config.clone().unwrap_or(Value::Null)),
-                    (
-                        "dependency_configs",
-                        Value::Map(
-                            step.dependency_configs
-                                .iter()
-                                .map(|(k, v)| (k.clone(), v.clone()))
-                                .collect(),
-                        ),
-                    ),
-                ])
-            }),
-            cache: step.cache,
-            retries: step.retries,
-            timeout: step.timeout_ms.map(Duration::from_millis),
-            on_error: step.on_error,
-            pool: match step.pool {
-                None => 1,
-                Some(n) if n >= 1 && n as usize <= crate::live::pool::MAX_POOL_SIZE => n as usize,
-                Some(n) => {
-                    return Err(fail(
-                        format!(
-                            "pool must be between 1 and {}, not {n}",
-                            crate::live::pool::MAX_POOL_SIZE
-                        ),
-                        None,
-                    ))
-                }
-            },
-            code: std::sync::OnceLock::new(),
-        });
-    }
+    let steps = workflow
+        .steps
+        .iter()
+        .map(|step| plan_step(registry, name, step))
+        .collect::<Result<Vec<_>>>()?;
     Ok(Plan {
         name: name.clone(),
         steps,
         structure,
     })
+}
+
+/// One step of workflow `name` planned: its module (runnable, and able to
+/// see the step's config), its fallback and its pool size.
+fn plan_step(registry: &ModuleRegistry, name: &str, step: &WorkflowStep) -> Result<PlannedStep> {
+    let fail = |message: String, source: Option<Error>| step_error(name, &step.id, message, source);
+    let info = match &step.module {
+        Some(module) => registry
+            .find(ModuleKind::Module, module, step.version.as_deref())
+            .map_err(|e| fail(format!("cannot use module {module:?}"), Some(e)))?,
+        None => best_provider(registry, step).map_err(|(message, e)| fail(message, e))?,
+    };
+    if !info.has_implementation() {
+        return Err(fail(
+            format!("module {} is a declaration without an implementation", info),
+            None,
+        ));
+    }
+    if step.config.as_ref().is_some_and(|c| !c.is_null()) && info.config().ignores_config() {
+        return Err(fail(crate::instance::config_ignored(&info), None));
+    }
+    let fallback = match (&step.on_error, &step.fallback) {
+        (OnError::Fallback, Some(module)) => Some(
+            registry
+                .find(ModuleKind::Module, module, None)
+                .map_err(|e| fail(format!("cannot use fallback module {module:?}"), Some(e)))?,
+        ),
+        _ => None,
+    };
+    let pool = match step.pool {
+        None => 1,
+        Some(n) if n >= 1 && n as usize <= MAX_POOL_SIZE => n as usize,
+        Some(n) => {
+            return Err(fail(
+                format!("pool must be between 1 and {MAX_POOL_SIZE}, not {n}"),
+                None,
+            ))
+        }
+    };
+    Ok(PlannedStep {
+        id: step.id.clone(),
+        info,
+        fallback,
+        config: step.config.clone().unwrap_or(Value::Null),
+        dependency_configs: step
+            .dependency_configs
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        key_config: key_config(step),
+        cache: step.cache,
+        retries: step.retries,
+        timeout: step.timeout_ms.map(Duration::from_millis),
+        on_error: step.on_error,
+        pool,
+        code: std::sync::OnceLock::new(),
+    })
+}
+
+/// What a step's cache key holds of its configs: `None` (the config alone)
+/// unless the step configures dependencies, then both.
+fn key_config(step: &WorkflowStep) -> Option<Value> {
+    if step.dependency_configs.is_empty() {
+        return None;
+    }
+    let deps = step
+        .dependency_configs
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    Some(Value::from_iter([
+        ("config", step.config.clone().unwrap_or(Value::Null)),
+        ("dependency_configs", Value::Map(deps)),
+    ]))
+}
+
+/// The module a step naming capabilities runs: of those with every
+/// capability (and the step's version requirement) and an implementation,
+/// the highest version; among equals, the first name. The error's message
+/// and source when there is none.
+fn best_provider(
+    registry: &ModuleRegistry,
+    step: &WorkflowStep,
+) -> std::result::Result<ModuleInfo, (String, Option<Error>)> {
+    let caps = step.capabilities.clone().unwrap_or_default();
+    let mut query = CapabilityQuery::new()
+        .with_required_capabilities(caps.clone())
+        .with_kind(ModuleKind::Module);
+    if let Some(v) = &step.version {
+        query = query.with_version_req(v.clone());
+    }
+    let found = registry
+        .discover(&query)
+        .map_err(|e| ("bad capability query".to_string(), Some(e)))?;
+    found
+        .into_iter()
+        .filter(|i| i.has_implementation())
+        .reduce(|best, i| {
+            if i.version() > best.version() {
+                i
+            } else {
+                best
+            }
+        })
+        .ok_or_else(|| {
+            (
+                format!("no module with an implementation has all of the capabilities {caps:?}"),
+                None,
+            )
+        })
 }

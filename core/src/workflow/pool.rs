@@ -7,15 +7,10 @@ use std::sync::OnceLock;
 use crossbeam_channel::{Receiver, Sender};
 
 use crate::error::{Error, Result};
+use crate::threads::{spawn, MODULE_THREAD_STACK};
 
 /// A branch of a run, ready to go.
 pub(crate) type Job = Box<dyn FnOnce() + Send + 'static>;
-
-/// The stack of every thread that runs module code: as large as a main
-/// thread's, so that a script at its call-depth limit, or a value at the
-/// conversion depth limit, fits as it does in the caller's thread (Rust's
-/// default for spawned threads is 2 MiB). Only the pages used are committed.
-pub(crate) const MODULE_THREAD_STACK: usize = 64 * 1024 * 1024;
 
 /// The shared worker pool: at least four threads whatever the core count,
 /// since steps often wait on I/O. It runs tickets: each takes one job from
@@ -27,15 +22,16 @@ fn pool() -> &'static Sender<Job> {
         let threads = worker_threads();
         for i in 0..threads {
             let rx = rx.clone();
-            std::thread::Builder::new()
-                .name(format!("module-registry-worker-{i}"))
-                .stack_size(MODULE_THREAD_STACK)
-                .spawn(move || {
+            spawn(
+                format!("module-registry-worker-{i}"),
+                MODULE_THREAD_STACK,
+                move || {
                     for job in rx {
                         let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
                     }
-                })
-                .expect("spawn a workflow worker thread");
+                },
+            )
+            .expect("spawn a workflow worker thread");
         }
         tx
     })
@@ -63,10 +59,7 @@ impl RunQueue {
     /// else through the queue.
     pub(crate) fn dispatch(&self, job: Job, timed: bool) -> Result<()> {
         if timed {
-            return std::thread::Builder::new()
-                .name("module-registry-timed-step".into())
-                .stack_size(MODULE_THREAD_STACK)
-                .spawn(job)
+            return spawn("module-registry-timed-step", MODULE_THREAD_STACK, job)
                 .map(drop)
                 .map_err(|e| {
                     Error::invalid_input(format!("cannot start a thread for a step: {e}"))
