@@ -70,6 +70,16 @@ def test_join_and_html_escape() -> None:
     assert run("fn process(x) { html_escape(x) }", "plain ünïcode") == "plain ünïcode"
 
 
+def test_split_once_and_zip_map() -> None:
+    source = 'fn process(x) { [split_once(x, "{{"), split_once(x, "}}}"), split_once("", "a")] }'
+    assert run(source, "a {{b}} {{c}}") == [["a ", "b}} {{c}}"], None, None]
+    assert run('fn process(x) { split_once(x, "é") }', "naïve café") == ["naïve caf", ""]
+    source = 'fn process(x) { zip_map(["a", "b", "a", 1], x, "-") }'
+    assert run(source, ["1", "2", "3", "4", "5"]) == {"a": "3", "b": "2", "1": "4"}
+    assert run(source, ["only"]) == {"a": "-", "b": "-", "1": "-"}
+    assert run('fn process(x) { zip_map([], x, ()) }', [1, 2]) == {}
+
+
 def test_csv_rows() -> None:
     source = "fn process(x) { csv_rows(x, ',') }"
     assert run(source, 'a,"b,""c""\nd"\r\n\n1,2') == [["a", 'b,"c"\nd'], [""], ["1", "2"]]

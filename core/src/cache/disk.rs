@@ -448,8 +448,8 @@ fn used_bytes(c: &Connection) -> rusqlite::Result<u64> {
 /// Drops least recently used entries other than `keep` until the
 /// database's pages fit in `max` bytes; `false` when they cannot.
 fn evict(connection: &Connection, keep: &Key, max: u64) -> rusqlite::Result<bool> {
-    let mut oldest =
-        connection.prepare_cached("SELECT key FROM entries WHERE key != ?1 ORDER BY used LIMIT 8")?;
+    let mut oldest = connection
+        .prepare_cached("SELECT key FROM entries WHERE key != ?1 ORDER BY used LIMIT 8")?;
     while used_bytes(connection)? > max {
         let victims: Vec<Vec<u8>> = oldest
             .query_map(params![&keep[..]], |r| r.get(0))?
