@@ -322,6 +322,11 @@ RHAI_SCRIPTS = ["fibonacci", "primes", "speed_test", "mat_mul"]
 
 #: What profiling (perf, callgrind) found behind each figure, shown when it is missed.
 WHY_MISSED = {
+    "Shipped `json-pick` against plain Python (titles of 20-80 characters, texts of 0.5-5 KB)": (
+        "the script's own work is small; a call's cost is converting its nested input (3-30 records with lists) "
+        "from Python into the registry's values and then into Rhai's, which a Python function module given the "
+        "same input pays as well. Faster conversion in the binding, not the script, is what would move it."
+    ),
     "Rhai's benchmark scripts through the registry, every limit on, vs a bare `Engine::new()`": (
         "counted with callgrind (primes at 100,000), the extra instructions are the limits themselves: the "
         "wall-clock limit needs Rhai's progress callback, which Rhai calls on every operation (now one test and "
