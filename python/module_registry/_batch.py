@@ -261,9 +261,24 @@ def _on_executor(
         for future in futures:
             if not future.done():
                 future.cancel()
+    if fingerprint:
+        _count_cache_outcomes(registry, results)
     if first_failure is not None:
         return results[: first_failure + 1]
     return results
+
+
+def _count_cache_outcomes(registry: Any, outcomes: list[Any]) -> None:
+    """Adds the cache hits, misses and unhashable steps of runs that ran on
+    workers (on copies of ``registry``) to its counters. A failed input's
+    steps are not known here and are not counted."""
+    counts = {"hit": 0, "miss": 0, "unhashable": 0}
+    for outcome in outcomes:
+        for step in getattr(outcome, "steps", None) or ():
+            if step.cache in counts:
+                counts[step.cache] += 1
+    if any(counts.values()):
+        registry._add_cache_counts(counts["hit"], counts["miss"], counts["unhashable"])
 
 
 def _as_completed(futures: list[Any], dask: bool) -> Iterator[Any]:

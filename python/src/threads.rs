@@ -349,6 +349,8 @@ pub(crate) fn _shutdown(py: Python<'_>) -> PyResult<()> {
     FINALIZER.with(|f| f.set(true));
     INSIDE.fetch_or(CLOSING, Ordering::SeqCst);
     crate::workers::stop_workers(py);
+    // Stores kept to the end are never dropped: their last batch now.
+    py.detach(module_registry::cache::flush_all);
     let mut waiting = ExitWait::new();
     loop {
         let now = INSIDE.load(Ordering::SeqCst);

@@ -508,3 +508,75 @@ def test_a_cache_file_that_cannot_be_opened_is_not_set_aside_as_damaged(tmp_path
         registry.set_cache(path=tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["steps-v1.sqlite"]
     assert (tmp_path / "steps-v1.sqlite" / "mine.txt").read_text() == "x"
+
+
+SQUARE = 'const MODULE = #{ name: "sq", version: "1.0.0" }; fn process(x) { x * x }'
+
+
+def test_cache_stats_after_a_process_pool_batch_count_the_workers_steps(tmp_path: Path) -> None:
+    import concurrent.futures
+    import multiprocessing
+
+    registry = mr.ModuleRegistry()
+    registry.register_script(SQUARE)
+    registry.set_cache(path=tmp_path / "cache")
+    wf = mr.Workflow("w").then("sq", cache=True)
+    spawn = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(2, mp_context=spawn) as pool:
+        first = registry.run_workflow_batch(wf, range(20), executor=pool, chunk_size=5)
+        assert [r.output for r in first] == [n * n for n in range(20)]
+        stats = registry.cache_stats()
+        assert (stats["hits"], stats["misses"]) == (0, 20)
+        # The workers wrote each chunk as it finished: all 20 on disk now.
+        assert stats["entries"] == 20
+        again = registry.run_workflow_batch(wf, range(20), executor=pool, chunk_size=5)
+        assert {r.steps[0].cache for r in again} == {"hit"}
+        stats = registry.cache_stats()
+        assert (stats["hits"], stats["misses"]) == (20, 20)
+        # Failed inputs are not counted; the others are.
+        out = registry.run_workflow_batch(wf, [1, "x", 2, 30], executor=pool, chunk_size=2, errors="return")
+        assert isinstance(out[1], mr.WorkflowError)
+        stats = registry.cache_stats()
+        assert (stats["hits"], stats["misses"]) == (22, 21)
+    # Threads share the registry itself: each step counted once, not twice.
+    with concurrent.futures.ThreadPoolExecutor(2) as threads:
+        registry.run_workflow_batch(wf, range(20, 30), executor=threads, chunk_size=5)
+    stats = registry.cache_stats()
+    assert (stats["hits"], stats["misses"]) == (22, 31)
+
+
+def test_a_memory_only_cache_counts_the_workers_steps_too() -> None:
+    import concurrent.futures
+    import multiprocessing
+
+    registry = mr.ModuleRegistry()
+    registry.register_script(SQUARE)
+    registry.set_cache()
+    wf = mr.Workflow("w").then("sq", cache=True).then("sq", id="again", cache=True)
+    with concurrent.futures.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        registry.run_workflow_batch(wf, [2, 2, 3], executor=pool, chunk_size=3)
+    # One worker, one chunk: 2 then 4 miss, the second 2 hits both steps, 3 and 9 miss.
+    stats = registry.cache_stats()
+    assert (stats["hits"], stats["misses"]) == (2, 4)
+    plain = mr.ModuleRegistry()
+    plain.register_script(SQUARE)
+    with concurrent.futures.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        plain.run_workflow_batch(wf, [2], executor=pool)
+    assert plain.cache_stats()["enabled"] is False
+
+
+def test_a_batch_longer_than_one_transaction_is_all_on_disk_when_it_returns(tmp_path: Path) -> None:
+    """Writes go in transactions of 256 entries; the rest when the batch
+    returns, so another connection (as another process) sees all of them."""
+    writer, reader = mr.ModuleRegistry(), mr.ModuleRegistry()
+    for registry in (writer, reader):
+        registry.register_script(SQUARE)
+        registry.set_cache(path=tmp_path / "cache")
+    wf = mr.Workflow("w").then("sq", cache=True)
+    writer.run_workflow_batch(wf, range(600))
+    out = reader.run_workflow_batch(wf, range(590, 610))
+    assert [r.steps[0].cache for r in out] == ["hit"] * 10 + ["miss"] * 10
+    assert [r.output for r in out] == [n * n for n in range(590, 610)]
+    assert writer.cache_stats()["entries"] == 610
+    writer.clear_cache()
+    assert reader.cache_stats()["entries"] == 0

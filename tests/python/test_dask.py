@@ -316,3 +316,17 @@ def test_a_second_registry_differing_only_in_state_runs_on_the_workers(client: A
     assert sorted(map_workflow(scaled(2), wf, bag).compute()) == [2, 4, 6, 8]
     assert sorted(map_workflow(scaled(3), wf, bag).compute()) == [3, 6, 9, 12]  # was [2, 4, 6, 8]
     assert [r.output for r in scaled(5).run_workflow_batch(wf, [1, 2], executor=client)] == [5, 10]
+
+
+def test_cache_stats_after_a_dask_batch_count_the_workers_steps(client: Any, tmp_path: Path) -> None:
+    registry = mr.ModuleRegistry()
+    registry.register_script('const MODULE = #{ name: "cube", version: "1.0.0" }; fn process(x) { x * x * x }')
+    registry.set_cache(path=tmp_path / "cache")
+    workflow = mr.Workflow("w").then("cube", cache=True)
+    registry.run_workflow_batch(workflow, range(12), executor=client, chunk_size=4)
+    stats = registry.cache_stats()
+    assert (stats["hits"], stats["misses"], stats["entries"]) == (0, 12, 12)
+    out = registry.run_workflow_batch(workflow, range(12), executor=client, chunk_size=4)
+    assert [r.output for r in out] == [n**3 for n in range(12)]
+    stats = registry.cache_stats()
+    assert (stats["hits"], stats["misses"]) == (12, 12)

@@ -30,7 +30,7 @@ mod disk;
 
 pub use self::code::CodeId;
 pub(crate) use self::code::{consult, Lookup, StepCode};
-pub use self::disk::FILE_NAME;
+pub use self::disk::{flush_all, FILE_NAME};
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -135,7 +135,7 @@ pub(crate) struct StepCache {
     /// Unbounded in its own type (which would reserve room for
     /// `memory_items` at once): trimmed to `memory_items` as it grows.
     memory: Mutex<lru::LruCache<Key, Entry>>,
-    disk: Option<disk::DiskStore>,
+    disk: Option<Arc<disk::DiskStore>>,
     hits: AtomicU64,
     misses: AtomicU64,
     unhashable: AtomicU64,
@@ -234,6 +234,13 @@ impl StepCache {
         drop(dropped);
     }
 
+    /// Writes the disk store's pending batch now (nothing without one).
+    pub(crate) fn flush(&self) {
+        if let Some(disk) = &self.disk {
+            disk.flush();
+        }
+    }
+
     /// Counts a step that ran because its input had no digest.
     pub(crate) fn count_unhashable(&self) {
         self.unhashable.fetch_add(1, Ordering::Relaxed);
@@ -262,6 +269,14 @@ impl StepCache {
         for counter in [&self.hits, &self.misses, &self.unhashable] {
             counter.store(0, Ordering::Relaxed);
         }
+    }
+}
+
+impl Drop for StepCache {
+    /// The disk store's pending batch is written now, whoever else (the
+    /// flush timer, for a moment) still holds the store.
+    fn drop(&mut self) {
+        self.flush();
     }
 }
 
@@ -303,6 +318,18 @@ impl ModuleRegistry {
     /// The cache's counters; `None` when the registry has no cache.
     pub fn cache_stats(&self) -> Option<CacheStats> {
         self.step_cache().map(|c| c.stats())
+    }
+
+    /// Adds counts taken elsewhere (the hits, misses and unhashable steps
+    /// of runs on executor workers, each with a copy of this registry) to
+    /// the cache's counters, so that [`cache_stats`](Self::cache_stats)
+    /// tells the whole batch. Nothing without a cache.
+    pub fn add_cache_counts(&self, hits: u64, misses: u64, unhashable: u64) {
+        if let Some(cache) = self.step_cache() {
+            cache.hits.fetch_add(hits, Ordering::Relaxed);
+            cache.misses.fetch_add(misses, Ordering::Relaxed);
+            cache.unhashable.fetch_add(unhashable, Ordering::Relaxed);
+        }
     }
 
     /// Empties the cache and resets its counters. Needs `admin`.

@@ -311,6 +311,7 @@ pub(crate) fn build_engine(limits: &ScriptLimits, resolver: Option<ImportResolve
         eprintln!("[rhai debug] {}{pos:?}: {text}", source.unwrap_or(""))
     });
     api::register(&mut engine);
+    super::text::register(&mut engine);
     // Rhai's own `sleep` waits without operations, so the progress callback
     // never sees the deadline pass: this one waits at most until the deadline.
     engine.register_fn("sleep", |seconds: f64| sleep_within_deadline(seconds));

@@ -46,6 +46,7 @@ mod module;
 mod opaque;
 mod pool_api;
 mod stack;
+mod text;
 #[cfg(feature = "watch")]
 pub mod watch;
 #[cfg(feature = "workflows")]

@@ -161,6 +161,10 @@ impl ModuleRegistry {
             for instance in instances.iter().rev() {
                 instance.close();
             }
+            // What the run or batch kept goes to the disk cache as it returns.
+            if let Some(cache) = self.step_cache() {
+                cache.flush();
+            }
             let mut out = Vec::with_capacity(outcomes.len());
             for outcome in outcomes {
                 match outcome {
