@@ -35,6 +35,8 @@ mod query;
 mod registry;
 #[cfg(feature = "scripts")]
 mod script;
+#[cfg(feature = "scripts")]
+mod script_deps;
 #[cfg(feature = "workflows")]
 mod settings;
 #[cfg(feature = "tokio")]

@@ -38,6 +38,7 @@
 
 mod api;
 mod convert;
+mod deps;
 mod engine;
 mod helper;
 mod load;
@@ -263,8 +264,11 @@ fn prepare_pinned(
     let host = host.clone();
     let config = config
         .with_metadata("script", label)
-        .with_factory(move |_| {
-            Ok(Box::new(ScriptModule::new(script.clone(), host.clone())) as Box<dyn Module>)
+        .with_factory(move |context| {
+            Ok(
+                Box::new(ScriptModule::new(script.clone(), host.clone(), context))
+                    as Box<dyn Module>,
+            )
         })
         .with_implementation(crate::config::Implementation::Rhai(Arc::new(
             crate::config::ScriptSource {

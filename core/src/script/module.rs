@@ -7,6 +7,7 @@ use parking_lot::Mutex;
 use rhai::{CallFnOptions, Dynamic, EvalAltResult, Map, Position, Scope, AST};
 
 use super::convert::{from_dynamic, to_dynamic};
+use super::deps::{ScriptDeps, DEPS_KEY};
 use super::engine::{run_limited, MEMORY_TOKEN, TIMEOUT_TOKEN};
 use super::ScriptHost;
 use crate::config::ModuleConfig;
@@ -254,18 +255,26 @@ pub(crate) struct ScriptModule {
     engine: Arc<rhai::Engine>,
     limits: crate::limits::ScriptLimits,
     state: Mutex<Dynamic>,
+    /// `this.deps`: the declared dependencies, bound for each call.
+    deps: ScriptDeps,
 }
 
 impl ScriptModule {
-    pub(crate) fn new(script: Arc<CompiledScript>, host: Arc<ScriptHost>) -> Self {
+    pub(crate) fn new(
+        script: Arc<CompiledScript>,
+        host: Arc<ScriptHost>,
+        context: &ModuleContext,
+    ) -> Self {
         let engine = host.engine();
         let limits = host.limits();
+        let deps = ScriptDeps::new(context.info().name(), context.dependencies());
         ScriptModule {
             script,
             host,
             engine,
             limits,
             state: Mutex::new(Dynamic::from_map(Map::new())),
+            deps,
         }
     }
 
@@ -282,6 +291,9 @@ impl ScriptModule {
         run_limited(&self.limits, || {
             // Cloned on the script stack (a state nests as deep as the limits allow).
             let mut this = self.state.lock().clone();
+            if let Some(mut map) = this.write_lock::<Map>() {
+                map.insert(DEPS_KEY.into(), self.deps.for_call());
+            }
             let mut scope = Scope::new();
             let options = CallFnOptions::new()
                 .eval_ast(self.script.needs_eval)
@@ -300,6 +312,10 @@ impl ScriptModule {
             if let Some(misuse) = super::opaque::take() {
                 // Used as text where Rhai ignores the error (`${...}`), last.
                 return Err(misuse.into_error(&self.script.label));
+            }
+            // `this.deps` is bound afresh for every call, never kept.
+            if let Some(mut map) = this.write_lock::<Map>() {
+                map.remove(DEPS_KEY);
             }
             let before = std::mem::replace(&mut *self.state.lock(), this);
             // Dropped here, after the lock.
@@ -323,10 +339,14 @@ impl Module for ScriptModule {
     }
 
     fn shutdown(&self) -> Result<(), BoxError> {
-        if self.script.has_shutdown {
-            self.call("shutdown", Vec::new, |_| Ok(()))?;
-        }
-        Ok(())
+        let result = if self.script.has_shutdown {
+            self.call("shutdown", Vec::new, |_| Ok(()))
+        } else {
+            Ok(())
+        };
+        // Handles kept past the close (in `this`, returned) are refused.
+        self.deps.close();
+        Ok(result?)
     }
 }
 
