@@ -624,6 +624,10 @@ class ScriptError(ModuleRegistryError):
     script: str
     line: Optional[int]
     column: Optional[int]
+    #: The value the script threw (``throw #{code: 42}``), converted; None otherwise.
+    value: Any
+    #: The call chain, innermost first: (file, function, line, column).
+    trace: list[tuple[str, Optional[str], Optional[int], Optional[int]]]
 
 class WorkflowError(ModuleRegistryError):
     workflow: str

@@ -37,6 +37,8 @@ mod registry;
 mod script;
 #[cfg(feature = "scripts")]
 mod script_deps;
+#[cfg(feature = "scripts")]
+mod script_errors;
 #[cfg(feature = "workflows")]
 mod settings;
 #[cfg(feature = "tokio")]

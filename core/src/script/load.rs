@@ -213,11 +213,11 @@ impl ModuleRegistry {
                     && c.kind() == config.kind()
             });
             if let Some(first) = clash {
-                return Err(Error::Script {
-                    script: label.clone(),
-                    line: None,
-                    column: None,
-                    message: format!(
+                return Err(Error::script(
+                    label.clone(),
+                    None,
+                    None,
+                    format!(
                         "declares {}@{}, already declared by {}",
                         config.name(),
                         config.version(),
@@ -226,7 +226,7 @@ impl ModuleRegistry {
                             .get("script")
                             .map_or("another script", String::as_str)
                     ),
-                });
+                ));
             }
             configs.push(config);
         }
@@ -297,7 +297,7 @@ impl ModuleRegistry {
         input: Value,
     ) -> Result<Value> {
         let host = host(self);
-        let compiled = host.compile(label, &source, folder.as_deref().into())?;
+        let compiled = host.compile(label, &source, folder.as_deref().into(), false)?;
         let engine = host.engine();
         // Evaluating, converting the result and dropping the scope all
         // recurse through nested values: all on the script stack.
@@ -332,12 +332,12 @@ impl ModuleRegistry {
 
 /// A conversion error of a script's result, naming the script.
 fn in_script(label: &str, error: Error) -> Error {
-    Error::Script {
-        script: label.to_string(),
-        line: None,
-        column: None,
-        message: format!("its result cannot be converted: {}", error.report()),
-    }
+    Error::script(
+        label.to_string(),
+        None,
+        None,
+        format!("its result cannot be converted: {}", error.report()),
+    )
 }
 
 impl RegistryView {
