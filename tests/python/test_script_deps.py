@@ -97,3 +97,28 @@ def test_an_undefined_variable_is_found_when_the_module_loads() -> None:
         registry.register_script('const MODULE = #{ name: "typo", version: "1.0.0" };\nfn process(x) {\n    x + y\n}\n')
     assert (caught.value.line, caught.value.column) == (3, 9)
     assert "typo" not in registry
+
+
+def test_check_reports_every_bad_script_file_one_line_each(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    (tmp_path / "a.rhai").write_text('const MODULE = #{ name: "a", version: "1.0.0" };\nfn process(x) { x + }\n')
+    (tmp_path / "b.rhai").write_text('const MODULE = #{ name: "b", version: "1.0.0" };\nfn process(x) { nope }\n')
+    (tmp_path / "c.rhai").write_text('const MODULE = #{ name: "c", version: "1.0.0" };\nfn process(x) { x }\n')
+    (tmp_path / "lib.rhai").write_text("fn helper(x) { x }\n")
+    registry = mr.ModuleRegistry()
+    problems = registry.check_scripts(str(tmp_path))
+    assert [type(p) for p in problems] == [mr.ScriptError, mr.ScriptError]
+    assert [Path(p.script).name for p in problems] == ["a.rhai", "b.rhai"]
+    assert len(registry) == 0
+    proc = subprocess.run(
+        [sys.executable, "-m", "module_registry", "check", "--scripts", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 1, proc.stderr
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 2 and "a.rhai" in lines[0] and "syntax error" in lines[0], proc.stderr
+    assert "b.rhai" in lines[1] and "nope" in lines[1], proc.stderr

@@ -153,3 +153,36 @@ fn process(x) { helper() }
         "{text}"
     );
 }
+
+#[test]
+fn check_scripts_reports_every_bad_file_and_registers_nothing() {
+    let dir = temp("check-scripts");
+    std::fs::write(
+        dir.join("a.rhai"),
+        "const MODULE = #{ name: \"a\", version: \"1.0.0\" };\nfn process(x) { x + }\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("b.rhai"),
+        "const MODULE = #{ name: \"b\", version: \"1.0.0\" };\nfn process(x) { nope }\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("c.rhai"),
+        "const MODULE = #{ name: \"b\", version: \"1.0.0\" };\nfn process(x) { x }\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("lib.rhai"), "fn helper(x) { x }\n").unwrap();
+    let registry = ModuleRegistry::new();
+    let problems = registry.check_scripts(&dir).unwrap();
+    let files: Vec<String> = problems
+        .iter()
+        .map(|e| match e {
+            Error::Script { script, .. } => script.rsplit('/').next().unwrap().to_string(),
+            other => panic!("{other}"),
+        })
+        .collect();
+    // c.rhai declares b@1.0.0 again; b.rhai itself is bad, so c is the first to declare it.
+    assert_eq!(files, ["a.rhai", "b.rhai"], "{problems:?}");
+    assert!(registry.is_empty());
+}
