@@ -12,7 +12,7 @@ const CALLS: i64 = 1000;
 
 fn deps(c: &mut Criterion) {
     let registry = ModuleRegistry::with_native_modules();
-    let native = registry.create("identity").unwrap();
+    let native = std::sync::Arc::new(registry.create("identity").unwrap());
     registry
         .register_script_functions(move |engine: &mut module_registry::rhai::Engine| {
             let native = native.clone();

@@ -152,7 +152,14 @@ impl ModuleRegistry {
         for path in paths {
             let label = path.display().to_string();
             let config = read(&path).and_then(|source| {
-                prepare_pinned(&host, &label, &source, Imports::Folder(dir), Some(&path), None)
+                prepare_pinned(
+                    &host,
+                    &label,
+                    &source,
+                    Imports::Folder(dir),
+                    Some(&path),
+                    None,
+                )
             });
             match config {
                 Err(e) => problems.push(e),
