@@ -159,7 +159,7 @@ pub use config::{
     PythonCode, ScriptSource,
 };
 pub use deps::Resolution;
-pub use error::{BoxError, Error, ErrorKind, ExternalError, Result};
+pub use error::{BoxError, Error, ErrorKind, ExternalError, Result, ScriptFrame};
 pub use info::ModuleInfo;
 pub use instance::{InstanceState, ModuleInstance};
 pub use kind::{ModuleKind, ModuleType, PluginType};

@@ -181,10 +181,17 @@ def cmd_graph(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    registry = _registry(args)
-    for folder in args.scripts:
-        print(f"ok: scripts in {folder}")
+    # Every bad script file is reported (one line each), not just the first.
+    registry = _registry(argparse.Namespace(**{**vars(args), "scripts": []}))
     failed = 0
+    for folder in args.scripts:
+        problems = registry.check_scripts(folder)
+        for exc in problems:
+            failed += 1
+            print(f"{PROG}: error: {' '.join(str(exc).split())}", file=sys.stderr)
+        if not problems:
+            registry.load_scripts(folder)
+            print(f"ok: scripts in {folder}")
     for path in args.workflows:
         try:
             registry.check_workflow(_load_workflow(path))

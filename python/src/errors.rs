@@ -269,7 +269,7 @@ fn set_all<'py>(
     Ok(())
 }
 
-/// A script error's `script`, `line` and `column`.
+/// A script error's `script`, `line`, `column`, `value` and `trace`.
 fn script_attributes<'py>(
     py: Python<'py>,
     source: &Error,
@@ -279,12 +279,26 @@ fn script_attributes<'py>(
         script,
         line,
         column,
+        value,
+        trace,
         ..
     } = source
     {
         attributes.push(("script", script.into_pyobject(py)?.into_any()));
         attributes.push(("line", line.into_pyobject(py)?.into_any()));
         attributes.push(("column", column.into_pyobject(py)?.into_any()));
+        let thrown = match value {
+            // A value that cannot be converted is `None`: the message has its text.
+            Some(v) => crate::conversion::value_to_py(py, (**v).clone())
+                .unwrap_or_else(|_| py.None().into_bound(py)),
+            None => py.None().into_bound(py),
+        };
+        attributes.push(("value", thrown));
+        let frames = trace
+            .iter()
+            .map(|f| (f.script.as_str(), f.function.as_deref(), f.line, f.column))
+            .collect::<Vec<_>>();
+        attributes.push(("trace", frames.into_pyobject(py)?.into_any()));
     }
     Ok(())
 }

@@ -202,6 +202,18 @@ impl PyModuleRegistry {
         Ok(infos(loaded))
     }
 
+    /// Check every `.rhai` file of a folder as `load_scripts` would load
+    /// it, registering nothing: one exception (not raised) per bad file.
+    fn check_scripts(&self, py: Python<'_>, path: PathBuf) -> PyResult<Vec<Py<PyAny>>> {
+        let problems = py
+            .detach_gated(|| self.inner.check_scripts(&path))
+            .map_err(to_pyerr)?;
+        Ok(problems
+            .into_iter()
+            .map(|e| to_pyerr(e).into_value(py).into_any())
+            .collect())
+    }
+
     /// Register the script modules shipped with the package (compiled in;
     /// the files are in `module_registry.bundled_scripts()`).
     fn load_bundled_scripts(&self, py: Python<'_>) -> PyResult<Vec<PyModuleInfo>> {

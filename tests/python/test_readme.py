@@ -58,6 +58,7 @@ COVERED = {
         "registry.set_cache(memory_items": "test_python_caching",
         "Client()": "test_python_dask_recipe",
         "watch_scripts": "test_python_hot_reload",
+        'this.deps["log-parse"]': "test_python_script_deps",
     },
     "sh": {
         "git clone": "test_install_blocks",
@@ -131,6 +132,14 @@ def test_python_step_outputs(tmp_path: Path) -> None:
 def test_python_caching(tmp_path: Path) -> None:
     out = run_python(block("python", "registry.set_cache(memory_items"), tmp_path).stdout.splitlines()
     assert out == ["miss hit 1"]
+
+
+def test_python_script_deps(tmp_path: Path) -> None:
+    code = block("python", 'this.deps["log-parse"]')
+    out = run_python(code, tmp_path).stdout.splitlines()
+    expected = [line.split("# ", 1)[1] for line in code.splitlines() if "print(" in line and "# " in line]
+    expected.append(code.splitlines()[-1].strip().removeprefix("# "))
+    assert out == expected
 
 
 def test_python_hot_reload(tmp_path: Path) -> None:

@@ -39,6 +39,10 @@ mod query;
 mod registry;
 #[cfg(feature = "scripts")]
 mod script;
+#[cfg(feature = "scripts")]
+mod script_deps;
+#[cfg(feature = "scripts")]
+mod script_errors;
 #[cfg(feature = "workflows")]
 mod settings;
 #[cfg(feature = "tokio")]

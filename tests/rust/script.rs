@@ -34,6 +34,7 @@ fn script_err(
             line,
             column,
             message,
+            ..
         } => (script.clone(), *line, *column, message.clone()),
         other => panic!("expected a script error, got {other}"),
     }

@@ -128,6 +128,62 @@ impl ModuleRegistry {
         self.register_script_set(scripts, Imports::Folder(dir), "load_script")
     }
 
+    /// Checks every `*.rhai` file of a folder as
+    /// [`load_scripts`](Self::load_scripts) would load it (compiled with
+    /// strict variables, declarations read, names and versions not
+    /// declared twice), registering nothing, and returns every problem, one
+    /// error per bad file, in name order (empty when all are fine). Fails
+    /// only when the folder cannot be read.
+    pub fn check_scripts(&self, dir: impl AsRef<Path>) -> Result<Vec<Error>> {
+        let dir = dir.as_ref();
+        self.authorize_file_read("check_scripts")?;
+        let entries = std::fs::read_dir(dir).map_err(|source| Error::Io {
+            path: dir.display().to_string(),
+            source,
+        })?;
+        let mut paths: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "rhai"))
+            .collect();
+        paths.sort();
+        let host = host(self);
+        let mut problems = Vec::new();
+        let mut declared: Vec<(String, String, String)> = Vec::new();
+        for path in paths {
+            let label = path.display().to_string();
+            let config = read(&path).and_then(|source| {
+                prepare_pinned(
+                    &host,
+                    &label,
+                    &source,
+                    Imports::Folder(dir),
+                    Some(&path),
+                    None,
+                )
+            });
+            match config {
+                Err(e) => problems.push(e),
+                Ok(None) => {}
+                Ok(Some(config)) => {
+                    let key = (config.name().to_string(), config.version().to_string());
+                    if let Some((_, _, first)) =
+                        declared.iter().find(|(n, v, _)| (n, v) == (&key.0, &key.1))
+                    {
+                        problems.push(Error::script(
+                            label.clone(),
+                            None,
+                            None,
+                            format!("declares {}@{}, already declared by {first}", key.0, key.1),
+                        ));
+                    } else {
+                        declared.push((key.0, key.1, label));
+                    }
+                }
+            }
+        }
+        Ok(problems)
+    }
+
     /// A registry holding the native modules and the script modules shipped
     /// with this crate (see [`load_bundled_scripts`](Self::load_bundled_scripts)).
     pub fn with_bundled_scripts() -> Self {
@@ -214,11 +270,11 @@ impl ModuleRegistry {
                     && c.kind() == config.kind()
             });
             if let Some(first) = clash {
-                return Err(Error::Script {
-                    script: label.clone(),
-                    line: None,
-                    column: None,
-                    message: format!(
+                return Err(Error::script(
+                    label.clone(),
+                    None,
+                    None,
+                    format!(
                         "declares {}@{}, already declared by {}",
                         config.name(),
                         config.version(),
@@ -227,7 +283,7 @@ impl ModuleRegistry {
                             .get("script")
                             .map_or("another script", String::as_str)
                     ),
-                });
+                ));
             }
             configs.push(config);
         }
@@ -298,7 +354,7 @@ impl ModuleRegistry {
         input: Value,
     ) -> Result<Value> {
         let host = host(self);
-        let compiled = host.compile(label, &source, folder.as_deref().into())?;
+        let compiled = host.compile(label, &source, folder.as_deref().into(), false)?;
         let engine = host.engine();
         // Evaluating, converting the result and dropping the scope all
         // recurse through nested values: all on the script stack.
@@ -333,12 +389,12 @@ impl ModuleRegistry {
 
 /// A conversion error of a script's result, naming the script.
 fn in_script(label: &str, error: Error) -> Error {
-    Error::Script {
-        script: label.to_string(),
-        line: None,
-        column: None,
-        message: format!("its result cannot be converted: {}", error.report()),
-    }
+    Error::script(
+        label.to_string(),
+        None,
+        None,
+        format!("its result cannot be converted: {}", error.report()),
+    )
 }
 
 impl RegistryView {

@@ -38,6 +38,7 @@
 
 mod api;
 mod convert;
+mod deps;
 mod engine;
 mod helper;
 mod load;
@@ -105,13 +106,19 @@ impl ScriptHost {
             return e.clone();
         }
         // Built with no lock held: an embedder's setup may use the registry.
-        let built = Arc::new(self.build(&self.limits(), None));
+        let built = Arc::new(self.build(&self.limits(), None, false));
         self.engine.write().get_or_insert(built).clone()
     }
 
     /// An engine with these limits and imports, and the embedder's setups.
-    fn build(&self, limits: &ScriptLimits, resolver: Option<ImportResolver>) -> Engine {
+    fn build(
+        &self,
+        limits: &ScriptLimits,
+        resolver: Option<ImportResolver>,
+        strict: bool,
+    ) -> Engine {
         let mut engine = build_engine(limits, resolver);
+        engine.set_strict_variables(strict);
         let setups = self.setups.read().clone();
         for setup in setups {
             // Each setup was tried once when it was added; one that panics
@@ -128,8 +135,17 @@ impl ScriptHost {
     }
 
     /// Compiles `source`; its imports are resolved now (from `imports`) and
-    /// embedded in the compiled script, which also lists them.
-    fn compile(&self, label: &str, source: &str, imports: Imports<'_>) -> Result<AstAndFlags> {
+    /// embedded in the compiled script, which also lists them. A module
+    /// (`strict`) is compiled with Rhai's strict variables, so a variable
+    /// defined nowhere is an error now, with its position; its `MODULE` is
+    /// a constant its functions can read.
+    fn compile(
+        &self,
+        label: &str,
+        source: &str,
+        imports: Imports<'_>,
+        strict: bool,
+    ) -> Result<AstAndFlags> {
         let limits = self.limits();
         let resolver = match imports {
             Imports::None => None,
@@ -146,7 +162,11 @@ impl ScriptHost {
         let shared;
         let engine: &Engine = match resolver {
             Some(resolver) => {
-                own_engine = self.build(&limits, Some(resolver));
+                own_engine = self.build(&limits, Some(resolver), strict);
+                &own_engine
+            }
+            None if strict => {
+                own_engine = self.build(&limits, None, strict);
                 &own_engine
             }
             None => {
@@ -157,9 +177,24 @@ impl ScriptHost {
         // The parser recurses once per level of nesting: it runs on the
         // script stack too. Syntax errors surface first, with their position.
         let mut ast = run_limited(&limits, || {
-            engine.compile(source).map_err(|e| parse_error(label, &e))?;
+            let mut scope = Scope::new();
+            if strict {
+                // Known to the check; its value is read from the first pass.
+                scope.push_constant("MODULE", ());
+            }
+            let first = engine
+                .compile_with_scope(&scope, source)
+                .map_err(|e| parse_error(label, &e))?;
+            if let Some((_, _, module)) = first
+                .iter_literal_variables(true, false)
+                .find(|(name, _, _)| *name == "MODULE")
+            {
+                // Functions read it as a constant (the optimiser puts it in).
+                scope = Scope::new();
+                scope.push_constant_dynamic("MODULE", module);
+            }
             engine
-                .compile_into_self_contained(&Scope::new(), source)
+                .compile_into_self_contained(&scope, source)
                 .map_err(|e| script_error(label, &e, self))
         })??;
         ast.set_source(label.to_string());
@@ -250,7 +285,7 @@ fn prepare_pinned(
     sha256: Option<&str>,
 ) -> Result<Option<ModuleConfig>> {
     let digest = check_pin(label, source, sha256)?;
-    let compiled = host.compile(label, source, imports)?;
+    let compiled = host.compile(label, source, imports, true)?;
     let Some(config) = declaration(label, &compiled.ast)? else {
         return Ok(None);
     };
@@ -265,8 +300,11 @@ fn prepare_pinned(
     let has_init = script.has_init;
     let config = config
         .with_metadata("script", label)
-        .with_factory(move |_| {
-            Ok(Box::new(ScriptModule::new(script.clone(), host.clone())) as Box<dyn Module>)
+        .with_factory(move |context| {
+            Ok(
+                Box::new(ScriptModule::new(script.clone(), host.clone(), context))
+                    as Box<dyn Module>,
+            )
         })
         .with_implementation(crate::config::Implementation::Rhai(Arc::new(
             crate::config::ScriptSource {
@@ -287,12 +325,12 @@ fn prepare_pinned(
 
 /// The error for a script that declares no `MODULE` where a module is expected.
 fn not_a_module(label: &str) -> Error {
-    Error::Script {
-        script: label.to_string(),
-        line: None,
-        column: None,
-        message: "the script declares no MODULE constant, so it is not a module".into(),
-    }
+    Error::script(
+        label.to_string(),
+        None,
+        None,
+        "the script declares no MODULE constant, so it is not a module",
+    )
 }
 
 /// The largest script file read (a module, a library it imports, an

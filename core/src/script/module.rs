@@ -7,10 +7,11 @@ use parking_lot::Mutex;
 use rhai::{CallFnOptions, Dynamic, EvalAltResult, Map, Position, Scope, AST};
 
 use super::convert::{from_dynamic, to_dynamic};
+use super::deps::{ScriptDeps, DEPS_KEY};
 use super::engine::{run_limited, MEMORY_TOKEN, TIMEOUT_TOKEN};
 use super::ScriptHost;
 use crate::config::ModuleConfig;
-use crate::error::{BoxError, Error, Result};
+use crate::error::{BoxError, Error, Result, ScriptFrame};
 use crate::kind::{ModuleKind, ModuleType};
 use crate::module::{Module, ModuleContext};
 
@@ -69,57 +70,132 @@ pub(crate) fn script_error_in(
     };
     let message = match inner {
         _ if terminated_by(TIMEOUT_TOKEN) => format!(
-            "timed out: ran longer than the limit of {:?} per call",
+            "timed out: ran longer than the limit of {:?} per call (ScriptLimits.timeout)",
             limits.timeout.unwrap_or_default()
         ),
         _ if terminated_by(MEMORY_TOKEN) => format!(
-            "out of memory: held more than the limit of {} bytes per call",
+            "out of memory: held more than the limit of {} bytes per call (ScriptLimits.max_memory)",
             limits.max_memory.unwrap_or_default()
         ),
         EvalAltResult::ErrorTooManyOperations(_) => format!(
-            "too many operations: exceeded the limit of {} per call (an endless loop?)",
+            "too many operations: exceeded the limit of {} per call (an endless loop?; ScriptLimits.max_operations)",
             limits.max_operations.unwrap_or_default()
         ),
         EvalAltResult::ErrorStackOverflow(_) => format!(
-            "call stack overflow: exceeded the limit of {} nested calls (runaway recursion?)",
+            "call stack overflow: exceeded the limit of {} nested calls (runaway recursion?; ScriptLimits.max_call_depth)",
             limits.call_depth()
         ),
-        EvalAltResult::ErrorDataTooLarge(what, _) => format!("{what} exceeds the size limit"),
+        EvalAltResult::ErrorDataTooLarge(what, _) => size_limit(what, &limits),
         // A script's own `throw` is its words; Rhai's own errors may be
         // about the `Opaque` type.
         other @ EvalAltResult::ErrorRuntime(..) => strip_position(other.to_string()),
         other => super::opaque::explain(strip_position(other.to_string())),
     };
-    let pos = position_of(err);
+    let (trace, pos) = trace_of(label, err, function);
     let message = match function {
         Some(f) if pos.is_none() => format!("{message} (in fn {f})"),
         _ => message,
     };
+    let value = match inner {
+        EvalAltResult::ErrorRuntime(thrown, _) => from_dynamic(thrown.clone()).ok().map(Box::new),
+        _ => None,
+    };
+    let (script, line, column) = match trace.first() {
+        Some(frame) => (frame.script.clone(), frame.line, frame.column),
+        None => (label.to_string(), pos.line(), pos.position()),
+    };
     Error::Script {
-        script: label.to_string(),
-        line: pos.line(),
-        column: pos.position(),
+        script,
+        line,
+        column,
         message,
+        value,
+        trace,
     }
+}
+
+/// The call chain of `err`, innermost first (each frame: the file holding
+/// the line, its enclosing function, the line), and the innermost position.
+/// `entry` is the script function the host called, if any.
+fn trace_of(label: &str, err: &EvalAltResult, entry: Option<&str>) -> (Vec<ScriptFrame>, Position) {
+    // Outermost first: each call's function, the file defining it, and
+    // where it was called from.
+    let mut calls: Vec<(&str, &str, Position)> = Vec::new();
+    if let Some(entry) = entry {
+        let wrapped = matches!(err, EvalAltResult::ErrorInFunctionCall(name, ..) if name == entry);
+        if !wrapped {
+            calls.push((entry, label, Position::NONE));
+        }
+    }
+    let mut at = err;
+    while let EvalAltResult::ErrorInFunctionCall(name, source, inner, pos) = at {
+        calls.push((name, source, *pos));
+        at = inner;
+    }
+    let innermost = position_of(at);
+    let innermost = if innermost.is_none() {
+        position_of(err)
+    } else {
+        innermost
+    };
+    let frames = (0..calls.len())
+        .rev()
+        .map(|i| {
+            let (name, source, _) = calls[i];
+            let pos = calls.get(i + 1).map_or(innermost, |next| next.2);
+            ScriptFrame {
+                script: file_of(label, source),
+                function: Some(name.to_string()),
+                line: pos.line(),
+                column: pos.position(),
+            }
+        })
+        .collect();
+    (frames, innermost)
+}
+
+/// The file a function's source names: the script itself, or a library it
+/// imports (`badlib` beside `dir/libfail.rhai` is `dir/badlib.rhai`).
+fn file_of(label: &str, source: &str) -> String {
+    if source.is_empty() || source == label {
+        return label.to_string();
+    }
+    let file = format!("{source}.rhai");
+    match label.rfind(['/', '\\', ':']) {
+        Some(i) => format!("{}{file}", &label[..=i]),
+        None => file,
+    }
+}
+
+/// A size limit's message: the limit's value and the field to raise.
+fn size_limit(what: &str, limits: &crate::limits::ScriptLimits) -> String {
+    let (value, field) = if what.contains("array") {
+        (limits.max_array_size, "max_array_size")
+    } else if what.contains("map") {
+        (limits.max_map_size, "max_map_size")
+    } else if what.contains("string") {
+        (limits.max_string_size, "max_string_size")
+    } else {
+        return format!("{what} exceeds the size limit");
+    };
+    format!(
+        "{what} exceeds the size limit of {} (ScriptLimits.{field})",
+        value.unwrap_or_default()
+    )
 }
 
 pub(crate) fn parse_error(label: &str, err: &rhai::ParseError) -> Error {
     let pos = err.position();
-    Error::Script {
-        script: label.to_string(),
-        line: pos.line(),
-        column: pos.position(),
-        message: format!("syntax error: {}", err.err_type()),
-    }
+    Error::script(
+        label.to_string(),
+        pos.line(),
+        pos.position(),
+        format!("syntax error: {}", err.err_type()),
+    )
 }
 
 fn declaration_error(label: &str, message: impl Into<String>) -> Error {
-    Error::Script {
-        script: label.to_string(),
-        line: None,
-        column: None,
-        message: message.into(),
-    }
+    Error::script(label.to_string(), None, None, message.into())
 }
 
 fn text(label: &str, key: &str, value: &Dynamic) -> Result<String> {
@@ -254,18 +330,26 @@ pub(crate) struct ScriptModule {
     engine: Arc<rhai::Engine>,
     limits: crate::limits::ScriptLimits,
     state: Mutex<Dynamic>,
+    /// `this.deps`: the declared dependencies, bound for each call.
+    deps: ScriptDeps,
 }
 
 impl ScriptModule {
-    pub(crate) fn new(script: Arc<CompiledScript>, host: Arc<ScriptHost>) -> Self {
+    pub(crate) fn new(
+        script: Arc<CompiledScript>,
+        host: Arc<ScriptHost>,
+        context: &ModuleContext,
+    ) -> Self {
         let engine = host.engine();
         let limits = host.limits();
+        let deps = ScriptDeps::new(context.info().name(), context.dependencies());
         ScriptModule {
             script,
             host,
             engine,
             limits,
             state: Mutex::new(Dynamic::from_map(Map::new())),
+            deps,
         }
     }
 
@@ -282,6 +366,9 @@ impl ScriptModule {
         run_limited(&self.limits, || {
             // Cloned on the script stack (a state nests as deep as the limits allow).
             let mut this = self.state.lock().clone();
+            if let Some(mut map) = this.write_lock::<Map>() {
+                map.insert(DEPS_KEY.into(), self.deps.for_call());
+            }
             let mut scope = Scope::new();
             let options = CallFnOptions::new()
                 .eval_ast(self.script.needs_eval)
@@ -300,6 +387,10 @@ impl ScriptModule {
             if let Some(misuse) = super::opaque::take() {
                 // Used as text where Rhai ignores the error (`${...}`), last.
                 return Err(misuse.into_error(&self.script.label));
+            }
+            // `this.deps` is bound afresh for every call, never kept.
+            if let Some(mut map) = this.write_lock::<Map>() {
+                map.remove(DEPS_KEY);
             }
             let before = std::mem::replace(&mut *self.state.lock(), this);
             // Dropped here, after the lock.
@@ -323,10 +414,14 @@ impl Module for ScriptModule {
     }
 
     fn shutdown(&self) -> Result<(), BoxError> {
-        if self.script.has_shutdown {
-            self.call("shutdown", Vec::new, |_| Ok(()))?;
-        }
-        Ok(())
+        let result = if self.script.has_shutdown {
+            self.call("shutdown", Vec::new, |_| Ok(()))
+        } else {
+            Ok(())
+        };
+        // Handles kept past the close (in `this`, returned) are refused.
+        self.deps.close();
+        Ok(result?)
     }
 }
 

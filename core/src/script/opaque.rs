@@ -43,12 +43,12 @@ thread_local! {
 impl Misuse {
     /// The misuse as the error of script `label`.
     pub(crate) fn into_error(self, label: &str) -> Error {
-        Error::Script {
-            script: label.to_string(),
-            line: self.position.line(),
-            column: self.position.position(),
-            message: self.message,
-        }
+        Error::script(
+            label.to_string(),
+            self.position.line(),
+            self.position.position(),
+            self.message,
+        )
     }
 
     /// The message with its place in the script, as a value's conversion
