@@ -35,6 +35,10 @@ mod query;
 mod registry;
 #[cfg(feature = "scripts")]
 mod script;
+#[cfg(all(feature = "scripts", feature = "workflows"))]
+mod script_output;
+#[cfg(all(feature = "scripts", feature = "workflows"))]
+mod script_testing;
 #[cfg(feature = "workflows")]
 mod settings;
 #[cfg(feature = "tokio")]

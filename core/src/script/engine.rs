@@ -259,9 +259,14 @@ impl ModuleResolver for ImportResolver {
 
 /// Builds an engine with the standard package (no file, network or process
 /// access), every limit family set from `limits`, the deadline check, and
-/// the registry API. `resolver` serves `import` (used only while compiling;
-/// at run time imports come from the compiled script).
-pub(crate) fn build_engine(limits: &ScriptLimits, resolver: Option<ImportResolver>) -> Engine {
+/// the registry API, `assert` and `assert_eq`; `print` and `debug` go to
+/// `output`. `resolver` serves `import` (used only while compiling; at run
+/// time imports come from the compiled script).
+pub(crate) fn build_engine(
+    limits: &ScriptLimits,
+    resolver: Option<ImportResolver>,
+    output: &Arc<super::output::OutputSlot>,
+) -> Engine {
     let mut engine = Engine::new_raw();
     engine.register_global_module(StandardPackage::new().as_shared_module());
     match resolver {
@@ -306,10 +311,8 @@ pub(crate) fn build_engine(limits: &ScriptLimits, resolver: Option<ImportResolve
             }
         });
     }
-    engine.on_print(|text| eprintln!("[rhai] {text}"));
-    engine.on_debug(|text, source, pos| {
-        eprintln!("[rhai debug] {}{pos:?}: {text}", source.unwrap_or(""))
-    });
+    super::output::install(&mut engine, output);
+    super::asserts::register(&mut engine);
     api::register(&mut engine);
     // Rhai's own `sleep` waits without operations, so the progress callback
     // never sees the deadline pass: this one waits at most until the deadline.
