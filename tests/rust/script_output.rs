@@ -378,6 +378,32 @@ fn a_function_of_values_that_fails_or_blocks_fails_the_script() {
 }
 
 #[test]
+fn arguments_handed_to_a_function_on_another_thread_are_not_held_by_the_script() {
+    let registry = ModuleRegistry::new();
+    registry
+        .set_script_limits(ScriptLimits {
+            // A deadline: each call runs on the helper thread, which frees the arguments.
+            timeout: Some(Duration::from_secs(600)),
+            max_memory: Some(1024 * 1024),
+            ..ScriptLimits::default()
+        })
+        .unwrap();
+    registry
+        .register_script_function("size", |args| Ok(Value::Int(args.len() as i64)))
+        .unwrap();
+    let out = registry
+        .run_script(
+            &format!(
+                r#"let s = "{}"; let n = 0; for i in 0..20000 {{ n += size(s, s); }} n"#,
+                "x".repeat(200)
+            ),
+            (),
+        )
+        .unwrap();
+    assert_eq!(out, Value::Int(40_000));
+}
+
+#[test]
 fn a_function_of_values_needs_a_name_and_an_administrator() {
     let registry = ModuleRegistry::new();
     for bad in ["", "1x", "a-b", "fn", "let", "print", "eval", "this", "x y"] {

@@ -85,8 +85,18 @@ pub(crate) fn call_within_deadline(
         instance.info().implementation(),
         Implementation::Native | Implementation::Rhai(_)
     );
+    if runs_elsewhere(trusted) {
+        // Freed where the call runs: not held by the script any more.
+        super::memory::handed_off(super::memory::value_bytes(&input));
+    }
     let inst = instance.clone();
     run_within_deadline(trusted, instance.name(), move || inst.process_value(input))
+}
+
+/// Whether [`run_within_deadline`] hands a call that is `trusted` or not
+/// to another thread (there is a deadline to keep and it is not trusted).
+pub(crate) fn runs_elsewhere(trusted: bool) -> bool {
+    !trusted && DEADLINE.with(Cell::get).is_some()
 }
 
 /// [`call_within_deadline`] for any call: `trusted` calls run here.
@@ -110,7 +120,9 @@ pub(crate) fn run_within_deadline(
     };
     let caller = crate::access::Caller::current();
     let call = move || caller.enter(call);
-    match super::helper::run(call, deadline) {
+    // The hand-over allocates here what the helper frees (and the reverse):
+    // not the script's memory; what the call returns is charged above.
+    match super::memory::uncounted(|| super::helper::run(call, deadline)) {
         Ok(out) => Ok(charged(out)),
         Err(super::helper::NotDone::TimedOut) => Err(Box::new(EvalAltResult::ErrorTerminated(
             Dynamic::from(TIMEOUT_TOKEN),

@@ -80,8 +80,11 @@ impl OutputSlot {
         let Some(hook) = hook else {
             return to_log(output);
         };
-        // A hook that panics loses its line, not the script.
-        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| hook(output)));
+        // A hook that panics loses its line, not the script; what it
+        // allocates (even to free on another thread) is not the script's.
+        super::memory::uncounted(|| {
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| hook(output)));
+        });
     }
 }
 

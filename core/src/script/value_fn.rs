@@ -81,6 +81,13 @@ fn call(
             .map_err(|e| runtime(format!("{name}(): argument {}: {}", i + 1, e.report())))?;
         values.push(value);
     }
+    if super::engine::runs_elsewhere(false) {
+        // Freed where the call runs: not held by the script any more.
+        let list = values.capacity() * std::mem::size_of::<Value>();
+        super::memory::handed_off(
+            list + values.iter().map(super::memory::value_bytes).sum::<usize>(),
+        );
+    }
     let f = f.clone();
     match super::engine::run_within_deadline(false, name, move || f(values))? {
         Ok(out) => Ok(to_dynamic(out)),
