@@ -131,12 +131,20 @@ def _registry_for(config: pytest.Config, folder: Path) -> "ModuleRegistry":
 
 
 def _where(error: "ScriptError") -> str:
+    """``file:line:column: message`` (what editors and terminals link)."""
     where = str(error.script)
     if error.line is not None:
         where += f":{error.line}"
         if error.column is not None:
             where += f":{error.column}"
-    return f"{where}: {error}"
+    text = str(error)
+    said = f"script error in {error.script}"
+    if text.startswith(said):
+        text = text[len(said) :]
+        if error.line is not None:
+            text = text.removeprefix(f" at {error.line}:{error.column}")
+        text = text.removeprefix(": ")
+    return f"{where}: {text}"
 
 
 def _describe(excinfo: "ExceptionInfo[BaseException]") -> Optional[str]:
@@ -156,7 +164,7 @@ class RhaiTestFile(pytest.File):
         for name, line in tests.tests:
             yield RhaiTestItem.from_parent(self, name=name, tests=tests, line=line)
 
-    def repr_failure(  # type: ignore[override]
+    def repr_failure(
         self, excinfo: "ExceptionInfo[BaseException]", style: Any = None
     ) -> "Union[str, TerminalRepr]":
         return _describe(excinfo) or super().repr_failure(excinfo)
@@ -173,7 +181,7 @@ class RhaiTestItem(pytest.Item):
     def runtest(self) -> None:
         self.tests.run(self.name)
 
-    def repr_failure(  # type: ignore[override]
+    def repr_failure(
         self, excinfo: "ExceptionInfo[BaseException]", style: Any = None
     ) -> "Union[str, TerminalRepr]":
         return _describe(excinfo) or super().repr_failure(excinfo)

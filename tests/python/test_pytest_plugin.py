@@ -47,7 +47,7 @@ def test_rhai_tests_pass_and_fail_with_the_scripts_position(pytester: pytest.Pyt
         [
             "*scripts/test_parse.rhai::test_parses_the_level PASSED*",
             "*scripts/test_parse.rhai::test_parses_the_text FAILED*",
-            f"{scripts / 'test_parse.rhai'}:7:5: *assertion failed: the text (left: \"ok\", right: \"full\")",
+            f"{scripts / 'test_parse.rhai'}:8:5: Runtime error: assertion failed: the text (left: \"ok\", right: \"full\")",
         ]
     )
 
