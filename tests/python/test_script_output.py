@@ -216,7 +216,7 @@ def test_register_script_function_checks_its_arguments_and_the_caller() -> None:
         with pytest.raises(mr.ValidationError):
             registry.register_script_function(bad, print)
     registry.set_policy(
-        mr.AccessPolicy().grant("root", ["admin"]).grant("reader", ["read"]).assign("system", "root").assign("alice", "reader")
+        mr.AccessPolicy().grant("root", ["admin"]).grant("reader", ["discover"]).assign("alice", "reader")
     )
     with pytest.raises(mr.PermissionDeniedError):
         registry.as_principal("alice").register_script_function("f", print)
