@@ -177,7 +177,9 @@ fn the_hook_is_per_registry_reaches_instances_built_before_and_may_panic() {
 /// The process's hook and the `log` crate: one test, as both are global.
 #[test]
 fn without_a_hook_output_goes_to_the_process_hook_then_to_log() {
-    struct Collect(Mutex<Vec<(log::Level, String, String, Option<String>, Option<u32>)>>);
+    /// Level, target, message, file, line.
+    type Record = (log::Level, String, String, Option<String>, Option<u32>);
+    struct Collect(Mutex<Vec<Record>>);
     impl log::Log for Collect {
         fn enabled(&self, _: &log::Metadata<'_>) -> bool {
             true
