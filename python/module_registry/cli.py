@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 from typing import Any, Optional, Sequence
@@ -486,9 +487,36 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+class _ScriptOutput(logging.Handler):
+    """Scripts' ``print`` and ``debug`` lines on stderr (the one of the
+    moment): ``[rhai] text`` and ``[rhai debug] script:line:column: text``."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            text = record.getMessage()
+            if record.levelno < logging.INFO:
+                where = ":".join(
+                    str(part)
+                    for part in (getattr(record, "rhai_script", None), getattr(record, "rhai_line", None), getattr(record, "rhai_column", None))
+                    if part is not None
+                )
+                line = f"[rhai debug] {where}: {text}" if where else f"[rhai debug] {text}"
+            else:
+                line = f"[rhai] {text}"
+            sys.stderr.write(line + "\n")
+        except Exception:  # pragma: no cover - logging's own rule
+            self.handleError(record)
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parser().parse_args(argv)
     _check_flags(args)
+    logger = logging.getLogger("module_registry.script")
+    shown = _ScriptOutput()
+    logger.addHandler(shown)
+    level, propagate = logger.level, logger.propagate
+    logger.setLevel(logging.DEBUG)
+    logger.propagate = False
     try:
         code: int = args.func(args)
         return code
@@ -500,6 +528,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         message = " ".join(str(exc).split()) or type(exc).__name__
         print(f"{PROG}: error: {_hint(args, message)}", file=sys.stderr)
         return 1
+    finally:
+        logger.removeHandler(shown)
+        logger.setLevel(level)
+        logger.propagate = propagate
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -24,6 +24,7 @@ mod query;
 mod registry;
 mod result;
 mod script;
+mod script_output;
 mod threads;
 mod workers;
 mod workflow;
@@ -46,6 +47,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<audit::PyAuditEvent>()?;
     m.add_class::<conversion::PyOpaqueValue>()?;
     m.add_class::<script::PyScriptLimits>()?;
+    m.add_class::<script::PyScriptTests>()?;
     m.add_class::<workflow::PyWorkflow>()?;
     m.add_class::<result::PyWorkflowResult>()?;
     m.add_class::<result::PyStepReport>()?;
@@ -77,5 +79,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(threads::_after_fork_in_child, m)?)?;
     errors::register(m)?;
     distribution::install_http_client();
+    script_output::install();
     Ok(())
 }

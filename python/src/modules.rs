@@ -110,7 +110,7 @@ fn boxed(err: PyErr) -> BoxError {
 /// its own recursion by where the thread's stack is, so there it goes to
 /// this thread's helper thread (started once, then reused), acting as the
 /// same principal.
-fn attach<T: Send + 'static>(
+pub(crate) fn attach<T: Send + 'static>(
     f: impl FnOnce(Python<'_>) -> PyResult<T> + Send,
 ) -> Result<T, BoxError> {
     // Refused once the interpreter exits: a core error, which (unlike a

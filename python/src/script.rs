@@ -260,3 +260,116 @@ impl PyModuleRegistry {
         value_to_py(py, out)
     }
 }
+
+/// A compiled Rhai test file: its `fn test_*()` functions, each run on its own.
+#[pyclass(name = "ScriptTests", module = "module_registry._core", frozen)]
+pub struct PyScriptTests {
+    inner: module_registry::script::ScriptTests,
+}
+
+#[pymethods]
+impl PyScriptTests {
+    /// The test file.
+    #[getter]
+    fn path(&self) -> PathBuf {
+        self.inner.path().to_path_buf()
+    }
+
+    /// Its test functions, in the file's order: `(name, line)`.
+    #[getter]
+    fn tests(&self) -> Vec<(String, Option<usize>)> {
+        self.inner
+            .tests()
+            .iter()
+            .map(|t| (t.name.clone(), t.line))
+            .collect()
+    }
+
+    /// Run test function `name`: returns when it passes, raises (a
+    /// ScriptError with the failing line) when it fails.
+    fn run(&self, py: Python<'_>, name: &str) -> PyResult<()> {
+        py.detach_gated(|| self.inner.run(name)).map_err(to_pyerr)
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "<ScriptTests {} ({} tests)>",
+            self.inner.path().display(),
+            self.inner.tests().len()
+        )
+    }
+}
+
+/// Calls Python `function` with script values; its result back as a value.
+fn call_script_function(
+    function: &Py<PyAny>,
+    name: &str,
+    args: Vec<Value>,
+) -> module_registry::Result<Value> {
+    crate::modules::attach(|py| {
+        let args = args
+            .into_iter()
+            .map(|v| value_to_py(py, v))
+            .collect::<PyResult<Vec<_>>>()?;
+        let args = pyo3::types::PyTuple::new(py, args)?;
+        let out = function.bind(py).call1(args)?;
+        py_to_value(&out).map_err(|e| {
+            PyValueError::new_err(format!(
+                "{name} returned a value scripts cannot take: {}",
+                e.value(py)
+            ))
+        })
+    })
+    .map_err(module_registry::Error::from)
+}
+
+#[pymethods]
+impl PyModuleRegistry {
+    /// Make Python callable `function` available to every script of this
+    /// registry as `name(...)`: any number of positional arguments (up to
+    /// 16), converted as module values both ways; under a script's deadline
+    /// a call is abandoned when the deadline passes. Needs `admin` under a
+    /// policy.
+    fn register_script_function(
+        &self,
+        py: Python<'_>,
+        name: &str,
+        function: &Bound<'_, PyAny>,
+    ) -> PyResult<()> {
+        if !function.is_callable() {
+            return Err(pyo3::exceptions::PyTypeError::new_err(format!(
+                "register_script_function needs a callable, not {}",
+                function.get_type().name()?
+            )));
+        }
+        let function = function.clone().unbind();
+        let label = name.to_string();
+        py.detach_gated(|| {
+            self.inner.register_script_function(name, move |args| {
+                call_script_function(&function, &label, args)
+            })
+        })
+        .map_err(to_pyerr)
+    }
+
+    /// Load the script modules of folder `path`, leaving out its test files
+    /// (`test_*.rhai`, `*_test.rhai`).
+    fn load_scripts_under_test(
+        &self,
+        py: Python<'_>,
+        path: PathBuf,
+    ) -> PyResult<Vec<PyModuleInfo>> {
+        let loaded = py
+            .detach_gated(|| self.inner.load_scripts_under_test(&path))
+            .map_err(to_pyerr)?;
+        Ok(infos(loaded))
+    }
+
+    /// Compile the Rhai test file at `path`; `registry` inside its functions is this registry.
+    fn load_script_tests(&self, py: Python<'_>, path: PathBuf) -> PyResult<PyScriptTests> {
+        let inner = py
+            .detach_gated(|| self.inner.load_script_tests(&path))
+            .map_err(to_pyerr)?;
+        Ok(PyScriptTests { inner })
+    }
+}

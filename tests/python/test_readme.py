@@ -59,6 +59,7 @@ COVERED = {
         "Client()": "test_python_dask_recipe",
         "watch_scripts": "test_python_hot_reload",
         'this.deps["log-parse"]': "test_python_script_deps",
+        "register_script_function": "test_python_script_authors",
     },
     "sh": {
         "git clone": "test_install_blocks",
@@ -149,6 +150,17 @@ def test_python_hot_reload(tmp_path: Path) -> None:
     loaded = [line for line in out if line.startswith("<ReloadEvent loaded")]
     assert any("slugify@" in line for line in loaded), out
     assert (tmp_path / "my-scripts" / "slugify.rhai").is_file()
+
+
+def test_python_script_authors(tmp_path: Path) -> None:
+    """Output to logging, a Python function scripts call, a test file run by
+    hand and by the pytest plugin."""
+    proc = run_python(block("python", "register_script_function"), tmp_path)
+    out = proc.stdout.splitlines()
+    assert out[:2] == ["HELLO BOB!!", "passed test_greets"]
+    assert out[-1] == "pytest exit code 0"
+    assert any("1 passed" in line for line in out), out
+    assert "module_registry.script: greeting bob" in proc.stderr.splitlines()
 
 
 def test_python_dask_recipe(tmp_path: Path) -> None:

@@ -43,6 +43,10 @@ mod script;
 mod script_deps;
 #[cfg(feature = "scripts")]
 mod script_errors;
+#[cfg(all(feature = "scripts", feature = "workflows"))]
+mod script_output;
+#[cfg(all(feature = "scripts", feature = "workflows"))]
+mod script_testing;
 #[cfg(feature = "workflows")]
 mod settings;
 #[cfg(feature = "tokio")]

@@ -85,8 +85,18 @@ pub(crate) fn call_within_deadline(
         instance.info().implementation(),
         Implementation::Native | Implementation::Rhai(_)
     );
+    if runs_elsewhere(trusted) {
+        // Freed where the call runs: not held by the script any more.
+        super::memory::handed_off(super::memory::value_bytes(&input));
+    }
     let inst = instance.clone();
     run_within_deadline(trusted, instance.name(), move || inst.process_value(input))
+}
+
+/// Whether [`run_within_deadline`] hands a call that is `trusted` or not
+/// to another thread (there is a deadline to keep and it is not trusted).
+pub(crate) fn runs_elsewhere(trusted: bool) -> bool {
+    !trusted && DEADLINE.with(Cell::get).is_some()
 }
 
 /// [`call_within_deadline`] for any call: `trusted` calls run here.
@@ -110,7 +120,9 @@ pub(crate) fn run_within_deadline(
     };
     let caller = crate::access::Caller::current();
     let call = move || caller.enter(call);
-    match super::helper::run(call, deadline) {
+    // The hand-over allocates here what the helper frees (and the reverse):
+    // not the script's memory; what the call returns is charged above.
+    match super::memory::uncounted(|| super::helper::run(call, deadline)) {
         Ok(out) => Ok(charged(out)),
         Err(super::helper::NotDone::TimedOut) => Err(Box::new(EvalAltResult::ErrorTerminated(
             Dynamic::from(TIMEOUT_TOKEN),
@@ -259,9 +271,14 @@ impl ModuleResolver for ImportResolver {
 
 /// Builds an engine with the standard package (no file, network or process
 /// access), every limit family set from `limits`, the deadline check, and
-/// the registry API. `resolver` serves `import` (used only while compiling;
-/// at run time imports come from the compiled script).
-pub(crate) fn build_engine(limits: &ScriptLimits, resolver: Option<ImportResolver>) -> Engine {
+/// the registry API, `assert` and `assert_eq`; `print` and `debug` go to
+/// `output`. `resolver` serves `import` (used only while compiling; at run
+/// time imports come from the compiled script).
+pub(crate) fn build_engine(
+    limits: &ScriptLimits,
+    resolver: Option<ImportResolver>,
+    output: &Arc<super::output::OutputSlot>,
+) -> Engine {
     let mut engine = Engine::new_raw();
     engine.register_global_module(StandardPackage::new().as_shared_module());
     match resolver {
@@ -306,10 +323,8 @@ pub(crate) fn build_engine(limits: &ScriptLimits, resolver: Option<ImportResolve
             }
         });
     }
-    engine.on_print(|text| eprintln!("[rhai] {text}"));
-    engine.on_debug(|text, source, pos| {
-        eprintln!("[rhai debug] {}{pos:?}: {text}", source.unwrap_or(""))
-    });
+    super::output::install(&mut engine, output);
+    super::asserts::register(&mut engine);
     api::register(&mut engine);
     super::text::register(&mut engine);
     // Rhai's own `sleep` waits without operations, so the progress callback

@@ -250,7 +250,7 @@ impl ModuleRegistry {
     /// Compiles every `(label, source, file)` script, then registers the
     /// modules among them all together (none if one fails; libraries, with
     /// no `MODULE` and no `process`, are skipped).
-    fn register_script_set(
+    pub(super) fn register_script_set(
         &self,
         scripts: Vec<(String, String, Option<PathBuf>)>,
         imports: Imports<'_>,

@@ -180,3 +180,29 @@ pub(crate) fn value_bytes(value: &crate::Value) -> usize {
     }
     total
 }
+
+/// Runs `f` without counting what this thread allocates and frees meanwhile
+/// (an embedder's output hook: what it does with a line, even on another
+/// thread, is not the script's memory).
+pub(crate) fn uncounted<T>(f: impl FnOnce() -> T) -> T {
+    struct Restore(isize);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let _ = NET.try_with(|n| n.set(self.0));
+        }
+    }
+    let _restore = Restore(NET.with(|n| n.replace(NOT_COUNTING)));
+    f()
+}
+
+/// Credits about `bytes` back to the script call on this thread: values it
+/// made and handed to a call on another thread, which frees them there.
+pub(crate) fn handed_off(bytes: usize) {
+    let bytes = isize::try_from(bytes).unwrap_or(isize::MAX);
+    let _ = NET.try_with(|net| {
+        let held = net.get();
+        if held != NOT_COUNTING {
+            net.set(held.saturating_sub(bytes).max(NOT_COUNTING + 1));
+        }
+    });
+}

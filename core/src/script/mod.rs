@@ -37,6 +37,7 @@
 //! `x.rhai` from the script's own folder, at load time.
 
 mod api;
+mod asserts;
 mod convert;
 mod deps;
 mod engine;
@@ -45,9 +46,12 @@ mod load;
 mod memory;
 mod module;
 mod opaque;
+mod output;
 mod pool_api;
 mod stack;
+mod testing;
 mod text;
+mod value_fn;
 #[cfg(feature = "watch")]
 pub mod watch;
 #[cfg(feature = "workflows")]
@@ -63,8 +67,11 @@ pub use api::{ScriptInstance, ScriptRegistry};
 pub use convert::{from_dynamic, to_dynamic, OpaqueHandle};
 pub use engine::ScriptLimits;
 pub use memory::{memory_limit_enforced, ScriptAllocator};
+pub use output::{set_default_script_output, ScriptOutput, ScriptOutputHook, ScriptOutputKind};
 pub use pool_api::ScriptPool;
 pub use stack::running_on_script_stack;
+pub use testing::{is_script_test_file, ScriptTest, ScriptTests};
+pub use value_fn::{ScriptFunction, MAX_SCRIPT_FUNCTION_ARGS};
 #[cfg(feature = "workflows")]
 pub use workflow_api::ScriptWorkflow;
 
@@ -86,6 +93,8 @@ pub(crate) struct ScriptHost {
     /// What the embedder adds to every engine (see
     /// [`ModuleRegistry::register_script_functions`]), in order.
     setups: RwLock<Vec<EngineSetup>>,
+    /// Where its scripts' `print` and `debug` go.
+    output: Arc<output::OutputSlot>,
 }
 
 /// A function that adds Rust functions or types to a script engine.
@@ -117,7 +126,7 @@ impl ScriptHost {
         resolver: Option<ImportResolver>,
         strict: bool,
     ) -> Engine {
-        let mut engine = build_engine(limits, resolver);
+        let mut engine = build_engine(limits, resolver, &self.output);
         engine.set_strict_variables(strict);
         let setups = self.setups.read().clone();
         for setup in setups {
@@ -298,13 +307,12 @@ fn prepare_pinned(
     });
     let host = host.clone();
     let has_init = script.has_init;
+    let name = config.name().to_string();
     let config = config
         .with_metadata("script", label)
         .with_factory(move |context| {
-            Ok(
-                Box::new(ScriptModule::new(script.clone(), host.clone(), context))
-                    as Box<dyn Module>,
-            )
+            let module = ScriptModule::new(script.clone(), host.clone(), context);
+            Ok(Box::new(output::Named::new(&name, module)) as Box<dyn Module>)
         })
         .with_implementation(crate::config::Implementation::Rhai(Arc::new(
             crate::config::ScriptSource {

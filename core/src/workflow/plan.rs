@@ -82,7 +82,7 @@ fn plan_step(registry: &ModuleRegistry, name: &str, step: &WorkflowStep) -> Resu
         Some(module) => registry
             .find(ModuleKind::Module, module, step.version.as_deref())
             .map_err(|e| fail(format!("cannot use module {module:?}"), Some(e)))?,
-        None => best_provider(registry, step).map_err(|(message, e)| fail(message, e))?,
+        None => best_provider(registry, name, step)?,
     };
     if !info.has_implementation() {
         return Err(fail(
@@ -150,12 +150,10 @@ fn key_config(step: &WorkflowStep) -> Option<Value> {
 
 /// The module a step naming capabilities runs: of those with every
 /// capability (and the step's version requirement) and an implementation,
-/// the highest version; among equals, the first name. The error's message
-/// and source when there is none.
-fn best_provider(
-    registry: &ModuleRegistry,
-    step: &WorkflowStep,
-) -> std::result::Result<ModuleInfo, (String, Option<Error>)> {
+/// the highest version; among equals, the first name. The error names
+/// workflow `name` and the step when there is none.
+fn best_provider(registry: &ModuleRegistry, name: &str, step: &WorkflowStep) -> Result<ModuleInfo> {
+    let fail = |message: String, source: Option<Error>| step_error(name, &step.id, message, source);
     let caps = step.capabilities.clone().unwrap_or_default();
     let mut query = CapabilityQuery::new()
         .with_required_capabilities(caps.clone())
@@ -165,7 +163,7 @@ fn best_provider(
     }
     let found = registry
         .discover(&query)
-        .map_err(|e| ("bad capability query".to_string(), Some(e)))?;
+        .map_err(|e| fail("bad capability query".to_string(), Some(e)))?;
     found
         .into_iter()
         .filter(|i| i.has_implementation())
@@ -177,7 +175,7 @@ fn best_provider(
             }
         })
         .ok_or_else(|| {
-            (
+            fail(
                 format!("no module with an implementation has all of the capabilities {caps:?}"),
                 None,
             )
