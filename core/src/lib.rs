@@ -121,6 +121,7 @@ pub mod kind;
 pub mod limits;
 pub mod module;
 pub mod query;
+pub mod schema;
 pub mod validate;
 pub mod value;
 // Behaviour on single modules and declarations.
@@ -170,6 +171,7 @@ pub use native::{NativeFactory, NativeModule};
 pub use orchestration::WorkflowOrchestration;
 pub use query::{CapabilityQuery, PluginDiscoveryQuery, ServiceDiscoveryQuery};
 pub use registry::{InstanceBuilder, ModuleRegistry, RegistryBuilder, RegistryView};
+pub use schema::Schema;
 #[cfg(feature = "watch")]
 pub use script::watch::{ReloadEvent, ReloadKind, ScriptWatcher};
 #[cfg(feature = "scripts")]

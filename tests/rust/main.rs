@@ -33,6 +33,7 @@ mod manifest;
 mod native;
 mod query;
 mod registry;
+mod schema;
 #[cfg(feature = "scripts")]
 mod script;
 #[cfg(feature = "workflows")]
