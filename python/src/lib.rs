@@ -22,6 +22,7 @@ mod modules;
 mod query;
 mod registry;
 mod result;
+mod schema;
 mod script;
 mod threads;
 mod workers;
@@ -45,6 +46,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<audit::PyAuditEvent>()?;
     m.add_class::<conversion::PyOpaqueValue>()?;
     m.add_class::<script::PyScriptLimits>()?;
+    m.add_class::<schema::PySchema>()?;
     m.add_class::<workflow::PyWorkflow>()?;
     m.add_class::<result::PyWorkflowResult>()?;
     m.add_class::<result::PyStepReport>()?;
@@ -73,5 +75,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(threads::_after_fork_in_child, m)?)?;
     errors::register(m)?;
     distribution::install_http_client();
+    schema::install_opaque_check();
     Ok(())
 }

@@ -57,6 +57,7 @@ COVERED = {
         "registry.set_cache(memory_items": "test_python_caching",
         "Client()": "test_python_dask_recipe",
         "watch_scripts": "test_python_hot_reload",
+        'Schema("{title: str': "test_python_typed_interfaces",
     },
     "sh": {
         "git clone": "test_install_blocks",
@@ -125,6 +126,19 @@ def test_python_workflows(tmp_path: Path) -> None:
 def test_python_caching(tmp_path: Path) -> None:
     out = run_python(block("python", "registry.set_cache(memory_items"), tmp_path).stdout.splitlines()
     assert out == ["miss hit 1"]
+
+
+def test_python_typed_interfaces(tmp_path: Path) -> None:
+    out = run_python(block("python", 'Schema("{title: str'), tmp_path).stdout.splitlines()
+    assert out == [
+        "{tags?: list[str], title: str}",
+        "True",
+        "$.tags[1] str int",
+        "True",
+        "False",
+        "['title']",
+        "list[int]",
+    ]
 
 
 def test_python_hot_reload(tmp_path: Path) -> None:

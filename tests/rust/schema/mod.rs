@@ -5,6 +5,7 @@ use module_registry::schema::{Literal, SchemaKind, MAX_DEPTH, MAX_NODES};
 use module_registry::{Error, ErrorKind, Schema, Value};
 use proptest::prelude::*;
 
+mod declarations;
 mod json;
 
 fn t(text: &str) -> Schema {
