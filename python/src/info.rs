@@ -113,8 +113,16 @@ impl PyModuleInfo {
 
     fn __repr__(&self) -> String {
         let caps: Vec<&str> = self.inner.capabilities().iter().map(|c| &**c).collect();
+        // Declared types are shown (`input="str" -> output="int"`); untyped
+        // records read as before.
+        let (input, output) = (self.inner.input(), self.inner.output());
+        let types = if input.is_any() && output.is_any() {
+            String::new()
+        } else {
+            format!(", types=\"{input} -> {output}\"")
+        };
         format!(
-            "ModuleInfo(name={:?}, version=\"{}\", kind=\"{}\", type={}, capabilities={:?})",
+            "ModuleInfo(name={:?}, version=\"{}\", kind=\"{}\", type={}, capabilities={:?}{types})",
             self.inner.name(),
             self.inner.version(),
             self.inner.kind(),
