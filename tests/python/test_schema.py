@@ -210,6 +210,22 @@ def test_declared_types_reach_module_info_pickles_and_registry_pickles() -> None
     assert rebuilt.create("shout").process("hi") == "HI"
 
 
+def test_the_decorator_declares_types() -> None:
+    registry = mr.ModuleRegistry()
+
+    @registry.module(name="count", input="str", output=Schema("int"), config_type="{min?: int}")
+    def count(text: str) -> int:
+        return len(text.split())
+
+    info = registry.get("count")
+    assert info is not None
+    assert (str(info.input), str(info.output), str(info.config_type)) == ("str", "int", "{min?: int}")
+    assert registry.create("count").process("a b c") == 3
+    with pytest.raises(SchemaError):
+        registry.module(name="bad", input="lst")(count)
+    assert registry.get("bad") is None
+
+
 pydantic = pytest.importorskip("pydantic")
 from pydantic import BaseModel, TypeAdapter, conint  # noqa: E402
 
