@@ -57,7 +57,7 @@ impl ModuleConfig {
     ///         .with_name("word-count")
     ///         .with_input(Schema::parse("str")?)
     ///         .with_output(Schema::parse("int")?)
-    ///         .with_handler(|text| Ok(text.as_str().unwrap_or("").split_whitespace().count().into())),
+    ///         .with_handler(|text| Ok((text.as_str().unwrap_or("").split_whitespace().count() as i64).into())),
     /// )?;
     /// assert_eq!((info.input().to_string(), info.output().to_string()), ("str".into(), "int".into()));
     /// assert!(info.config_type().is_any()); // not declared
