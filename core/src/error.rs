@@ -377,6 +377,30 @@ pub enum Error {
         source: ExternalError,
     },
 
+    /// A type (a type expression or a JSON Schema) cannot be read or built:
+    /// bad syntax, a JSON Schema keyword the type cannot express, a `$ref`
+    /// loop, or past the bounds ([`schema::MAX_DEPTH`](crate::schema::MAX_DEPTH),
+    /// [`schema::MAX_NODES`](crate::schema::MAX_NODES)).
+    #[error("invalid type{}: {reason}", if schema.is_empty() { String::new() } else { format!(" {schema:?}") })]
+    InvalidSchema {
+        /// The text refused (its first 80 characters; empty when built in code).
+        schema: String,
+        /// What is wrong, and where.
+        reason: String,
+    },
+
+    /// A value does not fit a type ([`Schema::validate`](crate::Schema::validate)).
+    #[error("value at {path} does not fit: expected {expected}, found {found}")]
+    SchemaMismatch {
+        /// Where in the value (`$`, `$.tags[2]`, `$["a key"]`).
+        path: String,
+        /// The type expected there, as a type expression.
+        expected: String,
+        /// What was found there: its type (`int`), or the value itself when
+        /// checked against literals (`"slow"`).
+        found: String,
+    },
+
     /// An error from outside this crate (a module's `ParseIntError`, a
     /// Python exception), carried unchanged so a binding can hand the
     /// original back. Transparent: it reads as the original error, and its

@@ -95,6 +95,21 @@ impl ModuleInfo {
         self.0.config.metadata()
     }
 
+    /// What the module takes (`any` when not declared).
+    pub fn input(&self) -> &crate::schema::Schema {
+        self.0.config.input()
+    }
+
+    /// What the module gives (`any` when not declared).
+    pub fn output(&self) -> &crate::schema::Schema {
+        self.0.config.output()
+    }
+
+    /// The type of the module's config (`any` when not declared).
+    pub fn config_type(&self) -> &crate::schema::Schema {
+        self.0.config.config_type()
+    }
+
     /// The dependencies: name to requirement text.
     pub fn dependencies(&self) -> &BTreeMap<String, String> {
         self.0.config.dependencies()

@@ -123,6 +123,7 @@ pub mod kind;
 pub mod limits;
 pub mod module;
 pub mod query;
+pub mod schema;
 pub mod threads;
 pub mod validate;
 pub mod value;
@@ -173,6 +174,7 @@ pub use native::{NativeFactory, NativeModule};
 pub use orchestration::WorkflowOrchestration;
 pub use query::{CapabilityQuery, PluginDiscoveryQuery, ServiceDiscoveryQuery};
 pub use registry::{InstanceBuilder, ModuleRegistry, RegistryBuilder, RegistryView};
+pub use schema::Schema;
 #[cfg(feature = "watch")]
 pub use script::watch::{ReloadEvent, ReloadKind, ScriptWatcher};
 #[cfg(feature = "scripts")]

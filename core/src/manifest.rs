@@ -21,6 +21,7 @@ use crate::error::{Error, Result};
 use crate::kind::{ModuleKind, ModuleType};
 use crate::limits::ScriptLimits;
 use crate::registry::ModuleRegistry;
+use crate::schema::Schema;
 
 /// The manifest format this version writes and reads.
 pub const MANIFEST_FORMAT: u32 = 1;
@@ -55,6 +56,14 @@ struct Entry {
     capabilities: Vec<String>,
     metadata: BTreeMap<String, String>,
     dependencies: BTreeMap<String, String>,
+    /// The declared types, written only when declared (so a manifest of
+    /// untyped modules, and its fingerprint, are as before).
+    #[serde(default, skip_serializing_if = "Schema::is_any")]
+    input: Schema,
+    #[serde(default, skip_serializing_if = "Schema::is_any")]
+    output: Schema,
+    #[serde(default, skip_serializing_if = "Schema::is_any")]
+    config_type: Schema,
     implementation: Impl,
 }
 
@@ -94,6 +103,9 @@ impl ModuleRegistry {
                 capabilities: info.capabilities().iter().map(|c| c.to_string()).collect(),
                 metadata: info.metadata().clone(),
                 dependencies: info.dependencies().clone(),
+                input: info.input().clone(),
+                output: info.output().clone(),
+                config_type: info.config_type().clone(),
                 implementation: match info.implementation() {
                     Implementation::Declaration => Impl::Declaration,
                     Implementation::Native => Impl::Native,
@@ -311,6 +323,10 @@ impl<'a> EntryChecker<'a> {
         for (k, v) in entry.dependencies {
             config = config.with_dependency(k, v);
         }
+        config = config
+            .with_input(entry.input)
+            .with_output(entry.output)
+            .with_config_type(entry.config_type);
         config.clone().validate()?;
         Ok(match entry.implementation {
             Impl::Declaration => (config, None),

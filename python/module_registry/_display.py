@@ -124,6 +124,8 @@ def info_html(info: Any) -> str:
         ("type", escape(info.type.name)),
         ("capabilities", ", ".join(_code(c) for c in sorted(info.capabilities)) or "—"),
         ("implementation", escape(info.implementation)),
+        ("types", f"{_code(str(info.input))} → {_code(str(info.output))}"),
+        ("config type", _code(str(info.config_type))),
         ("dependencies", ", ".join(f"{_code(n)} {escape(r)}" for n, r in sorted(info.dependencies.items())) or "—"),
         ("metadata", ", ".join(f"{escape(k)}={escape(v)}" for k, v in sorted(info.metadata.items())) or "—"),
     ]

@@ -7,7 +7,7 @@ import os
 import sys
 
 from . import _core
-from ._core import ModuleConfig, ModuleType, PluginConfig
+from ._core import ModuleConfig, ModuleType, PluginConfig, Schema
 
 # `typing` and `dataclasses` cost tens of milliseconds to import: only type checkers read these.
 TYPE_CHECKING = False
@@ -95,21 +95,29 @@ class ModuleRegistry(_core.ModuleRegistry):
         metadata: Optional[Mapping[str, str]] = None,
         dependencies: Optional[Mapping[str, str]] = None,
         kind: str = "module",
+        input: Union[Schema, str, None] = None,
+        output: Union[Schema, str, None] = None,
+        config_type: Union[Schema, str, None] = None,
     ) -> Callable[[T], T]:
         """Decorator registering a function (its ``process``) or a class
         (built per instance; ``process``, optional ``init``/``shutdown``).
         The name defaults to the object's ``__name__`` with ``_`` as ``-``.
+        ``input``, ``output`` and ``config_type`` declare its types (a
+        ``Schema`` or a type expression; ``any`` when not given).
         Returns the object unchanged."""
 
         def decorate(obj: T) -> T:
-            config_type = PluginConfig if kind == "plugin" else ModuleConfig
-            config = config_type(
+            declaration = PluginConfig if kind == "plugin" else ModuleConfig
+            config = declaration(
                 name=name if name is not None else _default_name(obj),
                 version=version,
                 type=type,
                 capabilities=list(capabilities),
                 metadata=dict(metadata or {}),
                 dependencies=dict(dependencies or {}),
+                input=input,
+                output=output,
+                config_type=config_type,
             )
             if kind == "plugin":
                 self.register_plugin(config, obj)

@@ -7,6 +7,8 @@ use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString};
 
+use crate::schema::PySchema;
+
 /// What a module is for: `ModuleType.DataProcessor`, `.Security`, `.Network`,
 /// `.Storage`, `.Compute`, `.Analytics`, `.Monitoring`, `.Integration`, or
 /// `ModuleType.custom("name")`.
@@ -178,7 +180,8 @@ fn describe(config: &ModuleConfig) -> String {
 }
 
 /// A config's constructor arguments: name, version, type, capabilities,
-/// metadata, dependencies.
+/// metadata, dependencies, input, output, config type (the types as type
+/// expressions, `None` when not declared).
 pub type ConfigArgs = (
     Option<String>,
     String,
@@ -186,7 +189,34 @@ pub type ConfigArgs = (
     Vec<String>,
     BTreeMap<String, String>,
     BTreeMap<String, String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
 );
+
+/// A declared type's text, `None` for `any` (not declared).
+fn type_text(schema: &module_registry::Schema) -> Option<String> {
+    (!schema.is_any()).then(|| schema.to_string())
+}
+
+/// Sets the declared types from constructor arguments (a `Schema` or its text each).
+pub fn with_types(
+    mut config: ModuleConfig,
+    input: Option<&Bound<'_, PyAny>>,
+    output: Option<&Bound<'_, PyAny>>,
+    config_type: Option<&Bound<'_, PyAny>>,
+) -> PyResult<ModuleConfig> {
+    if let Some(t) = input.filter(|t| !t.is_none()) {
+        config = config.with_input(PySchema::from_arg(t)?);
+    }
+    if let Some(t) = output.filter(|t| !t.is_none()) {
+        config = config.with_output(PySchema::from_arg(t)?);
+    }
+    if let Some(t) = config_type.filter(|t| !t.is_none()) {
+        config = config.with_config_type(PySchema::from_arg(t)?);
+    }
+    Ok(config)
+}
 
 pub fn config_args(config: &ModuleConfig) -> ConfigArgs {
     (
@@ -196,6 +226,9 @@ pub fn config_args(config: &ModuleConfig) -> ConfigArgs {
         config.capabilities().map(str::to_string).collect(),
         config.metadata().clone(),
         config.dependencies().clone(),
+        type_text(config.input()),
+        type_text(config.output()),
+        type_text(config.config_type()),
     )
 }
 
@@ -212,9 +245,10 @@ macro_rules! config_class {
         impl $rust {
             #[new]
             #[pyo3(
-                signature = (name=None, version=None, r#type=None, capabilities=None, metadata=None, dependencies=None),
-                text_signature = "(name=None, version=None, type=None, capabilities=None, metadata=None, dependencies=None)"
+                signature = (name=None, version=None, r#type=None, capabilities=None, metadata=None, dependencies=None, input=None, output=None, config_type=None),
+                text_signature = "(name=None, version=None, type=None, capabilities=None, metadata=None, dependencies=None, input=None, output=None, config_type=None)"
             )]
+            #[allow(clippy::too_many_arguments)]
             fn new(
                 name: Option<String>,
                 version: Option<String>,
@@ -222,6 +256,9 @@ macro_rules! config_class {
                 capabilities: Option<&Bound<'_, PyAny>>,
                 metadata: Option<&Bound<'_, PyAny>>,
                 dependencies: Option<&Bound<'_, PyAny>>,
+                input: Option<&Bound<'_, PyAny>>,
+                output: Option<&Bound<'_, PyAny>>,
+                config_type: Option<&Bound<'_, PyAny>>,
             ) -> PyResult<Self> {
                 let mut c = ModuleConfig::new().with_kind($kind);
                 if let Some(n) = name {
@@ -246,7 +283,47 @@ macro_rules! config_class {
                         c = c.with_dependency(k, v);
                     }
                 }
+                let c = with_types(c, input, output, config_type)?;
                 Ok(Self { inner: c })
+            }
+
+            /// Declare what the module takes (a Schema or a type expression); returns this config.
+            fn with_input<'py>(mut slf: PyRefMut<'py, Self>, input: &Bound<'py, PyAny>) -> PyResult<PyRefMut<'py, Self>> {
+                let t = PySchema::from_arg(input)?;
+                slf.inner = std::mem::take(&mut slf.inner).with_input(t);
+                Ok(slf)
+            }
+
+            /// Declare what the module gives (a Schema or a type expression); returns this config.
+            fn with_output<'py>(mut slf: PyRefMut<'py, Self>, output: &Bound<'py, PyAny>) -> PyResult<PyRefMut<'py, Self>> {
+                let t = PySchema::from_arg(output)?;
+                slf.inner = std::mem::take(&mut slf.inner).with_output(t);
+                Ok(slf)
+            }
+
+            /// Declare the type of the module's config (a Schema or a type expression); returns this config.
+            fn with_config_type<'py>(mut slf: PyRefMut<'py, Self>, config_type: &Bound<'py, PyAny>) -> PyResult<PyRefMut<'py, Self>> {
+                let t = PySchema::from_arg(config_type)?;
+                slf.inner = std::mem::take(&mut slf.inner).with_config_type(t);
+                Ok(slf)
+            }
+
+            /// What the module takes (`any` when not declared).
+            #[getter]
+            fn input(&self) -> PySchema {
+                PySchema { inner: self.inner.input().clone() }
+            }
+
+            /// What the module gives (`any` when not declared).
+            #[getter]
+            fn output(&self) -> PySchema {
+                PySchema { inner: self.inner.output().clone() }
+            }
+
+            /// The type of the module's config (`any` when not declared).
+            #[getter]
+            fn config_type(&self) -> PySchema {
+                PySchema { inner: self.inner.config_type().clone() }
             }
 
             /// Set the name; returns this config.

@@ -88,6 +88,12 @@ create_exception!(
 );
 create_exception!(
     module_registry,
+    SchemaError,
+    ValidationError,
+    "A type cannot be read (a bad type expression, a JSON Schema it cannot express), or a value does not fit a type (path, expected and found say where and how; None for a type that cannot be read)."
+);
+create_exception!(
+    module_registry,
     IntegrityError,
     ValidationError,
     "Content does not match its digest, or a signature does not verify."
@@ -204,6 +210,7 @@ pub fn class_of(py: Python<'_>, kind: ErrorKind) -> PyResult<Bound<'_, PyType>> 
         ErrorKind::Timeout => call_timeout_error(py)?,
         ErrorKind::Unavailable => py.get_type::<UnavailableError>(),
         ErrorKind::Interrupted => py.get_type::<RunInterruptedError>(),
+        ErrorKind::InvalidSchema | ErrorKind::SchemaMismatch => py.get_type::<SchemaError>(),
     })
 }
 
@@ -423,6 +430,21 @@ fn attributes_of<'py>(
         Error::Timeout { after_ms } => {
             attributes.push(("after_ms", after_ms.into_pyobject(py)?.into_any()));
         }
+        Error::SchemaMismatch {
+            path,
+            expected,
+            found,
+        } => {
+            attributes.push(("path", path.into_pyobject(py)?.into_any()));
+            attributes.push(("expected", expected.into_pyobject(py)?.into_any()));
+            attributes.push(("found", found.into_pyobject(py)?.into_any()));
+        }
+        Error::InvalidSchema { .. } => {
+            let none = py.None().into_bound(py);
+            attributes.push(("path", none.clone()));
+            attributes.push(("expected", none.clone()));
+            attributes.push(("found", none));
+        }
         // The other variants carry nothing a handler needs beyond the
         // message (their class is chosen in `convert`, exhaustively, by kind).
         _ => {}
@@ -457,6 +479,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     )?;
     m.add("ScriptError", py.get_type::<ScriptError>())?;
     m.add("WorkflowError", py.get_type::<WorkflowError>())?;
+    m.add("SchemaError", py.get_type::<SchemaError>())?;
     m.add("IntegrityError", py.get_type::<IntegrityError>())?;
     m.add("FetchError", py.get_type::<FetchError>())?;
     m.add("UnavailableError", py.get_type::<UnavailableError>())?;

@@ -44,6 +44,30 @@ impl PyModuleInfo {
         self.inner.kind().as_str()
     }
 
+    /// What the module takes (`any` when not declared).
+    #[getter]
+    fn input(&self) -> crate::schema::PySchema {
+        crate::schema::PySchema {
+            inner: self.inner.input().clone(),
+        }
+    }
+
+    /// What the module gives (`any` when not declared).
+    #[getter]
+    fn output(&self) -> crate::schema::PySchema {
+        crate::schema::PySchema {
+            inner: self.inner.output().clone(),
+        }
+    }
+
+    /// The type of the module's config (`any` when not declared).
+    #[getter]
+    fn config_type(&self) -> crate::schema::PySchema {
+        crate::schema::PySchema {
+            inner: self.inner.config_type().clone(),
+        }
+    }
+
     /// The capabilities.
     #[getter]
     fn capabilities<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyFrozenSet>> {
@@ -89,8 +113,16 @@ impl PyModuleInfo {
 
     fn __repr__(&self) -> String {
         let caps: Vec<&str> = self.inner.capabilities().iter().map(|c| &**c).collect();
+        // Declared types are shown (`input="str" -> output="int"`); untyped
+        // records read as before.
+        let (input, output) = (self.inner.input(), self.inner.output());
+        let types = if input.is_any() && output.is_any() {
+            String::new()
+        } else {
+            format!(", types=\"{input} -> {output}\"")
+        };
         format!(
-            "ModuleInfo(name={:?}, version=\"{}\", kind=\"{}\", type={}, capabilities={:?})",
+            "ModuleInfo(name={:?}, version=\"{}\", kind=\"{}\", type={}, capabilities={:?}{types})",
             self.inner.name(),
             self.inner.version(),
             self.inner.kind(),
@@ -169,7 +201,17 @@ pub fn _module_info(
     config: ConfigArgs,
     implementation: ImplementationState<String>,
 ) -> PyResult<PyModuleInfo> {
-    let (name, version, module_type, capabilities, metadata, dependencies) = config;
+    let (
+        name,
+        version,
+        module_type,
+        capabilities,
+        metadata,
+        dependencies,
+        input,
+        output,
+        config_type,
+    ) = config;
     let mut c = ModuleConfig::new()
         .with_kind(crate::registry::parse_kind(kind)?)
         .with_name(name.unwrap_or_default())
@@ -182,6 +224,15 @@ pub fn _module_info(
     for (k, v) in dependencies {
         c = c.with_dependency(k, v);
     }
+    let parse = |text: Option<String>| -> PyResult<module_registry::Schema> {
+        text.map_or(Ok(module_registry::Schema::any()), |t| {
+            module_registry::Schema::parse(&t).map_err(crate::errors::to_pyerr)
+        })
+    };
+    let c = c
+        .with_input(parse(input)?)
+        .with_output(parse(output)?)
+        .with_config_type(parse(config_type)?);
     let (kind, a, b, c3, imports) = implementation;
     let implementation = match (kind.as_str(), a, c3) {
         ("declaration", ..) => Implementation::Declaration,

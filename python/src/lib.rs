@@ -23,6 +23,7 @@ mod modules;
 mod query;
 mod registry;
 mod result;
+mod schema;
 mod script;
 mod script_output;
 mod threads;
@@ -48,6 +49,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<conversion::PyOpaqueValue>()?;
     m.add_class::<script::PyScriptLimits>()?;
     m.add_class::<script::PyScriptTests>()?;
+    m.add_class::<schema::PySchema>()?;
     m.add_class::<workflow::PyWorkflow>()?;
     m.add_class::<result::PyWorkflowResult>()?;
     m.add_class::<result::PyStepReport>()?;
@@ -80,5 +82,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     errors::register(m)?;
     distribution::install_http_client();
     script_output::install();
+    schema::install_opaque_check();
     Ok(())
 }

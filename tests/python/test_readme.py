@@ -60,6 +60,7 @@ COVERED = {
         "watch_scripts": "test_python_hot_reload",
         'this.deps["log-parse"]': "test_python_script_deps",
         "register_script_function": "test_python_script_authors",
+        'Schema("{title: str': "test_python_typed_interfaces",
     },
     "sh": {
         "git clone": "test_install_blocks",
@@ -141,6 +142,19 @@ def test_python_script_deps(tmp_path: Path) -> None:
     expected = [line.split("# ", 1)[1] for line in code.splitlines() if "print(" in line and "# " in line]
     expected.append(code.splitlines()[-1].strip().removeprefix("# "))
     assert out == expected
+
+
+def test_python_typed_interfaces(tmp_path: Path) -> None:
+    out = run_python(block("python", 'Schema("{title: str'), tmp_path).stdout.splitlines()
+    assert out == [
+        "{tags?: list[str], title: str}",
+        "True",
+        "$.tags[1] str int",
+        "True",
+        "False",
+        "['title']",
+        "list[int]",
+    ]
 
 
 def test_python_hot_reload(tmp_path: Path) -> None:

@@ -37,6 +37,7 @@ mod outputs;
 mod picture;
 mod query;
 mod registry;
+mod schema;
 #[cfg(feature = "scripts")]
 mod script;
 #[cfg(feature = "scripts")]

@@ -30,11 +30,13 @@ pub(super) struct Rare {
     /// The dependencies' requirements, parsed (in the map's order) when the
     /// config is validated.
     pub(super) requirements: Box<[semver::VersionReq]>,
+    /// The declared input, output and config types.
+    pub(super) types: super::types::Types,
 }
 
 impl Rare {
     pub(super) fn is_empty(&self) -> bool {
-        self.custom_type.is_none() && self.dependencies.is_empty()
+        self.custom_type.is_none() && self.dependencies.is_empty() && self.types.is_empty()
     }
 }
 

@@ -6,6 +6,7 @@ use std::fmt;
 use std::sync::Arc;
 
 mod extras;
+mod types;
 
 use crate::error::{BoxError, Error, Result};
 use crate::kind::NAMED_TYPES;
@@ -193,7 +194,7 @@ impl Default for ModuleConfig {
 
 impl PartialEq for ModuleConfig {
     /// Equal declarations: kind, name, version, type, capabilities (as
-    /// added), metadata, dependencies and implementation. The factory and
+    /// added), metadata, dependencies, implementation and the three types. The factory and
     /// the origin are code, not compared.
     fn eq(&self, other: &Self) -> bool {
         self.kind == other.kind
@@ -204,6 +205,7 @@ impl PartialEq for ModuleConfig {
             && self.get_metadata() == other.get_metadata()
             && self.get_dependencies() == other.get_dependencies()
             && self.get_implementation() == other.get_implementation()
+            && self.same_types(other)
     }
 }
 

@@ -40,6 +40,8 @@ pub enum ErrorKind {
     Timeout,
     Unavailable,
     Interrupted,
+    InvalidSchema,
+    SchemaMismatch,
     /// Kept last: [`ErrorKind::ALL`] is checked against it.
     External,
 }
@@ -50,7 +52,7 @@ const _: () = assert!(ErrorKind::External as usize + 1 == ErrorKind::ALL.len());
 impl ErrorKind {
     /// Every kind, in declaration order (what a binding's "every kind is
     /// mapped" test walks).
-    pub const ALL: [ErrorKind; 28] = [
+    pub const ALL: [ErrorKind; 30] = [
         ErrorKind::InvalidName,
         ErrorKind::InvalidVersion,
         ErrorKind::InvalidRequirement,
@@ -78,6 +80,8 @@ impl ErrorKind {
         ErrorKind::Timeout,
         ErrorKind::Unavailable,
         ErrorKind::Interrupted,
+        ErrorKind::InvalidSchema,
+        ErrorKind::SchemaMismatch,
         ErrorKind::External,
     ];
 
@@ -112,6 +116,8 @@ impl ErrorKind {
             ErrorKind::Timeout => "timeout",
             ErrorKind::Unavailable => "unavailable",
             ErrorKind::Interrupted => "interrupted",
+            ErrorKind::InvalidSchema => "invalid_schema",
+            ErrorKind::SchemaMismatch => "schema_mismatch",
             ErrorKind::External => "external",
         }
     }
@@ -148,6 +154,8 @@ impl Error {
             Error::Timeout { .. } => ErrorKind::Timeout,
             Error::Unavailable { .. } => ErrorKind::Unavailable,
             Error::Interrupted { .. } => ErrorKind::Interrupted,
+            Error::InvalidSchema { .. } => ErrorKind::InvalidSchema,
+            Error::SchemaMismatch { .. } => ErrorKind::SchemaMismatch,
             Error::External { .. } => ErrorKind::External,
         }
     }
