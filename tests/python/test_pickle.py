@@ -142,12 +142,12 @@ def test_access_policy_roundtrip() -> None:
 
 def test_workflow_and_results_roundtrip(native: mr.ModuleRegistry) -> None:
     native.register(mr.ModuleConfig(name="shout"), shout)
-    workflow = mr.Workflow("wf", output="b").step("a", "shout").step("b", "identity", after=["a"], retries=2, config={"k": [1, 2.5]})
+    workflow = mr.Workflow("wf", output="b").step("a", "shout").step("b", "json-encode", after=["a"], retries=2, config={"k": [1, 2.5]})
     back = roundtrip(workflow)
     assert back.to_dict() == workflow.to_dict() and back.name == "wf"
     result = native.run_workflow(workflow, "hi")
     back_result = roundtrip(result)
-    assert back_result.output == "HI!" and back_result.step("a") == result.step("a")
+    assert back_result.output == '"HI!"' and back_result.step("a") == result.step("a")
     for report in result.steps:
         assert roundtrip(report).id == report.id
     assert result != native.run_workflow(workflow, "other")

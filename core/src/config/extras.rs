@@ -88,7 +88,30 @@ impl Extras {
             && !self.ignores_config
     }
 
+    /// Set with `without_config`, or Python code that would never see a config.
+    pub(super) fn refuses_config(&self) -> bool {
+        self.ignores_config
+            || matches!(&self.implementation, Implementation::Python(code) if code.ignores_config)
+    }
+
     pub(super) fn rare_mut(&mut self) -> &mut Rare {
         self.rare.get_or_insert_with(Box::default)
+    }
+}
+
+impl super::ModuleConfig {
+    /// The module reads no instance config: one given to it is refused (when
+    /// a workflow is checked, when an instance is built), not silently
+    /// ignored. Setting a factory afterwards clears this.
+    pub fn without_config(mut self) -> Self {
+        self.extras_mut().ignores_config = true;
+        self
+    }
+
+    /// Whether a config given to it is refused: declared
+    /// [`without_config`](Self::without_config), or Python code that would
+    /// never see one.
+    pub fn ignores_config(&self) -> bool {
+        self.extras.as_ref().is_some_and(|e| e.refuses_config())
     }
 }

@@ -311,19 +311,6 @@ impl ModuleConfig {
         self.rare().map_or(&[], |r| &r.requirements)
     }
 
-    /// Whether the module would never see an instance config: set with
-    /// `without_config` (a native or script module without `init`), or
-    /// Python code that ignores it.
-    pub(crate) fn get_ignores_config(&self) -> bool {
-        match self.extras.as_ref() {
-            Some(e) if e.ignores_config => true,
-            Some(e) => {
-                matches!(&e.implementation, Implementation::Python(code) if code.ignores_config)
-            }
-            None => false,
-        }
-    }
-
     pub(crate) fn get_factory(&self) -> Option<&Factory> {
         self.extras.as_ref().and_then(|e| e.factory.as_ref())
     }
@@ -353,8 +340,7 @@ impl ModuleConfig {
         if factory.is_some() || self.extras.is_some() {
             let extras = self.extras_mut();
             extras.factory = factory;
-            // A new factory may read the config: whether it does is said again.
-            extras.ignores_config = false;
+            extras.ignores_config = false; // said again for the new factory
             if extras.factory.is_some() && extras.implementation == Implementation::Declaration {
                 extras.implementation = Implementation::Custom;
             }
@@ -448,22 +434,6 @@ macro_rules! builder_methods {
         {
             let handler = Arc::new(handler);
             self.with_factory(move |_| Ok(Box::new(FnModule::from_arc(handler.clone())) as Box<dyn Module>))
-        }
-
-        /// Declare that the module takes no instance config (its factory
-        /// and `init` never read one): a config given to it is then refused,
-        /// when a workflow is checked and when an instance is built, rather
-        /// than silently ignored. Setting a factory afterwards clears it.
-        pub fn without_config(mut self) -> Self {
-            self $($inner)* .extras_mut().ignores_config = true;
-            self
-        }
-
-        /// Whether the module takes no instance config (see
-        /// [`without_config`](Self::without_config); Python code that would
-        /// never see one counts too).
-        pub fn ignores_config(&self) -> bool {
-            self $($inner)* .get_ignores_config()
         }
 
         /// The name as set (empty when unset).
