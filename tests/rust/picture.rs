@@ -80,7 +80,7 @@ fn a_one_row_chain_is_as_tall_as_its_boxes_and_sans_serif() {
         .map(|r| attr(r, "x") + attr(r, "width"))
         .fold(0.0, f64::max);
     // Margins of at most 12 px around the boxes, nothing outside.
-    assert!(top >= 0.0 && top <= 12.0, "{top}");
+    assert!((0.0..=12.0).contains(&top), "{top}");
     assert!(attr(root, "height") - bottom <= 13.0 && attr(root, "height") >= bottom);
     assert!(attr(root, "width") - right <= 13.0 && attr(root, "width") >= right);
     // Coloured: steps and ends are filled, not white.
