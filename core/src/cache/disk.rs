@@ -400,14 +400,13 @@ fn enlist(store: &Arc<DiskStore>) {
     stores.push(Arc::downgrade(store));
     drop(stores);
     if start {
-        let spawned = std::thread::Builder::new()
-            .name("module-registry-cache".into())
-            .spawn(|| loop {
-                std::thread::sleep(FLUSH_AGE / 2);
-                for store in live_stores() {
-                    store.flush_if_old();
-                }
-            });
+        // A timer that runs no module code: a small stack is enough.
+        let spawned = crate::threads::spawn("module-registry-cache", 256 << 10, || loop {
+            std::thread::sleep(FLUSH_AGE / 2);
+            for store in live_stores() {
+                store.flush_if_old();
+            }
+        });
         if spawned.is_err() {
             // No timer: batches are still written when full, on reading
             // the stats, on drop and at exit.
