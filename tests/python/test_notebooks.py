@@ -84,7 +84,10 @@ def check_displays(nb: Any) -> None:
     # A batch on a pool of three: one bar per input, one lane per worker.
     batch = ET.fromstring(shown(nb, "wide = ", "image/svg+xml"))
     assert len(groups(batch, "bar")) == 12
-    assert "3 workers" in (batch.findtext(f"{ns}text") or "")
+    # As many lanes as workers that took inputs: on a loaded machine one of
+    # the pool's three may take none.
+    title = batch.findtext(f"{ns}text") or ""
+    assert re.search(r"batch of 12 runs on [123] workers?", title), title
     policy = shown(nb, "policy = (", "text/html")
     assert "alice" in policy and "text-*" in policy
     index = shown(nb, "import shutil", "text/html")
@@ -112,6 +115,10 @@ def test_the_public_namespace_is_what_all_lists() -> None:
         name
         for name in extra
         if not (name.startswith("__") and name.endswith("__"))
+        # pytest's assertion rewriting adds these to every module of a
+        # distribution that ships a pytest plugin (ours does): not names a
+        # user can type.
+        and not name.startswith("@py")
         and not (isinstance(getattr(mr, name), types.ModuleType) and getattr(mr, name).__name__ == f"module_registry.{name}")
     }
     assert not leaked, f"not in __all__: {sorted(leaked)}"

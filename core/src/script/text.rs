@@ -50,6 +50,7 @@ pub(crate) fn register(engine: &mut Engine) {
     engine.register_fn("zip_map", zip_map);
     engine.register_fn("html_escape", html_escape);
     engine.register_fn("csv_rows", csv_rows);
+    engine.register_fn("utf8_text", utf8_text);
 }
 
 fn lower_chars(text: ImmutableString) -> String {
@@ -324,4 +325,15 @@ mod tests {
         assert!(Class::parse("z-a").is_err());
         assert!(!Class::parse("").unwrap().has('a'));
     }
+}
+
+/// `utf8_text(bytes)`: the bytes read as UTF-8 text, or an error saying
+/// where they stop being UTF-8 (never the lossy text `as_string` gives).
+fn utf8_text(bytes: rhai::Blob) -> Res<String> {
+    String::from_utf8(bytes).map_err(|e| {
+        error(format!(
+            "utf8_text: the bytes are not UTF-8 text (from byte {})",
+            e.utf8_error().valid_up_to()
+        ))
+    })
 }
