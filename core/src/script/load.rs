@@ -111,15 +111,7 @@ impl ModuleRegistry {
     pub fn load_scripts(&self, dir: impl AsRef<Path>) -> Result<Vec<ModuleInfo>> {
         let dir = dir.as_ref();
         self.authorize_file_read("load_scripts")?;
-        let entries = std::fs::read_dir(dir).map_err(|source| Error::Io {
-            path: dir.display().to_string(),
-            source,
-        })?;
-        let mut paths: Vec<PathBuf> = entries
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "rhai"))
-            .collect();
-        paths.sort();
+        let paths = rhai_files(dir)?;
         let mut scripts = Vec::with_capacity(paths.len());
         for path in paths {
             let source = read(&path)?;
@@ -137,15 +129,7 @@ impl ModuleRegistry {
     pub fn check_scripts(&self, dir: impl AsRef<Path>) -> Result<Vec<Error>> {
         let dir = dir.as_ref();
         self.authorize_file_read("check_scripts")?;
-        let entries = std::fs::read_dir(dir).map_err(|source| Error::Io {
-            path: dir.display().to_string(),
-            source,
-        })?;
-        let mut paths: Vec<PathBuf> = entries
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "rhai"))
-            .collect();
-        paths.sort();
+        let paths = rhai_files(dir)?;
         let host = host(self);
         let mut problems = Vec::new();
         let mut declared: Vec<(String, String, String)> = Vec::new();
@@ -422,4 +406,19 @@ impl RegistryView {
     ) -> Result<Value> {
         self.with(|r| r.run_script_file(path, input))
     }
+}
+
+/// The `*.rhai` files of folder `dir` (not its subfolders), in name order:
+/// what `load_scripts`, `check_scripts` and the script tests read.
+pub(super) fn rhai_files(dir: &Path) -> Result<Vec<PathBuf>> {
+    let entries = std::fs::read_dir(dir).map_err(|source| Error::Io {
+        path: dir.display().to_string(),
+        source,
+    })?;
+    let mut paths: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "rhai"))
+        .collect();
+    paths.sort();
+    Ok(paths)
 }

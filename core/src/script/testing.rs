@@ -61,7 +61,7 @@ pub struct ScriptTest {
     pub line: Option<usize>,
 }
 
-/// A compiled test file (see the [module](self) page): its test functions,
+/// A compiled test file (what [`ModuleRegistry::load_script_tests`] gives): its test functions,
 /// each run on its own with [`run`](Self::run).
 pub struct ScriptTests {
     path: PathBuf,
@@ -122,16 +122,8 @@ impl ModuleRegistry {
     pub fn load_scripts_under_test(&self, dir: impl AsRef<Path>) -> Result<Vec<ModuleInfo>> {
         let dir = dir.as_ref();
         self.authorize_file_read("load_scripts")?;
-        let entries = std::fs::read_dir(dir).map_err(|source| Error::Io {
-            path: dir.display().to_string(),
-            source,
-        })?;
-        let mut paths: Vec<PathBuf> = entries
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "rhai"))
-            .filter(|p| !is_script_test_file(p))
-            .collect();
-        paths.sort();
+        let mut paths = super::load::rhai_files(dir)?;
+        paths.retain(|p| !is_script_test_file(p));
         let mut scripts = Vec::with_capacity(paths.len());
         for path in paths {
             let source = read(&path)?;

@@ -302,6 +302,17 @@ fn csv_rows(text: ImmutableString, delimiter: char) -> Array {
     rows
 }
 
+/// `utf8_text(bytes)`: the bytes read as UTF-8 text, or an error saying
+/// where they stop being UTF-8 (never the lossy text `as_string` gives).
+fn utf8_text(bytes: rhai::Blob) -> Res<String> {
+    String::from_utf8(bytes).map_err(|e| {
+        error(format!(
+            "utf8_text: the bytes are not UTF-8 text (from byte {})",
+            e.utf8_error().valid_up_to()
+        ))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -325,15 +336,4 @@ mod tests {
         assert!(Class::parse("z-a").is_err());
         assert!(!Class::parse("").unwrap().has('a'));
     }
-}
-
-/// `utf8_text(bytes)`: the bytes read as UTF-8 text, or an error saying
-/// where they stop being UTF-8 (never the lossy text `as_string` gives).
-fn utf8_text(bytes: rhai::Blob) -> Res<String> {
-    String::from_utf8(bytes).map_err(|e| {
-        error(format!(
-            "utf8_text: the bytes are not UTF-8 text (from byte {})",
-            e.utf8_error().valid_up_to()
-        ))
-    })
 }
