@@ -273,6 +273,12 @@ pub(crate) fn on_helper<T: Send + 'static>(f: impl FnOnce() -> T + Send) -> PyRe
 /// it asks them to end.
 const EXIT_GRACE: Duration = Duration::from_millis(500);
 
+/// How long the exit hook waits in all before it closes the gate on calls
+/// that never end (a thread blocked outside Python, which an asked-for
+/// `SystemExit` cannot reach): a thread that comes back later parks for
+/// good rather than take the GIL ([`Detach::detach_gated`]).
+const EXIT_GIVE_UP: Duration = Duration::from_secs(10);
+
 /// Raises `SystemExit` in every thread inside a call but this one: the
 /// next bytecode that thread runs ends its call (a call abandoned at a
 /// step's timeout, a daemon thread inside a module), as Python would have
@@ -342,7 +348,8 @@ impl ExitWait {
 /// [`try_attach`] (the GIL released meanwhile, so they can finish) the gate
 /// closes. Calls still running after a short grace (a call abandoned at a
 /// step's timeout, a daemon thread inside a module) are asked to end with
-/// `SystemExit`, again each second, and the wait is said on stderr once. A
+/// `SystemExit`, again each second, and the wait is said on stderr once;
+/// after [`EXIT_GIVE_UP`] the gate closes on calls that never end. A
 /// `KeyboardInterrupt` while waiting closes the gate at once.
 #[pyfunction]
 pub(crate) fn _shutdown(py: Python<'_>) -> PyResult<()> {
@@ -366,6 +373,15 @@ pub(crate) fn _shutdown(py: Python<'_>) -> PyResult<()> {
         }
         py.detach(|| std::thread::sleep(Duration::from_millis(2)));
         waiting.tick(py);
+        if waiting.started.elapsed() >= EXIT_GIVE_UP {
+            eprintln!(
+                "module-registry: stopped waiting at exit after {} s for module call(s) \
+                 that did not end",
+                EXIT_GIVE_UP.as_secs()
+            );
+            INSIDE.fetch_or(CLOSED, Ordering::SeqCst);
+            return Ok(());
+        }
         if let Err(interrupted) = py.check_signals() {
             INSIDE.fetch_or(CLOSED, Ordering::SeqCst);
             return Err(interrupted);
