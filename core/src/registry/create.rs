@@ -133,42 +133,21 @@ impl ModuleRegistry {
     }
 
     /// Creates an instance of exactly this registration (dependencies
-    /// first), audited as `create`.
-    pub(crate) fn instantiate(&self, root: ModuleInfo, config: Value) -> Result<ModuleInstance> {
-        self.authorize(Permission::Create, "create", Some(root.name()))?;
-        let subject = root.clone();
-        let result = self.build(root, config);
-        self.audit_create(
-            &result,
-            subject.kind(),
-            subject.name(),
-            Some(subject.version_text()),
-        );
-        result
-    }
-
-    fn build(&self, root: ModuleInfo, config: Value) -> Result<ModuleInstance> {
-        self.build_with(root, config, &Sharing::default())
-    }
-
-    /// [`instantiate`](Self::instantiate), the dependencies named in
+    /// first), audited as `create`, the dependencies named in
     /// `dependency_configs` built with those configs (a workflow step's or
-    /// a pool's `dependency_configs`).
+    /// a pool's; else `Null`).
     pub(crate) fn instantiate_with_dependencies(
         &self,
         root: ModuleInfo,
         config: Value,
         dependency_configs: &[(String, Value)],
     ) -> Result<ModuleInstance> {
-        if dependency_configs.is_empty() {
-            return self.instantiate(root, config);
-        }
-        self.authorize(Permission::Create, "create", Some(root.name()))?;
-        let subject = root.clone();
         let sharing = Sharing {
             share: false,
             configs: dependency_configs.to_vec(),
         };
+        self.authorize(Permission::Create, "create", Some(root.name()))?;
+        let subject = root.clone();
         let result = self.build_with(root, config, &sharing);
         self.audit_create(
             &result,

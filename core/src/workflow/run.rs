@@ -274,7 +274,7 @@ fn run_step(
         }
         (OnError::Fallback, Some(fallback)) => {
             let outcome = registry
-                .instantiate(fallback.clone(), Value::Null)
+                .instantiate_with_dependencies(fallback.clone(), Value::Null, &[])
                 .map(|f| StepInstance::One(Arc::new(f)))
                 .and_then(|f| call(&f, input.unwrap_or_default(), step.timeout, &step.id));
             match outcome {
