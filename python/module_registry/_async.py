@@ -26,6 +26,8 @@ _private: Optional[tuple[asyncio.AbstractEventLoop, threading.Thread]] = None
 # whether the interpreter exits (no coroutine is started any more).
 _waiting: set[concurrent.futures.Future[Any]] = set()
 _stopping = False
+# How long a thread waiting for a coroutine sleeps between checks for exit.
+_WAIT_SLICE = 0.05
 
 
 def _private_loop() -> tuple[asyncio.AbstractEventLoop, threading.Thread]:
@@ -68,17 +70,26 @@ def run_coroutine(coro: Coroutine[Any, Any, Any], loop: Optional[asyncio.Abstrac
     the interpreter exits, refused: ``UnavailableError`` on the main thread,
     ``SystemExit`` on any other (only daemon threads still run then, and
     ``SystemExit`` ends one quietly, never a traceback at exit)."""
+    if _stopping:  # read without the lock: the check below is the one that counts
+        coro.close()
+        _exiting("an async def module is not awaited any more")
+    if loop is None or not loop.is_running() or _on_loop_thread(loop):
+        private, thread = _private_loop()
+        if threading.current_thread() is thread:
+            return _on_fresh_thread(coro)
+        loop = private
+    # Submitted and registered under the lock `_stop` takes: a call either
+    # sees the exit and is refused, or is among those `_stop` cancels (a
+    # coroutine handed to a loop that has stopped would never be awaited).
     with _private_lock:
         stopping = _stopping
+        if not stopping:
+            future = asyncio.run_coroutine_threadsafe(coro, loop)
+            _waiting.add(future)
     if stopping:
         coro.close()
         _exiting("an async def module is not awaited any more")
-    if loop is not None and loop.is_running() and not _on_loop_thread(loop):
-        return _wait(asyncio.run_coroutine_threadsafe(coro, loop))
-    private, thread = _private_loop()
-    if threading.current_thread() is thread:
-        return _on_fresh_thread(coro)
-    return _wait(asyncio.run_coroutine_threadsafe(coro, private))
+    return _wait(future)
 
 
 def _exiting(what: str) -> NoReturn:
@@ -89,10 +100,15 @@ def _exiting(what: str) -> NoReturn:
 
 
 def _wait(future: concurrent.futures.Future[Any]) -> Any:
-    with _private_lock:
-        _waiting.add(future)
+    """The result of ``future`` (registered in ``_waiting``), waited for in
+    short slices so that a ``SystemExit`` the exit hook asks for reaches
+    this thread between them."""
     try:
-        return future.result()
+        while True:
+            try:
+                return future.result(timeout=_WAIT_SLICE)
+            except concurrent.futures.TimeoutError:
+                continue
     except concurrent.futures.CancelledError:
         with _private_lock:
             stopping = _stopping
