@@ -4,13 +4,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use module_registry::{
-    CacheSettings, CacheStatus, CodeId, Error, ModuleConfig, ModuleRegistry, Value, Workflow,
-    WorkflowStep,
+    CacheSettings, CacheStatus, CodeId, Error, FnModule, Module, ModuleConfig, ModuleRegistry,
+    Value, Workflow, WorkflowStep,
 };
 
 use crate::common::temp;
 
-/// A registry with `count` (counts its runs, doubles its input).
+/// A registry with `count` (counts its runs, doubles its input; built by a
+/// factory, so it takes a config, which the cache key covers).
 fn counting() -> (ModuleRegistry, Arc<AtomicUsize>) {
     let r = ModuleRegistry::with_native_modules();
     let runs = Arc::new(AtomicUsize::new(0));
@@ -18,12 +19,15 @@ fn counting() -> (ModuleRegistry, Arc<AtomicUsize>) {
     r.register(
         ModuleConfig::new()
             .with_name("count")
-            .with_handler(move |v| {
-                seen.fetch_add(1, Ordering::SeqCst);
-                match v {
-                    Value::Opaque(_) => Ok(Value::Null),
-                    other => Ok(Value::Int(other.as_int().unwrap_or(0) * 2)),
-                }
+            .with_factory(move |_| {
+                let seen = seen.clone();
+                Ok(Box::new(FnModule::new(move |v| {
+                    seen.fetch_add(1, Ordering::SeqCst);
+                    match v {
+                        Value::Opaque(_) => Ok(Value::Null),
+                        other => Ok(Value::Int(other.as_int().unwrap_or(0) * 2)),
+                    }
+                })) as Box<dyn Module>)
             }),
     )
     .unwrap();

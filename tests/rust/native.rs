@@ -431,10 +431,20 @@ fn a_config_given_to_a_module_that_never_reads_one_is_refused() {
     assert!(r
         .create_with(ModuleKind::Module, "json-encode", None, pretty)
         .is_ok());
+    // A handler sees no config, so it refuses one without being told.
+    let handler = ModuleConfig::new().with_name("handler").with_handler(Ok);
+    assert!(handler.ignores_config());
+    r.register(handler).unwrap();
+    let err = r
+        .create_with(ModuleKind::Module, "handler", None, config.clone())
+        .unwrap_err();
+    assert!(err.to_string().contains("takes no config"), "{err}");
     // Setting a factory afterwards says again whether it reads a config.
     let again = ModuleConfig::new()
         .with_handler(Ok)
         .without_config()
-        .with_handler(Ok);
+        .with_factory(|_| {
+            Ok(Box::new(module_registry::FnModule::new(Ok)) as Box<dyn module_registry::Module>)
+        });
     assert!(!again.ignores_config());
 }

@@ -428,12 +428,19 @@ macro_rules! builder_methods {
         }
 
         /// Implement the module with a plain function called on every `process`.
+        /// The function sees no config, so one given to the module is refused
+        /// (as with [`without_config`](ModuleConfig::without_config)); a module
+        /// that reads its config is built with a factory
+        /// ([`with_factory`](Self::with_factory)) or [`ModuleConfig::typed`].
         pub fn with_handler<F>(self, handler: F) -> Self
         where
             F: Fn(Value) -> std::result::Result<Value, BoxError> + Send + Sync + 'static,
         {
             let handler = Arc::new(handler);
-            self.with_factory(move |_| Ok(Box::new(FnModule::from_arc(handler.clone())) as Box<dyn Module>))
+            let mut me = self
+                .with_factory(move |_| Ok(Box::new(FnModule::from_arc(handler.clone())) as Box<dyn Module>));
+            me $($inner)* .extras_mut().ignores_config = true;
+            me
         }
 
         /// The name as set (empty when unset).
