@@ -1,0 +1,159 @@
+"""Every page of the documentation site runs as written.
+
+The convention (``docs/development.md`` says it for page authors):
+
+- the fenced ```` ```python ```` blocks of a page under ``docs/`` run in
+  order, in one namespace (as ``__main__``), each from the repository's root
+  folder, in a process of their own with the dev virtualenv's interpreter;
+- a ```` ```text title="Output" ```` block right after a python block is
+  what that block prints, line by line (trailing spaces aside); ``...`` in
+  a line stands for any text, and a line that is only ``...`` for any lines;
+- every other language (``pycon``, ``text``, ``rust``, ``rhai``, ``toml``,
+  ``console``, ``sh``, ...) does not run here: the Rust blocks of
+  ``docs/guides/rust.md`` are the crate's doc tests, and the shell blocks
+  that matter are run by ``test_docs_shell.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+DOCS = ROOT / "docs"
+PAGES = sorted(DOCS.rglob("*.md"))
+FENCE = re.compile(r"^```([\w+-]*)([^\n]*)\n(.*?)^```[ \t]*$", re.S | re.M)
+
+
+def page_blocks(page: Path) -> list[tuple[str, str, str, int]]:
+    """(language, attributes, body, line) of each top-level fenced block."""
+    text = page.read_text()
+    return [(m[1], m[2], m[3], text.count("\n", 0, m.start()) + 2) for m in FENCE.finditer(text)]
+
+
+def python_blocks(page: Path) -> list[tuple[str, int, str | None]]:
+    """Each python block with its line and the output the page shows for it."""
+    text = page.read_text()
+    found: list[tuple[str, int, str | None]] = []
+    matches = list(FENCE.finditer(text))
+    for i, m in enumerate(matches):
+        if m[1] != "python":
+            continue
+        expected = None
+        nxt = matches[i + 1] if i + 1 < len(matches) else None
+        if nxt and nxt[1] == "text" and 'title="Output"' in nxt[2] and not text[m.end() : nxt.start()].strip():
+            expected = nxt[3]
+        found.append((m[3], text.count("\n", 0, m.start()) + 2, expected))
+    return found
+
+
+def matches_output(expected: str, printed: str) -> bool:
+    """``printed`` is what ``expected`` shows (``...`` any text; a lone ``...`` line any lines)."""
+    parts = []
+    for line in expected.rstrip("\n").split("\n"):
+        line = line.rstrip()
+        if line == "...":
+            parts.append(r"(?:[^\n]*\n)*?")
+        else:
+            parts.append(".*?".join(re.escape(p) for p in line.split("...")) + r"[ \t]*\n")
+    lines = "\n".join(x.rstrip() for x in printed.rstrip("\n").split("\n")) + "\n"
+    return re.fullmatch("".join(parts), lines, re.S) is not None
+
+
+RUNNABLE = [p for p in PAGES if python_blocks(p)]
+
+
+@pytest.mark.parametrize("page", RUNNABLE, ids=lambda p: p.relative_to(DOCS).as_posix())
+def test_page_runs(page: Path, tmp_path: Path) -> None:
+    blocks = python_blocks(page)
+    (tmp_path / "blocks.json").write_text(json.dumps([{"code": c, "line": n} for c, n, _ in blocks]))
+    rel = page.relative_to(ROOT).as_posix()
+    proc = subprocess.run(
+        [sys.executable, str(Path(__file__).with_name("docs_runner.py")), str(tmp_path / "blocks.json"), str(tmp_path / "out.json"), rel],
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr
+    printed = json.loads((tmp_path / "out.json").read_text())
+    for (code, line, expected), out in zip(blocks, printed):
+        if expected is not None:
+            assert matches_output(expected, out), f"{rel}:{line}: the block printed\n{out}\nwhere the page shows\n{expected}"
+
+
+def test_output_convention() -> None:
+    assert matches_output("a\n...\nz\n", "a\nb\nc\nz\n")
+    assert matches_output("x = ... done\n", "x = 42 done\n")
+    assert not matches_output("a\nz\n", "a\nb\nz\n")
+    assert not matches_output("x = 1\n", "x = 12\n")
+
+
+def test_every_fence_has_a_language() -> None:
+    for page in PAGES:
+        for lang, _, body, line in page_blocks(page):
+            assert lang, f"{page.relative_to(ROOT)}:{line}: a code block without a language"
+
+
+# What the README held before it became a front page: each section is now
+# a page or a section of the site (nothing was dropped on the way).
+README_SECTIONS_MOVED = [
+    "Install", "Python quickstart", "Rust quickstart", "Rhai scripts",
+    "Dependencies inside script modules, and errors", "Workflows", "Caching",
+    "Sharing script modules", "Scale out", "Live modules", "Typed interfaces",
+    "What it does", "Performance", "Security and reliability", "Development",
+    "Layout", "Licence",
+]
+
+
+def test_readme_sections_live_on_in_the_docs() -> None:
+    headings = {
+        m.strip() for page in PAGES for m in re.findall(r"^#{1,6} (.+?)(?: \{.*\})?$", page.read_text(), re.M)
+    }
+    missing = [h for h in README_SECTIONS_MOVED if h not in headings]
+    assert not missing, f"README sections with no heading in docs/: {missing}"
+
+
+def _hooks() -> object:
+    import importlib.util
+
+    pytest.importorskip("mkdocs")
+    spec = importlib.util.spec_from_file_location("docs_hooks", DOCS / "hooks.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_cli_reference_has_every_command_and_option() -> None:
+    """The generated page names every command, subcommand and option of the
+    parser, with each default that ``--help`` shows."""
+    import argparse
+
+    from module_registry import cli
+
+    page = _hooks().cli_markdown()  # type: ignore[attr-defined]
+
+    def walk(parser: argparse.ArgumentParser, path: list[str]) -> None:
+        assert f"`{' '.join(path)}` {{ #{'-'.join(path)} }}" in page, path
+        for action in parser._actions:
+            for flag in [] if isinstance(action, argparse._HelpAction) else action.option_strings:
+                assert f"`{flag}" in page.split(f"{{ #{'-'.join(path)} }}", 1)[1], (path, flag)
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
+                    walk(sub, path + [name])
+
+    walk(cli.parser(), ["module-registry"])
+    assert "| `--input-limit` `MIB` | `64` |" in page
+
+
+def test_top_pages_link_into_the_repository() -> None:
+    """The pages taken from the top of the repository keep working links:
+    a link to a file of the clone becomes one to the repository."""
+    hooks = _hooks()
+    images: list[Path] = []
+    text = hooks._relink("[map](ARCHITECTURE.md) [a](#x) [w](https://x.org) ![p](benches/scaling.png)", ROOT / "README.md", images)  # type: ignore[attr-defined]
+    assert "(https://github.com/module-registry/module-registry/blob/main/ARCHITECTURE.md)" in text
+    assert "[a](#x)" in text and "[w](https://x.org)" in text
