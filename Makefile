@@ -116,7 +116,7 @@ sdist-check: $(VENV)/.deps ## check that pip builds and installs dist/'s sdist i
 # the notebooks run (docs/hooks.py). Strict: a broken link, a missing
 # reference or an unknown anchor fails the build.
 docs: build-dev ## build the documentation site into site/ (mkdocs build --strict)
-	$(VENV)/bin/mkdocs build --strict
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
 
 test-python: build-dev ## pytest and the stub check
 	$(PY) -m pytest tests/python

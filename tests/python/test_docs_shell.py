@@ -30,7 +30,7 @@ BIN = Path(sys.executable).parent
 def block(page: str, marker: str) -> str:
     """The one ``sh`` block of ``docs/page`` holding ``marker``."""
     text = (ROOT / "docs" / page).read_text()
-    (found,) = [b for b in re.findall(r"^```sh\n(.*?)^```", text, re.S | re.M) if marker in b]
+    (found,) = [str(b) for b in re.findall(r"^```sh\n(.*?)^```", text, re.S | re.M) if marker in b]
     return found
 
 
