@@ -223,3 +223,18 @@ def test_the_site_builds_strict_with_every_public_name(tmp_path: Path) -> None:
     for command in cli.parser()._subparsers._group_actions[0].choices:  # type: ignore[union-attr]
         assert f'id="module-registry-{command}"' in page, command
     assert (site / "notebooks" / "workflow" / "index.html").is_file()
+
+
+def test_the_script_limits_table_is_the_defaults() -> None:
+    """Each row of the ``ScriptLimits`` table in the settings reference names
+    a field and its default as ``ScriptLimits()`` has it, and no field is
+    left out."""
+    import module_registry as mr
+
+    text = (DOCS / "reference" / "settings.md").read_text().split("## `ScriptLimits`", 1)[1].split("\n## ", 1)[0]
+    rows = dict(re.findall(r"^\| `(\w+)` \| `([\d_.]+)`", text, re.M))
+    limits = mr.ScriptLimits()
+    fields = {name for name in dir(limits) if not name.startswith("_") and name != "unlimited"}
+    assert set(rows) == fields, (sorted(rows), sorted(fields))
+    for name, shown in rows.items():
+        assert float(shown.replace("_", "")) == getattr(limits, name), (name, shown)
