@@ -238,3 +238,26 @@ def test_the_script_limits_table_is_the_defaults() -> None:
     assert set(rows) == fields, (sorted(rows), sorted(fields))
     for name, shown in rows.items():
         assert float(shown.replace("_", "")) == getattr(limits, name), (name, shown)
+
+
+def _keys_the_loader_takes(data: dict[str, object]) -> set[str]:
+    """The keys the workflow loader accepts where ``data`` has an unknown
+    one (its error lists them)."""
+    from module_registry import ValidationError, Workflow
+
+    with pytest.raises(ValidationError, match="unknown field `bogus`") as err:
+        Workflow.from_dict(data)
+    return set(re.findall(r"`(\w+)`", str(err.value).split("expected one of", 1)[1]))
+
+
+def test_the_workflow_format_tables_are_the_keys_the_loader_takes() -> None:
+    """The key tables of the workflow file format reference list exactly the
+    keys a workflow file may have, for the workflow and for a step."""
+    text = (DOCS / "reference" / "workflow-format.md").read_text()
+
+    def table(section: str) -> set[str]:
+        body = text.split(f"## {section}\n", 1)[1].split("\n## ", 1)[0]
+        return set(re.findall(r"^\| `(\w+)` \|", body, re.M))
+
+    assert table("The workflow") == _keys_the_loader_takes({"name": "w", "steps": [], "bogus": 1})
+    assert table("A step") == _keys_the_loader_takes({"name": "w", "steps": [{"id": "a", "module": "m", "bogus": 1}]})
