@@ -10,8 +10,8 @@ The convention (``docs/development.md`` says it for page authors):
   a line stands for any text, and a line that is only ``...`` for any lines;
 - every other language (``pycon``, ``text``, ``rust``, ``rhai``, ``toml``,
   ``console``, ``sh``, ...) does not run here: the Rust blocks of
-  ``docs/guides/rust.md`` are the crate's doc tests, and the shell blocks
-  that matter are run by ``test_docs_shell.py``.
+  ``docs/guides/rust.md`` are the crate's doc tests, and every other block
+  is run or checked by ``test_docs_blocks.py``.
 """
 
 from __future__ import annotations

@@ -2,8 +2,8 @@
 
 The README keeps the install, the two commands and one example each in
 Python and Rhai; everything else is in the docs site (``docs/``), whose
-blocks ``test_docs.py`` runs, and whose shell recipes ``test_docs_shell.py``
-runs. Here:
+python blocks ``test_docs.py`` runs, and whose other blocks
+``test_docs_blocks.py`` runs. Here:
 
 - the ``python`` block runs with the virtualenv's interpreter from an empty
   folder outside the clone, as a user who installed the package would, and
