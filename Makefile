@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 export VIRTUAL_ENV := $(abspath $(VENV))
 
-.PHONY: help demo build-demo test test-rust test-python build-dev dist dist-check wheel-test sdist-check lint features-check stubtest examples bench bench-smoke bench-report fuzz clean-venv
+.PHONY: help demo build-demo docs test test-rust test-python build-dev dist dist-check wheel-test sdist-check lint features-check stubtest examples bench bench-smoke bench-report fuzz clean-venv
 
 # What the sdist's smoke test checks once pip has built and installed it.
 define SDIST_SMOKE
@@ -32,7 +32,7 @@ demo: build-demo ## the main job: run a shipped workflow through the CLI and rep
 	@echo "next:"
 	@echo "  the notebook  $(VENV)/bin/pip install jupyterlab && $(VENV)/bin/jupyter lab examples/notebooks/workflow.ipynb"
 	@echo "  the CLI       $(VENV)/bin/module-registry --help   (every command; COMMAND --help for its flags)"
-	@echo "  the docs      README.md: install, Python, Rust and Rhai quickstarts, workflows, caching, packages, Dask"
+	@echo "  the docs      make docs, then open site/index.html (getting started, guides, references)"
 
 test: lint test-rust test-python ## run every check: lints, Rust tests, Python tests (against the development build)
 
@@ -110,6 +110,13 @@ sdist-check: $(VENV)/.deps ## check that pip builds and installs dist/'s sdist i
 	$(PYTHON) -m venv target/sdist-venv
 	CARGO_TARGET_DIR=$(abspath target/sdist-build) target/sdist-venv/bin/python -m pip install -q $(DIST)/module_registry-*.tar.gz
 	target/sdist-venv/bin/python -c "$$SDIST_SMOKE"
+
+# The documentation site: MkDocs with the Material theme, the Python API
+# reference by mkdocstrings, the CLI reference from the argparse parser and
+# the notebooks run (docs/hooks.py). Strict: a broken link, a missing
+# reference or an unknown anchor fails the build.
+docs: build-dev ## build the documentation site into site/ (mkdocs build --strict)
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
 
 test-python: build-dev ## pytest and the stub check
 	$(PY) -m pytest tests/python

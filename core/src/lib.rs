@@ -195,7 +195,7 @@ pub use workflow::{OnError, StepReport, StepStatus, Workflow, WorkflowResult, Wo
 #[doc(hidden)]
 pub use inventory;
 
-/// The README's Rust examples, run as doc tests.
+/// The Rust examples of the docs (`docs/guides/rust.md`), run as doc tests.
 #[cfg(all(doctest, feature = "scripts", feature = "workflows"))]
-#[doc = include_str!("../../README.md")]
-struct ReadmeDoctests;
+#[doc = include_str!("../../docs/guides/rust.md")]
+struct DocsRustDoctests;

@@ -271,7 +271,7 @@ impl Schema {
     }
 
     /// Reads a type expression (`list[str]`, `{title: str, ...}`, `int |
-    /// null`); see the README's "Typed interfaces" for the grammar.
+    /// null`); see "Typed interfaces" in `docs/reference/values.md` for the grammar.
     pub fn parse(text: &str) -> Result<Schema> {
         parse::parse(text)
     }
