@@ -8,7 +8,8 @@
 //!
 //! On an executor a chunk's outcomes travel as one payload
 //! (`_run_workflow_chunk`): a dict of named fields (`outputs`, `table`,
-//! `texts`, `errors`, ...; others may be added beside them) whose `table`
+//! `texts`, `errors`, `cache`: the step cache's hits, misses and
+//! unhashable steps; others may be added beside them) whose `table`
 //! packs each run's times, worker and step reports; `_ResultLayout.unpack`
 //! turns it into results where it is read.
 
@@ -83,7 +84,10 @@ impl Layout {
     /// The text at `i` ("" past the end).
     pub fn text(&self, i: u32) -> String {
         let guard = self.texts.lock();
-        guard.0.get(i as usize).map_or_else(String::new, |t| t.to_string())
+        guard
+            .0
+            .get(i as usize)
+            .map_or_else(String::new, |t| t.to_string())
     }
 
     fn len(&self) -> usize {
@@ -110,13 +114,21 @@ impl PyBatch {
     /// interruption, `close`): `run` then runs nothing.
     #[getter]
     fn stopped(&self) -> bool {
-        self.inner.lock().as_ref().is_none_or(WorkflowBatch::stopped)
+        self.inner
+            .lock()
+            .as_ref()
+            .is_none_or(WorkflowBatch::stopped)
     }
 
     /// Runs the workflow on each of `inputs` (numbered from `first_index`):
     /// a `WorkflowResult` per input, or a failed input's `WorkflowError`
     /// (with `index`), where the list ends unless `keep_going`.
-    fn run(&self, py: Python<'_>, inputs: &Bound<'_, PyAny>, first_index: usize) -> PyResult<Vec<Py<PyAny>>> {
+    fn run(
+        &self,
+        py: Python<'_>,
+        inputs: &Bound<'_, PyAny>,
+        first_index: usize,
+    ) -> PyResult<Vec<Py<PyAny>>> {
         let values = batch_inputs(inputs)?;
         let outcomes = py
             .detach_gated(|| {
@@ -157,8 +169,10 @@ pub(crate) fn outcomes_in(
     Ok(out)
 }
 
+/// A failed input's error (its message already names the input: the
+/// core's batch says it) with its `index`.
 fn error_at(py: Python<'_>, error: module_registry::Error, index: usize) -> PyResult<Py<PyAny>> {
-    let exc = to_pyerr(error.at_input(index)).into_value(py);
+    let exc = to_pyerr(error).into_value(py);
     exc.bind(py).setattr("index", index)?;
     Ok(exc.into_any())
 }
@@ -194,9 +208,9 @@ impl PyResultLayout {
 }
 
 fn field<'py>(payload: &Bound<'py, PyDict>, name: &str) -> PyResult<Bound<'py, PyAny>> {
-    payload
-        .get_item(name)?
-        .ok_or_else(|| ValidationError::new_err(format!("a chunk payload lacks its {name:?} field")))
+    payload.get_item(name)?.ok_or_else(|| {
+        ValidationError::new_err(format!("a chunk payload lacks its {name:?} field"))
+    })
 }
 
 /// Reads a payload's table, a field at a time.
@@ -208,9 +222,10 @@ struct Reader<'a> {
 impl Reader<'_> {
     fn take<const N: usize>(&mut self) -> PyResult<[u8; N]> {
         let end = self.at + N;
-        let got = self.bytes.get(self.at..end).ok_or_else(|| {
-            ValidationError::new_err("a chunk payload's table ends early")
-        })?;
+        let got = self
+            .bytes
+            .get(self.at..end)
+            .ok_or_else(|| ValidationError::new_err("a chunk payload's table ends early"))?;
         self.at = end;
         Ok(got.try_into().unwrap_or([0; N]))
     }
@@ -225,23 +240,32 @@ impl Reader<'_> {
     }
 }
 
-fn unpack(py: Python<'_>, payload: &Bound<'_, PyDict>, layout: &Arc<Layout>) -> PyResult<Vec<Py<PyAny>>> {
+fn unpack(
+    py: Python<'_>,
+    payload: &Bound<'_, PyDict>,
+    layout: &Arc<Layout>,
+) -> PyResult<Vec<Py<PyAny>>> {
     let outputs = field(payload, "outputs")?.cast_into::<PyList>()?;
     let table = field(payload, "table")?.cast_into::<PyBytes>()?;
     let texts: Vec<String> = field(payload, "texts")?.extract()?;
     let errors = field(payload, "errors")?.cast_into::<PyDict>()?;
     let step_outputs = field(payload, "step_outputs")?;
-    let step_outputs = (!step_outputs.is_none()).then(|| step_outputs.cast_into::<PyList>()).transpose()?;
+    let step_outputs = (!step_outputs.is_none())
+        .then(|| step_outputs.cast_into::<PyList>())
+        .transpose()?;
     let map: Vec<u32> = texts.iter().map(|t| layout.intern(t)).collect();
     let text = |i: u32| -> PyResult<u32> {
         if i == NO_TEXT {
             return Ok(NO_TEXT);
         }
-        map.get(i as usize)
-            .copied()
-            .ok_or_else(|| ValidationError::new_err("a chunk payload's table names a text it lacks"))
+        map.get(i as usize).copied().ok_or_else(|| {
+            ValidationError::new_err("a chunk payload's table names a text it lacks")
+        })
     };
-    let mut reader = Reader { bytes: table.as_bytes(), at: 0 };
+    let mut reader = Reader {
+        bytes: table.as_bytes(),
+        at: 0,
+    };
     let (mut out, mut next_output) = (Vec::with_capacity(outputs.len()), 0usize);
     for (n, output) in outputs.iter().enumerate() {
         if let Some(error) = errors.get_item(n)? {
@@ -252,7 +276,9 @@ fn unpack(py: Python<'_>, payload: &Bound<'_, PyDict>, layout: &Arc<Layout>) -> 
         let worker = text(reader.u32()?)?;
         let count = reader.u32()? as usize;
         if count > (reader.bytes.len() - reader.at) / ROW_BYTES {
-            return Err(ValidationError::new_err("a chunk payload's table ends early"));
+            return Err(ValidationError::new_err(
+                "a chunk payload's table ends early",
+            ));
         }
         let mut rows = Vec::with_capacity(count);
         for _ in 0..count {
@@ -272,15 +298,27 @@ fn unpack(py: Python<'_>, payload: &Bound<'_, PyDict>, layout: &Arc<Layout>) -> 
             Some(all) if count > 1 => {
                 let end = next_output + count;
                 if end > all.len() {
-                    return Err(ValidationError::new_err("a chunk payload lacks step outputs"));
+                    return Err(ValidationError::new_err(
+                        "a chunk payload lacks step outputs",
+                    ));
                 }
-                let got = (next_output..end).map(|i| all.get_item(i).map(Bound::unbind)).collect::<PyResult<Vec<_>>>()?;
+                let got = (next_output..end)
+                    .map(|i| all.get_item(i).map(Bound::unbind))
+                    .collect::<PyResult<Vec<_>>>()?;
                 next_output = end;
                 Some(got.into_boxed_slice())
             }
             _ => None,
         };
-        let result = PyWorkflowResult::from_rows(output.unbind(), duration, started_at, worker, layout, rows.into_boxed_slice(), own);
+        let result = PyWorkflowResult::from_rows(
+            output.unbind(),
+            duration,
+            started_at,
+            worker,
+            layout,
+            rows.into_boxed_slice(),
+            own,
+        );
         out.push(Py::new(py, result)?.into_any());
     }
     Ok(out)
@@ -294,11 +332,14 @@ fn pack<'py>(
     first_index: usize,
 ) -> PyResult<Bound<'py, PyDict>> {
     let layout = Layout::new(None);
-    let several = outcomes.iter().any(|o| o.as_ref().is_ok_and(|r| r.steps.len() > 1));
+    let several = outcomes
+        .iter()
+        .any(|o| o.as_ref().is_ok_and(|r| r.steps.len() > 1));
     let (outputs, errors) = (PyList::empty(py), PyDict::new(py));
     let step_outputs = PyList::empty(py);
     let mut table = Vec::with_capacity(outcomes.len() * (RUN_BYTES + ROW_BYTES));
     let pid = std::process::id();
+    let mut cache = [0usize; 3]; // hit, miss, unhashable
     for (n, outcome) in outcomes.into_iter().enumerate() {
         let result = match outcome {
             Ok(result) => result,
@@ -335,6 +376,12 @@ fn pack<'py>(
             table.extend_from_slice(&error.to_le_bytes());
             table.push(crate::result::status_code(s.status));
             table.push(crate::result::cache_code(s.cache));
+            match s.cache {
+                module_registry::CacheStatus::Hit => cache[0] += 1,
+                module_registry::CacheStatus::Miss => cache[1] += 1,
+                module_registry::CacheStatus::Unhashable => cache[2] += 1,
+                module_registry::CacheStatus::Off => {}
+            }
         }
         outputs.append(value_to_py(py, result.output)?)?;
     }
@@ -345,7 +392,15 @@ fn pack<'py>(
     payload.set_item("table", PyBytes::new(py, &table))?;
     payload.set_item("texts", texts)?;
     payload.set_item("errors", errors)?;
-    payload.set_item("step_outputs", if several { step_outputs.into_any() } else { py.None().into_bound(py) })?;
+    payload.set_item("cache", cache.to_vec())?;
+    payload.set_item(
+        "step_outputs",
+        if several {
+            step_outputs.into_any()
+        } else {
+            py.None().into_bound(py)
+        },
+    )?;
     Ok(payload)
 }
 
@@ -354,7 +409,12 @@ impl PyModuleRegistry {
     /// Starts a batch of `workflow` in this process (planned, instances
     /// built): a `_Batch` to hand windows of inputs to.
     #[pyo3(signature = (workflow, keep_going=false))]
-    fn _start_workflow_batch(&self, py: Python<'_>, workflow: PyRef<'_, PyWorkflow>, keep_going: bool) -> PyResult<PyBatch> {
+    fn _start_workflow_batch(
+        &self,
+        py: Python<'_>,
+        workflow: PyRef<'_, PyWorkflow>,
+        keep_going: bool,
+    ) -> PyResult<PyBatch> {
         let wf = workflow.inner.clone();
         drop(workflow);
         let batch = py
@@ -379,7 +439,10 @@ impl PyModuleRegistry {
     ) -> PyResult<Bound<'py, PyDict>> {
         let wf = workflow.inner.clone();
         drop(workflow);
-        let values: Vec<Value> = inputs.try_iter()?.map(|i| py_to_value(&i?)).collect::<PyResult<_>>()?;
+        let values: Vec<Value> = inputs
+            .try_iter()?
+            .map(|i| py_to_value(&i?))
+            .collect::<PyResult<_>>()?;
         let outcomes = py
             .detach_gated(|| {
                 let mut batch = self.inner.start_workflow_batch(&wf, keep_going, None)?;

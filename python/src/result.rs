@@ -326,7 +326,9 @@ impl PyWorkflowResult {
         for (i, row) in self.rows.iter().enumerate() {
             let status = STATUSES[usize::from(row.status).min(3)];
             let output = match &self.step_outputs {
-                Some(outputs) => outputs.get(i).map_or_else(|| py.None(), |o| o.clone_ref(py)),
+                Some(outputs) => outputs
+                    .get(i)
+                    .map_or_else(|| py.None(), |o| o.clone_ref(py)),
                 None if matches!(status, StepStatus::Ok | StepStatus::Fallback) => {
                     self.output.clone_ref(py)
                 }
@@ -371,7 +373,15 @@ impl PyWorkflowResult {
     ) -> PyResult<Self> {
         let layout = Layout::new(workflow.map(|w| w.inner.clone()));
         let worker = layout.intern(&worker);
-        let out = Self::from_rows(output, duration, started_at, worker, &layout, Box::new([]), None);
+        let out = Self::from_rows(
+            output,
+            duration,
+            started_at,
+            worker,
+            &layout,
+            Box::new([]),
+            None,
+        );
         let _ = out.steps.set(py, PyList::new(py, steps)?.unbind());
         Ok(out)
     }
@@ -423,7 +433,10 @@ impl PyWorkflowResult {
     /// The workflow that ran (a copy), or None for a result built by hand.
     #[getter]
     fn workflow(&self) -> Option<PyWorkflow> {
-        self.layout.workflow.clone().map(|inner| PyWorkflow { inner })
+        self.layout
+            .workflow
+            .clone()
+            .map(|inner| PyWorkflow { inner })
     }
 
     /// The run drawn as SVG: the workflow with each step coloured by its
@@ -521,7 +534,9 @@ impl PyWorkflowResult {
         Ok(format!(
             "WorkflowResult(output={}, steps={}, duration={:.6})",
             self.output.bind(py).repr()?,
-            self.steps.get(py).map_or(self.rows.len(), |s| s.bind(py).len()),
+            self.steps
+                .get(py)
+                .map_or(self.rows.len(), |s| s.bind(py).len()),
             self.duration
         ))
     }

@@ -15,6 +15,7 @@ use super::cancel::CancelToken;
 use super::instances::StepInstance;
 use super::plan::Plan;
 use super::{instantiate, plan, Workflow, WorkflowResult};
+use crate::access::Caller;
 use crate::audit::Outcome;
 use crate::error::{Error, Result};
 use crate::kind::ModuleKind;
@@ -37,6 +38,10 @@ pub struct WorkflowBatch {
     width: usize,
     keep_going: bool,
     cancel: Option<CancelToken>,
+    /// Who started the batch: each window runs as this caller, on whatever
+    /// thread hands it in (a binding's iterator is advanced outside the
+    /// call that started it).
+    caller: Caller,
     failed: Option<String>,
     stopped: bool,
     finished: bool,
@@ -71,30 +76,32 @@ impl WorkflowBatch {
         }
         let (registry, plan, instances) = (&self.registry, &self.plan, &self.instances);
         let cancel = self.cancel.as_ref();
-        let outcomes = if self.width > 1 && inputs.len() > 1 {
-            let (width, keep_going) = (self.width, self.keep_going);
-            each_at_once(
-                registry,
-                plan,
-                instances,
-                inputs,
-                width,
-                keep_going,
-                &mut on_progress,
-                cancel,
-            )
-        } else {
-            let keep_going = self.keep_going;
-            each_in_turn(
-                registry,
-                plan,
-                instances,
-                inputs,
-                keep_going,
-                &mut on_progress,
-                cancel,
-            )
-        };
+        let outcomes = self.caller.clone().enter(|| {
+            if self.width > 1 && inputs.len() > 1 {
+                let (width, keep_going) = (self.width, self.keep_going);
+                each_at_once(
+                    registry,
+                    plan,
+                    instances,
+                    inputs,
+                    width,
+                    keep_going,
+                    &mut on_progress,
+                    cancel,
+                )
+            } else {
+                let keep_going = self.keep_going;
+                each_in_turn(
+                    registry,
+                    plan,
+                    instances,
+                    inputs,
+                    keep_going,
+                    &mut on_progress,
+                    cancel,
+                )
+            }
+        });
         let mut out = Vec::with_capacity(outcomes.len());
         for (n, outcome) in outcomes.into_iter().enumerate() {
             match outcome {
@@ -125,26 +132,29 @@ impl WorkflowBatch {
             return;
         }
         self.stopped = true;
-        for instance in self.instances.iter().rev() {
-            instance.close();
-        }
-        if let Some(cache) = self.registry.step_cache() {
-            cache.flush();
-        }
         let detail = self.failed.take();
-        let outcome = if detail.is_none() {
-            Outcome::Ok
-        } else {
-            Outcome::Error
-        };
-        self.registry.audit_log().push(
-            "run_workflow",
-            ModuleKind::Module,
-            &self.workflow,
-            None,
-            outcome,
-            detail,
-        );
+        let (registry, instances, workflow) = (&self.registry, &self.instances, &self.workflow);
+        self.caller.clone().enter(|| {
+            for instance in instances.iter().rev() {
+                instance.close();
+            }
+            if let Some(cache) = registry.step_cache() {
+                cache.flush();
+            }
+            let outcome = if detail.is_none() {
+                Outcome::Ok
+            } else {
+                Outcome::Error
+            };
+            registry.audit_log().push(
+                "run_workflow",
+                ModuleKind::Module,
+                workflow,
+                None,
+                outcome,
+                detail,
+            );
+        });
     }
 }
 
@@ -195,7 +205,12 @@ where
             self.batch.finish();
             return None;
         }
-        let window = self.batch.width * if self.batch.width > 1 { WINDOW_PER_THREAD } else { 1 };
+        let window = self.batch.width
+            * if self.batch.width > 1 {
+                WINDOW_PER_THREAD
+            } else {
+                1
+            };
         let inputs: Vec<Value> = self.inputs.by_ref().take(window).map(Into::into).collect();
         if inputs.len() < window {
             self.done = true;
@@ -257,6 +272,7 @@ impl ModuleRegistry {
             width,
             keep_going,
             cancel,
+            caller: Caller::current(),
             failed: None,
             stopped: false,
             finished: false,
