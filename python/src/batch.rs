@@ -46,6 +46,34 @@ pub(crate) struct Row {
     pub cache: u8,
 }
 
+/// A result's packed reports: one row inline (a one-step workflow's, the
+/// common case: no allocation of its own), several in one allocation.
+pub(crate) enum Rows {
+    One(Row),
+    Many(Box<[Row]>),
+}
+
+impl Rows {
+    pub fn new(rows: Vec<Row>) -> Self {
+        if rows.len() == 1 {
+            Rows::One(rows[0])
+        } else {
+            Rows::Many(rows.into_boxed_slice())
+        }
+    }
+
+    pub fn as_slice(&self) -> &[Row] {
+        match self {
+            Rows::One(row) => std::slice::from_ref(row),
+            Rows::Many(rows) => rows,
+        }
+    }
+}
+
+/// Each step's output, for a result of several steps (behind one thin
+/// pointer: a one-step result has none, its output is the result's).
+pub(crate) struct StepOutputs(pub Box<[Py<PyAny>]>);
+
 /// Bytes of one packed row in a payload's table.
 const ROW_BYTES: usize = 8 + 8 + 4 * 5 + 2;
 /// Bytes of one run's header in a payload's table: started at, duration,
@@ -294,8 +322,10 @@ fn unpack(
                 cache: reader.u8()?,
             });
         }
+        // Every run's step outputs are in the list when any run has several
+        // steps; a one-step run's output is the result's.
         let own = match &step_outputs {
-            Some(all) if count > 1 => {
+            Some(all) => {
                 let end = next_output + count;
                 if end > all.len() {
                     return Err(ValidationError::new_err(
@@ -306,9 +336,9 @@ fn unpack(
                     .map(|i| all.get_item(i).map(Bound::unbind))
                     .collect::<PyResult<Vec<_>>>()?;
                 next_output = end;
-                Some(got.into_boxed_slice())
+                (count > 1).then_some(got)
             }
-            _ => None,
+            None => None,
         };
         let result = PyWorkflowResult::from_rows(
             output.unbind(),
@@ -316,7 +346,7 @@ fn unpack(
             started_at,
             worker,
             layout,
-            rows.into_boxed_slice(),
+            rows,
             own,
         );
         out.push(Py::new(py, result)?.into_any());

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::PyList;
 
-use crate::batch::{Layout, Row, NO_TEXT};
+use crate::batch::{Layout, Row, Rows, StepOutputs, NO_TEXT};
 use crate::conversion::value_to_py;
 use crate::workflow::PyWorkflow;
 
@@ -197,10 +197,10 @@ pub struct PyWorkflowResult {
     /// The workflow that ran and the texts of the batch's results.
     layout: Arc<Layout>,
     /// One packed report per step (empty for a result built by hand).
-    rows: Box<[Row]>,
+    rows: Rows,
     /// Each step's output, when there are several steps (one step's output
     /// is the result's).
-    step_outputs: Option<Box<[Py<PyAny>]>>,
+    step_outputs: Option<Box<StepOutputs>>,
     /// The `StepReport`s, built when first read (set at once by hand).
     steps: PyOnceLock<Py<PyList>>,
 }
@@ -286,8 +286,8 @@ impl PyWorkflowResult {
                 .map_or(0.0, |d| d.as_secs_f64()),
             worker,
             layout,
-            rows.into_boxed_slice(),
-            several.then(|| outputs.into_boxed_slice()),
+            rows,
+            several.then_some(outputs),
         ))
     }
 
@@ -298,8 +298,8 @@ impl PyWorkflowResult {
         started_at: f64,
         worker: u32,
         layout: &Arc<Layout>,
-        rows: Box<[Row]>,
-        step_outputs: Option<Box<[Py<PyAny>]>>,
+        rows: Vec<Row>,
+        step_outputs: Option<Vec<Py<PyAny>>>,
     ) -> Self {
         PyWorkflowResult {
             output,
@@ -307,8 +307,8 @@ impl PyWorkflowResult {
             started_at,
             worker,
             layout: layout.clone(),
-            rows,
-            step_outputs,
+            rows: Rows::new(rows),
+            step_outputs: step_outputs.map(|o| Box::new(StepOutputs(o.into_boxed_slice()))),
             steps: PyOnceLock::new(),
         }
     }
@@ -323,10 +323,11 @@ impl PyWorkflowResult {
 
     fn build_steps<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
         let steps = PyList::empty(py);
-        for (i, row) in self.rows.iter().enumerate() {
+        for (i, row) in self.rows.as_slice().iter().enumerate() {
             let status = STATUSES[usize::from(row.status).min(3)];
             let output = match &self.step_outputs {
                 Some(outputs) => outputs
+                    .0
                     .get(i)
                     .map_or_else(|| py.None(), |o| o.clone_ref(py)),
                 None if matches!(status, StepStatus::Ok | StepStatus::Fallback) => {
@@ -379,7 +380,7 @@ impl PyWorkflowResult {
             started_at,
             worker,
             &layout,
-            Box::new([]),
+            Vec::new(),
             None,
         );
         let _ = out.steps.set(py, PyList::new(py, steps)?.unbind());
@@ -536,7 +537,7 @@ impl PyWorkflowResult {
             self.output.bind(py).repr()?,
             self.steps
                 .get(py)
-                .map_or(self.rows.len(), |s| s.bind(py).len()),
+                .map_or(self.rows.as_slice().len(), |s| s.bind(py).len()),
             self.duration
         ))
     }
