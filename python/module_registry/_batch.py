@@ -293,7 +293,7 @@ def _wait_first(pending: Any, dask: bool) -> Any:
     if dask:
         from distributed import wait
 
-        return wait(list(pending), return_when="FIRST_COMPLETED").done
+        return wait(list(pending), return_when="FIRST_COMPLETED").done  # type: ignore[no-untyped-call]
     import concurrent.futures
 
     return concurrent.futures.wait(list(pending), return_when=concurrent.futures.FIRST_COMPLETED).done
@@ -326,7 +326,7 @@ def _run_there(
     in_flight = max(2, CHUNKS_IN_FLIGHT * workers)
     layout = _core._ResultLayout(workflow)
     pending: dict[Any, tuple[int, int]] = {}
-    finished: dict[int, tuple[int, list[Outcome]]] = {}  # by first index, when ordered
+    finished: dict[int, tuple[int, Sequence[Outcome]]] = {}  # by first index, when ordered
     submitted = next_out = done = 0
     failure: Optional[int] = None  # the first failed input seen (errors="raise")
     exhausted = False
@@ -374,9 +374,9 @@ def _run_there(
                 finished[start] = (count, out)
             while finished and (not ordered or next_out in finished):
                 start = next_out if ordered else next(iter(finished))
-                count, out = finished.pop(start)
+                count, ready = finished.pop(start)
                 next_out += count if ordered else 0
-                for outcome in out:
+                for outcome in ready:
                     if not keep_going and isinstance(outcome, BaseException):
                         raise outcome
                     yield outcome

@@ -145,7 +145,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     lines = args.batch and args.input not in (None, "-") and args.input.endswith(".jsonl")
     # A .jsonl batch streams: lines read as the batch takes them, each output
     # written as it comes, so memory stays flat however long the file is.
-    data = _iter_lines(args.input, limit) if lines else _read_input(args)
+    data: Any = _iter_lines(args.input, limit) if lines else _read_input(args)
     start = time.perf_counter()
     if not args.batch:
         result = registry.run_workflow(workflow, data)
@@ -164,14 +164,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     with _Executor(args.scheduler, args.workers) as executor, progress_bar(
         total, workflow.name, enabled=args.progress
     ) as advance:
-        for result in iterate(registry, workflow, data, executor, advance=advance if args.progress else None):
+        for run in iterate(registry, workflow, data, executor, advance=advance if args.progress else None):
+            if isinstance(run, BaseException):  # errors="raise": never yielded, raised
+                raise run
             if tally is not None:
-                tally.add(result)
+                tally.add(run)
             if lines:
-                json.dump(_jsonable(result.output, False), sys.stdout, ensure_ascii=False)
+                json.dump(_jsonable(run.output, False), sys.stdout, ensure_ascii=False)
                 sys.stdout.write("\n")
             else:
-                outputs.append(result.output)
+                outputs.append(run.output)
     seconds = time.perf_counter() - start
     if not lines:
         _write(outputs, raw=False)

@@ -80,11 +80,14 @@ const ROW_BYTES: usize = 8 + 8 + 4 * 5 + 2;
 /// worker, step count.
 const RUN_BYTES: usize = 8 + 8 + 4 + 4;
 
+/// The texts of a `Layout`, in order, and each one's index.
+type Texts = (Vec<Arc<str>>, hashbrown::HashMap<Arc<str>, u32>);
+
 /// What the results of one batch share: the workflow and the texts of
 /// their reports (step ids, modules, versions, workers, errors), each once.
 pub(crate) struct Layout {
     pub workflow: Option<Workflow>,
-    texts: Mutex<(Vec<Arc<str>>, hashbrown::HashMap<Arc<str>, u32>)>,
+    texts: Mutex<Texts>,
 }
 
 impl Layout {
