@@ -12,6 +12,8 @@ resident memory (`ru_maxrss`) for N inputs (default 1,000,000):
 - `run`: `run_workflow_batch(wf, range(N))`, every result kept
 - `iter`: `for r in iter_workflow_batch(wf, range(N))`, each result dropped
 - `iter-gen`: `iter_workflow_batch` over a generator (no length known)
+- `cli`: `module-registry run WF --batch --input N-lines.jsonl` (the
+  command's own peak, its output to /dev/null)
 
 and, for `run`, the bytes each kept result adds (growth of resident memory
 over the batch divided by N). The issue's targets for a one-step workflow:
@@ -29,7 +31,7 @@ import subprocess
 import sys
 from typing import Any
 
-MODES = ("baseline", "listcomp", "run", "iter", "iter-gen")
+MODES = ("baseline", "listcomp", "run", "iter", "iter-gen", "cli")
 
 
 def resident_bytes() -> int:
@@ -41,8 +43,35 @@ def peak_bytes() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
 
 
+def measure_cli(n: int, steps: int) -> dict[str, Any]:
+    """The command line's peak on an N-line ``.jsonl`` (in a child process)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        wf = os.path.join(tmp, "wf.toml")
+        with open(wf, "w") as f:
+            f.write('name = "ids"\n')
+            for i in range(steps):
+                after = f'after = ["s{i - 1}"]\n' if i else ""
+                f.write(f'[[steps]]\nid = "s{i}"\nmodule = "identity"\n{after}')
+        lines = os.path.join(tmp, "in.jsonl")
+        with open(lines, "w") as f:
+            f.writelines(f"{i}\n" for i in range(n))
+        size_mib = os.path.getsize(lines) / (1 << 20)
+        with open(os.devnull, "w") as sink:
+            subprocess.run(
+                [sys.executable, "-m", "module_registry", "run", wf, "--batch", "--input", lines,
+                 "--input-limit", str(max(64, int(size_mib) + 1))],
+                stdout=sink, check=True,
+            )
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+    return {"mode": "cli", "inputs": n, "steps": steps, "peak_mb": round(peak / 1e6, 1)}
+
+
 def measure(mode: str, n: int, steps: int) -> dict[str, Any]:
     """One mode, in this process (the parent runs each in a fresh one)."""
+    if mode == "cli":
+        return measure_cli(n, steps)
     import gc
 
     import module_registry as mr
