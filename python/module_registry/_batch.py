@@ -5,7 +5,16 @@ On an executor (a ``dask.distributed.Client`` or any
 registry travels once as a pickle with its fingerprint; each worker process
 rebuilds it once and keeps it for later chunks with the same fingerprint.
 Within a chunk one set of instances serves every input. Results come back in
-input order, whatever order the chunks finish in.
+input order, whatever order the chunks finish in (or as they finish, with
+``ordered=False``).
+
+Batches stream: `iterate` (``iter_workflow_batch``) takes the inputs from
+any iterable a window at a time (a chunk here; a few chunks per worker on
+an executor), so only the inputs in flight are held; `run_batch`
+(``run_workflow_batch``) is the list of what it yields. A chunk's results
+travel back as one payload (``_run_workflow_chunk``: the outputs and a packed
+table of statuses, attempts and times) and become results where they are
+read (``_core._ResultLayout.unpack``).
 """
 
 from __future__ import annotations
@@ -24,6 +33,14 @@ if TYPE_CHECKING:  # pragma: no cover
 #: Chunks per worker when ``chunk_size`` is not given: enough to balance
 #: uneven inputs, few enough that per-task costs stay small.
 CHUNKS_PER_WORKER = 4
+
+#: Inputs per window of a batch run here, when ``chunk_size`` is not given.
+LOCAL_WINDOW = 512
+#: The largest chunk an executor gets when ``chunk_size`` is not given (and
+#: the chunk when the number of inputs is not known).
+EXECUTOR_CHUNK = 10_000
+#: Chunks in flight per worker on an executor: one running, one waiting.
+CHUNKS_IN_FLIGHT = 2
 
 #: Registries rebuilt in this process, by fingerprint (the last few kept).
 _REGISTRIES: dict[str, Any] = {}
@@ -55,53 +72,6 @@ def _registry_for(fingerprint: str, source: Any) -> Any:
     return found
 
 
-def run_chunk(
-    fingerprint: str,
-    source: Any,
-    workflow: _core.Workflow,
-    first_index: int,
-    inputs: Sequence[Any],
-    principal: Optional[str],
-    keep_going: bool,
-) -> list[Outcome]:
-    """One task: run ``workflow`` on ``inputs`` (positions ``first_index``
-    on) as ``principal``; a failed input's slot holds its ``WorkflowError``
-    (the list ends there unless ``keep_going``)."""
-    registry = _registry_for(fingerprint, source)
-    run = registry._run_workflow_batch
-    if principal is None:
-        out: list[Outcome] = run(workflow, inputs, None, keep_going, first_index)
-    else:
-        out = _core.call_as(principal, run, workflow, inputs, None, keep_going, first_index)
-    if not isinstance(source, _core.ModuleRegistry):
-        # The errors go back through a pickle (the executor's, which may be
-        # another library's): a cause that cannot travel goes as its text.
-        from ._pickling import make_portable
-
-        for outcome in out:
-            if isinstance(outcome, BaseException):
-                make_portable(outcome)
-    return out
-
-
-def run_packed_chunk(
-    fingerprint: str,
-    source: Any,
-    workflow: _core.Workflow,
-    first_index: int,
-    packed_inputs: bytes,
-    principal: Optional[str],
-    keep_going: bool,
-) -> bytes:
-    """`run_chunk` with the inputs and the outcomes as one pickle each: an
-    executor carries one bytes object much faster than a list it may
-    serialise item by item (Dask does, at ~25 µs an item)."""
-    import pickle
-
-    inputs = pickle.loads(packed_inputs)
-    return pack(run_chunk(fingerprint, source, workflow, first_index, inputs, principal, keep_going))
-
-
 def pack(values: Any) -> bytes:
     """One pickle of ``values``: the standard one, or cloudpickle's when they
     hold something only it can carry (an object of a class defined in a
@@ -128,6 +98,130 @@ def snapshot(registry: Any) -> tuple[str, bytes]:
     return result
 
 
+def run_payload_chunk(
+    fingerprint: str,
+    source: Any,
+    workflow: _core.Workflow,
+    first_index: int,
+    inputs: Any,
+    principal: Optional[str],
+    keep_going: bool,
+) -> Any:
+    """One task: ``workflow`` on ``inputs`` (one pickle, unless ``source`` is
+    the registry itself, on a thread of this process) as ``principal``; its
+    outcomes as one payload (``_run_workflow_chunk``), pickled when it
+    travels."""
+    import pickle
+
+    here = isinstance(source, _core.ModuleRegistry)
+    items = inputs if here else pickle.loads(inputs)
+    payload = run_payload(fingerprint, source, workflow, first_index, items, principal, keep_going)
+    return payload if here else pack(payload)
+
+
+def run_payload(
+    fingerprint: str,
+    source: Any,
+    workflow: _core.Workflow,
+    first_index: int,
+    items: Sequence[Any],
+    principal: Optional[str],
+    keep_going: bool,
+) -> dict[str, Any]:
+    """``workflow`` on ``items`` (positions ``first_index`` on) as
+    ``principal``, on the registry ``source`` is or was pickled from: the
+    payload of ``_run_workflow_chunk``. Its errors can travel through any
+    pickle (a cause that cannot goes as its text)."""
+    registry = _registry_for(fingerprint, source)
+    run = registry._run_workflow_chunk
+    if principal is None:
+        payload: dict[str, Any] = run(workflow, items, keep_going, first_index)
+    else:
+        payload = _core.call_as(principal, run, workflow, items, keep_going, first_index)
+    if not isinstance(source, _core.ModuleRegistry):
+        from ._pickling import make_portable
+
+        for error in payload["errors"].values():
+            make_portable(error)
+    return payload
+
+
+def _check(workflow: Any, chunk_size: Any, ordered: Any, errors: Any) -> None:
+    if errors not in ("raise", "return"):
+        raise _core.ValidationError(f'errors must be "raise" or "return", not {errors!r}')
+    if chunk_size is not None and (isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1):
+        raise _core.ValidationError(f"chunk_size must be a positive int or None, not {chunk_size!r}")
+    if not isinstance(ordered, bool):
+        raise _core.ValidationError(f"ordered must be True or False, not {ordered!r}")
+    if not isinstance(workflow, _core.Workflow):
+        raise TypeError(f"workflow must be a Workflow, not {type(workflow).__name__}")
+
+
+def iterate(
+    registry: Any,
+    workflow: _core.Workflow,
+    inputs: Any,
+    executor: Any = None,
+    chunk_size: Optional[int] = None,
+    ordered: bool = True,
+    errors: str = "raise",
+    advance: Optional[Callable[[int, Optional[int]], None]] = None,
+) -> Iterator[Outcome]:
+    """The iterator of ``iter_workflow_batch``. Everything is checked now
+    (the workflow planned, here its instances built, as the current
+    principal); the inputs are taken as it is advanced. ``advance(done,
+    total)`` is told after each window."""
+    _check(workflow, chunk_size, ordered, errors)
+    total = len(inputs) if hasattr(inputs, "__len__") else None
+    items = iter(inputs)
+    keep_going = errors == "return"
+    if executor is None:
+        batch = registry._start_workflow_batch(workflow, keep_going)
+        size = chunk_size or max(LOCAL_WINDOW, batch.width * 16)
+        return _run_here(batch, items, size, keep_going, advance, total)
+    import concurrent.futures
+
+    if not (_is_dask(executor) or isinstance(executor, concurrent.futures.Executor)):
+        raise TypeError(
+            "executor must be a dask.distributed.Client or a concurrent.futures.Executor, "
+            f"not {type(executor).__name__}"
+        )
+    principal = _core._current_principal()
+    registry.check_workflow(workflow)  # its errors now, as a local batch's
+    return _run_there(registry, workflow, items, executor, chunk_size, ordered, keep_going, principal, advance, total)
+
+
+def _run_here(
+    batch: Any,
+    items: Iterator[Any],
+    size: int,
+    keep_going: bool,
+    advance: Optional[Callable[[int, Optional[int]], None]],
+    total: Optional[int],
+) -> Iterator[Outcome]:
+    """A window of ``size`` inputs at a time on ``batch``; its instances are
+    closed when the inputs end, at the first failure (``errors="raise"``) or
+    when the iterator is closed or dropped."""
+    from itertools import islice
+
+    index = 0
+    try:
+        while not batch.stopped:
+            window = list(islice(items, size))
+            if not window:
+                break
+            out = batch.run(window, index)
+            index += len(window)
+            if advance is not None:
+                advance(index, total)
+            for outcome in out:
+                if not keep_going and isinstance(outcome, BaseException):
+                    raise outcome
+                yield outcome
+    finally:
+        batch.close()
+
+
 def run_batch(
     registry: Any,
     workflow: _core.Workflow,
@@ -137,28 +231,11 @@ def run_batch(
     chunk_size: Optional[int],
     errors: str,
 ) -> list[Outcome]:
-    if errors not in ("raise", "return"):
-        raise _core.ValidationError(f'errors must be "raise" or "return", not {errors!r}')
-    if chunk_size is not None and (isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1):
-        raise _core.ValidationError(f"chunk_size must be a positive int or None, not {chunk_size!r}")
-    if not isinstance(workflow, _core.Workflow):
-        raise TypeError(f"workflow must be a Workflow, not {type(workflow).__name__}")
-    items = list(inputs)
-    keep_going = errors == "return"
-    out: list[Outcome]
-    if executor is None:
-        if progress:
-            with progress_bar(len(items), workflow.name) as advance:
-                out = registry._run_workflow_batch(workflow, items, advance, keep_going)
-        else:
-            out = registry._run_workflow_batch(workflow, items, None, keep_going)
-    else:
-        out = _on_executor(registry, workflow, items, progress, executor, chunk_size, keep_going)
-    if not keep_going:
-        for item in out:
-            if isinstance(item, BaseException):
-                raise item
-    return out
+    """``run_workflow_batch``: the list of what `iterate` yields, in order."""
+    _check(workflow, chunk_size, True, errors)
+    total = len(inputs) if hasattr(inputs, "__len__") else None
+    with progress_bar(total, workflow.name, enabled=progress) as advance:
+        return list(iterate(registry, workflow, inputs, executor, chunk_size, True, errors, advance if progress else None))
 
 
 def _is_dask(executor: Any) -> bool:
@@ -174,130 +251,151 @@ def _worker_count(executor: Any) -> int:
     return max(1, int(getattr(executor, "_max_workers", 0) or os.cpu_count() or 1))
 
 
+def chunk_length(total: Optional[int], chunk_size: Optional[int], workers: int) -> int:
+    """Inputs per chunk: ``chunk_size``, or about `CHUNKS_PER_WORKER` chunks
+    per worker (at most `EXECUTOR_CHUNK`, which is also the size when the
+    number of inputs is not known)."""
+    if chunk_size:
+        return chunk_size
+    if total is None:
+        return EXECUTOR_CHUNK
+    return max(1, min(EXECUTOR_CHUNK, -(-total // (CHUNKS_PER_WORKER * workers))))
+
+
 def chunks_of(items: Sequence[Any], chunk_size: Optional[int], workers: int) -> list[tuple[int, Sequence[Any]]]:
-    """``(first index, inputs)`` per chunk: ``chunk_size`` inputs each, or
-    about `CHUNKS_PER_WORKER` chunks per worker."""
-    size = chunk_size or max(1, -(-len(items) // (CHUNKS_PER_WORKER * workers)))
+    """``(first index, inputs)`` per chunk (see `chunk_length`)."""
+    size = chunk_length(len(items), chunk_size, workers)
     return [(start, items[start : start + size]) for start in range(0, len(items), size)]
 
 
-def _on_executor(
-    registry: Any,
-    workflow: _core.Workflow,
-    items: list[Any],
-    progress: bool,
-    executor: Any,
-    chunk_size: Optional[int],
-    keep_going: bool,
-) -> list[Outcome]:
+def _source(registry: Any, executor: Any) -> tuple[str, Any, bool]:
+    """What the chunks run on: ``(fingerprint, source, travels)``."""
     import concurrent.futures
 
-    principal = _core._current_principal()
-    chunks = chunks_of(items, chunk_size, _worker_count(executor))
-    if not chunks:
-        registry.check_workflow(workflow)  # as a local batch would
-        return []
-    dask = _is_dask(executor)
     if isinstance(executor, concurrent.futures.ThreadPoolExecutor):
         # Threads share this process: the registry itself, no pickle.
-        fingerprint, source = "", registry
-    elif dask or isinstance(executor, concurrent.futures.Executor):
+        return "", registry, False
+    dask = _is_dask(executor)
+    if dask or isinstance(executor, concurrent.futures.Executor):
         fingerprint, blob = snapshot(registry)
         # Dask sends the pickle to each worker once (under a key of its own:
         # a key named by content could be the one an earlier batch is
         # releasing); a plain executor sends it with each task. Each
         # process rebuilds it once.
-        source = executor.scatter(blob, broadcast=True, hash=False) if dask else blob
-    else:
-        raise TypeError(
-            "executor must be a dask.distributed.Client or a concurrent.futures.Executor, "
-            f"not {type(executor).__name__}"
-        )
-    import pickle
+        return fingerprint, (executor.scatter(blob, broadcast=True, hash=False) if dask else blob), True
+    raise TypeError(
+        "executor must be a dask.distributed.Client or a concurrent.futures.Executor, "
+        f"not {type(executor).__name__}"
+    )
 
-    # Threads share this process: nothing to pack.
-    packed = not isinstance(executor, concurrent.futures.ThreadPoolExecutor)
-    futures = {}
-    for start, chunk in chunks:
-        inputs: Any = pack(chunk) if packed else chunk
-        task = run_packed_chunk if packed else run_chunk
-        args = (fingerprint, source, workflow, start, inputs, principal, keep_going)
-        future = executor.submit(task, *args, pure=False) if dask else executor.submit(task, *args)
-        futures[future] = (start, len(chunk))
-    results: list[Any] = [None] * len(items)
-    first_failure: Optional[int] = None
-    done_starts: set[int] = set()
-    cancelled: set[int] = set()  # the chunks this batch cancelled itself
+
+def _wait_first(pending: Any, dask: bool) -> Any:
+    if dask:
+        from distributed import wait
+
+        return wait(list(pending), return_when="FIRST_COMPLETED").done  # type: ignore[no-untyped-call]
+    import concurrent.futures
+
+    return concurrent.futures.wait(list(pending), return_when=concurrent.futures.FIRST_COMPLETED).done
+
+
+def _run_there(
+    registry: Any,
+    workflow: _core.Workflow,
+    items: Iterator[Any],
+    executor: Any,
+    chunk_size: Optional[int],
+    ordered: bool,
+    keep_going: bool,
+    principal: Optional[str],
+    advance: Optional[Callable[[int, Optional[int]], None]],
+    total: Optional[int],
+) -> Iterator[Outcome]:
+    """Chunks on ``executor``, at most `CHUNKS_IN_FLIGHT` per worker at once,
+    each submitted as the one before is taken; outcomes in input order or
+    as chunks finish. A failure (``errors="raise"``) cancels the chunks
+    after it and raises once the inputs before it are handed out; closing
+    the iterator cancels what is still waiting."""
+    import concurrent.futures
+    from itertools import islice
+
+    fingerprint, source, travels = _source(registry, executor)
+    dask = _is_dask(executor)
+    workers = _worker_count(executor)
+    size = chunk_length(total, chunk_size, workers)
+    in_flight = max(2, CHUNKS_IN_FLIGHT * workers)
+    layout = _core._ResultLayout(workflow)
+    pending: dict[Any, tuple[int, int]] = {}
+    finished: dict[int, tuple[int, Sequence[Outcome]]] = {}  # by first index, when ordered
+    submitted = next_out = done = 0
+    failure: Optional[int] = None  # the first failed input seen (errors="raise")
+    exhausted = False
     try:
-        with progress_bar(len(items), workflow.name, enabled=progress) as advance:
-            finished = 0
-            for future in _as_completed(list(futures), dask):
-                start, count = futures[future]
-                if start in cancelled:
-                    continue
+        while True:
+            # Chunks finished but not yet handed out count: a slow chunk
+            # holds the window (ordered), never an unbounded backlog.
+            while not exhausted and failure is None and len(pending) + len(finished) < in_flight:
+                chunk = list(islice(items, size))
+                if not chunk:
+                    exhausted = True
+                    break
+                args = (fingerprint, source, workflow, submitted, pack(chunk) if travels else chunk, principal, keep_going)
+                task = run_payload_chunk
+                future = executor.submit(task, *args, pure=False) if dask else executor.submit(task, *args)
+                pending[future] = (submitted, len(chunk))
+                submitted += len(chunk)
+            if not pending:
+                break
+            for future in _wait_first(pending, dask):
+                start, count = pending.pop(future)
                 if future.cancelled():
                     raise concurrent.futures.CancelledError(
                         f"the executor cancelled the chunk of inputs {start} to {start + count - 1}"
                     )
-                out = pickle.loads(future.result()) if packed else future.result()
-                results[start : start + len(out)] = out
-                done_starts.add(start)
-                finished += count
-                advance(finished, len(items))
-                if keep_going:
-                    continue
-                failed = next((start + i for i, x in enumerate(out) if isinstance(x, BaseException)), None)
-                if failed is not None and (first_failure is None or failed < first_failure):
-                    first_failure = failed
-                    for other, (other_start, _) in futures.items():
-                        if other_start > failed and other_start not in cancelled:
-                            cancelled.add(other_start)
-                            other.cancel()
-                if first_failure is not None and all(
-                    s in done_starts for s, _ in futures.values() if s < first_failure
-                ):
-                    break
+                payload = future.result()
+                if travels:
+                    import pickle
+
+                    payload = pickle.loads(payload)
+                    if any(payload["cache"]):
+                        registry._add_cache_counts(*payload["cache"])
+                out = layout.unpack(payload)
+                done += count
+                if advance is not None:
+                    advance(done, total)
+                if not keep_going and payload["errors"]:
+                    failed = start + min(payload["errors"])
+                    if failure is None or failed < failure:
+                        failure = failed
+                        for other, (other_start, _) in list(pending.items()):
+                            if other_start > failed:
+                                other.cancel()
+                                del pending[other]
+                finished[start] = (count, out)
+            while finished and (not ordered or next_out in finished):
+                start = next_out if ordered else next(iter(finished))
+                count, ready = finished.pop(start)
+                next_out += count if ordered else 0
+                for outcome in ready:
+                    if not keep_going and isinstance(outcome, BaseException):
+                        raise outcome
+                    yield outcome
     finally:
-        for future in futures:
-            if not future.done():
-                future.cancel()
-    if fingerprint:
-        _count_cache_outcomes(registry, results)
-    if first_failure is not None:
-        return results[: first_failure + 1]
-    return results
-
-
-def _count_cache_outcomes(registry: Any, outcomes: list[Any]) -> None:
-    """Adds the cache hits, misses and unhashable steps of runs that ran on
-    workers (on copies of ``registry``) to its counters. A failed input's
-    steps are not known here and are not counted."""
-    counts = {"hit": 0, "miss": 0, "unhashable": 0}
-    for outcome in outcomes:
-        for step in getattr(outcome, "steps", None) or ():
-            if step.cache in counts:
-                counts[step.cache] += 1
-    if any(counts.values()):
-        registry._add_cache_counts(counts["hit"], counts["miss"], counts["unhashable"])
-
-
-def _as_completed(futures: list[Any], dask: bool) -> Iterator[Any]:
-    if dask:
-        from distributed import as_completed
-
-        return iter(as_completed(futures))  # type: ignore[no-untyped-call]
-    import concurrent.futures
-
-    return concurrent.futures.as_completed(futures)
+        for future in pending:
+            future.cancel()
 
 
 class _TextBar:
     """A minimal progress bar on stderr, for when tqdm is not installed."""
 
-    def __init__(self, total: int, label: str) -> None:
+    def __init__(self, total: Optional[int], label: str) -> None:
         self.total, self.label = total, label
 
-    def __call__(self, done: int, total: int) -> None:
+    def __call__(self, done: int, total: Optional[int]) -> None:
+        if total is None:  # an iterable of unknown length: the count alone
+            sys.stderr.write(f"\r{self.label} {done}")
+            sys.stderr.flush()
+            return
         width = 30
         filled = width * done // max(total, 1)
         end = "\n" if done >= total else ""
@@ -310,11 +408,11 @@ class progress_bar:
     bar (``tqdm.auto``: a widget in notebooks) when tqdm is installed, a
     text bar on stderr otherwise, nothing when not ``enabled``."""
 
-    def __init__(self, total: int, label: str, enabled: bool = True) -> None:
+    def __init__(self, total: Optional[int], label: str, enabled: bool = True) -> None:
         self.total, self.label, self.enabled = total, label, enabled
         self.bar: Any = None
 
-    def __enter__(self) -> Callable[[int, int], None]:
+    def __enter__(self) -> Callable[[int, Optional[int]], None]:
         if not self.enabled:
             return lambda done, total: None
         try:
@@ -323,7 +421,7 @@ class progress_bar:
             return _TextBar(self.total, self.label)
         self.bar = tqdm(total=self.total, desc=self.label)
 
-        def advance(done: int, total: int) -> None:
+        def advance(done: int, total: Optional[int]) -> None:
             self.bar.update(done - self.bar.n)
 
         return advance

@@ -12,7 +12,7 @@ import json
 import os
 import stat
 import sys
-from typing import Any, Optional, Sequence
+from typing import Any, Iterator, Optional, Sequence
 
 from . import ModuleRegistryError, Workflow, WorkflowResult
 
@@ -134,15 +134,65 @@ def _read_input(args: argparse.Namespace) -> Any:
     return _parse_json(_text(_read_bytes(source, _limit_bytes(args)), where), f"input {where}")
 
 
-def _read_lines(source: str, limit: int) -> list[Any]:
-    """One JSON value per non-empty line of a ``.jsonl`` file."""
-    text = _text(_read_bytes(source, limit), source)
-    values = []
-    for number, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        values.append(_parse_json(line, f"input {source}, line {number},"))
-    return values
+def _iter_lines(source: str, limit: int) -> Iterator[Any]:
+    """One JSON value per non-empty line of a ``.jsonl`` file, read as they
+    are asked for (``run --batch`` streams them): only the line being read
+    is held. The file as a whole is held to ``limit`` bytes: a regular
+    file's size is checked before its first line, anything else (a pipe,
+    ``/dev/zero``) is refused once the limit is read, a line never read
+    past it."""
+    more = " (a larger --input-limit MIB reads it)"
+    try:
+        f = open(source, "rb")
+    except OSError as exc:
+        raise CliError(f"cannot read input {source}: {exc.strerror or exc}") from exc
+    with f:
+        too_big = CliError(f"input {source} is larger than {_mib(limit)}, the limit{more}")
+        try:
+            mode = os.fstat(f.fileno())
+            if stat.S_ISREG(mode.st_mode) and mode.st_size > limit:
+                raise too_big
+            read = number = 0
+            while True:
+                raw = f.readline(limit - read + 1)
+                if not raw:
+                    return
+                read += len(raw)
+                if read > limit:
+                    raise too_big
+                number += 1
+                line = _text(raw, f"{source}, line {number}")
+                if line.strip():
+                    yield _parse_json(line, f"input {source}, line {number},")
+        except OSError as exc:
+            raise CliError(f"cannot read input {source}: {exc.strerror or exc}") from exc
+
+
+class BatchTally:
+    """What the report of a batch needs, added up as its results stream past
+    (``add`` each one; none is kept): the number of runs, each step's
+    statuses and time, the first errors and the first output."""
+
+    def __init__(self) -> None:
+        self.runs = 0
+        self.first_output: Any = None
+        #: step id -> (module label, {status: count}, total seconds)
+        self.steps: dict[str, tuple[str, dict[str, int], list[float]]] = {}
+        self.errors: list[tuple[str, str]] = []
+
+    def add(self, result: WorkflowResult) -> None:
+        if self.runs == 0:
+            self.first_output = result.output
+        self.runs += 1
+        for step in result.steps:
+            entry = self.steps.get(step.id)
+            if entry is None:
+                label = f"{step.module}@{step.version}" if step.module else "-"
+                entry = self.steps[step.id] = (label, {}, [0.0])
+            entry[1][step.status] = entry[1].get(step.status, 0) + 1
+            entry[2][0] += step.duration
+            if step.error and len(self.errors) < 5:
+                self.errors.append((step.id, step.error))
 
 
 def _load_workflow(path: str, limit: Optional[int] = None) -> Workflow:
@@ -205,6 +255,12 @@ def _short(value: Any, width: int = 100) -> str:
 def _report(path: str, workflow: Workflow, results: Sequence[WorkflowResult], seconds: float, batch: bool) -> None:
     """What ran, on stderr: one row per step (for a batch, its runs added
     up), the statuses, the times, and the output."""
+    if batch:
+        tally = BatchTally()
+        for result in results:
+            tally.add(result)
+        _report_batch(path, workflow, tally, seconds)
+        return
     out = sys.stderr
     steps: dict[str, list[Any]] = {}
     for result in results:
@@ -215,38 +271,43 @@ def _report(path: str, workflow: Workflow, results: Sequence[WorkflowResult], se
         for step in reports:
             counts[step.status] = counts.get(step.status, 0) + 1
     summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
-    runs = f"{len(results)} inputs, " if batch else ""
     first = min((s.start for reports in steps.values() for s in reports), default=0.0)
     # A registry's first run sets up what later runs reuse before its first step starts.
-    before = f" ({_duration(first)} of it before the first step: a first run's set-up)" if not batch and first > 1e-3 else ""
-    print(f"\n{workflow.name} ({path}): {runs}{len(steps)} steps: {summary or 'none run'}, in {_duration(seconds)}{before}", file=out)
+    before = f" ({_duration(first)} of it before the first step: a first run's set-up)" if first > 1e-3 else ""
+    print(f"\n{workflow.name} ({path}): {len(steps)} steps: {summary or 'none run'}, in {_duration(seconds)}{before}", file=out)
     cached = any(s.cache != "off" for reports in steps.values() for s in reports)
+    header = ["step", "module", "status", "attempts", "start", "time"] + (["cache"] if cached else [])
     rows: list[tuple[str, ...]] = []
-    if batch:
-        header = ["step", "module", "status", "mean time", "total time"]
-        for sid, reports in steps.items():
-            states: dict[str, int] = {}
-            for s in reports:
-                states[s.status] = states.get(s.status, 0) + 1
-            total = sum(s.duration for s in reports)
-            first = reports[0]
-            rows.append((sid, f"{first.module}@{first.version}" if first.module else "-", ", ".join(f"{n} {k}" for k, n in states.items()),
-                         _duration(total / len(reports)), _duration(total)))
-    else:
-        header = ["step", "module", "status", "attempts", "start", "time"] + (["cache"] if cached else [])
-        # Starts are counted from the first step's.
-        for sid, (s,) in steps.items():
-            row = (sid, f"{s.module}@{s.version}" if s.module else "-", s.status, str(s.attempts),
-                   _duration(s.start - first), _duration(s.duration))
-            rows.append(row + ((s.cache,) if cached else ()))
+    # Starts are counted from the first step's.
+    for sid, (s,) in steps.items():
+        row = (sid, f"{s.module}@{s.version}" if s.module else "-", s.status, str(s.attempts),
+               _duration(s.start - first), _duration(s.duration))
+        rows.append(row + ((s.cache,) if cached else ()))
     _table(header, rows, out=out, indent="  ")
     errors = [(sid, s.error) for sid, reports in steps.items() for s in reports if s.error]
     for sid, error in errors[:5]:
         print(f"  {sid}: {' '.join(str(error).split())}", file=out)
-    if batch:
-        print(f"  outputs: {len(results)} on stdout, the first {_short(results[0].output) if results else '-'}", file=out)
-    else:
-        print(f"  output (on stdout): {_short(results[0].output)}", file=out)
+    print(f"  output (on stdout): {_short(results[0].output)}", file=out)
+
+
+def _report_batch(path: str, workflow: Workflow, tally: BatchTally, seconds: float) -> None:
+    """The report of a batch (see `_report`) from its `BatchTally`."""
+    out = sys.stderr
+    counts: dict[str, int] = {}
+    for _, states, _ in tally.steps.values():
+        for status, n in states.items():
+            counts[status] = counts.get(status, 0) + n
+    summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+    print(f"\n{workflow.name} ({path}): {tally.runs} inputs, {len(tally.steps)} steps: {summary or 'none run'}, in {_duration(seconds)}", file=out)
+    header = ["step", "module", "status", "mean time", "total time"]
+    rows: list[tuple[str, ...]] = []
+    for sid, (label, states, total) in tally.steps.items():
+        runs = sum(states.values())
+        rows.append((sid, label, ", ".join(f"{n} {k}" for k, n in states.items()), _duration(total[0] / runs), _duration(total[0])))
+    _table(header, rows, out=out, indent="  ")
+    for sid, error in tally.errors:
+        print(f"  {sid}: {' '.join(str(error).split())}", file=out)
+    print(f"  outputs: {tally.runs} on stdout, the first {_short(tally.first_output) if tally.runs else '-'}", file=out)
 
 
 def _table(header: list[str], rows: Sequence[tuple[str, ...]], out: Any = None, indent: str = "") -> None:

@@ -543,6 +543,27 @@ _Infos = list[ModuleInfo]
 _Events = list[AuditEvent]
 _Outcomes = list[Union[WorkflowResult, "WorkflowError"]]
 
+@final
+class _Batch:
+    """A batch under way in this process: planned once, one set of
+    instances, handed a window of inputs at a time."""
+
+    @property
+    def width(self) -> int: ...
+    @property
+    def stopped(self) -> bool: ...
+    def run(self, inputs: Iterable[Any], first_index: int) -> _Outcomes: ...
+    def close(self) -> None: ...
+
+@final
+class _ResultLayout:
+    """The results of one batch read from chunk payloads."""
+
+    def __new__(cls, workflow: Optional[Workflow]) -> _ResultLayout: ...
+    @property
+    def texts(self) -> int: ...
+    def unpack(self, payload: dict[str, Any]) -> _Outcomes: ...
+
 @disjoint_base
 class ModuleRegistry:
     """The registry of modules and plugins."""
@@ -653,6 +674,10 @@ class ModuleRegistry:
         keep_going: bool = False,
         first_index: int = 0,
     ) -> _Outcomes: ...
+    def _start_workflow_batch(self, workflow: Workflow, keep_going: bool = False) -> _Batch: ...
+    def _run_workflow_chunk(
+        self, workflow: Workflow, inputs: Iterable[Any], keep_going: bool = False, first_index: int = 0
+    ) -> dict[str, Any]: ...
     def _start_workflow(self, workflow: Workflow, input: Any, event_loop: Any, future: Any) -> _CancelToken: ...
     def _start_batch(
         self, workflow: Workflow, inputs: Iterable[Any], keep_going: bool, event_loop: Any, future: Any

@@ -12,7 +12,7 @@ from ._core import ModuleConfig, ModuleType, PluginConfig, Schema
 # `typing` and `dataclasses` cost tens of milliseconds to import: only type checkers read these.
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # pragma: no cover
-    from typing import Any, Callable, Coroutine, Iterable, Mapping, Optional, TypeVar, Union
+    from typing import Any, Callable, Coroutine, Iterable, Iterator, Mapping, Optional, TypeVar, Union
 
     T = TypeVar("T")
 
@@ -188,10 +188,50 @@ class ModuleRegistry(_core.ModuleRegistry):
         ``inputs``, and the remaining work is cancelled. ``errors="return"``:
         the slot of each failed input holds its ``WorkflowError`` and every
         other input completes. ``progress=True`` shows a progress bar (tqdm
-        when it is installed, a text bar on stderr otherwise)."""
+        when it is installed, a text bar on stderr otherwise).
+
+        It is the list of what ``iter_workflow_batch`` yields, so ``inputs``
+        may be any iterable (a generator too); results of one batch share
+        their workflow and the texts of their step reports."""
         from ._batch import run_batch
 
         return run_batch(self, workflow, inputs, progress, executor, chunk_size, errors)
+
+    def iter_workflow_batch(
+        self,
+        workflow: _core.Workflow,
+        inputs: Iterable[Any],
+        *,
+        executor: Any = None,
+        chunk_size: Optional[int] = None,
+        ordered: bool = True,
+        errors: str = "raise",
+    ) -> Iterator[Any]:
+        """``run_workflow_batch`` as an iterator: results as they are made,
+        ``inputs`` (any iterable, a generator of any length) taken lazily
+        with a bounded window in flight, so memory stays flat however many
+        inputs there are.
+
+        Here (``executor=None``) one set of instances serves the batch and
+        the inputs are taken ``chunk_size`` at a time (default 512, or more
+        for a step on a wide pool). On an ``executor`` they go in chunks of
+        ``chunk_size`` (default: about four per worker when ``inputs`` has a
+        length, else 10,000), at most two chunks per worker in flight; each
+        chunk's results come back as one compact payload. ``ordered=True``
+        yields in input order; ``ordered=False`` as chunks finish (here, in
+        input order too).
+
+        The workflow is checked (and here its instances built) when this is
+        called, as the current principal; the batch acts as that principal
+        throughout. ``errors="raise"``: the first failing input raises its
+        ``WorkflowError`` (with ``index``) where it would be yielded, after
+        the results before it, and the iterator ends; ``errors="return"``
+        yields each failed input's ``WorkflowError`` in its place. Closing
+        the iterator (or dropping it, or leaving a ``for`` loop early) closes
+        the batch's instances and cancels the chunks still waiting."""
+        from ._batch import iterate
+
+        return iterate(self, workflow, inputs, executor, chunk_size, ordered, errors)
 
     def arun_workflow(self, workflow: _core.Workflow, input: Any = None) -> Coroutine[Any, Any, _core.WorkflowResult]:
         """``await registry.arun_workflow(workflow, input)``: ``run_workflow``

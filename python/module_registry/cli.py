@@ -42,13 +42,15 @@ from . import ModuleRegistry, ModuleRegistryError, Workflow, __version__
 from ._cli_io import (
     INPUT_LIMIT_MIB,
     PROG,
+    BatchTally,
     CliError,
+    _iter_lines,
     _jsonable,
     _limit_bytes,
     _load_workflow,
     _read_input,
-    _read_lines,
     _report,
+    _report_batch,
     _table,
     _write,
 )
@@ -141,7 +143,9 @@ def cmd_run(args: argparse.Namespace) -> int:
             step["cache"] = True
         workflow = Workflow.from_dict(form)
     lines = args.batch and args.input not in (None, "-") and args.input.endswith(".jsonl")
-    data = _read_lines(args.input, limit) if lines else _read_input(args)
+    # A .jsonl batch streams: lines read as the batch takes them, each output
+    # written as it comes, so memory stays flat however long the file is.
+    data: Any = _iter_lines(args.input, limit) if lines else _read_input(args)
     start = time.perf_counter()
     if not args.batch:
         result = registry.run_workflow(workflow, data)
@@ -150,21 +154,32 @@ def cmd_run(args: argparse.Namespace) -> int:
             sys.stdout.flush()
             _report(args.workflow, workflow, [result], result.duration, batch=False)
         return 0
-    if not isinstance(data, list):
+    if not lines and not isinstance(data, list):
         raise CliError("--batch needs a JSON array of inputs (or a .jsonl file, one input per line)")
-    with _Executor(args.scheduler, args.workers) as executor:
-        results = registry.run_workflow_batch(workflow, data, progress=args.progress, executor=executor)
+    from ._batch import iterate, progress_bar
+
+    tally = BatchTally() if args.report else None
+    outputs: list[Any] = []
+    total = None if lines else len(data)
+    with _Executor(args.scheduler, args.workers) as executor, progress_bar(
+        total, workflow.name, enabled=args.progress
+    ) as advance:
+        for run in iterate(registry, workflow, data, executor, advance=advance if args.progress else None):
+            if isinstance(run, BaseException):  # errors="raise": never yielded, raised
+                raise run
+            if tally is not None:
+                tally.add(run)
+            if lines:
+                json.dump(_jsonable(run.output, False), sys.stdout, ensure_ascii=False)
+                sys.stdout.write("\n")
+            else:
+                outputs.append(run.output)
     seconds = time.perf_counter() - start
-    outputs = [r.output for r in results]
-    if lines:
-        for output in outputs:
-            json.dump(_jsonable(output, False), sys.stdout, ensure_ascii=False)
-            sys.stdout.write("\n")
-    else:
+    if not lines:
         _write(outputs, raw=False)
-    if args.report:
+    if tally is not None:
         sys.stdout.flush()
-        _report(args.workflow, workflow, results, seconds, batch=True)
+        _report_batch(args.workflow, workflow, tally, seconds)
     return 0
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from . import _core
-from ._batch import run_chunk, snapshot
+from ._batch import run_payload, snapshot
 
 __all__ = ["map_workflow"]
 
@@ -24,11 +24,10 @@ __all__ = ["map_workflow"]
 def _outputs(
     fingerprint: str, blob: bytes, workflow: _core.Workflow, principal: Optional[str], items: list[Any]
 ) -> list[Any]:
-    outputs = []
-    for outcome in run_chunk(fingerprint, blob, workflow, 0, items, principal, False):
-        if isinstance(outcome, BaseException):
-            raise outcome
-        outputs.append(outcome.output)
+    payload = run_payload(fingerprint, blob, workflow, 0, items, principal, False)
+    if payload["errors"]:
+        raise payload["errors"][min(payload["errors"])]
+    outputs: list[Any] = payload["outputs"]
     return outputs
 
 

@@ -8,6 +8,7 @@ static ALLOCATOR: module_registry::ScriptAllocator = module_registry::ScriptAllo
 mod access;
 mod aio;
 mod audit;
+mod batch;
 mod cache;
 mod config;
 mod conversion;
@@ -53,6 +54,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<workflow::PyWorkflow>()?;
     m.add_class::<result::PyWorkflowResult>()?;
     m.add_class::<result::PyStepReport>()?;
+    m.add_class::<batch::PyBatch>()?;
+    m.add_class::<batch::PyResultLayout>()?;
     m.add_function(wrap_pyfunction!(conversion::_roundtrip, m)?)?;
     m.add_function(wrap_pyfunction!(access::call_as, m)?)?;
     m.add_function(wrap_pyfunction!(access::check_principal, m)?)?;

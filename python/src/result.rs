@@ -2,8 +2,12 @@
 
 use module_registry::{CacheStatus, StepStatus, Workflow, WorkflowResult};
 use pyo3::prelude::*;
+use std::sync::Arc;
+
+use pyo3::sync::PyOnceLock;
 use pyo3::types::PyList;
 
+use crate::batch::{Layout, Row, Rows, StepOutputs, NO_TEXT};
 use crate::conversion::value_to_py;
 use crate::workflow::PyWorkflow;
 
@@ -179,18 +183,26 @@ impl PyStepReport {
     }
 }
 
-/// The output of a run and a report per step.
+/// The output of a run and a report per step. A result of a batch keeps
+/// its step reports packed (`Row`s whose texts are the batch's `Layout`'s)
+/// and builds the `StepReport` objects when `steps` is first read.
 #[pyclass(name = "WorkflowResult", module = "module_registry._core", frozen)]
 pub struct PyWorkflowResult {
     output: Py<PyAny>,
-    steps: Py<PyList>,
     duration: f64,
     /// Seconds since the epoch when the run started.
     started_at: f64,
-    /// `pid:thread` of the thread that ran it.
-    worker: String,
-    /// The workflow that ran (a copy), for the run's picture.
-    workflow: Option<Workflow>,
+    /// `pid:thread` of the thread that ran it (a text of `layout`).
+    worker: u32,
+    /// The workflow that ran and the texts of the batch's results.
+    layout: Arc<Layout>,
+    /// One packed report per step (empty for a result built by hand).
+    rows: Rows,
+    /// Each step's output, when there are several steps (one step's output
+    /// is the result's).
+    step_outputs: Option<Box<StepOutputs>>,
+    /// The `StepReport`s, built when first read (set at once by hand).
+    steps: PyOnceLock<Py<PyList>>,
 }
 
 /// `display.<function>(object)` of the package's display hook: the notebook
@@ -205,46 +217,139 @@ pub(crate) fn display(
         .extract()
 }
 
+/// A packed report's status and cache words, and back.
+const STATUSES: [StepStatus; 4] = [
+    StepStatus::Ok,
+    StepStatus::Skipped,
+    StepStatus::Fallback,
+    StepStatus::Failed,
+];
+const CACHES: [CacheStatus; 4] = [
+    CacheStatus::Off,
+    CacheStatus::Hit,
+    CacheStatus::Miss,
+    CacheStatus::Unhashable,
+];
+
+/// A status as a packed row's byte.
+pub(crate) fn status_code(status: StepStatus) -> u8 {
+    STATUSES.iter().position(|x| *x == status).unwrap_or(3) as u8
+}
+
+/// A cache status as a packed row's byte.
+pub(crate) fn cache_code(cache: CacheStatus) -> u8 {
+    CACHES.iter().position(|x| *x == cache).unwrap_or(0) as u8
+}
+
 impl PyWorkflowResult {
     /// The result of a run of `workflow`.
     pub fn of(py: Python<'_>, result: WorkflowResult, workflow: &Workflow) -> PyResult<Self> {
-        let mut out = Self::new(py, result)?;
-        out.workflow = Some(workflow.clone());
-        Ok(out)
+        Self::packed(py, result, &Layout::new(Some(workflow.clone())))
     }
 
-    pub fn new(py: Python<'_>, result: WorkflowResult) -> PyResult<Self> {
-        let steps = PyList::empty(py);
+    /// A run's result whose texts are kept in `layout` (one for a batch).
+    pub(crate) fn packed(
+        py: Python<'_>,
+        result: WorkflowResult,
+        layout: &Arc<Layout>,
+    ) -> PyResult<Self> {
+        let several = result.steps.len() > 1;
+        let mut outputs = Vec::with_capacity(if several { result.steps.len() } else { 0 });
+        let mut rows = Vec::with_capacity(result.steps.len());
         for mut s in result.steps {
-            let output = match s.take_output() {
-                Some(v) => value_to_py(py, v)?.unbind(),
+            let output = s.take_output();
+            if several {
+                outputs.push(match output {
+                    Some(v) => value_to_py(py, v)?.unbind(),
+                    None => py.None(),
+                });
+            }
+            rows.push(Row {
+                start: s.start.as_secs_f64(),
+                duration: s.duration.as_secs_f64(),
+                attempts: s.attempts,
+                id: layout.intern(&s.id),
+                module: layout.intern(&s.module),
+                version: layout.intern(&s.version),
+                error: s.error.as_deref().map_or(NO_TEXT, |e| layout.intern(e)),
+                status: status_code(s.status),
+                cache: cache_code(s.cache),
+            });
+        }
+        let worker = layout.intern(&format!("{}:{}", std::process::id(), result.worker));
+        Ok(Self::from_rows(
+            value_to_py(py, result.output)?.unbind(),
+            result.duration.as_secs_f64(),
+            result
+                .started_at
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0.0, |d| d.as_secs_f64()),
+            worker,
+            layout,
+            rows,
+            several.then_some(outputs),
+        ))
+    }
+
+    /// A result from its packed parts (a chunk's payload is read into these).
+    pub(crate) fn from_rows(
+        output: Py<PyAny>,
+        duration: f64,
+        started_at: f64,
+        worker: u32,
+        layout: &Arc<Layout>,
+        rows: Vec<Row>,
+        step_outputs: Option<Vec<Py<PyAny>>>,
+    ) -> Self {
+        PyWorkflowResult {
+            output,
+            duration,
+            started_at,
+            worker,
+            layout: layout.clone(),
+            rows: Rows::new(rows),
+            step_outputs: step_outputs.map(|o| Box::new(StepOutputs(o.into_boxed_slice()))),
+            steps: PyOnceLock::new(),
+        }
+    }
+
+    /// The `StepReport` list, built from the packed rows on first read.
+    fn steps_list<'py>(&self, py: Python<'py>) -> PyResult<&Bound<'py, PyList>> {
+        let list = self
+            .steps
+            .get_or_try_init(py, || self.build_steps(py).map(Bound::unbind))?;
+        Ok(list.bind(py))
+    }
+
+    fn build_steps<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let steps = PyList::empty(py);
+        for (i, row) in self.rows.as_slice().iter().enumerate() {
+            let status = STATUSES[usize::from(row.status).min(3)];
+            let output = match &self.step_outputs {
+                Some(outputs) => outputs
+                    .0
+                    .get(i)
+                    .map_or_else(|| py.None(), |o| o.clone_ref(py)),
+                None if matches!(status, StepStatus::Ok | StepStatus::Fallback) => {
+                    self.output.clone_ref(py)
+                }
                 None => py.None(),
             };
             let report = PyStepReport {
-                id: s.id,
-                module: s.module,
-                version: s.version,
-                status: s.status.as_str(),
-                attempts: s.attempts,
-                start: s.start.as_secs_f64(),
-                duration: s.duration.as_secs_f64(),
-                error: s.error,
-                cache: s.cache.as_str(),
+                id: self.layout.text(row.id),
+                module: self.layout.text(row.module),
+                version: self.layout.text(row.version),
+                status: status.as_str(),
+                attempts: row.attempts,
+                start: row.start,
+                duration: row.duration,
+                error: (row.error != NO_TEXT).then(|| self.layout.text(row.error)),
+                cache: CACHES[usize::from(row.cache).min(3)].as_str(),
                 output,
             };
             steps.append(Bound::new(py, report)?)?;
         }
-        Ok(PyWorkflowResult {
-            output: value_to_py(py, result.output)?.unbind(),
-            steps: steps.unbind(),
-            duration: result.duration.as_secs_f64(),
-            started_at: result
-                .started_at
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0.0, |d| d.as_secs_f64()),
-            worker: format!("{}:{}", std::process::id(), result.worker),
-            workflow: None,
-        })
+        Ok(steps)
     }
 }
 
@@ -267,14 +372,19 @@ impl PyWorkflowResult {
         worker: String,
         workflow: Option<PyRef<'_, PyWorkflow>>,
     ) -> PyResult<Self> {
-        Ok(PyWorkflowResult {
+        let layout = Layout::new(workflow.map(|w| w.inner.clone()));
+        let worker = layout.intern(&worker);
+        let out = Self::from_rows(
             output,
-            steps: PyList::new(py, steps)?.unbind(),
             duration,
             started_at,
             worker,
-            workflow: workflow.map(|w| w.inner.clone()),
-        })
+            &layout,
+            Vec::new(),
+            None,
+        );
+        let _ = out.steps.set(py, PyList::new(py, steps)?.unbind());
+        Ok(out)
     }
 
     #[allow(clippy::type_complexity)]
@@ -294,7 +404,7 @@ impl PyWorkflowResult {
         let py = slf.py();
         let r = slf.get();
         // A copy of the list: the result's own list can be changed in place.
-        let steps = PyList::new(py, r.steps.bind(py).iter())?;
+        let steps = PyList::new(py, r.steps_list(py)?.iter())?;
         Ok((
             slf.get_type(),
             (
@@ -302,8 +412,8 @@ impl PyWorkflowResult {
                 steps,
                 r.duration,
                 r.started_at,
-                r.worker.clone(),
-                r.workflow.clone().map(|inner| PyWorkflow { inner }),
+                r.layout.text(r.worker),
+                r.layout.workflow.clone().map(|inner| PyWorkflow { inner }),
             ),
         ))
     }
@@ -317,14 +427,17 @@ impl PyWorkflowResult {
     /// `pid:thread` of the thread that ran it: in a batch, which worker
     /// took which input (`module_registry.timeline` draws one lane each).
     #[getter]
-    fn worker(&self) -> &str {
-        &self.worker
+    fn worker(&self) -> String {
+        self.layout.text(self.worker)
     }
 
     /// The workflow that ran (a copy), or None for a result built by hand.
     #[getter]
     fn workflow(&self) -> Option<PyWorkflow> {
-        self.workflow.clone().map(|inner| PyWorkflow { inner })
+        self.layout
+            .workflow
+            .clone()
+            .map(|inner| PyWorkflow { inner })
     }
 
     /// The run drawn as SVG: the workflow with each step coloured by its
@@ -332,13 +445,12 @@ impl PyWorkflowResult {
     /// duration written on it, and its error on hover.
     fn to_svg(&self, py: Python<'_>) -> PyResult<String> {
         let runs = self
-            .steps
-            .bind(py)
+            .steps_list(py)?
             .iter()
             .map(|item| Ok(item.cast::<PyStepReport>()?.get().to_run()))
             .collect::<PyResult<Vec<_>>>()?;
         use crate::threads::Detach;
-        let workflow = self.workflow.as_ref();
+        let workflow = self.layout.workflow.as_ref();
         py.detach_gated(|| module_registry::workflow::run_svg(workflow, &runs))
             .map_err(crate::errors::to_pyerr)
     }
@@ -360,7 +472,7 @@ impl PyWorkflowResult {
         let o = other.get();
         Ok(self.duration.to_bits() == o.duration.to_bits()
             && self.output.bind(py).eq(o.output.bind(py))?
-            && self.steps.bind(py).eq(o.steps.bind(py))?)
+            && self.steps_list(py)?.eq(o.steps_list(py)?)?)
     }
 
     /// The output step's output.
@@ -371,8 +483,8 @@ impl PyWorkflowResult {
 
     /// One StepReport per step, in definition order.
     #[getter]
-    fn steps(&self, py: Python<'_>) -> Py<PyList> {
-        self.steps.clone_ref(py)
+    fn steps(&self, py: Python<'_>) -> PyResult<Py<PyList>> {
+        Ok(self.steps_list(py)?.clone().unbind())
     }
 
     /// Every step's output, by step id (a new dict each time), in the
@@ -382,7 +494,7 @@ impl PyWorkflowResult {
     #[getter]
     fn outputs<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, pyo3::types::PyDict>> {
         let mut produced: Vec<(f64, usize, Bound<'py, PyStepReport>)> = Vec::new();
-        for (i, item) in self.steps.bind(py).iter().enumerate() {
+        for (i, item) in self.steps_list(py)?.iter().enumerate() {
             let report = item.cast_into::<PyStepReport>()?;
             if report.get().produced() {
                 produced.push((report.get().start, i, report));
@@ -405,7 +517,7 @@ impl PyWorkflowResult {
 
     /// The report of step `id`, or None.
     fn step(&self, py: Python<'_>, id: &str) -> PyResult<Option<Py<PyStepReport>>> {
-        for item in self.steps.bind(py).iter() {
+        for item in self.steps_list(py)?.iter() {
             let report = item.cast_into::<PyStepReport>()?;
             if report.get().id == id {
                 return Ok(Some(report.unbind()));
@@ -423,7 +535,9 @@ impl PyWorkflowResult {
         Ok(format!(
             "WorkflowResult(output={}, steps={}, duration={:.6})",
             self.output.bind(py).repr()?,
-            self.steps.bind(py).len(),
+            self.steps
+                .get(py)
+                .map_or(self.rows.as_slice().len(), |s| s.bind(py).len()),
             self.duration
         ))
     }

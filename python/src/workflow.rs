@@ -374,11 +374,13 @@ pub(crate) fn outcomes_to_py(
     first_index: usize,
     workflow: &Workflow,
 ) -> PyResult<Vec<Py<PyAny>>> {
+    // One layout for the batch: its results share the workflow and texts.
+    let layout = crate::batch::Layout::new(Some(workflow.clone()));
     let mut out = Vec::with_capacity(outcomes.len());
     for (n, outcome) in outcomes.into_iter().enumerate() {
         let index = first_index + n;
         out.push(match outcome {
-            Ok(result) => Py::new(py, PyWorkflowResult::of(py, result, workflow)?)?.into_any(),
+            Ok(result) => Py::new(py, PyWorkflowResult::packed(py, result, &layout)?)?.into_any(),
             Err(error) => {
                 let exc = to_pyerr(error.at_input(index)).into_value(py);
                 exc.bind(py).setattr("index", index)?;

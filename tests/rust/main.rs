@@ -12,6 +12,8 @@ mod common;
 #[cfg(all(feature = "scripts", feature = "workflows"))]
 mod access;
 mod audit;
+#[cfg(feature = "workflows")]
+mod batches;
 #[cfg(all(feature = "scripts", feature = "workflows"))]
 mod cache;
 mod concurrency;

@@ -222,7 +222,7 @@ impl RegistryView {
 }
 
 /// Each input in turn (stopping at the first failure unless `keep_going`).
-fn each_in_turn(
+pub(super) fn each_in_turn(
     registry: &ModuleRegistry,
     plan: &Arc<Plan>,
     instances: &Arc<Vec<StepInstance>>,
@@ -296,7 +296,7 @@ impl Shared<'_> {
 #[allow(clippy::too_many_arguments)]
 /// Up to `width` inputs at once (a step runs on a pool that wide), each on
 /// a thread of its own; outcomes in input order.
-fn each_at_once(
+pub(super) fn each_at_once(
     registry: &ModuleRegistry,
     plan: &Arc<Plan>,
     instances: &Arc<Vec<StepInstance>>,

@@ -48,6 +48,7 @@ mod picture;
 mod plan;
 mod pool;
 mod run;
+mod stream;
 mod structure;
 
 pub use self::structure::MAX_RETRIES;
@@ -67,6 +68,7 @@ pub(crate) use plan::plan;
 pub use pool::worker_threads;
 pub(crate) use run::execute;
 pub use run::{StepReport, StepStatus, WorkflowResult};
+pub use stream::{BatchIter, WorkflowBatch};
 
 use crate::error::{Error, Result};
 use crate::value::Value;
