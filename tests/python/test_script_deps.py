@@ -88,7 +88,9 @@ def test_script_error_carries_the_thrown_value_and_the_trace(tmp_path: Path) -> 
     with pytest.raises(mr.ScriptError) as thrown:
         registry.create("thrower").process("no")
     assert thrown.value.value == {"code": 42, "why": ["no"]}
-    assert thrown.value.trace == [("<source>", "process", 2, 17)]
+    # A script given as text is named by its module's name.
+    assert thrown.value.trace == [("thrower", "process", 2, 17)]
+    assert thrown.value.script == "thrower"
 
 
 def test_an_undefined_variable_is_found_when_the_module_loads() -> None:
