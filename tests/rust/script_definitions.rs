@@ -102,6 +102,26 @@ fn a_definitions_folder_that_is_a_file_is_refused() {
     assert_eq!(std::fs::read_to_string(&file).unwrap(), "x");
 }
 
+#[test]
+fn writing_definitions_is_an_administrators_act() {
+    let registry = ModuleRegistry::new();
+    registry.set_policy(Some(crate::common::policy())).unwrap();
+    let folder = temp("definitions-policy").join("out");
+    let denied = registry
+        .as_principal("alice")
+        .with(|r| r.script_definitions(&folder));
+    assert!(
+        matches!(denied, Err(Error::PermissionDenied { .. })),
+        "{denied:?}"
+    );
+    assert!(!folder.exists());
+    let written = registry
+        .as_principal("root")
+        .with(|r| r.script_definitions(&folder))
+        .unwrap();
+    assert!(!written.is_empty());
+}
+
 /// `docs/reference/script-api.md` is `script_reference()` of a new
 /// registry; `make script-api` (this test with `UPDATE_SCRIPT_API=1`)
 /// writes it.

@@ -83,7 +83,7 @@ impl ModuleRegistry {
     /// [`register_script_function`](Self::register_script_function)), and
     /// the globals `registry`, `input` and `this.deps`. Returns the paths
     /// written. A `folder` that is a file or cannot be written is an
-    /// [`Error::Io`] naming it.
+    /// [`Error::Io`] naming it. Writes files: under a policy, needs `admin`.
     ///
     /// ```
     /// let registry = module_registry::ModuleRegistry::new();
@@ -94,6 +94,8 @@ impl ModuleRegistry {
     /// # Ok::<(), module_registry::Error>(())
     /// ```
     pub fn script_definitions(&self, folder: impl AsRef<Path>) -> Result<Vec<PathBuf>> {
+        // Writing files names what the process may write: an administrator's act.
+        self.authorize(crate::access::Permission::Admin, "script_definitions", None)?;
         let folder = folder.as_ref();
         let io = |path: &Path, source: std::io::Error| Error::Io {
             path: path.display().to_string(),
