@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 export VIRTUAL_ENV := $(abspath $(VENV))
 
-.PHONY: help demo build-demo docs test test-rust test-python build-dev dist dist-check wheel-test sdist-check lint features-check stubtest examples bench bench-smoke bench-report fuzz clean-venv
+.PHONY: help demo build-demo docs test test-rust test-python build-dev dist dist-check wheel-test sdist-check lint features-check stubtest examples bench bench-smoke bench-report script-api fuzz clean-venv
 
 # What the sdist's smoke test checks once pip has built and installed it.
 define SDIST_SMOKE
@@ -172,6 +172,9 @@ bench-smoke: build-dev ## run each Python benchmark once as a test, so none can 
 
 bench-report: build-dev ## run every benchmark and regenerate benches/README.md and its plot
 	$(PY) benches/report.py
+
+script-api: ## regenerate docs/reference/script-api.md, the script API reference (a test checks it is current)
+	UPDATE_SCRIPT_API=1 $(CARGO) test -p module-registry --test integration the_script_api_reference_is_current
 
 fuzz: ## run each fuzz target for 10 minutes (needs cargo-fuzz)
 	tests/fuzz.sh 600

@@ -376,6 +376,8 @@ impl<'a> EntryChecker<'a> {
         sha256: &str,
         imports: &[ImportedScript],
     ) -> Result<ModuleConfig> {
+        // `script::TEXT_LABEL` (a script given as text), which a build
+        // without scripts does not have.
         let label = path.clone().unwrap_or_else(|| "<source>".to_string());
         // Recorded imports travel with the script; else its folder is
         // read, when the reader named it.

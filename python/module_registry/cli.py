@@ -16,6 +16,7 @@ out), the modules of installed packages (entry-point group
     module-registry graph WORKFLOW_FILE [--format mermaid|dot|svg]
     module-registry check [--scripts DIR]... [WORKFLOW_FILE]...
     module-registry watch --scripts DIR [--scripts DIR]... [--duration SECONDS]
+    module-registry scripts definitions OUT_DIR [--scripts DIR]...
     module-registry index build DIR [--base-url URL]
     module-registry index yank NAME VERSION --index DIR/index.json
     module-registry index sign DIR/index.json --key PREFIX.key
@@ -307,6 +308,14 @@ def _event_line(event: Any) -> str:
     return f"{line}: {event.error}" if event.error else line
 
 
+def cmd_scripts_definitions(args: argparse.Namespace) -> int:
+    # Rhai language-server definitions of everything scripts can call here.
+    written = _registry(args).script_definitions(args.out_dir)
+    for path in written:
+        print(path)
+    return 0
+
+
 def cmd_watch(args: argparse.Namespace) -> int:
     import time
 
@@ -463,6 +472,13 @@ def parser() -> argparse.ArgumentParser:
     sp = command(sub, "watch", "load script folders and reload their modules as files change, printing each event", cmd_watch)
     scripts_option(sp)
     sp.add_argument("--duration", type=float, metavar="SECONDS", help="stop after this long (without it: until Ctrl-C)")
+
+    scripts = sub.add_parser("scripts", help="tools for Rhai script authors", description="Tools for Rhai script authors.", formatter_class=_Formatter)
+    scripts.add_argument("--no-bundled", action="store_true", default=argparse.SUPPRESS, help=NO_BUNDLED_HELP)
+    script_actions = scripts.add_subparsers(dest="action", required=True, metavar="ACTION", help="what to do")
+    sp = command(script_actions, "definitions", "write Rhai language-server definition files (.d.rhai) for everything a script can call", cmd_scripts_definitions)
+    sp.add_argument("out_dir", metavar="OUT_DIR", help="the folder the .d.rhai files go to (created if missing)")
+    scripts_option(sp)
 
     index = sub.add_parser("index", help="build, yank in and sign a package index", description="Build, yank in and sign a package index.", formatter_class=_Formatter)
     index.add_argument("--no-bundled", action="store_true", default=argparse.SUPPRESS, help=NO_BUNDLED_HELP)

@@ -365,6 +365,20 @@ impl PyModuleRegistry {
         Ok(infos(loaded))
     }
 
+    /// Write the Rhai language server's definition files (`.d.rhai`) for
+    /// everything a script of this registry can call into `folder`;
+    /// returns the paths written. A folder that is a file or cannot be
+    /// written raises `FileError`.
+    fn script_definitions(&self, py: Python<'_>, folder: PathBuf) -> PyResult<Vec<PathBuf>> {
+        py.detach_gated(|| self.inner.script_definitions(&folder))
+            .map_err(to_pyerr)
+    }
+
+    /// The Markdown reference of this registry's script API.
+    fn script_reference(&self, py: Python<'_>) -> String {
+        py.detach_gated(|| self.inner.script_reference())
+    }
+
     /// Compile the Rhai test file at `path`; `registry` inside its functions is this registry.
     fn load_script_tests(&self, py: Python<'_>, path: PathBuf) -> PyResult<PyScriptTests> {
         let inner = py

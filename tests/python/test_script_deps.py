@@ -88,7 +88,35 @@ def test_script_error_carries_the_thrown_value_and_the_trace(tmp_path: Path) -> 
     with pytest.raises(mr.ScriptError) as thrown:
         registry.create("thrower").process("no")
     assert thrown.value.value == {"code": 42, "why": ["no"]}
-    assert thrown.value.trace == [("<source>", "process", 2, 17)]
+    # A script given as text is named by its module's name.
+    assert thrown.value.trace == [("thrower", "process", 2, 17)]
+    assert thrown.value.script == "thrower"
+
+
+def test_check_reports_calls_to_functions_that_exist_nowhere(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    (tmp_path / "typo.rhai").write_text(
+        'const MODULE = #{ name: "typo", version: "1.0.0" };\nfn process(x) {\n    lower_chars(x) + helpr(x)\n}\n'
+    )
+    registry = mr.ModuleRegistry()
+    [problem] = registry.check_scripts(str(tmp_path))
+    assert isinstance(problem, mr.ScriptError)
+    assert (problem.line, problem.column) == (3, 22)
+    assert "helpr (3:22)" in str(problem) and "lower_chars" not in str(problem)
+    # Loading accepts it (the function may be added later), and once added the check is clean.
+    registry.load_scripts(str(tmp_path))
+    registry.register_script_function("helpr", lambda x: "!")
+    assert registry.check_scripts(str(tmp_path)) == []
+    assert registry.create("typo").process("AB") == "ab!"
+    proc = subprocess.run(
+        [sys.executable, "-m", "module_registry", "check", "--scripts", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 1 and "typo.rhai" in proc.stderr and "helpr" in proc.stderr, proc.stderr
 
 
 def test_an_undefined_variable_is_found_when_the_module_loads() -> None:

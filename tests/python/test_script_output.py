@@ -51,6 +51,15 @@ def test_print_and_debug_are_records_with_where_they_came_from(
     ]
 
 
+def test_a_script_given_as_text_is_named_by_its_module(caplog: pytest.LogCaptureFixture) -> None:
+    registry = ModuleRegistry()
+    registry.register_script('const MODULE = #{ name: "texty", version: "1.0.0" };\nfn process(x) {\n  print(x);\n  x.nope()\n}\n')
+    with caplog.at_level(logging.INFO, logger=LOGGER), pytest.raises(ScriptError) as caught:
+        registry.create("texty").process("hi")
+    assert [(r.getMessage(), r.rhai_script, r.rhai_line) for r in ours(caplog)] == [("hi", "texty", 3)]  # type: ignore[attr-defined]
+    assert caught.value.script == "texty" and "<source>" not in str(caught.value)
+
+
 def test_the_logger_level_decides_and_text_is_not_formatted(caplog: pytest.LogCaptureFixture) -> None:
     registry = ModuleRegistry()
     with caplog.at_level(logging.INFO, logger=LOGGER):

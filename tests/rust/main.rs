@@ -43,6 +43,8 @@ mod schema;
 #[cfg(feature = "scripts")]
 mod script;
 #[cfg(feature = "scripts")]
+mod script_definitions;
+#[cfg(feature = "scripts")]
 mod script_deps;
 #[cfg(feature = "scripts")]
 mod script_errors;

@@ -120,8 +120,8 @@ fn process(x) { throw #{ code: 42 }; }
     let err = registry.create("thrower").unwrap().process(()).unwrap_err();
     match script_error(&err) {
         Error::Script { script, value, .. } => {
-            // Still `<source>`, as the existing tests of text scripts expect.
-            assert_eq!(script, "<source>");
+            // A script given as text is named by its module's name.
+            assert_eq!(script, "thrower");
             let expected: Value = [("code", Value::Int(42))].into_iter().collect();
             assert_eq!(value.as_deref(), Some(&expected));
         }
@@ -185,4 +185,111 @@ fn check_scripts_reports_every_bad_file_and_registers_nothing() {
     // c.rhai declares b@1.0.0 again; b.rhai itself is bad, so c is the first to declare it.
     assert_eq!(files, ["a.rhai", "b.rhai"], "{problems:?}");
     assert!(registry.is_empty());
+}
+
+#[test]
+fn check_scripts_reports_calls_to_functions_that_exist_nowhere() {
+    let dir = temp("check-calls");
+    std::fs::write(dir.join("lib.rhai"), "fn shout(x) { x.to_upper() }\n").unwrap();
+    // Calls that exist: its own functions, the natives, Rhai's packages and
+    // keywords, a library's, a function pointer in a variable or a map.
+    std::fs::write(
+        dir.join("good.rhai"),
+        r#"import "lib" as lib;
+const MODULE = #{ name: "good", version: "1.0.0" };
+fn helper(x) { x + 1 }
+fn process(x) {
+    let f = Fn("helper");
+    let obj = #{ action: |v| v * 2 };
+    let t = type_of(x);
+    helper(f.call(1)) + obj.action(2) + lower_chars(lib::shout("a")).len() + [1, 2].len() + t.len()
+}
+"#,
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("typo.rhai"),
+        r#"import "lib" as lib;
+const MODULE = #{ name: "typo", version: "1.0.0" };
+fn helper(x) { x }
+fn process(x) {
+    let a = helpr(x);
+    let b = lib::shuot(a);
+    x.frobnicate() + later(b) + helpr(1)
+}
+"#,
+    )
+    .unwrap();
+    let registry = ModuleRegistry::new();
+    let problems = registry.check_scripts(&dir).unwrap();
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    match &problems[0] {
+        Error::Script {
+            script,
+            line,
+            column,
+            message,
+            ..
+        } => {
+            assert!(script.ends_with("typo.rhai"), "{script}");
+            assert_eq!((*line, *column), (Some(5), Some(13)), "{message}");
+            assert!(
+                message.contains("helpr (5:13), lib::shuot (6:18), frobnicate (7:7), later (7:22)"),
+                "{message}"
+            );
+        }
+        other => panic!("{other}"),
+    }
+    // Loading does not refuse them (functions may be added after loading),
+    // and a function added before the check is known to it.
+    registry.load_scripts(&dir).unwrap();
+    registry
+        .register_script_function("later", |args| {
+            Ok(args.into_iter().next().unwrap_or(Value::Null))
+        })
+        .unwrap();
+    let problems = registry.check_scripts(&dir).unwrap();
+    let text = problems[0].to_string();
+    assert!(!text.contains("later"), "{text}");
+    assert!(text.contains("helpr (5:13)"), "{text}");
+}
+
+#[test]
+fn a_script_given_as_text_is_named_by_its_module() {
+    let registry = ModuleRegistry::new();
+    registry
+        .set_script_limits(ScriptLimits {
+            max_array_size: Some(10),
+            ..ScriptLimits::default()
+        })
+        .unwrap();
+    registry
+        .register_script(
+            r#"const MODULE = #{ name: "grower", version: "1.0.0" };
+fn helper() { let a = []; for i in 0..100 { a.push(i); } a }
+fn process(x) { helper() }
+"#,
+        )
+        .unwrap();
+    let err = registry.create("grower").unwrap().process(()).unwrap_err();
+    let text = script_error(&err).to_string();
+    assert!(text.starts_with("script error in grower"), "{text}");
+    assert!(!text.contains("<source>"), "{text}");
+    match script_error(&err) {
+        Error::Script { script, trace, .. } => {
+            assert_eq!(script, "grower");
+            assert!(trace.iter().all(|f| f.script == "grower"), "{trace:?}");
+        }
+        _ => unreachable!(),
+    }
+    // Before its declaration is read there is no name: a syntax error is
+    // still in `<source>`.
+    let err = registry
+        .register_script("const MODULE = #{ name: \"x\" };\nfn process(x) { x + }")
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("script error in <source> at 2:"),
+        "{err}"
+    );
 }

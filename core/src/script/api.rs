@@ -21,6 +21,7 @@ use std::sync::Arc;
 use rhai::{Array, Dynamic, Engine, EvalAltResult, ImmutableString, Map, Position};
 
 use super::convert::{from_dynamic, to_dynamic};
+use super::definitions::described;
 use crate::info::ModuleInfo;
 use crate::instance::ModuleInstance;
 use crate::kind::ModuleKind;
@@ -110,53 +111,108 @@ pub(super) fn runtime(message: String) -> Box<EvalAltResult> {
 
 /// Registers the types and functions above on `engine`.
 pub(crate) fn register(engine: &mut Engine) {
-    engine
-        .register_type_with_name::<ScriptRegistry>("Registry")
-        .register_fn("discover", discover)
-        .register_fn("list", |r: &mut ScriptRegistry| -> Array {
-            r.0.list().iter().map(info_map).collect()
-        })
-        .register_fn("contains", |r: &mut ScriptRegistry, name: &str| {
-            r.0.contains(name)
-        })
-        // What the script's principal may discover, as `list` shows.
-        .register_fn("len", |r: &mut ScriptRegistry| {
-            r.0.list().len() as rhai::INT
-        })
-        .register_fn("create", |r: &mut ScriptRegistry, name: &str| {
-            create(r, name, None)
-        })
-        .register_fn("create", |r: &mut ScriptRegistry, name: &str, req: &str| {
-            create(r, name, Some(req))
-        })
-        .register_fn(
-            "create_plugin",
-            |r: &mut ScriptRegistry, name: &str| -> Res<ScriptInstance> {
-                let instance =
-                    r.0.create_with(ModuleKind::Plugin, name, None, crate::Value::Null)
-                        .map_err(fail)?;
-                Ok(ScriptInstance(Arc::new(instance)))
-            },
-        );
-    engine
-        .register_type_with_name::<ScriptInstance>("Instance")
-        .register_fn(
-            "process",
-            |i: &mut ScriptInstance, input: Dynamic| -> Res<Dynamic> {
-                let input = from_dynamic(input).map_err(fail)?;
-                let out = super::engine::call_within_deadline(&i.0, input)?.map_err(fail)?;
-                Ok(to_dynamic(out))
-            },
-        )
-        .register_fn("close", |i: &mut ScriptInstance| -> Res<()> {
-            i.0.close().map_err(fail)
-        })
-        .register_get("name", |i: &mut ScriptInstance| i.0.name().to_string())
-        .register_get("version", |i: &mut ScriptInstance| {
-            i.0.version().to_string()
-        });
+    engine.register_type_with_name::<ScriptRegistry>("Registry");
+    described(
+        "discover(registry: Registry, capabilities: Array) -> Array",
+        "The modules having every capability, each a map `#{ name, version, kind, type, capabilities }`.",
+        r#"let found = registry.discover(["text"]);"#,
+    )
+    .register_into_engine(engine, discover);
+    described(
+        "list(registry: Registry) -> Array",
+        "Every registration the script's principal may discover, as maps like `discover`'s.",
+        "for m in registry.list() { print(m.name); }",
+    )
+    .register_into_engine(engine, |r: &mut ScriptRegistry| -> Array {
+        r.0.list().iter().map(info_map).collect()
+    });
+    described(
+        "contains(registry: Registry, name: String) -> bool",
+        "Whether a module or plugin of that name is registered.",
+        r#"if registry.contains("slugify") { print("yes"); }"#,
+    )
+    .register_into_engine(engine, |r: &mut ScriptRegistry, name: &str| {
+        r.0.contains(name)
+    });
+    // What the script's principal may discover, as `list` shows.
+    described(
+        "len(registry: Registry) -> int",
+        "How many registrations `list` shows.",
+        "let n = registry.len();",
+    )
+    .register_into_engine(engine, |r: &mut ScriptRegistry| {
+        r.0.list().len() as rhai::INT
+    });
+    described(
+        "create(registry: Registry, name: String) -> Instance",
+        "A new instance of the newest version of module `name`, its dependencies built first.",
+        r#"let slug = registry.create("slugify");"#,
+    )
+    .register_into_engine(engine, |r: &mut ScriptRegistry, name: &str| {
+        create(r, name, None)
+    });
+    described(
+        "create(registry: Registry, name: String, requirement: String) -> Instance",
+        "A new instance of the newest version of module `name` that meets a version requirement.",
+        r#"let slug = registry.create("slugify", "^1");"#,
+    )
+    .register_into_engine(engine, |r: &mut ScriptRegistry, name: &str, req: &str| {
+        create(r, name, Some(req))
+    });
+    described(
+        "create_plugin(registry: Registry, name: String) -> Instance",
+        "A new instance of plugin `name`.",
+        r#"let p = registry.create_plugin("my-plugin");"#,
+    )
+    .register_into_engine(
+        engine,
+        |r: &mut ScriptRegistry, name: &str| -> Res<ScriptInstance> {
+            let instance =
+                r.0.create_with(ModuleKind::Plugin, name, None, crate::Value::Null)
+                    .map_err(fail)?;
+            Ok(ScriptInstance(Arc::new(instance)))
+        },
+    );
+    register_instance(engine);
     super::opaque::register(engine);
     super::pool_api::register(engine);
     #[cfg(feature = "workflows")]
     super::workflow_api::register(engine);
+}
+
+fn register_instance(engine: &mut Engine) {
+    engine.register_type_with_name::<ScriptInstance>("Instance");
+    described(
+        "process(instance: Instance, input: ?) -> ?",
+        "Runs the module on `input` (under the script's deadline) and returns its output.",
+        r#"let out = registry.create("slugify").process("Hello World");"#,
+    )
+    .register_into_engine(
+        engine,
+        |i: &mut ScriptInstance, input: Dynamic| -> Res<Dynamic> {
+            let input = from_dynamic(input).map_err(fail)?;
+            let out = super::engine::call_within_deadline(&i.0, input)?.map_err(fail)?;
+            Ok(to_dynamic(out))
+        },
+    );
+    described(
+        "close(instance: Instance)",
+        "Shuts the instance down (its `shutdown` runs once); later calls fail.",
+        "instance.close();",
+    )
+    .register_into_engine(engine, |i: &mut ScriptInstance| -> Res<()> {
+        i.0.close().map_err(fail)
+    });
+    described(
+        "get name(instance: Instance) -> String",
+        "The instance's module name.",
+        "print(instance.name);",
+    )
+    .register_into_engine(engine, |i: &mut ScriptInstance| i.0.name().to_string());
+    described(
+        "get version(instance: Instance) -> String",
+        "The instance's module version.",
+        "print(instance.version);",
+    )
+    .register_into_engine(engine, |i: &mut ScriptInstance| i.0.version().to_string());
 }

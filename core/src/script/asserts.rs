@@ -13,6 +13,8 @@
 
 use rhai::{Dynamic, Engine, EvalAltResult, ImmutableString, NativeCallContext, Position};
 
+use super::definitions::described;
+
 type Res = Result<(), Box<EvalAltResult>>;
 
 fn failed(message: String) -> Box<EvalAltResult> {
@@ -62,16 +64,35 @@ fn check_eq(ctx: &NativeCallContext, a: &Dynamic, b: &Dynamic, message: &str) ->
 
 /// Adds `assert` and `assert_eq` to `engine`.
 pub(crate) fn register(engine: &mut Engine) {
-    engine.register_fn("assert", |cond: bool| check(cond, "the condition is false"));
-    engine.register_fn("assert", |cond: bool, message: ImmutableString| {
+    described(
+        "assert(condition: bool)",
+        "Fails the script (a test, in a Rhai test file) when `condition` is false.",
+        "assert(1 + 1 == 2);",
+    )
+    .register_into_engine(engine, |cond: bool| check(cond, "the condition is false"));
+    described(
+        "assert(condition: bool, message: String)",
+        "Fails the script with `message` when `condition` is false.",
+        r#"assert(input != (), "an input is needed");"#,
+    )
+    .register_into_engine(engine, |cond: bool, message: ImmutableString| {
         check(cond, &message)
     });
-    engine.register_fn(
-        "assert_eq",
-        |ctx: NativeCallContext, a: Dynamic, b: Dynamic| check_eq(&ctx, &a, &b, "left == right"),
-    );
-    engine.register_fn(
-        "assert_eq",
+    described(
+        "assert_eq(left: ?, right: ?)",
+        "Fails the script, showing both values, when `left != right`.",
+        r#"assert_eq(lower_chars("AB"), "ab");"#,
+    )
+    .register_into_engine(engine, |ctx: NativeCallContext, a: Dynamic, b: Dynamic| {
+        check_eq(&ctx, &a, &b, "left == right")
+    });
+    described(
+        "assert_eq(left: ?, right: ?, message: String)",
+        "Fails the script with `message`, showing both values, when `left != right`.",
+        r#"assert_eq(1 + 1, 2, "arithmetic");"#,
+    )
+    .register_into_engine(
+        engine,
         |ctx: NativeCallContext, a: Dynamic, b: Dynamic, message: ImmutableString| {
             check_eq(&ctx, &a, &b, &message)
         },

@@ -329,8 +329,18 @@ pub(crate) fn build_engine(
     super::text::register(&mut engine);
     // Rhai's own `sleep` waits without operations, so the progress callback
     // never sees the deadline pass: this one waits at most until the deadline.
-    engine.register_fn("sleep", |seconds: f64| sleep_within_deadline(seconds));
-    engine.register_fn("sleep", |seconds: rhai::INT| {
+    super::definitions::described(
+        "sleep(seconds: float)",
+        "Waits `seconds`, or until the script's deadline, which then ends it as timed out.",
+        "sleep(0.5);",
+    )
+    .register_into_engine(&mut engine, |seconds: f64| sleep_within_deadline(seconds));
+    super::definitions::described(
+        "sleep(seconds: int)",
+        "Waits `seconds`, or until the script's deadline, which then ends it as timed out.",
+        "sleep(1);",
+    )
+    .register_into_engine(&mut engine, |seconds: rhai::INT| {
         sleep_within_deadline(seconds as f64)
     });
     engine

@@ -5,11 +5,13 @@ use std::path::{Path, PathBuf};
 
 use rhai::{Dynamic, Scope};
 
+use super::calls::KnownFunctions;
 use super::convert::{from_dynamic, to_dynamic};
 use super::engine::run_limited;
 use super::module::script_error;
 use super::{
-    folder_of, host, not_a_module, prepare_pinned, read, Imports, ScriptLimits, ScriptRegistry,
+    folder_of, host, not_a_module, prepare_checked, prepare_pinned, read, Imports, ScriptLimits,
+    ScriptRegistry, TEXT_LABEL,
 };
 use crate::config::ImportedScript;
 
@@ -69,8 +71,8 @@ impl ModuleRegistry {
     /// [`Error::Integrity`] (and registering nothing) unless its SHA-256 is `sha256`.
     pub fn register_script_pinned(&self, source: &str, sha256: Option<&str>) -> Result<ModuleInfo> {
         let host = host(self);
-        let config = prepare_pinned(&host, "<source>", source, Imports::None, None, sha256)?
-            .ok_or_else(|| not_a_module("<source>"))?;
+        let config = prepare_pinned(&host, TEXT_LABEL, source, Imports::None, None, sha256)?
+            .ok_or_else(|| not_a_module(TEXT_LABEL))?;
         self.register_with_operation(config, Replace::Scripts, "register_script")
     }
 
@@ -123,47 +125,60 @@ impl ModuleRegistry {
     /// Checks every `*.rhai` file of a folder as
     /// [`load_scripts`](Self::load_scripts) would load it (compiled with
     /// strict variables, declarations read, names and versions not
-    /// declared twice), registering nothing, and returns every problem, one
-    /// error per bad file, in name order (empty when all are fine). Fails
-    /// only when the folder cannot be read.
+    /// declared twice) and more (calls to functions that exist nowhere:
+    /// not in the script, its imports, this registry's engine or Rhai,
+    /// which loading allows, as functions may be added later),
+    /// registering nothing, and returns every problem, one error per bad
+    /// file, in name order (empty when all are fine). Fails only when the
+    /// folder cannot be read.
     pub fn check_scripts(&self, dir: impl AsRef<Path>) -> Result<Vec<Error>> {
         let dir = dir.as_ref();
         self.authorize_file_read("check_scripts")?;
         let paths = rhai_files(dir)?;
         let host = host(self);
+        let known = KnownFunctions::of(&host.engine());
         let mut problems = Vec::new();
         let mut declared: Vec<(String, String, String)> = Vec::new();
         for path in paths {
             let label = path.display().to_string();
             let config = read(&path).and_then(|source| {
-                prepare_pinned(
+                prepare_checked(
                     &host,
                     &label,
                     &source,
                     Imports::Folder(dir),
                     Some(&path),
                     None,
+                    Some(&known),
                 )
             });
-            match config {
-                Err(e) => problems.push(e),
-                Ok(None) => {}
-                Ok(Some(config)) => {
-                    let key = (config.name().to_string(), config.version().to_string());
-                    if let Some((_, _, first)) =
-                        declared.iter().find(|(n, v, _)| (n, v) == (&key.0, &key.1))
-                    {
-                        problems.push(Error::script(
+            let (config, unknown) = match config {
+                Err(e) => {
+                    problems.push(e);
+                    continue;
+                }
+                Ok(checked) => checked,
+            };
+            // One error per file: calls to nothing first, then a clash.
+            let mut problem = unknown;
+            if let Some(config) = config {
+                let key = (config.name().to_string(), config.version().to_string());
+                if let Some((_, _, first)) =
+                    declared.iter().find(|(n, v, _)| (n, v) == (&key.0, &key.1))
+                {
+                    problem.get_or_insert_with(|| {
+                        Error::script(
                             label.clone(),
                             None,
                             None,
                             format!("declares {}@{}, already declared by {first}", key.0, key.1),
-                        ));
-                    } else {
-                        declared.push((key.0, key.1, label));
-                    }
+                        )
+                    });
+                } else {
+                    declared.push((key.0, key.1, label));
                 }
             }
+            problems.extend(problem);
         }
         Ok(problems)
     }

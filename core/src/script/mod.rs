@@ -38,7 +38,9 @@
 
 mod api;
 mod asserts;
+mod calls;
 mod convert;
+mod definitions;
 mod deps;
 mod engine;
 mod helper;
@@ -48,6 +50,7 @@ mod module;
 mod opaque;
 mod output;
 mod pool_api;
+mod reference;
 mod stack;
 mod testing;
 mod text;
@@ -293,13 +296,37 @@ fn prepare_pinned(
     path: Option<&Path>,
     sha256: Option<&str>,
 ) -> Result<Option<ModuleConfig>> {
+    prepare_checked(host, label, source, imports, path, sha256, None).map(|(config, _)| config)
+}
+
+/// [`prepare_pinned`], and with `known` the error for the script's calls
+/// to functions that exist nowhere (what `check_scripts` reports; loading
+/// does not refuse them).
+fn prepare_checked(
+    host: &Arc<ScriptHost>,
+    label: &str,
+    source: &str,
+    imports: Imports<'_>,
+    path: Option<&Path>,
+    sha256: Option<&str>,
+    known: Option<&calls::KnownFunctions>,
+) -> Result<(Option<ModuleConfig>, Option<Error>)> {
     let digest = check_pin(label, source, sha256)?;
-    let compiled = host.compile(label, source, imports, true)?;
+    let mut compiled = host.compile(label, source, imports, true)?;
+    let unknown = known.and_then(|k| k.unknown_calls(label, &compiled.ast));
     let Some(config) = declaration(label, &compiled.ast)? else {
-        return Ok(None);
+        return Ok((None, unknown));
+    };
+    // A script given as text has no file: once its declaration is read,
+    // what it runs into names it by its module's name.
+    let running = if label == TEXT_LABEL {
+        compiled.ast.set_source(config.name().to_string());
+        config.name()
+    } else {
+        label
     };
     let script = Arc::new(CompiledScript {
-        label: label.to_string(),
+        label: running.to_string(),
         ast: compiled.ast,
         needs_eval: compiled.needs_eval,
         has_init: compiled.has_init,
@@ -328,8 +355,12 @@ fn prepare_pinned(
     } else {
         config.without_config()
     };
-    Ok(Some(config))
+    Ok((Some(config), unknown))
 }
+
+/// The label of a script module given as text until its declaration is
+/// read (its errors then name its module).
+pub(crate) const TEXT_LABEL: &str = "<source>";
 
 /// The error for a script that declares no `MODULE` where a module is expected.
 fn not_a_module(label: &str) -> Error {

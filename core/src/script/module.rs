@@ -17,7 +17,7 @@ use crate::module::{Module, ModuleContext};
 
 /// A compiled script, shared by every instance built from it.
 pub(crate) struct CompiledScript {
-    /// Path, or `<source>` / the module's name for scripts given as text.
+    /// Path, or the module's name for a script given as text.
     pub label: String,
     pub ast: AST,
     /// Whether calls must evaluate the top level first (to bind imports).

@@ -22,6 +22,7 @@ use rhai::{
 };
 
 use super::convert::OpaqueHandle;
+use super::definitions::{described, signature};
 use crate::error::Error;
 
 /// The value a misuse ends a script with; recognised when mapping errors.
@@ -146,16 +147,19 @@ fn refuse(ctx: &NativeCallContext, o: &OpaqueHandle, usage: &str) -> Box<EvalAlt
     ))
 }
 
-/// Registers `op` for `(T, Opaque)` and `(Opaque, T)` as a misuse.
+/// Registers `op` for `(T, Opaque)` and `(Opaque, T)` as a misuse
+/// (`$name` is `T`'s Rhai name, for the definitions).
 macro_rules! refuse_with {
-    ($engine:ident, $usage:expr, [$($op:literal),*], $t:ty) => {
+    ($engine:ident, $usage:expr, [$($op:literal),*], $t:ty, $name:literal) => {
         $(
-            $engine.register_fn($op, |ctx: NativeCallContext, _: $t, o: OpaqueHandle| -> Out {
-                Err(refuse(&ctx, &o, $usage))
-            });
-            $engine.register_fn($op, |ctx: NativeCallContext, o: OpaqueHandle, _: $t| -> Out {
-                Err(refuse(&ctx, &o, $usage))
-            });
+            signature(concat!($op, "(value: ", $name, ", opaque: Opaque) -> ?"))
+                .register_into_engine($engine, |ctx: NativeCallContext, _: $t, o: OpaqueHandle| -> Out {
+                    Err(refuse(&ctx, &o, $usage))
+                });
+            signature(concat!($op, "(opaque: Opaque, value: ", $name, ") -> ?"))
+                .register_into_engine($engine, |ctx: NativeCallContext, o: OpaqueHandle, _: $t| -> Out {
+                    Err(refuse(&ctx, &o, $usage))
+                });
         )*
     };
 }
@@ -163,45 +167,85 @@ macro_rules! refuse_with {
 /// Registers the `Opaque` type and what scripts may (and may not) do with it.
 pub(crate) fn register(engine: &mut Engine) {
     engine.register_type_with_name::<OpaqueHandle>("Opaque");
-    engine.register_get("type_name", |o: &mut OpaqueHandle| {
-        o.0.type_name().to_string()
-    });
+    described(
+        "get type_name(opaque: Opaque) -> String",
+        "The host type of an opaque value (one passed on unchanged: a Python or Rust object).",
+        "print(input.type_name);",
+    )
+    .register_into_engine(engine, |o: &mut OpaqueHandle| o.0.type_name().to_string());
     for name in ["to_string", "to_debug", "print", "debug"] {
-        engine.register_fn(
-            name,
+        signature(&format!("{name}(opaque: Opaque) -> ?")).register_into_engine(
+            engine,
             |ctx: NativeCallContext, o: &mut OpaqueHandle| -> Out { Err(refuse(&ctx, o, TEXT)) },
         );
     }
-    engine.register_fn("-", |ctx: NativeCallContext, o: OpaqueHandle| -> Out {
-        Err(refuse(&ctx, &o, NUMBER))
-    });
+    signature("-(opaque: Opaque) -> ?")
+        .register_into_engine(engine, |ctx: NativeCallContext, o: OpaqueHandle| -> Out {
+            Err(refuse(&ctx, &o, NUMBER))
+        });
     for name in ["+=", "append"] {
-        engine.register_fn(
-            name,
+        signature(&format!("{name}(text: String, opaque: Opaque) -> ?")).register_into_engine(
+            engine,
             |ctx: NativeCallContext, _: &mut ImmutableString, o: OpaqueHandle| -> Out {
                 Err(refuse(&ctx, &o, TEXT))
             },
         );
     }
-    refuse_with!(engine, TEXT, ["+"], ImmutableString);
-    refuse_with!(engine, TEXT, ["+"], char);
-    refuse_with!(engine, NUMBER, ["+", "-", "*", "/", "%", "**"], INT);
-    refuse_with!(engine, NUMBER, ["+", "-", "*", "/", "%", "**"], FLOAT);
-    refuse_with!(engine, COMPARED, ["==", "!=", "<", "<=", ">", ">="], INT);
-    refuse_with!(engine, COMPARED, ["==", "!=", "<", "<=", ">", ">="], FLOAT);
+    refuse_with!(engine, TEXT, ["+"], ImmutableString, "String");
+    refuse_with!(engine, TEXT, ["+"], char, "char");
+    refuse_with!(engine, NUMBER, ["+", "-", "*", "/", "%", "**"], INT, "int");
+    refuse_with!(
+        engine,
+        NUMBER,
+        ["+", "-", "*", "/", "%", "**"],
+        FLOAT,
+        "float"
+    );
     refuse_with!(
         engine,
         COMPARED,
         ["==", "!=", "<", "<=", ">", ">="],
-        ImmutableString
+        INT,
+        "int"
     );
-    refuse_with!(engine, COMPARED, ["==", "!=", "<", "<=", ">", ">="], char);
-    refuse_with!(engine, COMPARED, ["==", "!=", "<", "<=", ">", ">="], bool);
+    refuse_with!(
+        engine,
+        COMPARED,
+        ["==", "!=", "<", "<=", ">", ">="],
+        FLOAT,
+        "float"
+    );
+    refuse_with!(
+        engine,
+        COMPARED,
+        ["==", "!=", "<", "<=", ">", ">="],
+        ImmutableString,
+        "String"
+    );
+    refuse_with!(
+        engine,
+        COMPARED,
+        ["==", "!=", "<", "<=", ">", ">="],
+        char,
+        "char"
+    );
+    refuse_with!(
+        engine,
+        COMPARED,
+        ["==", "!=", "<", "<=", ">", ">="],
+        bool,
+        "bool"
+    );
     // Rhai's own `to_json` writes an opaque value as its Rust type's name
     // (and a NaN as `null`): through the core's JSON form instead, whose
     // errors name what has none.
-    engine.register_fn(
-        "to_json",
+    described(
+        "to_json(map: Map) -> String",
+        "The map as JSON text, through the registry's JSON form (an error names a value JSON has no form for).",
+        "print(#{ a: 1 }.to_json());",
+    )
+    .register_into_engine(
+        engine,
         |ctx: NativeCallContext, map: &mut rhai::Map| -> Result<String, Box<EvalAltResult>> {
             let failed = |e: Error| -> Box<EvalAltResult> {
                 Box::new(EvalAltResult::ErrorRuntime(
@@ -216,6 +260,8 @@ pub(crate) fn register(engine: &mut Engine) {
         },
     );
     // Two opaque values are equal when they are the same object.
-    engine.register_fn("==", |a: OpaqueHandle, b: OpaqueHandle| a.0.ptr_eq(&b.0));
-    engine.register_fn("!=", |a: OpaqueHandle, b: OpaqueHandle| !a.0.ptr_eq(&b.0));
+    signature("==(a: Opaque, b: Opaque) -> bool")
+        .register_into_engine(engine, |a: OpaqueHandle, b: OpaqueHandle| a.0.ptr_eq(&b.0));
+    signature("!=(a: Opaque, b: Opaque) -> bool")
+        .register_into_engine(engine, |a: OpaqueHandle, b: OpaqueHandle| !a.0.ptr_eq(&b.0));
 }

@@ -18,6 +18,8 @@ use std::sync::Arc;
 use parking_lot::RwLock;
 use rhai::{Array, Dynamic, Engine, ImmutableString, Map, NativeCallContext, Position, FLOAT};
 
+use super::definitions::{described, signature};
+
 use crate::error::{BoxError, Result};
 use crate::module::{Module, ModuleContext};
 use crate::registry::ModuleRegistry;
@@ -211,31 +213,42 @@ pub(crate) fn install(engine: &mut Engine, slot: &Arc<OutputSlot>) {
     // Rhai's own `print` for each type it has one for, and for any other
     // value: these run first (functions registered on the engine are found
     // before the packages').
-    engine.register_fn("print", |ctx: NativeCallContext| {
+    signature("print()").register_into_engine(engine, |ctx: NativeCallContext| {
         print_one(ctx, Dynamic::from(ImmutableString::new()))
     });
-    engine.register_fn("print", |ctx: NativeCallContext, v: ImmutableString| {
+    signature("print(text: String)")
+        .register_into_engine(engine, |ctx: NativeCallContext, v: ImmutableString| {
+            print_one(ctx, v.into())
+        });
+    signature("print(value: char)")
+        .register_into_engine(engine, |ctx: NativeCallContext, v: char| {
+            print_one(ctx, v.into())
+        });
+    signature("print(value: bool)")
+        .register_into_engine(engine, |ctx: NativeCallContext, v: bool| {
+            print_one(ctx, v.into())
+        });
+    signature("print(value: ())").register_into_engine(engine, |ctx: NativeCallContext, v: ()| {
         print_one(ctx, v.into())
     });
-    engine.register_fn("print", |ctx: NativeCallContext, v: char| {
-        print_one(ctx, v.into())
-    });
-    engine.register_fn("print", |ctx: NativeCallContext, v: bool| {
-        print_one(ctx, v.into())
-    });
-    engine.register_fn("print", |ctx: NativeCallContext, v: ()| {
-        print_one(ctx, v.into())
-    });
-    engine.register_fn("print", |ctx: NativeCallContext, v: FLOAT| {
-        print_one(ctx, v.into())
-    });
-    engine.register_fn("print", |ctx: NativeCallContext, v: Array| {
-        print_one(ctx, Dynamic::from_array(v))
-    });
-    engine.register_fn("print", |ctx: NativeCallContext, v: Map| {
-        print_one(ctx, Dynamic::from_map(v))
-    });
-    engine.register_fn("print", print_one);
+    signature("print(value: float)")
+        .register_into_engine(engine, |ctx: NativeCallContext, v: FLOAT| {
+            print_one(ctx, v.into())
+        });
+    signature("print(value: Array)")
+        .register_into_engine(engine, |ctx: NativeCallContext, v: Array| {
+            print_one(ctx, Dynamic::from_array(v))
+        });
+    signature("print(value: Map)")
+        .register_into_engine(engine, |ctx: NativeCallContext, v: Map| {
+            print_one(ctx, Dynamic::from_map(v))
+        });
+    described(
+        "print(value: ?)",
+        "Writes `value` as text to the registry's script output (Python: the `module_registry.script` logger at INFO; `debug` at DEBUG).",
+        r#"print(`processed ${n} lines`);"#,
+    )
+    .register_into_engine(engine, print_one);
     let print_slot = slot.clone();
     engine.on_print(move |text| {
         // A `print` of a type not above (none in Rhai's packages) has no place.

@@ -14,6 +14,7 @@ use rhai::{Array, Dynamic, Engine, Map};
 
 use super::api::{fail, Res, ScriptRegistry};
 use super::convert::{from_dynamic, to_dynamic};
+use super::definitions::described;
 use crate::config::Implementation;
 use crate::error::Error;
 use crate::live::{InstancePool, PoolOptions, PoolTarget};
@@ -117,37 +118,61 @@ fn pool(r: &mut ScriptRegistry, t: Dynamic, o: Dynamic) -> Res<ScriptPool> {
 
 /// Registers the pool type and `registry.pool`.
 pub(crate) fn register(engine: &mut Engine) {
-    engine.register_fn("pool", pool);
-    engine
-        .register_type_with_name::<ScriptPool>("Pool")
-        .register_fn(
-            "process",
-            |p: &mut ScriptPool, input: Dynamic| -> Res<Dynamic> {
-                let input = from_dynamic(input).map_err(fail)?;
-                let pool = p.pool.clone();
-                let out = super::engine::run_within_deadline(p.trusted, "a pool", move || {
-                    pool.process_value(input)
-                })?
-                .map_err(fail)?;
-                Ok(to_dynamic(out))
-            },
-        )
-        .register_fn("stats", |p: &mut ScriptPool| -> Array {
-            p.pool
-                .stats()
-                .into_iter()
-                .map(|s| {
-                    let mut m = Map::new();
-                    m.insert("provider".into(), Dynamic::from(s.provider));
-                    m.insert("calls".into(), Dynamic::from(s.calls as rhai::INT));
-                    m.insert("failures".into(), Dynamic::from(s.failures as rhai::INT));
-                    m.insert("state".into(), Dynamic::from(s.state.to_string()));
-                    Dynamic::from_map(m)
-                })
-                .collect()
-        })
-        .register_fn("close", |p: &mut ScriptPool| -> Res<()> {
-            p.pool.close().map_err(fail)
-        })
-        .register_get("len", |p: &mut ScriptPool| p.pool.len() as rhai::INT);
+    described(
+        "pool(registry: Registry, target: ?, options: ?) -> Pool",
+        "An instance pool: `target` a module name or an array of capabilities, `options` a size or `#{ size, strategy, retries, cooldown, config }`.",
+        r#"let p = registry.pool(["text"], #{ size: 2, strategy: "least-busy", retries: 1 });"#,
+    )
+    .register_into_engine(engine, pool);
+    engine.register_type_with_name::<ScriptPool>("Pool");
+    described(
+        "process(pool: Pool, input: ?) -> ?",
+        "Runs a free instance of the pool on `input` (retrying on another provider as the options say).",
+        r#"let out = registry.pool("slugify", 4).process("Hello World");"#,
+    )
+    .register_into_engine(
+        engine,
+        |p: &mut ScriptPool, input: Dynamic| -> Res<Dynamic> {
+            let input = from_dynamic(input).map_err(fail)?;
+            let pool = p.pool.clone();
+            let out = super::engine::run_within_deadline(p.trusted, "a pool", move || {
+                pool.process_value(input)
+            })?
+            .map_err(fail)?;
+            Ok(to_dynamic(out))
+        },
+    );
+    described(
+        "stats(pool: Pool) -> Array",
+        "Each provider's figures: `#{ provider, calls, failures, state }`.",
+        "for s in pool.stats() { print(`${s.provider}: ${s.calls}`); }",
+    )
+    .register_into_engine(engine, |p: &mut ScriptPool| -> Array {
+        p.pool
+            .stats()
+            .into_iter()
+            .map(|s| {
+                let mut m = Map::new();
+                m.insert("provider".into(), Dynamic::from(s.provider));
+                m.insert("calls".into(), Dynamic::from(s.calls as rhai::INT));
+                m.insert("failures".into(), Dynamic::from(s.failures as rhai::INT));
+                m.insert("state".into(), Dynamic::from(s.state.to_string()));
+                Dynamic::from_map(m)
+            })
+            .collect()
+    });
+    described(
+        "close(pool: Pool)",
+        "Closes every instance of the pool.",
+        "pool.close();",
+    )
+    .register_into_engine(engine, |p: &mut ScriptPool| -> Res<()> {
+        p.pool.close().map_err(fail)
+    });
+    described(
+        "get len(pool: Pool) -> int",
+        "How many instances the pool holds.",
+        "print(pool.len);",
+    )
+    .register_into_engine(engine, |p: &mut ScriptPool| p.pool.len() as rhai::INT);
 }

@@ -25,6 +25,8 @@ use std::sync::Arc;
 
 use rhai::{Array, Dynamic, Engine, EvalAltResult, ImmutableString, Map};
 
+use super::definitions::described;
+
 type Res<T> = Result<T, Box<EvalAltResult>>;
 
 fn error(message: String) -> Box<EvalAltResult> {
@@ -34,23 +36,88 @@ fn error(message: String) -> Box<EvalAltResult> {
 /// Registers the helpers into `engine`.
 pub(crate) fn register(engine: &mut Engine) {
     engine.register_type_with_name::<CharTable>("CharTable");
-    engine.register_fn("char_table", CharTable::new);
-    engine.register_fn("lower_chars", lower_chars);
-    engine.register_fn("map_chars", |text: ImmutableString, table: CharTable| {
+    described(
+        "char_table(table: Map) -> CharTable",
+        "A `CharTable` from a map of one-character keys to strings: built once (in `init`, kept in `this`), cheap to copy.",
+        r#"this.table = char_table(#{ "&": "and", "@": "at" });"#,
+    )
+    .register_into_engine(engine, CharTable::new);
+    described(
+        "lower_chars(text: String) -> String",
+        "Each character lower-cased on its own (`\"ΑΣ\"` gives `\"ασ\"`; no final-sigma rule).",
+        r#"lower_chars("Hello") == "hello""#,
+    )
+    .register_into_engine(engine, lower_chars);
+    described(
+        "map_chars(text: String, table: CharTable) -> String",
+        "Each character that is a key of `table` replaced by its value.",
+        r#"map_chars("a&b", char_table(#{ "&": " and " }))"#,
+    )
+    .register_into_engine(engine, |text: ImmutableString, table: CharTable| {
         table.apply(&text)
     });
-    engine.register_fn("map_chars", |text: ImmutableString, table: Map| {
+    described(
+        "map_chars(text: String, table: Map) -> String",
+        "Each character that is a key of the map `table` replaced by its value.",
+        r#"map_chars("a&b", #{ "&": " and " }) == "a and b""#,
+    )
+    .register_into_engine(engine, |text: ImmutableString, table: Map| {
         Ok::<_, Box<EvalAltResult>>(CharTable::new(table)?.apply(&text))
     });
-    engine.register_fn("runs", runs);
-    engine.register_fn("tally", tally);
-    engine.register_fn("by_count", by_count);
-    engine.register_fn("join", join);
-    engine.register_fn("split_once", split_once);
-    engine.register_fn("zip_map", zip_map);
-    engine.register_fn("html_escape", html_escape);
-    engine.register_fn("csv_rows", csv_rows);
-    engine.register_fn("utf8_text", utf8_text);
+    described(
+        "runs(text: String, class: String) -> Array",
+        "The maximal runs of characters in `class` (characters and ranges, `\"a-z0-9_\"`), in order.",
+        r#"runs("hi there, you", "a-z") == ["hi", "there", "you"]"#,
+    )
+    .register_into_engine(engine, runs);
+    described(
+        "tally(items: Array) -> Map",
+        "A map from each item (as text) to how many times it occurs.",
+        r#"tally(["a", "b", "a"]) == #{ a: 2, b: 1 }"#,
+    )
+    .register_into_engine(engine, tally);
+    described(
+        "by_count(counts: Map) -> Array",
+        "`[key, count]` pairs of a map of counts, most frequent first, ties by key.",
+        "by_count(#{ a: 2, b: 5 }) == [[\"b\", 5], [\"a\", 2]]",
+    )
+    .register_into_engine(engine, by_count);
+    described(
+        "join(items: Array, separator: String) -> String",
+        "The items (as text) joined by `separator`.",
+        r#"join(["a", 1, "b"], "-") == "a-1-b""#,
+    )
+    .register_into_engine(engine, join);
+    described(
+        "split_once(text: String, separator: String) -> ?",
+        "`[before, after]` around the first `separator`, or `()` when there is none.",
+        r#"split_once("key=value", "=") == ["key", "value"]"#,
+    )
+    .register_into_engine(engine, split_once);
+    described(
+        "zip_map(keys: Array, values: Array, fill: ?) -> Map",
+        "A map from each key (as text) to the value at its position, `fill` past the values' end.",
+        r#"zip_map(["a", "b"], [1], 0) == #{ a: 1, b: 0 }"#,
+    )
+    .register_into_engine(engine, zip_map);
+    described(
+        "html_escape(text: String) -> String",
+        "`&`, `<`, `>` and `\"` escaped for HTML.",
+        r#"html_escape("<b>") == "&lt;b&gt;""#,
+    )
+    .register_into_engine(engine, html_escape);
+    described(
+        "csv_rows(text: String, delimiter: char) -> Array",
+        "CSV text as an array of rows (arrays of strings); quoted fields may hold the delimiter, newlines and doubled quotes.",
+        "csv_rows(\"a,b\\n1,2\\n\", ',') == [[\"a\", \"b\"], [\"1\", \"2\"]]",
+    )
+    .register_into_engine(engine, csv_rows);
+    described(
+        "utf8_text(bytes: Blob) -> String",
+        "The bytes read as UTF-8 text, or an error saying where they stop being UTF-8.",
+        r#"utf8_text(blob(2, 104)) == "hh""#,
+    )
+    .register_into_engine(engine, utf8_text);
 }
 
 fn lower_chars(text: ImmutableString) -> String {

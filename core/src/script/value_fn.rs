@@ -5,7 +5,10 @@
 use std::any::TypeId;
 use std::sync::Arc;
 
-use rhai::{Dynamic, Engine, EvalAltResult, NativeCallContext, Position};
+use rhai::{
+    Dynamic, Engine, EvalAltResult, FuncRegistration, Module as RhaiModule, NativeCallContext,
+    Position, RhaiFunc, Shared,
+};
 
 use super::convert::{from_dynamic, to_dynamic};
 use crate::error::{Error, Result};
@@ -133,14 +136,40 @@ impl ModuleRegistry {
         let f: ScriptFunction = Arc::new(f);
         let name = name.to_string();
         self.register_script_functions(move |engine: &mut Engine| {
-            for arity in 0..=MAX_SCRIPT_FUNCTION_ARGS {
-                let (f, fn_name) = (f.clone(), name.clone());
-                engine.register_raw_fn(
-                    name.as_str(),
-                    vec![TypeId::of::<Dynamic>(); arity],
-                    move |_: NativeCallContext, args: &mut [&mut Dynamic]| call(&fn_name, &f, args),
-                );
-            }
+            engine.register_global_module(functions_of_values(&name, &f).into());
         })
     }
+}
+
+/// `name` for every arity up to [`MAX_SCRIPT_FUNCTION_ARGS`], each
+/// parameter named (`arg1: ?`, ...) for the definitions, as a module.
+fn functions_of_values(name: &str, f: &ScriptFunction) -> RhaiModule {
+    let mut module = RhaiModule::new();
+    for arity in 0..=MAX_SCRIPT_FUNCTION_ARGS {
+        let (f, fn_name) = (f.clone(), name.to_string());
+        let mut params: Vec<String> = (1..=arity).map(|i| format!("arg{i}: ?")).collect();
+        params.push("?".into());
+        let mut registration = FuncRegistration::new(name)
+            .in_global_namespace()
+            .with_params_info(params);
+        if arity == 0 {
+            registration = registration.with_comments([format!(
+                "/// A function the embedder added (`register_script_function`): \
+                 any number of arguments, up to {MAX_SCRIPT_FUNCTION_ARGS}."
+            )]);
+        }
+        let func =
+            move |_: Option<NativeCallContext>, args: &mut [&mut Dynamic]| call(&fn_name, &f, args);
+        registration.set_into_module_raw(
+            &mut module,
+            vec![TypeId::of::<Dynamic>(); arity],
+            RhaiFunc::Method {
+                func: Shared::new(func),
+                has_context: false,
+                is_pure: true,
+                is_volatile: true,
+            },
+        );
+    }
+    module
 }

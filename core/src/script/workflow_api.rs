@@ -6,6 +6,7 @@ use rhai::{Array, Dynamic, Engine, Map};
 
 use super::api::{fail, runtime, Res, ScriptRegistry};
 use super::convert::{from_dynamic, to_dynamic};
+use super::definitions::described;
 use crate::workflow::{Workflow, WorkflowStep};
 
 /// A workflow being built by a script.
@@ -105,23 +106,69 @@ fn run_workflow(r: &mut ScriptRegistry, wf: ScriptWorkflow, input: Dynamic) -> R
 
 /// Registers the workflow type and functions on `engine`.
 pub(super) fn register(engine: &mut Engine) {
-    engine
-        .register_type_with_name::<ScriptWorkflow>("Workflow")
-        .register_fn("workflow", |name: &str| ScriptWorkflow(Workflow::new(name)))
-        .register_fn("step", add_step)
-        .register_get("name", |w: &mut ScriptWorkflow| w.0.name.clone())
-        .register_get("len", |w: &mut ScriptWorkflow| w.0.steps.len() as rhai::INT)
-        .register_set("output", |w: &mut ScriptWorkflow, id: &str| {
-            w.0.output = Some(id.to_string())
-        })
-        .register_fn("to_mermaid", |w: &mut ScriptWorkflow| -> Res<String> {
-            w.0.to_mermaid().map_err(fail)
-        })
-        .register_fn("to_dot", |w: &mut ScriptWorkflow| -> Res<String> {
-            w.0.to_dot().map_err(fail)
-        })
-        .register_fn("to_json", |w: &mut ScriptWorkflow| -> Res<String> {
-            w.0.to_json().map_err(fail)
-        });
-    engine.register_fn("run_workflow", run_workflow);
+    engine.register_type_with_name::<ScriptWorkflow>("Workflow");
+    described(
+        "workflow(name: String) -> Workflow",
+        "A new, empty workflow.",
+        r#"let wf = workflow("report");"#,
+    )
+    .register_into_engine(engine, |name: &str| ScriptWorkflow(Workflow::new(name)));
+    described(
+        "step(wf: Workflow, step: Map)",
+        "Adds a step in place, with the workflow file's keys (`id`, `module`, `after`, `retries`, ...).",
+        r#"wf.step(#{ id: "slug", "module": "slugify" });"#,
+    )
+    .register_into_engine(engine, add_step);
+    described(
+        "get name(wf: Workflow) -> String",
+        "The workflow's name.",
+        "print(wf.name);",
+    )
+    .register_into_engine(engine, |w: &mut ScriptWorkflow| w.0.name.clone());
+    described(
+        "get len(wf: Workflow) -> int",
+        "How many steps the workflow has.",
+        "print(wf.len);",
+    )
+    .register_into_engine(engine, |w: &mut ScriptWorkflow| {
+        w.0.steps.len() as rhai::INT
+    });
+    described(
+        "set output(wf: Workflow, id: String)",
+        "Chooses the step whose output is the workflow's output.",
+        r#"wf.output = "slug";"#,
+    )
+    .register_into_engine(engine, |w: &mut ScriptWorkflow, id: &str| {
+        w.0.output = Some(id.to_string())
+    });
+    described(
+        "to_mermaid(wf: Workflow) -> String",
+        "The workflow as a Mermaid flowchart.",
+        "print(wf.to_mermaid());",
+    )
+    .register_into_engine(engine, |w: &mut ScriptWorkflow| -> Res<String> {
+        w.0.to_mermaid().map_err(fail)
+    });
+    described(
+        "to_dot(wf: Workflow) -> String",
+        "The workflow as a Graphviz DOT graph.",
+        "print(wf.to_dot());",
+    )
+    .register_into_engine(engine, |w: &mut ScriptWorkflow| -> Res<String> {
+        w.0.to_dot().map_err(fail)
+    });
+    described(
+        "to_json(wf: Workflow) -> String",
+        "The workflow in its JSON file form.",
+        "print(wf.to_json());",
+    )
+    .register_into_engine(engine, |w: &mut ScriptWorkflow| -> Res<String> {
+        w.0.to_json().map_err(fail)
+    });
+    described(
+        "run_workflow(registry: Registry, wf: Workflow, input: ?) -> Map",
+        "Runs the workflow: `#{ output, outputs: #{ step_id: value }, steps: [#{ id, module, version, status, attempts, cache, duration, error, output }] }`.",
+        r#"let result = registry.run_workflow(wf, "Hello World"); result.output"#,
+    )
+    .register_into_engine(engine, run_workflow);
 }
