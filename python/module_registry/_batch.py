@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import sys
 import threading
+import time
 
 from . import _core
 
@@ -63,16 +64,22 @@ def run_chunk(
     inputs: Sequence[Any],
     principal: Optional[str],
     keep_going: bool,
+    trace: Optional[dict[str, str]] = None,
 ) -> list[Outcome]:
     """One task: run ``workflow`` on ``inputs`` (positions ``first_index``
     on) as ``principal``; a failed input's slot holds its ``WorkflowError``
-    (the list ends there unless ``keep_going``)."""
+    (the list ends there unless ``keep_going``). ``trace``: the caller's W3C
+    trace context when its registry is instrumented (``otel``); the runs'
+    spans are made here, children of it."""
     registry = _registry_for(fingerprint, source)
+    started = time.time_ns()
     run = registry._run_workflow_batch
     if principal is None:
         out: list[Outcome] = run(workflow, inputs, None, keep_going, first_index)
     else:
         out = _core.call_as(principal, run, workflow, inputs, None, keep_going, first_index)
+    if trace is not None:
+        _record_chunk(source, workflow, out, trace, started, principal)
     if not isinstance(source, _core.ModuleRegistry):
         # The errors go back through a pickle (the executor's, which may be
         # another library's): a cause that cannot travel goes as its text.
@@ -84,6 +91,26 @@ def run_chunk(
     return out
 
 
+def _record_chunk(
+    source: Any, workflow: _core.Workflow, out: list[Outcome], trace: dict[str, str], started: int, principal: Any
+) -> None:
+    """The chunk's spans (``otel.record_chunk``), as ``principal``; nothing
+    where OpenTelemetry is not installed."""
+    try:
+        from .otel import record_chunk
+    except ImportError:
+        return
+    if principal is None:
+        record_chunk(source, workflow.name, out, trace, started)
+    else:
+        _core.call_as(principal, record_chunk, source, workflow.name, out, trace, started)
+
+
+def tracing_of(registry: Any) -> Any:
+    """The registry's ``otel`` instrumentation, or None."""
+    return getattr(registry, "_otel", None)
+
+
 def run_packed_chunk(
     fingerprint: str,
     source: Any,
@@ -92,6 +119,7 @@ def run_packed_chunk(
     packed_inputs: bytes,
     principal: Optional[str],
     keep_going: bool,
+    trace: Optional[dict[str, str]] = None,
 ) -> bytes:
     """`run_chunk` with the inputs and the outcomes as one pickle each: an
     executor carries one bytes object much faster than a list it may
@@ -99,7 +127,7 @@ def run_packed_chunk(
     import pickle
 
     inputs = pickle.loads(packed_inputs)
-    return pack(run_chunk(fingerprint, source, workflow, first_index, inputs, principal, keep_going))
+    return pack(run_chunk(fingerprint, source, workflow, first_index, inputs, principal, keep_going, trace))
 
 
 def pack(values: Any) -> bytes:
@@ -146,12 +174,12 @@ def run_batch(
     items = list(inputs)
     keep_going = errors == "return"
     out: list[Outcome]
+    tracing = tracing_of(registry)
     if executor is None:
-        if progress:
-            with progress_bar(len(items), workflow.name) as advance:
-                out = registry._run_workflow_batch(workflow, items, advance, keep_going)
+        if tracing is None:
+            out = _run_here(registry, workflow, items, progress, keep_going)
         else:
-            out = registry._run_workflow_batch(workflow, items, None, keep_going)
+            out = tracing.traced_batch(workflow.name, lambda: _run_here(registry, workflow, items, progress, keep_going))
     else:
         out = _on_executor(registry, workflow, items, progress, executor, chunk_size, keep_going)
     if not keep_going:
@@ -181,6 +209,17 @@ def chunks_of(items: Sequence[Any], chunk_size: Optional[int], workers: int) -> 
     return [(start, items[start : start + size]) for start in range(0, len(items), size)]
 
 
+def _run_here(registry: Any, workflow: _core.Workflow, items: list[Any], progress: bool, keep_going: bool) -> list[Outcome]:
+    """The batch on this machine, one set of instances."""
+    out: list[Outcome]
+    if progress:
+        with progress_bar(len(items), workflow.name) as advance:
+            out = registry._run_workflow_batch(workflow, items, advance, keep_going)
+    else:
+        out = registry._run_workflow_batch(workflow, items, None, keep_going)
+    return out
+
+
 def _on_executor(
     registry: Any,
     workflow: _core.Workflow,
@@ -193,6 +232,8 @@ def _on_executor(
     import concurrent.futures
 
     principal = _core._current_principal()
+    tracing = tracing_of(registry)
+    trace = None if tracing is None else tracing.carrier()
     chunks = chunks_of(items, chunk_size, _worker_count(executor))
     if not chunks:
         registry.check_workflow(workflow)  # as a local batch would
@@ -221,7 +262,7 @@ def _on_executor(
     for start, chunk in chunks:
         inputs: Any = pack(chunk) if packed else chunk
         task = run_packed_chunk if packed else run_chunk
-        args = (fingerprint, source, workflow, start, inputs, principal, keep_going)
+        args = (fingerprint, source, workflow, start, inputs, principal, keep_going, trace)
         future = executor.submit(task, *args, pure=False) if dask else executor.submit(task, *args)
         futures[future] = (start, len(chunk))
     results: list[Any] = [None] * len(items)
