@@ -108,6 +108,7 @@ mod on {
     }
 
     /// `run workflow {workflow}` around `f`; an `Err` marks it failed.
+    #[cfg_attr(not(feature = "workflows"), allow(dead_code))]
     pub fn run_workflow<T>(
         workflow: &str,
         who: Principal<'_>,
@@ -132,6 +133,7 @@ mod on {
 
     /// `run step {step}` around `f`, given `(outcome, attempts, cache, error)`
     /// of what it returns.
+    #[cfg_attr(not(feature = "workflows"), allow(dead_code))]
     pub fn run_step<T>(
         step: &str,
         f: impl FnOnce() -> T,
@@ -160,6 +162,7 @@ mod on {
     }
 
     /// A failed attempt of the current step, which will be retried.
+    #[cfg_attr(not(feature = "workflows"), allow(dead_code))]
     pub fn retry(attempt: u32, error: &Error) {
         tracing::event!(name: "retry", Level::INFO,
             module_registry.step.attempts = attempt,
@@ -200,6 +203,7 @@ mod on {
     pub fn call_failed(_: &Error) {}
 
     /// Runs `f`.
+    #[cfg_attr(not(feature = "workflows"), allow(dead_code))]
     pub fn run_workflow<T>(
         _: &str,
         _: Principal<'_>,
@@ -209,6 +213,7 @@ mod on {
     }
 
     /// Runs `f`.
+    #[cfg_attr(not(feature = "workflows"), allow(dead_code))]
     pub fn run_step<T>(
         _: &str,
         f: impl FnOnce() -> T,
@@ -218,6 +223,7 @@ mod on {
     }
 
     /// Nothing.
+    #[cfg_attr(not(feature = "workflows"), allow(dead_code))]
     pub fn retry(_: u32, _: &Error) {}
 }
 
