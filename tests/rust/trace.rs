@@ -336,3 +336,31 @@ fn without_a_subscriber_runs_are_unchanged() {
     let wf = Workflow::new("plain").step(WorkflowStep::module("a", "add-one"));
     assert_eq!(r.run_workflow(&wf, 1i64).unwrap().output, Value::Int(2));
 }
+
+#[test]
+fn each_input_of_a_batch_is_a_run_under_the_callers_span() {
+    let r = registry();
+    let wf = Workflow::new("batched")
+        .step(WorkflowStep::module("a", "add-one"))
+        .step(WorkflowStep::module("b", "add-one"));
+    let rec = Recorder::default();
+    let results = with_default(rec.clone(), || {
+        tracing::info_span!("caller")
+            .in_scope(|| r.run_workflow_batch(&wf, [1i64, 2, 3, 4]).unwrap())
+    });
+    assert_eq!(results.len(), 4);
+    let caller = rec
+        .spans()
+        .into_iter()
+        .find(|s| s.name == "caller")
+        .unwrap();
+    let runs = rec.named("run workflow batched");
+    assert_eq!(runs.len(), 4);
+    assert!(runs.iter().all(|run| run.parent == Some(caller.id)));
+    let steps = rec.named("run step a");
+    assert_eq!(steps.len(), 4);
+    let run_ids: Vec<u64> = runs.iter().map(|run| run.id).collect();
+    assert!(steps
+        .iter()
+        .all(|s| s.parent.is_some_and(|p| run_ids.contains(&p))));
+}
