@@ -147,7 +147,7 @@ lint: $(VENV)/.deps ## rustfmt check, clippy with warnings as errors (all featur
 
 # Every feature of the core crate but `default`, each checked alone
 # (tests/python/test_architecture.py keeps this list equal to core/Cargo.toml's).
-CORE_FEATURES := scripts workflows cache-disk pictures compression distribution https watch tokio
+CORE_FEATURES := scripts workflows cache-disk pictures compression distribution https watch tracing tokio
 
 features-check: ## each cargo feature of module-registry alone compiles without warnings (cargo check)
 	@for f in $(CORE_FEATURES); do \

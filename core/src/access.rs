@@ -321,6 +321,8 @@ pub fn with_ambient<T>(value: Option<Ambient>, f: impl FnOnce() -> T) -> T {
 pub struct Caller {
     principal: Option<Arc<str>>,
     ambient: Option<Ambient>,
+    /// The `tracing` subscriber and span current there (feature `tracing`).
+    span: crate::trace::Parent,
 }
 
 impl Caller {
@@ -329,13 +331,28 @@ impl Caller {
         Caller {
             principal: current_principal(),
             ambient: ambient(),
+            span: crate::trace::Parent::current(),
+        }
+    }
+
+    /// This caller without its `tracing` span (its subscriber stays), for
+    /// a thread that outlives the call that starts it: a span held there
+    /// would not end until the thread does.
+    pub fn without_span(self) -> Self {
+        Caller {
+            span: self.span.without_span(),
+            ..self
         }
     }
 
     /// Runs `f` as this caller.
     pub fn enter<T>(self, f: impl FnOnce() -> T) -> T {
-        let Caller { principal, ambient } = self;
-        with_principal(principal, || with_ambient(ambient, f))
+        let Caller {
+            principal,
+            ambient,
+            span,
+        } = self;
+        span.scope(|| with_principal(principal, || with_ambient(ambient, f)))
     }
 }
 

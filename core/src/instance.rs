@@ -298,8 +298,14 @@ impl ModuleInstance {
                 .state
                 .compare_exchange(1, 2, Ordering::AcqRel, Ordering::Relaxed);
         }
+        let info = &self.info;
+        let _span = crate::trace::call_module(
+            (info.name(), info.version_text(), info.kind().as_str()),
+            &crate::access::current_principal,
+        );
         let result = guarded(&self.info, "process", || self.module.process(input));
         if let Err(e) = &result {
+            crate::trace::call_failed(e);
             self.audit.record_error("process", self.info.subject(), e);
         }
         self.call_ended();

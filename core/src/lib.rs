@@ -125,6 +125,7 @@ pub mod module;
 pub mod query;
 pub mod schema;
 pub mod threads;
+mod trace;
 pub mod validate;
 pub mod value;
 // Behaviour on single modules and declarations.

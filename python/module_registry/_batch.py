@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import sys
 import threading
+import time
 
 from . import _core
 
@@ -106,16 +107,18 @@ def run_payload_chunk(
     inputs: Any,
     principal: Optional[str],
     keep_going: bool,
+    trace: Optional[dict[str, str]] = None,
 ) -> Any:
     """One task: ``workflow`` on ``inputs`` (one pickle, unless ``source`` is
     the registry itself, on a thread of this process) as ``principal``; its
     outcomes as one payload (``_run_workflow_chunk``), pickled when it
-    travels."""
+    travels. ``trace``: the caller's W3C trace context when its registry is
+    instrumented (``otel``); the runs' spans are made here, children of it."""
     import pickle
 
     here = isinstance(source, _core.ModuleRegistry)
     items = inputs if here else pickle.loads(inputs)
-    payload = run_payload(fingerprint, source, workflow, first_index, items, principal, keep_going)
+    payload = run_payload(fingerprint, source, workflow, first_index, items, principal, keep_going, trace)
     return payload if here else pack(payload)
 
 
@@ -127,23 +130,49 @@ def run_payload(
     items: Sequence[Any],
     principal: Optional[str],
     keep_going: bool,
+    trace: Optional[dict[str, str]] = None,
 ) -> dict[str, Any]:
     """``workflow`` on ``items`` (positions ``first_index`` on) as
     ``principal``, on the registry ``source`` is or was pickled from: the
     payload of ``_run_workflow_chunk``. Its errors can travel through any
-    pickle (a cause that cannot goes as its text)."""
+    pickle (a cause that cannot goes as its text). With ``trace`` (the
+    caller's W3C trace context) the runs' spans are made here."""
     registry = _registry_for(fingerprint, source)
     run = registry._run_workflow_chunk
+    started = time.time_ns()
     if principal is None:
         payload: dict[str, Any] = run(workflow, items, keep_going, first_index)
     else:
         payload = _core.call_as(principal, run, workflow, items, keep_going, first_index)
+    if trace is not None:
+        _record_chunk(source, workflow, payload, trace, started, principal)
     if not isinstance(source, _core.ModuleRegistry):
         from ._pickling import make_portable
 
         for error in payload["errors"].values():
             make_portable(error)
     return payload
+
+
+def _record_chunk(
+    source: Any, workflow: _core.Workflow, payload: dict[str, Any], trace: dict[str, str], started: int, principal: Any
+) -> None:
+    """The chunk's spans (``otel.record_chunk``, from its results rebuilt
+    here), as ``principal``; nothing where OpenTelemetry is not installed."""
+    try:
+        from .otel import record_chunk
+    except ImportError:
+        return
+    outcomes = _core._ResultLayout(workflow).unpack(payload)
+    if principal is None:
+        record_chunk(source, workflow.name, outcomes, trace, started)
+    else:
+        _core.call_as(principal, record_chunk, source, workflow.name, outcomes, trace, started)
+
+
+def tracing_of(registry: Any) -> Any:
+    """The registry's ``otel`` instrumentation, or None."""
+    return getattr(registry, "_otel", None)
 
 
 def _check(workflow: Any, chunk_size: Any, ordered: Any, errors: Any) -> None:
@@ -178,7 +207,9 @@ def iterate(
     if executor is None:
         batch = registry._start_workflow_batch(workflow, keep_going)
         size = chunk_size or max(LOCAL_WINDOW, batch.width * 16)
-        return _run_here(batch, items, size, keep_going, advance, total)
+        tracing = tracing_of(registry)
+        record = None if tracing is None else tracing.window_recorder(workflow.name)
+        return _run_here(batch, items, size, keep_going, advance, total, record)
     import concurrent.futures
 
     if not (_is_dask(executor) or isinstance(executor, concurrent.futures.Executor)):
@@ -198,10 +229,12 @@ def _run_here(
     keep_going: bool,
     advance: Optional[Callable[[int, Optional[int]], None]],
     total: Optional[int],
+    record: Optional[Callable[[Sequence[Outcome], int], None]] = None,
 ) -> Iterator[Outcome]:
     """A window of ``size`` inputs at a time on ``batch``; its instances are
     closed when the inputs end, at the first failure (``errors="raise"``) or
-    when the iterator is closed or dropped."""
+    when the iterator is closed or dropped. ``record(outcomes, started)``
+    makes a window's spans (``otel``)."""
     from itertools import islice
 
     index = 0
@@ -210,7 +243,10 @@ def _run_here(
             window = list(islice(items, size))
             if not window:
                 break
+            started = time.time_ns()
             out = batch.run(window, index)
+            if record is not None:
+                record(out, started)
             index += len(window)
             if advance is not None:
                 advance(index, total)
@@ -320,6 +356,8 @@ def _run_there(
     from itertools import islice
 
     fingerprint, source, travels = _source(registry, executor)
+    tracing = tracing_of(registry)
+    trace = None if tracing is None else tracing.carrier()
     dask = _is_dask(executor)
     workers = _worker_count(executor)
     size = chunk_length(total, chunk_size, workers)
@@ -339,7 +377,7 @@ def _run_there(
                 if not chunk:
                     exhausted = True
                     break
-                args = (fingerprint, source, workflow, submitted, pack(chunk) if travels else chunk, principal, keep_going)
+                args = (fingerprint, source, workflow, submitted, pack(chunk) if travels else chunk, principal, keep_going, trace)
                 task = run_payload_chunk
                 future = executor.submit(task, *args, pure=False) if dask else executor.submit(task, *args)
                 pending[future] = (submitted, len(chunk))

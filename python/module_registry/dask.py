@@ -16,15 +16,20 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from . import _core
-from ._batch import run_payload, snapshot
+from ._batch import run_payload, snapshot, tracing_of
 
 __all__ = ["map_workflow"]
 
 
 def _outputs(
-    fingerprint: str, blob: bytes, workflow: _core.Workflow, principal: Optional[str], items: list[Any]
+    fingerprint: str,
+    blob: bytes,
+    workflow: _core.Workflow,
+    principal: Optional[str],
+    items: list[Any],
+    trace: Optional[dict[str, str]],
 ) -> list[Any]:
-    payload = run_payload(fingerprint, blob, workflow, 0, items, principal, False)
+    payload = run_payload(fingerprint, blob, workflow, 0, items, principal, False, trace)
     if payload["errors"]:
         raise payload["errors"][min(payload["errors"])]
     outputs: list[Any] = payload["outputs"]
@@ -32,17 +37,27 @@ def _outputs(
 
 
 def _bag_partition(
-    items: Any, fingerprint: str, blob: bytes, workflow: _core.Workflow, principal: Optional[str]
+    items: Any,
+    fingerprint: str,
+    blob: bytes,
+    workflow: _core.Workflow,
+    principal: Optional[str],
+    trace: Optional[dict[str, str]] = None,
 ) -> list[Any]:
-    return _outputs(fingerprint, blob, workflow, principal, list(items))
+    return _outputs(fingerprint, blob, workflow, principal, list(items), trace)
 
 
 def _series_partition(
-    series: Any, fingerprint: str, blob: bytes, workflow: _core.Workflow, principal: Optional[str]
+    series: Any,
+    fingerprint: str,
+    blob: bytes,
+    workflow: _core.Workflow,
+    principal: Optional[str],
+    trace: Optional[dict[str, str]] = None,
 ) -> Any:
     import pandas as pd
 
-    values = _outputs(fingerprint, blob, workflow, principal, series.tolist())
+    values = _outputs(fingerprint, blob, workflow, principal, series.tolist(), trace)
     return pd.Series(values, index=series.index, name=series.name, dtype=object)
 
 
@@ -63,12 +78,16 @@ def map_workflow(registry: Any, workflow: _core.Workflow, collection: Any, *, me
     if not isinstance(workflow, _core.Workflow):
         raise TypeError(f"workflow must be a Workflow, not {type(workflow).__name__}")
     principal = _core._current_principal()
+    # The caller's trace context as it is now (W3C headers), when the
+    # registry is instrumented (`otel`): the workers' spans join its trace.
+    tracing = tracing_of(registry)
+    trace = None if tracing is None else tracing.carrier()
     fingerprint, blob = snapshot(registry)
     # One node of the graph holds the pickle; every partition refers to it.
     shared = delayed(blob, name=f"module-registry-{fingerprint[:16]}", pure=True)
     if isinstance(collection, db.Bag):
         return collection.map_partitions(  # type: ignore[no-untyped-call]
-            _bag_partition, fingerprint, shared, workflow, principal
+            _bag_partition, fingerprint, shared, workflow, principal, trace
         )
     import dask.dataframe as dd
 
@@ -76,7 +95,7 @@ def map_workflow(registry: Any, workflow: _core.Workflow, collection: Any, *, me
         if meta is None:
             meta = (collection.name, "object")
         return collection.map_partitions(  # type: ignore[no-untyped-call]
-            _series_partition, fingerprint, shared, workflow, principal, meta=meta
+            _series_partition, fingerprint, shared, workflow, principal, trace, meta=meta
         )
     raise TypeError(
         "map_workflow maps over a dask.bag.Bag or a dask.dataframe.Series, "

@@ -16,6 +16,8 @@ use crate::threads::Detach;
 pub struct PyModuleInstance {
     inner: Arc<ModuleInstance>,
     gil: GilPolicy,
+    /// Called after each `process` once set (`_observe`: the package's `otel`).
+    observer: std::sync::OnceLock<Py<PyAny>>,
 }
 
 /// When `process` releases the GIL.
@@ -46,7 +48,11 @@ impl PyModuleInstance {
             Implementation::Native => GilPolicy::ReleaseForLargeInputs,
             _ => GilPolicy::Release,
         };
-        PyModuleInstance { inner, gil }
+        PyModuleInstance {
+            inner,
+            gil,
+            observer: std::sync::OnceLock::new(),
+        }
     }
 
     /// The instance, shared with work running elsewhere (`aprocess`).
@@ -65,14 +71,9 @@ fn is_large(value: &Value) -> bool {
     }
 }
 
-#[pymethods]
 impl PyModuleInstance {
-    /// Run the module on `value` and return its output.
-    fn process<'py>(
-        &self,
-        py: Python<'py>,
-        value: &Bound<'py, PyAny>,
-    ) -> PyResult<Bound<'py, PyAny>> {
+    /// `process` itself: converted, run (the GIL released as `gil` says).
+    fn run<'py>(&self, py: Python<'py>, value: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
         let input = py_to_value(value)?;
         let release = match self.gil {
             GilPolicy::Keep => false,
@@ -85,6 +86,56 @@ impl PyModuleInstance {
             self.inner.process_value(input)
         };
         value_to_py(py, out.map_err(to_pyerr)?)
+    }
+}
+
+fn epoch_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+}
+
+/// `process` with its observer told of the call after it (an observer that
+/// raises is reported as unraisable: the call's outcome stands).
+fn observed<'py>(
+    slf: &Bound<'py, PyModuleInstance>,
+    observer: &Py<PyAny>,
+    value: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let py = slf.py();
+    let start = epoch_ns();
+    let out = slf.get().run(py, value);
+    let end = epoch_ns();
+    let error = match &out {
+        Ok(_) => py.None(),
+        Err(e) => e.value(py).clone().into_any().unbind(),
+    };
+    if let Err(e) = observer.call1(py, (slf, start, end, error)) {
+        e.write_unraisable(py, Some(observer.bind(py)));
+    }
+    out
+}
+
+#[pymethods]
+impl PyModuleInstance {
+    /// Run the module on `value` and return its output.
+    fn process<'py>(
+        slf: &Bound<'py, Self>,
+        value: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let this = slf.get();
+        match this.observer.get() {
+            None => this.run(slf.py(), value),
+            Some(observer) => observed(slf, observer, value),
+        }
+    }
+
+    /// Has `observer(instance, start_ns, end_ns, error)` called after each
+    /// `process` (times in ns since the epoch; `error` the exception or
+    /// None). Set once; False if one was set before. For the package's
+    /// `otel`, which makes a `call module` span of each call.
+    fn _observe(&self, observer: Py<PyAny>) -> bool {
+        self.observer.set(observer).is_ok()
     }
 
     /// Shut the module down (once; later calls do nothing).

@@ -56,6 +56,8 @@ mod script_testing;
 mod settings;
 #[cfg(feature = "tokio")]
 mod tasks;
+#[cfg(all(feature = "tracing", feature = "workflows"))]
+mod trace;
 mod values;
 #[cfg(feature = "watch")]
 mod watch;

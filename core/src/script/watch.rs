@@ -258,7 +258,7 @@ impl ModuleRegistry {
         folder.follow_name(given);
         folder.rescan().map_err(io)?;
         shared.set_phase(Phase::Idle);
-        let caller = Caller::current();
+        let caller = Caller::current().without_span();
         let worker = crate::threads::spawn(
             "module-registry-watch",
             crate::threads::MODULE_THREAD_STACK,

@@ -192,8 +192,32 @@ impl PlannedStep {
     }
 }
 
-/// Runs one step: attempts, then the error policy.
+/// Runs one step inside its `run step {step}` span (feature `tracing`).
 fn run_step(
+    registry: &ModuleRegistry,
+    step: &PlannedStep,
+    instance: &StepInstance,
+    input: Value,
+    run_start: Instant,
+    cancel: Option<&CancelToken>,
+) -> Outcome {
+    crate::trace::run_step(
+        &step.id,
+        || attempt_step(registry, step, instance, input, run_start, cancel),
+        |o| {
+            let r = &o.report;
+            (
+                r.status.as_str(),
+                r.attempts,
+                r.cache.as_str(),
+                o.result.as_ref().err(),
+            )
+        },
+    )
+}
+
+/// Runs one step: attempts, then the error policy.
+fn attempt_step(
     registry: &ModuleRegistry,
     step: &PlannedStep,
     instance: &StepInstance,
@@ -248,6 +272,9 @@ fn run_step(
             Err(e) => {
                 // A stop request from the host ends the step: no retry.
                 let stop = e.interruption().is_some();
+                if !stop && attempts <= step.retries {
+                    crate::trace::retry(attempts, &e);
+                }
                 last_error = Some(e);
                 if stop {
                     break;
@@ -314,8 +341,21 @@ fn consult_cache(
     crate::cache::consult(registry, &step.info, config, input, &step.code)
 }
 
-/// Executes a plan with already-built instances.
+/// Executes a plan with already-built instances, inside its `run workflow
+/// {workflow}` span (feature `tracing`).
 pub(crate) fn execute(
+    registry: &ModuleRegistry,
+    plan: &Arc<Plan>,
+    instances: &Arc<Vec<StepInstance>>,
+    input: Value,
+    cancel: Option<&CancelToken>,
+) -> Result<WorkflowResult> {
+    crate::trace::run_workflow(&plan.name, &crate::access::current_principal, || {
+        execute_plan(registry, plan, instances, input, cancel)
+    })
+}
+
+fn execute_plan(
     registry: &ModuleRegistry,
     plan: &Arc<Plan>,
     instances: &Arc<Vec<StepInstance>>,
