@@ -91,7 +91,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--rounds", type=int, default=41)
     parser.add_argument("--only", help="run the cases whose name contains this")
+    parser.add_argument("--json", help="also write the medians (seconds) to this file, for benches/report.py")
     args = parser.parse_args()
+    results: dict[str, dict[str, float]] = {}
     print(f"{'case':<32} {'native':>10} {'stdlib':>10} {'ratio':>6}   (fastest: native, stdlib)")
     clock = time.perf_counter
     for name, (ours, peer, x) in cases().items():
@@ -114,12 +116,16 @@ def main() -> None:
                 times[side].append((clock() - start) / reps)
         med = {s: statistics.median(t) for s, t in times.items()}
         fast = {s: min(t) for s, t in times.items()}
+        results[name] = {"native": med["native"], "stdlib": med["stdlib"]}
         print(
             f"{name:<32} {fmt(med['native']):>10} {fmt(med['stdlib']):>10} {med['native'] / med['stdlib']:>5.2f}x"
             f"   ({fmt(fast['native'])}, {fmt(fast['stdlib'])})",
             flush=True,
         )
     print(f"module_registry from {mr.__file__}", file=sys.stderr)
+    if args.json:
+        with open(args.json, "w") as out:
+            json.dump(results, out, indent=1)
 
 
 def fmt(seconds: float) -> str:
