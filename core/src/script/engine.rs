@@ -300,8 +300,10 @@ pub(crate) fn build_engine(
         .map(|b| isize::try_from(b).unwrap_or(isize::MAX));
     if timed || budget.is_some() {
         // Rhai calls this on every operation: the hot path is one test of
-        // the count and a return (3 instructions, counted with callgrind:
-        // benches/README.md). The rest is a cold function every 16
+        // the count and a return (5.5 instructions with the call's own,
+        // counted with callgrind on benches/rhai/primes.rhai, mode
+        // `default` of benches/rust/rhai_instructions.rs; the cold part
+        // adds 37 every 16 operations). The rest is a cold function every 16
         // operations: the memory count and an opaque misuse (thread-local
         // reads), so a call overshoots its memory limit by at most what 16
         // operations allocate (each bounded by the size limits); the
