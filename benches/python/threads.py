@@ -20,7 +20,7 @@ import asyncio
 import os
 import statistics
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import module_registry as mr
 
@@ -33,7 +33,7 @@ def fmt(s: float) -> str:
     return f"{s * 1e3:.2f} ms" if s >= 1e-3 else f"{s * 1e6:.2f} us"
 
 
-def interleaved(sides: dict[str, Callable[[], Any]], rounds: int) -> dict[str, float]:
+def interleaved(sides: Mapping[str, Callable[[], Any]], rounds: int) -> dict[str, float]:
     times: dict[str, list[float]] = {k: [] for k in sides}
     for _ in range(rounds):
         for k, f in sides.items():
@@ -124,7 +124,13 @@ def threads_started() -> None:
     for label, limits in (
         ("default", mr.ScriptLimits()),
         ("unlimited", mr.ScriptLimits.unlimited()),
-        ("timeout only", mr.ScriptLimits.unlimited().replace(timeout=5.0) if hasattr(mr.ScriptLimits, "replace") else mr.ScriptLimits(timeout=5.0)),
+        (
+            "timeout only",
+            mr.ScriptLimits(
+                max_operations=None, max_call_depth=None, max_expr_depth=None, max_string_size=None,
+                max_array_size=None, max_map_size=None, max_memory=None, timeout=5.0,
+            ),
+        ),
     ):
         reg = mr.ModuleRegistry(script_limits=limits)
         reg.register(mr.ModuleConfig(name="py-identity"), lambda x: x)
