@@ -107,6 +107,9 @@ CALLGRIND_SIZES = {
     "mat_mul": [],
 }
 INSTRUCTIONS = CRITERION / "rhai-instructions.json"
+NATIVES = CRITERION / "natives.json"
+#: The most each native may take beside its standard-library peer (issue 32 item 5).
+NATIVE_TARGETS = {"sha256": 1.1, "base64-encode": 1.1, "json-encode": 1.5, "json-decode": 1.5, "gzip-compress": 1.3}
 
 
 def rhai_instructions(scripts: Path) -> None:
@@ -512,9 +515,28 @@ def page(py: dict[str, float], extra: dict[str, float]) -> str:
             rows_rhai.append(f"| {w} | {fmt(bare)} | {fmt(mine)} ({(mine / bare - 1) * 100:+.1f}%) |")
     if rows_rhai:
         lines += ["", "| Rhai's own script | bare engine | registry, every limit on |", "|---|---|---|", *rows_rhai]
+    lines += natives_table()
     lines += ["", "## Commands", "", "```sh", "cargo bench -p module-registry --bench registry", "cargo bench -p module-registry --bench scripts",
               "cargo bench -p module-registry --bench workflows", "cargo bench -p module-registry --bench live", "make bench   # the Python benchmarks", "```", ""]
     return "\n".join(lines)
+
+
+def natives_table() -> list[str]:
+    """Each shipped native beside its standard-library peer, medians of one
+    interleaved run (`benches/python/natives.py`)."""
+    if not NATIVES.exists():
+        return []
+    got = json.loads(NATIVES.read_text())
+    lines = ["", "## Natives beside the standard library (one interleaved run, medians)", "",
+             "`benches/python/natives.py`: the same input through the native and its peer, side after side in each round.", "",
+             "| native, input | native | standard library | ratio | target | met |", "|---|---|---|---|---|---|"]
+    for case, t in got.items():
+        name = case.split(",")[0]
+        limit = NATIVE_TARGETS.get(name)
+        r = t["native"] / t["stdlib"]
+        lines.append(f"| {case} | {fmt(t['native'] * 1e9)} | {fmt(t['stdlib'] * 1e9)} | {r:.2f}x | "
+                     f"{'' if limit is None else f'≤ {limit}x'} | {'' if limit is None else check(r <= limit)} |")
+    return lines
 
 
 def main() -> None:
@@ -529,6 +551,7 @@ def main() -> None:
             run(["cargo", "bench", "-p", "module-registry", "--bench", bench, "--", "--warm-up-time", "1", "--measurement-time", "3"])
         if scripts.is_dir():
             rhai_instructions(scripts)
+        run([sys.executable, str(ROOT / "benches" / "python" / "natives.py"), "--json", str(NATIVES)])
         run([sys.executable, "-m", "pytest", "benches/python", "-q", "--benchmark-enable", "--benchmark-min-time=0.0002", "--benchmark-warmup=on", f"--benchmark-json={PY_JSON}"])
     py = python_results()
     extra = {

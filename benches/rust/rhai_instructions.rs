@@ -2,10 +2,15 @@
 //! instructions under `valgrind --tool=callgrind` (repeatable on a busy
 //! machine, where wall-clock medians move by several percent).
 //!
-//! `MR_RHAI_FILE=path MR_RHAI_MODE=bare|registry target/release/deps/rhai_instructions-*`
+//! `MR_RHAI_FILE=path MR_RHAI_MODE=bare|registry|default|unlimited target/release/deps/rhai_instructions-*`
 //! `make bench-report` runs it on Rhai's own benchmark scripts when they are
 //! there (see `benches/README.md`). Without the variables it does nothing,
 //! so `cargo bench` passes over it.
+//!
+//! Modes: `bare` is `rhai::Engine::new()`; `registry` every limit on, sized
+//! so that the script fits; `default` the registry's default limits;
+//! `unlimited` the registry with `ScriptLimits::unlimited()` (`default`
+//! against `unlimited` is what the limits cost, issue 32 item 6).
 
 use module_registry::{ModuleRegistry, ScriptLimits};
 
@@ -45,6 +50,17 @@ fn main() {
                 .expect("limits are valid");
             registry.run_script(&source, ()).expect("the script runs");
         }
-        other => panic!("MR_RHAI_MODE must be bare or registry, not {other:?}"),
+        "default" | "unlimited" => {
+            let registry = ModuleRegistry::new();
+            if mode == "unlimited" {
+                registry
+                    .set_script_limits(ScriptLimits::unlimited())
+                    .expect("limits are valid");
+            }
+            registry.run_script(&source, ()).expect("the script runs");
+        }
+        other => {
+            panic!("MR_RHAI_MODE must be bare, registry, default or unlimited, not {other:?}")
+        }
     }
 }

@@ -167,13 +167,12 @@ fn within(err: PyErr, step: impl FnOnce() -> String) -> PyErr {
 /// A dict whose keys are all text (`str` or a subclass); any other key makes
 /// the whole dict opaque.
 fn dict_to_value(obj: &Bound<'_, PyAny>, d: &Bound<'_, PyDict>, depth: usize) -> PyResult<Value> {
-    // A snapshot: a dict changed while it is walked (by a finaliser the
-    // collector runs, or another thread then) must not panic the iterator.
-    let items = d.items();
-    let mut pairs = Vec::with_capacity(items.len());
-    for item in items.iter() {
-        let item = item.cast_into::<PyTuple>()?;
-        let (k, v) = (item.get_item(0)?, item.get_item(1)?);
+    // A snapshot of the pairs first, taken with no Python code run while the
+    // dict is walked (a type check and a reference each: nothing allocates a
+    // Python object, so no finaliser can change the dict under the iterator);
+    // converting the values, which may run Python code, comes after.
+    let mut pairs = Vec::with_capacity(d.len());
+    for (k, v) in d.iter() {
         if !k.is_instance_of::<PyString>() {
             return Ok(opaque(obj));
         }
@@ -181,15 +180,17 @@ fn dict_to_value(obj: &Bound<'_, PyAny>, d: &Bound<'_, PyDict>, depth: usize) ->
     }
     let mut out = ValueMap::with_capacity(pairs.len());
     for (k, v) in pairs {
+        // Checked above: a str or a subclass.
         let key = text_of(k.cast::<PyString>()?).map_err(|e| within(e, || " (a key)".into()))?;
         let value = to_value(&v, depth + 1).map_err(|e| within(e, || format!("[{key:?}]")))?;
-        if out.contains_key(&key) {
+        let (at, earlier) = out.insert_full(key, value);
+        if earlier.is_some() {
             // Only str subclasses with their own `__eq__`/`__hash__` get here.
+            let key = out.get_index(at).map_or("", |(k, _)| k.as_str());
             return Err(PyValueError::new_err(format!(
                 "dict has two keys that are both the text {key:?} (a str subclass with its own __eq__ or __hash__); the keys of a map must differ"
             )));
         }
-        out.insert(key, value);
     }
     Ok(Value::Map(out))
 }
@@ -307,11 +308,12 @@ fn to_py(py: Python<'_>, value: Value, depth: usize) -> PyResult<Bound<'_, PyAny
         Value::Str(s) => PyString::new(py, &s).into_any(),
         Value::Bytes(b) => PyBytes::new(py, &b).into_any(),
         Value::List(items) => {
-            let list = PyList::empty(py);
-            for item in items {
-                list.append(to_py(py, item, depth + 1)?)?;
-            }
-            list.into_any()
+            // Built at its length in one go (no append's regrowth).
+            let items = items
+                .into_iter()
+                .map(|item| to_py(py, item, depth + 1))
+                .collect::<PyResult<Vec<_>>>()?;
+            PyList::new(py, items)?.into_any()
         }
         Value::Map(map) => {
             let dict = PyDict::new(py);

@@ -107,9 +107,11 @@ fn boxed(err: PyErr) -> BoxError {
 /// keeps its Python thread state, and gives up once the interpreter exits).
 /// Python code never runs on a script stack (a script calling a Python
 /// module with no deadline to keep runs it where it is): CPython may judge
-/// its own recursion by where the thread's stack is, so there it goes to
-/// this thread's helper thread (started once, then reused), acting as the
-/// same principal.
+/// its own recursion by where the thread's stack is, so there it runs back
+/// on this thread's own stack, below where the script left it (no thread
+/// hop); only when that has under `MIN_THREAD_STACK_LEFT` left does it go
+/// to this thread's helper thread (started once, then reused), acting as
+/// the same principal.
 pub(crate) fn attach<T: Send + 'static>(
     f: impl FnOnce(Python<'_>) -> PyResult<T> + Send,
 ) -> Result<T, BoxError> {
@@ -123,8 +125,13 @@ pub(crate) fn attach<T: Send + 'static>(
     if !module_registry::script::running_on_script_stack() {
         return run();
     }
-    let caller = module_registry::access::Caller::current();
-    crate::threads::on_helper(move || caller.enter(run)).map_err(boxed)?
+    match module_registry::script::on_thread_stack(run) {
+        Ok(out) => out,
+        Err(run) => {
+            let caller = module_registry::access::Caller::current();
+            crate::threads::on_helper(move || caller.enter(run)).map_err(boxed)?
+        }
+    }
 }
 
 /// The stable digest of an opaque Python object for the step cache: what

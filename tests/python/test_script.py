@@ -263,23 +263,28 @@ def test_a_script_holding_too_much_memory_ends() -> None:
 
 def test_python_called_from_a_script_never_runs_on_the_script_stack() -> None:
     """With no deadline, a script calls a Python module where it is; Python
-    code then runs on a helper thread, not on the stack reserved for the
-    script (CPython may judge recursion by the thread's stack)."""
+    code then runs back on the calling thread's own stack, not on the stack
+    reserved for the script (CPython may judge recursion by the thread's
+    stack), and with no thread hop: the same thread, a script called from
+    there and Python's recursion limit work as they do outside a script."""
     import sys
 
-    if not sys.platform.startswith("linux"):
-        pytest.skip("thread names read from /proc")
-    seen: list[str] = []
+    seen: list[int] = []
 
     def where(x: Any) -> Any:
-        comm = Path(f"/proc/self/task/{threading.get_native_id()}/comm").read_text().strip()
-        seen.append(comm)
-        return registry.run_script("input * 2", x) if x < 3 else x
+        seen.append(threading.get_ident())
+
+        def down(n: int) -> int:
+            return down(n + 1)
+
+        with pytest.raises(RecursionError):
+            down(0)
+        return registry.run_script('registry.create("where").process(input * 2)', x * 2) if x < 3 else x
 
     registry = mr.ModuleRegistry(script_limits=mr.ScriptLimits(timeout=None))
     registry.register(mr.ModuleConfig(name="where"), where)
-    assert registry.run_script('registry.create("where").process(1)') == 2
-    assert seen == ["module-registry"]
+    assert registry.run_script('registry.create("where").process(1)') == 4
+    assert seen == [threading.get_ident()] * 2, sys.getrecursionlimit()
 
 
 def test_script_limits_pickle() -> None:

@@ -163,6 +163,37 @@ def test_template_gives_what_it_gave(value: Any) -> None:
     assert outcome(after.create("template"), value) == outcome(before.create("template"), value)
 
 
+_PICK_DATA = {"users": [{"name": "a", "tags": ["x", "y"], "addresses": [{"city": "Oslo"}]}, {"name": "b"}], "meta": {"count": 2, "n": None}}
+
+
+@pytest.mark.parametrize(
+    ("config", "value"),
+    [
+        (None, {"data": _PICK_DATA, "path": "users[0].addresses[0].city"}),
+        (None, {"data": _PICK_DATA, "path": "users[1]"}),
+        (None, {"data": _PICK_DATA, "path": "users[0].tags[1]"}),
+        (None, {"data": _PICK_DATA, "path": "users[5].name"}),
+        (None, {"data": _PICK_DATA, "path": "users[-1]"}),
+        (None, {"data": _PICK_DATA, "path": "meta.n"}),
+        (None, {"data": _PICK_DATA, "path": "meta.count.deeper"}),
+        (None, {"data": _PICK_DATA, "path": ""}),
+        (None, {"data": [[1, [2, 3]]], "path": "[0][1][0]"}),
+        (None, {"data": _PICK_DATA, "path": "users[0"}),
+        (None, {"data": _PICK_DATA}),
+        (None, "not a map"),
+        ({"path": "meta"}, _PICK_DATA),
+        ({"path": "users[0].name"}, _PICK_DATA),
+        ({"path": "users[0].missing", "strict": True}, _PICK_DATA),
+        ({"path": "users[9]", "strict": True}, _PICK_DATA),
+    ],
+)  # fmt: skip
+def test_json_pick_gives_what_it_gave(config: Any, value: Any) -> None:
+    """json-pick moves the data along its path instead of copying it at each
+    step: the same value, `()` or error as the version that copied."""
+    before, after = registries()
+    assert outcome(after.create("json-pick", config=config), value) == outcome(before.create("json-pick", config=config), value)
+
+
 def test_html_library_still_escapes_for_importers(tmp_path: Path) -> None:
     import shutil
 

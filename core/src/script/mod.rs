@@ -72,7 +72,7 @@ pub use engine::ScriptLimits;
 pub use memory::{memory_limit_enforced, ScriptAllocator};
 pub use output::{set_default_script_output, ScriptOutput, ScriptOutputHook, ScriptOutputKind};
 pub use pool_api::ScriptPool;
-pub use stack::running_on_script_stack;
+pub use stack::{on_thread_stack, running_on_script_stack, MIN_THREAD_STACK_LEFT};
 pub use testing::{is_script_test_file, ScriptTest, ScriptTests};
 pub use value_fn::{ScriptFunction, MAX_SCRIPT_FUNCTION_ARGS};
 #[cfg(feature = "workflows")]

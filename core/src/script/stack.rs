@@ -21,6 +21,22 @@ pub fn running_on_script_stack() -> bool {
     imp::running_on_script_stack()
 }
 
+/// Runs `f` on this thread's own stack, below the point where the script
+/// it is called from was moved onto a reserved stack: code that judges its
+/// depth by where the thread's stack is (CPython's recursion check) sees the
+/// thread's stack and what it had left when the script began, as if it were
+/// called there, with no thread hop. Off a reserved stack `f` runs where it
+/// is. `Err(f)`, not run, when the thread's stack has too little left for
+/// it (under [`MIN_THREAD_STACK_LEFT`]) or its bounds are unknown: run it
+/// elsewhere.
+pub fn on_thread_stack<T, F: FnOnce() -> T>(f: F) -> std::result::Result<T, F> {
+    imp::on_thread_stack(f)
+}
+
+/// What [`on_thread_stack`] wants left on the thread's own stack (Python
+/// code on a thread with less runs on a helper thread of its own).
+pub const MIN_THREAD_STACK_LEFT: usize = 1 << 20;
+
 /// Runs `f` on a stack with at least `need` bytes free.
 pub(crate) fn on_script_stack<T>(need: usize, f: impl FnOnce() -> T) -> Result<T> {
     imp::on_stack(need, f)
@@ -38,6 +54,49 @@ mod imp {
         /// The lowest usable address of the reserved stack this thread runs
         /// on now (0: its own stack).
         static LOW: Cell<usize> = const { Cell::new(0) };
+        /// While on a reserved stack: the part of the thread's own stack
+        /// below where it left it, free until it comes back (top, bottom;
+        /// (0, 0) when not known).
+        static BELOW: Cell<(usize, usize)> = const { Cell::new((0, 0)) };
+    }
+
+    /// Left unused below the stack pointer read before a switch: the frames
+    /// of the switch itself (psm's trampoline and the closures around it, a
+    /// few hundred bytes) live there while the reserved stack is in use.
+    const SWITCH_FRAMES: usize = 64 * 1024;
+
+    pub(super) fn on_thread_stack<T, F: FnOnce() -> T>(f: F) -> std::result::Result<T, F> {
+        if LOW.with(Cell::get) == 0 {
+            return Ok(f());
+        }
+        let (top, bottom) = BELOW.with(Cell::get);
+        if top < bottom.saturating_add(super::MIN_THREAD_STACK_LEFT) {
+            return Err(f);
+        }
+        // Aligned as psm asks: the base and the size to pages.
+        let page = 4096;
+        let bottom = bottom.div_ceil(page) * page;
+        let top = top / page * page;
+        let previous = (
+            LOW.with(|l| l.replace(0)),
+            BELOW.with(|b| b.replace((0, 0))),
+        );
+        // SAFETY: `bottom..top` is the part of this thread's own stack below
+        // the frames live when it switched to the reserved stack it runs on
+        // now (with `SWITCH_FRAMES` to spare): nothing uses it until this
+        // call returns, as the thread is here, not there. The callback does
+        // not unwind out of `on_stack`.
+        let out = unsafe {
+            psm::on_stack(bottom as *mut u8, top - bottom, move || {
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
+            })
+        };
+        LOW.with(|l| l.set(previous.0));
+        BELOW.with(|b| b.set(previous.1));
+        match out {
+            Ok(v) => Ok(v),
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
     }
 
     pub(super) fn running_on_script_stack() -> bool {
@@ -139,6 +198,15 @@ mod imp {
         /// Runs `f` on this stack; a panic is caught there and handed back
         /// (unwinding must not cross the switch).
         fn run<T>(&self, f: impl FnOnce() -> T) -> std::thread::Result<T> {
+            let below_before = BELOW.with(Cell::get);
+            if LOW.with(Cell::get) == 0 {
+                // Leaving the thread's own stack: what is below is free.
+                let sp = psm::stack_pointer() as usize;
+                let below = stacker::remaining_stack()
+                    .filter(|left| *left > SWITCH_FRAMES)
+                    .map_or((0, 0), |left| (sp - SWITCH_FRAMES, sp - left));
+                BELOW.with(|b| b.set(below));
+            }
             let previous = LOW.with(|l| l.replace(self.low()));
             // SAFETY: `low()..low()+usable` is mapped read-write, owned by
             // this segment for the whole call, and used by nothing else (a
@@ -150,6 +218,7 @@ mod imp {
                 })
             };
             LOW.with(|l| l.set(previous));
+            BELOW.with(|b| b.set(below_before));
             out
         }
     }
@@ -183,6 +252,11 @@ mod imp {
         false
     }
 
+    /// Elsewhere code runs where it is.
+    pub(super) fn on_thread_stack<T, F: FnOnce() -> T>(f: F) -> std::result::Result<T, F> {
+        Ok(f())
+    }
+
     /// Elsewhere stacker reserves a stack for each call that needs one.
     pub(super) fn on_stack<T>(need: usize, f: impl FnOnce() -> T) -> Result<T> {
         Ok(stacker::maybe_grow(need, need, f))
@@ -213,6 +287,52 @@ mod tests {
             .join()
             .unwrap();
         assert_eq!(got, n);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn code_runs_back_on_the_thread_stack_from_a_reserved_one() {
+        use super::{on_thread_stack, running_on_script_stack};
+        let got = std::thread::Builder::new()
+            .stack_size(8 << 20)
+            .spawn(|| {
+                let outside = stacker::remaining_stack().unwrap();
+                on_script_stack(64 << 20, || {
+                    assert!(running_on_script_stack());
+                    let (left, nested) = on_thread_stack(|| {
+                        assert!(!running_on_script_stack());
+                        let left = stacker::remaining_stack().unwrap();
+                        // A script again from there, and back once more.
+                        let nested = on_script_stack(64 << 20, || {
+                            on_thread_stack(|| depth(1000)).ok().unwrap()
+                        })
+                        .unwrap();
+                        (left, nested + depth(2000))
+                    })
+                    .ok()
+                    .unwrap();
+                    assert!(running_on_script_stack());
+                    (outside, left, nested)
+                })
+                .unwrap()
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+        let (outside, left, nested) = got;
+        // The thread's own stack, with what it had left (less the switch).
+        assert!(
+            left < outside && left + (256 << 10) > outside,
+            "{left} {outside}"
+        );
+        assert_eq!(nested, 3000);
+        // A panic there comes back as a panic.
+        let caught = std::panic::catch_unwind(|| {
+            on_script_stack(64 << 20, || {
+                on_thread_stack(|| -> usize { panic!("inside") }).ok()
+            })
+        });
+        assert!(caught.is_err());
     }
 
     #[test]
