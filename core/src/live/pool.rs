@@ -158,7 +158,7 @@ impl ModuleRegistry {
         let target = target.into();
         let (label, infos) = self.pool_members(&target, &options)?;
         let (slots, providers) = self.build_slots(&target, &options, infos)?;
-        Ok(InstancePool {
+        let pool = InstancePool {
             inner: Arc::new(Inner {
                 label,
                 slots,
@@ -173,7 +173,10 @@ impl ModuleRegistry {
                 freed: Condvar::new(),
                 closed: AtomicBool::new(false),
             }),
-        })
+        };
+        let weak = Arc::downgrade(&pool.inner);
+        (self.metrics_store()).add_source(move |out| pool_gauges(&weak, out));
+        Ok(pool)
     }
 
     /// The pool's label and its providers: the registrations a query finds
@@ -590,6 +593,32 @@ impl InstancePool {
         }
         first.map_or(Ok(()), Err)
     }
+}
+
+/// `module_registry_pool_instances{pool,state}` of a live pool; `false` once it is gone.
+fn pool_gauges(weak: &std::sync::Weak<Inner>, out: &mut crate::metrics::Gauges) -> bool {
+    let Some(inner) = weak.upgrade().filter(|i| !i.closed.load(Ordering::Acquire)) else {
+        return false;
+    };
+    let mut counts = [0u64; 3];
+    for s in (InstancePool {
+        inner: inner.clone(),
+    })
+    .stats()
+    {
+        let at = ["idle", "busy", "cooling-down"]
+            .iter()
+            .position(|x| *x == s.state);
+        counts[at.unwrap_or(0)] += u64::from(at.is_some());
+    }
+    for (state, n) in ["idle", "busy", "resting"].into_iter().zip(counts) {
+        out.push((
+            crate::metrics::POOL_INSTANCES,
+            vec![inner.label.clone(), state.to_string()],
+            n,
+        ));
+    }
+    true
 }
 
 impl Drop for Inner {

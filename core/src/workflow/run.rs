@@ -380,6 +380,7 @@ pub(crate) fn execute(
                     run_start,
                     cancel,
                 );
+                super::metrics::step_ran(registry, &plan.name, &outcome.report);
                 settle(
                     plan,
                     i,
@@ -411,6 +412,7 @@ pub(crate) fn execute(
                             token.as_ref(),
                         )
                     });
+                    super::metrics::step_ran(&registry, &plan.name, &outcome.report);
                     let _ = tx.send((i, outcome));
                 });
                 queue.dispatch(job, timed)?;
