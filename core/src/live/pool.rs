@@ -88,8 +88,8 @@ impl Provider {
     }
 }
 
-struct Inner {
-    label: String,
+pub(super) struct Inner {
+    pub(super) label: String,
     slots: Vec<Slot>,
     providers: Vec<Provider>,
     strategy: Strategy,
@@ -100,14 +100,14 @@ struct Inner {
     waiters: AtomicUsize,
     lock: Mutex<()>,
     freed: Condvar,
-    closed: AtomicBool,
+    pub(super) closed: AtomicBool,
 }
 
 /// Several instances behind one thread-safe `process`. Clones share the
 /// pool; `close` (or dropping the last clone) shuts every instance down once.
 #[derive(Clone)]
 pub struct InstancePool {
-    inner: Arc<Inner>,
+    pub(super) inner: Arc<Inner>,
 }
 
 /// One instance's line in [`InstancePool::stats`].
@@ -158,25 +158,21 @@ impl ModuleRegistry {
         let target = target.into();
         let (label, infos) = self.pool_members(&target, &options)?;
         let (slots, providers) = self.build_slots(&target, &options, infos)?;
-        let pool = InstancePool {
-            inner: Arc::new(Inner {
-                label,
-                slots,
-                providers,
-                strategy: options.strategy,
-                retries: options.retries,
-                cooldown: options.cooldown,
-                epoch: Instant::now(),
-                next: AtomicUsize::new(0),
-                waiters: AtomicUsize::new(0),
-                lock: Mutex::new(()),
-                freed: Condvar::new(),
-                closed: AtomicBool::new(false),
-            }),
-        };
-        let weak = Arc::downgrade(&pool.inner);
-        (self.metrics_store()).add_source(move |out| pool_gauges(&weak, out));
-        Ok(pool)
+        let inner = Arc::new(Inner {
+            label,
+            slots,
+            providers,
+            strategy: options.strategy,
+            retries: options.retries,
+            cooldown: options.cooldown,
+            epoch: Instant::now(),
+            next: AtomicUsize::new(0),
+            waiters: AtomicUsize::new(0),
+            lock: Mutex::new(()),
+            freed: Condvar::new(),
+            closed: AtomicBool::new(false),
+        });
+        Ok(super::gauges::watched(self, InstancePool { inner }))
     }
 
     /// The pool's label and its providers: the registrations a query finds
@@ -593,32 +589,6 @@ impl InstancePool {
         }
         first.map_or(Ok(()), Err)
     }
-}
-
-/// `module_registry_pool_instances{pool,state}` of a live pool; `false` once it is gone.
-fn pool_gauges(weak: &std::sync::Weak<Inner>, out: &mut crate::metrics::Gauges) -> bool {
-    let Some(inner) = weak.upgrade().filter(|i| !i.closed.load(Ordering::Acquire)) else {
-        return false;
-    };
-    let mut counts = [0u64; 3];
-    for s in (InstancePool {
-        inner: inner.clone(),
-    })
-    .stats()
-    {
-        let at = ["idle", "busy", "cooling-down"]
-            .iter()
-            .position(|x| *x == s.state);
-        counts[at.unwrap_or(0)] += u64::from(at.is_some());
-    }
-    for (state, n) in ["idle", "busy", "resting"].into_iter().zip(counts) {
-        out.push((
-            crate::metrics::POOL_INSTANCES,
-            vec![inner.label.clone(), state.to_string()],
-            n,
-        ));
-    }
-    true
 }
 
 impl Drop for Inner {
