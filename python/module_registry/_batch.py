@@ -67,7 +67,18 @@ def run_chunk(
     """One task: run ``workflow`` on ``inputs`` (positions ``first_index``
     on) as ``principal``; a failed input's slot holds its ``WorkflowError``
     (the list ends there unless ``keep_going``)."""
-    registry = _registry_for(fingerprint, source)
+    return _run_on(_registry_for(fingerprint, source), source, workflow, first_index, inputs, principal, keep_going)
+
+
+def _run_on(
+    registry: Any,
+    source: Any,
+    workflow: _core.Workflow,
+    first_index: int,
+    inputs: Sequence[Any],
+    principal: Optional[str],
+    keep_going: bool,
+) -> list[Outcome]:
     run = registry._run_workflow_batch
     if principal is None:
         out: list[Outcome] = run(workflow, inputs, None, keep_going, first_index)
@@ -95,11 +106,15 @@ def run_packed_chunk(
 ) -> bytes:
     """`run_chunk` with the inputs and the outcomes as one pickle each: an
     executor carries one bytes object much faster than a list it may
-    serialise item by item (Dask does, at ~25 µs an item)."""
+    serialise item by item (Dask does, at ~25 µs an item). The outcomes go
+    with what the worker's copy of the registry counted since it last
+    reported (JSON), for the driver to merge into its own metrics."""
     import pickle
 
     inputs = pickle.loads(packed_inputs)
-    return pack(run_chunk(fingerprint, source, workflow, first_index, inputs, principal, keep_going))
+    registry = _registry_for(fingerprint, source)
+    out = _run_on(registry, source, workflow, first_index, inputs, principal, keep_going)
+    return pack((out, registry._take_metrics_delta()))
 
 
 def pack(values: Any) -> bytes:
@@ -239,7 +254,14 @@ def _on_executor(
                     raise concurrent.futures.CancelledError(
                         f"the executor cancelled the chunk of inputs {start} to {start + count - 1}"
                     )
-                out = pickle.loads(future.result()) if packed else future.result()
+                if packed:
+                    out, counts = pickle.loads(future.result())
+                    # What the worker counted (its module calls, steps,
+                    # cache hits) becomes the driver's, whoever runs the
+                    # batch (the counting is the registry's own).
+                    _core._as_owner(registry._merge_worker_metrics, counts)
+                else:
+                    out = future.result()
                 results[start : start + len(out)] = out
                 done_starts.add(start)
                 finished += count
@@ -261,24 +283,9 @@ def _on_executor(
         for future in futures:
             if not future.done():
                 future.cancel()
-    if fingerprint:
-        _count_cache_outcomes(registry, results)
     if first_failure is not None:
         return results[: first_failure + 1]
     return results
-
-
-def _count_cache_outcomes(registry: Any, outcomes: list[Any]) -> None:
-    """Adds the cache hits, misses and unhashable steps of runs that ran on
-    workers (on copies of ``registry``) to its counters. A failed input's
-    steps are not known here and are not counted."""
-    counts = {"hit": 0, "miss": 0, "unhashable": 0}
-    for outcome in outcomes:
-        for step in getattr(outcome, "steps", None) or ():
-            if step.cache in counts:
-                counts[step.cache] += 1
-    if any(counts.values()):
-        registry._add_cache_counts(counts["hit"], counts["miss"], counts["unhashable"])
 
 
 def _as_completed(futures: list[Any], dask: bool) -> Iterator[Any]:
