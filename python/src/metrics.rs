@@ -53,6 +53,9 @@ fn snapshot_dict<'py>(py: Python<'py>, snapshot: &MetricsSnapshot) -> PyResult<B
     Ok(out)
 }
 
+/// A module name's `(name, calls, failures, median_seconds)`.
+type CallRow = (String, u64, u64, Option<f64>);
+
 #[pymethods]
 impl PyModuleRegistry {
     /// What the registry counted, by metric name: module calls, workflow
@@ -92,7 +95,7 @@ impl PyModuleRegistry {
 
     /// Per module name (its versions together) that was called:
     /// ``(calls, failures, median_seconds or None)``, for the notebook table.
-    fn _calls_by_module(&self, py: Python<'_>) -> PyResult<Vec<(String, u64, u64, Option<f64>)>> {
+    fn _calls_by_module(&self, py: Python<'_>) -> PyResult<Vec<CallRow>> {
         let snapshot = py.detach_gated(|| self.inner.metrics()).map_err(to_pyerr)?;
         Ok(snapshot
             .calls_by_module()

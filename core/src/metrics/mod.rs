@@ -176,6 +176,8 @@ fn is_timeout(e: &crate::error::Error) -> bool {
 }
 
 type Key = (&'static str, Box<[String]>);
+/// A registration: name, version, implementation.
+type ModuleKey = (String, String, &'static str);
 /// Gauge samples: a family, its label values, the value.
 pub(crate) type Gauges = Vec<(&'static Def, Vec<String>, u64)>;
 /// A source of gauge samples; `false` once what it reads is gone.
@@ -186,7 +188,7 @@ type Source = Box<dyn Fn(&mut Gauges) -> bool + Send + Sync>;
 /// the sources of gauges read when a snapshot is taken.
 pub struct Metrics {
     on: Arc<AtomicBool>,
-    modules: RwLock<HashMap<(String, String, &'static str), Arc<ModuleMetrics>>>,
+    modules: RwLock<HashMap<ModuleKey, Arc<ModuleMetrics>>>,
     counters: Mutex<BTreeMap<Key, u64>>,
     /// Step cache lookups: hit, miss, unhashable.
     cache: [AtomicU64; 3],
