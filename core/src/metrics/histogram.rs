@@ -140,6 +140,7 @@ pub(crate) struct Plain {
 }
 
 impl Plain {
+    #[cfg(feature = "workflows")]
     pub(crate) fn observe(&mut self, elapsed: Duration) {
         let ns = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
         self.buckets[bucket(ns)] += 1;

@@ -282,7 +282,9 @@ impl Metrics {
         }
     }
 
-    /// Observes `elapsed` in the histogram `def` with `labels`.
+    /// Observes `elapsed` in the histogram `def` with `labels` (the step
+    /// durations: workflows are the one user).
+    #[cfg(feature = "workflows")]
     pub(crate) fn observe(&self, def: &'static Def, labels: &[&str], elapsed: Duration) {
         if self.enabled() {
             let key = (def.name, labels.iter().map(|l| l.to_string()).collect());
