@@ -155,6 +155,8 @@ pub struct ModuleInstance {
     dependencies: Vec<Arc<ModuleInstance>>,
     owned: usize,
     audit: Arc<AuditLog>,
+    /// Its registration's call counters (found at create time).
+    metrics: Option<Arc<crate::metrics::ModuleMetrics>>,
 }
 
 impl fmt::Debug for ModuleInstance {
@@ -213,6 +215,7 @@ impl ModuleInstance {
             owned: owned.len(),
             dependencies: owned.into_iter().chain(shared).collect(),
             audit,
+            metrics: None,
         };
         match guarded(&instance.info, "init", || instance.module.init(&context)) {
             Ok(()) => {
@@ -229,6 +232,12 @@ impl ModuleInstance {
                 Err(e)
             }
         }
+    }
+
+    /// Counts this instance's calls in `metrics`.
+    pub(crate) fn counted(mut self, metrics: Arc<crate::metrics::ModuleMetrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// The registered declaration this instance was built from.
@@ -303,7 +312,9 @@ impl ModuleInstance {
             (info.name(), info.version_text(), info.kind().as_str()),
             &crate::access::current_principal,
         );
+        let timer = crate::metrics::CallTimer::start(self.metrics.as_deref());
         let result = guarded(&self.info, "process", || self.module.process(input));
+        timer.finish(&result);
         if let Err(e) = &result {
             crate::trace::call_failed(e);
             self.audit.record_error("process", self.info.subject(), e);

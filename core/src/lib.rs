@@ -121,6 +121,7 @@ pub mod error;
 pub mod info;
 pub mod kind;
 pub mod limits;
+pub mod metrics;
 pub mod module;
 pub mod query;
 pub mod schema;
@@ -169,6 +170,7 @@ pub use limits::ScriptLimits;
 pub use live::{InstancePool, PoolOptions, Strategy};
 pub use manifest::ManifestOptions;
 pub use marketplace::PluginMarketplace;
+pub use metrics::MetricsSnapshot;
 pub use module::{FnModule, Handler, Module, ModuleContext};
 pub use native::{NativeFactory, NativeModule};
 #[cfg(feature = "workflows")]

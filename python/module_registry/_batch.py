@@ -151,6 +151,9 @@ def run_payload(
 
         for error in payload["errors"].values():
             make_portable(error)
+        # What this copy of the registry counted since it last reported
+        # (JSON), for the driver to merge into its own metrics.
+        payload["metrics"] = registry._take_metrics_delta()
     return payload
 
 
@@ -395,8 +398,10 @@ def _run_there(
                     import pickle
 
                     payload = pickle.loads(payload)
-                    if any(payload["cache"]):
-                        registry._add_cache_counts(*payload["cache"])
+                    # What the worker counted (its module calls, steps,
+                    # cache hits) becomes the driver's, whoever runs the
+                    # batch (the counting is the registry's own).
+                    _core._as_owner(registry._merge_worker_metrics, payload["metrics"])
                 out = layout.unpack(payload)
                 done += count
                 if advance is not None:

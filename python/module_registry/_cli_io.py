@@ -314,3 +314,46 @@ def _table(header: list[str], rows: Sequence[tuple[str, ...]], out: Any = None, 
     widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(header)]
     for row in [tuple(header), *rows]:
         print(indent + "  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip(), file=out or sys.stdout)
+
+
+class MetricsServer:
+    """``watch --metrics-port``: ``GET /metrics`` on 127.0.0.1 answers with
+    the registry's metrics in the Prometheus text format (0.0.4), read at
+    each request; anything else is 404. Served from a daemon thread until
+    ``close()``. Port 0 takes a free port (``port`` says which)."""
+
+    def __init__(self, registry: Any, port: int) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - the http.server name
+                if self.path.split("?", 1)[0] != "/metrics":
+                    self.send_error(404, "only /metrics is served")
+                    return
+                body = registry.metrics_text().encode("utf-8")
+                self.send_response(200)
+                self.send_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the http.server name
+                pass  # scrapes are not events worth a line
+
+        if not 0 <= port <= 65535:
+            raise CliError(f"--metrics-port must be a port from 0 to 65535, not {port}")
+        try:
+            self._server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        except OSError as e:
+            raise CliError(f"cannot serve metrics on 127.0.0.1:{port}: {e.strerror or e}") from None
+        self._server.daemon_threads = True
+        self.port: int = self._server.server_address[1]
+        # Not a thread that runs module code: the stdlib's server loop.
+        self._thread = threading.Thread(target=self._server.serve_forever, name="metrics-http", daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join()

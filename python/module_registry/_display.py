@@ -90,28 +90,39 @@ class ModuleList(list):  # type: ignore[type-arg]
         return modules_html(self)
 
 
-def modules_html(infos: Sequence[Any], title: Optional[str] = None) -> str:
+def modules_html(
+    infos: Sequence[Any], title: Optional[str] = None, calls: Optional[Sequence[tuple[str, int, int, Optional[float]]]] = None
+) -> str:
     """One row per module name: its versions (highest first), and the type,
-    kind, capabilities and implementation of its highest version."""
+    kind, capabilities and implementation of its highest version. With
+    ``calls`` (``(name, calls, failures, median_seconds)`` per module name
+    that was called, from the registry's metrics) and at least one call, the
+    table also has the calls, failures and median call time of each name
+    (its versions together)."""
     groups: dict[tuple[str, str], list[Any]] = {}
     for info in infos:
         groups.setdefault((info.kind, info.name), []).append(info)
+    counted = {name: (n, failed, median) for name, n, failed, median in calls or ()}
     rows = []
     for (kind, name), versions in list(groups.items())[:MAX_ROWS]:
         top = versions[0]
-        rows.append(
-            (
-                f"<b>{escape(name)}</b>",
-                ", ".join(escape(v.version) for v in versions),
-                escape(top.type.name),
-                escape(kind),
-                ", ".join(_code(c) for c in sorted(top.capabilities)),
-                escape(top.implementation),
-            )
+        row: tuple[str, ...] = (
+            f"<b>{escape(name)}</b>",
+            ", ".join(escape(v.version) for v in versions),
+            escape(top.type.name),
+            escape(kind),
+            ", ".join(_code(c) for c in sorted(top.capabilities)),
+            escape(top.implementation),
         )
+        if counted:
+            n, failed, median = counted.get(name, (0, 0, None)) if kind == "module" else (0, 0, None)
+            row += (str(n) if n else "—", str(failed) if n else "—", _ms(median) if median is not None else "—")
+        rows.append(row)
     caption = f"<p>{escape(title)}: " if title else "<p>"
     caption += f"{len(infos)} registration{'' if len(infos) == 1 else 's'} of {len(groups)} name{'' if len(groups) == 1 else 's'}</p>"
-    header = ("name", "versions", "type", "kind", "capabilities", "implementation")
+    header: tuple[str, ...] = ("name", "versions", "type", "kind", "capabilities", "implementation")
+    if counted:
+        header += ("calls", "failures", "median")
     return caption + _table(header, rows, len(groups), "names")
 
 

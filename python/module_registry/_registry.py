@@ -259,7 +259,7 @@ class ModuleRegistry(_core.ModuleRegistry):
         """The registrations as a table grouped by name (in a notebook)."""
         from ._display import modules_html
 
-        return modules_html(self.list())
+        return modules_html(self.list(), calls=self._calls_by_module())
 
     def fingerprint(self) -> str:
         """A hex digest of what this registry would rebuild from its pickle:
@@ -402,4 +402,8 @@ class RegistryView(_ViewSurface):
         """What this principal may discover, as a table (in a notebook)."""
         from ._display import modules_html
 
-        return modules_html(self._as(self._registry.list)(), f"seen by {self._principal}")
+        try:
+            calls = self._as(self._registry._calls_by_module)()
+        except _core.PermissionDeniedError:
+            calls = None  # reading metrics needs admin on "*"
+        return modules_html(self._as(self._registry.list)(), f"seen by {self._principal}", calls)

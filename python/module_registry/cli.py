@@ -11,11 +11,11 @@ out), the modules of installed packages (entry-point group
     module-registry list [--scripts DIR]...
     module-registry discover [--capability C]... [--any C]... [--exclude C]... [--scripts DIR]...
     module-registry run WORKFLOW_FILE [--scripts DIR]... [--input FILE|- | --input-text TEXT] [--raw]
-                        [--report] [--batch [--progress] [--scheduler ADDRESS | --workers N]]
+                        [--report] [--metrics] [--batch [--progress] [--scheduler ADDRESS | --workers N]]
     module-registry script SCRIPT_FILE [--scripts DIR]... [--input FILE|- | --input-text TEXT] [--raw]
     module-registry graph WORKFLOW_FILE [--format mermaid|dot|svg]
     module-registry check [--scripts DIR]... [WORKFLOW_FILE]...
-    module-registry watch --scripts DIR [--scripts DIR]... [--duration SECONDS]
+    module-registry watch --scripts DIR [--scripts DIR]... [--duration SECONDS] [--metrics-port PORT]
     module-registry scripts definitions OUT_DIR [--scripts DIR]...
     module-registry index build DIR [--base-url URL]
     module-registry index yank NAME VERSION --index DIR/index.json
@@ -45,6 +45,7 @@ from ._cli_io import (
     PROG,
     BatchTally,
     CliError,
+    MetricsServer,
     _iter_lines,
     _jsonable,
     _limit_bytes,
@@ -129,11 +130,19 @@ class _Executor:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    import time
-
     if args.workers is not None and args.workers < 1:
         raise CliError(f"--workers must be at least 1, not {args.workers}")
     registry = _registry(args)
+    try:
+        return _run(args, registry)
+    finally:
+        # After the output and the report; after a failed run too.
+        _print_metrics(args, registry)
+
+
+def _run(args: argparse.Namespace, registry: ModuleRegistry) -> int:
+    import time
+
     limit = _limit_bytes(args)
     workflow = _load_workflow(args.workflow, limit)
     if args.cache:
@@ -182,6 +191,15 @@ def cmd_run(args: argparse.Namespace) -> int:
         sys.stdout.flush()
         _report_batch(args.workflow, workflow, tally, seconds)
     return 0
+
+
+def _print_metrics(args: argparse.Namespace, registry: ModuleRegistry) -> None:
+    """``run --metrics``: the registry's metrics (Prometheus text format) on
+    stderr, after the output and the report."""
+    if args.metrics:
+        sys.stdout.flush()
+        sys.stderr.write(registry.metrics_text())
+        sys.stderr.flush()
 
 
 def cmd_script(args: argparse.Namespace) -> int:
@@ -329,6 +347,9 @@ def cmd_watch(args: argparse.Namespace) -> int:
         print(_event_line(event), flush=True)
 
     watchers = []
+    server = None if args.metrics_port is None else MetricsServer(registry, args.metrics_port)
+    if server is not None:
+        print(f"{PROG}: metrics on http://127.0.0.1:{server.port}/metrics", file=sys.stderr, flush=True)
     try:
         for folder in args.scripts:
             watchers.append(registry.watch_scripts(folder, on_event=show))
@@ -342,6 +363,8 @@ def cmd_watch(args: argparse.Namespace) -> int:
     finally:
         for watcher in watchers:
             watcher.stop()
+        if server is not None:
+            server.close()
     ended = [w for w in watchers if w.error is not None]
     for watcher in ended:
         print(f"{PROG}: the watch of {watcher.folder} ended: {watcher.error}", file=sys.stderr, flush=True)
@@ -449,6 +472,7 @@ def parser() -> argparse.ArgumentParser:
         action="store_true",
         help="the input is a JSON array, or a .jsonl file of one input per line (then one output per line): run once per item",
     )
+    sp.add_argument("--metrics", action="store_true", help="after the output (and the report), write the registry's metrics on stderr in the Prometheus text format")
     sp.add_argument("--progress", action="store_true", help="show a progress bar (needs --batch)")
     sp.add_argument("--cache", metavar="DIR", help="cache every step's output in DIR (kept between runs, shared by processes)")
     where = sp.add_mutually_exclusive_group()
@@ -472,6 +496,7 @@ def parser() -> argparse.ArgumentParser:
     sp = command(sub, "watch", "load script folders and reload their modules as files change, printing each event", cmd_watch)
     scripts_option(sp)
     sp.add_argument("--duration", type=float, metavar="SECONDS", help="stop after this long (without it: until Ctrl-C)")
+    sp.add_argument("--metrics-port", type=int, metavar="PORT", help="while watching, serve the registry's metrics at http://127.0.0.1:PORT/metrics (0: a free port, printed on stderr)")
 
     scripts = sub.add_parser("scripts", help="tools for Rhai script authors", description="Tools for Rhai script authors.", formatter_class=_Formatter)
     scripts.add_argument("--no-bundled", action="store_true", default=argparse.SUPPRESS, help=NO_BUNDLED_HELP)

@@ -20,6 +20,7 @@ mod info;
 mod instance;
 mod live;
 mod manifest;
+mod metrics;
 mod modules;
 mod query;
 mod registry;

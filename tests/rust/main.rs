@@ -32,6 +32,8 @@ mod limits;
 mod live;
 #[cfg(feature = "scripts")]
 mod manifest;
+#[cfg(feature = "workflows")]
+mod metrics;
 mod native;
 #[cfg(feature = "workflows")]
 mod outputs;

@@ -139,10 +139,11 @@ pub(crate) struct StepCache {
     hits: AtomicU64,
     misses: AtomicU64,
     unhashable: AtomicU64,
+    metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl StepCache {
-    fn new(settings: &CacheSettings) -> Result<Self> {
+    fn new(settings: &CacheSettings, metrics: Arc<crate::metrics::Metrics>) -> Result<Self> {
         if settings.memory_items == 0 {
             return Err(Error::invalid_input(
                 "memory_items must be at least 1 (leave the cache unset for none)",
@@ -165,6 +166,7 @@ impl StepCache {
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
             unhashable: AtomicU64::new(0),
+            metrics,
         })
     }
 
@@ -195,6 +197,7 @@ impl StepCache {
             Some(_) => self.hits.fetch_add(1, Ordering::Relaxed),
             None => self.misses.fetch_add(1, Ordering::Relaxed),
         };
+        (self.metrics).count_cache(if found.is_some() { "hit" } else { "miss" });
         found
     }
 
@@ -244,6 +247,7 @@ impl StepCache {
     /// Counts a step that ran because its input had no digest.
     pub(crate) fn count_unhashable(&self) {
         self.unhashable.fetch_add(1, Ordering::Relaxed);
+        self.metrics.count_cache("unhashable");
     }
 
     fn stats(&self) -> CacheStats {
@@ -305,7 +309,7 @@ impl ModuleRegistry {
     /// held). Workflow steps marked `cache` use it. Needs `admin`.
     pub fn set_cache(&self, settings: CacheSettings) -> Result<()> {
         self.authorize(Permission::Admin, "set_cache", None)?;
-        let cache = StepCache::new(&settings)?;
+        let cache = StepCache::new(&settings, self.metrics_store().clone())?;
         *self.extension::<CacheSlot>().0.write() = Some(Arc::new(cache));
         Ok(())
     }
@@ -330,6 +334,19 @@ impl ModuleRegistry {
             cache.misses.fetch_add(misses, Ordering::Relaxed);
             cache.unhashable.fetch_add(unhashable, Ordering::Relaxed);
         }
+    }
+
+    /// Adds counts made on executor workers, on copies of this registry
+    /// ([`take_metrics_delta`](Self::take_metrics_delta) there), to its
+    /// metrics and to the step cache's counters
+    /// ([`cache_stats`](Self::cache_stats)). Refuses a snapshot naming a
+    /// metric or labels this crate does not define, adding nothing.
+    pub fn merge_worker_metrics(&self, counts: &crate::metrics::MetricsSnapshot) -> Result<()> {
+        self.merge_metrics(counts)?;
+        let cache = "module_registry_cache_requests_total";
+        let n = |result: &str| counts.value(cache, &[("result", result)]);
+        self.add_cache_counts(n("hit"), n("miss"), n("unhashable"));
+        Ok(())
     }
 
     /// Empties the cache and resets its counters. Needs `admin`.

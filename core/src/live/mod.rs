@@ -8,6 +8,7 @@
 //! This layer uses the registry through its API; the registry does not
 //! know it.
 
+mod gauges;
 mod options;
 pub mod pool;
 

@@ -88,8 +88,8 @@ impl Provider {
     }
 }
 
-struct Inner {
-    label: String,
+pub(super) struct Inner {
+    pub(super) label: String,
     slots: Vec<Slot>,
     providers: Vec<Provider>,
     strategy: Strategy,
@@ -100,14 +100,14 @@ struct Inner {
     waiters: AtomicUsize,
     lock: Mutex<()>,
     freed: Condvar,
-    closed: AtomicBool,
+    pub(super) closed: AtomicBool,
 }
 
 /// Several instances behind one thread-safe `process`. Clones share the
 /// pool; `close` (or dropping the last clone) shuts every instance down once.
 #[derive(Clone)]
 pub struct InstancePool {
-    inner: Arc<Inner>,
+    pub(super) inner: Arc<Inner>,
 }
 
 /// One instance's line in [`InstancePool::stats`].
@@ -158,22 +158,21 @@ impl ModuleRegistry {
         let target = target.into();
         let (label, infos) = self.pool_members(&target, &options)?;
         let (slots, providers) = self.build_slots(&target, &options, infos)?;
-        Ok(InstancePool {
-            inner: Arc::new(Inner {
-                label,
-                slots,
-                providers,
-                strategy: options.strategy,
-                retries: options.retries,
-                cooldown: options.cooldown,
-                epoch: Instant::now(),
-                next: AtomicUsize::new(0),
-                waiters: AtomicUsize::new(0),
-                lock: Mutex::new(()),
-                freed: Condvar::new(),
-                closed: AtomicBool::new(false),
-            }),
-        })
+        let inner = Arc::new(Inner {
+            label,
+            slots,
+            providers,
+            strategy: options.strategy,
+            retries: options.retries,
+            cooldown: options.cooldown,
+            epoch: Instant::now(),
+            next: AtomicUsize::new(0),
+            waiters: AtomicUsize::new(0),
+            lock: Mutex::new(()),
+            freed: Condvar::new(),
+            closed: AtomicBool::new(false),
+        });
+        Ok(super::gauges::watched(self, InstancePool { inner }))
     }
 
     /// The pool's label and its providers: the registrations a query finds

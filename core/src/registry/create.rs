@@ -169,13 +169,15 @@ impl ModuleRegistry {
     ) -> Result<ModuleInstance> {
         if root.entry().config.requirements().is_empty() {
             unknown_dependency_configs(&root, sharing, &[])?;
+            let metrics = self.module_metrics(&root);
             return ModuleInstance::build(
                 root,
                 config,
                 IndexMap::new(),
                 Vec::new(),
                 self.inner.audit.clone(),
-            );
+            )
+            .map(|i| i.counted(metrics));
         }
         let resolution = deps::resolve(&*self.inner.state.read(), &root)?;
         // The lock is released: module code runs from here on.
@@ -211,7 +213,7 @@ impl ModuleRegistry {
                 self.inner.audit.clone(),
             ) {
                 Ok(instance) => {
-                    let instance = Arc::new(instance);
+                    let instance = Arc::new(instance.counted(self.module_metrics(info)));
                     if let Some(shared) = &shared {
                         shared.insert(info, dep_config, &instance);
                     }
@@ -233,6 +235,7 @@ impl ModuleRegistry {
             .map(|(dep_name, j)| (dep_name.clone(), built[*j].clone()))
             .collect();
         let (own, shares) = hold(built);
+        let metrics = self.module_metrics(&root);
         ModuleInstance::build_sharing(
             root,
             config,
@@ -241,6 +244,7 @@ impl ModuleRegistry {
             shares,
             self.inner.audit.clone(),
         )
+        .map(|i| i.counted(metrics))
     }
 }
 

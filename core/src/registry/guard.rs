@@ -82,6 +82,7 @@ impl ModuleRegistry {
         let principal = access::current_principal()
             .map_or_else(|| access::SYSTEM.to_string(), |p| p.to_string());
         let module = module.unwrap_or("*");
+        (self.inner.metrics).add(crate::metrics::DENIALS, &[operation], 1);
         let error = Error::PermissionDenied {
             principal,
             operation: operation.to_string(),

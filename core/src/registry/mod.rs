@@ -20,6 +20,7 @@ mod create;
 mod guard;
 mod index;
 mod lookup;
+mod metrics;
 mod register;
 mod store;
 #[cfg(test)]
@@ -55,6 +56,8 @@ struct Inner {
     /// State the layers above keep per registry (the script host, ...),
     /// one value per type.
     extensions: RwLock<Vec<Arc<dyn Any + Send + Sync>>>,
+    /// What is counted (`metrics()`).
+    metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// The registry of modules and plugins.
@@ -122,6 +125,7 @@ impl ModuleRegistry {
                 plugin_marketplace: AtomicBool::new(false),
                 policy: RwLock::new(None),
                 extensions: RwLock::new(Vec::new()),
+                metrics: Arc::default(),
             }),
         }
     }

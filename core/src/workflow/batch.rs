@@ -181,6 +181,7 @@ impl ModuleRegistry {
             }
             Ok(out)
         })();
+        super::metrics::runs_ended(self, &workflow.name, &result);
         let detail = match (&result, failed) {
             (Err(e), _) => Some(e.report()),
             (Ok(_), failed) => failed,

@@ -43,6 +43,7 @@ mod cancel;
 mod graph;
 mod ids;
 mod instances;
+mod metrics;
 #[cfg(feature = "pictures")]
 mod picture;
 mod plan;

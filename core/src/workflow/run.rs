@@ -420,6 +420,7 @@ fn execute_plan(
                     run_start,
                     cancel,
                 );
+                super::metrics::step_ran(registry, &plan.name, &outcome.report);
                 settle(
                     plan,
                     i,
@@ -451,6 +452,7 @@ fn execute_plan(
                             token.as_ref(),
                         )
                     });
+                    super::metrics::step_ran(&registry, &plan.name, &outcome.report);
                     let _ = tx.send((i, outcome));
                 });
                 queue.dispatch(job, timed)?;

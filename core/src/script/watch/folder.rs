@@ -162,6 +162,7 @@ impl Folder {
     }
 
     fn emit(&self, event: ReloadEvent) {
+        (self.registry.metrics_store()).add(crate::metrics::RELOADS, &[event.kind.as_str()], 1);
         if matches!(event.kind, ReloadKind::Rejected | ReloadKind::Stopped) {
             let operation = match event.kind {
                 ReloadKind::Stopped => "watch-stopped",

@@ -1,0 +1,71 @@
+//! What runs and steps add to the registry's metrics
+//! (`module_registry_workflow_runs_total`, `module_registry_step_runs_total`,
+//! `module_registry_step_duration_seconds`).
+
+use super::cancel::CANCELLED;
+use super::run::{StepReport, StepStatus, WorkflowResult};
+use crate::cache::CacheStatus;
+use crate::error::Result;
+use crate::metrics::{STEP_DURATION, STEP_RUNS, WORKFLOW_RUNS};
+use crate::registry::ModuleRegistry;
+
+/// A step that ran (or was answered by the cache): its status (`cached`
+/// for a cache hit) and how long it took.
+pub(crate) fn step_ran(registry: &ModuleRegistry, workflow: &str, report: &StepReport) {
+    let metrics = registry.metrics_store();
+    if !metrics.enabled() {
+        return;
+    }
+    let status = match (report.cache, report.status) {
+        (CacheStatus::Hit, _) => "cached",
+        (_, status) => status.as_str(),
+    };
+    metrics.add(STEP_RUNS, &[workflow, &report.id, status], 1);
+    metrics.observe(STEP_DURATION, &[workflow, &report.id], report.duration);
+}
+
+/// The runs of a batch: `ok` (answered from the cache too), `failed`, or
+/// `cancelled` (a step was not started because the run was cancelled; each
+/// such step counts as `cancelled`). An error that stopped the whole
+/// batch counts as one failed run.
+pub(crate) fn runs_ended(
+    registry: &ModuleRegistry,
+    workflow: &str,
+    outcomes: &Result<Vec<Result<WorkflowResult>>>,
+) {
+    let metrics = registry.metrics_store();
+    if !metrics.enabled() {
+        return;
+    }
+    let Ok(outcomes) = outcomes else {
+        metrics.add(WORKFLOW_RUNS, &[workflow, "failed"], 1);
+        return;
+    };
+    let (mut ok, mut failed, mut cancelled) = (0, 0, 0);
+    for outcome in outcomes {
+        match outcome {
+            Err(_) => failed += 1,
+            Ok(result) => {
+                let mut was_cancelled = false;
+                for step in &result.steps {
+                    if step.status == StepStatus::Skipped
+                        && step.error.as_deref() == Some(CANCELLED)
+                    {
+                        was_cancelled = true;
+                        metrics.add(STEP_RUNS, &[workflow, &step.id, "cancelled"], 1);
+                    }
+                }
+                if was_cancelled {
+                    cancelled += 1;
+                } else {
+                    ok += 1;
+                }
+            }
+        }
+    }
+    for (outcome, n) in [("ok", ok), ("failed", failed), ("cancelled", cancelled)] {
+        if n > 0 {
+            metrics.add(WORKFLOW_RUNS, &[workflow, outcome], n);
+        }
+    }
+}
