@@ -103,12 +103,14 @@ impl WorkflowBatch {
             }
         });
         let mut out = Vec::with_capacity(outcomes.len());
+        let mut interrupted = None;
         for (n, outcome) in outcomes.into_iter().enumerate() {
             match outcome {
                 Err(e) if e.interruption().is_some() => {
                     self.stopped = true;
                     self.failed.get_or_insert_with(|| e.report());
-                    return Err(e);
+                    interrupted = Some(e);
+                    break;
                 }
                 Err(e) => {
                     let e = e.at_input(first_index + n);
@@ -122,7 +124,14 @@ impl WorkflowBatch {
                 Ok(r) => out.push(Ok(r)),
             }
         }
-        Ok(out)
+        let result = match interrupted {
+            Some(e) => Err(e),
+            None => Ok(out),
+        };
+        // Each window's runs are counted as they end (a batch that is
+        // never finished is counted too).
+        super::metrics::runs_ended(&self.registry, &self.workflow, &result);
+        result
     }
 
     /// Closes the instances, writes what the step cache kept and records
