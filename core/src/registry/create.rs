@@ -175,6 +175,7 @@ impl ModuleRegistry {
                 IndexMap::new(),
                 Vec::new(),
                 self.inner.audit.clone(),
+                self.inner.validation.clone(),
             );
         }
         let resolution = deps::resolve(&*self.inner.state.read(), &root)?;
@@ -209,6 +210,7 @@ impl ModuleRegistry {
                 own,
                 shares,
                 self.inner.audit.clone(),
+                self.inner.validation.clone(),
             ) {
                 Ok(instance) => {
                     let instance = Arc::new(instance);
@@ -240,6 +242,7 @@ impl ModuleRegistry {
             own,
             shares,
             self.inner.audit.clone(),
+            self.inner.validation.clone(),
         )
     }
 }

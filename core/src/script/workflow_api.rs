@@ -114,6 +114,10 @@ pub(super) fn register(engine: &mut Engine) {
         .register_set("output", |w: &mut ScriptWorkflow, id: &str| {
             w.0.output = Some(id.to_string())
         })
+        .register_set("input", |w: &mut ScriptWorkflow, schema: &str| -> Res<()> {
+            w.0.input = Some(crate::schema::Schema::parse(schema).map_err(fail)?);
+            Ok(())
+        })
         .register_fn("to_mermaid", |w: &mut ScriptWorkflow| -> Res<String> {
             w.0.to_mermaid().map_err(fail)
         })
