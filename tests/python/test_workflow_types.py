@@ -6,12 +6,15 @@ native and script modules declare.
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 import module_registry as mr
 from module_registry import Schema, SchemaError, WorkflowTypeError
+from module_registry.cli import main
 
 
 def typed_registry(calls: list[Any]) -> mr.ModuleRegistry:
@@ -157,3 +160,25 @@ def test_shipped_modules_declare_types_and_their_chains_still_check() -> None:
     bad = registry.pipeline("text-stats", "slugify")
     with pytest.raises(WorkflowTypeError, match=r'step "slugify" \(slugify@1\.0\.0\) takes int \| float \| str \| bytes'):
         registry.check_workflow(bad)
+
+
+def test_the_cli_describes_types_and_check_reports_type_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["describe", "sha256"]) == 0
+    out = capsys.readouterr().out
+    assert "sha256@1.0.0" in out and "str | bytes -> str | bytes" in out
+    assert main(["describe", "slugify@^1", "--json-schema"]) == 0
+    schemas = json.loads(capsys.readouterr().out)
+    assert set(schemas) == {"input", "output", "config_type"}
+    assert Schema.from_json_schema(schemas["output"]) == Schema("str")
+    assert main(["describe", "slugify@^2"]) == 1
+    assert "no module named 'slugify' matching '^2'" in capsys.readouterr().err
+    bad = tmp_path / "bad.toml"
+    bad.write_text(
+        'name = "bad"\ninput = "str"\n[[steps]]\nid = "stats"\nmodule = "text-stats"\n'
+        '[[steps]]\nid = "slug"\nmodule = "slugify"\n'
+    )
+    assert main(["check", str(bad)]) == 1
+    err = capsys.readouterr().err
+    assert 'step "slug" (slugify@1.0.0) takes int | float | str | bytes, but step "stats" (text-stats@1.0.0) gives {' in err
