@@ -92,7 +92,8 @@ class ModuleList(list):  # type: ignore[type-arg]
 
 def modules_html(infos: Sequence[Any], title: Optional[str] = None) -> str:
     """One row per module name: its versions (highest first), and the type,
-    kind, capabilities and implementation of its highest version."""
+    kind, types (``input -> output``), capabilities and implementation of
+    its highest version."""
     groups: dict[tuple[str, str], list[Any]] = {}
     for info in infos:
         groups.setdefault((info.kind, info.name), []).append(info)
@@ -105,13 +106,14 @@ def modules_html(infos: Sequence[Any], title: Optional[str] = None) -> str:
                 ", ".join(escape(v.version) for v in versions),
                 escape(top.type.name),
                 escape(kind),
+                f"{_code(str(top.input))} → {_code(str(top.output))}",
                 ", ".join(_code(c) for c in sorted(top.capabilities)),
                 escape(top.implementation),
             )
         )
     caption = f"<p>{escape(title)}: " if title else "<p>"
     caption += f"{len(infos)} registration{'' if len(infos) == 1 else 's'} of {len(groups)} name{'' if len(groups) == 1 else 's'}</p>"
-    header = ("name", "versions", "type", "kind", "capabilities", "implementation")
+    header = ("name", "versions", "type", "kind", "types", "capabilities", "implementation")
     return caption + _table(header, rows, len(groups), "names")
 
 

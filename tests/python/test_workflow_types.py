@@ -182,3 +182,11 @@ def test_the_cli_describes_types_and_check_reports_type_errors(
     assert main(["check", str(bad)]) == 1
     err = capsys.readouterr().err
     assert 'step "slug" (slugify@1.0.0) takes int | float | str | bytes, but step "stats" (text-stats@1.0.0) gives {' in err
+
+
+def test_the_module_table_shows_input_to_output() -> None:
+    registry = typed_registry([])
+    html = registry.list()._repr_html_()
+    assert "<th>types</th>" in html
+    assert "<code>str</code> → <code>int</code>" in html
+    assert "<code>str</code> → <code>str</code>" in html
