@@ -190,3 +190,18 @@ def test_the_module_table_shows_input_to_output() -> None:
     assert "<th>types</th>" in html
     assert "<code>str</code> → <code>int</code>" in html
     assert "<code>str</code> → <code>str</code>" in html
+
+
+def test_a_pickled_registry_keeps_its_validation_mode() -> None:
+    import pickle
+
+    registry = mr.ModuleRegistry()
+    registry.register(mr.ModuleConfig("liar", "1.0.0", input="str"), lambda x: x)
+    plain = registry.fingerprint()
+    registry.set_validation("all")
+    rebuilt = pickle.loads(pickle.dumps(registry))
+    assert rebuilt.validation == "all"
+    with pytest.raises(SchemaError, match="its input"):
+        rebuilt.create("liar").process(5)
+    registry.set_validation("off")
+    assert registry.fingerprint() == plain

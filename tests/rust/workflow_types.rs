@@ -582,3 +582,23 @@ fn the_rhai_workflow_builder_takes_an_input_type() {
         "{err}"
     );
 }
+
+#[test]
+fn manifests_carry_the_validation_mode_and_leave_it_out_when_off() {
+    use module_registry::Validation;
+    let registry = ModuleRegistry::with_native_modules();
+    let off = registry.export_manifest().unwrap();
+    assert!(!off.contains("validation"), "{off}");
+    registry.set_validation(Validation::Inputs).unwrap();
+    let on = registry.export_manifest().unwrap();
+    assert!(
+        on.contains("\"validation\"") && on.contains("\"inputs\""),
+        "{on}"
+    );
+    let rebuilt = ModuleRegistry::from_manifest(&on).unwrap();
+    assert_eq!(rebuilt.validation(), Validation::Inputs);
+    assert_eq!(
+        ModuleRegistry::from_manifest(&off).unwrap().validation(),
+        Validation::Off
+    );
+}

@@ -382,7 +382,11 @@ impl ModuleRegistry {
         orchestration: bool,
         marketplace: bool,
         audit_capacity: usize,
+        validation: crate::schema::Validation,
     ) {
+        self.inner
+            .validation
+            .store(validation as u8, AtomicOrdering::Relaxed);
         self.inner
             .workflow_orchestration
             .store(orchestration, AtomicOrdering::Release);

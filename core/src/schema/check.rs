@@ -11,7 +11,8 @@ use crate::value::Value;
 
 /// What a registry checks of the values its modules receive and return
 /// ([`ModuleRegistry::set_validation`](crate::ModuleRegistry::set_validation)).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 #[repr(u8)]
 pub enum Validation {
     /// Nothing (the default): a call pays one atomic load.
@@ -24,6 +25,11 @@ pub enum Validation {
 }
 
 impl Validation {
+    /// Whether this is [`Validation::Off`].
+    pub fn is_off(&self) -> bool {
+        *self == Validation::Off
+    }
+
     /// `off`, `inputs`, `all`.
     pub fn as_str(self) -> &'static str {
         match self {
