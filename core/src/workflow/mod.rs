@@ -174,7 +174,7 @@ pub struct WorkflowStep {
     /// Check the step's input and output against its module's declared
     /// types on every call, whatever the registry's validation mode: a
     /// value that does not fit fails the step with an
-    /// [`Error::SchemaMismatch`](crate::Error::SchemaMismatch) naming it.
+    /// [`Error::SchemaMismatch`] naming it.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub validate: bool,
 }
