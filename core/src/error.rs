@@ -36,9 +36,11 @@ use crate::kind::ModuleKind;
 mod debug;
 mod kinds;
 mod script;
+mod typed;
 pub use kinds::ErrorKind;
 use script::called_from;
 pub use script::ScriptFrame;
+pub use typed::{CheckedCall, WorkflowTypeError};
 
 /// `Result` with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -392,8 +394,9 @@ pub enum Error {
         reason: String,
     },
 
-    /// A value does not fit a type ([`Schema::validate`](crate::Schema::validate)).
-    #[error("value at {path} does not fit: expected {expected}, found {found}")]
+    /// A value does not fit a type ([`Schema::validate`](crate::Schema::validate));
+    /// with validation on, `call` says whose value it is.
+    #[error("{} at {path} does not fit: expected {expected}, found {found}", typed::subject(call.as_deref()))]
     SchemaMismatch {
         /// Where in the value (`$`, `$.tags[2]`, `$["a key"]`).
         path: String,
@@ -402,7 +405,15 @@ pub enum Error {
         /// What was found there: its type (`int`), or the value itself when
         /// checked against literals (`"slow"`).
         found: String,
+        /// The module, step and role (`input`, `output`) of the checked
+        /// call; `None` for [`Schema::validate`](crate::Schema::validate).
+        call: Option<Box<CheckedCall>>,
     },
+
+    /// A workflow's types do not fit, found before any step runs (see
+    /// [`WorkflowTypeError`]).
+    #[error("{0}")]
+    WorkflowType(Box<WorkflowTypeError>),
 
     /// An error from outside this crate (a module's `ParseIntError`, a
     /// Python exception), carried unchanged so a binding can hand the

@@ -13,6 +13,7 @@ use crate::audit::AuditLog;
 use crate::error::{BoxError, Error, Result};
 use crate::info::ModuleInfo;
 use crate::module::{Module, ModuleContext};
+use crate::schema::Validation;
 use crate::value::Value;
 
 /// Why a config given to `info`'s module is refused: it would never see it
@@ -157,6 +158,8 @@ pub struct ModuleInstance {
     audit: Arc<AuditLog>,
     /// Its registration's call counters (found at create time).
     metrics: Option<Arc<crate::metrics::ModuleMetrics>>,
+    /// The registry's validation mode ([`Validation`](crate::schema::Validation) as its byte).
+    validation: Arc<AtomicU8>,
 }
 
 impl fmt::Debug for ModuleInstance {
@@ -178,8 +181,17 @@ impl ModuleInstance {
         context_deps: IndexMap<String, Arc<ModuleInstance>>,
         owned: Vec<Arc<ModuleInstance>>,
         audit: Arc<AuditLog>,
+        validation: Arc<AtomicU8>,
     ) -> Result<ModuleInstance> {
-        Self::build_sharing(info, config, context_deps, owned, Vec::new(), audit)
+        Self::build_sharing(
+            info,
+            config,
+            context_deps,
+            owned,
+            Vec::new(),
+            audit,
+            validation,
+        )
     }
 
     /// [`build`](Self::build), also holding `shared` dependency instances
@@ -191,6 +203,7 @@ impl ModuleInstance {
         owned: Vec<Arc<ModuleInstance>>,
         shared: Vec<Arc<ModuleInstance>>,
         audit: Arc<AuditLog>,
+        validation: Arc<AtomicU8>,
     ) -> Result<ModuleInstance> {
         let Some(factory) = info.entry().config.get_factory().cloned() else {
             return Err(Error::NoImplementation {
@@ -216,6 +229,7 @@ impl ModuleInstance {
             dependencies: owned.into_iter().chain(shared).collect(),
             audit,
             metrics: None,
+            validation,
         };
         match guarded(&instance.info, "init", || instance.module.init(&context)) {
             Ok(()) => {
@@ -313,7 +327,12 @@ impl ModuleInstance {
             &crate::access::current_principal,
         );
         let timer = crate::metrics::CallTimer::start(self.metrics.as_deref());
-        let result = guarded(&self.info, "process", || self.module.process(input));
+        let mode = Validation::from_u8(self.validation.load(Ordering::Relaxed));
+        let result = if mode == Validation::Off {
+            guarded(&self.info, "process", || self.module.process(input))
+        } else {
+            self.process_checked(input, mode)
+        };
         timer.finish(&result);
         if let Err(e) = &result {
             crate::trace::call_failed(e);
@@ -321,6 +340,25 @@ impl ModuleInstance {
         }
         self.call_ended();
         result
+    }
+
+    /// A call with validation on: the input checked against the declared
+    /// input type, and with [`Validation::All`] the output against the
+    /// output type.
+    fn process_checked(&self, input: Value, mode: Validation) -> Result<Value> {
+        let label = || format!("{}@{}", self.info.name(), self.info.version_text());
+        if !self.info.input().is_any() {
+            self.info
+                .input()
+                .check_call(&input, &label(), None, "input")?;
+        }
+        let output = guarded(&self.info, "process", || self.module.process(input))?;
+        if mode == Validation::All && !self.info.output().is_any() {
+            self.info
+                .output()
+                .check_call(&output, &label(), None, "output")?;
+        }
+        Ok(output)
     }
 
     /// The end of a call: the last one out runs a `close` that waited for it.

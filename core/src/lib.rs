@@ -162,7 +162,9 @@ pub use config::{
     PythonCode, ScriptSource,
 };
 pub use deps::Resolution;
-pub use error::{BoxError, Error, ErrorKind, ExternalError, Result, ScriptFrame};
+pub use error::{
+    BoxError, CheckedCall, Error, ErrorKind, ExternalError, Result, ScriptFrame, WorkflowTypeError,
+};
 pub use info::ModuleInfo;
 pub use instance::{InstanceState, ModuleInstance};
 pub use kind::{ModuleKind, ModuleType, PluginType};
@@ -177,7 +179,7 @@ pub use native::{NativeFactory, NativeModule};
 pub use orchestration::WorkflowOrchestration;
 pub use query::{CapabilityQuery, PluginDiscoveryQuery, ServiceDiscoveryQuery};
 pub use registry::{InstanceBuilder, ModuleRegistry, RegistryBuilder, RegistryView};
-pub use schema::Schema;
+pub use schema::{Schema, Validation};
 #[cfg(feature = "watch")]
 pub use script::watch::{ReloadEvent, ReloadKind, ScriptWatcher};
 #[cfg(feature = "scripts")]

@@ -43,6 +43,10 @@ struct Settings {
     plugin_marketplace: bool,
     audit_capacity: usize,
     script_limits: ScriptLimits,
+    /// Left out when off, so a manifest (and its fingerprint) without
+    /// validation reads as before.
+    #[serde(default, skip_serializing_if = "crate::schema::Validation::is_off")]
+    validation: crate::schema::Validation,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -136,6 +140,7 @@ impl ModuleRegistry {
                 script_limits: self.script_limits(),
                 #[cfg(not(feature = "scripts"))]
                 script_limits: ScriptLimits::default(),
+                validation: self.validation(),
             },
             policy: self.policy(),
             modules,
@@ -254,6 +259,7 @@ impl ModuleRegistry {
                     settings.workflow_orchestration,
                     settings.plugin_marketplace,
                     settings.audit_capacity,
+                    settings.validation,
                 );
                 #[cfg(feature = "scripts")]
                 host.set_limits(settings.script_limits);

@@ -45,6 +45,12 @@ pub struct CapabilityQuery {
     pub(crate) kind: Option<ModuleKind>,
     pub(crate) version_req: Option<String>,
     pub(crate) metadata: Vec<(String, String)>,
+    /// Only modules taking values of this type (see [`with_input`](Self::with_input)).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) input: Option<crate::schema::Schema>,
+    /// Only modules giving values of this type (see [`with_output`](Self::with_output)).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) output: Option<crate::schema::Schema>,
 }
 
 fn strings<I, S>(items: I) -> Vec<String>
@@ -102,6 +108,23 @@ macro_rules! query_builders {
         /// Same as [`with_version_req`](Self::with_version_req).
         pub fn with_version(self, requirement: impl Into<String>) -> Self {
             self.with_version_req(requirement)
+        }
+
+        /// Only modules that take values of type `schema`: those whose
+        /// declared input type it is assignable to (a module taking `any`,
+        /// or not declaring its input, takes every type).
+        pub fn with_input(mut self, schema: crate::schema::Schema) -> Self {
+            self $($inner)* .input = Some(schema);
+            self
+        }
+
+        /// Only modules that give values of type `schema`: those whose
+        /// declared output type is assignable to it. A module whose output
+        /// is `any` (not declared) is not known to give it, so it matches
+        /// only a query for `any`.
+        pub fn with_output(mut self, schema: crate::schema::Schema) -> Self {
+            self $($inner)* .output = Some(schema);
+            self
         }
 
         /// Only modules whose metadata has `key` equal to `value` (several calls: all must hold).

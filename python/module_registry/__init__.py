@@ -62,6 +62,7 @@ from ._core import (
     Workflow,
     WorkflowError,
     WorkflowResult,
+    WorkflowTypeError,
     __version__,
     read_audit_file,
 )
@@ -182,6 +183,7 @@ __all__ = [
     "VersionConflictError",
     "Workflow",
     "WorkflowError",
+    "WorkflowTypeError",
     "WorkflowResult",
     "__version__",
     "build_index",

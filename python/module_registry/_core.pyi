@@ -3,7 +3,7 @@
 import builtins
 import pathlib
 from os import PathLike
-from typing import Any, Callable, ClassVar, Coroutine, Generator, Iterable, Mapping, Optional, Sequence, Union, final
+from typing import Any, Callable, ClassVar, Coroutine, Generator, Iterable, Literal, Mapping, Optional, Sequence, Union, final
 
 from typing_extensions import Self, disjoint_base
 
@@ -149,6 +149,8 @@ class CapabilityQuery:
     def with_type(self, type: _TypeArg) -> Self: ...
     def with_version(self, requirement: str) -> Self: ...
     def with_metadata(self, key: str, value: str) -> Self: ...
+    def with_input(self, schema: _SchemaArg) -> Self: ...
+    def with_output(self, schema: _SchemaArg) -> Self: ...
     def __eq__(self, other: object, /) -> bool: ...
     def __getstate__(self) -> str: ...
     def __setstate__(self, state: str) -> None: ...
@@ -306,6 +308,9 @@ class Workflow:
     INPUT: ClassVar[str]
     OUTPUT: ClassVar[str]
     def __new__(cls, name: str, output: Optional[str] = None) -> Workflow: ...
+    def input(self, schema: Optional[_SchemaArg]) -> Self: ...
+    @property
+    def input_type(self) -> Optional[Schema]: ...
     def step(
         self,
         id: str,
@@ -322,6 +327,7 @@ class Workflow:
         cache: bool = False,
         pool: Optional[int] = None,
         dependency_configs: Optional[Mapping[str, Any]] = None,
+        validate: bool = False,
     ) -> Self: ...
     def then(
         self,
@@ -337,6 +343,7 @@ class Workflow:
         cache: bool = False,
         pool: Optional[int] = None,
         dependency_configs: Optional[Mapping[str, Any]] = None,
+        validate: bool = False,
     ) -> Self: ...
     @property
     def name(self) -> str: ...
@@ -649,6 +656,8 @@ class ModuleRegistry:
         version: Optional[str] = None,
         metadata: Optional[Mapping[str, str]] = None,
         kind: Optional[str] = None,
+        input: Optional[_SchemaArg] = None,
+        output: Optional[_SchemaArg] = None,
     ) -> ModuleList: ...
     def create(
         self,
@@ -669,6 +678,9 @@ class ModuleRegistry:
         dependency_configs: Optional[dict[str, Any]] = None,
     ) -> ModuleInstance: ...
     def resolve(self, name: str, version: Optional[str] = None, kind: str = "module") -> _Infos: ...
+    def set_validation(self, mode: Literal["off", "inputs", "all"]) -> Self: ...
+    @property
+    def validation(self) -> str: ...
     def with_workflow_orchestration(self, enabled: bool) -> Self: ...
     def with_plugin_marketplace(self, enabled: bool) -> Self: ...
     def plugin_marketplace(self) -> ModuleList: ...
@@ -743,6 +755,19 @@ class WorkflowError(ModuleRegistryError):
     #: In a batch: the failed input's position in the inputs.
     index: int
 
+class WorkflowTypeError(WorkflowError):
+    step: str
+    #: The step's module, ``name@version``.
+    module: str
+    #: The step giving the input, when one does (None: the workflow input, a fan-in or a config).
+    producer: Optional[str]
+    #: Where inside the value the types differ (``$``, ``$.title``).
+    path: str
+    #: The type expected there.
+    expected: str
+    #: The type given there.
+    found: str
+
 class SchemaError(ValidationError):
     #: Where in the value (`$.tags[2]`); None when a type could not be read.
     path: Optional[str]
@@ -750,6 +775,12 @@ class SchemaError(ValidationError):
     expected: Optional[str]
     #: What was found there: its type (`int`), or the value for literals.
     found: Optional[str]
+    #: With validation on: the module whose value it is (``name@version``).
+    module: Optional[str]
+    #: With validation on in a workflow: the step.
+    step: Optional[str]
+    #: With validation on: ``"input"`` or ``"output"``.
+    role: Optional[str]
 
 class IntegrityError(ValidationError): ...
 

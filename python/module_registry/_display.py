@@ -94,7 +94,8 @@ def modules_html(
     infos: Sequence[Any], title: Optional[str] = None, calls: Optional[Sequence[tuple[str, int, int, Optional[float]]]] = None
 ) -> str:
     """One row per module name: its versions (highest first), and the type,
-    kind, capabilities and implementation of its highest version. With
+    kind, types (``input -> output``), capabilities and implementation of
+    its highest version. With
     ``calls`` (``(name, calls, failures, median_seconds)`` per module name
     that was called, from the registry's metrics) and at least one call, the
     table also has the calls, failures and median call time of each name
@@ -111,6 +112,7 @@ def modules_html(
             ", ".join(escape(v.version) for v in versions),
             escape(top.type.name),
             escape(kind),
+            f"{_code(str(top.input))} → {_code(str(top.output))}",
             ", ".join(_code(c) for c in sorted(top.capabilities)),
             escape(top.implementation),
         )
@@ -120,7 +122,7 @@ def modules_html(
         rows.append(row)
     caption = f"<p>{escape(title)}: " if title else "<p>"
     caption += f"{len(infos)} registration{'' if len(infos) == 1 else 's'} of {len(groups)} name{'' if len(groups) == 1 else 's'}</p>"
-    header: tuple[str, ...] = ("name", "versions", "type", "kind", "capabilities", "implementation")
+    header: tuple[str, ...] = ("name", "versions", "type", "kind", "types", "capabilities", "implementation")
     if counted:
         header += ("calls", "failures", "median")
     return caption + _table(header, rows, len(groups), "names")

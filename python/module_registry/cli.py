@@ -15,6 +15,7 @@ out), the modules of installed packages (entry-point group
     module-registry script SCRIPT_FILE [--scripts DIR]... [--input FILE|- | --input-text TEXT] [--raw]
     module-registry graph WORKFLOW_FILE [--format mermaid|dot|svg]
     module-registry check [--scripts DIR]... [WORKFLOW_FILE]...
+    module-registry describe NAME[@REQUIREMENT] [--scripts DIR]... [--json-schema]
     module-registry watch --scripts DIR [--scripts DIR]... [--duration SECONDS] [--metrics-port PORT]
     module-registry scripts definitions OUT_DIR [--scripts DIR]...
     module-registry index build DIR [--base-url URL]
@@ -86,6 +87,34 @@ def cmd_discover(args: argparse.Namespace) -> int:
     found = registry.discover(capabilities=args.capability or None, any=args.any or None, exclude=args.exclude or None)
     _table(MODULE_COLUMNS, _module_rows(found))
     return 0 if found else 1
+
+
+def cmd_describe(args: argparse.Namespace) -> int:
+    registry = _registry(args)
+    name, requirement = _request(args.module)
+    info = registry.get(name, None if requirement == "*" else requirement)
+    if info is None:
+        raise CliError(f"no module named {name!r}" + ("" if requirement == "*" else f" matching {requirement!r}"))
+    if args.json_schema:
+        types = {"input": info.input, "output": info.output, "config_type": info.config_type}
+        print(json.dumps({key: schema.to_json_schema() for key, schema in types.items()}, indent=2, sort_keys=True))
+        return 0
+    rows = [
+        ("module", f"{info.name}@{info.version}"),
+        ("kind", info.kind),
+        ("type", info.type.name),
+        ("types", f"{info.input} -> {info.output}"),
+        ("input", str(info.input)),
+        ("output", str(info.output)),
+        ("config type", str(info.config_type)),
+        ("capabilities", ", ".join(sorted(info.capabilities))),
+        ("dependencies", ", ".join(f"{dep} {req}" for dep, req in sorted(info.dependencies.items()))),
+    ]
+    rows += [(f"metadata {key}", value) for key, value in sorted(info.metadata.items())]
+    width = max(len(key) for key, _ in rows)
+    for key, value in rows:
+        print(f"{key:<{width}}  {value}".rstrip())
+    return 0
 
 
 class _Executor:
@@ -461,6 +490,11 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--capability", action="append", default=[], metavar="C", help="a capability every result has (repeatable)")
     sp.add_argument("--any", action="append", default=[], metavar="C", help="results have at least one of these (repeatable)")
     sp.add_argument("--exclude", action="append", default=[], metavar="C", help="results have none of these (repeatable)")
+    scripts_option(sp)
+
+    sp = command(sub, "describe", "print a module's declaration with its types", cmd_describe)
+    sp.add_argument("module", metavar="NAME[@REQUIREMENT]", help="the module, with an optional semver requirement (default: its highest release)")
+    sp.add_argument("--json-schema", action="store_true", help="print its input, output and config types as JSON Schemas (one JSON object)")
     scripts_option(sp)
 
     sp = command(sub, "run", "run a workflow file; prints the output as JSON", cmd_run)

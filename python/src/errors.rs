@@ -88,6 +88,12 @@ create_exception!(
 );
 create_exception!(
     module_registry,
+    WorkflowTypeError,
+    WorkflowError,
+    "A workflow's types do not fit, found before any step runs: a step takes a type its input does not give, or its config does not fit its module's config type (workflow, step, module, producer, path, expected and found say where and how)."
+);
+create_exception!(
+    module_registry,
     SchemaError,
     ValidationError,
     "A type cannot be read (a bad type expression, a JSON Schema it cannot express), or a value does not fit a type (path, expected and found say where and how; None for a type that cannot be read)."
@@ -211,6 +217,7 @@ pub fn class_of(py: Python<'_>, kind: ErrorKind) -> PyResult<Bound<'_, PyType>> 
         ErrorKind::Unavailable => py.get_type::<UnavailableError>(),
         ErrorKind::Interrupted => py.get_type::<RunInterruptedError>(),
         ErrorKind::InvalidSchema | ErrorKind::SchemaMismatch => py.get_type::<SchemaError>(),
+        ErrorKind::WorkflowType => py.get_type::<WorkflowTypeError>(),
     })
 }
 
@@ -434,16 +441,42 @@ fn attributes_of<'py>(
             path,
             expected,
             found,
+            call,
         } => {
             attributes.push(("path", path.into_pyobject(py)?.into_any()));
             attributes.push(("expected", expected.into_pyobject(py)?.into_any()));
             attributes.push(("found", found.into_pyobject(py)?.into_any()));
+            let call = call.as_deref();
+            let module = call.map(|c| c.module.as_str());
+            let step = call.and_then(|c| c.step.as_deref());
+            let role = call.map(|c| c.role.as_str());
+            attributes.push(("module", module.into_pyobject(py)?.into_any()));
+            attributes.push(("step", step.into_pyobject(py)?.into_any()));
+            attributes.push(("role", role.into_pyobject(py)?.into_any()));
+        }
+        Error::WorkflowType(e) => {
+            attributes.push((
+                "workflow",
+                e.workflow.as_str().into_pyobject(py)?.into_any(),
+            ));
+            attributes.push(("step", e.step.as_str().into_pyobject(py)?.into_any()));
+            attributes.push(("module", e.module.as_str().into_pyobject(py)?.into_any()));
+            attributes.push((
+                "producer",
+                e.producer.as_deref().into_pyobject(py)?.into_any(),
+            ));
+            attributes.push(("path", e.path.as_str().into_pyobject(py)?.into_any()));
+            attributes.push((
+                "expected",
+                e.expected.as_str().into_pyobject(py)?.into_any(),
+            ));
+            attributes.push(("found", e.found.as_str().into_pyobject(py)?.into_any()));
         }
         Error::InvalidSchema { .. } => {
             let none = py.None().into_bound(py);
-            attributes.push(("path", none.clone()));
-            attributes.push(("expected", none.clone()));
-            attributes.push(("found", none));
+            for name in ["path", "expected", "found", "module", "step", "role"] {
+                attributes.push((name, none.clone()));
+            }
         }
         // The other variants carry nothing a handler needs beyond the
         // message (their class is chosen in `convert`, exhaustively, by kind).
@@ -480,6 +513,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("ScriptError", py.get_type::<ScriptError>())?;
     m.add("WorkflowError", py.get_type::<WorkflowError>())?;
     m.add("SchemaError", py.get_type::<SchemaError>())?;
+    m.add("WorkflowTypeError", py.get_type::<WorkflowTypeError>())?;
     m.add("IntegrityError", py.get_type::<IntegrityError>())?;
     m.add("FetchError", py.get_type::<FetchError>())?;
     m.add("UnavailableError", py.get_type::<UnavailableError>())?;

@@ -92,6 +92,29 @@ impl PyCapabilityQuery {
         slf
     }
 
+    /// Only modules taking values of this type (a Schema or a type
+    /// expression: those whose input type it is assignable to); returns
+    /// this query.
+    fn with_input<'py>(
+        mut slf: PyRefMut<'py, Self>,
+        schema: &Bound<'py, PyAny>,
+    ) -> PyResult<PyRefMut<'py, Self>> {
+        let schema = crate::schema::PySchema::from_arg(schema)?;
+        slf.update(|q| q.with_input(schema));
+        Ok(slf)
+    }
+
+    /// Only modules giving values of this type (their declared output is
+    /// assignable to it; an undeclared output is not); returns this query.
+    fn with_output<'py>(
+        mut slf: PyRefMut<'py, Self>,
+        schema: &Bound<'py, PyAny>,
+    ) -> PyResult<PyRefMut<'py, Self>> {
+        let schema = crate::schema::PySchema::from_arg(schema)?;
+        slf.update(|q| q.with_output(schema));
+        Ok(slf)
+    }
+
     /// Queries of the same class asking the same.
     fn __eq__(slf: &Bound<'_, Self>, other: &Bound<'_, PyAny>) -> bool {
         other.get_type().is(slf.get_type())

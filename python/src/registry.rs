@@ -364,10 +364,11 @@ impl PyModuleRegistry {
 
     /// Discovery in one call: all of `capabilities`, any of `any`, none of
     /// `exclude`, and optionally a type, a version requirement, metadata
-    /// equality and a kind ("module" or "plugin").
+    /// equality, a kind ("module" or "plugin"), and the types of values the
+    /// module takes (`input`) and gives (`output`).
     #[pyo3(
-        signature = (capabilities=None, any=None, exclude=None, r#type=None, version=None, metadata=None, kind=None),
-        text_signature = "(self, /, capabilities=None, any=None, exclude=None, type=None, version=None, metadata=None, kind=None)"
+        signature = (capabilities=None, any=None, exclude=None, r#type=None, version=None, metadata=None, kind=None, input=None, output=None),
+        text_signature = "(self, /, capabilities=None, any=None, exclude=None, type=None, version=None, metadata=None, kind=None, input=None, output=None)"
     )]
     #[allow(clippy::too_many_arguments)]
     fn discover(
@@ -380,8 +381,16 @@ impl PyModuleRegistry {
         version: Option<String>,
         metadata: Option<&Bound<'_, PyAny>>,
         kind: Option<&str>,
+        input: Option<&Bound<'_, PyAny>>,
+        output: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Py<PyAny>> {
         let mut q = CapabilityQuery::new();
+        if let Some(t) = input {
+            q = q.with_input(crate::schema::PySchema::from_arg(t)?);
+        }
+        if let Some(t) = output {
+            q = q.with_output(crate::schema::PySchema::from_arg(t)?);
+        }
         if let Some(c) = capabilities {
             q = q.with_required_capabilities(extract_strings(c, "capabilities")?);
         }
@@ -454,6 +463,24 @@ impl PyModuleRegistry {
             share_dependencies,
             dependency_configs,
         )
+    }
+
+    /// What is checked of the values modules receive and return, against
+    /// their declared types: "off" (the default), "inputs" (each value a
+    /// module is given) or "all" (also what it returns). A value that does
+    /// not fit raises SchemaError naming the module. Returns the registry.
+    fn set_validation(slf: Py<Self>, mode: &str) -> PyResult<Py<Self>> {
+        let mode = mode
+            .parse::<module_registry::Validation>()
+            .map_err(to_pyerr)?;
+        slf.get().inner.set_validation(mode).map_err(to_pyerr)?;
+        Ok(slf)
+    }
+
+    /// The validation mode: "off", "inputs" or "all".
+    #[getter]
+    fn validation(&self) -> &'static str {
+        self.inner.validation().as_str()
     }
 
     /// Switch workflow orchestration on or off; returns the registry.

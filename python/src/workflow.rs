@@ -68,7 +68,7 @@ impl PyWorkflow {
     /// picks the highest-version module having all of them). `after`: None
     /// means the previous step, [] the workflow input, one id its output, two
     /// or more a dict from id to output. Returns the workflow.
-    #[pyo3(signature = (id, module=None, *, capabilities=None, version=None, after=None, config=None, retries=0, timeout_ms=None, on_error="fail", fallback=None, cache=false, pool=None, dependency_configs=None))]
+    #[pyo3(signature = (id, module=None, *, capabilities=None, version=None, after=None, config=None, retries=0, timeout_ms=None, on_error="fail", fallback=None, cache=false, pool=None, dependency_configs=None, validate=false))]
     #[allow(clippy::too_many_arguments)]
     fn step<'py>(
         mut slf: PyRefMut<'py, Self>,
@@ -85,6 +85,7 @@ impl PyWorkflow {
         cache: bool,
         pool: Option<u32>,
         dependency_configs: Option<&Bound<'py, PyDict>>,
+        validate: bool,
     ) -> PyResult<PyRefMut<'py, Self>> {
         let step = WorkflowStep {
             id,
@@ -107,6 +108,7 @@ impl PyWorkflow {
             dependency_configs: crate::conversion::dependency_configs(dependency_configs)?
                 .into_iter()
                 .collect(),
+            validate,
         };
         slf.inner.add_step(step);
         Ok(slf)
@@ -114,7 +116,7 @@ impl PyWorkflow {
 
     /// Append `module` after the last step (its id is the module's name,
     /// numbered if it repeats). Returns the workflow.
-    #[pyo3(signature = (module, *, id=None, version=None, config=None, retries=0, timeout_ms=None, on_error="fail", fallback=None, cache=false, pool=None, dependency_configs=None))]
+    #[pyo3(signature = (module, *, id=None, version=None, config=None, retries=0, timeout_ms=None, on_error="fail", fallback=None, cache=false, pool=None, dependency_configs=None, validate=false))]
     #[allow(clippy::too_many_arguments)]
     fn then<'py>(
         slf: PyRefMut<'py, Self>,
@@ -129,6 +131,7 @@ impl PyWorkflow {
         cache: bool,
         pool: Option<u32>,
         dependency_configs: Option<&Bound<'py, PyDict>>,
+        validate: bool,
     ) -> PyResult<PyRefMut<'py, Self>> {
         let id = id.unwrap_or_else(|| next_id(&slf.inner, &module));
         Self::step(
@@ -146,7 +149,32 @@ impl PyWorkflow {
             cache,
             pool,
             dependency_configs,
+            validate,
         )
+    }
+
+    /// Declare the type of the workflow's input (a Schema or a type
+    /// expression; None: any): the steps taking it are checked against it
+    /// before anything runs. Returns the workflow.
+    #[pyo3(signature = (schema))]
+    fn input<'py>(
+        mut slf: PyRefMut<'py, Self>,
+        schema: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<PyRefMut<'py, Self>> {
+        slf.inner.input = schema
+            .filter(|s| !s.is_none())
+            .map(crate::schema::PySchema::from_arg)
+            .transpose()?;
+        Ok(slf)
+    }
+
+    /// The declared type of the workflow's input (None: any).
+    #[getter]
+    fn input_type(&self) -> Option<crate::schema::PySchema> {
+        self.inner
+            .input
+            .clone()
+            .map(|inner| crate::schema::PySchema { inner })
     }
 
     /// The workflow's name.

@@ -30,7 +30,8 @@ def test_every_error_kind_has_a_class_and_every_class_is_reachable() -> None:
     # Each kind of the core's errors is mapped (the binding's match on them is
     # exhaustive: a new kind without a class does not build), to a class
     # under ModuleRegistryError that the package exports.
-    assert len(by_kind) == 30 and "io" in by_kind and "interrupted" in by_kind
+    assert len(by_kind) == 31 and "io" in by_kind and "interrupted" in by_kind
+    assert by_kind["workflow_type"] is mr.WorkflowTypeError
     exported = exported_classes()
     for code, cls in by_kind.items():
         assert issubclass(cls, mr.ModuleRegistryError), code

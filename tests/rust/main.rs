@@ -65,3 +65,5 @@ mod values;
 mod watch;
 #[cfg(feature = "workflows")]
 mod workflow;
+#[cfg(all(feature = "scripts", feature = "workflows", feature = "compression"))]
+mod workflow_types;

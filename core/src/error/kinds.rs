@@ -42,6 +42,7 @@ pub enum ErrorKind {
     Interrupted,
     InvalidSchema,
     SchemaMismatch,
+    WorkflowType,
     /// Kept last: [`ErrorKind::ALL`] is checked against it.
     External,
 }
@@ -52,7 +53,7 @@ const _: () = assert!(ErrorKind::External as usize + 1 == ErrorKind::ALL.len());
 impl ErrorKind {
     /// Every kind, in declaration order (what a binding's "every kind is
     /// mapped" test walks).
-    pub const ALL: [ErrorKind; 30] = [
+    pub const ALL: [ErrorKind; 31] = [
         ErrorKind::InvalidName,
         ErrorKind::InvalidVersion,
         ErrorKind::InvalidRequirement,
@@ -82,6 +83,7 @@ impl ErrorKind {
         ErrorKind::Interrupted,
         ErrorKind::InvalidSchema,
         ErrorKind::SchemaMismatch,
+        ErrorKind::WorkflowType,
         ErrorKind::External,
     ];
 
@@ -118,6 +120,7 @@ impl ErrorKind {
             ErrorKind::Interrupted => "interrupted",
             ErrorKind::InvalidSchema => "invalid_schema",
             ErrorKind::SchemaMismatch => "schema_mismatch",
+            ErrorKind::WorkflowType => "workflow_type",
             ErrorKind::External => "external",
         }
     }
@@ -156,6 +159,7 @@ impl Error {
             Error::Interrupted { .. } => ErrorKind::Interrupted,
             Error::InvalidSchema { .. } => ErrorKind::InvalidSchema,
             Error::SchemaMismatch { .. } => ErrorKind::SchemaMismatch,
+            Error::WorkflowType(_) => ErrorKind::WorkflowType,
             Error::External { .. } => ErrorKind::External,
         }
     }

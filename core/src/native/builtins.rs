@@ -112,6 +112,8 @@ fn json_encode(_: &ModuleContext) -> Result<Box<dyn Module>, BoxError> {
 }
 
 native_module!(NativeModule::new("json-encode", "1.0.0", json_encode)
+    .with_types("any", "str")
+    .with_config_type("{pretty?: bool | null, ...} | null")
     .with_capabilities(&["encode", "json"])
     .with_metadata(&[("description", "Encodes a value as JSON text.")]));
 
@@ -230,6 +232,7 @@ fn json_decode(_: &ModuleContext) -> Result<Box<dyn Module>, BoxError> {
 }
 
 native_module!(NativeModule::new("json-decode", "1.0.0", json_decode)
+    .with_types("bytes | str", "any")
     .without_config()
     .with_capabilities(&["decode", "json"])
     .with_metadata(&[(
@@ -257,6 +260,7 @@ fn text_encode(_: &ModuleContext) -> Result<Box<dyn Module>, BoxError> {
 }
 
 native_module!(NativeModule::new("text-encode", "1.0.0", text_encode)
+    .with_types("str", "bytes")
     .without_config()
     .with_capabilities(&["encode", "text", "utf8"])
     .with_metadata(&[("description", "Encodes text as UTF-8 bytes.")]));
@@ -304,6 +308,8 @@ fn text_decode(_: &ModuleContext) -> Result<Box<dyn Module>, BoxError> {
 }
 
 native_module!(NativeModule::new("text-decode", "1.0.0", text_decode)
+    .with_types("bytes | str", "str")
+    .with_config_type("{errors?: \"strict\" | \"replace\" | null, ...} | null")
     .with_capabilities(&["decode", "text", "utf8"])
     .with_metadata(&[("description", "Decodes UTF-8 bytes into text.")]));
 
@@ -348,6 +354,8 @@ fn sha256(_: &ModuleContext) -> Result<Box<dyn Module>, BoxError> {
 }
 
 native_module!(NativeModule::new("sha256", "1.0.0", sha256)
+    .with_types("bytes | str", "str | bytes")
+    .with_config_type("{output?: \"hex\" | \"bytes\" | null, ...} | null")
     .with_type(ModuleType::Security)
     .with_capabilities(&["digest", "hash", "sha256"])
     .with_metadata(&[(
@@ -372,6 +380,7 @@ fn base64_encode(_: &ModuleContext) -> Result<Box<dyn Module>, BoxError> {
 }
 
 native_module!(NativeModule::new("base64-encode", "1.0.0", base64_encode)
+    .with_types("bytes | str", "str")
     .without_config()
     .with_capabilities(&["base64", "encode"])
     .with_metadata(&[(
@@ -395,6 +404,7 @@ fn base64_decode(_: &ModuleContext) -> Result<Box<dyn Module>, BoxError> {
 }
 
 native_module!(NativeModule::new("base64-decode", "1.0.0", base64_decode)
+    .with_types("bytes | str", "bytes")
     .without_config()
     .with_capabilities(&["base64", "decode"])
     .with_metadata(&[("description", "Decodes standard base64 text into bytes.")]));

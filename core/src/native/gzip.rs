@@ -61,6 +61,8 @@ fn gzip_compress(_: &ModuleContext) -> Result<Box<dyn Module>, BoxError> {
 }
 
 native_module!(NativeModule::new("gzip-compress", "1.0.0", gzip_compress)
+    .with_types("bytes | str", "bytes")
+    .with_config_type("{level?: int | null, ...} | null")
     .with_capabilities(&["compress", "compression", "gzip"])
     .with_metadata(&[("description", "Compresses bytes or text with gzip.")]));
 
@@ -124,6 +126,8 @@ fn gzip_decompress(_: &ModuleContext) -> Result<Box<dyn Module>, BoxError> {
 
 native_module!(
     NativeModule::new("gzip-decompress", "1.0.0", gzip_decompress)
+        .with_types("bytes", "bytes")
+        .with_config_type("{max_size?: int | null, ...} | null")
         .with_capabilities(&["compression", "decompress", "gzip"])
         .with_metadata(&[(
             "description",

@@ -66,6 +66,10 @@ pub struct NativeModule {
     /// read one): a config given to it is refused, not ignored. See
     /// [`without_config`](Self::without_config).
     pub ignores_config: bool,
+    /// The types it takes, gives and is configured with, as type
+    /// expressions (`"bytes | str"`); empty is `any`. See
+    /// [`with_types`](Self::with_types).
+    pub types: [&'static str; 3],
 }
 
 /// Whether `name` follows the naming rule (`[a-z0-9][a-z0-9._-]{0,127}`),
@@ -158,6 +162,7 @@ impl NativeModule {
             factory,
             module_path: "",
             ignores_config: false,
+            types: ["", "", ""],
         }
     }
 
@@ -165,6 +170,20 @@ impl NativeModule {
     /// refused at check and create time ([`ModuleConfig::without_config`](crate::ModuleConfig::without_config)).
     pub const fn without_config(mut self) -> Self {
         self.ignores_config = true;
+        self
+    }
+
+    /// Declare the types it takes and gives, as type expressions
+    /// (`with_types("bytes | str", "str")`), checked when registered.
+    pub const fn with_types(mut self, input: &'static str, output: &'static str) -> Self {
+        self.types[0] = input;
+        self.types[1] = output;
+        self
+    }
+
+    /// Declare the type of its config, as a type expression.
+    pub const fn with_config_type(mut self, config_type: &'static str) -> Self {
+        self.types[2] = config_type;
         self
     }
 
@@ -240,7 +259,29 @@ impl NativeModule {
         self
     }
 
-    /// The declaration as a [`ModuleConfig`] (validated when registered).
+    /// The declaration as a [`ModuleConfig`], its types read: a type
+    /// expression that does not parse is an [`Error::InvalidSchema`](crate::Error::InvalidSchema)
+    /// naming the module.
+    pub fn try_to_config(&self) -> crate::error::Result<ModuleConfig> {
+        let mut config = self.to_config();
+        let read = |text: &str| -> crate::error::Result<crate::schema::Schema> {
+            if text.is_empty() {
+                return Ok(crate::schema::Schema::any());
+            }
+            crate::schema::Schema::parse(text).map_err(|e| crate::error::Error::InvalidSchema {
+                schema: text.chars().take(80).collect(),
+                reason: format!("native module {:?}: {}", self.name, e),
+            })
+        };
+        config = config
+            .with_input(read(self.types[0])?)
+            .with_output(read(self.types[1])?)
+            .with_config_type(read(self.types[2])?);
+        Ok(config)
+    }
+
+    /// The declaration as a [`ModuleConfig`] (validated when registered),
+    /// without its types ([`try_to_config`](Self::try_to_config) reads them).
     pub fn to_config(&self) -> ModuleConfig {
         let factory = self.factory;
         let mut config = ModuleConfig::new()
@@ -335,14 +376,16 @@ pub fn builtin_native_modules() -> Vec<&'static str> {
 
 /// The declarations of every linked native module for which `keep` holds,
 /// as configs.
-pub(crate) fn configs_where(keep: impl Fn(&NativeModule) -> bool) -> Vec<ModuleConfig> {
+pub(crate) fn configs_where(
+    keep: impl Fn(&NativeModule) -> bool,
+) -> crate::error::Result<Vec<ModuleConfig>> {
     native_modules()
         .into_iter()
         .filter(|m| keep(m))
-        .map(NativeModule::to_config)
+        .map(NativeModule::try_to_config)
         .collect()
 }
 
-pub(crate) fn configs() -> Vec<ModuleConfig> {
+pub(crate) fn configs() -> crate::error::Result<Vec<ModuleConfig>> {
     configs_where(|_| true)
 }

@@ -95,11 +95,11 @@ impl RegistryBuilder {
     pub fn build(self) -> Result<ModuleRegistry> {
         let registry = match &self.natives {
             Natives::None => ModuleRegistry::new(),
-            Natives::All => ModuleRegistry::registry_of_natives(native::configs())?,
+            Natives::All => ModuleRegistry::registry_of_natives(native::configs()?)?,
             Natives::Crates(crates) => {
                 ModuleRegistry::registry_of_natives(native::configs_where(|m| {
                     crates.iter().any(|c| c == m.crate_name())
-                }))?
+                })?)?
             }
         };
         let inner = &registry.inner;

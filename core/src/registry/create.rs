@@ -176,6 +176,7 @@ impl ModuleRegistry {
                 IndexMap::new(),
                 Vec::new(),
                 self.inner.audit.clone(),
+                self.inner.validation.clone(),
             )
             .map(|i| i.counted(metrics));
         }
@@ -211,6 +212,7 @@ impl ModuleRegistry {
                 own,
                 shares,
                 self.inner.audit.clone(),
+                self.inner.validation.clone(),
             ) {
                 Ok(instance) => {
                     let instance = Arc::new(instance.counted(self.module_metrics(info)));
@@ -243,6 +245,7 @@ impl ModuleRegistry {
             own,
             shares,
             self.inner.audit.clone(),
+            self.inner.validation.clone(),
         )
         .map(|i| i.counted(metrics))
     }

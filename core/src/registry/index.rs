@@ -9,6 +9,7 @@ use semver::VersionReq;
 
 use crate::info::ModuleInfo;
 use crate::query::CapabilityQuery;
+use crate::schema::Schema;
 
 /// Modules with at most this many capabilities are indexed by pairs
 /// (at most 28 pairs each); the rest are checked one by one.
@@ -26,6 +27,67 @@ pub(super) struct CapabilityIndex {
     pub(super) pairs: HashMap<(u32, u32), Vec<u32>>,
     /// Slots with more than `PAIR_LIMIT` capabilities (not in `pairs`).
     pub(super) unpaired: Vec<u32>,
+    /// Declared input and output types -> sorted slot ids (a typed query
+    /// without capabilities reads these instead of every slot).
+    pub(super) types: TypeIndex,
+}
+
+/// Each declared type's slots: a query for modules taking or giving a
+/// type checks each distinct declared type once, not each module.
+#[derive(Default)]
+pub(super) struct TypeIndex {
+    /// Input type (`any` too: it takes every type) -> slot ids.
+    inputs: HashMap<Schema, Vec<u32>>,
+    /// Declared output type (never `any`) -> slot ids.
+    outputs: HashMap<Schema, Vec<u32>>,
+}
+
+/// Whether a module giving `output` gives values of type `want`: an
+/// undeclared output (`any`) only when `any` is asked.
+pub(super) fn gives(output: &Schema, want: &Schema) -> bool {
+    (!output.is_any() || want.is_any()) && output.is_assignable_to(want)
+}
+
+impl TypeIndex {
+    fn add(&mut self, id: u32, input: &Schema, output: &Schema) {
+        sorted_insert(self.inputs.entry(input.clone()).or_default(), id);
+        if !output.is_any() {
+            sorted_insert(self.outputs.entry(output.clone()).or_default(), id);
+        }
+    }
+
+    fn remove(&mut self, id: u32, input: &Schema, output: &Schema) {
+        for (map, key) in [(&mut self.inputs, input), (&mut self.outputs, output)] {
+            if let Some(list) = map.get_mut(key) {
+                sorted_remove(list, id);
+                if list.is_empty() {
+                    map.remove(key);
+                }
+            }
+        }
+    }
+
+    /// The slots whose types can match `q`'s (`None` when `q` asks for
+    /// no type, or for an output of `any`, which every module gives).
+    fn candidates(&self, q: &CapabilityQuery) -> Option<Vec<u32>> {
+        let mut ids: Vec<u32> = match (&q.output, &q.input) {
+            (Some(want), _) if !want.is_any() => self
+                .outputs
+                .iter()
+                .filter(|(have, _)| gives(have, want))
+                .flat_map(|(_, list)| list.iter().copied())
+                .collect(),
+            (_, Some(given)) => self
+                .inputs
+                .iter()
+                .filter(|(takes, _)| given.is_assignable_to(takes))
+                .flat_map(|(_, list)| list.iter().copied())
+                .collect(),
+            _ => return None,
+        };
+        ids.sort_unstable();
+        Some(ids)
+    }
 }
 
 fn sorted_insert(list: &mut Vec<u32>, id: u32) {
@@ -88,6 +150,15 @@ pub(super) fn matches(
     if req.is_some_and(|r| !r.matches(info.version())) {
         return false;
     }
+    if q.input
+        .as_ref()
+        .is_some_and(|t| !t.is_assignable_to(info.input()))
+    {
+        return false;
+    }
+    if q.output.as_ref().is_some_and(|t| !gives(info.output(), t)) {
+        return false;
+    }
     q.metadata
         .iter()
         .all(|(k, v)| info.metadata().get(k).is_some_and(|mine| mine == v))
@@ -104,9 +175,10 @@ impl CapabilityIndex {
         (cap.clone(), id)
     }
 
-    /// Indexes slot `id` under `caps`, replacing each capability by the
-    /// index's shared copy of its name.
-    pub(super) fn add(&mut self, id: u32, caps: &mut [Arc<str>]) {
+    /// Indexes slot `id` under `caps` and its types, replacing each
+    /// capability by the index's shared copy of its name.
+    pub(super) fn add(&mut self, id: u32, caps: &mut [Arc<str>], types: (&Schema, &Schema)) {
+        self.types.add(id, types.0, types.1);
         let mut cap_ids = Vec::with_capacity(caps.len());
         for cap in caps.iter_mut() {
             let (shared, cid) = self.intern(cap);
@@ -126,8 +198,10 @@ impl CapabilityIndex {
         }
     }
 
-    /// Removes slot `id`, indexed under `caps`; emptied pair lists are dropped.
-    pub(super) fn remove(&mut self, id: u32, caps: &[Arc<str>]) {
+    /// Removes slot `id`, indexed under `caps` and its types; emptied
+    /// lists are dropped.
+    pub(super) fn remove(&mut self, id: u32, caps: &[Arc<str>], types: (&Schema, &Schema)) {
+        self.types.remove(id, types.0, types.1);
         let mut cap_ids: Vec<u32> = caps
             .iter()
             .filter_map(|cap| self.cap_ids.get(cap).copied())
@@ -173,6 +247,12 @@ impl CapabilityIndex {
             self.gather_required(slots, q, req, found);
         } else if !q.any.is_empty() {
             self.gather_any(slots, q, req, found);
+        } else if let Some(ids) = self.types.candidates(q) {
+            found.extend(
+                ids.into_iter()
+                    .map(|id| live(slots, id))
+                    .filter(|info| matches(info, q, req, false)),
+            );
         } else {
             found.extend(
                 slots
@@ -219,6 +299,8 @@ impl CapabilityIndex {
             && q.kind.is_none()
             && q.module_type.is_none()
             && q.metadata.is_empty()
+            && q.input.is_none()
+            && q.output.is_none()
             && req.is_none();
         if pair_is_exact && nothing_else {
             found.extend(shortest.iter().map(|&id| live(slots, id)));

@@ -29,7 +29,7 @@ mod view;
 
 use std::any::Any;
 use std::fmt;
-use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering as AtomicOrdering};
 use std::sync::Arc;
 
 use parking_lot::RwLock;
@@ -58,6 +58,9 @@ struct Inner {
     extensions: RwLock<Vec<Arc<dyn Any + Send + Sync>>>,
     /// What is counted (`metrics()`).
     metrics: Arc<crate::metrics::Metrics>,
+    /// The [`Validation`](crate::schema::Validation) mode as its byte,
+    /// shared with every instance built (so a change applies to them too).
+    validation: Arc<AtomicU8>,
 }
 
 /// The registry of modules and plugins.
@@ -126,6 +129,7 @@ impl ModuleRegistry {
                 policy: RwLock::new(None),
                 extensions: RwLock::new(Vec::new()),
                 metrics: Arc::default(),
+                validation: Arc::new(AtomicU8::new(0)),
             }),
         }
     }
@@ -151,7 +155,7 @@ impl ModuleRegistry {
     /// an error listing every declaration that cannot be registered (all of
     /// them, not only the first).
     pub fn try_with_native_modules() -> Result<Self> {
-        Self::registry_of_natives(native::configs())
+        Self::registry_of_natives(native::configs()?)
     }
 
     /// A registry holding only the native modules declared in the named
@@ -178,7 +182,7 @@ impl ModuleRegistry {
     /// [`with_crate_native_modules`](Self::with_crate_native_modules),
     /// returning every declaration that cannot be registered as an error.
     pub fn try_with_crate_native_modules(crates: &[&str]) -> Result<Self> {
-        Self::registry_of_natives(native::configs_where(|m| crates.contains(&m.crate_name())))
+        Self::registry_of_natives(native::configs_where(|m| crates.contains(&m.crate_name()))?)
     }
 
     pub(super) fn registry_of_natives(configs: Vec<crate::config::ModuleConfig>) -> Result<Self> {
@@ -203,7 +207,7 @@ impl ModuleRegistry {
     /// Registers every native module linked into the program, failing on the
     /// first error (already registered, invalid declaration).
     pub fn register_native_modules(&self) -> Result<Vec<ModuleInfo>> {
-        native::configs()
+        native::configs()?
             .into_iter()
             .map(|config| self.register_config(config, false))
             .collect()
@@ -257,6 +261,45 @@ impl ModuleRegistry {
         self.inner
             .workflow_orchestration
             .load(AtomicOrdering::Acquire)
+    }
+
+    /// What is checked of the values modules receive and return, against
+    /// their declared types (off by default): [`Validation::Inputs`](crate::Validation::Inputs)
+    /// checks each value a module is given, [`Validation::All`](crate::Validation::All)
+    /// also what it returns; a value that does not fit is an
+    /// [`Error::SchemaMismatch`] naming the module. Applies to the
+    /// instances already built too. Needs [`Permission::Admin`].
+    ///
+    /// ```
+    /// use module_registry::{ModuleConfig, ModuleRegistry, Schema, Validation, Value};
+    ///
+    /// let registry = ModuleRegistry::new();
+    /// registry.register(
+    ///     ModuleConfig::new()
+    ///         .with_name("liar")
+    ///         .with_version("1.0.0")
+    ///         .with_input(Schema::parse("str")?)
+    ///         .with_output(Schema::parse("int")?)
+    ///         .with_handler(|v| Ok(v)),
+    /// )?;
+    /// let liar = registry.create("liar")?;
+    /// assert_eq!(liar.process("x")?, Value::from("x")); // off: unchecked
+    /// registry.set_validation(Validation::All)?;
+    /// let err = liar.process("x").unwrap_err();
+    /// assert_eq!(err.to_string(), "module \"liar@1.0.0\": its output at $ does not fit: expected int, found str");
+    /// # Ok::<(), module_registry::Error>(())
+    /// ```
+    pub fn set_validation(&self, mode: crate::schema::Validation) -> Result<()> {
+        self.authorize(Permission::Admin, "set_validation", None)?;
+        self.inner
+            .validation
+            .store(mode as u8, AtomicOrdering::Relaxed);
+        Ok(())
+    }
+
+    /// The validation mode ([`set_validation`](Self::set_validation)).
+    pub fn validation(&self) -> crate::schema::Validation {
+        crate::schema::Validation::from_u8(self.inner.validation.load(AtomicOrdering::Relaxed))
     }
 
     /// Switch the plugin marketplace on or off (off by default). When on,
@@ -343,7 +386,11 @@ impl ModuleRegistry {
         orchestration: bool,
         marketplace: bool,
         audit_capacity: usize,
+        validation: crate::schema::Validation,
     ) {
+        self.inner
+            .validation
+            .store(validation as u8, AtomicOrdering::Relaxed);
         self.inner
             .workflow_orchestration
             .store(orchestration, AtomicOrdering::Release);

@@ -167,7 +167,9 @@ impl State {
                 u32::try_from(self.slots.len() - 1).expect("fewer than 2^32 modules")
             }
         };
-        self.index.add(id, &mut config.capabilities);
+        let types = (config.input().clone(), config.output().clone());
+        self.index
+            .add(id, &mut config.capabilities, (&types.0, &types.1));
         config.capabilities.shrink_to_fit();
         let kind = config.kind;
         let info = ModuleInfo::new(config, version);
@@ -212,7 +214,8 @@ impl State {
         let info = self.slots[id as usize]
             .take()
             .expect("removing a live slot");
-        self.index.remove(id, info.capabilities());
+        self.index
+            .remove(id, info.capabilities(), (info.input(), info.output()));
         self.free.push(id);
         self.len -= 1;
         info

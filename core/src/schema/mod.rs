@@ -33,6 +33,7 @@
 //! Schema is an [`Error::InvalidSchema`], never a deep recursion.
 
 mod assign;
+mod check;
 mod json_schema;
 mod parse;
 mod print;
@@ -49,6 +50,8 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::error::{Error, Result};
 
+pub use assign::Mismatch;
+pub use check::Validation;
 pub use validate::{set_opaque_check, OpaqueCheck};
 
 /// How deep a type may nest (`list[list[str]]` is 3 deep).

@@ -50,7 +50,7 @@ fn path_text(path: &[Step<'_>]) -> String {
     text
 }
 
-fn push_key(text: &mut String, key: &str) {
+pub(super) fn push_key(text: &mut String, key: &str) {
     if is_plain_key(key) {
         let _ = write!(text, ".{key}");
     } else {
@@ -125,6 +125,7 @@ impl Schema {
             path: path_text(path),
             expected,
             found,
+            call: None,
         };
         match (self.kind(), value) {
             (SchemaKind::List(item), Value::List(items)) => {
@@ -152,6 +153,7 @@ impl Schema {
                             path: at,
                             expected: field.schema.to_string(),
                             found: "nothing".into(),
+                            call: None,
                         });
                     }
                 }

@@ -66,6 +66,8 @@ fn info_map(info: &ModuleInfo) -> Dynamic {
         .map(|c| Dynamic::from(c.to_string()))
         .collect();
     m.insert("capabilities".into(), Dynamic::from_array(caps));
+    m.insert("input".into(), Dynamic::from(info.input().to_string()));
+    m.insert("output".into(), Dynamic::from(info.output().to_string()));
     Dynamic::from_map(m)
 }
 
@@ -94,6 +96,52 @@ fn discover(r: &mut ScriptRegistry, caps: Array) -> Res<Array> {
         .collect())
 }
 
+/// `registry.discover(#{ capabilities: [..], input: "str", output: "int" })`:
+/// every key optional; `input` and `output` are type expressions.
+fn discover_by(r: &mut ScriptRegistry, query: Map) -> Res<Array> {
+    let mut q = CapabilityQuery::new();
+    for (key, value) in query {
+        let text = |value: Dynamic| {
+            value
+                .into_string()
+                .map_err(|t| {
+                    runtime_error(format!(
+                        "discover: {key} must be a type expression, not {t}"
+                    ))
+                })
+                .and_then(|t| crate::schema::Schema::parse(&t).map_err(fail))
+        };
+        q = match key.as_str() {
+            "capabilities" => {
+                let caps = value.into_array().map_err(|t| {
+                    runtime_error(format!("discover: capabilities must be an array, not {t}"))
+                })?;
+                q.with_required_capabilities(strings(caps, "capabilities")?)
+            }
+            "input" => q.with_input(text(value)?),
+            "output" => q.with_output(text(value)?),
+            other => {
+                return Err(runtime_error(format!(
+                    "discover: unknown key {other:?} (capabilities, input, output)"
+                )))
+            }
+        };
+    }
+    Ok(r.0
+        .discover(&q)
+        .map_err(fail)?
+        .iter()
+        .map(info_map)
+        .collect())
+}
+
+fn runtime_error(message: String) -> Box<EvalAltResult> {
+    Box::new(EvalAltResult::ErrorRuntime(
+        Dynamic::from(message),
+        Position::NONE,
+    ))
+}
+
 fn create(r: &mut ScriptRegistry, name: &str, requirement: Option<&str>) -> Res<ScriptInstance> {
     let instance =
         r.0.create_with(ModuleKind::Module, name, requirement, crate::Value::Null)
@@ -118,6 +166,12 @@ pub(crate) fn register(engine: &mut Engine) {
         r#"let found = registry.discover(["text"]);"#,
     )
     .register_into_engine(engine, discover);
+    described(
+        "discover(registry: Registry, query: Map) -> Array",
+        "The modules a query finds: `#{ capabilities: [..], any: [..], input: \"str\", output: \"int\" }` (each key optional; `input`/`output` are types), as maps like `discover`'s.",
+        r#"let found = registry.discover(#{ input: "str", output: "str" });"#,
+    )
+    .register_into_engine(engine, discover_by);
     described(
         "list(registry: Registry) -> Array",
         "Every registration the script's principal may discover, as maps like `discover`'s.",

@@ -205,6 +205,13 @@ fn text(label: &str, key: &str, value: &Dynamic) -> Result<String> {
         .map_err(|t| declaration_error(label, format!("MODULE.{key} must be a string, not {t}")))
 }
 
+/// `MODULE.input`, `.output`, `.config_type`: a type expression.
+fn schema(label: &str, key: &str, value: &Dynamic) -> Result<crate::schema::Schema> {
+    let expression = text(label, key, value)?;
+    crate::schema::Schema::parse(&expression)
+        .map_err(|e| declaration_error(label, format!("MODULE.{key}: {e}")))
+}
+
 fn string_map(label: &str, key: &str, value: &Dynamic) -> Result<Vec<(String, String)>> {
     let map = value.read_lock::<Map>().ok_or_else(|| {
         declaration_error(
@@ -265,10 +272,13 @@ pub(crate) fn declaration(label: &str, ast: &AST) -> Result<Option<ModuleConfig>
             "dependencies" => string_map(label, key, value)?
                 .into_iter()
                 .fold(config, |c, (k, v)| c.with_dependency(k, v)),
+            "input" => config.with_input(schema(label, key, value)?),
+            "output" => config.with_output(schema(label, key, value)?),
+            "config_type" => config.with_config_type(schema(label, key, value)?),
             other => {
                 return Err(declaration_error(
                     label,
-                    format!("MODULE has an unknown key {other:?} (known: name, version, type, kind, capabilities, metadata, dependencies)"),
+                    format!("MODULE has an unknown key {other:?} (known: name, version, type, kind, capabilities, metadata, dependencies, input, output, config_type)"),
                 ))
             }
         };

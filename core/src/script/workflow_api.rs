@@ -142,6 +142,15 @@ pub(super) fn register(engine: &mut Engine) {
         w.0.output = Some(id.to_string())
     });
     described(
+        "set input(wf: Workflow, schema: String)",
+        "Declares the type of the workflow's input (checked against its first steps' input types).",
+        r#"wf.input = "str";"#,
+    )
+    .register_into_engine(engine, |w: &mut ScriptWorkflow, schema: &str| -> Res<()> {
+        w.0.input = Some(crate::schema::Schema::parse(schema).map_err(fail)?);
+        Ok(())
+    });
+    described(
         "to_mermaid(wf: Workflow) -> String",
         "The workflow as a Mermaid flowchart.",
         "print(wf.to_mermaid());",

@@ -20,6 +20,7 @@
 //!
 //! ```toml
 //! name = "report"
+//! input = "str"             # optional: the input's type (default any)
 //! output = "digest"          # optional: default is the final step (the one no
 //!                            # step reads); with several, a map by step id
 //!
@@ -51,6 +52,7 @@ mod pool;
 mod run;
 mod stream;
 mod structure;
+mod types;
 
 pub use self::structure::MAX_RETRIES;
 pub(crate) use self::structure::{StepInput, Structure};
@@ -172,6 +174,12 @@ pub struct WorkflowStep {
     /// inputs at once.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pool: Option<u32>,
+    /// Check the step's input and output against its module's declared
+    /// types on every call, whatever the registry's validation mode: a
+    /// value that does not fit fails the step with an
+    /// [`Error::SchemaMismatch`] naming it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub validate: bool,
 }
 
 impl WorkflowStep {
@@ -306,6 +314,13 @@ impl WorkflowStep {
         self
     }
 
+    /// Check this step's input and output against its module's types on
+    /// every call (see [`validate`](Self::validate)).
+    pub fn validate(mut self, validate: bool) -> Self {
+        self.validate = validate;
+        self
+    }
+
     /// Run on a pool of `size` instances (a batch runs `size` inputs at once).
     pub fn pool(mut self, size: u32) -> Self {
         self.pool = Some(size);
@@ -390,6 +405,11 @@ pub struct Workflow {
     /// map from each one's id to its output, in definition order.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output: Option<String>,
+    /// The type of the workflow's input (what the steps with `after = []`
+    /// get), checked against those steps' input types before anything
+    /// runs; `None` is `any`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input: Option<crate::schema::Schema>,
     /// The steps, in definition order.
     #[serde(default)]
     pub steps: Vec<WorkflowStep>,
@@ -410,8 +430,17 @@ impl Workflow {
         Workflow {
             name: name.into(),
             output: None,
+            input: None,
             steps: Vec::new(),
         }
+    }
+
+    /// Declare the type of the workflow's input (`Schema::parse("str")?`;
+    /// the file key is `input = "str"`): the steps taking it are checked
+    /// against it before anything runs.
+    pub fn with_input(mut self, schema: crate::schema::Schema) -> Self {
+        self.input = Some(schema);
+        self
     }
 
     /// Append a step.

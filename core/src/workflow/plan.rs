@@ -31,6 +31,8 @@ pub(crate) struct PlannedStep {
     pub on_error: OnError,
     /// Instances to run on (1: no pool).
     pub pool: usize,
+    /// Check each call's input and output against the module's types.
+    pub validate: bool,
     /// The identity of the step's code for its cache key: computed once
     /// per plan (per run or batch), when the step first consults the cache.
     pub code: std::sync::OnceLock<crate::cache::StepCode>,
@@ -62,11 +64,12 @@ pub(crate) fn step_error(
 pub(crate) fn plan(registry: &ModuleRegistry, workflow: &Workflow) -> Result<Plan> {
     let structure = workflow.structure()?;
     let name = &workflow.name;
-    let steps = workflow
+    let mut steps = workflow
         .steps
         .iter()
         .map(|step| plan_step(registry, name, step))
         .collect::<Result<Vec<_>>>()?;
+    super::types::check(registry, workflow, &structure, &mut steps)?;
     Ok(Plan {
         name: name.clone(),
         steps,
@@ -127,6 +130,7 @@ fn plan_step(registry: &ModuleRegistry, name: &str, step: &WorkflowStep) -> Resu
         timeout: step.timeout_ms.map(Duration::from_millis),
         on_error: step.on_error,
         pool,
+        validate: step.validate,
         code: std::sync::OnceLock::new(),
     })
 }

@@ -21,6 +21,7 @@ use super::pool::{Job, RunQueue};
 use super::{OnError, StepInput};
 use crate::cache::CacheStatus;
 use crate::error::{Error, Result};
+use crate::info::ModuleInfo;
 use crate::registry::ModuleRegistry;
 use crate::value::{Value, ValueMap};
 
@@ -252,7 +253,7 @@ fn attempt_step(
         } else {
             input.take().unwrap_or_default()
         };
-        match call(instance, arg, step.timeout, &step.id) {
+        match checked_call(step, &step.info, instance, arg) {
             Ok(v) => {
                 if let Some((cache, key, held, persistent)) = cached {
                     cache.put(key, v.clone(), &step.info, &held, persistent);
@@ -303,7 +304,7 @@ fn attempt_step(
             let outcome = registry
                 .instantiate_with_dependencies(fallback.clone(), Value::Null, &[])
                 .map(|f| StepInstance::One(Arc::new(f)))
-                .and_then(|f| call(&f, input.unwrap_or_default(), step.timeout, &step.id));
+                .and_then(|f| checked_call(step, fallback, &f, input.unwrap_or_default()));
             match outcome {
                 Ok(v) => {
                     report.status = StepStatus::Fallback;
@@ -326,6 +327,25 @@ fn attempt_step(
     };
     report.duration = start.elapsed();
     Outcome { result, report }
+}
+
+/// One call of the step's module (`info`, or its fallback's), its input
+/// and output checked against `info`'s types when the step says `validate`.
+fn checked_call(
+    step: &PlannedStep,
+    info: &ModuleInfo,
+    instance: &StepInstance,
+    input: Value,
+) -> Result<Value> {
+    if !step.validate {
+        return call(instance, input, step.timeout, &step.id);
+    }
+    let label = format!("{}@{}", info.name(), info.version_text());
+    let id = Some(step.id.as_str());
+    info.input().check_call(&input, &label, id, "input")?;
+    let output = call(instance, input, step.timeout, &step.id)?;
+    info.output().check_call(&output, &label, id, "output")?;
+    Ok(output)
 }
 
 /// What the cache says of `step` on `input` (see [`crate::cache::consult`]).

@@ -298,6 +298,7 @@ fn mismatch(schema: &str, value: &Value) -> (String, String, String) {
             path,
             expected,
             found,
+            ..
         }) => (path, expected, found),
         other => panic!("{schema} {value}: {other:?}"),
     }
