@@ -1,7 +1,10 @@
 //! `WorkflowResult` and `StepReport` for Python: what a run gives back.
 
-use module_registry::{CacheStatus, StepStatus, Workflow, WorkflowResult};
+use std::sync::Arc;
+
+use module_registry::{CacheStatus, StepReport, StepStatus, Workflow, WorkflowResult};
 use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
 use pyo3::types::PyList;
 
 use crate::conversion::value_to_py;
@@ -183,14 +186,18 @@ impl PyStepReport {
 #[pyclass(name = "WorkflowResult", module = "module_registry._core", frozen)]
 pub struct PyWorkflowResult {
     output: Py<PyAny>,
-    steps: Py<PyList>,
+    /// The `StepReport`s, made from `reports` on first use (most results
+    /// of a batch are never asked for their steps).
+    steps: PyOnceLock<Py<PyList>>,
+    /// The run's reports not turned into Python objects yet (taken once).
+    reports: std::sync::Mutex<Option<Vec<StepReport>>>,
     duration: f64,
     /// Seconds since the epoch when the run started.
     started_at: f64,
     /// `pid:thread` of the thread that ran it.
     worker: String,
-    /// The workflow that ran (a copy), for the run's picture.
-    workflow: Option<Workflow>,
+    /// The workflow that ran (shared with the run), for the run's picture.
+    workflow: Option<Arc<Workflow>>,
 }
 
 /// `display.<function>(object)` of the package's display hook: the notebook
@@ -207,36 +214,17 @@ pub(crate) fn display(
 
 impl PyWorkflowResult {
     /// The result of a run of `workflow`.
-    pub fn of(py: Python<'_>, result: WorkflowResult, workflow: &Workflow) -> PyResult<Self> {
+    pub fn of(py: Python<'_>, result: WorkflowResult, workflow: &Arc<Workflow>) -> PyResult<Self> {
         let mut out = Self::new(py, result)?;
         out.workflow = Some(workflow.clone());
         Ok(out)
     }
 
     pub fn new(py: Python<'_>, result: WorkflowResult) -> PyResult<Self> {
-        let steps = PyList::empty(py);
-        for mut s in result.steps {
-            let output = match s.take_output() {
-                Some(v) => value_to_py(py, v)?.unbind(),
-                None => py.None(),
-            };
-            let report = PyStepReport {
-                id: s.id,
-                module: s.module,
-                version: s.version,
-                status: s.status.as_str(),
-                attempts: s.attempts,
-                start: s.start.as_secs_f64(),
-                duration: s.duration.as_secs_f64(),
-                error: s.error,
-                cache: s.cache.as_str(),
-                output,
-            };
-            steps.append(Bound::new(py, report)?)?;
-        }
         Ok(PyWorkflowResult {
             output: value_to_py(py, result.output)?.unbind(),
-            steps: steps.unbind(),
+            steps: PyOnceLock::new(),
+            reports: std::sync::Mutex::new(Some(result.steps)),
             duration: result.duration.as_secs_f64(),
             started_at: result
                 .started_at
@@ -246,6 +234,57 @@ impl PyWorkflowResult {
             workflow: None,
         })
     }
+
+    /// The `StepReport`s (made on first use, the same list after).
+    fn step_list<'py>(&self, py: Python<'py>) -> PyResult<&Bound<'py, PyList>> {
+        loop {
+            if let Some(list) = self.steps.get(py) {
+                return Ok(list.bind(py));
+            }
+            let taken = self
+                .reports
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .take();
+            match taken {
+                Some(reports) => {
+                    let list = reports_to_py(py, reports)?;
+                    let _ = self.steps.set(py, list.unbind());
+                }
+                // Another thread took them and is making the list (a
+                // conversion can let other threads run): wait for it.
+                None => {
+                    use crate::threads::Detach;
+                    py.detach_gated(std::thread::yield_now)
+                }
+            }
+        }
+    }
+}
+
+/// The run's reports as a list of `StepReport`s.
+fn reports_to_py(py: Python<'_>, reports: Vec<StepReport>) -> PyResult<Bound<'_, PyList>> {
+    let mut items = Vec::with_capacity(reports.len());
+    for mut s in reports {
+        let output = match s.take_output() {
+            Some(v) => value_to_py(py, v)?.unbind(),
+            None => py.None(),
+        };
+        let report = PyStepReport {
+            id: s.id.into(),
+            module: s.module.into(),
+            version: s.version.into(),
+            status: s.status.as_str(),
+            attempts: s.attempts,
+            start: s.start.as_secs_f64(),
+            duration: s.duration.as_secs_f64(),
+            error: s.error,
+            cache: s.cache.as_str(),
+            output,
+        };
+        items.push(Bound::new(py, report)?);
+    }
+    PyList::new(py, items)
 }
 
 #[pymethods]
@@ -269,7 +308,12 @@ impl PyWorkflowResult {
     ) -> PyResult<Self> {
         Ok(PyWorkflowResult {
             output,
-            steps: PyList::new(py, steps)?.unbind(),
+            steps: {
+                let lock = PyOnceLock::new();
+                let _ = lock.set(py, PyList::new(py, steps)?.unbind());
+                lock
+            },
+            reports: std::sync::Mutex::new(None),
             duration,
             started_at,
             worker,
@@ -294,7 +338,7 @@ impl PyWorkflowResult {
         let py = slf.py();
         let r = slf.get();
         // A copy of the list: the result's own list can be changed in place.
-        let steps = PyList::new(py, r.steps.bind(py).iter())?;
+        let steps = PyList::new(py, r.step_list(py)?.iter())?;
         Ok((
             slf.get_type(),
             (
@@ -332,13 +376,12 @@ impl PyWorkflowResult {
     /// duration written on it, and its error on hover.
     fn to_svg(&self, py: Python<'_>) -> PyResult<String> {
         let runs = self
-            .steps
-            .bind(py)
+            .step_list(py)?
             .iter()
             .map(|item| Ok(item.cast::<PyStepReport>()?.get().to_run()))
             .collect::<PyResult<Vec<_>>>()?;
         use crate::threads::Detach;
-        let workflow = self.workflow.as_ref();
+        let workflow = self.workflow.as_deref();
         py.detach_gated(|| module_registry::workflow::run_svg(workflow, &runs))
             .map_err(crate::errors::to_pyerr)
     }
@@ -360,7 +403,7 @@ impl PyWorkflowResult {
         let o = other.get();
         Ok(self.duration.to_bits() == o.duration.to_bits()
             && self.output.bind(py).eq(o.output.bind(py))?
-            && self.steps.bind(py).eq(o.steps.bind(py))?)
+            && self.step_list(py)?.eq(o.step_list(py)?)?)
     }
 
     /// The output step's output.
@@ -371,8 +414,8 @@ impl PyWorkflowResult {
 
     /// One StepReport per step, in definition order.
     #[getter]
-    fn steps(&self, py: Python<'_>) -> Py<PyList> {
-        self.steps.clone_ref(py)
+    fn steps(&self, py: Python<'_>) -> PyResult<Py<PyList>> {
+        Ok(self.step_list(py)?.clone().unbind())
     }
 
     /// Every step's output, by step id (a new dict each time), in the
@@ -382,7 +425,7 @@ impl PyWorkflowResult {
     #[getter]
     fn outputs<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, pyo3::types::PyDict>> {
         let mut produced: Vec<(f64, usize, Bound<'py, PyStepReport>)> = Vec::new();
-        for (i, item) in self.steps.bind(py).iter().enumerate() {
+        for (i, item) in self.step_list(py)?.iter().enumerate() {
             let report = item.cast_into::<PyStepReport>()?;
             if report.get().produced() {
                 produced.push((report.get().start, i, report));
@@ -405,7 +448,7 @@ impl PyWorkflowResult {
 
     /// The report of step `id`, or None.
     fn step(&self, py: Python<'_>, id: &str) -> PyResult<Option<Py<PyStepReport>>> {
-        for item in self.steps.bind(py).iter() {
+        for item in self.step_list(py)?.iter() {
             let report = item.cast_into::<PyStepReport>()?;
             if report.get().id == id {
                 return Ok(Some(report.unbind()));
@@ -423,7 +466,7 @@ impl PyWorkflowResult {
         Ok(format!(
             "WorkflowResult(output={}, steps={}, duration={:.6})",
             self.output.bind(py).repr()?,
-            self.steps.bind(py).len(),
+            self.step_list(py)?.len(),
             self.duration
         ))
     }

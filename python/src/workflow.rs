@@ -1,5 +1,7 @@
 //! `Workflow`, `WorkflowResult` and `StepReport` for Python.
 
+use std::sync::Arc;
+
 use std::path::PathBuf;
 
 use module_registry::{OnError, Value, Workflow, WorkflowStep};
@@ -19,7 +21,9 @@ use crate::threads::Detach;
 #[pyclass(name = "Workflow", module = "module_registry._core", eq)]
 #[derive(Clone, PartialEq)]
 pub struct PyWorkflow {
-    pub inner: Workflow,
+    /// Shared with the runs and results of it: changed in place only
+    /// while nothing else holds it (`Arc::make_mut`).
+    pub inner: Arc<Workflow>,
 }
 
 /// The id `then(module)` gives a step: the module's name, or numbered
@@ -61,7 +65,9 @@ impl PyWorkflow {
     fn new(name: String, output: Option<String>) -> Self {
         let mut inner = Workflow::new(name);
         inner.output = output;
-        PyWorkflow { inner }
+        PyWorkflow {
+            inner: Arc::new(inner),
+        }
     }
 
     /// Add a step. Give `module` (a name) or `capabilities` (the registry
@@ -108,7 +114,7 @@ impl PyWorkflow {
                 .into_iter()
                 .collect(),
         };
-        slf.inner.add_step(step);
+        Arc::make_mut(&mut slf.inner).add_step(step);
         Ok(slf)
     }
 
@@ -164,7 +170,7 @@ impl PyWorkflow {
 
     #[setter]
     fn set_output(&mut self, output: Option<String>) {
-        self.inner.output = output;
+        Arc::make_mut(&mut self.inner).output = output;
     }
 
     /// The step ids, in order.
@@ -181,7 +187,7 @@ impl PyWorkflow {
     #[staticmethod]
     fn load(path: PathBuf) -> PyResult<Self> {
         Ok(PyWorkflow {
-            inner: Workflow::load(path).map_err(to_pyerr)?,
+            inner: Arc::new(Workflow::load(path).map_err(to_pyerr)?),
         })
     }
 
@@ -192,7 +198,7 @@ impl PyWorkflow {
 
     /// The file form as a dict.
     fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let json = serde_json::to_value(&self.inner).map_err(|e| to_pyerr(e.into()))?;
+        let json = serde_json::to_value(&*self.inner).map_err(|e| to_pyerr(e.into()))?;
         value_to_py(py, Value::from_json(json))
     }
 
@@ -205,7 +211,9 @@ impl PyWorkflow {
                 message: format!("invalid workflow: {e}"),
             })
         })?;
-        Ok(PyWorkflow { inner })
+        Ok(PyWorkflow {
+            inner: Arc::new(inner),
+        })
     }
 
     /// The TOML form.
@@ -255,11 +263,11 @@ impl PyWorkflow {
     }
 
     fn __setstate__(&mut self, state: &str) -> PyResult<()> {
-        self.inner = serde_json::from_str(state).map_err(|e| {
+        self.inner = Arc::new(serde_json::from_str(state).map_err(|e| {
             to_pyerr(module_registry::Error::Serialization {
                 message: format!("invalid pickled workflow: {e}"),
             })
-        })?;
+        })?);
         Ok(())
     }
 
@@ -361,7 +369,7 @@ impl PyModuleRegistry {
     #[pyo3(signature = (*modules))]
     fn pipeline(&self, modules: Vec<String>) -> PyWorkflow {
         PyWorkflow {
-            inner: self.inner.pipeline(modules),
+            inner: Arc::new(self.inner.pipeline(modules)),
         }
     }
 }
@@ -372,7 +380,7 @@ pub(crate) fn outcomes_to_py(
     py: Python<'_>,
     outcomes: Vec<module_registry::Result<module_registry::WorkflowResult>>,
     first_index: usize,
-    workflow: &Workflow,
+    workflow: &Arc<Workflow>,
 ) -> PyResult<Vec<Py<PyAny>>> {
     let mut out = Vec::with_capacity(outcomes.len());
     for (n, outcome) in outcomes.into_iter().enumerate() {
