@@ -441,9 +441,10 @@ pub(crate) fn execute(
     let run_start = Instant::now();
     let s = &plan.structure;
     let n = plan.steps.len();
-    let mut outputs: Vec<Option<Value>> = vec![None; n];
+    // Filled with `None` without cloning one `None` per step (`vec![None; n]`).
+    let mut outputs: Vec<Option<Value>> = std::iter::repeat_with(|| None).take(n).collect();
     let mut pending: Vec<usize> = s.inputs.iter().map(|i| i.upstream().len()).collect();
-    let mut reports: Vec<Option<StepReport>> = vec![None; n];
+    let mut reports: Vec<Option<StepReport>> = std::iter::repeat_with(|| None).take(n).collect();
     let mut ready: VecDeque<usize> = (0..n).filter(|&i| pending[i] == 0).collect();
     let mut workflow_input = Some(input);
     let mut workflow_input_readers = s
