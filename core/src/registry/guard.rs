@@ -58,6 +58,7 @@ impl ModuleRegistry {
 
     /// Whether an access policy is set (without one, everyone may do
     /// anything, so what was decided for one caller holds for every caller).
+    #[cfg(feature = "workflows")]
     pub(crate) fn has_policy(&self) -> bool {
         self.inner.policy.read().is_some()
     }

@@ -395,6 +395,7 @@ impl ModuleRegistry {
     /// A number that changes after every change of what is registered:
     /// what was planned against one generation (a workflow's modules) holds
     /// while it is unchanged.
+    #[cfg(feature = "workflows")]
     pub(crate) fn generation(&self) -> u64 {
         self.inner
             .generation
