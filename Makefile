@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 export VIRTUAL_ENV := $(abspath $(VENV))
 
-.PHONY: help demo build-demo docs test test-rust test-python build-dev dist dist-check wheel-test sdist-check lint features-check stubtest examples bench bench-smoke bench-report script-api fuzz clean-venv
+.PHONY: help demo build-demo docs test test-rust test-python build-dev dist dist-check wheel-test sdist-check lint features-check stubtest examples bench bench-smoke bench-report script-api bench-instructions bench-instructions-check fuzz clean-venv
 
 # What the sdist's smoke test checks once pip has built and installed it.
 define SDIST_SMOKE
@@ -175,6 +175,14 @@ bench-report: build-dev ## run every benchmark and regenerate benches/README.md 
 
 script-api: ## regenerate docs/reference/script-api.md, the script API reference (a test checks it is current)
 	UPDATE_SCRIPT_API=1 $(CARGO) test -p module-registry --test integration the_script_api_reference_is_current
+
+# Instructions per operation from Python (callgrind, K and 2K operations
+# differenced), so a count, not a time: the same on a busy machine.
+bench-instructions: build-dev ## count instructions per workflow run, batch input, check and process call (callgrind)
+	$(PY) benches/python/instructions.py
+
+bench-instructions-check: build-dev ## fail when an instruction count is above benches/python/instructions.json + 10% (CI)
+	$(PY) benches/python/instructions.py --check
 
 fuzz: ## run each fuzz target for 10 minutes (needs cargo-fuzz)
 	tests/fuzz.sh 600

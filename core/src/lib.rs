@@ -195,7 +195,9 @@ pub use rhai;
 /// Re-exported: its types appear in this crate's API (versions, requirements).
 pub use semver;
 #[cfg(feature = "workflows")]
-pub use workflow::{OnError, StepReport, StepStatus, Workflow, WorkflowResult, WorkflowStep};
+pub use workflow::{
+    OnError, StepReport, StepStatus, StepText, Workflow, WorkflowResult, WorkflowStep,
+};
 
 #[doc(hidden)]
 pub use inventory;

@@ -86,12 +86,12 @@ type Texts = (Vec<Arc<str>>, hashbrown::HashMap<Arc<str>, u32>);
 /// What the results of one batch share: the workflow and the texts of
 /// their reports (step ids, modules, versions, workers, errors), each once.
 pub(crate) struct Layout {
-    pub workflow: Option<Workflow>,
+    pub workflow: Option<Arc<Workflow>>,
     texts: Mutex<Texts>,
 }
 
 impl Layout {
-    pub fn new(workflow: Option<Workflow>) -> Arc<Self> {
+    pub fn new(workflow: Option<Arc<Workflow>>) -> Arc<Self> {
         Arc::new(Layout {
             workflow,
             texts: Mutex::new((Vec::new(), hashbrown::HashMap::new())),

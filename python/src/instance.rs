@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use module_registry::{Implementation, ModuleInstance, Value};
 use pyo3::prelude::*;
-use pyo3::types::PyTuple;
+use pyo3::types::{PyBytes, PyString, PyTuple};
 
 use crate::conversion::{py_to_value, value_to_py};
 use crate::errors::to_pyerr;
@@ -71,6 +71,20 @@ fn is_large(value: &Value) -> bool {
     }
 }
 
+/// Whether `out` is `input`'s own value and `input` is immutable (exactly
+/// `bytes` or `str`), so `input` can be given back as the output.
+fn same_as_input(out: &Value, input: &Bound<'_, PyAny>) -> bool {
+    match out {
+        Value::Bytes(o) => input
+            .cast_exact::<PyBytes>()
+            .is_ok_and(|b| b.as_bytes() == o.as_slice()),
+        Value::Str(o) => input
+            .cast_exact::<PyString>()
+            .is_ok_and(|s| s.to_str().is_ok_and(|s| s == o)),
+        _ => false,
+    }
+}
+
 impl PyModuleInstance {
     /// `process` itself: converted, run (the GIL released as `gil` says).
     fn run<'py>(&self, py: Python<'py>, value: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
@@ -84,8 +98,14 @@ impl PyModuleInstance {
             py.detach_gated(|| self.inner.process_value(input))
         } else {
             self.inner.process_value(input)
-        };
-        value_to_py(py, out.map_err(to_pyerr)?)
+        }
+        .map_err(to_pyerr)?;
+        if same_as_input(&out, value) {
+            // An output equal to its input of an immutable type (`identity`,
+            // a filter passing it on): the input object, not a copy of it.
+            return Ok(value.clone());
+        }
+        value_to_py(py, out)
     }
 }
 

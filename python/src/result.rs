@@ -243,8 +243,8 @@ pub(crate) fn cache_code(cache: CacheStatus) -> u8 {
 
 impl PyWorkflowResult {
     /// The result of a run of `workflow`.
-    pub fn of(py: Python<'_>, result: WorkflowResult, workflow: &Workflow) -> PyResult<Self> {
-        Self::packed(py, result, &Layout::new(Some(workflow.clone())))
+    pub fn of(py: Python<'_>, result: WorkflowResult, workflow: &Arc<Workflow>) -> PyResult<Self> {
+        Self::packed(py, result, &Layout::new(Some(Arc::clone(workflow))))
     }
 
     /// A run's result whose texts are kept in `layout` (one for a batch).
@@ -450,7 +450,7 @@ impl PyWorkflowResult {
             .map(|item| Ok(item.cast::<PyStepReport>()?.get().to_run()))
             .collect::<PyResult<Vec<_>>>()?;
         use crate::threads::Detach;
-        let workflow = self.layout.workflow.as_ref();
+        let workflow = self.layout.workflow.as_deref();
         py.detach_gated(|| module_registry::workflow::run_svg(workflow, &runs))
             .map_err(crate::errors::to_pyerr)
     }

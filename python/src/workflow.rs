@@ -1,5 +1,7 @@
 //! `Workflow`, `WorkflowResult` and `StepReport` for Python.
 
+use std::sync::Arc;
+
 use std::path::PathBuf;
 
 use module_registry::{OnError, Value, Workflow, WorkflowStep};
@@ -19,7 +21,9 @@ use crate::threads::Detach;
 #[pyclass(name = "Workflow", module = "module_registry._core", eq)]
 #[derive(Clone, PartialEq)]
 pub struct PyWorkflow {
-    pub inner: Workflow,
+    /// Shared with the runs and results of it: changed in place only
+    /// while nothing else holds it (`Arc::make_mut`).
+    pub inner: Arc<Workflow>,
 }
 
 /// The id `then(module)` gives a step: the module's name, or numbered
@@ -61,7 +65,9 @@ impl PyWorkflow {
     fn new(name: String, output: Option<String>) -> Self {
         let mut inner = Workflow::new(name);
         inner.output = output;
-        PyWorkflow { inner }
+        PyWorkflow {
+            inner: Arc::new(inner),
+        }
     }
 
     /// Add a step. Give `module` (a name) or `capabilities` (the registry
@@ -110,7 +116,7 @@ impl PyWorkflow {
                 .collect(),
             validate,
         };
-        slf.inner.add_step(step);
+        Arc::make_mut(&mut slf.inner).add_step(step);
         Ok(slf)
     }
 
@@ -161,10 +167,11 @@ impl PyWorkflow {
         mut slf: PyRefMut<'py, Self>,
         schema: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<PyRefMut<'py, Self>> {
-        slf.inner.input = schema
+        let input = schema
             .filter(|s| !s.is_none())
             .map(crate::schema::PySchema::from_arg)
             .transpose()?;
+        Arc::make_mut(&mut slf.inner).input = input;
         Ok(slf)
     }
 
@@ -192,7 +199,7 @@ impl PyWorkflow {
 
     #[setter]
     fn set_output(&mut self, output: Option<String>) {
-        self.inner.output = output;
+        Arc::make_mut(&mut self.inner).output = output;
     }
 
     /// The step ids, in order.
@@ -209,7 +216,7 @@ impl PyWorkflow {
     #[staticmethod]
     fn load(path: PathBuf) -> PyResult<Self> {
         Ok(PyWorkflow {
-            inner: Workflow::load(path).map_err(to_pyerr)?,
+            inner: Arc::new(Workflow::load(path).map_err(to_pyerr)?),
         })
     }
 
@@ -220,7 +227,7 @@ impl PyWorkflow {
 
     /// The file form as a dict.
     fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let json = serde_json::to_value(&self.inner).map_err(|e| to_pyerr(e.into()))?;
+        let json = serde_json::to_value(&*self.inner).map_err(|e| to_pyerr(e.into()))?;
         value_to_py(py, Value::from_json(json))
     }
 
@@ -233,7 +240,9 @@ impl PyWorkflow {
                 message: format!("invalid workflow: {e}"),
             })
         })?;
-        Ok(PyWorkflow { inner })
+        Ok(PyWorkflow {
+            inner: Arc::new(inner),
+        })
     }
 
     /// The TOML form.
@@ -283,11 +292,11 @@ impl PyWorkflow {
     }
 
     fn __setstate__(&mut self, state: &str) -> PyResult<()> {
-        self.inner = serde_json::from_str(state).map_err(|e| {
+        self.inner = Arc::new(serde_json::from_str(state).map_err(|e| {
             to_pyerr(module_registry::Error::Serialization {
                 message: format!("invalid pickled workflow: {e}"),
             })
-        })?;
+        })?);
         Ok(())
     }
 
@@ -389,7 +398,7 @@ impl PyModuleRegistry {
     #[pyo3(signature = (*modules))]
     fn pipeline(&self, modules: Vec<String>) -> PyWorkflow {
         PyWorkflow {
-            inner: self.inner.pipeline(modules),
+            inner: Arc::new(self.inner.pipeline(modules)),
         }
     }
 }
@@ -400,10 +409,10 @@ pub(crate) fn outcomes_to_py(
     py: Python<'_>,
     outcomes: Vec<module_registry::Result<module_registry::WorkflowResult>>,
     first_index: usize,
-    workflow: &Workflow,
+    workflow: &Arc<Workflow>,
 ) -> PyResult<Vec<Py<PyAny>>> {
     // One layout for the batch: its results share the workflow and texts.
-    let layout = crate::batch::Layout::new(Some(workflow.clone()));
+    let layout = crate::batch::Layout::new(Some(Arc::clone(workflow)));
     let mut out = Vec::with_capacity(outcomes.len());
     for (n, outcome) in outcomes.into_iter().enumerate() {
         let index = first_index + n;

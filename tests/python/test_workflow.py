@@ -302,3 +302,35 @@ def test_then_numbers_a_long_chain_of_one_module_in_one_pass() -> None:
     assert ids[:3] == ["identity", "identity-2", "identity-3"] and ids[-1] == "identity-5000"
     assert len(set(ids)) == 5000
     assert mr.ModuleRegistry(native_modules=True).run_workflow(wf, "x").output == "x"
+
+
+def test_a_result_keeps_the_workflow_as_it_ran_and_one_list_of_steps(registry: mr.ModuleRegistry) -> None:
+    wf = Workflow("grow").step("a", "add-one")
+    result = registry.run_workflow(wf, 1)
+    # The workflow changed after the run: the result still has the one that ran.
+    wf.step("b", "add-ten")
+    wf.output = "a"
+    ran = result.workflow
+    assert ran is not None and ran.step_ids == ["a"] and ran.output is None
+    assert wf.step_ids == ["a", "b"] and wf.output == "a"
+    # A second run of the changed workflow runs both steps.
+    assert registry.run_workflow(wf, 1).output == 2
+    assert [s.id for s in registry.run_workflow(wf, 1).steps] == ["a", "b"]
+    # The steps are one list, the same at every read, with each step's output.
+    assert result.steps is result.steps
+    assert [(s.id, s.output, s.status) for s in result.steps] == [("a", 2, "ok")]
+    assert result.step("a") is result.steps[0]
+    assert result.outputs == {"a": 2}
+
+
+def test_a_run_after_a_change_to_the_registry_uses_what_is_registered_now(registry: mr.ModuleRegistry) -> None:
+    wf = Workflow("w").step("a", "add-one")
+    assert registry.run_workflow(wf, 1).output == 2
+    registry.check_workflow(wf)
+    registry.replace(mr.ModuleConfig(name="add-one", capabilities=["math"]), lambda x: x + 100)
+    assert registry.run_workflow(wf, 1).output == 101
+    registry.unregister("add-one", "0.1.0")
+    with pytest.raises(mr.WorkflowError, match="add-one"):
+        registry.run_workflow(wf, 1)
+    with pytest.raises(mr.WorkflowError):
+        registry.check_workflow(wf)

@@ -1115,3 +1115,62 @@ fn a_workflow_of_ten_thousand_steps_is_drawn_in_one_pass() {
         .unwrap();
     assert!(width > ((n + 2) * (90 + 48)) as f64, "{}", &svg[..200]);
 }
+
+#[test]
+fn a_run_after_a_change_to_the_registry_uses_what_is_registered_now() {
+    let r = registry();
+    let wf = Workflow::new("w").step(WorkflowStep::module("a", "add-one"));
+    assert_eq!(r.run_workflow(&wf, 1i64).unwrap().output, Value::Int(2));
+    r.replace(
+        ModuleConfig::new()
+            .with_name("add-one")
+            .add_capability("math")
+            .with_handler(|v| Ok(Value::Int(v.as_int().unwrap_or(0) + 100))),
+    )
+    .unwrap();
+    assert_eq!(r.run_workflow(&wf, 1i64).unwrap().output, Value::Int(101));
+    // A capability step picks a higher version registered since.
+    let caps = Workflow::new("c").step(WorkflowStep::capabilities("m", ["math"]));
+    assert_eq!(
+        r.run_workflow(&caps, 0i64).unwrap().steps[0].module,
+        "add-ten"
+    );
+    r.register(
+        ModuleConfig::new()
+            .with_name("add-more")
+            .with_version("3.0.0")
+            .add_capability("math")
+            .with_handler(|v| Ok(Value::Int(v.as_int().unwrap_or(0) + 1000))),
+    )
+    .unwrap();
+    let run = r.run_workflow(&caps, 0i64).unwrap();
+    assert_eq!(
+        (run.steps[0].module.as_str(), run.output),
+        ("add-more", Value::Int(1000))
+    );
+    // Gone since the last run: the run is refused, naming the step.
+    r.unregister("add-one", "0.1.0").unwrap();
+    let err = r.run_workflow(&wf, 1i64).unwrap_err();
+    assert!(
+        err.report().contains("cannot use module \"add-one\""),
+        "{err}"
+    );
+    assert!(r.check_workflow(&wf).is_err());
+}
+
+#[test]
+fn a_policy_set_after_a_run_is_enforced_on_the_next() {
+    use module_registry::{AccessPolicy, Permission};
+    let r = registry();
+    let wf = Workflow::new("w").step(WorkflowStep::module("a", "add-one"));
+    r.check_workflow(&wf).unwrap();
+    assert_eq!(r.run_workflow(&wf, 1i64).unwrap().output, Value::Int(2));
+    let mut policy = AccessPolicy::new();
+    policy
+        .grant("reader", [Permission::Discover], "*")
+        .unwrap()
+        .assign("alice", "reader");
+    r.set_policy(Some(policy)).unwrap();
+    let alice = r.as_principal("alice");
+    assert!(alice.run_workflow(&wf, 1i64).is_err());
+}

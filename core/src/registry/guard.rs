@@ -56,6 +56,13 @@ impl ModuleRegistry {
         Ok(RegistryView::new(self.clone(), Arc::from(principal)))
     }
 
+    /// Whether an access policy is set (without one, everyone may do
+    /// anything, so what was decided for one caller holds for every caller).
+    #[cfg(feature = "workflows")]
+    pub(crate) fn has_policy(&self) -> bool {
+        self.inner.policy.read().is_some()
+    }
+
     /// Whether the current principal may do `permission` on `module` (on
     /// some module when `None`). The system, and everyone when there is no
     /// policy, may do anything.

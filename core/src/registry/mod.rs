@@ -49,6 +49,8 @@ use self::store::State;
 
 struct Inner {
     state: RwLock<State>,
+    /// Bumped after every change of `state` (see [`ModuleRegistry::generation`]).
+    generation: std::sync::atomic::AtomicU64,
     audit: Arc<AuditLog>,
     workflow_orchestration: AtomicBool,
     plugin_marketplace: AtomicBool,
@@ -61,6 +63,32 @@ struct Inner {
     /// The [`Validation`](crate::schema::Validation) mode as its byte,
     /// shared with every instance built (so a change applies to them too).
     validation: Arc<AtomicU8>,
+}
+
+/// The store locked for a change; bumps the registry's generation when dropped.
+struct StateWrite<'a> {
+    guard: parking_lot::RwLockWriteGuard<'a, State>,
+    generation: &'a std::sync::atomic::AtomicU64,
+}
+
+impl std::ops::Deref for StateWrite<'_> {
+    type Target = State;
+    fn deref(&self) -> &State {
+        &self.guard
+    }
+}
+
+impl std::ops::DerefMut for StateWrite<'_> {
+    fn deref_mut(&mut self) -> &mut State {
+        &mut self.guard
+    }
+}
+
+impl Drop for StateWrite<'_> {
+    fn drop(&mut self) {
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::Release);
+    }
 }
 
 /// The registry of modules and plugins.
@@ -123,6 +151,7 @@ impl ModuleRegistry {
         ModuleRegistry {
             inner: Arc::new(Inner {
                 state: RwLock::new(State::default()),
+                generation: std::sync::atomic::AtomicU64::new(0),
                 audit: Arc::new(AuditLog::default()),
                 workflow_orchestration: AtomicBool::new(true),
                 plugin_marketplace: AtomicBool::new(false),
@@ -411,6 +440,26 @@ impl ModuleRegistry {
                 feature: "workflow orchestration",
                 hint: "ModuleRegistry::with_workflow_orchestration(true)",
             })
+        }
+    }
+
+    /// A number that changes after every change of what is registered:
+    /// what was planned against one generation (a workflow's modules) holds
+    /// while it is unchanged.
+    #[cfg(feature = "workflows")]
+    pub(crate) fn generation(&self) -> u64 {
+        self.inner
+            .generation
+            .load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// The store, to change: the generation moves on when the change is
+    /// done, before the lock is released (a reader that saw the old
+    /// generation planned against the old store or a newer one).
+    fn state_mut(&self) -> StateWrite<'_> {
+        StateWrite {
+            guard: self.inner.state.write(),
+            generation: &self.inner.generation,
         }
     }
 

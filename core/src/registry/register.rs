@@ -107,7 +107,7 @@ impl ModuleRegistry {
     pub fn unregister_exact(&self, info: &ModuleInfo) -> Result<bool> {
         self.authorize(Permission::Unregister, "unregister", Some(info.name()))?;
         let removed = {
-            let mut state = self.inner.state.write();
+            let mut state = self.state_mut();
             match state.find_version(info.kind(), info.name(), info.version()) {
                 Some(id) if state.info(id).same_registration(info) => {
                     Some(state.remove(info.kind(), id))
@@ -212,7 +212,7 @@ impl ModuleRegistry {
             Ok(version) => version,
             Err(e) => return Err((e, Box::new(config))),
         };
-        let mut state = self.inner.state.write();
+        let mut state = self.state_mut();
         let existing = state.find_version(config.kind, config.name(), &version);
         if let Some(id) = existing {
             if !replace.allows(state.info(id)) {
@@ -275,7 +275,7 @@ impl ModuleRegistry {
             checked.push((config, version));
         }
         let infos = {
-            let mut state = self.inner.state.write();
+            let mut state = self.state_mut();
             for (config, version) in &checked {
                 if let Some(id) = state.find_version(config.kind, config.name(), version) {
                     if !replace.allows(state.info(id)) {
@@ -356,7 +356,7 @@ impl ModuleRegistry {
         version: Option<&str>,
     ) -> Result<Vec<ModuleInfo>> {
         let version = version.map(|v| parse_version(name, v)).transpose()?;
-        let mut state = self.inner.state.write();
+        let mut state = self.state_mut();
         let ids: Vec<u32> = state
             .versions(kind, name)
             .map(|ids| {

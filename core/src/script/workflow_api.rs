@@ -76,9 +76,9 @@ fn run_workflow(r: &mut ScriptRegistry, wf: ScriptWorkflow, input: Dynamic) -> R
         .iter_mut()
         .map(|s| {
             let mut m = Map::new();
-            m.insert("id".into(), Dynamic::from(s.id.clone()));
-            m.insert("module".into(), Dynamic::from(s.module.clone()));
-            m.insert("version".into(), Dynamic::from(s.version.clone()));
+            m.insert("id".into(), Dynamic::from(s.id.to_string()));
+            m.insert("module".into(), Dynamic::from(s.module.to_string()));
+            m.insert("version".into(), Dynamic::from(s.version.to_string()));
             m.insert("status".into(), Dynamic::from(s.status.as_str()));
             m.insert("attempts".into(), Dynamic::from_int(i64::from(s.attempts)));
             m.insert("cache".into(), Dynamic::from(s.cache.as_str()));

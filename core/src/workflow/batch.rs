@@ -18,7 +18,7 @@ impl ModuleRegistry {
     /// shape (ids, references, cycles, policies) and every module and
     /// capability query. Errors name the step.
     pub fn check_workflow(&self, workflow: &Workflow) -> Result<()> {
-        plan(self, workflow).map(|_| ())
+        super::plan::shared_plan(self, workflow).map(|_| ())
     }
 
     /// Runs a workflow on `input`: everything is checked first, one instance
@@ -133,7 +133,7 @@ impl ModuleRegistry {
         self.require_orchestration()?;
         let mut failed = None;
         let result = (|| {
-            let plan = Arc::new(plan(self, workflow)?);
+            let plan = super::plan::shared_plan(self, workflow)?;
             let instances = Arc::new(instantiate(self, &plan)?);
             let width = plan.steps.iter().map(|s| s.pool).max().unwrap_or(1);
             let outcomes = if width > 1 && inputs.len() > 1 {

@@ -70,7 +70,7 @@ pub use picture::{run_svg, StepRun};
 pub(crate) use plan::plan;
 pub use pool::worker_threads;
 pub(crate) use run::execute;
-pub use run::{StepReport, StepStatus, WorkflowResult};
+pub use run::{StepReport, StepStatus, StepText, WorkflowResult};
 pub use stream::{BatchIter, WorkflowBatch};
 
 use crate::error::{Error, Result};

@@ -37,9 +37,9 @@ pub struct StepRun {
 impl From<&StepReport> for StepRun {
     fn from(r: &StepReport) -> Self {
         StepRun {
-            id: r.id.clone(),
-            module: r.module.clone(),
-            version: r.version.clone(),
+            id: r.id.to_string(),
+            module: r.module.to_string(),
+            version: r.version.to_string(),
             status: r.status,
             cached: r.cache == crate::cache::CacheStatus::Hit,
             attempts: r.attempts,

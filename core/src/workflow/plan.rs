@@ -2,9 +2,10 @@
 //! module, capability query, fallback, config and pool size), each step's
 //! module chosen, ready to run.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use super::{OnError, Structure, Workflow, WorkflowStep};
+use super::{OnError, StepText, Structure, Workflow, WorkflowStep};
 use crate::error::{Error, Result};
 use crate::info::ModuleInfo;
 use crate::kind::ModuleKind;
@@ -33,9 +34,19 @@ pub(crate) struct PlannedStep {
     pub pool: usize,
     /// Check each call's input and output against the module's types.
     pub validate: bool,
+    /// What its reports say of it, made once per plan.
+    pub text: ReportText,
     /// The identity of the step's code for its cache key: computed once
     /// per plan (per run or batch), when the step first consults the cache.
     pub code: std::sync::OnceLock<crate::cache::StepCode>,
+}
+
+/// A step's id and its module's name and version, as its reports give them.
+#[derive(Clone)]
+pub(crate) struct ReportText {
+    pub id: StepText,
+    pub module: StepText,
+    pub version: StepText,
 }
 
 /// A workflow checked against a registry, ready to run.
@@ -58,6 +69,70 @@ pub(crate) fn step_error(
         message,
         source: source.map(Box::new),
     }
+}
+
+/// The plans of the workflows run last on a registry (its extension), each
+/// with the registry generation it was made against: a run of a workflow
+/// equal to one of them, on an unchanged registry, shares its plan instead of
+/// checking and planning again.
+#[derive(Default)]
+pub(crate) struct PlanCache {
+    entries: parking_lot::Mutex<Vec<Planned>>,
+}
+
+struct Planned {
+    workflow: Arc<Workflow>,
+    generation: u64,
+    plan: Arc<Plan>,
+}
+
+/// Plans kept per registry (most recent first).
+const PLANS_KEPT: usize = 8;
+
+/// Whether a plan of `workflow` may be shared between runs: not when an
+/// access policy decides per caller what a step may use, nor when a step
+/// consults the step cache (its code identity is computed once per plan,
+/// and a Python module's held state may change between runs).
+fn shareable(registry: &ModuleRegistry, workflow: &Workflow) -> bool {
+    !registry.has_policy() && !workflow.steps.iter().any(|s| s.cache)
+}
+
+/// [`plan`], shared with earlier runs of an equal workflow while the
+/// registry is unchanged (see [`PlanCache`]); behaves as `plan` in every
+/// other way (a workflow that fails to plan is planned again each time).
+pub(crate) fn shared_plan(registry: &ModuleRegistry, workflow: &Workflow) -> Result<Arc<Plan>> {
+    if !shareable(registry, workflow) {
+        return plan(registry, workflow).map(Arc::new);
+    }
+    let generation = registry.generation();
+    let cache = registry.extension::<PlanCache>();
+    {
+        let mut entries = cache.entries.lock();
+        let found = entries.iter().position(|e| {
+            e.generation == generation
+                && (std::ptr::eq(&*e.workflow, workflow) || *e.workflow == *workflow)
+        });
+        if let Some(at) = found {
+            if at > 0 {
+                let hit = entries.remove(at);
+                entries.insert(0, hit);
+            }
+            return Ok(entries[0].plan.clone());
+        }
+    }
+    let planned = Arc::new(plan(registry, workflow)?);
+    let mut entries = cache.entries.lock();
+    entries.retain(|e| e.generation == generation);
+    entries.truncate(PLANS_KEPT - 1);
+    entries.insert(
+        0,
+        Planned {
+            workflow: Arc::new(workflow.clone()),
+            generation,
+            plan: planned.clone(),
+        },
+    );
+    Ok(planned)
 }
 
 /// Checks `workflow` against `registry` and picks every module.
@@ -114,7 +189,13 @@ fn plan_step(registry: &ModuleRegistry, name: &str, step: &WorkflowStep) -> Resu
             ))
         }
     };
+    let text = ReportText {
+        id: step.id.as_str().into(),
+        module: info.name().into(),
+        version: info.version_text().into(),
+    };
     Ok(PlannedStep {
+        text,
         id: step.id.clone(),
         info,
         fallback,
@@ -184,4 +265,60 @@ fn best_provider(registry: &ModuleRegistry, name: &str, step: &WorkflowStep) -> 
                 None,
             )
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::shared_plan;
+    use crate::workflow::{Workflow, WorkflowStep};
+    use crate::{ModuleConfig, ModuleRegistry};
+
+    fn chain() -> Workflow {
+        Workflow::new("w")
+            .step(WorkflowStep::module("a", "identity"))
+            .step(WorkflowStep::module("b", "identity"))
+    }
+
+    #[test]
+    fn an_equal_workflow_on_an_unchanged_registry_shares_its_plan() {
+        let registry = ModuleRegistry::with_native_modules();
+        let first = shared_plan(&registry, &chain()).unwrap();
+        // Another value, equal: the same plan.
+        let again = shared_plan(&registry, &chain()).unwrap();
+        assert!(Arc::ptr_eq(&first, &again));
+        // A different workflow has its own.
+        let other = shared_plan(&registry, &chain().with_output("a")).unwrap();
+        assert!(!Arc::ptr_eq(&first, &other));
+        assert!(Arc::ptr_eq(
+            &first,
+            &shared_plan(&registry, &chain()).unwrap()
+        ));
+    }
+
+    #[test]
+    fn a_change_to_the_registry_plans_again() {
+        let registry = ModuleRegistry::with_native_modules();
+        let first = shared_plan(&registry, &chain()).unwrap();
+        registry
+            .register(ModuleConfig::new().with_name("other").with_handler(Ok))
+            .unwrap();
+        let after_register = shared_plan(&registry, &chain()).unwrap();
+        assert!(!Arc::ptr_eq(&first, &after_register));
+        let info = registry
+            .find(crate::ModuleKind::Module, "other", None)
+            .unwrap();
+        assert!(registry.unregister_exact(&info).unwrap());
+        let after_unregister = shared_plan(&registry, &chain()).unwrap();
+        assert!(!Arc::ptr_eq(&after_register, &after_unregister));
+    }
+
+    #[test]
+    fn steps_that_consult_the_cache_are_planned_each_run() {
+        let registry = ModuleRegistry::with_native_modules();
+        let wf = Workflow::new("w").step(WorkflowStep::module("a", "identity").cache(true));
+        let first = shared_plan(&registry, &wf).unwrap();
+        assert!(!Arc::ptr_eq(&first, &shared_plan(&registry, &wf).unwrap()));
+    }
 }

@@ -51,15 +51,130 @@ impl StepStatus {
     }
 }
 
+/// Text of a step report (its id, module, version): shared with the plan
+/// and the other runs of it, so a report copies no text. Reads as a `str`
+/// (`&*text`, `as_str()`, `==` with `&str` and `String`, `Display`).
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct StepText(Arc<str>);
+
+impl StepText {
+    /// The text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::ops::Deref for StepText {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl AsRef<str> for StepText {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::borrow::Borrow<str> for StepText {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for StepText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&*self.0, f)
+    }
+}
+
+impl std::fmt::Display for StepText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<&str> for StepText {
+    fn from(s: &str) -> Self {
+        StepText(Arc::from(s))
+    }
+}
+
+impl From<String> for StepText {
+    fn from(s: String) -> Self {
+        StepText(Arc::from(s))
+    }
+}
+
+impl From<StepText> for String {
+    fn from(s: StepText) -> Self {
+        s.0.to_string()
+    }
+}
+
+impl PartialEq<str> for StepText {
+    fn eq(&self, other: &str) -> bool {
+        &*self.0 == other
+    }
+}
+
+impl PartialEq<&str> for StepText {
+    fn eq(&self, other: &&str) -> bool {
+        &*self.0 == *other
+    }
+}
+
+impl PartialEq<String> for StepText {
+    fn eq(&self, other: &String) -> bool {
+        *self.0 == **other
+    }
+}
+
+impl PartialEq<StepText> for str {
+    fn eq(&self, other: &StepText) -> bool {
+        self == &*other.0
+    }
+}
+
+impl PartialEq<StepText> for &str {
+    fn eq(&self, other: &StepText) -> bool {
+        *self == &*other.0
+    }
+}
+
+impl PartialEq<StepText> for String {
+    fn eq(&self, other: &StepText) -> bool {
+        **self == *other.0
+    }
+}
+
+impl Serialize for StepText {
+    fn serialize<S: serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for StepText {
+    fn deserialize<D: serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> std::result::Result<Self, D::Error> {
+        String::deserialize(deserializer).map(StepText::from)
+    }
+}
+
 /// What happened in one step of a run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StepReport {
     /// The step's id.
-    pub id: String,
+    pub id: StepText,
     /// The module that produced the output (the fallback, if it ran).
-    pub module: String,
+    pub module: StepText,
     /// That module's version.
-    pub version: String,
+    pub version: StepText,
     /// How it ended.
     pub status: StepStatus,
     /// Attempts of the step's own module (retries included).
@@ -179,9 +294,9 @@ impl PlannedStep {
         cache: CacheStatus,
     ) -> StepReport {
         StepReport {
-            id: self.id.clone(),
-            module: self.info.name().to_string(),
-            version: self.info.version_text().to_string(),
+            id: self.text.id.clone(),
+            module: self.text.module.clone(),
+            version: self.text.version.clone(),
             status,
             attempts,
             start: start - run_start,
@@ -308,8 +423,8 @@ fn attempt_step(
             match outcome {
                 Ok(v) => {
                     report.status = StepStatus::Fallback;
-                    report.module = fallback.name().to_string();
-                    report.version = fallback.version_text().to_string();
+                    report.module = fallback.name().into();
+                    report.version = fallback.version_text().into();
                     Ok(v)
                 }
                 Err(fallback_error) => {
@@ -386,9 +501,10 @@ fn execute_plan(
     let run_start = Instant::now();
     let s = &plan.structure;
     let n = plan.steps.len();
-    let mut outputs: Vec<Option<Value>> = vec![None; n];
+    // Filled with `None` without cloning one `None` per step (`vec![None; n]`).
+    let mut outputs: Vec<Option<Value>> = std::iter::repeat_with(|| None).take(n).collect();
     let mut pending: Vec<usize> = s.inputs.iter().map(|i| i.upstream().len()).collect();
-    let mut reports: Vec<Option<StepReport>> = vec![None; n];
+    let mut reports: Vec<Option<StepReport>> = std::iter::repeat_with(|| None).take(n).collect();
     let mut ready: VecDeque<usize> = (0..n).filter(|&i| pending[i] == 0).collect();
     let mut workflow_input = Some(input);
     let mut workflow_input_readers = s
@@ -396,8 +512,8 @@ fn execute_plan(
         .iter()
         .filter(|i| **i == StepInput::Workflow)
         .count();
-    let (tx, rx) = crossbeam_channel::unbounded::<(usize, Outcome)>();
-    let queue = RunQueue::new();
+    // Made when a step first runs elsewhere (a chain never needs them).
+    let mut parallel: Option<Parallel> = None;
     let mut in_flight = 0usize;
 
     // Every output is kept for the result (`WorkflowResult::outputs`): a
@@ -452,11 +568,12 @@ fn execute_plan(
                 )?;
             } else {
                 let timed = plan.steps[i].timeout.is_some();
+                let par = parallel.get_or_insert_with(Parallel::new);
                 let (plan, instances, registry, tx) = (
                     plan.clone(),
                     instances.clone(),
                     registry.clone(),
-                    tx.clone(),
+                    par.tx.clone(),
                 );
                 in_flight += 1;
                 let caller = crate::access::Caller::current();
@@ -475,14 +592,15 @@ fn execute_plan(
                     super::metrics::step_ran(&registry, &plan.name, &outcome.report);
                     let _ = tx.send((i, outcome));
                 });
-                queue.dispatch(job, timed)?;
+                par.queue.dispatch(job, timed)?;
             }
         }
-        if in_flight == 0 {
+        let Some(par) = parallel.as_ref().filter(|_| in_flight > 0) else {
             break;
-        }
-        let (i, outcome) = queue
-            .wait(&rx)
+        };
+        let (i, outcome) = par
+            .queue
+            .wait(&par.rx)
             .ok_or_else(|| Error::invalid_input("a workflow worker stopped"))?;
         in_flight -= 1;
         settle(
@@ -537,6 +655,25 @@ fn execute_plan(
         duration: run_start.elapsed(),
         worker: worker_label(),
     })
+}
+
+/// What a run needs once steps run on other threads: the channel their
+/// outcomes come back on and the run's own queue.
+struct Parallel {
+    tx: crossbeam_channel::Sender<(usize, Outcome)>,
+    rx: crossbeam_channel::Receiver<(usize, Outcome)>,
+    queue: RunQueue,
+}
+
+impl Parallel {
+    fn new() -> Self {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        Parallel {
+            tx,
+            rx,
+            queue: RunQueue::new(),
+        }
+    }
 }
 
 /// Records a finished step and releases the steps waiting on it.
