@@ -5,8 +5,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use module_registry::{
-    CapabilityQuery, Error, ErrorKind, ModuleConfig, ModuleRegistry, Schema, Value, Workflow,
-    WorkflowStep,
+    CapabilityQuery, Error, ErrorKind, FnModule, Module, ModuleConfig, ModuleRegistry, Schema,
+    Value, Workflow, WorkflowStep,
 };
 
 fn t(text: &str) -> Schema {
@@ -252,7 +252,8 @@ fn configs_are_checked_against_the_config_type() {
                 .with_name("threshold")
                 .with_version("1.0.0")
                 .with_config_type(t("{threshold: float}"))
-                .with_handler(Ok),
+                // A factory: the module is given its config (a handler is not).
+                .with_factory(|_| Ok(Box::new(FnModule::new(Ok)) as Box<dyn Module>)),
         )
         .unwrap();
     let missing = Workflow::new("w").step(WorkflowStep::module("a", "threshold"));
