@@ -184,7 +184,7 @@ def test_a_chunk_travels_as_one_compact_payload(registry: mr.ModuleRegistry) -> 
     assert set(payload["texts"]) >= {"double", "identity"}
     assert payload["step_outputs"] == [2, 2, 4, 4, 6, 6]
     layout = _core._ResultLayout(wf)
-    results = layout.unpack(pickle.loads(pickle.dumps(payload)))
+    results: list[Any] = layout.unpack(pickle.loads(pickle.dumps(payload)))
     assert [r.output for r in results] == [2, 4, 6]
     assert [[s.module for s in r.steps] for r in results] == [["double", "identity"]] * 3
     assert results[2].steps[0].output == 6 and results[0].workflow == wf
@@ -193,7 +193,7 @@ def test_a_chunk_travels_as_one_compact_payload(registry: mr.ModuleRegistry) -> 
     assert layout.texts == texts, "the texts of a batch's results are kept once"
     failed = registry._run_workflow_chunk(Workflow("odd").then("odd-only"), [1, 2, 3], True, 5)
     assert sorted(failed["errors"]) == [1] and failed["errors"][1].index == 6
-    out = _core._ResultLayout(None).unpack(failed)
+    out: list[Any] = _core._ResultLayout(None).unpack(failed)
     assert isinstance(out[1], mr.WorkflowError) and [out[0].output, out[2].output] == [1, 3]
 
 
