@@ -49,6 +49,7 @@ mod metrics;
 mod picture;
 mod plan;
 mod pool;
+mod report;
 mod run;
 mod stream;
 mod structure;
@@ -69,8 +70,8 @@ pub(crate) use instances::instantiate;
 pub use picture::{run_svg, StepRun};
 pub(crate) use plan::plan;
 pub use pool::worker_threads;
+pub use report::{StepReport, StepStatus, StepText, WorkflowResult};
 pub(crate) use run::execute;
-pub use run::{StepReport, StepStatus, StepText, WorkflowResult};
 pub use stream::{BatchIter, WorkflowBatch};
 
 use crate::error::{Error, Result};
