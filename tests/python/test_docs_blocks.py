@@ -55,6 +55,13 @@ COVERED = {
     },
     "reference/workflow-format.md": {"toml": {'name = "posts"': "test_workflow_toml_block"}},
     "guides/rust.md": {"rust": {"fn main()": "test_the_rust_guide_is_the_crates_doc_tests"}},
+    "guides/script-editor.md": {
+        "sh": {
+            "scripts definitions": "test_script_definitions_block",
+            "make script-api": "test_the_script_api_reference_is_current (tests/rust/script_definitions.rs)",
+        },
+    },
+    "guides/streaming-batches.md": {"sh": {"batch_memory.py": "test_batch_memory_block"}},
 }
 
 
@@ -77,6 +84,9 @@ OTHERS_PAGES = {
     "guides/typed-interfaces.md",
     "guides/streaming-batches.md",
     "guides/script-editor.md",
+    # Generated from the script API's registrations; its examples are
+    # fragments (a `wf`, a `pool`, an `instance` in scope), checked current
+    # by tests/rust/script_definitions.rs, not run one by one.
     "reference/script-api.md",
 }
 
@@ -206,3 +216,23 @@ def test_workflow_toml_block(tmp_path: Path) -> None:
     )
     assert Workflow.load(path) == built
     assert 'Workflow("posts", output="slug")' in (ROOT / "docs" / "reference" / "workflow-format.md").read_text()
+
+
+def test_script_definitions_block(tmp_path: Path) -> None:
+    """The editor guide's command writes the language server's files."""
+    run_sh(block("guides/script-editor.md", "scripts definitions"), tmp_path)
+    written = sorted(p.name for p in (tmp_path / ".rhai" / "definitions").iterdir())
+    assert written and all(name.endswith(".d.rhai") for name in written), written
+
+
+def test_batch_memory_block(tmp_path: Path) -> None:
+    """The streaming guide's measurement commands run (on fewer inputs: the
+    page's 1,000,000 is the benchmark's default, not a test's)."""
+    code = block("guides/streaming-batches.md", "batch_memory.py")
+    bench = ROOT / "benches" / "python" / "batch_memory.py"
+    lines = [line.split("#")[0].strip() for line in code.splitlines() if line.strip()]
+    assert lines and all(line.startswith("python benches/python/batch_memory.py") for line in lines), lines
+    small = "\n".join(line.replace("benches/python/batch_memory.py", f"{bench} --inputs 2000") for line in lines)
+    proc = run_sh(small, tmp_path)
+    for mode in ("baseline", "iter", "run"):
+        assert re.search(rf"^{mode}\s+2000 inputs, \d+ step\(s\): peak [\d.]+ MB", proc.stdout, re.M), proc.stdout
