@@ -140,13 +140,6 @@ pub(crate) struct Plain {
 }
 
 impl Plain {
-    #[cfg(feature = "workflows")]
-    pub(crate) fn observe(&mut self, elapsed: Duration) {
-        let ns = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
-        self.buckets[bucket(ns)] += 1;
-        self.sum_ns = self.sum_ns.saturating_add(ns);
-    }
-
     pub(crate) fn value(&self) -> HistogramValue {
         HistogramValue {
             buckets: self.buckets.to_vec(),

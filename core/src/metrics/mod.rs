@@ -183,12 +183,25 @@ pub(crate) type Gauges = Vec<(&'static Def, Vec<String>, u64)>;
 /// A source of gauge samples; `false` once what it reads is gone.
 type Source = Box<dyn Fn(&mut Gauges) -> bool + Send + Sync>;
 
+/// What a step run is counted as, in the order its samples are printed.
+const STEP_OUTCOMES: [&str; 6] = ["cached", "cancelled", "failed", "fallback", "ok", "skipped"];
+
+/// A step's runs by outcome and its durations (lock-free).
+#[derive(Default)]
+struct StepMetrics {
+    runs: [AtomicU64; STEP_OUTCOMES.len()],
+    duration: AtomicHistogram,
+}
+
 /// A registry's metrics: the module counters, the labelled counters and
 /// histograms of workflows, the cache, watchers and access control, and
 /// the sources of gauges read when a snapshot is taken.
 pub struct Metrics {
     on: Arc<AtomicBool>,
     modules: RwLock<HashMap<ModuleKey, Arc<ModuleMetrics>>>,
+    /// Each step's counters by workflow and step id: found with borrowed
+    /// keys, so counting a step allocates nothing once it has run before.
+    steps: RwLock<HashMap<String, HashMap<String, StepMetrics>>>,
     counters: Mutex<BTreeMap<Key, u64>>,
     /// Step cache lookups: hit, miss, unhashable.
     cache: [AtomicU64; 3],
@@ -203,6 +216,7 @@ impl Default for Metrics {
         Metrics {
             on: Arc::new(AtomicBool::new(true)),
             modules: RwLock::default(),
+            steps: RwLock::default(),
             counters: Mutex::default(),
             cache: Default::default(),
             histograms: Mutex::default(),
@@ -273,26 +287,61 @@ impl Metrics {
         *self.counters.lock().entry(key).or_insert(0) += n;
     }
 
+    fn with_step(&self, workflow: &str, step: &str, f: impl FnOnce(&StepMetrics)) {
+        if let Some(m) = self.steps.read().get(workflow).and_then(|s| s.get(step)) {
+            return f(m);
+        }
+        let mut steps = self.steps.write();
+        f(steps
+            .entry(workflow.to_owned())
+            .or_default()
+            .entry(step.to_owned())
+            .or_default());
+    }
+
+    /// Counts a run of `step` of `workflow` as `outcome` (`ok`, `failed`,
+    /// `skipped`, `fallback`, `cached`, `cancelled`), with its duration
+    /// when it ran.
+    #[cfg(feature = "workflows")]
+    pub(crate) fn step_ran(
+        &self,
+        workflow: &str,
+        step: &str,
+        outcome: &str,
+        took: Option<Duration>,
+    ) {
+        if self.enabled() {
+            self.add_step(workflow, step, outcome, 1, took);
+        }
+    }
+
+    /// False for an outcome that is not a step's.
+    fn add_step(
+        &self,
+        workflow: &str,
+        step: &str,
+        outcome: &str,
+        n: u64,
+        took: Option<Duration>,
+    ) -> bool {
+        let Some(i) = STEP_OUTCOMES.iter().position(|o| *o == outcome) else {
+            return false;
+        };
+        self.with_step(workflow, step, |m| {
+            m.runs[i].fetch_add(n, Ordering::Relaxed);
+            if let Some(took) = took {
+                m.duration.observe(took);
+            }
+        });
+        true
+    }
+
     /// Counts a step cache lookup: `result` is `"hit"`, `"miss"` or `"unhashable"`.
     pub fn count_cache(&self, result: &str) {
         if self.enabled() {
             if let Some(i) = CACHE_RESULTS.iter().position(|r| *r == result) {
                 self.cache[i].fetch_add(1, Ordering::Relaxed);
             }
-        }
-    }
-
-    /// Observes `elapsed` in the histogram `def` with `labels` (the step
-    /// durations: workflows are the one user).
-    #[cfg(feature = "workflows")]
-    pub(crate) fn observe(&self, def: &'static Def, labels: &[&str], elapsed: Duration) {
-        if self.enabled() {
-            let key = (def.name, labels.iter().map(|l| l.to_string()).collect());
-            self.histograms
-                .lock()
-                .entry(key)
-                .or_default()
-                .observe(elapsed);
         }
     }
 
@@ -348,6 +397,33 @@ impl Metrics {
                     &[result],
                     SampleValue::Count(n),
                 );
+            }
+        }
+        {
+            let steps = self.steps.read();
+            let mut each: Vec<(&String, &String, &StepMetrics)> = steps
+                .iter()
+                .flat_map(|(w, s)| s.iter().map(move |(id, m)| (w, id, m)))
+                .collect();
+            each.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+            for (workflow, step, m) in each {
+                for (outcome, n) in STEP_OUTCOMES.iter().zip(&m.runs) {
+                    let n = n.load(Ordering::Relaxed);
+                    if n > 0 {
+                        families[position(STEP_RUNS)].push(
+                            STEP_RUNS,
+                            &[workflow, step, outcome],
+                            SampleValue::Count(n),
+                        );
+                    }
+                }
+                if m.duration.count() > 0 {
+                    families[position(STEP_DURATION)].push(
+                        STEP_DURATION,
+                        &[workflow, step],
+                        SampleValue::Histogram(m.duration.value()),
+                    );
+                }
             }
         }
         for ((name, labels), &n) in self.counters.lock().iter() {
@@ -430,7 +506,9 @@ impl Metrics {
             if let Some(i) = CACHE_RESULTS.iter().position(|r| *r == labels[0]) {
                 self.cache[i].fetch_add(n, Ordering::Relaxed);
             }
-        } else {
+        } else if !(def.name == STEP_RUNS.name
+            && self.add_step(labels[0], labels[1], labels[2], n, None))
+        {
             self.add_always(def, labels, n);
         }
     }
@@ -439,6 +517,8 @@ impl Metrics {
         if def.name == MODULE_DURATION.name {
             let m = self.module(labels[0], labels[1], implementation_named(labels[2]));
             m.duration.add(h);
+        } else if def.name == STEP_DURATION.name {
+            self.with_step(labels[0], labels[1], |m| m.duration.add(h));
         } else {
             let key = (def.name, labels.iter().map(|l| l.to_string()).collect());
             self.histograms.lock().entry(key).or_default().add(h);

@@ -6,7 +6,7 @@ use super::cancel::CANCELLED;
 use super::run::{StepReport, StepStatus, WorkflowResult};
 use crate::cache::CacheStatus;
 use crate::error::Result;
-use crate::metrics::{STEP_DURATION, STEP_RUNS, WORKFLOW_RUNS};
+use crate::metrics::WORKFLOW_RUNS;
 use crate::registry::ModuleRegistry;
 
 /// A step that ran (or was answered by the cache): its status (`cached`
@@ -20,8 +20,7 @@ pub(crate) fn step_ran(registry: &ModuleRegistry, workflow: &str, report: &StepR
         (CacheStatus::Hit, _) => "cached",
         (_, status) => status.as_str(),
     };
-    metrics.add(STEP_RUNS, &[workflow, &report.id, status], 1);
-    metrics.observe(STEP_DURATION, &[workflow, &report.id], report.duration);
+    metrics.step_ran(workflow, &report.id, status, Some(report.duration));
 }
 
 /// The runs of a batch: `ok` (answered from the cache too), `failed`, or
@@ -52,7 +51,7 @@ pub(crate) fn runs_ended(
                         && step.error.as_deref() == Some(CANCELLED)
                     {
                         was_cancelled = true;
-                        metrics.add(STEP_RUNS, &[workflow, &step.id, "cancelled"], 1);
+                        metrics.step_ran(workflow, &step.id, "cancelled", None);
                     }
                 }
                 if was_cancelled {
