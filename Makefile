@@ -90,7 +90,7 @@ dist: $(TOOLS)/.deps ## the wheel (abi3, manylinux2014, stripped) and the sdist,
 	PATH="$(abspath $(TOOLS))/bin:$$PATH" VIRTUAL_ENV="$(abspath $(TOOLS))" $(TOOLS)/bin/maturin build --release -q --zig --compatibility manylinux2014 --compression-level 9 -o $(DIST)
 	$(TOOLS)/bin/maturin sdist -o $(DIST)
 
-# What the wheel may weigh (3.73 MB today, deflated at level 9: maturin's
+# What the wheel may weigh (3.74 MB today, deflated at level 9: maturin's
 # default level 6 gave 4.01 MB): a change that makes it heavier than 4 MB
 # fails here.
 WHEEL_BUDGET_MB := 4.0
