@@ -254,3 +254,35 @@ def test_cli_batch_streams_json_lines(tmp_path: Path) -> None:
         writer.wait()
     assert endless.returncode == 1 and "is larger than 0.01 MiB" in endless.stderr, endless.stderr
     assert endless.stdout.splitlines()[:3] == ["1", "1", "1"], "the lines before the limit ran"
+
+
+def test_a_source_that_raises_mid_batch_raises_its_own_error(registry: mr.ModuleRegistry) -> None:
+    """An input generator that breaks after two inputs: its own error reaches
+    the caller (after the results before it), here and on an executor."""
+    wf = Workflow("w").then("identity")
+
+    def broken() -> Iterator[int]:
+        yield 1
+        yield 2
+        raise ValueError("the source broke")
+
+    got: list[Any] = []
+    with pytest.raises(ValueError, match="the source broke"):
+        for result in registry.iter_workflow_batch(wf, broken()):
+            got.append(result.output)
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        with pytest.raises(ValueError, match="the source broke"):
+            list(registry.iter_workflow_batch(wf, broken(), executor=pool))
+        # The executor still serves a batch afterwards.
+        assert [r.output for r in registry.iter_workflow_batch(wf, range(5), executor=pool)] == list(range(5))
+
+
+def test_a_second_batch_on_the_same_executor(registry: mr.ModuleRegistry) -> None:
+    """Two batches, ordered then as they finish, on one thread pool: each
+    gives every input's result once."""
+    wf = Workflow("w").then("identity")
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        first = [r.output for r in registry.iter_workflow_batch(wf, range(1000), executor=pool)]
+        second = [r.output for r in registry.iter_workflow_batch(wf, range(1000), executor=pool, ordered=False)]
+    assert first == list(range(1000))
+    assert sorted(second) == list(range(1000))
