@@ -8,8 +8,8 @@
 //!
 //! On an executor a chunk's outcomes travel as one payload
 //! (`_run_workflow_chunk`): a dict of named fields (`outputs`, `table`,
-//! `texts`, `errors`, `cache`: the step cache's hits, misses and
-//! unhashable steps; others may be added beside them) whose `table`
+//! `texts`, `errors`, `step_outputs`; the package adds the worker's
+//! `metrics` delta; others may be added beside them) whose `table`
 //! packs each run's times, worker and step reports; `_ResultLayout.unpack`
 //! turns it into results where it is read.
 
@@ -372,7 +372,6 @@ fn pack<'py>(
     let step_outputs = PyList::empty(py);
     let mut table = Vec::with_capacity(outcomes.len() * (RUN_BYTES + ROW_BYTES));
     let pid = std::process::id();
-    let mut cache = [0usize; 3]; // hit, miss, unhashable
     for (n, outcome) in outcomes.into_iter().enumerate() {
         let result = match outcome {
             Ok(result) => result,
@@ -409,12 +408,6 @@ fn pack<'py>(
             table.extend_from_slice(&error.to_le_bytes());
             table.push(crate::result::status_code(s.status));
             table.push(crate::result::cache_code(s.cache));
-            match s.cache {
-                module_registry::CacheStatus::Hit => cache[0] += 1,
-                module_registry::CacheStatus::Miss => cache[1] += 1,
-                module_registry::CacheStatus::Unhashable => cache[2] += 1,
-                module_registry::CacheStatus::Off => {}
-            }
         }
         outputs.append(value_to_py(py, result.output)?)?;
     }
@@ -425,7 +418,6 @@ fn pack<'py>(
     payload.set_item("table", PyBytes::new(py, &table))?;
     payload.set_item("texts", texts)?;
     payload.set_item("errors", errors)?;
-    payload.set_item("cache", cache.to_vec())?;
     payload.set_item(
         "step_outputs",
         if several {

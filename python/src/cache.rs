@@ -91,12 +91,6 @@ impl PyModuleRegistry {
             .map(|s| (s.memory_items, s.path, s.max_bytes))
     }
 
-    /// Add the counts of steps that ran on executor workers (on copies of
-    /// this registry) to the cache's counters (nothing without a cache).
-    fn _add_cache_counts(&self, hits: u64, misses: u64, unhashable: u64) {
-        self.inner.add_cache_counts(hits, misses, unhashable);
-    }
-
     /// Empty the cache and reset its counters.
     fn clear_cache(&self) -> PyResult<()> {
         self.inner.clear_cache().map_err(to_pyerr)
