@@ -15,7 +15,7 @@
 
 use std::sync::Arc;
 
-use module_registry::workflow::WorkflowBatch;
+use module_registry::workflow::{StepText, WorkflowBatch};
 use module_registry::{Value, Workflow, WorkflowResult};
 use parking_lot::Mutex;
 use pyo3::prelude::*;
@@ -80,49 +80,125 @@ const ROW_BYTES: usize = 8 + 8 + 4 * 5 + 2;
 /// worker, step count.
 const RUN_BYTES: usize = 8 + 8 + 4 + 4;
 
-/// The texts of a `Layout`, in order, and each one's index.
-type Texts = (Vec<Arc<str>>, hashbrown::HashMap<Arc<str>, u32>);
+/// The texts of a `Layout`, in order, each one's index, and their bytes.
+#[derive(Default)]
+pub(crate) struct Texts {
+    list: Vec<Arc<str>>,
+    index: hashbrown::HashMap<Arc<str>, u32>,
+    bytes: usize,
+    /// The report texts met last at each place of a result (step, field),
+    /// each with its index: a batch's results name the same plan's texts,
+    /// found by a pointer comparison instead of a lookup.
+    last: Vec<Option<(StepText, u32)>>,
+    /// The worker met last, as core names it, and its index.
+    last_worker: Option<(String, u32)>,
+}
+
+impl Texts {
+    /// The index of `text`, a report's text at `place` (a step's field).
+    pub fn intern_at(&mut self, place: usize, text: &StepText) -> u32 {
+        if let Some(Some((met, i))) = self.last.get(place) {
+            if met.same(text) {
+                return *i;
+            }
+        }
+        let i = self.intern(text);
+        if self.last.len() <= place {
+            self.last.resize(place + 1, None);
+        }
+        self.last[place] = Some((text.clone(), i));
+        i
+    }
+
+    /// The index of the worker core names `worker` (`pid:worker`).
+    pub fn intern_worker(&mut self, worker: &str) -> u32 {
+        if let Some((met, i)) = &self.last_worker {
+            if met == worker {
+                return *i;
+            }
+        }
+        let i = self.intern(&format!("{}:{worker}", std::process::id()));
+        self.last_worker = Some((worker.to_string(), i));
+        i
+    }
+
+    /// The index of `text` (added if new).
+    pub fn intern(&mut self, text: &str) -> u32 {
+        if let Some(&i) = self.index.get(text) {
+            return i;
+        }
+        let i = u32::try_from(self.list.len()).unwrap_or(NO_TEXT - 1);
+        let shared: Arc<str> = Arc::from(text);
+        self.list.push(shared.clone());
+        self.index.insert(shared, i);
+        self.bytes += text.len();
+        i
+    }
+}
+
+/// How many texts, and how many bytes of them, the table shared by single
+/// runs' results ([`Layout::for_run`]) holds before a fresh one starts.
+const SHARED_TEXTS: usize = 4096;
+const SHARED_TEXT_BYTES: usize = 1 << 20;
 
 /// What the results of one batch share: the workflow and the texts of
 /// their reports (step ids, modules, versions, workers, errors), each once.
 pub(crate) struct Layout {
     pub workflow: Option<Arc<Workflow>>,
-    texts: Mutex<Texts>,
+    texts: Arc<Mutex<Texts>>,
 }
 
 impl Layout {
     pub fn new(workflow: Option<Arc<Workflow>>) -> Arc<Self> {
         Arc::new(Layout {
             workflow,
-            texts: Mutex::new((Vec::new(), hashbrown::HashMap::new())),
+            texts: Arc::default(),
         })
+    }
+
+    /// The layout of one run's result: its texts go in a table shared with
+    /// earlier runs' results (the same step ids, modules, versions and
+    /// workers run after run, so a run adds none and allocates none), until
+    /// the table holds [`SHARED_TEXTS`] texts or [`SHARED_TEXT_BYTES`]
+    /// bytes; then a fresh one starts (results keep theirs).
+    pub fn for_run(workflow: Option<Arc<Workflow>>) -> Arc<Self> {
+        static SHARED: Mutex<Option<Arc<Mutex<Texts>>>> = Mutex::new(None);
+        let mut shared = SHARED.lock();
+        let texts = match &*shared {
+            Some(texts)
+                if {
+                    let t = texts.lock();
+                    t.list.len() < SHARED_TEXTS && t.bytes < SHARED_TEXT_BYTES
+                } =>
+            {
+                texts.clone()
+            }
+            _ => shared.insert(Arc::default()).clone(),
+        };
+        Arc::new(Layout { workflow, texts })
     }
 
     /// The index of `text` (added if new).
     pub fn intern(&self, text: &str) -> u32 {
-        let mut guard = self.texts.lock();
-        let (texts, index) = &mut *guard;
-        if let Some(&i) = index.get(text) {
-            return i;
-        }
-        let i = u32::try_from(texts.len()).unwrap_or(NO_TEXT - 1);
-        let shared: Arc<str> = Arc::from(text);
-        texts.push(shared.clone());
-        index.insert(shared, i);
-        i
+        self.texts.lock().intern(text)
+    }
+
+    /// The texts, locked: for interning many at once.
+    pub fn texts(&self) -> parking_lot::MutexGuard<'_, Texts> {
+        self.texts.lock()
     }
 
     /// The text at `i` ("" past the end).
     pub fn text(&self, i: u32) -> String {
-        let guard = self.texts.lock();
-        guard
-            .0
+        self.texts
+            .lock()
+            .list
             .get(i as usize)
             .map_or_else(String::new, |t| t.to_string())
     }
 
     fn len(&self) -> usize {
-        self.texts.lock().0.len()
+        self.texts.lock().list.len()
     }
 }
 
@@ -364,14 +440,14 @@ fn pack<'py>(
     outcomes: Vec<module_registry::Result<WorkflowResult>>,
     first_index: usize,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let layout = Layout::new(None);
+    // This chunk's own texts (not shared: no lock).
+    let mut texts = Texts::default();
     let several = outcomes
         .iter()
         .any(|o| o.as_ref().is_ok_and(|r| r.steps.len() > 1));
     let (outputs, errors) = (PyList::empty(py), PyDict::new(py));
     let step_outputs = PyList::empty(py);
     let mut table = Vec::with_capacity(outcomes.len() * (RUN_BYTES + ROW_BYTES));
-    let pid = std::process::id();
     for (n, outcome) in outcomes.into_iter().enumerate() {
         let result = match outcome {
             Ok(result) => result,
@@ -381,7 +457,7 @@ fn pack<'py>(
                 continue;
             }
         };
-        let worker = layout.intern(&format!("{pid}:{}", result.worker));
+        let worker = texts.intern_worker(&result.worker);
         let started_at = result
             .started_at
             .duration_since(std::time::UNIX_EPOCH)
@@ -390,7 +466,7 @@ fn pack<'py>(
         table.extend_from_slice(&result.duration.as_secs_f64().to_le_bytes());
         table.extend_from_slice(&worker.to_le_bytes());
         table.extend_from_slice(&(result.steps.len() as u32).to_le_bytes());
-        for mut s in result.steps {
+        for (at, mut s) in result.steps.into_iter().enumerate() {
             let output = s.take_output();
             if several {
                 step_outputs.append(match output {
@@ -401,17 +477,17 @@ fn pack<'py>(
             table.extend_from_slice(&s.start.as_secs_f64().to_le_bytes());
             table.extend_from_slice(&s.duration.as_secs_f64().to_le_bytes());
             table.extend_from_slice(&s.attempts.to_le_bytes());
-            for t in [&s.id, &s.module, &s.version] {
-                table.extend_from_slice(&layout.intern(t).to_le_bytes());
+            for (field, t) in [&s.id, &s.module, &s.version].into_iter().enumerate() {
+                table.extend_from_slice(&texts.intern_at(3 * at + field, t).to_le_bytes());
             }
-            let error = s.error.as_deref().map_or(NO_TEXT, |e| layout.intern(e));
+            let error = s.error.as_deref().map_or(NO_TEXT, |e| texts.intern(e));
             table.extend_from_slice(&error.to_le_bytes());
             table.push(crate::result::status_code(s.status));
             table.push(crate::result::cache_code(s.cache));
         }
         outputs.append(value_to_py(py, result.output)?)?;
     }
-    let texts: Vec<String> = (0..layout.len() as u32).map(|i| layout.text(i)).collect();
+    let texts: Vec<String> = texts.list.iter().map(|t| t.to_string()).collect();
     let payload = PyDict::new(py);
     payload.set_item("first_index", first_index)?;
     payload.set_item("outputs", outputs)?;

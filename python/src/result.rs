@@ -244,7 +244,7 @@ pub(crate) fn cache_code(cache: CacheStatus) -> u8 {
 impl PyWorkflowResult {
     /// The result of a run of `workflow`.
     pub fn of(py: Python<'_>, result: WorkflowResult, workflow: &Arc<Workflow>) -> PyResult<Self> {
-        Self::packed(py, result, &Layout::new(Some(Arc::clone(workflow))))
+        Self::packed(py, result, &Layout::for_run(Some(Arc::clone(workflow))))
     }
 
     /// A run's result whose texts are kept in `layout` (one for a batch).
@@ -254,29 +254,36 @@ impl PyWorkflowResult {
         layout: &Arc<Layout>,
     ) -> PyResult<Self> {
         let several = result.steps.len() > 1;
-        let mut outputs = Vec::with_capacity(if several { result.steps.len() } else { 0 });
+        let mut values = Vec::with_capacity(if several { result.steps.len() } else { 0 });
         let mut rows = Vec::with_capacity(result.steps.len());
-        for mut s in result.steps {
+        // The texts under one lock; no Python runs while it is held.
+        let mut texts = layout.texts();
+        for (at, mut s) in result.steps.into_iter().enumerate() {
             let output = s.take_output();
             if several {
-                outputs.push(match output {
-                    Some(v) => value_to_py(py, v)?.unbind(),
-                    None => py.None(),
-                });
+                values.push(output);
             }
             rows.push(Row {
                 start: s.start.as_secs_f64(),
                 duration: s.duration.as_secs_f64(),
                 attempts: s.attempts,
-                id: layout.intern(&s.id),
-                module: layout.intern(&s.module),
-                version: layout.intern(&s.version),
-                error: s.error.as_deref().map_or(NO_TEXT, |e| layout.intern(e)),
+                id: texts.intern_at(3 * at, &s.id),
+                module: texts.intern_at(3 * at + 1, &s.module),
+                version: texts.intern_at(3 * at + 2, &s.version),
+                error: s.error.as_deref().map_or(NO_TEXT, |e| texts.intern(e)),
                 status: status_code(s.status),
                 cache: cache_code(s.cache),
             });
         }
-        let worker = layout.intern(&format!("{}:{}", std::process::id(), result.worker));
+        let worker = texts.intern_worker(&result.worker);
+        drop(texts);
+        let outputs = values
+            .into_iter()
+            .map(|output| match output {
+                Some(v) => value_to_py(py, v).map(Bound::unbind),
+                None => Ok(py.None()),
+            })
+            .collect::<PyResult<Vec<_>>>()?;
         Ok(Self::from_rows(
             value_to_py(py, result.output)?.unbind(),
             result.duration.as_secs_f64(),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from pathlib import Path
@@ -334,3 +335,67 @@ def test_a_run_after_a_change_to_the_registry_uses_what_is_registered_now(regist
         registry.run_workflow(wf, 1)
     with pytest.raises(mr.WorkflowError):
         registry.check_workflow(wf)
+
+
+def test_results_of_many_runs_keep_their_own_texts(registry: mr.ModuleRegistry) -> None:
+    """Single runs' results share one table of texts (ids, modules,
+    versions, workers, errors) until it is full, then a fresh one starts:
+    across 6,000 runs, each failing with an error of its own (past the
+    table's 4,096 texts and 1 MiB), and runs of another workflow between
+    them, every result still reads its own texts."""
+
+    def fails(x: int) -> int:
+        raise ValueError(f"input {x} " + "e" * 300)
+
+    registry.register(mr.ModuleConfig(name="fails"), fails)
+    wf = Workflow("texts").step("a", "add-one").step("b", "fails", on_error="skip").step("c", "add-ten")
+    other = Workflow("other").step("x", "add-ten").step("y", "add-one")
+    kept = []
+    for i in range(6000):
+        kept.append(registry.run_workflow(wf, i))
+        if i % 1000 == 0:
+            o = registry.run_workflow(other, i)
+            assert [(s.id, s.module, s.version) for s in o.steps] == [
+                ("x", "add-ten", "2.0.0"),
+                ("y", "add-one", "0.1.0"),
+            ]
+    for i in (0, 1, 4095, 4096, 4097, 5999):
+        r = kept[i]
+        assert [(s.id, s.module, s.status) for s in r.steps] == [
+            ("a", "add-one", "ok"),
+            ("b", "fails", "skipped"),
+            ("c", "add-ten", "ok"),
+        ]
+        failed = r.step("b")
+        assert failed is not None and failed.error is not None
+        assert f"input {i + 1} " in failed.error, (i, failed.error[:80])
+        assert r.worker.startswith(f"{os.getpid()}:")
+
+
+def test_step_counts_follow_each_run_of_a_kept_plan(registry: mr.ModuleRegistry) -> None:
+    """A plan keeps its steps' counters: runs of one workflow count on the
+    registry's own metrics, counting off counts nothing, and a second
+    registry running an equal workflow counts on its own."""
+    wf = Workflow("counted").step("a", "add-one").step("b", "add-ten")
+
+    def runs(r: mr.ModuleRegistry) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for line in r.metrics_text().splitlines():
+            if line.startswith("module_registry_step_runs_total{") and 'workflow="counted"' in line:
+                out[line.split('step="')[1].split('"')[0]] = float(line.rsplit(" ", 1)[1])
+        return out
+
+    for _ in range(3):
+        registry.run_workflow(wf, 1)
+    assert runs(registry) == {"a": 3.0, "b": 3.0}
+    registry.set_metrics(False)
+    registry.run_workflow(wf, 1)
+    registry.set_metrics(True)
+    registry.run_workflow(wf, 1)
+    assert runs(registry) == {"a": 4.0, "b": 4.0}
+    second = mr.ModuleRegistry()
+    second.register(mr.ModuleConfig(name="add-one"), lambda x: x + 1)
+    second.register(mr.ModuleConfig(name="add-ten", version="2.0.0"), lambda x: x + 10)
+    second.run_workflow(wf, 1)
+    assert runs(second) == {"a": 1.0, "b": 1.0}
+    assert runs(registry) == {"a": 4.0, "b": 4.0}

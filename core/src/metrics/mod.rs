@@ -17,7 +17,9 @@
 mod histogram;
 mod snapshot;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use hashbrown::{Equivalent, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -178,6 +180,17 @@ fn is_timeout(e: &crate::error::Error) -> bool {
 type Key = (&'static str, Box<[String]>);
 /// A registration: name, version, implementation.
 type ModuleKey = (String, String, &'static str);
+
+/// A [`ModuleKey`] borrowed for a lookup: hashes as the tuple does (fields
+/// in order), so it finds the owned key without making one.
+#[derive(Hash)]
+struct BorrowedKey<'a>(&'a str, &'a str, &'a str);
+
+impl Equivalent<ModuleKey> for BorrowedKey<'_> {
+    fn equivalent(&self, key: &ModuleKey) -> bool {
+        self.0 == key.0 && self.1 == key.1 && self.2 == key.2
+    }
+}
 /// Gauge samples: a family, its label values, the value.
 pub(crate) type Gauges = Vec<(&'static Def, Vec<String>, u64)>;
 /// A source of gauge samples; `false` once what it reads is gone.
@@ -186,11 +199,21 @@ type Source = Box<dyn Fn(&mut Gauges) -> bool + Send + Sync>;
 /// What a step run is counted as, in the order its samples are printed.
 const STEP_OUTCOMES: [&str; 6] = ["cached", "cancelled", "failed", "fallback", "ok", "skipped"];
 
-/// A step's runs by outcome and its durations (lock-free).
+/// A step's runs by outcome and its durations (lock-free); a plan keeps
+/// its steps' ([`Metrics::step_handle`]), so counting a run looks nothing up.
 #[derive(Default)]
-struct StepMetrics {
+pub(crate) struct StepMetrics {
     runs: [AtomicU64; STEP_OUTCOMES.len()],
     duration: AtomicHistogram,
+}
+
+impl StepMetrics {
+    fn add(&self, outcome: usize, n: u64, took: Option<Duration>) {
+        self.runs[outcome].fetch_add(n, Ordering::Relaxed);
+        if let Some(took) = took {
+            self.duration.observe(took);
+        }
+    }
 }
 
 /// A registry's metrics: the module counters, the labelled counters and
@@ -201,7 +224,7 @@ pub struct Metrics {
     modules: RwLock<HashMap<ModuleKey, Arc<ModuleMetrics>>>,
     /// Each step's counters by workflow and step id: found with borrowed
     /// keys, so counting a step allocates nothing once it has run before.
-    steps: RwLock<HashMap<String, HashMap<String, StepMetrics>>>,
+    steps: RwLock<HashMap<String, HashMap<String, Arc<StepMetrics>>>>,
     counters: Mutex<BTreeMap<Key, u64>>,
     /// Step cache lookups: hit, miss, unhashable.
     cache: [AtomicU64; 3],
@@ -253,13 +276,18 @@ impl Metrics {
         version: &str,
         implementation: &'static str,
     ) -> Arc<ModuleMetrics> {
-        let key = (name.to_string(), version.to_string(), implementation);
-        if let Some(found) = self.modules.read().get(&key) {
+        // Found with the borrowed key (no allocation, no SipHash): this runs
+        // at every `create`, so once per step of every workflow run.
+        if let Some(found) = self
+            .modules
+            .read()
+            .get(&BorrowedKey(name, version, implementation))
+        {
             return found.clone();
         }
         self.modules
             .write()
-            .entry(key)
+            .entry((name.to_string(), version.to_string(), implementation))
             .or_insert_with(|| {
                 Arc::new(ModuleMetrics {
                     on: self.on.clone(),
@@ -287,16 +315,39 @@ impl Metrics {
         *self.counters.lock().entry(key).or_insert(0) += n;
     }
 
-    fn with_step(&self, workflow: &str, step: &str, f: impl FnOnce(&StepMetrics)) {
+    /// The counters of `step` of `workflow` (made on first use): for a plan
+    /// to keep, with [`Metrics::id`] to know the store they belong to.
+    pub(crate) fn step_handle(&self, workflow: &str, step: &str) -> Arc<StepMetrics> {
         if let Some(m) = self.steps.read().get(workflow).and_then(|s| s.get(step)) {
-            return f(m);
+            return m.clone();
         }
-        let mut steps = self.steps.write();
-        f(steps
+        self.steps
+            .write()
             .entry(workflow.to_owned())
             .or_default()
             .entry(step.to_owned())
-            .or_default());
+            .or_default()
+            .clone()
+    }
+
+    /// This store's identity (its address), for a kept handle to check.
+    #[cfg(feature = "workflows")]
+    pub(crate) fn id(&self) -> usize {
+        std::ptr::from_ref(self) as usize
+    }
+
+    fn with_step(&self, workflow: &str, step: &str, f: impl FnOnce(&StepMetrics)) {
+        f(&self.step_handle(workflow, step));
+    }
+
+    /// Counts a run of a step, by its kept counters (see [`Metrics::step_ran`]).
+    #[cfg(feature = "workflows")]
+    pub(crate) fn step_ran_at(&self, m: &StepMetrics, outcome: &str, took: Option<Duration>) {
+        if self.enabled() {
+            if let Some(i) = STEP_OUTCOMES.iter().position(|o| *o == outcome) {
+                m.add(i, 1, took);
+            }
+        }
     }
 
     /// Counts a run of `step` of `workflow` as `outcome` (`ok`, `failed`,
@@ -327,12 +378,7 @@ impl Metrics {
         let Some(i) = STEP_OUTCOMES.iter().position(|o| *o == outcome) else {
             return false;
         };
-        self.with_step(workflow, step, |m| {
-            m.runs[i].fetch_add(n, Ordering::Relaxed);
-            if let Some(took) = took {
-                m.duration.observe(took);
-            }
-        });
+        self.with_step(workflow, step, |m| m.add(i, n, took));
         true
     }
 
@@ -401,7 +447,7 @@ impl Metrics {
         }
         {
             let steps = self.steps.read();
-            let mut each: Vec<(&String, &String, &StepMetrics)> = steps
+            let mut each: Vec<(&String, &String, &Arc<StepMetrics>)> = steps
                 .iter()
                 .flat_map(|(w, s)| s.iter().map(move |(id, m)| (w, id, m)))
                 .collect();

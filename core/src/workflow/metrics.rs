@@ -3,6 +3,7 @@
 //! `module_registry_step_duration_seconds`).
 
 use super::cancel::CANCELLED;
+use super::plan::PlannedStep;
 use super::run::{StepReport, StepStatus, WorkflowResult};
 use crate::cache::CacheStatus;
 use crate::error::Result;
@@ -11,7 +12,13 @@ use crate::registry::ModuleRegistry;
 
 /// A step that ran (or was answered by the cache): its status (`cached`
 /// for a cache hit) and how long it took.
-pub(crate) fn step_ran(registry: &ModuleRegistry, workflow: &str, report: &StepReport) {
+/// The step's counters are kept in its plan step: found once per plan.
+pub(crate) fn step_ran(
+    registry: &ModuleRegistry,
+    workflow: &str,
+    step: &PlannedStep,
+    report: &StepReport,
+) {
     let metrics = registry.metrics_store();
     if !metrics.enabled() {
         return;
@@ -20,7 +27,15 @@ pub(crate) fn step_ran(registry: &ModuleRegistry, workflow: &str, report: &StepR
         (CacheStatus::Hit, _) => "cached",
         (_, status) => status.as_str(),
     };
-    metrics.step_ran(workflow, &report.id, status, Some(report.duration));
+    let (store, kept) = step
+        .metrics
+        .get_or_init(|| (metrics.id(), metrics.step_handle(workflow, &report.id)));
+    if *store == metrics.id() {
+        metrics.step_ran_at(kept, status, Some(report.duration));
+    } else {
+        // A plan run against another registry's store.
+        metrics.step_ran(workflow, &report.id, status, Some(report.duration));
+    }
 }
 
 /// The runs of a batch: `ok` (answered from the cache too), `failed`, or

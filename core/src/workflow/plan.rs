@@ -39,6 +39,9 @@ pub(crate) struct PlannedStep {
     /// The identity of the step's code for its cache key: computed once
     /// per plan (per run or batch), when the step first consults the cache.
     pub code: std::sync::OnceLock<crate::cache::StepCode>,
+    /// The step's run counters, found at its first run (with the identity
+    /// of the metrics store they are in).
+    pub metrics: std::sync::OnceLock<(usize, Arc<crate::metrics::StepMetrics>)>,
 }
 
 /// A step's id and its module's name and version, as its reports give them.
@@ -213,6 +216,7 @@ fn plan_step(registry: &ModuleRegistry, name: &str, step: &WorkflowStep) -> Resu
         pool,
         validate: step.validate,
         code: std::sync::OnceLock::new(),
+        metrics: std::sync::OnceLock::new(),
     })
 }
 

@@ -46,6 +46,13 @@ impl StepText {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// Whether `other` is this very text (the same plan's), not only an
+    /// equal one: a pointer comparison, for a binding that keeps what it
+    /// made of a text.
+    pub fn same(&self, other: &StepText) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
 }
 
 impl std::ops::Deref for StepText {

@@ -305,7 +305,7 @@ fn execute_plan(
                     run_start,
                     cancel,
                 );
-                super::metrics::step_ran(registry, &plan.name, &outcome.report);
+                super::metrics::step_ran(registry, &plan.name, &plan.steps[i], &outcome.report);
                 settle(
                     plan,
                     i,
@@ -338,7 +338,12 @@ fn execute_plan(
                             token.as_ref(),
                         )
                     });
-                    super::metrics::step_ran(&registry, &plan.name, &outcome.report);
+                    super::metrics::step_ran(
+                        &registry,
+                        &plan.name,
+                        &plan.steps[i],
+                        &outcome.report,
+                    );
                     let _ = tx.send((i, outcome));
                 });
                 par.queue.dispatch(job, timed)?;
