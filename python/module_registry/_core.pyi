@@ -493,6 +493,15 @@ class PackageInfo:
     def dependencies(self) -> dict[str, str]: ...
     @property
     def yanked(self) -> bool: ...
+    @property
+    def input(self) -> Schema:
+        """What the module takes (its `MODULE.input`; `any` when not declared)."""
+    @property
+    def output(self) -> Schema:
+        """What it gives (its `MODULE.output`)."""
+    @property
+    def config_type(self) -> Schema:
+        """Its config's type (its `MODULE.config_type`)."""
 
 @final
 class PackageIndex:

@@ -14,6 +14,7 @@ use pyo3::types::PyBytes;
 use crate::errors::to_pyerr;
 use crate::info::{infos, PyModuleInfo};
 use crate::registry::PyModuleRegistry;
+use crate::schema::PySchema;
 use crate::threads::Detach;
 
 /// `http(s)://` package indexes read through Python's `urllib` (the
@@ -83,6 +84,12 @@ pub struct PyPackageInfo {
     files: Vec<BTreeMap<&'static str, String>>,
     dependencies: BTreeMap<String, String>,
     yanked: bool,
+    /// What the module takes (`any` when its `MODULE` declares nothing).
+    input: PySchema,
+    /// What it gives.
+    output: PySchema,
+    /// Its config's type.
+    config_type: PySchema,
 }
 
 impl From<&PackageInfo> for PyPackageInfo {
@@ -107,6 +114,15 @@ impl From<&PackageInfo> for PyPackageInfo {
                 .collect(),
             dependencies: p.dependencies.clone(),
             yanked: p.yanked,
+            input: PySchema {
+                inner: p.input.clone(),
+            },
+            output: PySchema {
+                inner: p.output.clone(),
+            },
+            config_type: PySchema {
+                inner: p.config_type.clone(),
+            },
         }
     }
 }

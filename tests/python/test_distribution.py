@@ -554,3 +554,45 @@ def test_a_silent_tls_handshake_is_cut_off_at_the_deadline(monkeypatch: pytest.M
         for sock in accepted:
             sock.close()
         silent.close()
+
+
+TYPED = (
+    'const MODULE = #{ name: "typed", version: "1.0.0", input: "str", output: "{words: int, tags?: list[str]}",\n'
+    '    config_type: "{lang: \\"en\\" | \\"fr\\"}" };\n'
+    "fn process(x) { #{ words: x.split().len() } }"
+)
+
+
+def test_index_entries_carry_the_declared_types(tmp_path: Path) -> None:
+    """`index build` writes a typed module's `input`, `output` and
+    `config_type` into its entry (canonical type expressions), untyped
+    entries keep the shape they had, `PackageInfo` gives them as `Schema`s,
+    and an entry whose type does not parse is refused when read, naming it."""
+    folder = tmp_path / "pub"
+    publish(folder)
+    (folder / "typed.rhai").write_text(TYPED)
+    mr._core._build_index(folder)
+    data = json.loads((folder / "index.json").read_text())
+    entry = data["packages"]["typed"][0]
+    assert (entry["input"], entry["output"], entry["config_type"]) == (
+        "str",
+        "{tags?: list[str], words: int}",
+        '{lang: "en" | "fr"}',
+    )
+    assert not {"input", "output", "config_type"} & set(data["packages"]["page"][0])
+    index = mr.ModuleRegistry().package_index(str(folder / "index.json"))
+    typed = index.versions("typed")[0]
+    assert isinstance(typed.input, mr.Schema) and typed.input == mr.Schema("str")
+    assert typed.output.accepts({"words": 2}) and not typed.output.accepts({"words": "2"})
+    assert str(typed.config_type) == '{lang: "en" | "fr"}'
+    page_info = index.versions("page")[0]
+    assert (str(page_info.input), str(page_info.output), str(page_info.config_type)) == ("any", "any", "any")
+    # Installed, the module declares the same types as its entry.
+    registry = mr.ModuleRegistry()
+    registry.install("typed", index=str(folder / "index.json"), into=tmp_path / "m")
+    installed = registry.get("typed")
+    assert installed is not None and (installed.input, installed.output) == (typed.input, typed.output)
+    entry["input"] = "list[str"
+    (folder / "index.json").write_text(json.dumps(data))
+    with pytest.raises(mr.ValidationError, match='input: invalid type "list\\[str"'):
+        mr.ModuleRegistry().package_index(str(folder / "index.json"))

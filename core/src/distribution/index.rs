@@ -10,6 +10,7 @@ use super::fetch::{Location, MAX_INDEX_BYTES};
 use crate::config::Implementation;
 use crate::error::{Error, Result};
 use crate::registry::ModuleRegistry;
+use crate::schema::Schema;
 
 /// The index format this version writes and reads.
 pub const INDEX_FORMAT: u32 = 1;
@@ -59,6 +60,28 @@ pub struct PackageInfo {
     /// A yanked version is skipped by resolution unless a lockfile pins it.
     #[serde(default)]
     pub yanked: bool,
+    /// What the module takes, from its `MODULE.input` (`any` when not
+    /// declared: then the entry has no `input` key, as before types).
+    #[serde(
+        default,
+        skip_serializing_if = "Schema::is_any",
+        deserialize_with = "input_type"
+    )]
+    pub input: Schema,
+    /// What it gives, from `MODULE.output`.
+    #[serde(
+        default,
+        skip_serializing_if = "Schema::is_any",
+        deserialize_with = "output_type"
+    )]
+    pub output: Schema,
+    /// Its config's type, from `MODULE.config_type`.
+    #[serde(
+        default,
+        skip_serializing_if = "Schema::is_any",
+        deserialize_with = "config_type_type"
+    )]
+    pub config_type: Schema,
 }
 
 /// One file of a package.
@@ -364,7 +387,33 @@ fn release(
         files,
         dependencies: config.dependencies().clone(),
         yanked: false,
+        input: config.input().clone(),
+        output: config.output().clone(),
+        config_type: config.config_type().clone(),
     })
+}
+
+/// A type key of an entry, read with the key named in its error.
+fn type_of<'de, D: serde::Deserializer<'de>>(
+    key: &str,
+    deserializer: D,
+) -> std::result::Result<Schema, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    Schema::parse(&text).map_err(|e| serde::de::Error::custom(format!("{key}: {e}")))
+}
+
+fn input_type<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Schema, D::Error> {
+    type_of("input", d)
+}
+
+fn output_type<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Schema, D::Error> {
+    type_of("output", d)
+}
+
+fn config_type_type<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Schema, D::Error> {
+    type_of("config_type", d)
 }
 
 /// Writes a released file once: refuses to change one already written.
