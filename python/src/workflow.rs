@@ -272,14 +272,34 @@ impl PyWorkflow {
         self.inner.to_dot().map_err(to_pyerr)
     }
 
-    /// An SVG picture (laid out without any system binary). Laying out a
-    /// big workflow takes a while: other Python threads run meanwhile.
-    fn to_svg(&self, py: Python<'_>) -> PyResult<String> {
-        py.detach_gated(|| self.inner.to_svg()).map_err(to_pyerr)
+    /// An SVG picture (laid out without any system binary). With
+    /// `types=True`, each edge is labelled with the type that flows along
+    /// it among `registry`'s modules (the workflow is checked against it
+    /// first). Laying out a big workflow takes a while: other Python
+    /// threads run meanwhile.
+    #[pyo3(signature = (types=false, registry=None))]
+    fn to_svg(
+        &self,
+        py: Python<'_>,
+        types: bool,
+        registry: Option<PyRef<'_, PyModuleRegistry>>,
+    ) -> PyResult<String> {
+        match (types, registry) {
+            (false, _) => py.detach_gated(|| self.inner.to_svg()).map_err(to_pyerr),
+            (true, Some(registry)) => {
+                let registry = registry.inner.clone();
+                py.detach_gated(|| self.inner.to_svg_typed(&registry))
+                    .map_err(to_pyerr)
+            }
+            (true, None) => Err(PyValueError::new_err(
+                "to_svg(types=True) labels edges with the types of a registry's modules: \
+                 give it, as in workflow.to_svg(types=True, registry=registry)",
+            )),
+        }
     }
 
     fn _repr_svg_(&self, py: Python<'_>) -> PyResult<String> {
-        self.to_svg(py)
+        self.to_svg(py, false, None)
     }
 
     /// Pickled as its name (for the constructor) and its JSON form.

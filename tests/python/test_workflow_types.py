@@ -205,3 +205,44 @@ def test_a_pickled_registry_keeps_its_validation_mode() -> None:
         rebuilt.create("liar").process(5)
     registry.set_validation("off")
     assert registry.fingerprint() == plain
+
+
+def test_a_picture_labels_each_edge_with_the_type_that_flows() -> None:
+    """`to_svg(types=True, registry=...)`: the workflow input's type out of
+    the input, each step's output type out of the step (a fallback's and a
+    skipped step's input joined in), long types cut with the whole on
+    hover, text escaped; without a registry a clear error; a mistyped
+    workflow is its type error, not a picture."""
+    import re
+
+    calls: list[Any] = []
+    registry = typed_registry(calls)
+    registry.register(
+        mr.ModuleConfig("tagger", "1.0.0", input="str", output='{title: str, tags: list[str], kind: "<b>" | "a&b", score: float}'),
+        lambda s: {"title": s, "tags": [], "kind": "<b>", "score": 1.0},
+    )
+    wf = (
+        mr.Workflow("posts")
+        .input("str")
+        .step("slug", "slugify")
+        .step("count", "word-count", on_error="skip")
+        .step("tags", "tagger", after=["slug"])
+    )
+    svg = wf.to_svg(types=True, registry=registry)
+    labels = re.findall(r'<text class="edge-type"[^>]*><title>(.*?)</title>(.*?)</text>', svg)
+    hovers = [h for h, _ in labels]
+    assert "str" in hovers  # the input, and slugify's output
+    assert "int | str" in hovers  # word-count skipped passes its input on
+    long = [(h, shown) for h, shown in labels if h.startswith("{")]
+    assert len(long) == 1, labels
+    hover, shown = long[0]
+    assert "&lt;b&gt;" in hover and "&amp;" in hover and '"<b>"' not in svg
+    assert shown.endswith("…") and len(shown) < len(hover)
+    assert len(labels) == len(wf.edges())
+    plain = wf.to_svg()
+    assert "edge-type" not in plain and plain == wf._repr_svg_()
+    with pytest.raises(ValueError, match="registry=registry"):
+        wf.to_svg(types=True)
+    wrong = mr.Workflow("posts").step("count", "word-count").step("slug", "slugify")
+    with pytest.raises(WorkflowTypeError, match='takes str, but step "count"'):
+        wrong.to_svg(types=True, registry=registry)

@@ -603,3 +603,38 @@ fn manifests_carry_the_validation_mode_and_leave_it_out_when_off() {
         Validation::Off
     );
 }
+
+#[cfg(feature = "pictures")]
+#[test]
+fn a_typed_picture_labels_each_edge_with_its_type() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let registry = typed_registry(&calls);
+    let wf = Workflow::new("posts")
+        .with_input(t("str"))
+        .step(WorkflowStep::module("slug", "slugify"))
+        .step(WorkflowStep::module("count", "word-count"));
+    let svg = wf.to_svg_typed(&registry).unwrap();
+    let labels: Vec<&str> = svg
+        .split("<text class=\"edge-type\"")
+        .skip(1)
+        .map(|s| {
+            s.split("<title>")
+                .nth(1)
+                .unwrap()
+                .split("</title>")
+                .next()
+                .unwrap()
+        })
+        .collect();
+    // input -> slug (str), slug -> count (str), count -> output (int).
+    assert_eq!(labels, ["str", "str", "int"]);
+    assert!(!wf.to_svg().unwrap().contains("edge-type"));
+    let wrong = Workflow::new("posts")
+        .step(WorkflowStep::module("count", "word-count"))
+        .step(WorkflowStep::module("slug", "slugify"));
+    assert_eq!(
+        wrong.to_svg_typed(&registry).unwrap_err().kind(),
+        ErrorKind::WorkflowType
+    );
+    assert_eq!(calls.load(Ordering::SeqCst), 0);
+}

@@ -71,7 +71,7 @@ pub fn run_svg(workflow: Option<&Workflow>, runs: &[StepRun]) -> Result<String> 
         }
         nodes.push(Node::end("output"));
         let edges = (1..nodes.len()).map(|k| (k - 1, k)).collect::<Vec<_>>();
-        return Ok(draw(&nodes, &edges, None));
+        return Ok(draw(&nodes, &edges, None, None));
     };
     let edges = workflow.node_edges()?;
     let by_id: std::collections::HashMap<&str, &StepRun> =
@@ -84,7 +84,7 @@ pub fn run_svg(workflow: Option<&Workflow>, runs: &[StepRun]) -> Result<String> 
         });
     }
     nodes.push(Node::end("output"));
-    Ok(draw(&nodes, &edges, Some(&workflow.name)))
+    Ok(draw(&nodes, &edges, Some(&workflow.name), None))
 }
 
 impl Workflow {
@@ -98,9 +98,42 @@ impl Workflow {
             .chain(self.steps.iter().map(Node::step))
             .chain(std::iter::once(Node::end("output")))
             .collect();
-        Ok(draw(&nodes, &edges, Some(&self.name)))
+        Ok(draw(&nodes, &edges, Some(&self.name), None))
+    }
+
+    /// [`Workflow::to_svg`] with each edge labelled by the type that flows
+    /// along it in `registry`: the workflow's input type out of the input,
+    /// and each step's output type (its module's, with its fallback's and,
+    /// for `on_error = "skip"`, its input's) out of the step. The workflow is
+    /// planned (so checked, types included) first: one that does not check
+    /// is its error, not a picture.
+    pub fn to_svg_typed(&self, registry: &crate::registry::ModuleRegistry) -> Result<String> {
+        let plan = super::plan::shared_plan(registry, self)?;
+        let flows = super::types::flows(self, &plan.structure, &plan.steps)?;
+        let edges = self.node_edges()?;
+        let input = self
+            .input
+            .clone()
+            .unwrap_or_else(crate::schema::Schema::any);
+        let labels: Vec<String> = edges
+            .iter()
+            .map(|&(a, _)| match a {
+                0 => input.to_string(),
+                k => flows[k - 1].to_string(),
+            })
+            .collect();
+        let nodes: Vec<Node> = std::iter::once(Node::end("input"))
+            .chain(self.steps.iter().map(Node::step))
+            .chain(std::iter::once(Node::end("output")))
+            .collect();
+        Ok(draw(&nodes, &edges, Some(&self.name), Some(&labels)))
     }
 }
+
+/// The most characters an edge's type label shows (the whole type is on hover).
+const LABEL_CHARS: usize = 32;
+/// Width of one character of an edge label (its font is smaller).
+const LABEL_CHAR_W: f64 = 6.0;
 
 /// Font size of the pictures' text, in pixels.
 const FONT: f64 = 12.0;
@@ -397,7 +430,7 @@ struct Place {
 /// node, each centred in the height of the tallest. A node receiving or
 /// sending many edges is made tall enough for its arrows to stay apart.
 /// Returns the boxes and the picture's size.
-fn places(nodes: &[Node], edges: &[(usize, usize)]) -> (Vec<Place>, f64, f64) {
+fn places(nodes: &[Node], edges: &[(usize, usize)], gap: f64) -> (Vec<Place>, f64, f64) {
     let mut ins = vec![0usize; nodes.len()];
     let mut outs = vec![0usize; nodes.len()];
     for &(a, b) in edges {
@@ -432,9 +465,9 @@ fn places(nodes: &[Node], edges: &[(usize, usize)]) -> (Vec<Place>, f64, f64) {
             place[k].y = y;
             y += place[k].h + GAP_Y;
         }
-        x += width + GAP_X;
+        x += width + gap;
     }
-    (place, x - GAP_X + MARGIN, tallest + 2.0 * MARGIN)
+    (place, x - gap + MARGIN, tallest + 2.0 * MARGIN)
 }
 
 /// Where each edge leaves and ends: the edges of one node spread along its
@@ -465,8 +498,22 @@ fn anchors(place: &[Place], edges: &[(usize, usize)]) -> Vec<(f64, f64)> {
 }
 
 /// The picture of `nodes` joined by `edges` (by number), titled `title`.
-fn draw(nodes: &[Node], edges: &[(usize, usize)], title: Option<&str>) -> String {
-    let (place, width, height) = places(nodes, edges);
+fn draw(
+    nodes: &[Node],
+    edges: &[(usize, usize)],
+    title: Option<&str>,
+    labels: Option<&[String]>,
+) -> String {
+    // Columns stand apart enough for the longest label between them.
+    let gap = labels.map_or(GAP_X, |labels| {
+        let longest = labels
+            .iter()
+            .map(|l| l.chars().count().min(LABEL_CHARS))
+            .max()
+            .unwrap_or(0);
+        GAP_X.max(longest as f64 * LABEL_CHAR_W + 2.0 * GAP_Y)
+    });
+    let (place, width, height) = places(nodes, edges, gap);
     let at = anchors(&place, edges);
     let mut out = String::with_capacity(400 * nodes.len() + 200 * edges.len());
     let _ = write!(
@@ -493,6 +540,28 @@ fn draw(nodes: &[Node], edges: &[(usize, usize)], title: Option<&str>) -> String
             x1 + bend,
             x2 - bend
         );
+    }
+    if let Some(labels) = labels {
+        // Each label at its curve's middle, just above it.
+        for ((&(a, b), &(y1, y2)), label) in edges.iter().zip(&at).zip(labels) {
+            let (x1, x2) = (place[a].x + place[a].w, place[b].x);
+            let shown = if label.chars().count() > LABEL_CHARS {
+                let mut kept: String = label.chars().take(LABEL_CHARS - 1).collect();
+                kept.push('…');
+                kept
+            } else {
+                label.clone()
+            };
+            let _ = write!(
+                out,
+                "<text class=\"edge-type\" x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\" \
+                 font-size=\"10\" fill=\"#5f6368\"><title>{}</title>{}</text>",
+                (x1 + x2) / 2.0,
+                (y1 + y2) / 2.0 - 4.0,
+                esc(label),
+                esc(&shown)
+            );
+        }
     }
     for (node, p) in nodes.iter().zip(&place) {
         node_svg(&mut out, node, p);

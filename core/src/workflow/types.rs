@@ -69,6 +69,25 @@ pub(crate) fn check(
     Ok(())
 }
 
+/// What flows out of each step of a planned (so checked) workflow: its
+/// module's output type, with its fallback's and, with `skip`, its input's.
+#[cfg(feature = "pictures")]
+pub(crate) fn flows(
+    workflow: &Workflow,
+    structure: &Structure,
+    steps: &[PlannedStep],
+) -> Result<Vec<Schema>> {
+    let mut outputs: Vec<Option<Schema>> = vec![None; steps.len()];
+    for i in topological(structure) {
+        let given = given(workflow, structure, steps, &outputs, i)?;
+        outputs[i] = Some(output_of(&steps[i], &given.schema)?);
+    }
+    Ok(outputs
+        .into_iter()
+        .map(|o| o.unwrap_or_else(Schema::any))
+        .collect())
+}
+
 fn declares_types(info: &ModuleInfo) -> bool {
     !(info.input().is_any() && info.output().is_any() && info.config_type().is_any())
 }
