@@ -53,6 +53,8 @@ mod report;
 mod run;
 mod stream;
 mod structure;
+#[cfg(feature = "pictures")]
+mod svg_text;
 mod types;
 
 pub use self::structure::MAX_RETRIES;

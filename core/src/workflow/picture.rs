@@ -10,6 +10,7 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
+use super::svg_text::{clip, cut, esc};
 use super::{OnError, StepReport, StepStatus, Workflow, WorkflowResult, WorkflowStep};
 use crate::error::Result;
 
@@ -325,50 +326,6 @@ fn duration_text(d: Duration) -> String {
     }
 }
 
-/// `text` cut to `limit` characters, saying how many were left out.
-fn cut(text: &str, limit: usize) -> String {
-    let n = text.chars().count();
-    if n <= limit {
-        return text.to_string();
-    }
-    let kept: String = text.chars().take(limit).collect();
-    format!("{kept}… ({} more characters)", n - limit)
-}
-
-/// A line cut to [`MAX_CHARS`], ending in `…` when cut.
-fn clip(line: &str) -> String {
-    if line.chars().count() <= MAX_CHARS {
-        return line.to_string();
-    }
-    let mut kept: String = line.chars().take(MAX_CHARS - 1).collect();
-    kept.push('…');
-    kept
-}
-
-/// Text for SVG content and attribute values: `&`, `<`, `>`, quotes
-/// escaped, tab, newline and carriage return as character references, and
-/// the characters XML does not allow (other control characters, U+FFFE,
-/// U+FFFF) as U+FFFD.
-fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            // As references, so attribute values keep them too.
-            '\t' => out.push_str("&#9;"),
-            '\n' => out.push_str("&#10;"),
-            '\r' => out.push_str("&#13;"),
-            c if (c as u32) < 0x20 || c == '\u{FFFE}' || c == '\u{FFFF}' => out.push('\u{FFFD}'),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 /// Where each node goes: its column (longest path from a node without
 /// upstream, Kahn's order; nodes on a cycle stay in column 0) and its order
 /// in the column (by the mean order of its upstream nodes, then by number).
@@ -545,13 +502,7 @@ fn draw(
         // Each label at its curve's middle, just above it.
         for ((&(a, b), &(y1, y2)), label) in edges.iter().zip(&at).zip(labels) {
             let (x1, x2) = (place[a].x + place[a].w, place[b].x);
-            let shown = if label.chars().count() > LABEL_CHARS {
-                let mut kept: String = label.chars().take(LABEL_CHARS - 1).collect();
-                kept.push('…');
-                kept
-            } else {
-                label.clone()
-            };
+            let shown = clip(label, LABEL_CHARS);
             let _ = write!(
                 out,
                 "<text class=\"edge-type\" x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\" \
@@ -611,7 +562,7 @@ fn node_svg(out: &mut String, node: &Node, p: &Place) {
         let _ = write!(
             out,
             "<text x=\"{x:.1}\" y=\"{y:.1}\"{anchor}{weight} fill=\"{fill}\">{}</text>",
-            esc(&clip(&line.replace(['\n', '\r'], " ")))
+            esc(&clip(&line.replace(['\n', '\r'], " "), MAX_CHARS))
         );
     }
     out.push_str("</g>");
